@@ -1,0 +1,265 @@
+//! A generational arena whose serialized form restores exactly.
+//!
+//! Why not `slotmap`: its `Deserialize` rebuilds the free list in slot-index
+//! order, while the live map hands out the most recently freed slot first. A
+//! snapshot restored mid-run would then give the next entity a different key
+//! than the original run did, and every later event would differ. This arena
+//! serializes its free list as it is, so a restored provider continues with
+//! identical ids (see `tests/snapshot.rs`).
+
+use serde::{Deserialize, Serialize};
+use std::marker::PhantomData;
+
+/// A generational key: the slot index and the generation the slot had when
+/// the value was inserted. A key whose generation no longer matches is stale.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RawKey {
+    pub index: u32,
+    pub generation: u32,
+}
+
+impl RawKey {
+    /// Packs the key into one integer (generation high, index low): the form
+    /// used in serialized ids.
+    pub fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    pub fn from_bits(bits: u64) -> RawKey {
+        RawKey {
+            index: bits as u32,
+            generation: (bits >> 32) as u32,
+        }
+    }
+}
+
+/// Key types of the arena implement this (see `define_id!`).
+pub trait ArenaKey: Copy {
+    fn from_raw(raw: RawKey) -> Self;
+    fn raw(self) -> RawKey;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Why an insertion failed: the arena holds `u32::MAX` values already, or a
+/// slot's generation is exhausted (after 2^32 reuses the slot is retired).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArenaFull;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
+pub struct Arena<K, T> {
+    slots: Vec<Slot<T>>,
+    /// Free slot indices; the last one is reused first.
+    free: Vec<u32>,
+    len: u32,
+    #[serde(skip)]
+    _key: PhantomData<fn() -> K>,
+}
+
+impl<K: ArenaKey, T> Default for Arena<K, T> {
+    fn default() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            _key: PhantomData,
+        }
+    }
+}
+
+impl<K: ArenaKey, T> Arena<K, T> {
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether an insertion would succeed.
+    pub fn has_room(&self) -> bool {
+        !self.free.is_empty() || self.slots.len() < u32::MAX as usize
+    }
+
+    pub fn insert(&mut self, value: T) -> Result<K, ArenaFull> {
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            debug_assert!(slot.value.is_none());
+            slot.value = Some(value);
+            self.len += 1;
+            return Ok(K::from_raw(RawKey {
+                index,
+                generation: slot.generation,
+            }));
+        }
+        let index = u32::try_from(self.slots.len()).map_err(|_| ArenaFull)?;
+        if index == u32::MAX {
+            return Err(ArenaFull);
+        }
+        self.slots.push(Slot {
+            generation: 0,
+            value: Some(value),
+        });
+        self.len += 1;
+        Ok(K::from_raw(RawKey {
+            index,
+            generation: 0,
+        }))
+    }
+
+    pub fn get(&self, key: K) -> Option<&T> {
+        let raw = key.raw();
+        let slot = self.slots.get(raw.index as usize)?;
+        if slot.generation != raw.generation {
+            return None;
+        }
+        slot.value.as_ref()
+    }
+
+    pub fn get_mut(&mut self, key: K) -> Option<&mut T> {
+        let raw = key.raw();
+        let slot = self.slots.get_mut(raw.index as usize)?;
+        if slot.generation != raw.generation {
+            return None;
+        }
+        slot.value.as_mut()
+    }
+
+    pub fn contains(&self, key: K) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn remove(&mut self, key: K) -> Option<T> {
+        let raw = key.raw();
+        let slot = self.slots.get_mut(raw.index as usize)?;
+        if slot.generation != raw.generation {
+            return None;
+        }
+        let value = slot.value.take()?;
+        self.len -= 1;
+        // A slot whose generation would wrap is retired, never reused, so an
+        // old key can never alias a new value.
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.free.push(raw.index);
+        }
+        Some(value)
+    }
+
+    /// Live entries in slot order (deterministic).
+    pub fn iter(&self) -> impl Iterator<Item = (K, &T)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            slot.value.as_ref().map(|value| {
+                (
+                    K::from_raw(RawKey {
+                        index: index as u32,
+                        generation: slot.generation,
+                    }),
+                    value,
+                )
+            })
+        })
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.iter().map(|(key, _)| key)
+    }
+}
+
+/// Defines an id type backed by a `RawKey`, serialized as one `u64`, shown as
+/// `prefix#index.generation` (`inv#3.0`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! define_id {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub(crate) $crate::arena::RawKey);
+
+        impl $name {
+            /// The packed form: generation in the high 32 bits, index low.
+            pub fn to_bits(self) -> u64 {
+                self.0.to_bits()
+            }
+            pub fn from_bits(bits: u64) -> Self {
+                $name($crate::arena::RawKey::from_bits(bits))
+            }
+        }
+
+        impl $crate::arena::ArenaKey for $name {
+            fn from_raw(raw: $crate::arena::RawKey) -> Self {
+                $name(raw)
+            }
+            fn raw(self) -> $crate::arena::RawKey {
+                self.0
+            }
+        }
+
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}#{}.{}", $prefix, self.0.index, self.0.generation)
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(self, f)
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_u64(self.to_bits())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let bits = <u64 as ::serde::Deserialize>::deserialize(d)?;
+                Ok($name::from_bits(bits))
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::define_id!(TestId, "t");
+
+    #[test]
+    fn stale_keys_miss_and_slots_are_reused_last_freed_first() {
+        let mut arena: Arena<TestId, &str> = Arena::default();
+        let a = arena.insert("a").unwrap();
+        let b = arena.insert("b").unwrap();
+        let c = arena.insert("c").unwrap();
+        assert_eq!(arena.remove(a), Some("a"));
+        assert_eq!(arena.remove(c), Some("c"));
+        assert_eq!(arena.get(a), None);
+        assert_eq!(arena.remove(a), None);
+        let d = arena.insert("d").unwrap();
+        assert_eq!(d.0.index, c.0.index, "last freed slot is reused first");
+        assert_eq!(d.0.generation, 1);
+        assert_ne!(d, c);
+        assert_eq!(arena.get(b), Some(&"b"));
+        assert_eq!(arena.len(), 2);
+        let keys: Vec<_> = arena.keys().collect();
+        assert_eq!(keys, vec![b, d]);
+    }
+
+    #[test]
+    fn ids_round_trip_through_bits() {
+        let id = TestId(RawKey {
+            index: 7,
+            generation: 3,
+        });
+        assert_eq!(TestId::from_bits(id.to_bits()), id);
+        assert_eq!(format!("{id}"), "t#7.3");
+    }
+}

@@ -1,0 +1,143 @@
+//! Billing: what an invocation costs, in picodollars (10^-12 USD).
+//!
+//! The default, `LambdaPrices`, follows AWS Lambda's public price sheet for
+//! x86 in us-east-1 (first tier): $0.0000166667 per GB-second of configured
+//! memory, $0.20 per million requests, duration rounded up to 1 ms, ephemeral
+//! storage above the free 512 MB at $0.0000000309 per GB-second, and, since
+//! 2025-08-01, the init phase billed too. Transfer prices are parameters: data
+//! in is free on AWS, data out to the internet is $0.09 per GB (first tier).
+//! A GB here is 2^30 bytes, as Lambda counts memory.
+
+use serde::{Deserialize, Serialize};
+
+/// What an invocation used, as the billing policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub memory_bytes: u64,
+    pub scratch_bytes: u64,
+    /// Billed time before rounding: the cold-start overhead (cold starts
+    /// only) plus the time its code ran, in µs.
+    pub duration_us: u64,
+    pub ingress_bytes: u64,
+    /// Zero unless it completed.
+    pub egress_bytes: u64,
+    pub cold: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LambdaPrices {
+    pub per_request_picodollars: u64,
+    pub per_gib_second_picodollars: u64,
+    pub scratch_free_bytes: u64,
+    pub scratch_per_gib_second_picodollars: u64,
+    pub ingress_per_gib_picodollars: u64,
+    pub egress_per_gib_picodollars: u64,
+    /// Duration is rounded up to a multiple of this (1 ms on Lambda).
+    pub rounding_us: u64,
+}
+
+impl Default for LambdaPrices {
+    fn default() -> Self {
+        LambdaPrices {
+            per_request_picodollars: 200_000,
+            per_gib_second_picodollars: 16_666_700,
+            scratch_free_bytes: 512 << 20,
+            scratch_per_gib_second_picodollars: 30_900,
+            ingress_per_gib_picodollars: 0,
+            egress_per_gib_picodollars: 90_000_000_000,
+            rounding_us: 1_000,
+        }
+    }
+}
+
+const GIB: u128 = 1 << 30;
+const US_PER_S: u128 = 1_000_000;
+
+fn ceil_div(numerator: u128, denominator: u128) -> u128 {
+    numerator.div_ceil(denominator)
+}
+
+impl LambdaPrices {
+    /// The billed duration: `duration_us` rounded up to `rounding_us`.
+    pub fn billed_duration_us(&self, duration_us: u64) -> u64 {
+        let rounding = self.rounding_us.max(1);
+        duration_us.div_ceil(rounding).saturating_mul(rounding)
+    }
+
+    /// Each component is rounded up to a whole picodollar, then summed;
+    /// the sum saturates at `u64::MAX`.
+    pub fn cost_picodollars(&self, usage: &Usage) -> u64 {
+        let billed_us = u128::from(self.billed_duration_us(usage.duration_us));
+        let memory = ceil_div(
+            u128::from(usage.memory_bytes)
+                * billed_us
+                * u128::from(self.per_gib_second_picodollars),
+            GIB * US_PER_S,
+        );
+        let scratch_billed = usage.scratch_bytes.saturating_sub(self.scratch_free_bytes);
+        let scratch = ceil_div(
+            u128::from(scratch_billed)
+                * billed_us
+                * u128::from(self.scratch_per_gib_second_picodollars),
+            GIB * US_PER_S,
+        );
+        let ingress = ceil_div(
+            u128::from(usage.ingress_bytes) * u128::from(self.ingress_per_gib_picodollars),
+            GIB,
+        );
+        let egress = ceil_div(
+            u128::from(usage.egress_bytes) * u128::from(self.egress_per_gib_picodollars),
+            GIB,
+        );
+        let total = u128::from(self.per_request_picodollars) + memory + scratch + ingress + egress;
+        u64::try_from(total).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_gib_for_one_second_costs_the_list_price_plus_a_request() {
+        let prices = LambdaPrices::default();
+        let usage = Usage {
+            memory_bytes: 1 << 30,
+            scratch_bytes: 512 << 20,
+            duration_us: 1_000_000,
+            ingress_bytes: 0,
+            egress_bytes: 0,
+            cold: false,
+        };
+        assert_eq!(prices.cost_picodollars(&usage), 16_666_700 + 200_000);
+    }
+
+    #[test]
+    fn duration_rounds_up_to_the_millisecond() {
+        let prices = LambdaPrices::default();
+        assert_eq!(prices.billed_duration_us(0), 0);
+        assert_eq!(prices.billed_duration_us(1), 1_000);
+        assert_eq!(prices.billed_duration_us(1_000), 1_000);
+        assert_eq!(prices.billed_duration_us(1_001), 2_000);
+    }
+
+    #[test]
+    fn scratch_above_the_free_allowance_and_egress_are_billed() {
+        let prices = LambdaPrices::default();
+        let usage = Usage {
+            memory_bytes: 128 << 20,
+            scratch_bytes: (512 << 20) + (1 << 30),
+            duration_us: 2_000_000,
+            ingress_bytes: 1 << 30,
+            egress_bytes: 1 << 29,
+            cold: true,
+        };
+        // memory: 1/8 GiB × 2 s × 16,666,700 = 4,166,675
+        // scratch: 1 GiB × 2 s × 30,900 = 61,800
+        // egress: 1/2 GiB × 90,000,000,000 = 45,000,000,000
+        assert_eq!(
+            prices.cost_picodollars(&usage),
+            200_000 + 4_166_675 + 61_800 + 45_000_000_000
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The provider's configuration: hardware, overheads and the pressure mode.
+//! Policies (host selection, keep-alive, eviction, billing) are given apart,
+//! as a `Policies` value (see `policy.rs`).
+
+use crate::limits::{BYTES_MAX, DURATION_MAX_US, HOSTS_MAX, SLOTS_MAX};
+use serde::{Deserialize, Serialize};
+
+/// Bytes in a mebibyte and a gibibyte, for readable configurations.
+pub const MIB: u64 = 1 << 20;
+pub const GIB: u64 = 1 << 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub main_storage: MainStorageSpec,
+    /// One entry per host; `HostId(i)` is `hosts[i]`. Heterogeneous hosts are
+    /// allowed; `Config::homogeneous` builds the common case.
+    pub hosts: Vec<HostSpec>,
+    /// Overhead of starting a new container once its image is on the host's
+    /// disk (the "init" phase), in µs.
+    pub cold_start_us: u64,
+    /// Overhead of handing an invocation to an idle warm container, in µs.
+    pub warm_start_us: u64,
+    /// What happens to an invocation that finds no room on any host.
+    pub pressure: Pressure,
+    /// Keep at most this many terminal invocation records; the oldest to end
+    /// is reaped first (`Some(0)` reaps each record as it ends). `None` keeps
+    /// every record until a `Reap` input.
+    pub terminal_records_max: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MainStorageSpec {
+    pub capacity_bytes: u64,
+    /// Download bandwidth from the image registry into main storage.
+    pub download_bytes_per_s: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSpec {
+    pub ram_bytes: u64,
+    /// How many containers (idle or busy) the host may hold at once.
+    pub slots: u32,
+    pub disk_bytes: u64,
+    /// Copy bandwidth from main storage to this host's disk.
+    pub copy_bytes_per_s: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pressure {
+    /// An invocation that cannot start at once ends as `Rejected
+    /// { reason: ResourceUnavailable }`.
+    Reject,
+    /// It waits in one provider-wide FIFO queue of at most `capacity`
+    /// invocations (beyond that it is rejected with `QueueFull`).
+    Queue { capacity: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    NoHosts,
+    TooManyHosts {
+        count: usize,
+    },
+    /// A value that must be positive is zero: the field's path.
+    Zero {
+        field: String,
+    },
+    /// A value above its limit: the field's path and the limit.
+    TooLarge {
+        field: String,
+        max: u64,
+    },
+    QueueCapacityZero,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::NoHosts => write!(f, "the configuration lists no hosts"),
+            ConfigError::TooManyHosts { count } => {
+                write!(f, "{count} hosts is more than the limit of {HOSTS_MAX}")
+            }
+            ConfigError::Zero { field } => write!(f, "{field} must be greater than zero"),
+            ConfigError::TooLarge { field, max } => {
+                write!(f, "{field} is above its limit of {max}")
+            }
+            ConfigError::QueueCapacityZero => {
+                write!(f, "pressure.queue.capacity must be greater than zero")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn check_range(field: impl Fn() -> String, value: u64, max: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::Zero { field: field() });
+    }
+    if value > max {
+        return Err(ConfigError::TooLarge {
+            field: field(),
+            max,
+        });
+    }
+    Ok(())
+}
+
+impl Config {
+    /// `count` identical hosts.
+    pub fn homogeneous(main_storage: MainStorageSpec, host: HostSpec, count: u32) -> Config {
+        Config {
+            main_storage,
+            hosts: vec![host; count as usize],
+            cold_start_us: 250_000,
+            warm_start_us: 1_000,
+            pressure: Pressure::Reject,
+            terminal_records_max: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.hosts.is_empty() {
+            return Err(ConfigError::NoHosts);
+        }
+        if self.hosts.len() > HOSTS_MAX as usize {
+            return Err(ConfigError::TooManyHosts {
+                count: self.hosts.len(),
+            });
+        }
+        let main = &self.main_storage;
+        check_range(
+            || "main_storage.capacity_bytes".into(),
+            main.capacity_bytes,
+            BYTES_MAX,
+        )?;
+        check_range(
+            || "main_storage.download_bytes_per_s".into(),
+            main.download_bytes_per_s,
+            BYTES_MAX,
+        )?;
+        for (i, host) in self.hosts.iter().enumerate() {
+            check_range(
+                || format!("hosts[{i}].ram_bytes"),
+                host.ram_bytes,
+                BYTES_MAX,
+            )?;
+            check_range(
+                || format!("hosts[{i}].slots"),
+                u64::from(host.slots),
+                u64::from(SLOTS_MAX),
+            )?;
+            check_range(
+                || format!("hosts[{i}].disk_bytes"),
+                host.disk_bytes,
+                BYTES_MAX,
+            )?;
+            check_range(
+                || format!("hosts[{i}].copy_bytes_per_s"),
+                host.copy_bytes_per_s,
+                BYTES_MAX,
+            )?;
+        }
+        if self.cold_start_us > DURATION_MAX_US {
+            return Err(ConfigError::TooLarge {
+                field: "cold_start_us".into(),
+                max: DURATION_MAX_US,
+            });
+        }
+        if self.warm_start_us > DURATION_MAX_US {
+            return Err(ConfigError::TooLarge {
+                field: "warm_start_us".into(),
+                max: DURATION_MAX_US,
+            });
+        }
+        if let Pressure::Queue { capacity: 0 } = self.pressure {
+            return Err(ConfigError::QueueCapacityZero);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,171 @@
+//! Events: everything the provider reports, in the order it happens.
+
+use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use crate::input::Phase;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// The events of one step. Most steps emit a handful, which stay inline.
+pub type Events = SmallVec<[Event; 8]>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened (µs). Events of one step are in non-decreasing time.
+    pub at_us: u64,
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    ImageRegistered {
+        image: ImageId,
+        size_bytes: u64,
+    },
+    FunctionRegistered {
+        function: FunctionId,
+        image: ImageId,
+    },
+    /// An `Invoke` input was accepted; the invocation now exists.
+    Accepted {
+        invocation: InvocationId,
+        function: FunctionId,
+    },
+    /// No room now: the invocation waits in the queue (queue mode).
+    Queued {
+        invocation: InvocationId,
+        /// Queue length after it joined.
+        queue_len: u32,
+    },
+    /// The invocation ends at once, unstarted (terminal).
+    Rejected {
+        invocation: InvocationId,
+        reason: RejectReason,
+    },
+    /// An idle container of the function takes the invocation.
+    WarmStart {
+        invocation: InvocationId,
+        container: ContainerId,
+        host: HostId,
+    },
+    /// A new container is placed on `host` for the invocation; `image` says
+    /// where its image was found.
+    ColdStart {
+        invocation: InvocationId,
+        container: ContainerId,
+        host: HostId,
+        image: ImageSource,
+    },
+    /// A download into main storage could not start for want of room; it
+    /// waits until copies out of main storage finish.
+    DownloadWaiting {
+        image: ImageId,
+    },
+    DownloadStarted {
+        image: ImageId,
+    },
+    DownloadFinished {
+        image: ImageId,
+    },
+    CopyStarted {
+        image: ImageId,
+        host: HostId,
+    },
+    CopyFinished {
+        image: ImageId,
+        host: HostId,
+    },
+    /// An unpinned image was dropped from a disk to make room.
+    ImageEvicted {
+        image: ImageId,
+        tier: Tier,
+    },
+    /// The container is ready: the invocation's code begins, and its time
+    /// limit starts now.
+    ExecutionStarted {
+        invocation: InvocationId,
+        container: ContainerId,
+    },
+    Completed {
+        invocation: InvocationId,
+        output: u64,
+        cost_picodollars: u64,
+    },
+    Failed {
+        invocation: InvocationId,
+        phase: Phase,
+        cost_picodollars: u64,
+    },
+    TimedOut {
+        invocation: InvocationId,
+        cost_picodollars: u64,
+    },
+    /// The container finished its invocation and stays warm until
+    /// `expires_at_us`, unless reused or evicted first.
+    ContainerIdle {
+        container: ContainerId,
+        expires_at_us: u64,
+    },
+    ContainerRemoved {
+        container: ContainerId,
+        host: HostId,
+        cause: RemovalCause,
+    },
+    /// A policy decision was invalid and was not applied; the provider went
+    /// on as if the policy had declined.
+    DecisionRefused {
+        invocation: InvocationId,
+        host: HostId,
+        reason: DecisionError,
+    },
+    /// A terminal invocation's record was dropped (by `Reap` or retention).
+    Reaped {
+        invocation: InvocationId,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// Reject mode: no idle container and no host with room.
+    ResourceUnavailable,
+    /// Queue mode: the queue is at its capacity.
+    QueueFull,
+}
+
+/// Where a cold start found its image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ImageSource {
+    /// On the host's disk already: no transfer.
+    HostDisk,
+    /// Already on its way to the host's disk: joins that copy.
+    HostCopyInFlight,
+    /// In main storage: copied to the host.
+    MainStorage,
+    /// Being downloaded (or waiting to be): joins that download, then copied.
+    DownloadInFlight,
+    /// Nowhere: downloaded, then copied.
+    Registry,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Tier {
+    MainStorage,
+    Host(HostId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RemovalCause {
+    /// Its keep-alive ran out while idle.
+    Expired,
+    /// Evicted while idle to make room for another container.
+    Evicted,
+    /// Destroyed after its invocation failed or timed out.
+    Discarded,
+}
+
+/// Why a host-selection decision was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DecisionError {
+    UnknownHost,
+    /// The host cannot make room (RAM, slot or disk) even by evicting.
+    NoRoom,
+}

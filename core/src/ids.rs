@@ -1,0 +1,49 @@
+//! Entity ids. Images, functions, invocations and containers are arena keys
+//! (index + generation), handed out by the provider in the events that create
+//! them; hosts are fixed by the configuration and numbered from 0.
+
+use serde::{Deserialize, Serialize};
+
+crate::define_id!(
+    /// An image, returned by `Event::ImageRegistered`.
+    ImageId,
+    "img"
+);
+crate::define_id!(
+    /// A function, returned by `Event::FunctionRegistered`.
+    FunctionId,
+    "fn"
+);
+crate::define_id!(
+    /// An invocation, returned by `Event::Accepted`.
+    InvocationId,
+    "inv"
+);
+crate::define_id!(
+    /// A container, named in `Event::ColdStart` and later events.
+    ContainerId,
+    "ctr"
+);
+
+/// A compute host: its index in `Config::hosts`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct HostId(pub u32);
+
+impl HostId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Debug for HostId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host#{}", self.0)
+    }
+}
+
+impl std::fmt::Display for HostId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}

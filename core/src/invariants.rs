@@ -1,0 +1,453 @@
+//! The invariant checker: recomputes every derived quantity from the
+//! entities and compares it with the incremental bookkeeping, and checks the
+//! promises of the model (capacities, pins, nothing lost). Public, for
+//! embedders and tests; O(size of the state) per call.
+
+use crate::ids::{HostId, ImageId};
+use crate::limits::TIME_MAX_US;
+use crate::state::{ContainerState, Core, ImageClass, InvState, MainState, Timer};
+use crate::step::Provider;
+use std::collections::BTreeMap;
+
+/// A broken invariant: a bug in coldstart (or in a policy that got past
+/// validation), described.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation(pub String);
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invariant violated: {}", self.0)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(Violation(format!($($fmt)+)));
+        }
+    };
+}
+
+#[derive(Default)]
+struct HostTally {
+    ram: u64,
+    slots: u32,
+    scratch: u64,
+    idle: u32,
+    busy: u32,
+    idle_ram: u64,
+    idle_scratch: u64,
+    pins_busy: BTreeMap<ImageId, u32>,
+    pins_idle: BTreeMap<ImageId, u32>,
+}
+
+impl<P> Provider<P> {
+    /// Checks every invariant; `Ok` or the first violation found.
+    pub fn check_invariants(&self) -> Result<(), Violation> {
+        let core = &self.core;
+        check_time(core)?;
+        let tallies = check_containers(core)?;
+        check_hosts(core, &tallies)?;
+        check_main_storage(core)?;
+        check_invocations(core)?;
+        Ok(())
+    }
+}
+
+fn check_time(core: &Core) -> Result<(), Violation> {
+    if let Some((&(due, _), _)) = core.timers.first_key_value() {
+        ensure!(
+            due > core.now_us,
+            "timer due at {due} µs is still pending at {} µs",
+            core.now_us
+        );
+    }
+    ensure!(
+        core.seq >= core.timers.len() as u64,
+        "sequence counter behind the timers"
+    );
+    let _ = TIME_MAX_US;
+    Ok(())
+}
+
+fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
+    let mut tallies: Vec<HostTally> = core.hosts.iter().map(|_| HostTally::default()).collect();
+    let (mut busy_now, mut idle_now) = (0u64, 0u64);
+    for (id, c) in core.containers.iter() {
+        let Some(t) = tallies.get_mut(c.host.index()) else {
+            return Err(Violation(format!("{id} is on unknown {}", c.host)));
+        };
+        t.ram += c.memory_bytes;
+        t.slots += 1;
+        t.scratch += c.scratch_bytes;
+        let copy = core.host_image(c.host, c.image);
+        ensure!(
+            copy.is_some(),
+            "{id} runs from {} which is not on {}",
+            c.image,
+            c.host
+        );
+        match c.state {
+            ContainerState::Idle {
+                expiry,
+                warm_key,
+                evict_key,
+            } => {
+                idle_now += 1;
+                t.idle += 1;
+                t.idle_ram += c.memory_bytes;
+                t.idle_scratch += c.scratch_bytes;
+                *t.pins_idle.entry(c.image).or_default() += 1;
+                ensure!(
+                    core.timers.get(&expiry) == Some(&Timer::KeepAliveExpired { container: id }),
+                    "idle {id} has no keep-alive timer"
+                );
+                let f = core.functions.get(c.function);
+                ensure!(
+                    f.is_some_and(|f| f.idle.contains(&(warm_key.0, warm_key.1, id))),
+                    "idle {id} missing from its function's idle set"
+                );
+                ensure!(
+                    core.hosts[c.host.index()]
+                        .idle
+                        .contains(&(evict_key.0, evict_key.1, id)),
+                    "idle {id} missing from its host's idle set"
+                );
+            }
+            ContainerState::Preparing { invocation }
+            | ContainerState::Starting { invocation }
+            | ContainerState::Busy { invocation } => {
+                busy_now += 1;
+                t.busy += 1;
+                *t.pins_busy.entry(c.image).or_default() += 1;
+                let inv = core.invocations.get(invocation);
+                let linked = inv.is_some_and(|inv| match (c.state, inv.state) {
+                    (ContainerState::Preparing { .. }, InvState::Preparing { container, host }) => {
+                        container == id && host == c.host
+                    }
+                    (
+                        ContainerState::Starting { .. },
+                        InvState::Starting {
+                            container, host, ..
+                        },
+                    ) => container == id && host == c.host,
+                    (
+                        ContainerState::Busy { .. },
+                        InvState::Running {
+                            container, host, ..
+                        },
+                    ) => container == id && host == c.host,
+                    _ => false,
+                });
+                ensure!(linked, "{id} and {invocation} disagree on their state");
+                if let ContainerState::Preparing { .. } = c.state {
+                    ensure!(
+                        copy.is_some_and(|copy| copy.arriving && copy.waiting.contains(&id)),
+                        "preparing {id} is not waiting for its image"
+                    );
+                } else {
+                    ensure!(
+                        copy.is_some_and(|copy| !copy.arriving),
+                        "{id} started before its image arrived"
+                    );
+                }
+            }
+        }
+    }
+    let m = &core.metrics;
+    ensure!(
+        m.busy_containers_now == busy_now,
+        "busy container gauge {} != {busy_now}",
+        m.busy_containers_now
+    );
+    ensure!(
+        m.idle_containers_now == idle_now,
+        "idle container gauge {} != {idle_now}",
+        m.idle_containers_now
+    );
+    ensure!(
+        m.containers_now == busy_now + idle_now,
+        "container gauge {} != {}",
+        m.containers_now,
+        busy_now + idle_now
+    );
+    for (_, f) in core.functions.iter() {
+        for &(_, _, c) in &f.idle {
+            ensure!(
+                core.containers
+                    .get(c)
+                    .is_some_and(|c| matches!(c.state, ContainerState::Idle { .. })),
+                "function idle set holds non-idle {c}"
+            );
+        }
+    }
+    Ok(tallies)
+}
+
+fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
+    for (i, (h, t)) in core.hosts.iter().zip(tallies).enumerate() {
+        let host = HostId(i as u32);
+        ensure!(
+            h.ram_used_bytes == t.ram,
+            "{host}: RAM used {} != containers' {}",
+            h.ram_used_bytes,
+            t.ram
+        );
+        ensure!(
+            h.ram_used_bytes <= h.spec.ram_bytes,
+            "{host}: RAM over capacity"
+        );
+        ensure!(
+            h.slots_used == t.slots,
+            "{host}: slots used {} != containers {}",
+            h.slots_used,
+            t.slots
+        );
+        ensure!(h.slots_used <= h.spec.slots, "{host}: slots over capacity");
+        ensure!(
+            h.idle_count == t.idle && h.busy_count == t.busy,
+            "{host}: idle/busy counts wrong"
+        );
+        ensure!(
+            h.idle_ram_bytes == t.idle_ram && h.idle_scratch_bytes == t.idle_scratch,
+            "{host}: idle totals wrong"
+        );
+        ensure!(
+            h.idle.len() == t.idle as usize,
+            "{host}: idle set has {} entries for {} idle containers",
+            h.idle.len(),
+            t.idle
+        );
+        let mut image_bytes = 0u64;
+        let (mut evictable, mut idle_pinned) = (0u64, 0u64);
+        let mut evictable_count = 0usize;
+        for (&image, copy) in &h.images {
+            image_bytes += copy.size_bytes;
+            let busy = t.pins_busy.get(&image).copied().unwrap_or(0);
+            let idle = t.pins_idle.get(&image).copied().unwrap_or(0);
+            ensure!(
+                copy.pins_busy == busy,
+                "{host}: {image} busy pins {} != {busy}",
+                copy.pins_busy
+            );
+            ensure!(
+                copy.pins_idle == idle,
+                "{host}: {image} idle pins {} != {idle}",
+                copy.pins_idle
+            );
+            ensure!(
+                copy.arriving || copy.waiting.is_empty(),
+                "{host}: {image} present with waiting containers"
+            );
+            ensure!(
+                core.images
+                    .get(image)
+                    .is_some_and(|i| i.size_bytes == copy.size_bytes),
+                "{host}: {image} size mismatch"
+            );
+            match copy.class() {
+                ImageClass::Pinned => ensure!(
+                    copy.evict_key.is_none(),
+                    "{host}: pinned {image} is evictable"
+                ),
+                ImageClass::IdlePinned => {
+                    idle_pinned += copy.size_bytes;
+                    ensure!(
+                        copy.evict_key.is_none(),
+                        "{host}: idle-pinned {image} is evictable"
+                    );
+                }
+                ImageClass::Evictable => {
+                    evictable += copy.size_bytes;
+                    evictable_count += 1;
+                    let key = copy.evict_key;
+                    ensure!(
+                        key.is_some_and(|(p, s)| h.evictable_images.contains(&(p, s, image))),
+                        "{host}: unpinned {image} missing from the eviction order"
+                    );
+                }
+            }
+        }
+        ensure!(
+            h.evictable_images.len() == evictable_count,
+            "{host}: eviction order holds pinned or absent images"
+        );
+        ensure!(
+            h.evictable_image_bytes == evictable,
+            "{host}: evictable bytes {} != {evictable}",
+            h.evictable_image_bytes
+        );
+        ensure!(
+            h.idle_pinned_image_bytes == idle_pinned,
+            "{host}: idle-pinned bytes wrong"
+        );
+        let disk = image_bytes + t.scratch;
+        ensure!(
+            h.disk_used_bytes == disk,
+            "{host}: disk used {} != images + scratch {disk}",
+            h.disk_used_bytes
+        );
+        ensure!(
+            h.disk_used_bytes <= h.spec.disk_bytes,
+            "{host}: disk over capacity ({} > {})",
+            h.disk_used_bytes,
+            h.spec.disk_bytes
+        );
+    }
+    Ok(())
+}
+
+fn check_main_storage(core: &Core) -> Result<(), Violation> {
+    let mut copies: BTreeMap<ImageId, u32> = BTreeMap::new();
+    let mut downloads: BTreeMap<ImageId, u32> = BTreeMap::new();
+    for timer in core.timers.values() {
+        match *timer {
+            Timer::CopyDone { image, .. } => *copies.entry(image).or_default() += 1,
+            Timer::DownloadDone { image } => *downloads.entry(image).or_default() += 1,
+            _ => {}
+        }
+    }
+    let (mut used, mut evictable) = (0u64, 0u64);
+    let mut pending = 0usize;
+    for (id, img) in core.images.iter() {
+        let copying = copies.get(&id).copied().unwrap_or(0);
+        ensure!(
+            img.copy_pins == copying,
+            "{id}: copy pins {} != copies in flight {copying}",
+            img.copy_pins
+        );
+        let downloading = downloads.get(&id).copied().unwrap_or(0);
+        ensure!(
+            downloading == u32::from(img.main == MainState::Downloading),
+            "{id}: download timers disagree with its state"
+        );
+        match img.main {
+            MainState::Present | MainState::Downloading => used += img.size_bytes,
+            MainState::AwaitingRoom => pending += 1,
+            MainState::Absent => {}
+        }
+        ensure!(
+            img.copy_pins == 0 || img.main == MainState::Present,
+            "{id}: copied from main storage while not present"
+        );
+        ensure!(
+            img.waiting_hosts.is_empty()
+                || matches!(img.main, MainState::Downloading | MainState::AwaitingRoom),
+            "{id}: hosts wait for a download that is not coming"
+        );
+        let should_evict = img.main == MainState::Present && img.copy_pins == 0;
+        ensure!(
+            should_evict == img.evict_key.is_some(),
+            "{id}: main-storage eviction class wrong"
+        );
+        if let Some((p, s)) = img.evict_key {
+            evictable += img.size_bytes;
+            ensure!(
+                core.main.evictable.contains(&(p, s, id)),
+                "{id}: missing from main storage's eviction order"
+            );
+        }
+    }
+    ensure!(
+        core.main.pending.len() == pending,
+        "pending downloads list disagrees with image states"
+    );
+    ensure!(
+        core.main.used_bytes == used,
+        "main storage used {} != {used}",
+        core.main.used_bytes
+    );
+    ensure!(
+        core.main.evictable_bytes == evictable,
+        "main storage evictable bytes wrong"
+    );
+    ensure!(
+        used <= core.config.main_storage.capacity_bytes,
+        "main storage over capacity"
+    );
+    Ok(())
+}
+
+fn check_invocations(core: &Core) -> Result<(), Violation> {
+    let (mut queued, mut in_flight, mut ended) = (0u64, 0u64, 0u64);
+    for (id, inv) in core.invocations.iter() {
+        match inv.state {
+            InvState::Queued { .. } => {
+                queued += 1;
+                ensure!(core.queue.contains(&id), "queued {id} is not in the queue");
+            }
+            InvState::Preparing { container, .. } | InvState::Starting { container, .. } => {
+                in_flight += 1;
+                ensure!(
+                    core.containers.contains(container),
+                    "{id} names a missing container"
+                );
+            }
+            InvState::Running {
+                container,
+                code_start_us,
+                ..
+            } => {
+                in_flight += 1;
+                ensure!(
+                    core.containers.contains(container),
+                    "{id} names a missing container"
+                );
+                let limit = core
+                    .functions
+                    .get(inv.function)
+                    .map_or(0, |f| f.time_limit_us);
+                ensure!(
+                    core.now_us - code_start_us <= limit,
+                    "{id} has run past its time limit"
+                );
+            }
+            InvState::Ended(_) => ended += 1,
+        }
+    }
+    let m = &core.metrics;
+    ensure!(
+        queued == m.queued_now && queued == core.queue.len() as u64,
+        "queued count {queued} != gauge {} / queue {}",
+        m.queued_now,
+        core.queue.len()
+    );
+    ensure!(
+        in_flight == m.in_flight_now,
+        "in-flight count {in_flight} != gauge {}",
+        m.in_flight_now
+    );
+    ensure!(
+        ended == m.ended() - m.reaped,
+        "ended records {ended} != ended {} - reaped {}",
+        m.ended(),
+        m.reaped
+    );
+    ensure!(
+        m.accepted == m.queued_now + m.in_flight_now + m.ended(),
+        "nothing lost: accepted {} != queued {} + in flight {} + ended {}",
+        m.accepted,
+        m.queued_now,
+        m.in_flight_now,
+        m.ended()
+    );
+    if let Some(max) = core.config.terminal_records_max {
+        ensure!(
+            ended <= max,
+            "{ended} ended records kept, over the limit of {max}"
+        );
+    }
+    if let crate::config::Pressure::Queue { capacity } = core.config.pressure {
+        ensure!(
+            core.queue.len() <= capacity as usize,
+            "queue over its capacity"
+        );
+    }
+    ensure!(
+        m.cold_starts + m.warm_starts == m.in_flight_now + m.completed + m.failed() + m.timed_out,
+        "starts do not match started invocations"
+    );
+    Ok(())
+}

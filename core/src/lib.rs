@@ -1,0 +1,42 @@
+//! # coldstart-core
+//!
+//! A deterministic, pure model of a Function-as-a-Service provider:
+//! `step(provider, input) -> (provider, events)`. No I/O, no clock, no
+//! threads, no randomness; virtual time in µs and money in picodollars, both
+//! integers. See `docs/spec.md` for the semantics and `docs/architecture.md`
+//! for the map of this crate.
+
+pub mod arena;
+pub mod billing;
+pub mod client;
+pub mod config;
+pub mod event;
+pub mod ids;
+pub mod input;
+pub mod invariants;
+pub mod limits;
+pub mod metrics;
+mod placement;
+pub mod policy;
+pub mod refusal;
+mod state;
+mod step;
+mod storage;
+
+pub use billing::{LambdaPrices, Usage};
+pub use client::{ClientError, Finished, InvocationState, WaitError};
+pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, GIB, MIB};
+pub use event::{
+    DecisionError, Event, EventKind, Events, ImageSource, RejectReason, RemovalCause, Tier,
+};
+pub use ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+pub use input::{Code, Command, Input, Outcome, Phase};
+pub use invariants::Violation;
+pub use metrics::Metrics;
+pub use policy::{
+    Builtin, ContainerFacts, HostFacts, HostSelection, HostView, ImageFacts, PlacementRequest,
+    Policies, WarmChoice,
+};
+pub use refusal::Refusal;
+pub use state::{EndOutcome, Ending};
+pub use step::{step, Provider};

@@ -1,0 +1,15 @@
+//! Bounds on every quantity an input or a configuration may carry. They are
+//! far above any real platform's figures, and low enough that no sum the
+//! provider forms (a due time, a disk total, a bill) can overflow a `u64`.
+
+/// The latest virtual time an input may carry: 2^62 µs, about 146,000 years.
+pub const TIME_MAX_US: u64 = 1 << 62;
+/// The longest duration (a phase, an overhead, a time limit, a keep-alive):
+/// 2^48 µs, about 8.9 years.
+pub const DURATION_MAX_US: u64 = 1 << 48;
+/// The largest size in bytes (an image, a disk, RAM, a transfer): 2^50, 1 PiB.
+pub const BYTES_MAX: u64 = 1 << 50;
+/// The most hosts a configuration may list.
+pub const HOSTS_MAX: u32 = 1 << 20;
+/// The most function slots a host may have.
+pub const SLOTS_MAX: u32 = 1 << 20;

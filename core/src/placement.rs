@@ -1,0 +1,415 @@
+//! Starting an invocation: warm reuse of an idle container, or a cold start
+//! on a host chosen by the policy, making room on that host first.
+
+use crate::event::{DecisionError, EventKind, Events, ImageSource};
+use crate::ids::{ContainerId, HostId, ImageId, InvocationId};
+use crate::policy::{HostFacts, HostView, PlacementRequest, Policies};
+use crate::state::{
+    bug, Container, ContainerState, Core, HostImage, ImageClass, InvState, MainState, Timer,
+};
+
+impl HostView for Core {
+    fn now_us(&self) -> u64 {
+        self.now_us
+    }
+
+    fn host_count(&self) -> u32 {
+        self.hosts.len() as u32
+    }
+
+    fn host(&self, host: HostId) -> Option<HostFacts> {
+        let h = self.hosts.get(host.index())?;
+        Some(HostFacts {
+            spec: h.spec,
+            ram_used_bytes: h.ram_used_bytes,
+            slots_used: h.slots_used,
+            disk_used_bytes: h.disk_used_bytes,
+            idle_containers: h.idle_count,
+            busy_containers: h.busy_count,
+        })
+    }
+
+    fn has_image(&self, host: HostId, image: ImageId) -> bool {
+        self.host_image(host, image).is_some()
+    }
+
+    fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
+        let Some(h) = self.hosts.get(host.index()) else {
+            return false;
+        };
+        let ram_reclaimable = h.ram_free_bytes() + h.idle_ram_bytes;
+        let slots_reclaimable = h.slots_free() + h.idle_count;
+        if ram_reclaimable < request.memory_bytes || slots_reclaimable < 1 {
+            return false;
+        }
+        let mut images_reclaimable = h.evictable_image_bytes + h.idle_pinned_image_bytes;
+        let mut disk_needed = request.scratch_bytes;
+        match h.images.get(&request.image) {
+            // The target image will be pinned, so it is not reclaimable.
+            Some(copy) => {
+                if copy.class() != ImageClass::Pinned {
+                    images_reclaimable -= copy.size_bytes;
+                }
+            }
+            None => disk_needed += request.image_bytes,
+        }
+        h.disk_free_bytes() + h.idle_scratch_bytes + images_reclaimable >= disk_needed
+    }
+}
+
+impl Core {
+    pub(crate) fn placement_request(&self, invocation: InvocationId) -> PlacementRequest {
+        let inv = self
+            .invocations
+            .get(invocation)
+            .unwrap_or_else(|| bug("placing unknown invocation"));
+        let function = self
+            .functions
+            .get(inv.function)
+            .unwrap_or_else(|| bug("unknown function"));
+        let image = self
+            .images
+            .get(function.image)
+            .unwrap_or_else(|| bug("unknown image"));
+        PlacementRequest {
+            invocation,
+            function: inv.function,
+            image: function.image,
+            image_bytes: image.size_bytes,
+            memory_bytes: function.memory_bytes,
+            scratch_bytes: function.scratch_bytes,
+        }
+    }
+
+    /// Starts the invocation now if it can: warm on an idle container of its
+    /// function, else cold on the host the policy picks. Returns false, having
+    /// changed nothing but the policy's state (and a `DecisionRefused` event
+    /// for an invalid decision), if it cannot.
+    pub(crate) fn try_start<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        out: &mut Events,
+    ) -> bool {
+        let function = self
+            .invocations
+            .get(invocation)
+            .map_or_else(|| bug("unknown invocation"), |i| i.function);
+        let warm = self
+            .functions
+            .get(function)
+            .and_then(|f| f.idle.first().copied());
+        if let Some((_, _, container)) = warm {
+            self.warm_start(policies, invocation, container, out);
+            return true;
+        }
+        let request = self.placement_request(invocation);
+        let Some(host) = policies.select_host(&*self, &request) else {
+            return false;
+        };
+        let refused = if host.index() >= self.hosts.len() {
+            Some(DecisionError::UnknownHost)
+        } else if !self.fits(host, &request) {
+            Some(DecisionError::NoRoom)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            self.metrics.decisions_refused += 1;
+            self.emit(
+                out,
+                EventKind::DecisionRefused {
+                    invocation,
+                    host,
+                    reason,
+                },
+            );
+            return false;
+        }
+        self.cold_start(policies, invocation, host, &request, out);
+        true
+    }
+
+    fn warm_start<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        let (host, image) = self.take_idle(policies, container);
+        let due = self.now_us + self.config.warm_start_us;
+        self.schedule(due, Timer::ContainerReady { container });
+        if let Some(c) = self.containers.get_mut(container) {
+            c.state = ContainerState::Starting { invocation };
+        }
+        self.update_host_image(policies, host, image, |copy| {
+            copy.pins_idle -= 1;
+            copy.pins_busy += 1;
+        });
+        self.mark_started(
+            invocation,
+            InvState::Starting {
+                container,
+                host,
+                cold: false,
+            },
+        );
+        self.metrics.warm_starts += 1;
+        self.emit(
+            out,
+            EventKind::WarmStart {
+                invocation,
+                container,
+                host,
+            },
+        );
+    }
+
+    /// Takes an idle container out of the idle sets and cancels its
+    /// keep-alive; it counts as busy from here. Returns its host and image.
+    fn take_idle<P: Policies>(
+        &mut self,
+        _policies: &mut P,
+        container: ContainerId,
+    ) -> (HostId, ImageId) {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown idle container"));
+        let ContainerState::Idle {
+            expiry,
+            warm_key,
+            evict_key,
+        } = c.state
+        else {
+            bug("taking a container that is not idle");
+        };
+        let (host, image, function) = (c.host, c.image, c.function);
+        let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
+        self.timers
+            .remove(&expiry)
+            .unwrap_or_else(|| bug("idle container without expiry timer"));
+        if let Some(f) = self.functions.get_mut(function) {
+            f.idle.remove(&(warm_key.0, warm_key.1, container));
+        }
+        let h = &mut self.hosts[host.index()];
+        h.idle.remove(&(evict_key.0, evict_key.1, container));
+        h.idle_count -= 1;
+        h.busy_count += 1;
+        h.idle_ram_bytes -= memory;
+        h.idle_scratch_bytes -= scratch;
+        self.metrics.idle_containers_now -= 1;
+        self.metrics.busy_containers_now += 1;
+        (host, image)
+    }
+
+    fn mark_started(&mut self, invocation: InvocationId, state: InvState) {
+        let inv = self
+            .invocations
+            .get_mut(invocation)
+            .unwrap_or_else(|| bug("unknown invocation"));
+        if let InvState::Queued { .. } = inv.state {
+            self.metrics.queued_now -= 1;
+        }
+        inv.state = state;
+        self.metrics.in_flight_now += 1;
+    }
+
+    /// Evicts idle containers and unpinned images on `host` until the
+    /// request's RAM, slot and disk fit. The caller has checked `fits` and
+    /// pinned the target image if the host holds it.
+    fn make_room<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        host: HostId,
+        memory_bytes: u64,
+        disk_bytes: u64,
+        out: &mut Events,
+    ) {
+        loop {
+            let h = &self.hosts[host.index()];
+            if h.ram_free_bytes() >= memory_bytes && h.slots_free() >= 1 {
+                break;
+            }
+            let Some(&(_, _, victim)) = h.idle.first() else {
+                bug("placement without RAM or slot to reclaim");
+            };
+            self.evict_container(policies, victim, out);
+        }
+        while self.hosts[host.index()].disk_free_bytes() < disk_bytes {
+            if self.evict_one_host_image(host, out) {
+                continue;
+            }
+            let Some(&(_, _, victim)) = self.hosts[host.index()].idle.first() else {
+                bug("placement without disk to reclaim");
+            };
+            self.evict_container(policies, victim, out);
+        }
+    }
+
+    fn cold_start<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        host: HostId,
+        request: &PlacementRequest,
+        out: &mut Events,
+    ) {
+        let image = request.image;
+        let now_us = self.now_us;
+        // Pin the image first if the host holds it, so making room cannot
+        // evict it.
+        let held = self.host_image(host, image).map(|copy| copy.arriving);
+        if held.is_some() {
+            self.update_host_image(policies, host, image, |copy| {
+                copy.pins_busy += 1;
+                copy.last_used_us = now_us;
+                copy.uses += 1;
+            });
+        }
+        let disk_needed = request.scratch_bytes
+            + if held.is_some() {
+                0
+            } else {
+                request.image_bytes
+            };
+        self.make_room(policies, host, request.memory_bytes, disk_needed, out);
+
+        let created_seq = self.next_seq();
+        let initial = match held {
+            Some(false) => ContainerState::Starting { invocation },
+            _ => ContainerState::Preparing { invocation },
+        };
+        let container = self
+            .containers
+            .insert(Container {
+                function: request.function,
+                host,
+                image,
+                memory_bytes: request.memory_bytes,
+                scratch_bytes: request.scratch_bytes,
+                created_at_us: now_us,
+                created_seq,
+                last_used_us: now_us,
+                uses: 0,
+                state: initial,
+            })
+            .unwrap_or_else(|_| bug("container arena full"));
+        let h = &mut self.hosts[host.index()];
+        h.ram_used_bytes += request.memory_bytes;
+        h.slots_used += 1;
+        h.disk_used_bytes += request.scratch_bytes;
+        h.busy_count += 1;
+        self.metrics.containers_created += 1;
+        self.metrics.containers_now += 1;
+        self.metrics.busy_containers_now += 1;
+        self.metrics.cold_starts += 1;
+
+        let source = match held {
+            Some(false) => {
+                self.metrics.host_cache_hits += 1;
+                ImageSource::HostDisk
+            }
+            Some(true) => {
+                self.metrics.host_cache_joins += 1;
+                let copy = self.hosts[host.index()]
+                    .images
+                    .get_mut(&image)
+                    .unwrap_or_else(|| bug("image vanished"));
+                copy.waiting.push(container);
+                ImageSource::HostCopyInFlight
+            }
+            None => {
+                self.metrics.host_cache_misses += 1;
+                let h = &mut self.hosts[host.index()];
+                h.disk_used_bytes += request.image_bytes;
+                h.images.insert(
+                    image,
+                    HostImage {
+                        size_bytes: request.image_bytes,
+                        arriving: true,
+                        waiting: vec![container],
+                        pins_busy: 1,
+                        pins_idle: 0,
+                        first_stored_us: now_us,
+                        last_used_us: now_us,
+                        uses: 1,
+                        evict_key: None,
+                    },
+                );
+                match self.images.get(image).map(|i| i.main) {
+                    Some(MainState::Present) => ImageSource::MainStorage,
+                    Some(MainState::Absent) => ImageSource::Registry,
+                    _ => ImageSource::DownloadInFlight,
+                }
+            }
+        };
+        let cold_state = match held {
+            Some(false) => InvState::Starting {
+                container,
+                host,
+                cold: true,
+            },
+            _ => InvState::Preparing { container, host },
+        };
+        self.mark_started(invocation, cold_state);
+        self.emit(
+            out,
+            EventKind::ColdStart {
+                invocation,
+                container,
+                host,
+                image: source,
+            },
+        );
+
+        match source {
+            ImageSource::HostDisk => self.begin_cold_overhead(container),
+            ImageSource::HostCopyInFlight => {}
+            ImageSource::MainStorage => {
+                self.metrics.main_cache_hits += 1;
+                self.start_copy(host, image, out);
+            }
+            ImageSource::DownloadInFlight | ImageSource::Registry => {
+                let absent = source == ImageSource::Registry;
+                if absent {
+                    self.metrics.main_cache_misses += 1;
+                } else {
+                    self.metrics.main_cache_joins += 1;
+                }
+                if let Some(img) = self.images.get_mut(image) {
+                    img.waiting_hosts.push(host);
+                }
+                if absent {
+                    self.request_download(policies, image, out);
+                }
+            }
+        }
+    }
+
+    /// The container's image is on its host: the cold-start overhead begins.
+    pub(crate) fn begin_cold_overhead(&mut self, container: ContainerId) {
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        let invocation = match c.state {
+            ContainerState::Preparing { invocation } | ContainerState::Starting { invocation } => {
+                invocation
+            }
+            _ => bug("cold overhead for a container that is not starting"),
+        };
+        let host = c.host;
+        c.state = ContainerState::Starting { invocation };
+        if let Some(inv) = self.invocations.get_mut(invocation) {
+            inv.state = InvState::Starting {
+                container,
+                host,
+                cold: true,
+            };
+        }
+        let due = self.now_us + self.config.cold_start_us;
+        self.schedule(due, Timer::ContainerReady { container });
+    }
+}

@@ -1,0 +1,219 @@
+//! Policies: the decisions a provider delegates. A policy sees read-only
+//! facts and returns a decision; the core validates every decision, so no
+//! policy, however wrong, can break an invariant.
+//!
+//! Ordering decisions (which idle container to reuse or evict, which image
+//! to evict) are expressed as priorities: the core keeps candidates in an
+//! ordered set by `(priority, seq)` and takes the lowest, where `seq` is the
+//! provider's sequence number drawn when the candidate entered the set. Any
+//! `u64` is a valid priority, and each choice costs O(log n).
+
+use crate::billing::{LambdaPrices, Usage};
+use crate::config::HostSpec;
+use crate::event::Tier;
+use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use serde::{Deserialize, Serialize};
+
+/// What a host-selection policy is asked to place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlacementRequest {
+    pub invocation: InvocationId,
+    pub function: FunctionId,
+    pub image: ImageId,
+    pub image_bytes: u64,
+    pub memory_bytes: u64,
+    pub scratch_bytes: u64,
+}
+
+/// A host's capacity and use, as a policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostFacts {
+    pub spec: HostSpec,
+    pub ram_used_bytes: u64,
+    pub slots_used: u32,
+    pub disk_used_bytes: u64,
+    pub idle_containers: u32,
+    /// Live containers that are not idle (preparing, starting or running).
+    pub busy_containers: u32,
+}
+
+/// Read-only view of the provider for host selection. Implemented by the core
+/// and by the reference model, so one policy object serves both.
+pub trait HostView {
+    fn now_us(&self) -> u64;
+    fn host_count(&self) -> u32;
+    fn host(&self, host: HostId) -> Option<HostFacts>;
+    /// Whether the image is on the host's disk or on its way there.
+    fn has_image(&self, host: HostId, image: ImageId) -> bool;
+    /// Whether the host can take the request now, evicting idle containers
+    /// and unpinned images if it must. A decision for a host where this is
+    /// false is refused.
+    fn fits(&self, host: HostId, request: &PlacementRequest) -> bool;
+}
+
+/// Facts about a container that has just become idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainerFacts {
+    pub container: ContainerId,
+    pub function: FunctionId,
+    pub host: HostId,
+    pub memory_bytes: u64,
+    pub created_at_us: u64,
+    /// The provider sequence number drawn when the container was created:
+    /// unique, increasing with creation order.
+    pub created_seq: u64,
+    /// When it last finished an invocation (now, when asked).
+    pub last_used_us: u64,
+    /// How many invocations it has run.
+    pub uses: u64,
+}
+
+/// Facts about an image copy that has just become evictable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageFacts {
+    pub image: ImageId,
+    pub tier: Tier,
+    pub size_bytes: u64,
+    pub first_stored_us: u64,
+    pub last_used_us: u64,
+    pub uses: u64,
+}
+
+/// The provider's policies. Every method has a default, the built-in
+/// behaviour, so a custom policy overrides only what it changes.
+pub trait Policies: Clone {
+    /// Picks a host for a cold start, or `None` to decline (the invocation is
+    /// then rejected or queued as if no host had room). Default: first fit,
+    /// the lowest-numbered host that fits.
+    fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        first_fit(view, request)
+    }
+
+    /// Priority of an idle container for warm reuse: lowest is reused first.
+    /// Default: the newest created (as SimFaaS does).
+    fn warm_priority(&mut self, container: &ContainerFacts) -> u64 {
+        u64::MAX - container.created_seq
+    }
+
+    /// Priority of an idle container for eviction: lowest goes first.
+    /// Default: least recently used.
+    fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
+        container.last_used_us
+    }
+
+    /// How long an idle container stays warm (µs). Values above
+    /// `limits::DURATION_MAX_US` are clamped to it. Default: 10 minutes.
+    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
+        DEFAULT_KEEP_ALIVE_US
+    }
+
+    /// Priority of an unpinned image copy for eviction: lowest goes first.
+    /// Default: least recently used.
+    fn image_priority(&mut self, image: &ImageFacts) -> u64 {
+        image.last_used_us
+    }
+
+    /// The cost of an ended invocation, in picodollars. Default: AWS Lambda's
+    /// public x86 prices.
+    fn bill(&self, usage: &Usage) -> u64 {
+        LambdaPrices::default().cost_picodollars(usage)
+    }
+}
+
+/// Ten minutes, Lambda's observed keep-alive (and OpenWhisk's idle timeout).
+pub const DEFAULT_KEEP_ALIVE_US: u64 = 600_000_000;
+
+/// The lowest-numbered host that fits.
+pub fn first_fit(view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+    (0..view.host_count())
+        .map(HostId)
+        .find(|&host| view.fits(host, request))
+}
+
+/// Host selection rules built in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum HostSelection {
+    /// The lowest-numbered host that fits.
+    #[default]
+    FirstFit,
+    /// Among hosts that fit, the one with the least free RAM after placing
+    /// (ties: lowest number), packing containers tightly.
+    BestFit,
+    /// Among hosts that fit, prefer one that holds the image; first fit
+    /// within each group.
+    ImageLocality,
+}
+
+/// Which idle container of a function is reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum WarmChoice {
+    #[default]
+    NewestCreated,
+    MostRecentlyUsed,
+    LeastRecentlyUsed,
+}
+
+/// The built-in policies, chosen by configuration values. Serializable, so a
+/// snapshot carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Builtin {
+    pub host_selection: HostSelection,
+    pub warm_choice: WarmChoice,
+    pub keep_alive_us: u64,
+    pub prices: LambdaPrices,
+}
+
+impl Default for Builtin {
+    fn default() -> Self {
+        Builtin {
+            host_selection: HostSelection::FirstFit,
+            warm_choice: WarmChoice::NewestCreated,
+            keep_alive_us: DEFAULT_KEEP_ALIVE_US,
+            prices: LambdaPrices::default(),
+        }
+    }
+}
+
+fn free_ram_after(view: &dyn HostView, host: HostId, request: &PlacementRequest) -> u64 {
+    view.host(host)
+        .map(|facts| {
+            facts
+                .spec
+                .ram_bytes
+                .saturating_sub(facts.ram_used_bytes + request.memory_bytes)
+        })
+        .unwrap_or(u64::MAX)
+}
+
+impl Policies for Builtin {
+    fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        let fitting = (0..view.host_count())
+            .map(HostId)
+            .filter(|&h| view.fits(h, request));
+        match self.host_selection {
+            HostSelection::FirstFit => first_fit(view, request),
+            HostSelection::BestFit => {
+                fitting.min_by_key(|&h| (free_ram_after(view, h, request), h))
+            }
+            HostSelection::ImageLocality => {
+                fitting.min_by_key(|&h| (!view.has_image(h, request.image), h))
+            }
+        }
+    }
+
+    fn warm_priority(&mut self, container: &ContainerFacts) -> u64 {
+        match self.warm_choice {
+            WarmChoice::NewestCreated => u64::MAX - container.created_seq,
+            WarmChoice::MostRecentlyUsed => u64::MAX - container.last_used_us,
+            WarmChoice::LeastRecentlyUsed => container.last_used_us,
+        }
+    }
+
+    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
+        self.keep_alive_us
+    }
+
+    fn bill(&self, usage: &Usage) -> u64 {
+        self.prices.cost_picodollars(usage)
+    }
+}

@@ -1,0 +1,343 @@
+//! The provider's state: entities, caches, timers and metrics. The rules
+//! that change it live in `step.rs` (inputs and timers), `placement.rs`
+//! (room on hosts) and `storage.rs` (the two disk tiers).
+
+use crate::arena::Arena;
+use crate::config::{Config, HostSpec};
+use crate::event::RejectReason;
+use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use crate::input::{Code, Phase};
+use crate::metrics::Metrics;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A position in an ordered candidate set: `(priority, seq)`.
+pub(crate) type OrderKey = (u64, u64);
+/// A pending timer's key: `(due_us, seq)`; timers fire in this order.
+pub(crate) type TimerKey = (u64, u64);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Core {
+    pub config: Config,
+    pub now_us: u64,
+    /// Draws one number per timer, ordered-set entry and container: the
+    /// tie-breaker everywhere.
+    pub seq: u64,
+    pub images: Arena<ImageId, Image>,
+    pub functions: Arena<FunctionId, Function>,
+    pub invocations: Arena<InvocationId, Invocation>,
+    pub containers: Arena<ContainerId, Container>,
+    pub hosts: Vec<Host>,
+    pub main: MainStorage,
+    #[serde(with = "timer_map")]
+    pub timers: BTreeMap<TimerKey, Timer>,
+    /// Invocations waiting for room, oldest first (queue mode).
+    pub queue: VecDeque<InvocationId>,
+    /// Terminal invocations in the order they ended, kept only when
+    /// `terminal_records_max` is set; may hold ids reaped since.
+    pub ended_order: VecDeque<InvocationId>,
+    pub metrics: Metrics,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Image {
+    pub size_bytes: u64,
+    pub main: MainState,
+    /// Copies out of main storage in progress.
+    pub copy_pins: u32,
+    /// Hosts waiting for the download to finish before their copy starts.
+    pub waiting_hosts: Vec<HostId>,
+    pub first_stored_us: u64,
+    pub last_used_us: u64,
+    pub uses: u64,
+    /// Its place in main storage's eviction order, while evictable.
+    pub evict_key: Option<OrderKey>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum MainState {
+    Absent,
+    /// Waiting for room in main storage to start downloading.
+    AwaitingRoom,
+    Downloading,
+    Present,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub(crate) struct MainStorage {
+    /// Bytes of downloading and present images.
+    pub used_bytes: u64,
+    pub evictable_bytes: u64,
+    pub evictable: BTreeSet<(u64, u64, ImageId)>,
+    /// Downloads waiting for room, oldest first.
+    pub pending: VecDeque<ImageId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Function {
+    pub image: ImageId,
+    pub memory_bytes: u64,
+    pub scratch_bytes: u64,
+    pub time_limit_us: u64,
+    /// Idle containers of this function by warm priority.
+    pub idle: BTreeSet<(u64, u64, ContainerId)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Host {
+    pub spec: HostSpec,
+    pub ram_used_bytes: u64,
+    pub slots_used: u32,
+    /// Image copies (present or arriving) plus container scratch.
+    pub disk_used_bytes: u64,
+    pub idle_count: u32,
+    pub busy_count: u32,
+    pub idle_ram_bytes: u64,
+    pub idle_scratch_bytes: u64,
+    /// Present images pinned by nothing.
+    pub evictable_image_bytes: u64,
+    /// Present images pinned only by idle containers.
+    pub idle_pinned_image_bytes: u64,
+    pub images: BTreeMap<ImageId, HostImage>,
+    pub evictable_images: BTreeSet<(u64, u64, ImageId)>,
+    /// Idle containers on this host by eviction priority.
+    pub idle: BTreeSet<(u64, u64, ContainerId)>,
+}
+
+impl Host {
+    pub fn new(spec: HostSpec) -> Host {
+        Host {
+            spec,
+            ram_used_bytes: 0,
+            slots_used: 0,
+            disk_used_bytes: 0,
+            idle_count: 0,
+            busy_count: 0,
+            idle_ram_bytes: 0,
+            idle_scratch_bytes: 0,
+            evictable_image_bytes: 0,
+            idle_pinned_image_bytes: 0,
+            images: BTreeMap::new(),
+            evictable_images: BTreeSet::new(),
+            idle: BTreeSet::new(),
+        }
+    }
+
+    pub fn ram_free_bytes(&self) -> u64 {
+        self.spec.ram_bytes - self.ram_used_bytes
+    }
+
+    pub fn slots_free(&self) -> u32 {
+        self.spec.slots - self.slots_used
+    }
+
+    pub fn disk_free_bytes(&self) -> u64 {
+        self.spec.disk_bytes - self.disk_used_bytes
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HostImage {
+    pub size_bytes: u64,
+    /// On its way (waiting for the download, or being copied).
+    pub arriving: bool,
+    /// Containers waiting for it to arrive.
+    pub waiting: Vec<ContainerId>,
+    /// Live non-idle containers using it.
+    pub pins_busy: u32,
+    /// Idle containers using it.
+    pub pins_idle: u32,
+    pub first_stored_us: u64,
+    pub last_used_us: u64,
+    pub uses: u64,
+    pub evict_key: Option<OrderKey>,
+}
+
+/// How a host image copy counts toward what placement may reclaim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ImageClass {
+    /// Arriving, or used by a non-idle container: never evicted.
+    Pinned,
+    /// Present, used only by idle containers: freed once they are evicted.
+    IdlePinned,
+    /// Present and unused: evictable.
+    Evictable,
+}
+
+impl HostImage {
+    pub fn class(&self) -> ImageClass {
+        if self.arriving || self.pins_busy > 0 {
+            ImageClass::Pinned
+        } else if self.pins_idle > 0 {
+            ImageClass::IdlePinned
+        } else {
+            ImageClass::Evictable
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Container {
+    pub function: FunctionId,
+    pub host: HostId,
+    pub image: ImageId,
+    pub memory_bytes: u64,
+    pub scratch_bytes: u64,
+    pub created_at_us: u64,
+    pub created_seq: u64,
+    pub last_used_us: u64,
+    pub uses: u64,
+    pub state: ContainerState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum ContainerState {
+    /// Waiting for its image to reach the host's disk.
+    Preparing { invocation: InvocationId },
+    /// Paying the start overhead (cold or warm).
+    Starting { invocation: InvocationId },
+    /// Running the invocation's code.
+    Busy { invocation: InvocationId },
+    /// Warm and unused.
+    Idle {
+        expiry: TimerKey,
+        warm_key: OrderKey,
+        evict_key: OrderKey,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Invocation {
+    pub function: FunctionId,
+    pub accepted_at_us: u64,
+    pub code: Code,
+    pub ingress_bytes: u64,
+    pub egress_bytes: u64,
+    pub state: InvState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum InvState {
+    Queued {
+        since_us: u64,
+    },
+    Preparing {
+        container: ContainerId,
+        host: HostId,
+    },
+    Starting {
+        container: ContainerId,
+        host: HostId,
+        cold: bool,
+    },
+    Running {
+        container: ContainerId,
+        host: HostId,
+        cold: bool,
+        code_start_us: u64,
+    },
+    Ended(Ending),
+}
+
+/// How and when an invocation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ending {
+    pub at_us: u64,
+    pub outcome: EndOutcome,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndOutcome {
+    Completed { output: u64, cost_picodollars: u64 },
+    Failed { phase: Phase, cost_picodollars: u64 },
+    TimedOut { cost_picodollars: u64 },
+    Rejected { reason: RejectReason },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Timer {
+    DownloadDone { image: ImageId },
+    CopyDone { host: HostId, image: ImageId },
+    ContainerReady { container: ContainerId },
+    InvocationEnd { invocation: InvocationId },
+    KeepAliveExpired { container: ContainerId },
+}
+
+/// Timers serialize as a list of `(due_us, seq, timer)`, since formats such
+/// as JSON cannot key a map by a tuple.
+mod timer_map {
+    use super::{Timer, TimerKey};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<TimerKey, Timer>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let entries: Vec<(u64, u64, Timer)> =
+            map.iter().map(|(&(due, seq), &t)| (due, seq, t)).collect();
+        entries.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<TimerKey, Timer>, D::Error> {
+        let entries: Vec<(u64, u64, Timer)> = Vec::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|(due, seq, t)| ((due, seq), t))
+            .collect())
+    }
+}
+
+impl Core {
+    pub fn new(config: Config) -> Core {
+        let hosts = config.hosts.iter().map(|&spec| Host::new(spec)).collect();
+        Core {
+            config,
+            now_us: 0,
+            seq: 0,
+            images: Arena::default(),
+            functions: Arena::default(),
+            invocations: Arena::default(),
+            containers: Arena::default(),
+            hosts,
+            main: MainStorage::default(),
+            timers: BTreeMap::new(),
+            queue: VecDeque::new(),
+            ended_order: VecDeque::new(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        let seq = self.seq;
+        self.seq += 1;
+        seq
+    }
+
+    pub fn schedule(&mut self, due_us: u64, timer: Timer) -> TimerKey {
+        let key = (due_us, self.next_seq());
+        self.timers.insert(key, timer);
+        key
+    }
+
+    /// Moves virtual time forward, accumulating the time integrals.
+    pub fn set_now(&mut self, t_us: u64) {
+        debug_assert!(t_us >= self.now_us, "time went backwards");
+        let dt = u128::from(t_us - self.now_us);
+        let m = &mut self.metrics;
+        m.container_us += dt * u128::from(m.containers_now);
+        m.busy_container_us += dt * u128::from(m.busy_containers_now);
+        m.idle_container_us += dt * u128::from(m.idle_containers_now);
+        m.queued_us += dt * u128::from(m.queued_now);
+        self.now_us = t_us;
+    }
+}
+
+/// Reports a broken internal invariant. Reaching this is a bug in coldstart,
+/// never a consequence of input data.
+#[track_caller]
+pub(crate) fn bug(what: &str) -> ! {
+    panic!("coldstart internal invariant broken: {what}")
+}

@@ -1,0 +1,751 @@
+//! The transition function: validation, timers, and what each input and
+//! each timer does.
+
+use crate::billing::Usage;
+use crate::config::{Config, ConfigError, Pressure};
+use crate::event::{EventKind, Events, RejectReason, RemovalCause};
+use crate::ids::{ContainerId, HostId, InvocationId};
+use crate::input::{Command, Input, Outcome};
+use crate::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use crate::policy::{Builtin, ContainerFacts, Policies};
+use crate::refusal::Refusal;
+use crate::state::{
+    bug, ContainerState, Core, EndOutcome, Ending, Function, Image, InvState, Invocation,
+    MainState, Timer,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// A provider: the whole state of the model, and its policies.
+///
+/// Drive it with [`Provider::apply`] (or the by-value [`step`]); read it with
+/// the client methods (`get_state`, `wait_for`, ...) and [`Provider::metrics`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider<P = Builtin> {
+    pub(crate) core: Core,
+    pub(crate) policies: P,
+}
+
+/// The pure transition function: the provider after `input`, and the events
+/// it produced, or the reason it was refused (the provider is then returned
+/// unchanged).
+pub fn step<P: Policies>(
+    mut provider: Provider<P>,
+    input: &Input,
+) -> (Provider<P>, Result<Events, Refusal>) {
+    let result = provider.apply(input);
+    (provider, result)
+}
+
+fn check_duration(field: &'static str, value: u64) -> Result<(), Refusal> {
+    if value > DURATION_MAX_US {
+        return Err(Refusal::TooLarge {
+            field,
+            value,
+            max: DURATION_MAX_US,
+        });
+    }
+    Ok(())
+}
+
+fn check_bytes(field: &'static str, value: u64) -> Result<(), Refusal> {
+    if value > BYTES_MAX {
+        return Err(Refusal::TooLarge {
+            field,
+            value,
+            max: BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+impl<P: Policies> Provider<P> {
+    pub fn new(config: Config, policies: P) -> Result<Provider<P>, ConfigError> {
+        config.validate()?;
+        Ok(Provider {
+            core: Core::new(config),
+            policies,
+        })
+    }
+
+    /// Applies one input: fires every timer due at or before its time, applies
+    /// it, then fires the timers due by then that it created. A refused input
+    /// changes nothing.
+    pub fn apply(&mut self, input: &Input) -> Result<Events, Refusal> {
+        self.validate(input)?;
+        let mut out = Events::new();
+        self.core
+            .fire_timers_until(&mut self.policies, input.at_us, &mut out);
+        self.core.set_now(input.at_us);
+        self.core
+            .execute(&mut self.policies, &input.command, &mut out);
+        self.core
+            .fire_timers_until(&mut self.policies, input.at_us, &mut out);
+        Ok(out)
+    }
+
+    /// Fires every timer due at or before `t_us` and moves time there: what
+    /// an `Advance` input does, without its validation, so a wait may follow
+    /// timers due past `limits::TIME_MAX_US`.
+    pub(crate) fn advance_to(&mut self, t_us: u64) -> Events {
+        let mut out = Events::new();
+        self.core
+            .fire_timers_until(&mut self.policies, t_us, &mut out);
+        self.core.set_now(t_us.max(self.core.now_us));
+        out
+    }
+
+    /// Checks an input against the state as it is before the input's time
+    /// (before any timer due at that time fires).
+    pub fn validate(&self, input: &Input) -> Result<(), Refusal> {
+        let core = &self.core;
+        if input.at_us > TIME_MAX_US {
+            return Err(Refusal::TimeTooLate {
+                at_us: input.at_us,
+                max_us: TIME_MAX_US,
+            });
+        }
+        if input.at_us < core.now_us {
+            return Err(Refusal::TimeWentBackwards {
+                at_us: input.at_us,
+                now_us: core.now_us,
+            });
+        }
+        match input.command {
+            Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
+            Command::RegisterFunction {
+                image,
+                memory_bytes,
+                scratch_bytes,
+                time_limit_us,
+            } => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            } => {
+                if !core.functions.contains(function) {
+                    return Err(Refusal::UnknownFunction { function });
+                }
+                check_duration("code.clone_us", code.clone_us)?;
+                check_duration("code.build_us", code.build_us)?;
+                check_duration("code.run_us", code.run_us)?;
+                check_bytes("ingress_bytes", ingress_bytes)?;
+                check_bytes("egress_bytes", egress_bytes)?;
+                if !core.invocations.has_room() {
+                    return Err(Refusal::TooManyEntities {
+                        kind: "invocations",
+                    });
+                }
+                Ok(())
+            }
+            Command::Advance => Ok(()),
+            Command::Reap { invocation } => match core.invocations.get(invocation) {
+                None => Err(Refusal::UnknownInvocation { invocation }),
+                Some(inv) if !matches!(inv.state, InvState::Ended(_)) => {
+                    Err(Refusal::NotTerminal { invocation })
+                }
+                Some(_) => Ok(()),
+            },
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    pub fn policies(&self) -> &P {
+        &self.policies
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.core.metrics
+    }
+
+    /// The provider's current virtual time (µs).
+    pub fn now_us(&self) -> u64 {
+        self.core.now_us
+    }
+
+    /// When the next pending timer is due, if any: where a driver advances
+    /// to when it has no input before then.
+    pub fn next_timer_us(&self) -> Option<u64> {
+        self.core.timers.first_key_value().map(|(&(due, _), _)| due)
+    }
+
+    /// Invocations waiting in the queue, oldest first.
+    pub fn queue(&self) -> impl Iterator<Item = InvocationId> + '_ {
+        self.core.queue.iter().copied()
+    }
+}
+
+impl Core {
+    fn validate_image(&self, size_bytes: u64) -> Result<(), Refusal> {
+        if size_bytes == 0 {
+            return Err(Refusal::Zero {
+                field: "size_bytes",
+            });
+        }
+        check_bytes("size_bytes", size_bytes)?;
+        if size_bytes > self.config.main_storage.capacity_bytes {
+            return Err(Refusal::ImageNeverFits {
+                size_bytes,
+                why: "larger than main storage",
+            });
+        }
+        if self.hosts.iter().all(|h| h.spec.disk_bytes < size_bytes) {
+            return Err(Refusal::ImageNeverFits {
+                size_bytes,
+                why: "larger than every host's disk",
+            });
+        }
+        if !self.images.has_room() {
+            return Err(Refusal::TooManyEntities { kind: "images" });
+        }
+        Ok(())
+    }
+
+    fn validate_function(
+        &self,
+        image: crate::ids::ImageId,
+        memory_bytes: u64,
+        scratch_bytes: u64,
+        time_limit_us: u64,
+    ) -> Result<(), Refusal> {
+        let Some(img) = self.images.get(image) else {
+            return Err(Refusal::UnknownImage { image });
+        };
+        if memory_bytes == 0 {
+            return Err(Refusal::Zero {
+                field: "memory_bytes",
+            });
+        }
+        if time_limit_us == 0 {
+            return Err(Refusal::Zero {
+                field: "time_limit_us",
+            });
+        }
+        check_bytes("memory_bytes", memory_bytes)?;
+        check_bytes("scratch_bytes", scratch_bytes)?;
+        check_duration("time_limit_us", time_limit_us)?;
+        if self.hosts.iter().all(|h| h.spec.ram_bytes < memory_bytes) {
+            return Err(Refusal::FunctionNeverFits {
+                why: "needs more RAM than any host has",
+            });
+        }
+        let disk_needed = img.size_bytes + scratch_bytes;
+        if !self
+            .hosts
+            .iter()
+            .any(|h| h.spec.ram_bytes >= memory_bytes && h.spec.disk_bytes >= disk_needed)
+        {
+            return Err(Refusal::FunctionNeverFits {
+                why: "no host has both the RAM and the disk for its image plus scratch",
+            });
+        }
+        if !self.functions.has_room() {
+            return Err(Refusal::TooManyEntities { kind: "functions" });
+        }
+        Ok(())
+    }
+
+    /// Fires timers due at or before `t_us`, in `(due, seq)` order, each at
+    /// its own due time.
+    pub(crate) fn fire_timers_until<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        t_us: u64,
+        out: &mut Events,
+    ) {
+        while let Some(entry) = self.timers.first_entry() {
+            let (due_us, _) = *entry.key();
+            if due_us > t_us {
+                break;
+            }
+            let timer = entry.remove();
+            self.set_now(due_us);
+            self.fire(policies, timer, out);
+        }
+    }
+
+    fn fire<P: Policies>(&mut self, policies: &mut P, timer: Timer, out: &mut Events) {
+        match timer {
+            Timer::DownloadDone { image } => self.on_download_done(policies, image, out),
+            Timer::CopyDone { host, image } => self.on_copy_done(policies, host, image, out),
+            Timer::ContainerReady { container } => {
+                self.on_container_ready(policies, container, out)
+            }
+            Timer::InvocationEnd { invocation } => {
+                self.on_invocation_end(policies, invocation, out)
+            }
+            Timer::KeepAliveExpired { container } => {
+                self.remove_idle(policies, container, RemovalCause::Expired, out);
+                self.drain_queue(policies, out);
+            }
+        }
+    }
+
+    fn execute<P: Policies>(&mut self, policies: &mut P, command: &Command, out: &mut Events) {
+        match *command {
+            Command::RegisterImage { size_bytes } => {
+                let image = self
+                    .images
+                    .insert(Image {
+                        size_bytes,
+                        main: MainState::Absent,
+                        copy_pins: 0,
+                        waiting_hosts: Vec::new(),
+                        first_stored_us: 0,
+                        last_used_us: 0,
+                        uses: 0,
+                        evict_key: None,
+                    })
+                    .unwrap_or_else(|_| bug("validated image insert failed"));
+                self.emit(out, EventKind::ImageRegistered { image, size_bytes });
+            }
+            Command::RegisterFunction {
+                image,
+                memory_bytes,
+                scratch_bytes,
+                time_limit_us,
+            } => {
+                let function = self
+                    .functions
+                    .insert(Function {
+                        image,
+                        memory_bytes,
+                        scratch_bytes,
+                        time_limit_us,
+                        idle: BTreeSet::new(),
+                    })
+                    .unwrap_or_else(|_| bug("validated function insert failed"));
+                self.emit(out, EventKind::FunctionRegistered { function, image });
+            }
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            } => {
+                let invocation = self
+                    .invocations
+                    .insert(Invocation {
+                        function,
+                        accepted_at_us: self.now_us,
+                        code,
+                        ingress_bytes,
+                        egress_bytes,
+                        state: InvState::Queued {
+                            since_us: self.now_us,
+                        },
+                    })
+                    .unwrap_or_else(|_| bug("validated invocation insert failed"));
+                self.metrics.accepted += 1;
+                // Counted as queued until it starts or is rejected.
+                self.metrics.queued_now += 1;
+                self.emit(
+                    out,
+                    EventKind::Accepted {
+                        invocation,
+                        function,
+                    },
+                );
+                self.admit(policies, invocation, out);
+            }
+            Command::Advance => {}
+            Command::Reap { invocation } => self.reap(invocation, out),
+        }
+    }
+
+    /// A new invocation starts at once if it can; otherwise it is rejected or
+    /// joins the queue, per the pressure mode. In queue mode it never jumps
+    /// ahead of invocations already waiting.
+    fn admit<P: Policies>(&mut self, policies: &mut P, invocation: InvocationId, out: &mut Events) {
+        match self.config.pressure {
+            Pressure::Reject => {
+                if !self.try_start(policies, invocation, out) {
+                    self.reject(invocation, RejectReason::ResourceUnavailable, out);
+                }
+            }
+            Pressure::Queue { capacity } => {
+                if self.queue.is_empty() && self.try_start(policies, invocation, out) {
+                    return;
+                }
+                if self.queue.len() >= capacity as usize {
+                    self.reject(invocation, RejectReason::QueueFull, out);
+                    return;
+                }
+                self.queue.push_back(invocation);
+                self.metrics.queued_total += 1;
+                let queue_len = self.queue.len() as u32;
+                self.emit(
+                    out,
+                    EventKind::Queued {
+                        invocation,
+                        queue_len,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Starts queued invocations, oldest first, until the oldest cannot start.
+    fn drain_queue<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
+        while let Some(&head) = self.queue.front() {
+            if !self.try_start(policies, head, out) {
+                return;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    fn reject(&mut self, invocation: InvocationId, reason: RejectReason, out: &mut Events) {
+        match reason {
+            RejectReason::ResourceUnavailable => self.metrics.rejected_resource_unavailable += 1,
+            RejectReason::QueueFull => self.metrics.rejected_queue_full += 1,
+        }
+        self.metrics.queued_now -= 1;
+        let at_us = self.now_us;
+        if let Some(inv) = self.invocations.get_mut(invocation) {
+            inv.state = InvState::Ended(Ending {
+                at_us,
+                outcome: EndOutcome::Rejected { reason },
+            });
+        }
+        self.emit(out, EventKind::Rejected { invocation, reason });
+        self.record_ended(invocation, out);
+    }
+
+    fn on_container_ready<P: Policies>(
+        &mut self,
+        _policies: &mut P,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("ready timer of unknown container"));
+        let ContainerState::Starting { invocation } = c.state else {
+            bug("ready timer of a container that is not starting");
+        };
+        c.state = ContainerState::Busy { invocation };
+        let host = c.host;
+        let inv = self
+            .invocations
+            .get_mut(invocation)
+            .unwrap_or_else(|| bug("unknown invocation"));
+        let InvState::Starting { cold, .. } = inv.state else {
+            bug("ready container whose invocation is not starting");
+        };
+        inv.state = InvState::Running {
+            container,
+            host,
+            cold,
+            code_start_us: now_us,
+        };
+        let limit_us = self
+            .functions
+            .get(inv.function)
+            .map_or_else(|| bug("unknown function"), |f| f.time_limit_us);
+        let run_us = inv.code.duration_us().min(limit_us);
+        self.schedule(now_us + run_us, Timer::InvocationEnd { invocation });
+        self.emit(
+            out,
+            EventKind::ExecutionStarted {
+                invocation,
+                container,
+            },
+        );
+    }
+
+    fn on_invocation_end<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let inv = self
+            .invocations
+            .get(invocation)
+            .unwrap_or_else(|| bug("end timer of unknown invocation"));
+        let InvState::Running {
+            container,
+            cold,
+            code_start_us,
+            ..
+        } = inv.state
+        else {
+            bug("end timer of an invocation that is not running");
+        };
+        let function = self
+            .functions
+            .get(inv.function)
+            .unwrap_or_else(|| bug("unknown function"));
+        let timed_out = inv.code.duration_us() > function.time_limit_us;
+        let success = !timed_out && matches!(inv.code.outcome, Outcome::Success { .. });
+        let usage = Usage {
+            memory_bytes: function.memory_bytes,
+            scratch_bytes: function.scratch_bytes,
+            duration_us: (if cold { self.config.cold_start_us } else { 0 })
+                + (now_us - code_start_us),
+            ingress_bytes: inv.ingress_bytes,
+            egress_bytes: if success { inv.egress_bytes } else { 0 },
+            cold,
+        };
+        let cost_picodollars = policies.bill(&usage);
+        let (outcome, kind) = match (timed_out, inv.code.outcome) {
+            (true, _) => {
+                self.metrics.timed_out += 1;
+                (
+                    EndOutcome::TimedOut { cost_picodollars },
+                    EventKind::TimedOut {
+                        invocation,
+                        cost_picodollars,
+                    },
+                )
+            }
+            (false, Outcome::Success { output }) => {
+                self.metrics.completed += 1;
+                (
+                    EndOutcome::Completed {
+                        output,
+                        cost_picodollars,
+                    },
+                    EventKind::Completed {
+                        invocation,
+                        output,
+                        cost_picodollars,
+                    },
+                )
+            }
+            (false, Outcome::Failure { phase }) => {
+                self.metrics.failed_by_phase[phase.index()] += 1;
+                (
+                    EndOutcome::Failed {
+                        phase,
+                        cost_picodollars,
+                    },
+                    EventKind::Failed {
+                        invocation,
+                        phase,
+                        cost_picodollars,
+                    },
+                )
+            }
+        };
+        self.metrics.cost_picodollars += u128::from(cost_picodollars);
+        self.metrics.in_flight_now -= 1;
+        if let Some(inv) = self.invocations.get_mut(invocation) {
+            inv.state = InvState::Ended(Ending {
+                at_us: now_us,
+                outcome,
+            });
+        }
+        self.emit(out, kind);
+        if success {
+            self.make_idle(policies, container, out);
+        } else {
+            self.discard(policies, container, out);
+        }
+        self.record_ended(invocation, out);
+        self.drain_queue(policies, out);
+    }
+
+    /// A container that completed its invocation stays warm.
+    fn make_idle<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        c.last_used_us = now_us;
+        c.uses += 1;
+        let facts = ContainerFacts {
+            container,
+            function: c.function,
+            host: c.host,
+            memory_bytes: c.memory_bytes,
+            created_at_us: c.created_at_us,
+            created_seq: c.created_seq,
+            last_used_us: c.last_used_us,
+            uses: c.uses,
+        };
+        let (host, image, function) = (c.host, c.image, c.function);
+        let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
+        let keep_alive_us = policies.keep_alive_us(&facts).min(DURATION_MAX_US);
+        let warm_priority = policies.warm_priority(&facts);
+        let evict_priority = policies.idle_eviction_priority(&facts);
+        let expires_at_us = now_us + keep_alive_us;
+        let expiry = self.schedule(expires_at_us, Timer::KeepAliveExpired { container });
+        let warm_key = (warm_priority, self.next_seq());
+        let evict_key = (evict_priority, self.next_seq());
+        if let Some(c) = self.containers.get_mut(container) {
+            c.state = ContainerState::Idle {
+                expiry,
+                warm_key,
+                evict_key,
+            };
+        }
+        if let Some(f) = self.functions.get_mut(function) {
+            f.idle.insert((warm_key.0, warm_key.1, container));
+        }
+        let h = &mut self.hosts[host.index()];
+        h.idle.insert((evict_key.0, evict_key.1, container));
+        h.idle_count += 1;
+        h.busy_count -= 1;
+        h.idle_ram_bytes += memory;
+        h.idle_scratch_bytes += scratch;
+        self.metrics.busy_containers_now -= 1;
+        self.metrics.idle_containers_now += 1;
+        self.update_host_image(policies, host, image, |copy| {
+            copy.pins_busy -= 1;
+            copy.pins_idle += 1;
+        });
+        self.emit(
+            out,
+            EventKind::ContainerIdle {
+                container,
+                expires_at_us,
+            },
+        );
+    }
+
+    /// Destroys a busy container whose invocation failed or timed out.
+    fn discard<P: Policies>(&mut self, policies: &mut P, container: ContainerId, out: &mut Events) {
+        let c = self
+            .containers
+            .remove(container)
+            .unwrap_or_else(|| bug("discarding unknown container"));
+        let host = c.host;
+        let h = &mut self.hosts[host.index()];
+        h.busy_count -= 1;
+        self.metrics.busy_containers_now -= 1;
+        self.release(c.host, c.memory_bytes, c.scratch_bytes);
+        self.update_host_image(policies, host, c.image, |copy| copy.pins_busy -= 1);
+        self.metrics.containers_discarded += 1;
+        self.emit(
+            out,
+            EventKind::ContainerRemoved {
+                container,
+                host,
+                cause: RemovalCause::Discarded,
+            },
+        );
+    }
+
+    /// Evicts an idle container to make room.
+    pub(crate) fn evict_container<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        self.remove_idle(policies, container, RemovalCause::Evicted, out);
+    }
+
+    /// Removes an idle container (expired or evicted).
+    fn remove_idle<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        cause: RemovalCause,
+        out: &mut Events,
+    ) {
+        let c = self
+            .containers
+            .remove(container)
+            .unwrap_or_else(|| bug("removing unknown container"));
+        let ContainerState::Idle {
+            expiry,
+            warm_key,
+            evict_key,
+        } = c.state
+        else {
+            bug("removing a container that is not idle");
+        };
+        // An expired container's timer has already fired; an evicted one's
+        // is cancelled.
+        self.timers.remove(&expiry);
+        if let Some(f) = self.functions.get_mut(c.function) {
+            f.idle.remove(&(warm_key.0, warm_key.1, container));
+        }
+        let h = &mut self.hosts[c.host.index()];
+        h.idle.remove(&(evict_key.0, evict_key.1, container));
+        h.idle_count -= 1;
+        h.idle_ram_bytes -= c.memory_bytes;
+        h.idle_scratch_bytes -= c.scratch_bytes;
+        self.metrics.idle_containers_now -= 1;
+        self.release(c.host, c.memory_bytes, c.scratch_bytes);
+        self.update_host_image(policies, c.host, c.image, |copy| copy.pins_idle -= 1);
+        match cause {
+            RemovalCause::Expired => self.metrics.containers_expired += 1,
+            RemovalCause::Evicted => self.metrics.containers_evicted += 1,
+            RemovalCause::Discarded => bug("idle containers are not discarded"),
+        }
+        self.emit(
+            out,
+            EventKind::ContainerRemoved {
+                container,
+                host: c.host,
+                cause,
+            },
+        );
+    }
+
+    /// Returns a removed container's RAM, slot and scratch to its host.
+    fn release(&mut self, host: HostId, memory_bytes: u64, scratch_bytes: u64) {
+        let h = &mut self.hosts[host.index()];
+        h.ram_used_bytes -= memory_bytes;
+        h.slots_used -= 1;
+        h.disk_used_bytes -= scratch_bytes;
+        self.metrics.containers_now -= 1;
+    }
+
+    /// Bookkeeping for an invocation that just ended: retention may reap the
+    /// oldest ended records.
+    fn record_ended(&mut self, invocation: InvocationId, out: &mut Events) {
+        let Some(max) = self.config.terminal_records_max else {
+            return;
+        };
+        self.ended_order.push_back(invocation);
+        let live_records = self.metrics.ended() - self.metrics.reaped;
+        let mut excess = live_records.saturating_sub(max);
+        while excess > 0 {
+            let Some(oldest) = self.ended_order.pop_front() else {
+                bug("ended records without an order");
+            };
+            // Skip ids already reaped by a `Reap` input.
+            if self.invocations.contains(oldest) {
+                self.reap(oldest, out);
+                excess -= 1;
+            }
+        }
+    }
+
+    fn reap(&mut self, invocation: InvocationId, out: &mut Events) {
+        let inv = self
+            .invocations
+            .remove(invocation)
+            .unwrap_or_else(|| bug("reaping unknown invocation"));
+        if !matches!(inv.state, InvState::Ended(_)) {
+            bug("reaping an invocation that has not ended");
+        }
+        self.metrics.reaped += 1;
+        self.emit(out, EventKind::Reaped { invocation });
+        // Keep the ended-order list from filling with ids reaped by input.
+        let live_records = (self.metrics.ended() - self.metrics.reaped) as usize;
+        if self.ended_order.len() > 2 * live_records + 64 {
+            let invocations = &self.invocations;
+            self.ended_order.retain(|&id| invocations.contains(id));
+        }
+    }
+}
