@@ -29,8 +29,8 @@ pub struct Metrics {
     pub main_cache_misses: u64,
     /// Downloads that had to wait for room in main storage.
     pub downloads_waited: u64,
-    pub bytes_downloaded: u64,
-    pub bytes_copied: u64,
+    pub bytes_downloaded: u128,
+    pub bytes_copied: u128,
     pub images_evicted_main: u64,
     pub images_evicted_host: u64,
     pub containers_created: u64,

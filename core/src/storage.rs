@@ -209,7 +209,7 @@ impl Core {
         if let Some(img) = self.images.get_mut(image) {
             img.main = MainState::Downloading;
         }
-        self.metrics.bytes_downloaded += size;
+        self.metrics.bytes_downloaded += u128::from(size);
         let due = self.now_us + transfer_us(size, self.config.main_storage.download_bytes_per_s);
         self.schedule(due, Timer::DownloadDone { image });
         self.emit(out, EventKind::DownloadStarted { image });
@@ -249,7 +249,7 @@ impl Core {
             self.main.evictable.remove(&(priority, seq, image));
             self.main.evictable_bytes -= size;
         }
-        self.metrics.bytes_copied += size;
+        self.metrics.bytes_copied += u128::from(size);
         let bandwidth = self.hosts[host.index()].spec.copy_bytes_per_s;
         self.schedule(
             now_us + transfer_us(size, bandwidth),

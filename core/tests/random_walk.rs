@@ -1,0 +1,159 @@
+//! Random input sequences on small, tight configurations: every invariant
+//! holds after every step, refused inputs change nothing, and the same
+//! inputs give the same events.
+
+use coldstart_core::*;
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Image { size: u64 },
+    Function { image: usize, memory: u64, scratch: u64, limit_us: u64 },
+    Invoke { function: usize, code: Code, egress: u64 },
+    Advance { dt_us: u64 },
+    Reap { invocation: usize },
+    Back { dt_us: u64 },
+}
+
+fn code() -> impl Strategy<Value = Code> {
+    (0u64..50, 0u64..50, 0u64..200, 0u8..10, any::<u64>()).prop_map(|(c, b, r, o, output)| Code {
+        clone_us: c,
+        build_us: b,
+        run_us: r,
+        outcome: match o {
+            0 => Outcome::Failure { phase: Phase::Clone },
+            1 => Outcome::Failure { phase: Phase::Build },
+            2 => Outcome::Failure { phase: Phase::Run },
+            _ => Outcome::Success { output },
+        },
+    })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => (1u64..120).prop_map(|size| Op::Image { size }),
+        1 => (0usize..8, 1u64..90, 0u64..60, 1u64..300).prop_map(|(image, memory, scratch, limit_us)| Op::Function { image, memory, scratch, limit_us }),
+        6 => (0usize..8, code(), 0u64..10).prop_map(|(function, code, egress)| Op::Invoke { function, code, egress }),
+        3 => (0u64..400).prop_map(|dt_us| Op::Advance { dt_us }),
+        1 => (0usize..40).prop_map(|invocation| Op::Reap { invocation }),
+        1 => (1u64..10).prop_map(|dt_us| Op::Back { dt_us }),
+    ]
+}
+
+fn config() -> impl Strategy<Value = (Config, Builtin)> {
+    (
+        1usize..4,
+        60u64..300,
+        50u64..200,
+        1u32..4,
+        60u64..250,
+        any::<bool>(),
+        0u64..30,
+        0u64..500,
+        prop::option::of(0u64..5),
+        0u8..3,
+    )
+        .prop_map(|(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
+            let host = HostSpec { ram_bytes: ram, slots, disk_bytes: disk, copy_bytes_per_s: 1_000_000 };
+            let mut config = Config::homogeneous(
+                MainStorageSpec { capacity_bytes: main_cap, download_bytes_per_s: 500_000 },
+                host,
+                hosts as u32,
+            );
+            config.cold_start_us = cold;
+            config.warm_start_us = cold / 4;
+            config.pressure = if queue { Pressure::Queue { capacity: 4 } } else { Pressure::Reject };
+            config.terminal_records_max = retain;
+            let policies = Builtin {
+                keep_alive_us,
+                host_selection: [HostSelection::FirstFit, HostSelection::BestFit, HostSelection::ImageLocality][sel as usize],
+                ..Builtin::default()
+            };
+            (config, policies)
+        })
+}
+
+/// Runs the ops, checking invariants after each; returns every event.
+fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, TestCaseError> {
+    let mut provider = Provider::new(config.clone(), policies).expect("valid config");
+    let (mut images, mut functions, mut invocations) = (Vec::new(), Vec::new(), Vec::new());
+    let mut all = Vec::new();
+    for op in ops {
+        let now = provider.now_us();
+        let command = match *op {
+            Op::Image { size } => Command::RegisterImage { size_bytes: size },
+            Op::Function { image, memory, scratch, limit_us } => Command::RegisterFunction {
+                image: images.get(image % images.len().max(1)).copied().unwrap_or_default(),
+                memory_bytes: memory,
+                scratch_bytes: scratch,
+                time_limit_us: limit_us,
+            },
+            Op::Invoke { function, code, egress } => Command::Invoke {
+                function: functions.get(function % functions.len().max(1)).copied().unwrap_or_default(),
+                code,
+                ingress_bytes: 1,
+                egress_bytes: egress,
+            },
+            Op::Advance { .. } | Op::Back { .. } => Command::Advance,
+            Op::Reap { invocation } => Command::Reap {
+                invocation: invocations.get(invocation % invocations.len().max(1)).copied().unwrap_or_default(),
+            },
+        };
+        let at_us = match *op {
+            Op::Advance { dt_us } => now + dt_us,
+            Op::Back { dt_us } => now.saturating_sub(dt_us),
+            _ => now,
+        };
+        let input = Input { at_us, command };
+        let before = provider.clone();
+        match provider.apply(&input) {
+            Ok(events) => {
+                for e in &events {
+                    prop_assert!(e.at_us <= at_us && e.at_us >= before.now_us());
+                    match e.kind {
+                        EventKind::ImageRegistered { image, .. } => images.push(image),
+                        EventKind::FunctionRegistered { function, .. } => functions.push(function),
+                        EventKind::Accepted { invocation, .. } => invocations.push(invocation),
+                        _ => {}
+                    }
+                }
+                prop_assert!(events.windows(2).all(|w| w[0].at_us <= w[1].at_us), "events out of time order");
+                all.extend(events);
+            }
+            Err(_) => prop_assert_eq!(&provider, &before, "a refused input changed the state"),
+        }
+        if let Err(v) = provider.check_invariants() {
+            return Err(TestCaseError::fail(format!("{v} after {input:?}")));
+        }
+    }
+    // Drain every timer: nothing may stay in flight forever.
+    let mut guard = 0;
+    while let Some(t) = provider.next_timer_us() {
+        all.extend(provider.apply(&Input { at_us: t, command: Command::Advance }).expect("advance"));
+        if let Err(v) = provider.check_invariants() {
+            return Err(TestCaseError::fail(format!("{v} while draining")));
+        }
+        guard += 1;
+        prop_assert!(guard < 100_000, "timers never run out");
+    }
+    let m = provider.metrics();
+    prop_assert_eq!(m.in_flight_now, 0);
+    prop_assert_eq!(m.busy_containers_now, 0);
+    if m.queued_now > 0 {
+        // Only a queue whose head can never be placed may remain, and then
+        // nothing is running to free room.
+        prop_assert_eq!(m.containers_now, 0, "queue stuck while containers remain");
+    }
+    Ok(all)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold_and_runs_repeat((config, policies) in config(), ops in prop::collection::vec(op(), 1..80)) {
+        let first = run(&config, policies, &ops)?;
+        let second = run(&config, policies, &ops)?;
+        prop_assert_eq!(first, second);
+    }
+}
