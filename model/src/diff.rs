@@ -1,0 +1,161 @@
+//! The differential runner: one case through two implementations, compared
+//! after every step — events or refusal, every invocation's client state and
+//! output, metrics, time and the next timer — with both invariant checks.
+
+use crate::machine::Machine;
+use crate::ops::{Case, Resolver};
+use coldstart_core::{Event, EventKind, Input};
+use std::collections::BTreeSet;
+
+/// Where and how two implementations disagreed (or one broke an invariant).
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// Index of the op (or, past the ops, of the draining step).
+    pub step: usize,
+    pub input: Option<Input>,
+    pub what: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "step {}: {}", self.step, self.what)?;
+        if let Some(input) = &self.input {
+            write!(f, "\n  input: {input:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a run went through: the event kinds seen (for generator coverage)
+/// and every event, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub events: Vec<Event>,
+    pub refusals: usize,
+    pub kinds: BTreeSet<&'static str>,
+}
+
+/// A short stable name per event kind, refined where a variant has cases
+/// the generator must reach (each removal cause, eviction tier, source).
+pub fn kind_name(kind: &EventKind) -> &'static str {
+    use coldstart_core::{ImageSource, RejectReason, RemovalCause, Tier};
+    match kind {
+        EventKind::ImageRegistered { .. } => "ImageRegistered",
+        EventKind::FunctionRegistered { .. } => "FunctionRegistered",
+        EventKind::Accepted { .. } => "Accepted",
+        EventKind::Queued { .. } => "Queued",
+        EventKind::Rejected { reason: RejectReason::ResourceUnavailable, .. } => "Rejected/ResourceUnavailable",
+        EventKind::Rejected { reason: RejectReason::QueueFull, .. } => "Rejected/QueueFull",
+        EventKind::WarmStart { .. } => "WarmStart",
+        EventKind::ColdStart { image: ImageSource::HostDisk, .. } => "ColdStart/HostDisk",
+        EventKind::ColdStart { image: ImageSource::HostCopyInFlight, .. } => "ColdStart/HostCopyInFlight",
+        EventKind::ColdStart { image: ImageSource::MainStorage, .. } => "ColdStart/MainStorage",
+        EventKind::ColdStart { image: ImageSource::DownloadInFlight, .. } => "ColdStart/DownloadInFlight",
+        EventKind::ColdStart { image: ImageSource::Registry, .. } => "ColdStart/Registry",
+        EventKind::DownloadWaiting { .. } => "DownloadWaiting",
+        EventKind::DownloadStarted { .. } => "DownloadStarted",
+        EventKind::DownloadFinished { .. } => "DownloadFinished",
+        EventKind::CopyStarted { .. } => "CopyStarted",
+        EventKind::CopyFinished { .. } => "CopyFinished",
+        EventKind::ImageEvicted { tier: Tier::MainStorage, .. } => "ImageEvicted/MainStorage",
+        EventKind::ImageEvicted { tier: Tier::Host(_), .. } => "ImageEvicted/Host",
+        EventKind::ExecutionStarted { .. } => "ExecutionStarted",
+        EventKind::Completed { .. } => "Completed",
+        EventKind::Failed { phase, .. } => match phase {
+            coldstart_core::Phase::Clone => "Failed/Clone",
+            coldstart_core::Phase::Build => "Failed/Build",
+            coldstart_core::Phase::Run => "Failed/Run",
+        },
+        EventKind::TimedOut { .. } => "TimedOut",
+        EventKind::ContainerIdle { .. } => "ContainerIdle",
+        EventKind::ContainerRemoved { cause: RemovalCause::Expired, .. } => "ContainerRemoved/Expired",
+        EventKind::ContainerRemoved { cause: RemovalCause::Evicted, .. } => "ContainerRemoved/Evicted",
+        EventKind::ContainerRemoved { cause: RemovalCause::Discarded, .. } => "ContainerRemoved/Discarded",
+        EventKind::DecisionRefused { .. } => "DecisionRefused",
+        EventKind::Reaped { .. } => "Reaped",
+    }
+}
+
+/// How many draining steps a run may take after its ops before it is judged
+/// to spin forever.
+pub const DRAIN_STEPS_MAX: usize = 10_000;
+
+fn compare<A: Machine, B: Machine>(a: &A, b: &B, resolver: &Resolver) -> Result<(), String> {
+    if a.now_us() != b.now_us() {
+        return Err(format!("now: {} vs {}", a.now_us(), b.now_us()));
+    }
+    if a.next_timer_us() != b.next_timer_us() {
+        return Err(format!("next timer: {:?} vs {:?}", a.next_timer_us(), b.next_timer_us()));
+    }
+    for &id in &resolver.invocations {
+        let (sa, sb) = (a.get_state(id), b.get_state(id));
+        if sa != sb {
+            return Err(format!("state of {id}: {sa:?} vs {sb:?}"));
+        }
+        let (oa, ob) = (a.get_output(id), b.get_output(id));
+        if oa != ob {
+            return Err(format!("output of {id}: {oa:?} vs {ob:?}"));
+        }
+    }
+    let (ma, mb) = (a.metrics(), b.metrics());
+    if ma != mb {
+        return Err(format!("metrics:\n  {ma:?}\nvs\n  {mb:?}"));
+    }
+    a.check().map_err(|e| format!("first implementation: {e}"))?;
+    b.check().map_err(|e| format!("second implementation: {e}"))?;
+    Ok(())
+}
+
+fn step_both<A: Machine, B: Machine>(a: &mut A, b: &mut B, input: &Input, trace: &mut Trace) -> Result<Vec<Event>, String> {
+    let before_us = a.now_us();
+    let (ra, rb) = (a.apply(input), b.apply(input));
+    match (ra, rb) {
+        (Ok(ea), Ok(eb)) => {
+            if ea != eb {
+                return Err(format!("events differ:\n  {ea:#?}\nvs\n  {eb:#?}"));
+            }
+            if let Some(e) = ea.iter().find(|e| e.at_us < before_us || e.at_us > input.at_us) {
+                return Err(format!("event out of the step's time span: {e:?}"));
+            }
+            if ea.windows(2).any(|w| w[0].at_us > w[1].at_us) {
+                return Err("events out of time order".into());
+            }
+            for e in &ea {
+                trace.kinds.insert(kind_name(&e.kind));
+            }
+            trace.events.extend_from_slice(&ea);
+            Ok(ea)
+        }
+        (Err(ra), Err(rb)) if ra == rb => {
+            trace.refusals += 1;
+            Ok(Vec::new())
+        }
+        (ra, rb) => Err(format!("results differ: {ra:?} vs {rb:?}")),
+    }
+}
+
+/// Runs the case's ops on both, then advances both timer by timer until no
+/// timer is left, comparing after every step.
+pub fn run_differential<A: Machine, B: Machine>(case: &Case, a: &mut A, b: &mut B) -> Result<Trace, Divergence> {
+    let mut resolver = Resolver::default();
+    let mut trace = Trace::default();
+    for (step, op) in case.ops.iter().enumerate() {
+        let input = resolver.input(op, a.now_us(), a.next_timer_us());
+        let fail = |what: String| Divergence { step, input: Some(input.clone()), what };
+        let events = step_both(a, b, &input, &mut trace).map_err(fail)?;
+        resolver.learn(&events);
+        compare(a, b, &resolver).map_err(fail)?;
+    }
+    for drain in 0..DRAIN_STEPS_MAX {
+        let step = case.ops.len() + drain;
+        let Some(due_us) = a.next_timer_us() else {
+            return Ok(trace);
+        };
+        let input = Input { at_us: due_us, command: coldstart_core::Command::Advance };
+        let fail = |what: String| Divergence { step, input: Some(input.clone()), what };
+        let events = step_both(a, b, &input, &mut trace).map_err(fail)?;
+        resolver.learn(&events);
+        compare(a, b, &resolver).map_err(fail)?;
+    }
+    Err(Divergence { step: case.ops.len() + DRAIN_STEPS_MAX, input: None, what: "timers never run out".into() })
+}

@@ -1,0 +1,266 @@
+//! The op language shared by property tests, the exhaustive check and the
+//! fuzz targets: a compact description of a configuration and an input
+//! sequence in which entities are named by the order they were created, so
+//! any generated value is meaningful and shrinks well. A `Resolver` turns
+//! each op into a real `Input` using the ids learned from earlier events.
+
+use coldstart_core::{
+    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostSelection, HostSpec, ImageId, Input, InvocationId,
+    MainStorageSpec, Outcome, Phase, Pressure, WarmChoice,
+};
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A configuration, small enough to be tight: sizes are in "units" of 10
+/// bytes, bandwidths make one unit take 10 µs to move.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Shape {
+    pub hosts: Vec<HostShape>,
+    pub main_units: u8,
+    pub queue_capacity: Option<u8>,
+    pub cold_start_us: u8,
+    pub warm_start_us: u8,
+    pub keep_alive_us: u16,
+    pub retain: Option<u8>,
+    pub selection: u8,
+    pub warm_choice: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct HostShape {
+    pub ram_units: u8,
+    pub slots: u8,
+    pub disk_units: u8,
+}
+
+const UNIT_BYTES: u64 = 10;
+/// One unit per 10 µs.
+const BYTES_PER_S: u64 = 1_000_000;
+
+impl Shape {
+    /// The configuration and policies this shape describes. Out-of-range
+    /// values are folded into range, so every shape is valid.
+    pub fn build(&self) -> (Config, Builtin) {
+        let mut hosts: Vec<HostSpec> = self
+            .hosts
+            .iter()
+            .take(4)
+            .map(|h| HostSpec {
+                ram_bytes: u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
+                slots: u32::from(h.slots % 4 + 1),
+                disk_bytes: u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
+                copy_bytes_per_s: BYTES_PER_S,
+            })
+            .collect();
+        if hosts.is_empty() {
+            hosts.push(HostSpec { ram_bytes: 8 * UNIT_BYTES, slots: 2, disk_bytes: 12 * UNIT_BYTES, copy_bytes_per_s: BYTES_PER_S });
+        }
+        let config = Config {
+            main_storage: MainStorageSpec {
+                capacity_bytes: u64::from(self.main_units % 24 + 1) * UNIT_BYTES,
+                download_bytes_per_s: BYTES_PER_S / 2,
+            },
+            hosts,
+            cold_start_us: u64::from(self.cold_start_us % 50),
+            warm_start_us: u64::from(self.warm_start_us % 10),
+            pressure: match self.queue_capacity {
+                Some(c) => Pressure::Queue { capacity: u32::from(c % 6 + 1) },
+                None => Pressure::Reject,
+            },
+            terminal_records_max: self.retain.map(|r| u64::from(r % 6)),
+        };
+        let policies = Builtin {
+            host_selection: [HostSelection::FirstFit, HostSelection::BestFit, HostSelection::ImageLocality]
+                [usize::from(self.selection % 3)],
+            warm_choice: [WarmChoice::NewestCreated, WarmChoice::MostRecentlyUsed, WarmChoice::LeastRecentlyUsed]
+                [usize::from(self.warm_choice % 3)],
+            keep_alive_us: u64::from(self.keep_alive_us % 2_000),
+            ..Builtin::default()
+        };
+        (config, policies)
+    }
+}
+
+/// One input, with entities named by creation order (taken modulo how many
+/// exist; with none, an id that names nothing, which must be refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Op {
+    RegisterImage { units: u8 },
+    RegisterFunction { image: u8, memory_units: u8, scratch_units: u8, time_limit_us: u16 },
+    Invoke { function: u8, clone_us: u8, build_us: u8, run_us: u16, ending: u8, egress_bytes: u8 },
+    /// Lets `dt_us` pass.
+    Advance { dt_us: u16 },
+    /// Advances to the next pending timer (or stays, if none).
+    NextTimer,
+    Reap { invocation: u8 },
+    /// An input `dt_us` in the past (refused unless 0).
+    Backwards { dt_us: u8 },
+    /// An input naming an id that was never handed out.
+    Bogus { which: u8 },
+}
+
+/// Learns ids from events and resolves ops into inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Resolver {
+    pub images: Vec<ImageId>,
+    pub functions: Vec<FunctionId>,
+    pub invocations: Vec<InvocationId>,
+}
+
+fn pick<T: Copy + Default>(items: &[T], index: u8) -> T {
+    if items.is_empty() {
+        return T::default();
+    }
+    items[usize::from(index) % items.len()]
+}
+
+fn bogus<T: Copy>(from_bits: fn(u64) -> T) -> T {
+    from_bits((7u64 << 32) | 0xFFFF)
+}
+
+impl Resolver {
+    pub fn input(&self, op: &Op, now_us: u64, next_timer_us: Option<u64>) -> Input {
+        let (at_us, command) = match *op {
+            Op::RegisterImage { units } => (now_us, Command::RegisterImage { size_bytes: u64::from(units % 12) * UNIT_BYTES }),
+            Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us } => (
+                now_us,
+                Command::RegisterFunction {
+                    image: pick(&self.images, image),
+                    memory_bytes: u64::from(memory_units % 10) * UNIT_BYTES,
+                    scratch_bytes: u64::from(scratch_units % 6) * UNIT_BYTES,
+                    time_limit_us: u64::from(time_limit_us % 400),
+                },
+            ),
+            Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes } => (
+                now_us,
+                Command::Invoke {
+                    function: pick(&self.functions, function),
+                    code: Code {
+                        clone_us: u64::from(clone_us % 40),
+                        build_us: u64::from(build_us % 40),
+                        run_us: u64::from(run_us % 300),
+                        outcome: match ending % 8 {
+                            0 => Outcome::Failure { phase: Phase::Clone },
+                            1 => Outcome::Failure { phase: Phase::Build },
+                            2 => Outcome::Failure { phase: Phase::Run },
+                            n => Outcome::Success { output: u64::from(n) * 1_000 + u64::from(run_us) },
+                        },
+                    },
+                    ingress_bytes: u64::from(egress_bytes / 2),
+                    egress_bytes: u64::from(egress_bytes),
+                },
+            ),
+            Op::Advance { dt_us } => (now_us + u64::from(dt_us % 1_000), Command::Advance),
+            Op::NextTimer => (next_timer_us.unwrap_or(now_us), Command::Advance),
+            Op::Reap { invocation } => (now_us, Command::Reap { invocation: pick(&self.invocations, invocation) }),
+            Op::Backwards { dt_us } => (now_us.saturating_sub(u64::from(dt_us)), Command::Advance),
+            Op::Bogus { which } => (
+                now_us,
+                match which % 3 {
+                    0 => Command::Reap { invocation: bogus(InvocationId::from_bits) },
+                    1 => Command::RegisterFunction {
+                        image: bogus(ImageId::from_bits),
+                        memory_bytes: UNIT_BYTES,
+                        scratch_bytes: 0,
+                        time_limit_us: 10,
+                    },
+                    _ => Command::Invoke {
+                        function: bogus(FunctionId::from_bits),
+                        code: Code::success(1, 0),
+                        ingress_bytes: 0,
+                        egress_bytes: 0,
+                    },
+                },
+            ),
+        };
+        Input { at_us, command }
+    }
+
+    pub fn learn(&mut self, events: &[Event]) {
+        for event in events {
+            match event.kind {
+                EventKind::ImageRegistered { image, .. } => self.images.push(image),
+                EventKind::FunctionRegistered { function, .. } => self.functions.push(function),
+                EventKind::Accepted { invocation, .. } => self.invocations.push(invocation),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A generated case: a configuration and the ops to run on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Case {
+    pub shape: Shape,
+    pub ops: Vec<Op>,
+}
+
+pub fn host_shape() -> impl Strategy<Value = HostShape> {
+    (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(ram_units, slots, disk_units)| HostShape { ram_units, slots, disk_units })
+}
+
+pub fn shape() -> impl Strategy<Value = Shape> {
+    (
+        prop::collection::vec(host_shape(), 1..4),
+        any::<u8>(),
+        prop::option::of(any::<u8>()),
+        any::<u8>(),
+        any::<u8>(),
+        prop_oneof![Just(0u16), 1u16..100, 100u16..2_000],
+        prop::option::weighted(0.2, any::<u8>()),
+        any::<u8>(),
+        any::<u8>(),
+    )
+        .prop_map(|(hosts, main_units, queue_capacity, cold_start_us, warm_start_us, keep_alive_us, retain, selection, warm_choice)| Shape {
+            hosts,
+            main_units,
+            queue_capacity,
+            cold_start_us,
+            warm_start_us,
+            keep_alive_us,
+            retain,
+            selection,
+            warm_choice,
+        })
+}
+
+/// Ops weighted to reach the interesting states: most are invocations and
+/// time passing; a few registrations early matter most.
+pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400).prop_map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us }),
+        10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
+        4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
+        3 => Just(Op::NextTimer),
+        1 => any::<u8>().prop_map(|invocation| Op::Reap { invocation }),
+        1 => any::<u8>().prop_map(|dt_us| Op::Backwards { dt_us }),
+        1 => any::<u8>().prop_map(|which| Op::Bogus { which }),
+    ]
+}
+
+/// A case that starts by registering a few images and functions (so most
+/// ops act on real entities), then runs `1..max_ops` generated ops.
+pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
+    (
+        shape(),
+        prop::collection::vec(any::<u8>(), 1..4),
+        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 1..5),
+        prop::collection::vec(op(), 1..max_ops),
+    )
+        .prop_map(|(shape, image_units, functions, tail)| {
+            let mut ops: Vec<Op> = image_units.into_iter().map(|units| Op::RegisterImage { units: units % 8 + 1 }).collect();
+            ops.extend(functions.into_iter().map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
+                image,
+                memory_units: memory_units % 4 + 1,
+                scratch_units,
+                time_limit_us: time_limit_us.max(50),
+            }));
+            ops.extend(tail);
+            Case { shape, ops }
+        })
+}
