@@ -1,0 +1,591 @@
+//! Scenario tests: small stories told step by step, each pinning the exact
+//! events of every step (times, ids, every field).
+//!
+//! Unless a test says otherwise the world is one host `{ RAM 1,000, 4 slots,
+//! disk 1,000, copy 1,000,000 B/s }` and main storage `{ 1,000 bytes,
+//! download 1,000,000 B/s }`, so moving one byte takes one µs; a cold start
+//! costs 100 µs of overhead and a warm start 10 µs; policies are `Builtin`
+//! (first fit, newest-created warm reuse, 10-minute keep-alive, LRU, Lambda
+//! prices). `World` checks every invariant after every step.
+
+// Helpers are added ahead of the tests that use them.
+#![allow(dead_code)]
+
+use coldstart_core::*;
+
+// ---------------------------------------------------------------------------
+// The helper layer
+// ---------------------------------------------------------------------------
+
+const BW: u64 = 1_000_000;
+const COLD: u64 = 100;
+const WARM: u64 = 10;
+/// The default keep-alive: 10 minutes.
+const KEEP: u64 = 600_000_000;
+
+fn host_spec(ram_bytes: u64, slots: u32, disk_bytes: u64) -> HostSpec {
+    HostSpec {
+        ram_bytes,
+        slots,
+        disk_bytes,
+        copy_bytes_per_s: BW,
+    }
+}
+
+/// `hosts` identical hosts and main storage of `main_bytes`, with the round
+/// bandwidths and overheads of this file.
+fn config(hosts: u32, host: HostSpec, main_bytes: u64) -> Config {
+    let mut config = Config::homogeneous(
+        MainStorageSpec {
+            capacity_bytes: main_bytes,
+            download_bytes_per_s: BW,
+        },
+        host,
+        hosts,
+    );
+    config.cold_start_us = COLD;
+    config.warm_start_us = WARM;
+    config
+}
+
+fn default_config() -> Config {
+    config(1, host_spec(1_000, 4, 1_000), 1_000)
+}
+
+fn ev(at_us: u64, kind: EventKind) -> Event {
+    Event { at_us, kind }
+}
+
+fn img(index: u32) -> ImageId {
+    ImageId::from_bits(u64::from(index))
+}
+fn fun(index: u32) -> FunctionId {
+    FunctionId::from_bits(u64::from(index))
+}
+fn inv(index: u32) -> InvocationId {
+    InvocationId::from_bits(u64::from(index))
+}
+/// An invocation id whose slot has been reused `generation` times.
+fn inv_g(index: u32, generation: u32) -> InvocationId {
+    InvocationId::from_bits((u64::from(generation) << 32) | u64::from(index))
+}
+fn ctr(index: u32) -> ContainerId {
+    ContainerId::from_bits(u64::from(index))
+}
+fn ctr_g(index: u32, generation: u32) -> ContainerId {
+    ContainerId::from_bits((u64::from(generation) << 32) | u64::from(index))
+}
+const H0: HostId = HostId(0);
+const H1: HostId = HostId(1);
+
+fn success(run_us: u64, output: u64) -> Code {
+    Code::success(run_us, output)
+}
+
+fn failure(clone_us: u64, build_us: u64, run_us: u64, phase: Phase) -> Code {
+    Code {
+        clone_us,
+        build_us,
+        run_us,
+        outcome: Outcome::Failure { phase },
+    }
+}
+
+/// A provider under test, with the ids it handed out.
+struct World<P: Policies = Builtin> {
+    p: Provider<P>,
+}
+
+impl World<Builtin> {
+    fn new(config: Config) -> World<Builtin> {
+        World::with(config, Builtin::default())
+    }
+
+    fn keep_alive(config: Config, keep_alive_us: u64) -> World<Builtin> {
+        World::with(
+            config,
+            Builtin {
+                keep_alive_us,
+                ..Builtin::default()
+            },
+        )
+    }
+}
+
+impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
+    fn with(config: Config, policies: P) -> World<P> {
+        let p = Provider::new(config, policies).expect("valid configuration");
+        p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+        World { p }
+    }
+
+    fn now(&self) -> u64 {
+        self.p.now_us()
+    }
+
+    /// Applies an input that must be accepted; checks the invariants.
+    fn step(&mut self, at_us: u64, command: Command) -> Vec<Event> {
+        let input = Input { at_us, command };
+        let events = match self.p.apply(&input) {
+            Ok(events) => events.into_vec(),
+            Err(refusal) => panic!("{input:?} refused: {refusal}"),
+        };
+        if let Err(v) = self.p.check_invariants() {
+            panic!("after {input:?} -> {events:#?}: {v}");
+        }
+        for pair in events.windows(2) {
+            assert!(pair[0].at_us <= pair[1].at_us, "events out of time order");
+        }
+        if std::env::var_os("SCENARIO_PRINT").is_some() {
+            eprintln!("t={at_us} {:?} -> {events:#?}", input.command);
+        }
+        events
+    }
+
+    /// Applies an input that must be refused, and checks it changed nothing.
+    fn refuse(&mut self, at_us: u64, command: Command) -> Refusal {
+        let before = self.p.clone();
+        let input = Input { at_us, command };
+        let refusal = match self.p.apply(&input) {
+            Ok(events) => panic!("{input:?} accepted: {events:#?}"),
+            Err(refusal) => refusal,
+        };
+        assert_eq!(self.p, before, "a refused input changed the provider");
+        self.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+        refusal
+    }
+
+    /// Registers an image at the current time.
+    fn image(&mut self, size_bytes: u64) -> ImageId {
+        let at = self.now();
+        let events = self.step(at, Command::RegisterImage { size_bytes });
+        let [Event {
+            kind: EventKind::ImageRegistered { image, .. },
+            ..
+        }] = events[..]
+        else {
+            panic!("unexpected events {events:#?}");
+        };
+        assert_eq!(
+            events,
+            vec![ev(at, EventKind::ImageRegistered { image, size_bytes })]
+        );
+        image
+    }
+
+    /// Registers a function at the current time.
+    fn function(&mut self, image: ImageId, memory: u64, scratch: u64, limit: u64) -> FunctionId {
+        let at = self.now();
+        let events = self.step(
+            at,
+            Command::RegisterFunction {
+                image,
+                memory_bytes: memory,
+                scratch_bytes: scratch,
+                time_limit_us: limit,
+            },
+        );
+        let [Event {
+            kind: EventKind::FunctionRegistered { function, .. },
+            ..
+        }] = events[..]
+        else {
+            panic!("unexpected events {events:#?}");
+        };
+        assert_eq!(
+            events,
+            vec![ev(at, EventKind::FunctionRegistered { function, image })]
+        );
+        function
+    }
+
+    fn invoke(
+        &mut self,
+        at_us: u64,
+        function: FunctionId,
+        code: Code,
+    ) -> (InvocationId, Vec<Event>) {
+        self.invoke_io(at_us, function, code, 0, 0)
+    }
+
+    fn invoke_io(
+        &mut self,
+        at_us: u64,
+        function: FunctionId,
+        code: Code,
+        ingress_bytes: u64,
+        egress_bytes: u64,
+    ) -> (InvocationId, Vec<Event>) {
+        let events = self.step(
+            at_us,
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            },
+        );
+        let invocation = events
+            .iter()
+            .find_map(|e| match e.kind {
+                EventKind::Accepted {
+                    invocation,
+                    function: f,
+                } if f == function && e.at_us == at_us => Some(invocation),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no Accepted in {events:#?}"));
+        (invocation, events)
+    }
+
+    fn advance(&mut self, at_us: u64) -> Vec<Event> {
+        self.step(at_us, Command::Advance)
+    }
+
+    fn reap(&mut self, at_us: u64, invocation: InvocationId) -> Vec<Event> {
+        self.step(at_us, Command::Reap { invocation })
+    }
+
+    fn state(&self, invocation: InvocationId) -> InvocationState {
+        self.p
+            .get_state(invocation)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn accepted(at: u64, invocation: InvocationId, function: FunctionId) -> Event {
+    ev(
+        at,
+        EventKind::Accepted {
+            invocation,
+            function,
+        },
+    )
+}
+
+fn cold(at: u64, i: InvocationId, c: ContainerId, host: HostId, image: ImageSource) -> Event {
+    ev(
+        at,
+        EventKind::ColdStart {
+            invocation: i,
+            container: c,
+            host,
+            image,
+        },
+    )
+}
+
+fn warm(at: u64, i: InvocationId, c: ContainerId, host: HostId) -> Event {
+    ev(
+        at,
+        EventKind::WarmStart {
+            invocation: i,
+            container: c,
+            host,
+        },
+    )
+}
+
+fn exec(at: u64, i: InvocationId, c: ContainerId) -> Event {
+    ev(
+        at,
+        EventKind::ExecutionStarted {
+            invocation: i,
+            container: c,
+        },
+    )
+}
+
+fn completed(at: u64, i: InvocationId, output: u64, cost: u64) -> Event {
+    ev(
+        at,
+        EventKind::Completed {
+            invocation: i,
+            output,
+            cost_picodollars: cost,
+        },
+    )
+}
+
+fn failed(at: u64, i: InvocationId, phase: Phase, cost: u64) -> Event {
+    ev(
+        at,
+        EventKind::Failed {
+            invocation: i,
+            phase,
+            cost_picodollars: cost,
+        },
+    )
+}
+
+fn timed_out(at: u64, i: InvocationId, cost: u64) -> Event {
+    ev(
+        at,
+        EventKind::TimedOut {
+            invocation: i,
+            cost_picodollars: cost,
+        },
+    )
+}
+
+fn idle(at: u64, c: ContainerId, expires_at_us: u64) -> Event {
+    ev(
+        at,
+        EventKind::ContainerIdle {
+            container: c,
+            expires_at_us,
+        },
+    )
+}
+
+fn removed(at: u64, c: ContainerId, host: HostId, cause: RemovalCause) -> Event {
+    ev(
+        at,
+        EventKind::ContainerRemoved {
+            container: c,
+            host,
+            cause,
+        },
+    )
+}
+
+fn download_started(at: u64, image: ImageId) -> Event {
+    ev(at, EventKind::DownloadStarted { image })
+}
+fn download_finished(at: u64, image: ImageId) -> Event {
+    ev(at, EventKind::DownloadFinished { image })
+}
+fn download_waiting(at: u64, image: ImageId) -> Event {
+    ev(at, EventKind::DownloadWaiting { image })
+}
+fn copy_started(at: u64, image: ImageId, host: HostId) -> Event {
+    ev(at, EventKind::CopyStarted { image, host })
+}
+fn copy_finished(at: u64, image: ImageId, host: HostId) -> Event {
+    ev(at, EventKind::CopyFinished { image, host })
+}
+fn evicted(at: u64, image: ImageId, tier: Tier) -> Event {
+    ev(at, EventKind::ImageEvicted { image, tier })
+}
+fn rejected(at: u64, i: InvocationId, reason: RejectReason) -> Event {
+    ev(
+        at,
+        EventKind::Rejected {
+            invocation: i,
+            reason,
+        },
+    )
+}
+fn queued(at: u64, i: InvocationId, queue_len: u32) -> Event {
+    ev(
+        at,
+        EventKind::Queued {
+            invocation: i,
+            queue_len,
+        },
+    )
+}
+fn reaped(at: u64, i: InvocationId) -> Event {
+    ev(at, EventKind::Reaped { invocation: i })
+}
+
+/// The cost of a short invocation of a small function: the request fee plus
+/// one picodollar of memory. With memory `m` ≤ 1,000 bytes and a billed
+/// duration `d` of a few ms, `m × d × 16,666,700 / (2^30 × 10^6)` is a small
+/// positive fraction, rounded up to 1.
+const SMALL_COST: u64 = 200_001;
+
+// ---------------------------------------------------------------------------
+// Cold starts: where the image comes from
+// ---------------------------------------------------------------------------
+
+/// Nothing anywhere: the image is downloaded into main storage, copied to the
+/// host, then the container pays the cold overhead and the code runs.
+#[test]
+fn cold_start_downloads_then_copies_then_runs() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    assert_eq!((image, f), (img(0), fun(0)));
+
+    let (i, events) = w.invoke(1_000, f, success(200, 7));
+    assert_eq!(i, inv(0));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, i, f),
+            cold(1_000, i, ctr(0), H0, ImageSource::Registry),
+            download_started(1_000, image),
+        ]
+    );
+    assert_eq!(
+        w.state(i),
+        InvocationState::Preparing {
+            host: H0,
+            container: ctr(0)
+        }
+    );
+
+    // 50 bytes download in 50 µs, copy in 50 µs; 100 µs of overhead; 200 µs
+    // of code.
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            download_finished(1_050, image),
+            copy_started(1_050, image, H0),
+            copy_finished(1_100, image, H0),
+            exec(1_200, i, ctr(0)),
+            completed(1_400, i, 7, SMALL_COST),
+            idle(1_400, ctr(0), 1_400 + KEEP),
+        ]
+    );
+    assert_eq!(w.p.get_output(i), Ok(7));
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.cold_starts,
+            m.warm_starts,
+            m.bytes_downloaded,
+            m.bytes_copied
+        ),
+        (1, 0, 50, 50)
+    );
+}
+
+/// A second function on the same image finds it on the host's disk: no
+/// transfer, only the cold overhead.
+#[test]
+fn cold_start_with_image_on_host_disk() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let g = w.function(image, 100, 10, 10_000);
+    let (a, _) = w.invoke(0, f, success(200, 1));
+    w.advance(1_000); // a: 400 completed, ctr#0 idle
+
+    let (b, events) = w.invoke(1_000, g, success(300, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, b, g),
+            cold(1_000, b, ctr(1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.state(b),
+        InvocationState::Starting {
+            host: H0,
+            container: ctr(1),
+            cold: true
+        }
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            exec(1_100, b, ctr(1)),
+            completed(1_400, b, 2, SMALL_COST),
+            idle(1_400, ctr(1), 1_400 + KEEP),
+        ]
+    );
+    assert_eq!(a, inv(0));
+    let m = w.p.metrics();
+    assert_eq!((m.host_cache_hits, m.host_cache_misses), (1, 1));
+    assert_eq!((m.bytes_downloaded, m.bytes_copied), (50, 50));
+}
+
+/// The image is in main storage but not on the chosen host: copied only.
+#[test]
+fn cold_start_with_image_in_main_storage_copies_only() {
+    // Two hosts of one slot each: while the first invocation runs on host 0,
+    // the second must go to host 1.
+    let mut w = World::new(config(2, host_spec(1_000, 1, 1_000), 1_000));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (a, _) = w.invoke(0, f, success(1_000, 1));
+    assert_eq!(
+        w.advance(500),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+        ]
+    );
+
+    let (b, events) = w.invoke(500, f, success(100, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(500, b, f),
+            cold(500, b, ctr(1), H1, ImageSource::MainStorage),
+            copy_started(500, image, H1),
+        ]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            copy_finished(550, image, H1),
+            exec(650, b, ctr(1)),
+            completed(750, b, 2, SMALL_COST),
+            idle(750, ctr(1), 750 + KEEP),
+            completed(1_200, a, 1, SMALL_COST),
+            idle(1_200, ctr(0), 1_200 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.main_cache_hits, m.main_cache_misses), (1, 1));
+    assert_eq!((m.bytes_downloaded, m.bytes_copied), (50, 100));
+}
+
+/// An idle container of the function is reused: a warm start, 10 µs of
+/// overhead; of two idle containers the newest created is taken.
+#[test]
+fn warm_start_reuses_the_newest_created_idle_container() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    // Two concurrent invocations: two containers on host 0. The second joins
+    // the copy already on its way to host 0.
+    let (a, _) = w.invoke(0, f, success(500, 1));
+    let (b, events) = w.invoke(10, f, success(100, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(10, b, f),
+            cold(10, b, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            completed(300, b, 2, SMALL_COST),
+            idle(300, ctr(1), 300 + KEEP),
+            completed(700, a, 1, SMALL_COST),
+            idle(700, ctr(0), 700 + KEEP),
+        ]
+    );
+
+    // ctr#1 was created after ctr#0 (though it went idle first, and was used
+    // less recently): it is the one reused.
+    let (c, events) = w.invoke(1_000, f, success(100, 3));
+    assert_eq!(
+        events,
+        vec![accepted(1_000, c, f), warm(1_000, c, ctr(1), H0)]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            exec(1_010, c, ctr(1)),
+            completed(1_110, c, 3, SMALL_COST),
+            idle(1_110, ctr(1), 1_110 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.cold_starts, m.warm_starts), (2, 1));
+    assert_eq!((m.host_cache_joins, m.bytes_copied), (1, 50));
+}
