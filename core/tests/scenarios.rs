@@ -589,3 +589,282 @@ fn warm_start_reuses_the_newest_created_idle_container() {
     assert_eq!((m.cold_starts, m.warm_starts), (2, 1));
     assert_eq!((m.host_cache_joins, m.bytes_copied), (1, 50));
 }
+
+// ---------------------------------------------------------------------------
+// Sharing transfers
+// ---------------------------------------------------------------------------
+
+/// Three cold starts of one missing image: one download; host 0 gets one
+/// copy that two containers wait for; host 1 joins the download and gets its
+/// own copy.
+#[test]
+fn cold_starts_share_one_download_and_one_copy_per_host() {
+    let mut w = World::new(config(2, host_spec(1_000, 2, 1_000), 1_000));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+
+    let (a, events) = w.invoke(0, f, success(100, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, a, f),
+            cold(0, a, ctr(0), H0, ImageSource::Registry),
+            download_started(0, image),
+        ]
+    );
+    let (b, events) = w.invoke(10, f, success(150, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(10, b, f),
+            cold(10, b, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    // Host 0's two slots are taken: host 1, which joins the download.
+    let (c, events) = w.invoke(20, f, success(200, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(20, c, f),
+            cold(20, c, ctr(2), H1, ImageSource::DownloadInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_started(50, image, H1),
+            copy_finished(100, image, H0),
+            copy_finished(100, image, H1),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            exec(200, c, ctr(2)),
+            completed(300, a, 1, SMALL_COST),
+            idle(300, ctr(0), 300 + KEEP),
+            completed(350, b, 2, SMALL_COST),
+            idle(350, ctr(1), 350 + KEEP),
+            completed(400, c, 3, SMALL_COST),
+            idle(400, ctr(2), 400 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.bytes_downloaded, m.bytes_copied), (50, 100));
+    assert_eq!(
+        (m.main_cache_misses, m.main_cache_joins, m.host_cache_joins),
+        (1, 1, 1)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Caches: LRU eviction and pinning
+// ---------------------------------------------------------------------------
+
+/// Main storage holds two of three 40-byte images. The one downloaded first
+/// was copied out again more recently, so the other is least recently used
+/// and is the one evicted (LRU, not FIFO).
+#[test]
+fn main_storage_evicts_the_least_recently_used_image() {
+    let mut w = World::new(config(2, host_spec(1_000, 1, 1_000), 100));
+    let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
+    let fa = w.function(a_img, 100, 0, 100_000);
+    let fb = w.function(b_img, 100, 0, 100_000);
+    let fc = w.function(c_img, 100, 0, 100_000);
+
+    // A long invocation keeps host 0's only slot.
+    let (i0, _) = w.invoke(0, fa, success(10_000, 0));
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(40, a_img),
+            copy_started(40, a_img, H0),
+            copy_finished(80, a_img, H0),
+            exec(180, i0, ctr(0)),
+        ]
+    );
+    // b: downloaded at 1,000, copied to host 1 (main LRU stamp 1,040).
+    let (i1, events) = w.invoke(1_000, fb, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, i1, fb),
+            cold(1_000, i1, ctr(1), H1, ImageSource::Registry),
+            download_started(1_000, b_img),
+        ]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            download_finished(1_040, b_img),
+            copy_started(1_040, b_img, H1),
+            copy_finished(1_080, b_img, H1),
+            exec(1_180, i1, ctr(1)),
+            completed(1_190, i1, 1, SMALL_COST),
+            idle(1_190, ctr(1), 1_190 + KEEP),
+        ]
+    );
+    // a again: no idle container of fa; host 1 takes it by evicting fb's
+    // idle container, and a is copied out of main storage (LRU stamp 2,000).
+    let (i2, events) = w.invoke(2_000, fa, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(2_000, i2, fa),
+            removed(2_000, ctr(1), H1, RemovalCause::Evicted),
+            cold(2_000, i2, ctr_g(1, 1), H1, ImageSource::MainStorage),
+            copy_started(2_000, a_img, H1),
+        ]
+    );
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            copy_finished(2_040, a_img, H1),
+            exec(2_140, i2, ctr_g(1, 1)),
+            completed(2_150, i2, 2, SMALL_COST),
+            idle(2_150, ctr_g(1, 1), 2_150 + KEEP),
+        ]
+    );
+    // c needs 40 bytes; main holds a (used 2,000) and b (used 1,040): b goes.
+    let (i3, events) = w.invoke(3_000, fc, success(10, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(3_000, i3, fc),
+            removed(3_000, ctr_g(1, 1), H1, RemovalCause::Evicted),
+            cold(3_000, i3, ctr_g(1, 2), H1, ImageSource::Registry),
+            evicted(3_000, b_img, Tier::MainStorage),
+            download_started(3_000, c_img),
+        ]
+    );
+    assert_eq!(
+        w.advance(20_000),
+        vec![
+            download_finished(3_040, c_img),
+            copy_started(3_040, c_img, H1),
+            copy_finished(3_080, c_img, H1),
+            exec(3_180, i3, ctr_g(1, 2)),
+            completed(3_190, i3, 3, SMALL_COST),
+            idle(3_190, ctr_g(1, 2), 3_190 + KEEP),
+            completed(10_180, i0, 0, SMALL_COST),
+            idle(10_180, ctr(0), 10_180 + KEEP),
+        ]
+    );
+    assert_eq!(w.p.metrics().images_evicted_main, 1);
+}
+
+/// A host disk of 100 bytes holds two of three 40-byte images. Image a
+/// arrived first but was used by a cold start since, so b is least recently
+/// used and is evicted.
+#[test]
+fn host_disk_evicts_the_least_recently_used_image() {
+    let mut w = World::keep_alive(config(1, host_spec(1_000, 4, 100), 1_000), 1_000);
+    let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
+    let fa = w.function(a_img, 100, 0, 100_000);
+    let fb = w.function(b_img, 100, 0, 100_000);
+    let fc = w.function(c_img, 100, 0, 100_000);
+
+    let (i0, _) = w.invoke(0, fa, success(10, 0));
+    let (i1, events) = w.invoke(200, fb, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(40, a_img),
+            copy_started(40, a_img, H0),
+            copy_finished(80, a_img, H0),
+            exec(180, i0, ctr(0)),
+            completed(190, i0, 0, SMALL_COST),
+            idle(190, ctr(0), 1_190),
+            accepted(200, i1, fb),
+            cold(200, i1, ctr(1), H0, ImageSource::Registry),
+            download_started(200, b_img),
+        ]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            download_finished(240, b_img),
+            copy_started(240, b_img, H0),
+            copy_finished(280, b_img, H0),
+            exec(380, i1, ctr(1)),
+            completed(390, i1, 1, SMALL_COST),
+            idle(390, ctr(1), 1_390),
+            removed(1_190, ctr(0), H0, RemovalCause::Expired),
+            removed(1_390, ctr(1), H0, RemovalCause::Expired),
+        ]
+    );
+    // A cold start from the host's disk stamps a as used at 2,000.
+    let (i2, events) = w.invoke(2_000, fa, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(2_000, i2, fa),
+            cold(2_000, i2, ctr_g(1, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.advance(4_000),
+        vec![
+            exec(2_100, i2, ctr_g(1, 1)),
+            completed(2_110, i2, 2, SMALL_COST),
+            idle(2_110, ctr_g(1, 1), 3_110),
+            removed(3_110, ctr_g(1, 1), H0, RemovalCause::Expired),
+        ]
+    );
+    // c needs 40 bytes of the 20 free: b (last used at its arrival, 280)
+    // goes before a (2,000).
+    let (i3, events) = w.invoke(4_000, fc, success(10, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(4_000, i3, fc),
+            evicted(4_000, b_img, Tier::Host(H0)),
+            cold(4_000, i3, ctr_g(1, 2), H0, ImageSource::Registry),
+            download_started(4_000, c_img),
+        ]
+    );
+    assert_eq!(w.p.metrics().images_evicted_host, 1);
+}
+
+/// An image being copied out of main storage is pinned there: a download
+/// that needs its room waits (`DownloadWaiting`) and starts, evicting it,
+/// the moment the copy finishes.
+#[test]
+fn image_pinned_while_copied_makes_a_download_wait() {
+    let mut w = World::new(config(1, host_spec(1_000, 4, 1_000), 100));
+    let (a_img, b_img) = (w.image(60), w.image(60));
+    let fa = w.function(a_img, 100, 0, 100_000);
+    let fb = w.function(b_img, 100, 0, 100_000);
+
+    let (i0, _) = w.invoke(0, fa, success(10, 0));
+    // At 100 a is being copied (60..120): 40 bytes free, none evictable.
+    let (i1, events) = w.invoke(100, fb, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(60, a_img),
+            copy_started(60, a_img, H0),
+            accepted(100, i1, fb),
+            cold(100, i1, ctr(1), H0, ImageSource::Registry),
+            download_waiting(100, b_img),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            copy_finished(120, a_img, H0),
+            evicted(120, a_img, Tier::MainStorage),
+            download_started(120, b_img),
+            download_finished(180, b_img),
+            copy_started(180, b_img, H0),
+            exec(220, i0, ctr(0)),
+            completed(230, i0, 0, SMALL_COST),
+            idle(230, ctr(0), 230 + KEEP),
+            copy_finished(240, b_img, H0),
+            exec(340, i1, ctr(1)),
+            completed(350, i1, 1, SMALL_COST),
+            idle(350, ctr(1), 350 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.downloads_waited, m.images_evicted_main), (1, 1));
+}
