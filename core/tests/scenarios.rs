@@ -868,3 +868,207 @@ fn image_pinned_while_copied_makes_a_download_wait() {
     let m = w.p.metrics();
     assert_eq!((m.downloads_waited, m.images_evicted_main), (1, 1));
 }
+
+/// A cold start's scratch reservation takes disk from evictable images
+/// first, then from idle containers (whose images then become evictable),
+/// but never from a running container or the image it runs from.
+#[test]
+fn scratch_evicts_images_and_idle_containers_never_a_running_one() {
+    let mut w = World::new(config(1, host_spec(1_000, 4, 100), 1_000));
+    let (r_img, i_img, e_img) = (w.image(20), w.image(20), w.image(20));
+    let fr = w.function(r_img, 100, 20, 1_000_000);
+    let fi = w.function(i_img, 100, 10, 1_000_000);
+    let fe = w.function(e_img, 100, 0, 1_000_000);
+    let (runner, _) = w.invoke(0, fr, success(100_000, 0));
+    let (idler, _) = w.invoke(0, fi, success(10, 1));
+    let (failer, _) = w.invoke(0, fe, failure(0, 0, 10, Phase::Run));
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(20, r_img),
+            copy_started(20, r_img, H0),
+            download_finished(20, i_img),
+            copy_started(20, i_img, H0),
+            download_finished(20, e_img),
+            copy_started(20, e_img, H0),
+            copy_finished(40, r_img, H0),
+            copy_finished(40, i_img, H0),
+            copy_finished(40, e_img, H0),
+            exec(140, runner, ctr(0)),
+            exec(140, idler, ctr(1)),
+            exec(140, failer, ctr(2)),
+            completed(150, idler, 1, SMALL_COST),
+            idle(150, ctr(1), 150 + KEEP),
+            failed(150, failer, Phase::Run, SMALL_COST),
+            removed(150, ctr(2), H0, RemovalCause::Discarded),
+        ]
+    );
+    // Disk: r 20 + 20 scratch (running), i 20 + 10 scratch (idle), e 20
+    // (evictable): 90 of 100. A function on r with 60 of scratch needs 50
+    // more: e goes (30 free), then the idle container (40), then i (60).
+    let fs = w.function(r_img, 100, 60, 1_000_000);
+    let (big, events) = w.invoke(1_000, fs, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, big, fs),
+            evicted(1_000, e_img, Tier::Host(H0)),
+            removed(1_000, ctr(1), H0, RemovalCause::Evicted),
+            evicted(1_000, i_img, Tier::Host(H0)),
+            cold(1_000, big, ctr_g(1, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    // The disk is now full of the running container, its image and the new
+    // reservation: nothing more can be reclaimed, so a function needing 1
+    // byte of scratch is turned away.
+    let ft = w.function(r_img, 100, 1, 1_000_000);
+    let (turned_away, events) = w.invoke(1_000, ft, success(10, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, turned_away, ft),
+            rejected(1_000, turned_away, RejectReason::ResourceUnavailable),
+        ]
+    );
+    assert_eq!(
+        w.advance(200_000),
+        vec![
+            exec(1_100, big, ctr_g(1, 1)),
+            completed(1_110, big, 2, SMALL_COST),
+            idle(1_110, ctr_g(1, 1), 1_110 + KEEP),
+            completed(100_140, runner, 0, SMALL_COST),
+            idle(100_140, ctr(0), 100_140 + KEEP),
+        ]
+    );
+}
+
+/// Reject mode: with no idle container and no host with a slot or the RAM,
+/// an invocation ends at once, unstarted and unbilled.
+#[test]
+fn reject_mode_rejects_for_want_of_a_slot_or_ram() {
+    let mut w = World::new(config(1, host_spec(200, 2, 1_000), 1_000));
+    let image = w.image(50);
+    let big = w.function(image, 150, 0, 1_000_000);
+    let small = w.function(image, 10, 0, 1_000_000);
+    let (a, _) = w.invoke(0, big, success(10_000, 1));
+    // 50 bytes of RAM are left: not enough for another `big`.
+    let (b, events) = w.invoke(1_000, big, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            accepted(1_000, b, big),
+            rejected(1_000, b, RejectReason::ResourceUnavailable),
+        ]
+    );
+    // `small` fits in RAM and takes the second slot...
+    let (c, events) = w.invoke(1_000, small, success(10_000, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, c, small),
+            cold(1_000, c, ctr(1), H0, ImageSource::HostDisk),
+        ]
+    );
+    // ...after which no slot is left even for 10 bytes of RAM.
+    let (d, events) = w.invoke(1_000, small, success(10, 4));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, d, small),
+            rejected(1_000, d, RejectReason::ResourceUnavailable),
+        ]
+    );
+    let ending = Ending {
+        at_us: 1_000,
+        outcome: EndOutcome::Rejected {
+            reason: RejectReason::ResourceUnavailable,
+        },
+    };
+    assert_eq!(w.state(b), InvocationState::Ended(ending));
+    assert_eq!(
+        w.p.get_output(d),
+        Err(ClientError::NotCompleted {
+            invocation: d,
+            state: InvocationState::Ended(ending),
+        })
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (m.rejected_resource_unavailable, m.cost_picodollars),
+        (2, 0)
+    );
+}
+
+/// Queue mode: strict FIFO, a bounded queue, and the time limit counted from
+/// `ExecutionStarted`, not from acceptance.
+#[test]
+fn queue_mode_is_fifo_bounded_and_times_from_the_start() {
+    let mut cfg = config(1, host_spec(1_000, 1, 1_000), 1_000);
+    cfg.pressure = Pressure::Queue { capacity: 2 };
+    let mut w = World::new(cfg);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 500);
+    let g = w.function(image, 100, 0, 500);
+
+    let (a, events) = w.invoke(0, f, success(300, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, a, f),
+            cold(0, a, ctr(0), H0, ImageSource::Registry),
+            download_started(0, image),
+        ]
+    );
+    // The only slot is taken: B and C queue, D finds the queue full.
+    let (b, events) = w.invoke(10, f, success(400, 2));
+    assert_eq!(events, vec![accepted(10, b, f), queued(10, b, 1)]);
+    let (c, events) = w.invoke(20, g, success(500, 3));
+    assert_eq!(events, vec![accepted(20, c, g), queued(20, c, 2)]);
+    let (d, events) = w.invoke(30, f, success(10, 4));
+    assert_eq!(
+        events,
+        vec![accepted(30, d, f), rejected(30, d, RejectReason::QueueFull)]
+    );
+    assert_eq!(w.p.queue().collect::<Vec<_>>(), vec![b, c]);
+    assert_eq!(w.state(b), InvocationState::Queued { since_us: 10 });
+
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(500, a, 1, SMALL_COST),
+            idle(500, ctr(0), 500 + KEEP),
+            // The head, B, takes A's container warm...
+            warm(500, b, ctr(0), H0),
+            exec(510, b, ctr(0)),
+            // ...and runs 400 µs of its 500 µs limit from 510, though it was
+            // accepted at 10: it completes.
+            completed(910, b, 2, SMALL_COST),
+            idle(910, ctr(0), 910 + KEEP),
+            // C (another function) needs the slot: the idle container goes.
+            removed(910, ctr(0), H0, RemovalCause::Evicted),
+            cold(910, c, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            exec(1_010, c, ctr_g(0, 1)),
+            // Exactly its limit: completes, not timed out.
+            completed(1_510, c, 3, SMALL_COST),
+            idle(1_510, ctr_g(0, 1), 1_510 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.queued_total,
+            m.rejected_queue_full,
+            m.completed,
+            m.timed_out
+        ),
+        (2, 1, 3, 0)
+    );
+}
