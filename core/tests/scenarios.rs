@@ -1072,3 +1072,280 @@ fn queue_mode_is_fifo_bounded_and_times_from_the_start() {
         (2, 1, 3, 0)
     );
 }
+
+// ---------------------------------------------------------------------------
+// Endings: time limit, failures, keep-alive, billing
+// ---------------------------------------------------------------------------
+
+/// The code runs at most its function's time limit: beyond it the
+/// invocation times out at exactly `start + limit`, is billed for the limit,
+/// gets no egress, and its container is discarded. A duration equal to the
+/// limit completes.
+#[test]
+fn timeout_at_the_limit_and_duration_equal_to_the_limit_completes() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 1_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    w.advance(1_000); // a completes at 210; ctr#0 idle.
+    assert_eq!(w.p.get_output(a), Ok(1));
+
+    // Warm, 1,500 µs of code against a 1,000 µs limit.
+    let (b, events) = w.invoke_io(1_000, f, success(1_500, 2), 0, 1 << 20);
+    assert_eq!(
+        events,
+        vec![accepted(1_000, b, f), warm(1_000, b, ctr(0), H0)]
+    );
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            exec(1_010, b, ctr(0)),
+            // 1,000 µs billed as 1 ms, no egress: the request fee plus 1.
+            timed_out(2_010, b, SMALL_COST),
+            removed(2_010, ctr(0), H0, RemovalCause::Discarded),
+        ]
+    );
+    // A failure due after the limit times out too (no phase reported).
+    let (c, events) = w.invoke(3_000, f, failure(0, 0, 1_001, Phase::Run));
+    assert_eq!(
+        events,
+        vec![
+            accepted(3_000, c, f),
+            cold(3_000, c, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.advance(5_000),
+        vec![
+            exec(3_100, c, ctr_g(0, 1)),
+            timed_out(4_100, c, SMALL_COST),
+            removed(4_100, ctr_g(0, 1), H0, RemovalCause::Discarded),
+        ]
+    );
+    // Exactly the limit: completes. Cold: 100 + 1,000 µs → 2 ms; memory
+    // 100 B × 2 ms rounds up to 1 pd; egress 1 MiB × $0.09/GiB =
+    // 90,000,000,000 / 1,024 = 87,890,625 pd.
+    let (d, events) = w.invoke_io(5_000, f, success(1_000, 4), 0, 1 << 20);
+    assert_eq!(
+        events,
+        vec![
+            accepted(5_000, d, f),
+            cold(5_000, d, ctr_g(0, 2), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.advance(7_000),
+        vec![
+            exec(5_100, d, ctr_g(0, 2)),
+            completed(6_100, d, 4, 200_001 + 87_890_625),
+            idle(6_100, ctr_g(0, 2), 6_100 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.timed_out, m.completed), (2, 2));
+}
+
+/// Failure at the end of the clone, build or run phase: later phases do not
+/// run, the phase is reported, the time run is billed (no egress), and the
+/// container is discarded, never reused.
+#[test]
+fn failure_at_clone_build_and_run() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let primer = w.function(image, 100, 0, 10_000);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, primer, success(10, 0));
+    w.advance(1_000); // the image is on host 0; ctr#0 (primer's) is idle.
+
+    // Clone 100, build 200, run 300 µs.
+    let (c, events) = w.invoke(1_000, f, failure(100, 200, 300, Phase::Clone));
+    assert_eq!(
+        events,
+        vec![
+            accepted(1_000, c, f),
+            cold(1_000, c, ctr(1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            exec(1_100, c, ctr(1)),
+            failed(1_200, c, Phase::Clone, SMALL_COST),
+            removed(1_200, ctr(1), H0, RemovalCause::Discarded),
+        ]
+    );
+
+    let (b, events) = w.invoke(2_000, f, failure(100, 200, 300, Phase::Build));
+    assert_eq!(
+        events,
+        vec![
+            accepted(2_000, b, f),
+            cold(2_000, b, ctr_g(1, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            exec(2_100, b, ctr_g(1, 1)),
+            failed(2_400, b, Phase::Build, SMALL_COST),
+            removed(2_400, ctr_g(1, 1), H0, RemovalCause::Discarded),
+        ]
+    );
+
+    let (r, events) = w.invoke_io(3_000, f, failure(100, 200, 300, Phase::Run), 0, 1 << 20);
+    assert_eq!(
+        events,
+        vec![
+            accepted(3_000, r, f),
+            cold(3_000, r, ctr_g(1, 2), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(w.advance(3_250), vec![exec(3_100, r, ctr_g(1, 2))]);
+    assert_eq!(
+        w.state(r),
+        InvocationState::Running {
+            host: H0,
+            container: ctr_g(1, 2),
+            cold: true,
+            started_us: 3_100,
+            phase: Phase::Build,
+        }
+    );
+    assert_eq!(
+        w.advance(4_000),
+        vec![
+            // 100 + 600 µs → 1 ms; the 1 MiB of egress is not billed.
+            failed(3_700, r, Phase::Run, SMALL_COST),
+            removed(3_700, ctr_g(1, 2), H0, RemovalCause::Discarded),
+        ]
+    );
+    assert_eq!(
+        w.p.get_output(r),
+        Err(ClientError::NotCompleted {
+            invocation: r,
+            state: InvocationState::Ended(Ending {
+                at_us: 3_700,
+                outcome: EndOutcome::Failed {
+                    phase: Phase::Run,
+                    cost_picodollars: SMALL_COST,
+                },
+            }),
+        })
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.failed_by_phase, m.containers_discarded), ([1, 1, 1], 3));
+}
+
+/// An idle container expires at exactly `end + keep_alive`: an input at that
+/// instant finds it gone (timers due at an input's time fire first); one an
+/// instant earlier reuses it, and the reuse restarts the keep-alive.
+#[test]
+fn keep_alive_expires_at_the_exact_time() {
+    let mut w = World::keep_alive(default_config(), 1_000);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        w.advance(1_209),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(210, a, 1, SMALL_COST),
+            idle(210, ctr(0), 1_210),
+        ]
+    );
+    let (b, events) = w.invoke(1_209, f, success(10, 2));
+    assert_eq!(
+        events,
+        vec![accepted(1_209, b, f), warm(1_209, b, ctr(0), H0)]
+    );
+    assert_eq!(
+        w.advance(2_228),
+        vec![
+            exec(1_219, b, ctr(0)),
+            completed(1_229, b, 2, SMALL_COST),
+            idle(1_229, ctr(0), 2_229),
+        ]
+    );
+    let (c, events) = w.invoke(2_229, f, success(10, 3));
+    assert_eq!(
+        events,
+        vec![
+            removed(2_229, ctr(0), H0, RemovalCause::Expired),
+            accepted(2_229, c, f),
+            cold(2_229, c, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(w.p.metrics().containers_expired, 1);
+}
+
+/// Billing to the picodollar with the default Lambda prices.
+#[test]
+fn billing_to_the_exact_picodollar() {
+    let mut w = World::new(config(1, host_spec(4 * GIB, 4, 2 * GIB), 1_000));
+    let image = w.image(50);
+    // 512 MiB of RAM, 768 MiB of scratch (256 MiB above the free 512).
+    let f = w.function(image, 512 * MIB, 768 * MIB, 1_000_000);
+
+    // Cold: 100 µs of overhead + 200 + 34 + 1,000 µs of code = 1,334 µs,
+    // billed as 2 ms.
+    //   request            200,000
+    //   memory   ceil(1/2 GiB × 0.002 s × 16,666,700) = ceil(16,666.7) = 16,667
+    //   scratch  ceil(1/4 GiB × 0.002 s × 30,900)     = ceil(15.45)    = 16
+    //   ingress  1 MiB × 0                                             = 0
+    //   egress   1/1024 GiB × 90,000,000,000                           = 87,890,625
+    //   total                                                            88,107,308
+    let code = Code {
+        clone_us: 200,
+        build_us: 34,
+        run_us: 1_000,
+        outcome: Outcome::Success { output: 9 },
+    };
+    let (a, _) = w.invoke_io(0, f, code, 1 << 20, 1 << 20);
+    assert_eq!(
+        w.advance(10_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(1_434, a, 9, 88_107_308),
+            idle(1_434, ctr(0), 1_434 + KEEP),
+        ]
+    );
+    // Warm: the 10 µs overhead is not billed; exactly 1 ms of code.
+    //   200,000 + ceil(8,333.35) = 8,334 + ceil(7.725) = 8  →  208,342
+    let (b, events) = w.invoke(10_000, f, success(1_000, 10));
+    assert_eq!(
+        events,
+        vec![accepted(10_000, b, f), warm(10_000, b, ctr(0), H0)]
+    );
+    assert_eq!(
+        w.advance(20_000),
+        vec![
+            exec(10_010, b, ctr(0)),
+            completed(11_010, b, 10, 208_342),
+            idle(11_010, ctr(0), 11_010 + KEEP),
+        ]
+    );
+    // Warm, 1,001 µs of code rounds up to 2 ms: 200,000 + 16,667 + 16.
+    let (c, events) = w.invoke(20_000, f, success(1_001, 11));
+    assert_eq!(
+        events,
+        vec![accepted(20_000, c, f), warm(20_000, c, ctr(0), H0)]
+    );
+    assert_eq!(
+        w.advance(30_000),
+        vec![
+            exec(20_010, c, ctr(0)),
+            completed(21_011, c, 11, 216_683),
+            idle(21_011, ctr(0), 21_011 + KEEP),
+        ]
+    );
+    assert_eq!(
+        w.p.metrics().cost_picodollars,
+        88_107_308 + 208_342 + 216_683
+    );
+}
