@@ -1349,3 +1349,272 @@ fn billing_to_the_exact_picodollar() {
         88_107_308 + 208_342 + 216_683
     );
 }
+
+// ---------------------------------------------------------------------------
+// The client: waits and outputs
+// ---------------------------------------------------------------------------
+
+impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
+    /// Runs a wait, checks the invariants after it, and returns its result
+    /// with the events it produced.
+    fn wait<T>(
+        &mut self,
+        wait: impl FnOnce(&mut Provider<P>, &mut Vec<Event>) -> T,
+    ) -> (T, Vec<Event>) {
+        let mut events = Vec::new();
+        let result = wait(&mut self.p, &mut events);
+        self.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+        (result, events)
+    }
+}
+
+fn finished(invocation: InvocationId, at_us: u64, outcome: EndOutcome) -> Finished {
+    Finished {
+        invocation,
+        ending: Ending { at_us, outcome },
+    }
+}
+
+fn done(output: u64, cost_picodollars: u64) -> EndOutcome {
+    EndOutcome::Completed {
+        output,
+        cost_picodollars,
+    }
+}
+
+/// `wait_for_any` returns the first to end and when; `wait_for_all` all of
+/// them in the order asked; both move time only as far as they need.
+#[test]
+fn wait_for_any_then_wait_for_all() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(500, 1));
+    let (b, _) = w.invoke(0, f, success(200, 2));
+    assert_eq!(
+        w.p.get_output(a),
+        Err(ClientError::NotCompleted {
+            invocation: a,
+            state: InvocationState::Preparing {
+                host: H0,
+                container: ctr(0)
+            },
+        })
+    );
+
+    let (result, events) = w.wait(|p, ev| p.wait_for_any(&[a, b], None, ev));
+    assert_eq!(result, Ok(finished(b, 400, done(2, SMALL_COST))));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            completed(400, b, 2, SMALL_COST),
+            idle(400, ctr(1), 400 + KEEP),
+        ]
+    );
+    assert_eq!(w.now(), 400);
+    assert_eq!(w.p.get_output(b), Ok(2));
+    assert_eq!(
+        w.p.get_output(a),
+        Err(ClientError::NotCompleted {
+            invocation: a,
+            state: InvocationState::Running {
+                host: H0,
+                container: ctr(0),
+                cold: true,
+                started_us: 200,
+                phase: Phase::Run,
+            },
+        })
+    );
+
+    let (result, events) = w.wait(|p, ev| p.wait_for_all(&[a, b], None, ev));
+    assert_eq!(
+        result,
+        Ok(vec![
+            finished(a, 700, done(1, SMALL_COST)),
+            finished(b, 400, done(2, SMALL_COST)),
+        ])
+    );
+    assert_eq!(
+        events,
+        vec![
+            completed(700, a, 1, SMALL_COST),
+            idle(700, ctr(0), 700 + KEEP)
+        ]
+    );
+    assert_eq!(w.now(), 700);
+
+    // Already ended: the first of them in the order given, at once.
+    let (result, events) = w.wait(|p, ev| p.wait_for_any(&[a, b], None, ev));
+    assert_eq!(result, Ok(finished(a, 700, done(1, SMALL_COST))));
+    assert_eq!((events, w.now()), (vec![], 700));
+    let (result, _) = w.wait(|p, ev| p.wait_for_any(&[], None, ev));
+    assert_eq!(result, Err(WaitError::NothingToWaitFor));
+    let ghost = inv(99);
+    let (result, _) = w.wait(|p, ev| p.wait_for_all(&[a, ghost], None, ev));
+    assert_eq!(result, Err(WaitError::Unknown { invocation: ghost }));
+    assert_eq!(
+        w.p.get_output(ghost),
+        Err(ClientError::UnknownInvocation { invocation: ghost })
+    );
+}
+
+/// A wait with a deadline stops at the deadline, having moved time there;
+/// a deadline in the past is an error; without one the wait goes on.
+#[test]
+fn wait_for_with_a_deadline() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(1_000, 1));
+
+    let (result, events) = w.wait(|p, ev| p.wait_for(a, Some(500), ev));
+    assert_eq!(result, Err(WaitError::DeadlineReached { at_us: 500 }));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+        ]
+    );
+    assert_eq!(w.now(), 500);
+
+    let (result, events) = w.wait(|p, ev| p.wait_for(a, Some(499), ev));
+    assert_eq!(
+        result,
+        Err(WaitError::DeadlineInPast {
+            deadline_us: 499,
+            now_us: 500
+        })
+    );
+    assert_eq!((events, w.now()), (vec![], 500));
+
+    // A deadline exactly at the end is reached by the end.
+    let (result, events) = w.wait(|p, ev| p.wait_for(a, Some(1_200), ev));
+    assert_eq!(result, Ok(finished(a, 1_200, done(1, SMALL_COST))));
+    assert_eq!(
+        events,
+        vec![
+            completed(1_200, a, 1, SMALL_COST),
+            idle(1_200, ctr(0), 1_200 + KEEP)
+        ]
+    );
+    assert_eq!(w.now(), 1_200);
+}
+
+// ---------------------------------------------------------------------------
+// Custom policies
+// ---------------------------------------------------------------------------
+
+/// A host-selection policy that always answers the same: a host (valid or
+/// not), or `None` to decline.
+#[derive(Clone, Debug, PartialEq)]
+struct Fixed(Option<HostId>);
+
+impl Policies for Fixed {
+    fn select_host(&mut self, _view: &dyn HostView, _request: &PlacementRequest) -> Option<HostId> {
+        self.0
+    }
+}
+
+/// A wait that can never finish: the only invocation is queued behind a
+/// policy that declines every host, and no timer is left. The wait returns
+/// `Stalled` instead of hanging, and does not move time, even with a
+/// deadline (spec R127).
+#[test]
+fn a_wait_that_can_never_finish_is_stalled() {
+    let mut cfg = default_config();
+    cfg.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::with(cfg, Fixed(None));
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, events) = w.invoke(1_000, f, success(10, 1));
+    assert_eq!(events, vec![accepted(1_000, a, f), queued(1_000, a, 1)]);
+    assert_eq!(w.p.next_timer_us(), None);
+
+    let (result, events) = w.wait(|p, ev| p.wait_for(a, None, ev));
+    assert_eq!(result, Err(WaitError::Stalled { at_us: 1_000 }));
+    assert_eq!(events, vec![]);
+    let (result, events) = w.wait(|p, ev| p.wait_for_all(&[a], Some(5_000), ev));
+    assert_eq!(result, Err(WaitError::Stalled { at_us: 1_000 }));
+    assert_eq!((events, w.now()), (vec![], 1_000));
+    assert_eq!(w.state(a), InvocationState::Queued { since_us: 1_000 });
+}
+
+/// A policy naming a host that does not exist, or a host without room, is
+/// refused with `DecisionRefused`; the invocation is treated as if the
+/// policy had declined (rejected, or queued), and nothing breaks.
+#[test]
+fn invalid_host_decisions_are_refused() {
+    // A host that does not exist, in reject mode.
+    let mut w = World::with(default_config(), Fixed(Some(HostId(7))));
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, events) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, a, f),
+            ev(
+                0,
+                EventKind::DecisionRefused {
+                    invocation: a,
+                    host: HostId(7),
+                    reason: DecisionError::UnknownHost,
+                }
+            ),
+            rejected(0, a, RejectReason::ResourceUnavailable),
+        ]
+    );
+    assert_eq!(w.p.metrics().decisions_refused, 1);
+
+    // Host 0 while its only slot is busy (host 1 is free), in queue mode:
+    // the invocation queues and starts on host 0 once there is room.
+    let mut cfg = config(2, host_spec(1_000, 1, 1_000), 1_000);
+    cfg.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::with(cfg, Fixed(Some(H0)));
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let g = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(100, 1));
+    let (b, events) = w.invoke(10, g, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(10, b, g),
+            ev(
+                10,
+                EventKind::DecisionRefused {
+                    invocation: b,
+                    host: H0,
+                    reason: DecisionError::NoRoom,
+                }
+            ),
+            queued(10, b, 1),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(300, a, 1, SMALL_COST),
+            idle(300, ctr(0), 300 + KEEP),
+            removed(300, ctr(0), H0, RemovalCause::Evicted),
+            cold(300, b, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            exec(400, b, ctr_g(0, 1)),
+            completed(410, b, 2, SMALL_COST),
+            idle(410, ctr_g(0, 1), 410 + KEEP),
+        ]
+    );
+    assert_eq!(w.p.metrics().decisions_refused, 1);
+}
