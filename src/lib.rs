@@ -1,0 +1,6 @@
+//! coldstart: the facade. It re-exports the whole of `coldstart-core` (the
+//! state machine) and adds what lives outside the pure core.
+
+pub use coldstart_core::*;
+
+pub mod workload;
