@@ -3,4 +3,5 @@
 
 pub use coldstart_core::*;
 
+pub mod driver;
 pub mod workload;

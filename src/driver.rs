@@ -1,0 +1,301 @@
+//! The driver: feeds a stream of inputs to a [`Provider`], counts and
+//! digests the events, checks the invariants after every step if asked, and
+//! at the end lets time run until no timer is left — within a bound, so a
+//! liveness bug becomes an error instead of a hang.
+//!
+//! The digest is FNV-1a 64 over the events as JSON Lines: each event's
+//! `serde_json` encoding followed by a newline. Two runs with equal digests
+//! produced the same events, byte for byte (up to a hash collision), and the
+//! digest of a run equals the FNV-1a 64 of its event log written as JSON
+//! Lines.
+
+use crate::input::{Command, Input};
+use crate::policy::{Builtin, Policies};
+use crate::{Event, Events, Provider, Refusal, Violation};
+
+/// FNV-1a, 64 bits: a small, stable, dependency-free hash (not for
+/// adversarial inputs; here it only compares runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv1a64 {
+    state: u64,
+}
+
+impl Fnv1a64 {
+    pub const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    pub const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    pub fn new() -> Fnv1a64 {
+        Fnv1a64 {
+            state: Self::OFFSET_BASIS,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.state ^= u64::from(byte);
+            self.state = self.state.wrapping_mul(Self::PRIME);
+        }
+    }
+
+    pub fn value(&self) -> u64 {
+        self.state
+    }
+}
+
+impl Default for Fnv1a64 {
+    fn default() -> Self {
+        Fnv1a64::new()
+    }
+}
+
+impl std::io::Write for Fnv1a64 {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The count and digest of a stream of events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EventDigest {
+    count: u64,
+    hash: Fnv1a64,
+}
+
+impl EventDigest {
+    pub fn new() -> EventDigest {
+        EventDigest::default()
+    }
+
+    /// Adds one event: its JSON encoding, then a newline.
+    pub fn add(&mut self, event: &Event) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(&mut self.hash, event)?;
+        self.hash.update(b"\n");
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.hash.value()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriverOptions {
+    /// Call `check_invariants` after every step.
+    pub check_invariants: bool,
+    /// The most `Advance` steps the final drain may take.
+    pub drain_steps_max: u64,
+}
+
+impl Default for DriverOptions {
+    /// Invariants checked in debug builds (tests included), not in release.
+    fn default() -> Self {
+        DriverOptions {
+            check_invariants: cfg!(debug_assertions),
+            drain_steps_max: 1_000_000,
+        }
+    }
+}
+
+/// Why a run stopped. `step` is the 0-based index of the input among all
+/// the inputs the driver applied (the stream first, then the drain's
+/// `Advance`s), so for a stream input it is its index in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriveError {
+    Refused {
+        step: u64,
+        input: Input,
+        refusal: Refusal,
+    },
+    Invariant {
+        step: u64,
+        violation: Violation,
+    },
+    Encoding {
+        step: u64,
+        message: String,
+    },
+    /// Timers were still pending after `drain_steps_max` advances.
+    Undrained {
+        drain_steps: u64,
+        next_timer_us: u64,
+    },
+}
+
+impl std::fmt::Display for DriveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriveError::Refused {
+                step,
+                input,
+                refusal,
+            } => write!(
+                f,
+                "step {step} (at {} µs) was refused: {refusal}",
+                input.at_us
+            ),
+            DriveError::Invariant { step, violation } => {
+                write!(f, "after step {step}: {violation}")
+            }
+            DriveError::Encoding { step, message } => {
+                write!(f, "step {step}: an event could not be encoded: {message}")
+            }
+            DriveError::Undrained {
+                drain_steps,
+                next_timer_us,
+            } => write!(
+                f,
+                "timers still pending after {drain_steps} advance steps (next due at {next_timer_us} µs)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DriveError {}
+
+/// What a finished run did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunReport {
+    /// Inputs applied: the stream's plus the drain's `Advance`s.
+    pub steps: u64,
+    pub drain_steps: u64,
+    pub events: u64,
+    pub digest: u64,
+    /// Virtual time at the end (µs).
+    pub end_us: u64,
+}
+
+/// A provider with a step counter, an event digest and, optionally, an
+/// invariant check after every step.
+#[derive(Clone, Debug)]
+pub struct Driver<P: Policies = Builtin> {
+    provider: Provider<P>,
+    options: DriverOptions,
+    steps: u64,
+    digest: EventDigest,
+}
+
+impl<P: Policies> Driver<P> {
+    pub fn new(provider: Provider<P>, options: DriverOptions) -> Driver<P> {
+        Driver {
+            provider,
+            options,
+            steps: 0,
+            digest: EventDigest::new(),
+        }
+    }
+
+    pub fn provider(&self) -> &Provider<P> {
+        &self.provider
+    }
+
+    pub fn into_provider(self) -> Provider<P> {
+        self.provider
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    pub fn events_count(&self) -> u64 {
+        self.digest.count()
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.digest.digest()
+    }
+
+    /// Applies one input; digests and returns its events.
+    pub fn apply(&mut self, input: &Input) -> Result<Events, DriveError> {
+        let step = self.steps;
+        let events = self
+            .provider
+            .apply(input)
+            .map_err(|refusal| DriveError::Refused {
+                step,
+                input: input.clone(),
+                refusal,
+            })?;
+        self.steps += 1;
+        for event in &events {
+            self.digest
+                .add(event)
+                .map_err(|error| DriveError::Encoding {
+                    step,
+                    message: error.to_string(),
+                })?;
+        }
+        if self.options.check_invariants {
+            self.provider
+                .check_invariants()
+                .map_err(|violation| DriveError::Invariant { step, violation })?;
+        }
+        Ok(events)
+    }
+
+    /// Advances to each next timer until none is left; returns the number
+    /// of `Advance` steps taken.
+    pub fn drain(&mut self) -> Result<u64, DriveError> {
+        self.drain_with(|_| {})
+    }
+
+    /// [`Driver::drain`], passing each event to `on_event`.
+    pub fn drain_with(&mut self, mut on_event: impl FnMut(&Event)) -> Result<u64, DriveError> {
+        let mut drain_steps = 0;
+        while let Some(next_timer_us) = self.provider.next_timer_us() {
+            if drain_steps >= self.options.drain_steps_max {
+                return Err(DriveError::Undrained {
+                    drain_steps,
+                    next_timer_us,
+                });
+            }
+            let advance = Input {
+                at_us: next_timer_us,
+                command: Command::Advance,
+            };
+            self.apply(&advance)?.iter().for_each(&mut on_event);
+            drain_steps += 1;
+        }
+        Ok(drain_steps)
+    }
+
+    /// Applies every input, in order, then drains the timers.
+    pub fn run(
+        &mut self,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Result<RunReport, DriveError> {
+        self.run_with(inputs, |_| {})
+    }
+
+    /// [`Driver::run`], passing each event to `on_event` as it comes.
+    pub fn run_with(
+        &mut self,
+        inputs: impl IntoIterator<Item = Input>,
+        mut on_event: impl FnMut(&Event),
+    ) -> Result<RunReport, DriveError> {
+        for input in inputs {
+            self.apply(&input)?.iter().for_each(&mut on_event);
+        }
+        let drain_steps = self.drain_with(on_event)?;
+        Ok(self.report(drain_steps))
+    }
+
+    fn report(&self, drain_steps: u64) -> RunReport {
+        RunReport {
+            steps: self.steps,
+            drain_steps,
+            events: self.digest.count(),
+            digest: self.digest.digest(),
+            end_us: self.provider.now_us(),
+        }
+    }
+}
