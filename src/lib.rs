@@ -4,4 +4,6 @@
 pub use coldstart_core::*;
 
 pub mod driver;
+pub mod simulate;
+pub mod summary;
 pub mod workload;

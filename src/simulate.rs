@@ -1,0 +1,181 @@
+//! The embedded default scenario of `coldstart simulate`: four hosts, eight
+//! images, twelve functions and a seeded synthetic workload sized so that a
+//! run sees cold and warm starts, evictions on both disk tiers, and RAM and
+//! slot pressure.
+//!
+//! - Main storage (4 GiB) is smaller than the images together (about
+//!   5.7 GiB), so images are evicted from it and downloaded again.
+//! - Host disks (40 GiB) fill with container scratch space (up to 10 GiB a
+//!   container) plus image copies, so image copies are evicted there too.
+//! - 32 slots serve about 10 arrivals a second whose code runs about a
+//!   second on average (up to 5 s for the rarer functions), while idle warm
+//!   containers hold slots too: at busy moments no host has room, and
+//!   invocations are rejected or queued, per `--pressure`.
+
+use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
+use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
+use crate::{Builtin, Config, ConfigError, HostSpec, MainStorageSpec, Metrics, Pressure, Provider};
+use crate::{GIB, MIB};
+
+pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
+pub const INVOCATIONS_DEFAULT: u64 = 200_000;
+pub const QUEUE_CAPACITY_DEFAULT: u32 = 1_000;
+
+/// Decimal units, as bandwidths are quoted.
+const MB: u64 = 1_000_000;
+const GB: u64 = 1_000_000_000;
+
+/// Terminal invocation records kept: the oldest beyond this are reaped, so
+/// memory stays bounded however long the run.
+const TERMINAL_RECORDS_MAX: u64 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimulateOptions {
+    pub seed: u64,
+    pub invocations: u64,
+    pub pressure: Pressure,
+    pub check_invariants: bool,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        SimulateOptions {
+            seed: SEED_DEFAULT,
+            invocations: INVOCATIONS_DEFAULT,
+            pressure: Pressure::Reject,
+            check_invariants: cfg!(debug_assertions),
+        }
+    }
+}
+
+/// The hardware of the default scenario.
+pub fn default_config(pressure: Pressure) -> Config {
+    let main_storage = MainStorageSpec {
+        capacity_bytes: 4 * GIB,
+        download_bytes_per_s: 200 * MB,
+    };
+    let host = HostSpec {
+        ram_bytes: 16 * GIB,
+        slots: 8,
+        disk_bytes: 40 * GIB,
+        copy_bytes_per_s: GB,
+    };
+    Config {
+        pressure,
+        terminal_records_max: Some(TERMINAL_RECORDS_MAX),
+        ..Config::homogeneous(main_storage, host, 4)
+    }
+}
+
+/// Eight images from 100 MiB to 2 GiB.
+fn default_images() -> Vec<ImageSpec> {
+    [100, 150, 250, 400, 600, 900, 1_400, 2_048]
+        .into_iter()
+        .map(|mib| ImageSpec {
+            size_bytes: mib * MIB,
+        })
+        .collect()
+}
+
+/// One row of the function table: image, memory (MiB), scratch (MiB),
+/// time limit (s), mean run (ms).
+type FunctionRow = (u32, u64, u64, u64, u64);
+
+/// Twelve functions, most popular first (Zipf-like weights by row).
+const FUNCTION_ROWS: [FunctionRow; 12] = [
+    (0, 128, 512, 3, 200),
+    (1, 256, 512, 3, 400),
+    (2, 512, 1_024, 10, 800),
+    (3, 1_024, 2_048, 10, 1_000),
+    (0, 256, 512, 3, 300),
+    (4, 2_048, 4_096, 30, 1_500),
+    (5, 1_024, 8_192, 30, 2_000),
+    (6, 3_072, 10_240, 60, 3_000),
+    (7, 4_096, 10_240, 60, 4_000),
+    (2, 512, 2_048, 10, 600),
+    (5, 2_048, 6_144, 30, 2_500),
+    (7, 1_536, 10_240, 60, 5_000),
+];
+
+fn default_functions() -> Vec<FunctionSpec> {
+    let weights = zipf_weights(FUNCTION_ROWS.len());
+    FUNCTION_ROWS
+        .iter()
+        .zip(weights)
+        .map(
+            |(&(image_index, memory_mib, scratch_mib, limit_s, run_ms), weight)| FunctionSpec {
+                image_index,
+                memory_bytes: memory_mib * MIB,
+                scratch_bytes: scratch_mib * MIB,
+                time_limit_us: limit_s * 1_000_000,
+                weight,
+                clone_mean_us: 50_000,
+                build_mean_us: 150_000,
+                run_mean_us: run_ms * 1_000,
+                ingress_mean_bytes: 4 * 1_024,
+                egress_mean_bytes: 16 * 1_024,
+            },
+        )
+        .collect()
+}
+
+/// The default workload: about 10 arrivals a second, 0.2% failures per
+/// phase, 0.5% runs past the time limit.
+pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
+    WorkloadSpec {
+        seed,
+        images: default_images(),
+        functions: default_functions(),
+        invocations,
+        interarrival_mean_us: 100_000,
+        failure_per_phase_ppm: 2_000,
+        long_run_ppm: 5_000,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimulateError {
+    Config(ConfigError),
+    Workload(WorkloadError),
+    Drive(DriveError),
+}
+
+impl std::fmt::Display for SimulateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimulateError::Config(error) => write!(f, "invalid configuration: {error}"),
+            SimulateError::Workload(error) => write!(f, "invalid workload: {error}"),
+            SimulateError::Drive(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for SimulateError {}
+
+/// A finished simulation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Simulation {
+    pub options: SimulateOptions,
+    pub report: RunReport,
+    pub metrics: Metrics,
+}
+
+/// Runs the default scenario to the end (every timer fired).
+pub fn simulate(options: SimulateOptions) -> Result<Simulation, SimulateError> {
+    let provider = Provider::new(default_config(options.pressure), Builtin::default())
+        .map_err(SimulateError::Config)?;
+    let inputs = default_workload(options.seed, options.invocations)
+        .inputs()
+        .map_err(SimulateError::Workload)?;
+    let driver_options = DriverOptions {
+        check_invariants: options.check_invariants,
+        ..DriverOptions::default()
+    };
+    let mut driver = Driver::new(provider, driver_options);
+    let report = driver.run(inputs).map_err(SimulateError::Drive)?;
+    Ok(Simulation {
+        options,
+        report,
+        metrics: driver.provider().metrics().clone(),
+    })
+}
