@@ -1618,3 +1618,273 @@ fn invalid_host_decisions_are_refused() {
     );
     assert_eq!(w.p.metrics().decisions_refused, 1);
 }
+
+// ---------------------------------------------------------------------------
+// Refused inputs, reaping and retention
+// ---------------------------------------------------------------------------
+
+fn register_function(image: ImageId, memory: u64, scratch: u64, limit: u64) -> Command {
+    Command::RegisterFunction {
+        image,
+        memory_bytes: memory,
+        scratch_bytes: scratch,
+        time_limit_us: limit,
+    }
+}
+
+fn invoke_cmd(function: FunctionId, code: Code) -> Command {
+    Command::Invoke {
+        function,
+        code,
+        ingress_bytes: 0,
+        egress_bytes: 0,
+    }
+}
+
+/// Every malformed input is refused with its reason and leaves the provider
+/// exactly as it was (timers due before the input's time do not fire).
+#[test]
+fn refused_inputs_change_nothing() {
+    use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+    // Main storage 2,000 bytes, one host with RAM 1,000 and disk 1,000.
+    let mut w = World::new(config(1, host_spec(1_000, 4, 1_000), 2_000));
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (running, _) = w.invoke(1_000, f, success(100_000, 1));
+    // Timers are pending (the download is due at 1,050); the refused inputs
+    // below come later than that.
+    assert_eq!(w.p.next_timer_us(), Some(1_050));
+
+    assert_eq!(
+        w.refuse(999, Command::Advance),
+        Refusal::TimeWentBackwards {
+            at_us: 999,
+            now_us: 1_000
+        }
+    );
+    assert_eq!(
+        w.refuse(TIME_MAX_US + 1, Command::Advance),
+        Refusal::TimeTooLate {
+            at_us: TIME_MAX_US + 1,
+            max_us: TIME_MAX_US
+        }
+    );
+    // Unknown ids.
+    assert_eq!(
+        w.refuse(5_000, register_function(img(9), 100, 0, 10)),
+        Refusal::UnknownImage { image: img(9) }
+    );
+    assert_eq!(
+        w.refuse(5_000, invoke_cmd(fun(9), success(1, 0))),
+        Refusal::UnknownFunction { function: fun(9) }
+    );
+    assert_eq!(
+        w.refuse(5_000, Command::Reap { invocation: inv(9) }),
+        Refusal::UnknownInvocation { invocation: inv(9) }
+    );
+    // Reap of an invocation that has not ended.
+    assert_eq!(
+        w.refuse(
+            5_000,
+            Command::Reap {
+                invocation: running
+            }
+        ),
+        Refusal::NotTerminal {
+            invocation: running
+        }
+    );
+    // Zero and oversized values.
+    assert_eq!(
+        w.refuse(5_000, Command::RegisterImage { size_bytes: 0 }),
+        Refusal::Zero {
+            field: "size_bytes"
+        }
+    );
+    assert_eq!(
+        w.refuse(
+            5_000,
+            Command::RegisterImage {
+                size_bytes: BYTES_MAX + 1
+            }
+        ),
+        Refusal::TooLarge {
+            field: "size_bytes",
+            value: BYTES_MAX + 1,
+            max: BYTES_MAX
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, register_function(image, 0, 0, 10)),
+        Refusal::Zero {
+            field: "memory_bytes"
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, register_function(image, 100, 0, 0)),
+        Refusal::Zero {
+            field: "time_limit_us"
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, register_function(image, 100, 0, DURATION_MAX_US + 1)),
+        Refusal::TooLarge {
+            field: "time_limit_us",
+            value: DURATION_MAX_US + 1,
+            max: DURATION_MAX_US
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, invoke_cmd(f, success(DURATION_MAX_US + 1, 0))),
+        Refusal::TooLarge {
+            field: "code.run_us",
+            value: DURATION_MAX_US + 1,
+            max: DURATION_MAX_US
+        }
+    );
+    assert_eq!(
+        w.refuse(
+            5_000,
+            Command::Invoke {
+                function: f,
+                code: success(1, 0),
+                ingress_bytes: 0,
+                egress_bytes: BYTES_MAX + 1,
+            }
+        ),
+        Refusal::TooLarge {
+            field: "egress_bytes",
+            value: BYTES_MAX + 1,
+            max: BYTES_MAX
+        }
+    );
+    // Images and functions that can never fit.
+    assert_eq!(
+        w.refuse(5_000, Command::RegisterImage { size_bytes: 2_001 }),
+        Refusal::ImageNeverFits {
+            size_bytes: 2_001,
+            why: "larger than main storage"
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, Command::RegisterImage { size_bytes: 1_001 }),
+        Refusal::ImageNeverFits {
+            size_bytes: 1_001,
+            why: "larger than every host's disk"
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, register_function(image, 1_001, 0, 10)),
+        Refusal::FunctionNeverFits {
+            why: "needs more RAM than any host has"
+        }
+    );
+    assert_eq!(
+        w.refuse(5_000, register_function(image, 100, 951, 10)),
+        Refusal::FunctionNeverFits {
+            why: "no host has both the RAM and the disk for its image plus scratch"
+        }
+    );
+    // The same, at the limits, is accepted; the refused inputs fired no
+    // timer, so the download finishes now, at its own time.
+    let g = w.function(image, 1_000, 950, DURATION_MAX_US);
+    assert_eq!(g, fun(1));
+    assert_eq!(
+        w.advance(5_000),
+        vec![
+            download_finished(1_050, image),
+            copy_started(1_050, image, H0),
+            copy_finished(1_100, image, H0),
+            exec(1_200, running, ctr(0)),
+        ]
+    );
+}
+
+/// `Reap` drops a terminal record (its id becomes unknown) and frees the
+/// slot, which the next invocation reuses with a new generation.
+#[test]
+fn reap_drops_a_record_and_its_slot_is_reused() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    w.advance(1_000);
+    assert_eq!(w.reap(1_000, a), vec![reaped(1_000, a)]);
+    assert_eq!(
+        w.p.get_state(a),
+        Err(ClientError::UnknownInvocation { invocation: a })
+    );
+    assert_eq!(
+        w.refuse(1_000, Command::Reap { invocation: a }),
+        Refusal::UnknownInvocation { invocation: a }
+    );
+    let (b, events) = w.invoke(1_000, f, success(10, 2));
+    assert_eq!(b, inv_g(0, 1));
+    assert_eq!(
+        events,
+        vec![accepted(1_000, b, f), warm(1_000, b, ctr(0), H0)]
+    );
+    assert_eq!(w.p.metrics().reaped, 1);
+}
+
+/// Retention: with `terminal_records_max = Some(2)`, the record that ended
+/// first is reaped when a third ends — in end order, not acceptance order,
+/// and rejections count.
+#[test]
+fn retention_reaps_the_oldest_ended_records() {
+    let mut cfg = config(1, host_spec(1_000, 2, 1_000), 1_000);
+    cfg.terminal_records_max = Some(2);
+    let mut w = World::new(cfg);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(500, 1)); // ends at 700
+    let (b, _) = w.invoke(0, f, success(100, 2)); // ends at 300
+                                                  // No slot left: rejected at once, the first record to end.
+    let (c, events) = w.invoke(0, f, success(1, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, c, f),
+            rejected(0, c, RejectReason::ResourceUnavailable)
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            completed(300, b, 2, SMALL_COST),
+            idle(300, ctr(1), 300 + KEEP),
+            completed(700, a, 1, SMALL_COST),
+            idle(700, ctr(0), 700 + KEEP),
+            reaped(700, c),
+        ]
+    );
+    // A warm start on ctr#1 (the newest); its end reaps b, the older of the
+    // two records kept.
+    let (d, events) = w.invoke(1_000, f, success(10, 4));
+    assert_eq!(d, inv_g(2, 1));
+    assert_eq!(
+        events,
+        vec![accepted(1_000, d, f), warm(1_000, d, ctr(1), H0)]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            exec(1_010, d, ctr(1)),
+            completed(1_020, d, 4, SMALL_COST),
+            idle(1_020, ctr(1), 1_020 + KEEP),
+            reaped(1_020, b),
+        ]
+    );
+    assert_eq!(w.p.get_output(a), Ok(1));
+    assert_eq!(w.p.get_output(d), Ok(4));
+    assert_eq!(
+        w.p.get_output(b),
+        Err(ClientError::UnknownInvocation { invocation: b })
+    );
+    assert_eq!(w.p.metrics().reaped, 2);
+}
