@@ -1,5 +1,11 @@
-//! coldstart: the facade. It re-exports the whole of `coldstart-core` (the
-//! state machine) and adds what lives outside the pure core.
+#![doc = include_str!("../README.md")]
+//!
+//! ## This crate
+//!
+//! `coldstart` is the facade: it re-exports the whole of `coldstart-core`
+//! (the state machine) and adds what lives outside the pure core — the
+//! seeded [`workload`] generator, the [`driver`] that feeds inputs and
+//! digests events, the default [`simulate`] scenario and its [`summary`].
 
 pub use coldstart_core::*;
 
