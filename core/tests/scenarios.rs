@@ -2127,3 +2127,187 @@ fn snapshot_mid_run_continues_identically() {
     }
     assert!(reference.metrics().reaped > 0);
 }
+
+// ---------------------------------------------------------------------------
+// Corners: strict FIFO, zero keep-alive, zero durations, retention of zero
+// ---------------------------------------------------------------------------
+
+/// Strict FIFO: while the queue is not empty a new invocation is not even
+/// tried, although an idle container of its function is waiting (spec R48,
+/// open question 7); by the time its turn comes, that container has been
+/// evicted to make room for the head, so it starts cold.
+#[test]
+fn queue_is_strict_fifo_even_past_an_idle_container() {
+    let mut cfg = config(1, host_spec(300, 2, 1_000), 1_000);
+    cfg.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::new(cfg);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 100_000);
+    let g = w.function(image, 200, 0, 100_000);
+    let h = w.function(image, 150, 0, 100_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    let (b, _) = w.invoke(0, g, success(1_000, 2));
+    assert_eq!(
+        w.advance(500),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            completed(210, a, 1, SMALL_COST),
+            idle(210, ctr(0), 210 + KEEP),
+        ]
+    );
+    // RAM: g's 200 busy + f's 100 idle. h needs 150: only 100 reclaimable.
+    let (x, events) = w.invoke(500, h, success(10, 3));
+    assert_eq!(events, vec![accepted(500, x, h), queued(500, x, 1)]);
+    // f has an idle container, but x is ahead.
+    let (y, events) = w.invoke(600, f, success(10, 4));
+    assert_eq!(events, vec![accepted(600, y, f), queued(600, y, 2)]);
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            completed(1_200, b, 2, SMALL_COST),
+            idle(1_200, ctr(1), 1_200 + KEEP),
+            // x needs 150 of RAM: both idle containers go, least recently
+            // used first.
+            removed(1_200, ctr(0), H0, RemovalCause::Evicted),
+            removed(1_200, ctr(1), H0, RemovalCause::Evicted),
+            cold(1_200, x, ctr_g(1, 1), H0, ImageSource::HostDisk),
+            cold(1_200, y, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            exec(1_300, x, ctr_g(1, 1)),
+            exec(1_300, y, ctr_g(0, 1)),
+            completed(1_310, x, 3, SMALL_COST),
+            idle(1_310, ctr_g(1, 1), 1_310 + KEEP),
+            completed(1_310, y, 4, SMALL_COST),
+            idle(1_310, ctr_g(0, 1), 1_310 + KEEP),
+        ]
+    );
+    assert_eq!(w.p.metrics().warm_starts, 0);
+}
+
+/// A keep-alive of 0 expires the container at the instant it goes idle,
+/// after the queue has had its chance to reuse it warm (spec R92).
+#[test]
+fn zero_keep_alive_expires_at_once_unless_the_queue_reuses_it() {
+    let mut cfg = config(1, host_spec(1_000, 1, 1_000), 1_000);
+    cfg.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::keep_alive(cfg, 0);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 100_000);
+    let (a, _) = w.invoke(0, f, success(100, 1));
+    let (b, events) = w.invoke(10, f, success(10, 2));
+    assert_eq!(events, vec![accepted(10, b, f), queued(10, b, 1)]);
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(300, a, 1, SMALL_COST),
+            idle(300, ctr(0), 300),
+            warm(300, b, ctr(0), H0),
+            exec(310, b, ctr(0)),
+            completed(320, b, 2, SMALL_COST),
+            idle(320, ctr(0), 320),
+            removed(320, ctr(0), H0, RemovalCause::Expired),
+        ]
+    );
+}
+
+/// With no overheads and zero-length code, an invocation runs to its end
+/// inside the step of its `Invoke` (timers created with a zero duration fire
+/// in the same step), billed the request fee only.
+#[test]
+fn zero_durations_complete_within_the_invoke_step() {
+    let mut cfg = default_config();
+    cfg.cold_start_us = 0;
+    cfg.warm_start_us = 0;
+    let mut w = World::new(cfg);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 5);
+    let (a, _) = w.invoke(0, f, success(0, 1));
+    assert_eq!(
+        w.advance(150),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(100, a, ctr(0)),
+            completed(100, a, 1, 200_000),
+            idle(100, ctr(0), 100 + KEEP),
+        ]
+    );
+    let (b, events) = w.invoke(200, f, success(0, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(200, b, f),
+            warm(200, b, ctr(0), H0),
+            exec(200, b, ctr(0)),
+            completed(200, b, 2, 200_000),
+            idle(200, ctr(0), 200 + KEEP),
+        ]
+    );
+    // A failure at exactly the limit fails; one µs more times out at the
+    // limit (spec example 3).
+    let (c, events) = w.invoke(300, f, failure(5, 0, 0, Phase::Clone));
+    assert_eq!(
+        events,
+        vec![
+            accepted(300, c, f),
+            warm(300, c, ctr(0), H0),
+            exec(300, c, ctr(0)),
+        ]
+    );
+    let (d, events) = w.invoke(310, f, failure(6, 0, 0, Phase::Clone));
+    assert_eq!(
+        events,
+        vec![
+            failed(305, c, Phase::Clone, SMALL_COST),
+            removed(305, ctr(0), H0, RemovalCause::Discarded),
+            accepted(310, d, f),
+            cold(310, d, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            exec(310, d, ctr_g(0, 1)),
+        ]
+    );
+    assert_eq!(
+        w.advance(400),
+        vec![
+            timed_out(315, d, SMALL_COST),
+            removed(315, ctr_g(0, 1), H0, RemovalCause::Discarded),
+        ]
+    );
+}
+
+/// With `terminal_records_max = Some(0)` every record is reaped right after
+/// its ending; a wait still reports the ending (found in the events).
+#[test]
+fn retention_of_zero_reaps_at_once_and_waits_still_see_the_end() {
+    let mut cfg = default_config();
+    cfg.terminal_records_max = Some(0);
+    let mut w = World::new(cfg);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    let (result, events) = w.wait(|p, ev| p.wait_for(a, None, ev));
+    assert_eq!(result, Ok(finished(a, 210, done(1, SMALL_COST))));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            completed(210, a, 1, SMALL_COST),
+            idle(210, ctr(0), 210 + KEEP),
+            reaped(210, a),
+        ]
+    );
+    assert_eq!(
+        w.p.get_output(a),
+        Err(ClientError::UnknownInvocation { invocation: a })
+    );
+}
