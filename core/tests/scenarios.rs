@@ -1068,6 +1068,13 @@ fn queue_mode_is_fifo_bounded_and_times_from_the_start() {
         ),
         (2, 1, 3, 0)
     );
+    // Time integrals to 3,000: B queued 10..500 and C 20..910; D never
+    // waited. ctr#0 lived 0..910, busy all along but for two idle instants;
+    // ctr#0.1 was busy 910..1,510 and idle 1,510..3,000.
+    assert_eq!(m.queued_us, 490 + 890);
+    assert_eq!(m.container_us, 910 + 2_090);
+    assert_eq!(m.busy_container_us, 910 + 600);
+    assert_eq!(m.idle_container_us, 1_490);
 }
 
 // ---------------------------------------------------------------------------
@@ -2309,5 +2316,73 @@ fn retention_of_zero_reaps_at_once_and_waits_still_see_the_end() {
     assert_eq!(
         w.p.get_output(a),
         Err(ClientError::UnknownInvocation { invocation: a })
+    );
+}
+
+/// Priorities and keep-alives at the extremes of `u64`.
+#[derive(Clone, Debug, PartialEq)]
+struct Extremes;
+
+impl Policies for Extremes {
+    fn warm_priority(&mut self, _container: &ContainerFacts) -> u64 {
+        0
+    }
+    fn idle_eviction_priority(&mut self, _container: &ContainerFacts) -> u64 {
+        u64::MAX
+    }
+    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
+        u64::MAX
+    }
+    fn image_priority(&mut self, _image: &ImageFacts) -> u64 {
+        u64::MAX
+    }
+}
+
+/// Any `u64` is a valid priority (ties go by the order candidates entered
+/// their set) and a keep-alive is clamped to `limits::DURATION_MAX_US`.
+#[test]
+fn custom_priorities_at_the_extremes_tie_break_by_entry_order() {
+    use coldstart_core::limits::DURATION_MAX_US;
+    let mut w = World::with(default_config(), Extremes);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(100, 1));
+    let (b, _) = w.invoke(0, f, success(500, 2));
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(1)),
+            completed(300, a, 1, SMALL_COST),
+            idle(300, ctr(0), 300 + DURATION_MAX_US),
+            completed(700, b, 2, SMALL_COST),
+            idle(700, ctr(1), 700 + DURATION_MAX_US),
+        ]
+    );
+    // Equal warm priorities: ctr#0 went idle first, so it is reused first,
+    // though the default policy would take the newest, ctr#1.
+    let (c, events) = w.invoke(1_000, f, success(10, 3));
+    assert_eq!(
+        events,
+        vec![accepted(1_000, c, f), warm(1_000, c, ctr(0), H0)]
+    );
+    let (d, events) = w.invoke(1_000, f, success(10, 4));
+    assert_eq!(
+        events,
+        vec![accepted(1_000, d, f), warm(1_000, d, ctr(1), H0)]
+    );
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            exec(1_010, c, ctr(0)),
+            exec(1_010, d, ctr(1)),
+            completed(1_020, c, 3, SMALL_COST),
+            idle(1_020, ctr(0), 1_020 + DURATION_MAX_US),
+            completed(1_020, d, 4, SMALL_COST),
+            idle(1_020, ctr(1), 1_020 + DURATION_MAX_US),
+        ]
     );
 }
