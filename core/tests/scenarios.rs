@@ -2386,3 +2386,57 @@ fn custom_priorities_at_the_extremes_tie_break_by_entry_order() {
         ]
     );
 }
+
+/// The host disk is an LRU cache (DESIGN.md): an image kept in use by warm
+/// starts is more recently used than one untouched since its arrival, and
+/// should outlive it. Core stamps a host copy's use only at cold starts and
+/// arrival (spec R57, R67, open question 1), so it evicts the busier image.
+#[test]
+#[ignore = "core bug (spec open question 1): warm starts do not refresh a host copy's LRU stamp, so host-disk eviction is not LRU"]
+fn host_disk_lru_counts_warm_use() {
+    let mut w = World::keep_alive(config(1, host_spec(1_000, 4, 100), 1_000), 1_000);
+    let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
+    let fa = w.function(a_img, 100, 0, 100_000);
+    let fb = w.function(b_img, 100, 0, 100_000);
+    let fc = w.function(c_img, 100, 0, 100_000);
+    // a arrives at 80 and ctr#0 goes idle at 190; b arrives at 280.
+    w.invoke(0, fa, success(10, 0));
+    let (i1, _) = w.invoke(200, fb, success(10, 1));
+    // a is used again, warm, at 1,000..1,030; b is never used again.
+    let (i2, events) = w.invoke(1_000, fa, success(20, 2));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(240, b_img),
+            copy_started(240, b_img, H0),
+            copy_finished(280, b_img, H0),
+            exec(380, i1, ctr(1)),
+            completed(390, i1, 1, SMALL_COST),
+            idle(390, ctr(1), 1_390),
+            accepted(1_000, i2, fa),
+            warm(1_000, i2, ctr(0), H0),
+        ]
+    );
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            exec(1_010, i2, ctr(0)),
+            completed(1_030, i2, 2, SMALL_COST),
+            idle(1_030, ctr(0), 2_030),
+            removed(1_390, ctr(1), H0, RemovalCause::Expired),
+            removed(2_030, ctr(0), H0, RemovalCause::Expired),
+        ]
+    );
+    // c needs 40 of the 20 free bytes: the least recently used image is b
+    // (last used at 390), not a (last used at 1,030).
+    let (i3, events) = w.invoke(3_000, fc, success(10, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(3_000, i3, fc),
+            evicted(3_000, b_img, Tier::Host(H0)),
+            cold(3_000, i3, ctr_g(0, 1), H0, ImageSource::Registry),
+            download_started(3_000, c_img),
+        ]
+    );
+}
