@@ -1812,6 +1812,12 @@ fn reap_drops_a_record_and_its_slot_is_reused() {
     let image = w.image(50);
     let f = w.function(image, 100, 0, 10_000);
     let (a, _) = w.invoke(0, f, success(10, 1));
+    // a ends at 210, but an input is judged by the state before the timers
+    // due at its time fire (spec R30): a Reap at 210 is refused.
+    assert_eq!(
+        w.refuse(210, Command::Reap { invocation: a }),
+        Refusal::NotTerminal { invocation: a }
+    );
     w.advance(1_000);
     assert_eq!(w.reap(1_000, a), vec![reaped(1_000, a)]);
     assert_eq!(
@@ -2439,4 +2445,68 @@ fn host_disk_lru_counts_warm_use() {
             download_started(3_000, c_img),
         ]
     );
+}
+
+/// Heterogeneous hosts: first fit skips a host without the RAM; transfer
+/// times round up to a whole µs; `ImageLocality` prefers a host holding the
+/// image where first fit copies it to the lowest-numbered host.
+#[test]
+fn heterogeneous_hosts_and_image_locality() {
+    for selection in [HostSelection::FirstFit, HostSelection::ImageLocality] {
+        let mut cfg = default_config();
+        cfg.hosts = vec![
+            host_spec(100, 4, 1_000),
+            HostSpec {
+                copy_bytes_per_s: 3_000_000,
+                ..host_spec(1_000, 4, 1_000)
+            },
+        ];
+        let policies = Builtin {
+            host_selection: selection,
+            ..Builtin::default()
+        };
+        let mut w = World::with(cfg, policies);
+        let image = w.image(50);
+        let big = w.function(image, 200, 0, 10_000);
+        let small = w.function(image, 50, 0, 10_000);
+        let (a, events) = w.invoke(0, big, success(10, 1));
+        assert_eq!(
+            events,
+            vec![
+                accepted(0, a, big),
+                cold(0, a, ctr(0), H1, ImageSource::Registry),
+                download_started(0, image),
+            ]
+        );
+        // 50 bytes at 3 bytes/µs: 16.7 µs, rounded up to 17.
+        assert_eq!(
+            w.advance(1_000),
+            vec![
+                download_finished(50, image),
+                copy_started(50, image, H1),
+                copy_finished(67, image, H1),
+                exec(167, a, ctr(0)),
+                completed(177, a, 1, SMALL_COST),
+                idle(177, ctr(0), 177 + KEEP),
+            ]
+        );
+        let (b, events) = w.invoke(1_000, small, success(10, 2));
+        match selection {
+            HostSelection::ImageLocality => assert_eq!(
+                events,
+                vec![
+                    accepted(1_000, b, small),
+                    cold(1_000, b, ctr(1), H1, ImageSource::HostDisk),
+                ]
+            ),
+            _ => assert_eq!(
+                events,
+                vec![
+                    accepted(1_000, b, small),
+                    cold(1_000, b, ctr(1), H0, ImageSource::MainStorage),
+                    copy_started(1_000, image, H0),
+                ]
+            ),
+        }
+    }
 }
