@@ -88,7 +88,8 @@ fn failure(clone_us: u64, build_us: u64, run_us: u64, phase: Phase) -> Code {
     }
 }
 
-/// A provider under test, with the ids it handed out.
+/// A provider under test; every step it takes is checked against the
+/// invariants and the time order of its events.
 struct World<P: Policies = Builtin> {
     p: Provider<P>,
 }
