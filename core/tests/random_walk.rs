@@ -7,12 +7,29 @@ use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Image { size: u64 },
-    Function { image: usize, memory: u64, scratch: u64, limit_us: u64 },
-    Invoke { function: usize, code: Code, egress: u64 },
-    Advance { dt_us: u64 },
-    Reap { invocation: usize },
-    Back { dt_us: u64 },
+    Image {
+        size: u64,
+    },
+    Function {
+        image: usize,
+        memory: u64,
+        scratch: u64,
+        limit_us: u64,
+    },
+    Invoke {
+        function: usize,
+        code: Code,
+        egress: u64,
+    },
+    Advance {
+        dt_us: u64,
+    },
+    Reap {
+        invocation: usize,
+    },
+    Back {
+        dt_us: u64,
+    },
 }
 
 fn code() -> impl Strategy<Value = Code> {
@@ -21,8 +38,12 @@ fn code() -> impl Strategy<Value = Code> {
         build_us: b,
         run_us: r,
         outcome: match o {
-            0 => Outcome::Failure { phase: Phase::Clone },
-            1 => Outcome::Failure { phase: Phase::Build },
+            0 => Outcome::Failure {
+                phase: Phase::Clone,
+            },
+            1 => Outcome::Failure {
+                phase: Phase::Build,
+            },
             2 => Outcome::Failure { phase: Phase::Run },
             _ => Outcome::Success { output },
         },
@@ -53,24 +74,42 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
         prop::option::of(0u64..5),
         0u8..3,
     )
-        .prop_map(|(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
-            let host = HostSpec { ram_bytes: ram, slots, disk_bytes: disk, copy_bytes_per_s: 1_000_000 };
-            let mut config = Config::homogeneous(
-                MainStorageSpec { capacity_bytes: main_cap, download_bytes_per_s: 500_000 },
-                host,
-                hosts as u32,
-            );
-            config.cold_start_us = cold;
-            config.warm_start_us = cold / 4;
-            config.pressure = if queue { Pressure::Queue { capacity: 4 } } else { Pressure::Reject };
-            config.terminal_records_max = retain;
-            let policies = Builtin {
-                keep_alive_us,
-                host_selection: [HostSelection::FirstFit, HostSelection::BestFit, HostSelection::ImageLocality][sel as usize],
-                ..Builtin::default()
-            };
-            (config, policies)
-        })
+        .prop_map(
+            |(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
+                let host = HostSpec {
+                    ram_bytes: ram,
+                    slots,
+                    disk_bytes: disk,
+                    copy_bytes_per_s: 1_000_000,
+                };
+                let mut config = Config::homogeneous(
+                    MainStorageSpec {
+                        capacity_bytes: main_cap,
+                        download_bytes_per_s: 500_000,
+                    },
+                    host,
+                    hosts as u32,
+                );
+                config.cold_start_us = cold;
+                config.warm_start_us = cold / 4;
+                config.pressure = if queue {
+                    Pressure::Queue { capacity: 4 }
+                } else {
+                    Pressure::Reject
+                };
+                config.terminal_records_max = retain;
+                let policies = Builtin {
+                    keep_alive_us,
+                    host_selection: [
+                        HostSelection::FirstFit,
+                        HostSelection::BestFit,
+                        HostSelection::ImageLocality,
+                    ][sel as usize],
+                    ..Builtin::default()
+                };
+                (config, policies)
+            },
+        )
 }
 
 /// Runs the ops, checking invariants after each; returns every event.
@@ -82,21 +121,39 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
         let now = provider.now_us();
         let command = match *op {
             Op::Image { size } => Command::RegisterImage { size_bytes: size },
-            Op::Function { image, memory, scratch, limit_us } => Command::RegisterFunction {
-                image: images.get(image % images.len().max(1)).copied().unwrap_or_default(),
+            Op::Function {
+                image,
+                memory,
+                scratch,
+                limit_us,
+            } => Command::RegisterFunction {
+                image: images
+                    .get(image % images.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
                 memory_bytes: memory,
                 scratch_bytes: scratch,
                 time_limit_us: limit_us,
             },
-            Op::Invoke { function, code, egress } => Command::Invoke {
-                function: functions.get(function % functions.len().max(1)).copied().unwrap_or_default(),
+            Op::Invoke {
+                function,
+                code,
+                egress,
+            } => Command::Invoke {
+                function: functions
+                    .get(function % functions.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
                 code,
                 ingress_bytes: 1,
                 egress_bytes: egress,
             },
             Op::Advance { .. } | Op::Back { .. } => Command::Advance,
             Op::Reap { invocation } => Command::Reap {
-                invocation: invocations.get(invocation % invocations.len().max(1)).copied().unwrap_or_default(),
+                invocation: invocations
+                    .get(invocation % invocations.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
             },
         };
         let at_us = match *op {
@@ -117,7 +174,10 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                         _ => {}
                     }
                 }
-                prop_assert!(events.windows(2).all(|w| w[0].at_us <= w[1].at_us), "events out of time order");
+                prop_assert!(
+                    events.windows(2).all(|w| w[0].at_us <= w[1].at_us),
+                    "events out of time order"
+                );
                 all.extend(events);
             }
             Err(_) => prop_assert_eq!(&provider, &before, "a refused input changed the state"),
@@ -129,7 +189,14 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
     // Drain every timer: nothing may stay in flight forever.
     let mut guard = 0;
     while let Some(t) = provider.next_timer_us() {
-        all.extend(provider.apply(&Input { at_us: t, command: Command::Advance }).expect("advance"));
+        all.extend(
+            provider
+                .apply(&Input {
+                    at_us: t,
+                    command: Command::Advance,
+                })
+                .expect("advance"),
+        );
         if let Err(v) = provider.check_invariants() {
             return Err(TestCaseError::fail(format!("{v} while draining")));
         }

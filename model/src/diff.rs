@@ -44,21 +44,48 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         EventKind::FunctionRegistered { .. } => "FunctionRegistered",
         EventKind::Accepted { .. } => "Accepted",
         EventKind::Queued { .. } => "Queued",
-        EventKind::Rejected { reason: RejectReason::ResourceUnavailable, .. } => "Rejected/ResourceUnavailable",
-        EventKind::Rejected { reason: RejectReason::QueueFull, .. } => "Rejected/QueueFull",
+        EventKind::Rejected {
+            reason: RejectReason::ResourceUnavailable,
+            ..
+        } => "Rejected/ResourceUnavailable",
+        EventKind::Rejected {
+            reason: RejectReason::QueueFull,
+            ..
+        } => "Rejected/QueueFull",
         EventKind::WarmStart { .. } => "WarmStart",
-        EventKind::ColdStart { image: ImageSource::HostDisk, .. } => "ColdStart/HostDisk",
-        EventKind::ColdStart { image: ImageSource::HostCopyInFlight, .. } => "ColdStart/HostCopyInFlight",
-        EventKind::ColdStart { image: ImageSource::MainStorage, .. } => "ColdStart/MainStorage",
-        EventKind::ColdStart { image: ImageSource::DownloadInFlight, .. } => "ColdStart/DownloadInFlight",
-        EventKind::ColdStart { image: ImageSource::Registry, .. } => "ColdStart/Registry",
+        EventKind::ColdStart {
+            image: ImageSource::HostDisk,
+            ..
+        } => "ColdStart/HostDisk",
+        EventKind::ColdStart {
+            image: ImageSource::HostCopyInFlight,
+            ..
+        } => "ColdStart/HostCopyInFlight",
+        EventKind::ColdStart {
+            image: ImageSource::MainStorage,
+            ..
+        } => "ColdStart/MainStorage",
+        EventKind::ColdStart {
+            image: ImageSource::DownloadInFlight,
+            ..
+        } => "ColdStart/DownloadInFlight",
+        EventKind::ColdStart {
+            image: ImageSource::Registry,
+            ..
+        } => "ColdStart/Registry",
         EventKind::DownloadWaiting { .. } => "DownloadWaiting",
         EventKind::DownloadStarted { .. } => "DownloadStarted",
         EventKind::DownloadFinished { .. } => "DownloadFinished",
         EventKind::CopyStarted { .. } => "CopyStarted",
         EventKind::CopyFinished { .. } => "CopyFinished",
-        EventKind::ImageEvicted { tier: Tier::MainStorage, .. } => "ImageEvicted/MainStorage",
-        EventKind::ImageEvicted { tier: Tier::Host(_), .. } => "ImageEvicted/Host",
+        EventKind::ImageEvicted {
+            tier: Tier::MainStorage,
+            ..
+        } => "ImageEvicted/MainStorage",
+        EventKind::ImageEvicted {
+            tier: Tier::Host(_),
+            ..
+        } => "ImageEvicted/Host",
         EventKind::ExecutionStarted { .. } => "ExecutionStarted",
         EventKind::Completed { .. } => "Completed",
         EventKind::Failed { phase, .. } => match phase {
@@ -68,9 +95,18 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         },
         EventKind::TimedOut { .. } => "TimedOut",
         EventKind::ContainerIdle { .. } => "ContainerIdle",
-        EventKind::ContainerRemoved { cause: RemovalCause::Expired, .. } => "ContainerRemoved/Expired",
-        EventKind::ContainerRemoved { cause: RemovalCause::Evicted, .. } => "ContainerRemoved/Evicted",
-        EventKind::ContainerRemoved { cause: RemovalCause::Discarded, .. } => "ContainerRemoved/Discarded",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::Expired,
+            ..
+        } => "ContainerRemoved/Expired",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::Evicted,
+            ..
+        } => "ContainerRemoved/Evicted",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::Discarded,
+            ..
+        } => "ContainerRemoved/Discarded",
         EventKind::DecisionRefused { .. } => "DecisionRefused",
         EventKind::Reaped { .. } => "Reaped",
     }
@@ -85,7 +121,11 @@ fn compare<A: Machine, B: Machine>(a: &A, b: &B, resolver: &Resolver) -> Result<
         return Err(format!("now: {} vs {}", a.now_us(), b.now_us()));
     }
     if a.next_timer_us() != b.next_timer_us() {
-        return Err(format!("next timer: {:?} vs {:?}", a.next_timer_us(), b.next_timer_us()));
+        return Err(format!(
+            "next timer: {:?} vs {:?}",
+            a.next_timer_us(),
+            b.next_timer_us()
+        ));
     }
     for &id in &resolver.invocations {
         let (sa, sb) = (a.get_state(id), b.get_state(id));
@@ -101,12 +141,19 @@ fn compare<A: Machine, B: Machine>(a: &A, b: &B, resolver: &Resolver) -> Result<
     if ma != mb {
         return Err(format!("metrics:\n  {ma:?}\nvs\n  {mb:?}"));
     }
-    a.check().map_err(|e| format!("first implementation: {e}"))?;
-    b.check().map_err(|e| format!("second implementation: {e}"))?;
+    a.check()
+        .map_err(|e| format!("first implementation: {e}"))?;
+    b.check()
+        .map_err(|e| format!("second implementation: {e}"))?;
     Ok(())
 }
 
-fn step_both<A: Machine, B: Machine>(a: &mut A, b: &mut B, input: &Input, trace: &mut Trace) -> Result<Vec<Event>, String> {
+fn step_both<A: Machine, B: Machine>(
+    a: &mut A,
+    b: &mut B,
+    input: &Input,
+    trace: &mut Trace,
+) -> Result<Vec<Event>, String> {
     let before_us = a.now_us();
     let (ra, rb) = (a.apply(input), b.apply(input));
     match (ra, rb) {
@@ -114,7 +161,10 @@ fn step_both<A: Machine, B: Machine>(a: &mut A, b: &mut B, input: &Input, trace:
             if ea != eb {
                 return Err(format!("events differ:\n  {ea:#?}\nvs\n  {eb:#?}"));
             }
-            if let Some(e) = ea.iter().find(|e| e.at_us < before_us || e.at_us > input.at_us) {
+            if let Some(e) = ea
+                .iter()
+                .find(|e| e.at_us < before_us || e.at_us > input.at_us)
+            {
                 return Err(format!("event out of the step's time span: {e:?}"));
             }
             if ea.windows(2).any(|w| w[0].at_us > w[1].at_us) {
@@ -136,12 +186,20 @@ fn step_both<A: Machine, B: Machine>(a: &mut A, b: &mut B, input: &Input, trace:
 
 /// Runs the case's ops on both, then advances both timer by timer until no
 /// timer is left, comparing after every step.
-pub fn run_differential<A: Machine, B: Machine>(case: &Case, a: &mut A, b: &mut B) -> Result<Trace, Divergence> {
+pub fn run_differential<A: Machine, B: Machine>(
+    case: &Case,
+    a: &mut A,
+    b: &mut B,
+) -> Result<Trace, Divergence> {
     let mut resolver = Resolver::default();
     let mut trace = Trace::default();
     for (step, op) in case.ops.iter().enumerate() {
         let input = resolver.input(op, a.now_us(), a.next_timer_us());
-        let fail = |what: String| Divergence { step, input: Some(input.clone()), what };
+        let fail = |what: String| Divergence {
+            step,
+            input: Some(input.clone()),
+            what,
+        };
         let events = step_both(a, b, &input, &mut trace).map_err(fail)?;
         resolver.learn(&events);
         compare(a, b, &resolver).map_err(fail)?;
@@ -151,11 +209,22 @@ pub fn run_differential<A: Machine, B: Machine>(case: &Case, a: &mut A, b: &mut 
         let Some(due_us) = a.next_timer_us() else {
             return Ok(trace);
         };
-        let input = Input { at_us: due_us, command: coldstart_core::Command::Advance };
-        let fail = |what: String| Divergence { step, input: Some(input.clone()), what };
+        let input = Input {
+            at_us: due_us,
+            command: coldstart_core::Command::Advance,
+        };
+        let fail = |what: String| Divergence {
+            step,
+            input: Some(input.clone()),
+            what,
+        };
         let events = step_both(a, b, &input, &mut trace).map_err(fail)?;
         resolver.learn(&events);
         compare(a, b, &resolver).map_err(fail)?;
     }
-    Err(Divergence { step: case.ops.len() + DRAIN_STEPS_MAX, input: None, what: "timers never run out".into() })
+    Err(Divergence {
+        step: case.ops.len() + DRAIN_STEPS_MAX,
+        input: None,
+        what: "timers never run out".into(),
+    })
 }

@@ -1,7 +1,9 @@
 //! What the differential harness needs of a provider implementation: the
 //! core and the reference model both implement it.
 
-use coldstart_core::{ClientError, Event, Input, InvocationId, InvocationState, Metrics, Policies, Provider, Refusal};
+use coldstart_core::{
+    ClientError, Event, Input, InvocationId, InvocationState, Metrics, Policies, Provider, Refusal,
+};
 
 pub trait Machine {
     fn apply(&mut self, input: &Input) -> Result<Vec<Event>, Refusal>;

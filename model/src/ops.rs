@@ -5,8 +5,8 @@
 //! each op into a real `Input` using the ids learned from earlier events.
 
 use coldstart_core::{
-    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostSelection, HostSpec, ImageId, Input, InvocationId,
-    MainStorageSpec, Outcome, Phase, Pressure, WarmChoice,
+    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostSelection, HostSpec, ImageId,
+    Input, InvocationId, MainStorageSpec, Outcome, Phase, Pressure, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,12 @@ impl Shape {
             })
             .collect();
         if hosts.is_empty() {
-            hosts.push(HostSpec { ram_bytes: 8 * UNIT_BYTES, slots: 2, disk_bytes: 12 * UNIT_BYTES, copy_bytes_per_s: BYTES_PER_S });
+            hosts.push(HostSpec {
+                ram_bytes: 8 * UNIT_BYTES,
+                slots: 2,
+                disk_bytes: 12 * UNIT_BYTES,
+                copy_bytes_per_s: BYTES_PER_S,
+            });
         }
         let config = Config {
             main_storage: MainStorageSpec {
@@ -66,16 +71,24 @@ impl Shape {
             cold_start_us: u64::from(self.cold_start_us % 50),
             warm_start_us: u64::from(self.warm_start_us % 10),
             pressure: match self.queue_capacity {
-                Some(c) => Pressure::Queue { capacity: u32::from(c % 6 + 1) },
+                Some(c) => Pressure::Queue {
+                    capacity: u32::from(c % 6 + 1),
+                },
                 None => Pressure::Reject,
             },
             terminal_records_max: self.retain.map(|r| u64::from(r % 6)),
         };
         let policies = Builtin {
-            host_selection: [HostSelection::FirstFit, HostSelection::BestFit, HostSelection::ImageLocality]
-                [usize::from(self.selection % 3)],
-            warm_choice: [WarmChoice::NewestCreated, WarmChoice::MostRecentlyUsed, WarmChoice::LeastRecentlyUsed]
-                [usize::from(self.warm_choice % 3)],
+            host_selection: [
+                HostSelection::FirstFit,
+                HostSelection::BestFit,
+                HostSelection::ImageLocality,
+            ][usize::from(self.selection % 3)],
+            warm_choice: [
+                WarmChoice::NewestCreated,
+                WarmChoice::MostRecentlyUsed,
+                WarmChoice::LeastRecentlyUsed,
+            ][usize::from(self.warm_choice % 3)],
             keep_alive_us: u64::from(self.keep_alive_us % 2_000),
             ..Builtin::default()
         };
@@ -88,18 +101,40 @@ impl Shape {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
-    RegisterImage { units: u8 },
-    RegisterFunction { image: u8, memory_units: u8, scratch_units: u8, time_limit_us: u16 },
-    Invoke { function: u8, clone_us: u8, build_us: u8, run_us: u16, ending: u8, egress_bytes: u8 },
+    RegisterImage {
+        units: u8,
+    },
+    RegisterFunction {
+        image: u8,
+        memory_units: u8,
+        scratch_units: u8,
+        time_limit_us: u16,
+    },
+    Invoke {
+        function: u8,
+        clone_us: u8,
+        build_us: u8,
+        run_us: u16,
+        ending: u8,
+        egress_bytes: u8,
+    },
     /// Lets `dt_us` pass.
-    Advance { dt_us: u16 },
+    Advance {
+        dt_us: u16,
+    },
     /// Advances to the next pending timer (or stays, if none).
     NextTimer,
-    Reap { invocation: u8 },
+    Reap {
+        invocation: u8,
+    },
     /// An input `dt_us` in the past (refused unless 0).
-    Backwards { dt_us: u8 },
+    Backwards {
+        dt_us: u8,
+    },
     /// An input naming an id that was never handed out.
-    Bogus { which: u8 },
+    Bogus {
+        which: u8,
+    },
 }
 
 /// Learns ids from events and resolves ops into inputs.
@@ -124,8 +159,18 @@ fn bogus<T: Copy>(from_bits: fn(u64) -> T) -> T {
 impl Resolver {
     pub fn input(&self, op: &Op, now_us: u64, next_timer_us: Option<u64>) -> Input {
         let (at_us, command) = match *op {
-            Op::RegisterImage { units } => (now_us, Command::RegisterImage { size_bytes: u64::from(units % 12) * UNIT_BYTES }),
-            Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us } => (
+            Op::RegisterImage { units } => (
+                now_us,
+                Command::RegisterImage {
+                    size_bytes: u64::from(units % 12) * UNIT_BYTES,
+                },
+            ),
+            Op::RegisterFunction {
+                image,
+                memory_units,
+                scratch_units,
+                time_limit_us,
+            } => (
                 now_us,
                 Command::RegisterFunction {
                     image: pick(&self.images, image),
@@ -134,7 +179,14 @@ impl Resolver {
                     time_limit_us: u64::from(time_limit_us % 400),
                 },
             ),
-            Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes } => (
+            Op::Invoke {
+                function,
+                clone_us,
+                build_us,
+                run_us,
+                ending,
+                egress_bytes,
+            } => (
                 now_us,
                 Command::Invoke {
                     function: pick(&self.functions, function),
@@ -143,10 +195,16 @@ impl Resolver {
                         build_us: u64::from(build_us % 40),
                         run_us: u64::from(run_us % 300),
                         outcome: match ending % 8 {
-                            0 => Outcome::Failure { phase: Phase::Clone },
-                            1 => Outcome::Failure { phase: Phase::Build },
+                            0 => Outcome::Failure {
+                                phase: Phase::Clone,
+                            },
+                            1 => Outcome::Failure {
+                                phase: Phase::Build,
+                            },
                             2 => Outcome::Failure { phase: Phase::Run },
-                            n => Outcome::Success { output: u64::from(n) * 1_000 + u64::from(run_us) },
+                            n => Outcome::Success {
+                                output: u64::from(n) * 1_000 + u64::from(run_us),
+                            },
                         },
                     },
                     ingress_bytes: u64::from(egress_bytes / 2),
@@ -155,12 +213,19 @@ impl Resolver {
             ),
             Op::Advance { dt_us } => (now_us + u64::from(dt_us % 1_000), Command::Advance),
             Op::NextTimer => (next_timer_us.unwrap_or(now_us), Command::Advance),
-            Op::Reap { invocation } => (now_us, Command::Reap { invocation: pick(&self.invocations, invocation) }),
+            Op::Reap { invocation } => (
+                now_us,
+                Command::Reap {
+                    invocation: pick(&self.invocations, invocation),
+                },
+            ),
             Op::Backwards { dt_us } => (now_us.saturating_sub(u64::from(dt_us)), Command::Advance),
             Op::Bogus { which } => (
                 now_us,
                 match which % 3 {
-                    0 => Command::Reap { invocation: bogus(InvocationId::from_bits) },
+                    0 => Command::Reap {
+                        invocation: bogus(InvocationId::from_bits),
+                    },
                     1 => Command::RegisterFunction {
                         image: bogus(ImageId::from_bits),
                         memory_bytes: UNIT_BYTES,
@@ -200,7 +265,11 @@ pub struct Case {
 }
 
 pub fn host_shape() -> impl Strategy<Value = HostShape> {
-    (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(ram_units, slots, disk_units)| HostShape { ram_units, slots, disk_units })
+    (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(ram_units, slots, disk_units)| HostShape {
+        ram_units,
+        slots,
+        disk_units,
+    })
 }
 
 pub fn shape() -> impl Strategy<Value = Shape> {
@@ -215,17 +284,29 @@ pub fn shape() -> impl Strategy<Value = Shape> {
         any::<u8>(),
         any::<u8>(),
     )
-        .prop_map(|(hosts, main_units, queue_capacity, cold_start_us, warm_start_us, keep_alive_us, retain, selection, warm_choice)| Shape {
-            hosts,
-            main_units,
-            queue_capacity,
-            cold_start_us,
-            warm_start_us,
-            keep_alive_us,
-            retain,
-            selection,
-            warm_choice,
-        })
+        .prop_map(
+            |(
+                hosts,
+                main_units,
+                queue_capacity,
+                cold_start_us,
+                warm_start_us,
+                keep_alive_us,
+                retain,
+                selection,
+                warm_choice,
+            )| Shape {
+                hosts,
+                main_units,
+                queue_capacity,
+                cold_start_us,
+                warm_start_us,
+                keep_alive_us,
+                retain,
+                selection,
+                warm_choice,
+            },
+        )
 }
 
 /// Ops weighted to reach the interesting states: most are invocations and
@@ -253,13 +334,20 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
-            let mut ops: Vec<Op> = image_units.into_iter().map(|units| Op::RegisterImage { units: units % 8 + 1 }).collect();
-            ops.extend(functions.into_iter().map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
-                image,
-                memory_units: memory_units % 4 + 1,
-                scratch_units,
-                time_limit_us: time_limit_us.max(50),
-            }));
+            let mut ops: Vec<Op> = image_units
+                .into_iter()
+                .map(|units| Op::RegisterImage {
+                    units: units % 8 + 1,
+                })
+                .collect();
+            ops.extend(functions.into_iter().map(
+                |(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
+                    image,
+                    memory_units: memory_units % 4 + 1,
+                    scratch_units,
+                    time_limit_us: time_limit_us.max(50),
+                },
+            ));
             ops.extend(tail);
             Case { shape, ops }
         })
