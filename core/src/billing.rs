@@ -57,6 +57,14 @@ fn ceil_div(numerator: u128, denominator: u128) -> u128 {
     numerator.div_ceil(denominator)
 }
 
+/// `a × b × c`, saturating at `u128::MAX`: custom prices are not bounded, and
+/// a saturated component makes the total saturate at `u64::MAX`.
+fn product(a: u64, b: u64, c: u64) -> u128 {
+    u128::from(a)
+        .saturating_mul(u128::from(b))
+        .saturating_mul(u128::from(c))
+}
+
 impl LambdaPrices {
     /// The billed duration: `duration_us` rounded up to `rounding_us`.
     pub fn billed_duration_us(&self, duration_us: u64) -> u64 {
@@ -67,29 +75,37 @@ impl LambdaPrices {
     /// Each component is rounded up to a whole picodollar, then summed;
     /// the sum saturates at `u64::MAX`.
     pub fn cost_picodollars(&self, usage: &Usage) -> u64 {
-        let billed_us = u128::from(self.billed_duration_us(usage.duration_us));
+        let billed_us = self.billed_duration_us(usage.duration_us);
         let memory = ceil_div(
-            u128::from(usage.memory_bytes)
-                * billed_us
-                * u128::from(self.per_gib_second_picodollars),
+            product(
+                usage.memory_bytes,
+                billed_us,
+                self.per_gib_second_picodollars,
+            ),
             GIB * US_PER_S,
         );
         let scratch_billed = usage.scratch_bytes.saturating_sub(self.scratch_free_bytes);
         let scratch = ceil_div(
-            u128::from(scratch_billed)
-                * billed_us
-                * u128::from(self.scratch_per_gib_second_picodollars),
+            product(
+                scratch_billed,
+                billed_us,
+                self.scratch_per_gib_second_picodollars,
+            ),
             GIB * US_PER_S,
         );
         let ingress = ceil_div(
-            u128::from(usage.ingress_bytes) * u128::from(self.ingress_per_gib_picodollars),
+            product(usage.ingress_bytes, self.ingress_per_gib_picodollars, 1),
             GIB,
         );
         let egress = ceil_div(
-            u128::from(usage.egress_bytes) * u128::from(self.egress_per_gib_picodollars),
+            product(usage.egress_bytes, self.egress_per_gib_picodollars, 1),
             GIB,
         );
-        let total = u128::from(self.per_request_picodollars) + memory + scratch + ingress + egress;
+        let total = u128::from(self.per_request_picodollars)
+            .saturating_add(memory)
+            .saturating_add(scratch)
+            .saturating_add(ingress)
+            .saturating_add(egress);
         u64::try_from(total).unwrap_or(u64::MAX)
     }
 }
@@ -110,6 +126,28 @@ mod tests {
             cold: false,
         };
         assert_eq!(prices.cost_picodollars(&usage), 16_666_700 + 200_000);
+    }
+
+    #[test]
+    fn extreme_custom_prices_saturate_instead_of_overflowing() {
+        let prices = LambdaPrices {
+            per_request_picodollars: u64::MAX,
+            per_gib_second_picodollars: u64::MAX,
+            scratch_free_bytes: 0,
+            scratch_per_gib_second_picodollars: u64::MAX,
+            ingress_per_gib_picodollars: u64::MAX,
+            egress_per_gib_picodollars: u64::MAX,
+            rounding_us: u64::MAX,
+        };
+        let usage = Usage {
+            memory_bytes: u64::MAX,
+            scratch_bytes: u64::MAX,
+            duration_us: u64::MAX,
+            ingress_bytes: u64::MAX,
+            egress_bytes: u64::MAX,
+            cold: true,
+        };
+        assert_eq!(prices.cost_picodollars(&usage), u64::MAX);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! embedders and tests; O(size of the state) per call.
 
 use crate::ids::{HostId, ImageId};
-use crate::limits::TIME_MAX_US;
 use crate::state::{ContainerState, Core, ImageClass, InvState, MainState, Timer};
 use crate::step::Provider;
 use std::collections::BTreeMap;
@@ -68,7 +67,6 @@ fn check_time(core: &Core) -> Result<(), Violation> {
         core.seq >= core.timers.len() as u64,
         "sequence counter behind the timers"
     );
-    let _ = TIME_MAX_US;
     Ok(())
 }
 

@@ -103,6 +103,11 @@ impl Core {
             self.warm_start(policies, invocation, container, out);
             return true;
         }
+        // No room for another container id (2^32 - 1 live containers): as if
+        // no host had room.
+        if !self.containers.has_room() {
+            return false;
+        }
         let request = self.placement_request(invocation);
         let Some(host) = policies.select_host(&*self, &request) else {
             return false;
@@ -137,7 +142,8 @@ impl Core {
         container: ContainerId,
         out: &mut Events,
     ) {
-        let (host, image) = self.take_idle(policies, container);
+        let now_us = self.now_us;
+        let (host, image) = self.take_idle(container);
         let due = self.now_us + self.config.warm_start_us;
         self.schedule(due, Timer::ContainerReady { container });
         if let Some(c) = self.containers.get_mut(container) {
@@ -146,6 +152,8 @@ impl Core {
         self.update_host_image(policies, host, image, |copy| {
             copy.pins_idle -= 1;
             copy.pins_busy += 1;
+            copy.last_used_us = now_us;
+            copy.uses += 1;
         });
         self.mark_started(
             invocation,
@@ -168,11 +176,7 @@ impl Core {
 
     /// Takes an idle container out of the idle sets and cancels its
     /// keep-alive; it counts as busy from here. Returns its host and image.
-    fn take_idle<P: Policies>(
-        &mut self,
-        _policies: &mut P,
-        container: ContainerId,
-    ) -> (HostId, ImageId) {
+    fn take_idle(&mut self, container: ContainerId) -> (HostId, ImageId) {
         let c = self
             .containers
             .get(container)
@@ -382,7 +386,7 @@ impl Core {
                     img.waiting_hosts.push(host);
                 }
                 if absent {
-                    self.request_download(policies, image, out);
+                    self.request_download(image, out);
                 }
             }
         }

@@ -136,8 +136,10 @@ pub enum HostSelection {
     /// The lowest-numbered host that fits.
     #[default]
     FirstFit,
-    /// Among hosts that fit, the one with the least free RAM after placing
-    /// (ties: lowest number), packing containers tightly.
+    /// Among hosts that fit, those with the RAM and a slot free without
+    /// evicting an idle container first; within each group the one with the
+    /// least free RAM left after placing (ties: lowest number), packing
+    /// containers tightly without costing warm containers.
     BestFit,
     /// Among hosts that fit, prefer one that holds the image; first fit
     /// within each group.
@@ -174,15 +176,19 @@ impl Default for Builtin {
     }
 }
 
-fn free_ram_after(view: &dyn HostView, host: HostId, request: &PlacementRequest) -> u64 {
-    view.host(host)
-        .map(|facts| {
-            facts
-                .spec
-                .ram_bytes
-                .saturating_sub(facts.ram_used_bytes + request.memory_bytes)
-        })
-        .unwrap_or(u64::MAX)
+/// Best-fit's ordering key for a host that fits: hosts with the RAM and a
+/// slot free without evicting come first, then the least free RAM left after
+/// placing.
+fn best_fit_key(view: &dyn HostView, host: HostId, request: &PlacementRequest) -> (bool, u64) {
+    let Some(facts) = view.host(host) else {
+        return (true, u64::MAX);
+    };
+    let ram_free_bytes = facts.spec.ram_bytes - facts.ram_used_bytes;
+    let slot_free = facts.slots_used < facts.spec.slots;
+    match ram_free_bytes.checked_sub(request.memory_bytes) {
+        Some(left_bytes) if slot_free => (false, left_bytes),
+        _ => (true, 0),
+    }
 }
 
 impl Policies for Builtin {
@@ -192,9 +198,7 @@ impl Policies for Builtin {
             .filter(|&h| view.fits(h, request));
         match self.host_selection {
             HostSelection::FirstFit => first_fit(view, request),
-            HostSelection::BestFit => {
-                fitting.min_by_key(|&h| (free_ram_after(view, h, request), h))
-            }
+            HostSelection::BestFit => fitting.min_by_key(|&h| (best_fit_key(view, h, request), h)),
             HostSelection::ImageLocality => {
                 fitting.min_by_key(|&h| (!view.has_image(h, request.image), h))
             }

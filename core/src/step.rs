@@ -273,9 +273,7 @@ impl Core {
         match timer {
             Timer::DownloadDone { image } => self.on_download_done(policies, image, out),
             Timer::CopyDone { host, image } => self.on_copy_done(policies, host, image, out),
-            Timer::ContainerReady { container } => {
-                self.on_container_ready(policies, container, out)
-            }
+            Timer::ContainerReady { container } => self.on_container_ready(container, out),
             Timer::InvocationEnd { invocation } => {
                 self.on_invocation_end(policies, invocation, out)
             }
@@ -354,7 +352,13 @@ impl Core {
                 self.admit(policies, invocation, out);
             }
             Command::Advance => {}
-            Command::Reap { invocation } => self.reap(invocation, out),
+            // Retention may have reaped the record while this step's timers
+            // fired (the input was valid when it arrived): nothing is left to do.
+            Command::Reap { invocation } => {
+                if self.invocations.contains(invocation) {
+                    self.reap(invocation, out);
+                }
+            }
         }
     }
 
@@ -417,12 +421,7 @@ impl Core {
         self.record_ended(invocation, out);
     }
 
-    fn on_container_ready<P: Policies>(
-        &mut self,
-        _policies: &mut P,
-        container: ContainerId,
-        out: &mut Events,
-    ) {
+    fn on_container_ready(&mut self, container: ContainerId, out: &mut Events) {
         let now_us = self.now_us;
         let c = self
             .containers

@@ -36,7 +36,6 @@ impl Core {
         image: ImageId,
         change: impl FnOnce(&mut HostImage),
     ) {
-        let now_us = self.now_us;
         let h = &mut self.hosts[host.index()];
         let copy = h
             .images
@@ -73,7 +72,6 @@ impl Core {
                     last_used_us: copy.last_used_us,
                     uses: copy.uses,
                 };
-                let _ = now_us;
                 let priority = policies.image_priority(&facts);
                 let seq = self.next_seq();
                 let h = &mut self.hosts[host.index()];
@@ -153,12 +151,7 @@ impl Core {
     }
 
     /// Starts the download of an absent image, or queues it for room.
-    pub(crate) fn request_download<P: Policies>(
-        &mut self,
-        policies: &mut P,
-        image: ImageId,
-        out: &mut Events,
-    ) {
+    pub(crate) fn request_download(&mut self, image: ImageId, out: &mut Events) {
         let size = self
             .images
             .get(image)
@@ -166,7 +159,7 @@ impl Core {
         let capacity = self.config.main_storage.capacity_bytes;
         let room = capacity - self.main.used_bytes + self.main.evictable_bytes;
         if self.main.pending.is_empty() && room >= size {
-            self.start_download(policies, image, out);
+            self.start_download(image, out);
         } else {
             if let Some(img) = self.images.get_mut(image) {
                 img.main = MainState::AwaitingRoom;
@@ -177,7 +170,7 @@ impl Core {
         }
     }
 
-    fn start_download<P: Policies>(&mut self, _policies: &mut P, image: ImageId, out: &mut Events) {
+    fn start_download(&mut self, image: ImageId, out: &mut Events) {
         let size = self
             .images
             .get(image)
@@ -216,7 +209,7 @@ impl Core {
     }
 
     /// Starts waiting downloads, oldest first, while the oldest has room.
-    fn start_pending_downloads<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
+    fn start_pending_downloads(&mut self, out: &mut Events) {
         let capacity = self.config.main_storage.capacity_bytes;
         while let Some(&image) = self.main.pending.front() {
             let size = self
@@ -227,7 +220,7 @@ impl Core {
                 return;
             }
             self.main.pending.pop_front();
-            self.start_download(policies, image, out);
+            self.start_download(image, out);
         }
     }
 
@@ -296,6 +289,8 @@ impl Core {
             .copy_pins
             .checked_sub(1)
             .unwrap_or_else(|| bug("copy pin underflow"));
+        // Main storage's LRU counts the end of the last copy read from it.
+        img.last_used_us = now_us;
         self.emit(out, EventKind::CopyFinished { image, host });
         let mut waiting = Vec::new();
         self.update_host_image(policies, host, image, |copy| {
@@ -308,6 +303,6 @@ impl Core {
             self.begin_cold_overhead(container);
         }
         self.refresh_main_evictable(policies, image);
-        self.start_pending_downloads(policies, out);
+        self.start_pending_downloads(out);
     }
 }

@@ -1904,7 +1904,6 @@ fn retention_reaps_the_oldest_ended_records() {
 /// (while the timers due by the Reap's time fire) must not panic; the record
 /// is reaped once.
 #[test]
-#[ignore = "core bug (spec D1): Reap of a record retention reaps in the same step panics in step.rs reap"]
 fn reap_of_a_record_retention_reaps_in_the_same_step() {
     let mut cfg = default_config();
     cfg.terminal_records_max = Some(1);
@@ -2399,7 +2398,6 @@ fn custom_priorities_at_the_extremes_tie_break_by_entry_order() {
 /// should outlive it. Core stamps a host copy's use only at cold starts and
 /// arrival (spec R57, R67, open question 1), so it evicts the busier image.
 #[test]
-#[ignore = "core bug (spec open question 1): warm starts do not refresh a host copy's LRU stamp, so host-disk eviction is not LRU"]
 fn host_disk_lru_counts_warm_use() {
     let mut w = World::keep_alive(config(1, host_spec(1_000, 4, 100), 1_000), 1_000);
     let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
