@@ -235,6 +235,8 @@ impl<P: Policies> Provider<P> {
     /// Advances virtual time, timer by timer, until `invocation` ends; the
     /// events produced on the way are appended to `events`. With a deadline,
     /// stops there (having advanced to it) if the invocation has not ended.
+    /// If no timer is left first, it returns `Stalled` at once, without
+    /// moving time: nothing could change before the deadline anyway.
     pub fn wait_for(
         &mut self,
         invocation: InvocationId,
