@@ -177,6 +177,21 @@ impl Core {
     /// Takes an idle container out of the idle sets and cancels its
     /// keep-alive; it counts as busy from here. Returns its host and image.
     fn take_idle(&mut self, container: ContainerId) -> (HostId, ImageId) {
+        self.leave_idle(container);
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown idle container"));
+        let (host, image) = (c.host, c.image);
+        self.hosts[host.index()].busy_count += 1;
+        self.metrics.busy_containers_now += 1;
+        (host, image)
+    }
+
+    /// Takes an idle container out of its function's and its host's idle
+    /// sets, cancels its keep-alive timer (if it has not fired) and removes
+    /// it from the idle totals. Its state is left for the caller to set.
+    pub(crate) fn leave_idle(&mut self, container: ContainerId) {
         let c = self
             .containers
             .get(container)
@@ -187,25 +202,22 @@ impl Core {
             evict_key,
         } = c.state
         else {
-            bug("taking a container that is not idle");
+            bug("an idle-only operation on a container that is not idle");
         };
-        let (host, image, function) = (c.host, c.image, c.function);
+        let (host, function) = (c.host, c.function);
         let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
-        self.timers
-            .remove(&expiry)
-            .unwrap_or_else(|| bug("idle container without expiry timer"));
+        // An expiring container's timer has already fired; otherwise it is
+        // cancelled here.
+        self.timers.remove(&expiry);
         if let Some(f) = self.functions.get_mut(function) {
             f.idle.remove(&(warm_key.0, warm_key.1, container));
         }
         let h = &mut self.hosts[host.index()];
         h.idle.remove(&(evict_key.0, evict_key.1, container));
         h.idle_count -= 1;
-        h.busy_count += 1;
         h.idle_ram_bytes -= memory;
         h.idle_scratch_bytes -= scratch;
         self.metrics.idle_containers_now -= 1;
-        self.metrics.busy_containers_now += 1;
-        (host, image)
     }
 
     fn mark_started(&mut self, invocation: InvocationId, state: InvState) {

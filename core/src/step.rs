@@ -659,30 +659,11 @@ impl Core {
         cause: RemovalCause,
         out: &mut Events,
     ) {
+        self.leave_idle(container);
         let c = self
             .containers
             .remove(container)
             .unwrap_or_else(|| bug("removing unknown container"));
-        let ContainerState::Idle {
-            expiry,
-            warm_key,
-            evict_key,
-        } = c.state
-        else {
-            bug("removing a container that is not idle");
-        };
-        // An expired container's timer has already fired; an evicted one's
-        // is cancelled.
-        self.timers.remove(&expiry);
-        if let Some(f) = self.functions.get_mut(c.function) {
-            f.idle.remove(&(warm_key.0, warm_key.1, container));
-        }
-        let h = &mut self.hosts[c.host.index()];
-        h.idle.remove(&(evict_key.0, evict_key.1, container));
-        h.idle_count -= 1;
-        h.idle_ram_bytes -= c.memory_bytes;
-        h.idle_scratch_bytes -= c.scratch_bytes;
-        self.metrics.idle_containers_now -= 1;
         self.release(c.host, c.memory_bytes, c.scratch_bytes);
         self.update_host_image(policies, c.host, c.image, |copy| copy.pins_idle -= 1);
         match cause {
