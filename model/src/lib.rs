@@ -8,9 +8,11 @@
 
 pub mod machine;
 pub mod ops;
+pub mod reference;
 
 pub use machine::Machine;
 pub use ops::{Case, Op, Resolver, Shape};
+pub use reference::Model;
 pub mod diff;
 
 pub use diff::{run_differential, Divergence, Trace};

@@ -1,0 +1,1713 @@
+//! The reference model: an executable reading of `docs/spec.md`, written for
+//! clarity, not speed. Rule numbers (R…) cite the spec.
+//!
+//! Only the *entities* are stored: images, functions, invocations,
+//! containers, the host image copies, the timers, the two FIFOs (the
+//! invocation queue and main storage's pending downloads) and the retention
+//! order. Everything derived — RAM, slots and disk used, idle sums, copy
+//! classes and pins, main-storage use, `copy_pins`, the evictable and idle
+//! orders, the gauges of the metrics — is recomputed by a linear scan over
+//! the entities every time it is needed. Timers are a plain `Vec` scanned for
+//! the lowest `(due, seq)`.
+//!
+//! It shares with core only the public types (inputs, events, configuration,
+//! ids, metrics, refusals, the policy trait and its fact structs), and calls
+//! the same policy objects at the same moments with the same facts.
+
+use crate::machine::Machine;
+use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use coldstart_core::{
+    ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
+    EndOutcome, Ending, Event, EventKind, FunctionId, HostFacts, HostId, HostView, ImageFacts,
+    ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics, Outcome, Phase,
+    PlacementRequest, Policies, Pressure, Refusal, RejectReason, RemovalCause, Tier, Usage,
+};
+
+// ---------------------------------------------------------------------------
+// R13: the arena id allocation rule.
+
+#[derive(Clone, Debug)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// Slots plus a LIFO free list; keys are `generation << 32 | index` (R12).
+#[derive(Clone, Debug)]
+struct Arena<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Arena<T> {
+    fn new() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.free.is_empty() && self.slots.len() >= u32::MAX as usize
+    }
+
+    /// Reuses the most recently freed slot, else appends one (generation 0).
+    fn insert(&mut self, value: T) -> u64 {
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.value = Some(value);
+            (u64::from(slot.generation) << 32) | u64::from(index)
+        } else {
+            assert!(!self.is_full(), "arena full");
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot {
+                generation: 0,
+                value: Some(value),
+            });
+            u64::from(index)
+        }
+    }
+
+    fn split(key: u64) -> (usize, u32) {
+        ((key as u32) as usize, (key >> 32) as u32)
+    }
+
+    fn get(&self, key: u64) -> Option<&T> {
+        let (index, generation) = Self::split(key);
+        let slot = self.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.value.as_ref()
+    }
+
+    fn get_mut(&mut self, key: u64) -> Option<&mut T> {
+        let (index, generation) = Self::split(key);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.value.as_mut()
+    }
+
+    /// Frees the slot: generation + 1, index pushed on the free list; a slot
+    /// whose generation would overflow is retired.
+    fn remove(&mut self, key: u64) -> T {
+        let (index, generation) = Self::split(key);
+        let slot = &mut self.slots[index];
+        assert_eq!(slot.generation, generation, "stale key removed");
+        let value = slot.value.take().expect("removing an empty slot");
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            self.free.push(index as u32);
+        }
+        value
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            slot.value
+                .as_ref()
+                .map(|v| ((u64::from(slot.generation) << 32) | index as u64, v))
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Entities (§5).
+
+/// `(priority, seq)`: every ordered set's key (R3); `seq` is unique.
+type Key = (u64, u64);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Main {
+    Absent,
+    AwaitingRoom,
+    Downloading,
+    Present,
+}
+
+#[derive(Clone, Debug)]
+struct Image {
+    size_bytes: u64,
+    main: Main,
+    waiting_hosts: Vec<HostId>,
+    first_stored_us: u64,
+    last_used_us: u64,
+    uses: u64,
+    main_key: Option<Key>,
+}
+
+#[derive(Clone, Debug)]
+struct Function {
+    image: ImageId,
+    memory_bytes: u64,
+    scratch_bytes: u64,
+    time_limit_us: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum InvState {
+    Queued {
+        since_us: u64,
+    },
+    Preparing {
+        container: ContainerId,
+        host: HostId,
+    },
+    Starting {
+        container: ContainerId,
+        host: HostId,
+        cold: bool,
+    },
+    Running {
+        container: ContainerId,
+        host: HostId,
+        cold: bool,
+        code_start_us: u64,
+    },
+    Ended(Ending),
+}
+
+#[derive(Clone, Debug)]
+struct Invocation {
+    function: FunctionId,
+    code: Code,
+    ingress_bytes: u64,
+    egress_bytes: u64,
+    state: InvState,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CState {
+    Preparing(InvocationId),
+    Starting(InvocationId),
+    Busy(InvocationId),
+    Idle {
+        expiry: Key,
+        warm_key: Key,
+        evict_key: Key,
+    },
+}
+
+#[derive(Clone, Debug)]
+struct Container {
+    function: FunctionId,
+    host: HostId,
+    image: ImageId,
+    memory_bytes: u64,
+    scratch_bytes: u64,
+    created_at_us: u64,
+    created_seq: u64,
+    last_used_us: u64,
+    uses: u64,
+    state: CState,
+}
+
+impl Container {
+    fn is_idle(&self) -> bool {
+        matches!(self.state, CState::Idle { .. })
+    }
+}
+
+/// A host image copy (R25). Pins are not stored: they are counted from the
+/// containers (R66).
+#[derive(Clone, Debug)]
+struct Copy {
+    image: ImageId,
+    size_bytes: u64,
+    arriving: bool,
+    waiting: Vec<ContainerId>,
+    first_stored_us: u64,
+    last_used_us: u64,
+    uses: u64,
+    /// Set iff the copy is in the Evictable class (R69, R70).
+    key: Option<Key>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    Pinned,
+    IdlePinned,
+    Evictable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    DownloadDone { image: ImageId },
+    CopyDone { host: HostId, image: ImageId },
+    ContainerReady { container: ContainerId },
+    InvocationEnd { invocation: InvocationId },
+    KeepAliveExpired { container: ContainerId },
+}
+
+/// The whole state but the policies, so that policies (`&mut`) can be
+/// handed the state as a `HostView` (`&`).
+#[derive(Clone, Debug)]
+struct World {
+    config: Config,
+    now: u64,
+    seq: u64,
+    images: Arena<Image>,
+    functions: Arena<Function>,
+    invocations: Arena<Invocation>,
+    containers: Arena<Container>,
+    /// Per host, its image copies (order irrelevant: choices use keys).
+    copies: Vec<Vec<Copy>>,
+    timers: Vec<(u64, u64, Timer)>,
+    queue: Vec<InvocationId>,
+    pending: Vec<ImageId>,
+    ended_order: Vec<InvocationId>,
+    /// Counters and time integrals; the gauges are recomputed (`gauges`).
+    metrics: Metrics,
+    /// R60.1: the copy a cold start pinned before its container exists.
+    start_pin: Option<(HostId, ImageId)>,
+}
+
+/// The reference model of a provider.
+#[derive(Clone, Debug)]
+pub struct Model<P: Policies> {
+    policies: P,
+    w: World,
+}
+
+fn transfer_us(size: u64, bandwidth: u64) -> u64 {
+    // R84
+    let t = (u128::from(size) * 1_000_000).div_ceil(u128::from(bandwidth));
+    t.min(u128::from(DURATION_MAX_US)) as u64
+}
+
+/// R87, written out.
+fn code_duration(code: &Code) -> u64 {
+    match code.outcome {
+        Outcome::Success { .. } => code.clone_us + code.build_us + code.run_us,
+        Outcome::Failure { phase } => match phase {
+            Phase::Clone => code.clone_us,
+            Phase::Build => code.clone_us + code.build_us,
+            Phase::Run => code.clone_us + code.build_us + code.run_us,
+        },
+    }
+}
+
+impl World {
+    fn draw(&mut self) -> u64 {
+        let s = self.seq;
+        self.seq += 1;
+        s
+    }
+
+    fn emit(&self, events: &mut Vec<Event>, kind: EventKind) {
+        events.push(Event {
+            at_us: self.now,
+            kind,
+        });
+    }
+
+    fn schedule(&mut self, due: u64, timer: Timer) -> Key {
+        let seq = self.draw();
+        self.timers.push((due, seq, timer));
+        (due, seq)
+    }
+
+    fn cancel(&mut self, timer: Timer) {
+        self.timers.retain(|t| t.2 != timer);
+    }
+
+    fn image(&self, id: ImageId) -> &Image {
+        self.images.get(id.to_bits()).expect("image")
+    }
+    fn image_mut(&mut self, id: ImageId) -> &mut Image {
+        self.images.get_mut(id.to_bits()).expect("image")
+    }
+    fn function(&self, id: FunctionId) -> &Function {
+        self.functions.get(id.to_bits()).expect("function")
+    }
+    fn inv(&self, id: InvocationId) -> &Invocation {
+        self.invocations.get(id.to_bits()).expect("invocation")
+    }
+    fn inv_mut(&mut self, id: InvocationId) -> &mut Invocation {
+        self.invocations.get_mut(id.to_bits()).expect("invocation")
+    }
+    fn ctr(&self, id: ContainerId) -> &Container {
+        self.containers.get(id.to_bits()).expect("container")
+    }
+    fn ctr_mut(&mut self, id: ContainerId) -> &mut Container {
+        self.containers.get_mut(id.to_bits()).expect("container")
+    }
+
+    fn containers(&self) -> impl Iterator<Item = (ContainerId, &Container)> {
+        self.containers
+            .iter()
+            .map(|(k, c)| (ContainerId::from_bits(k), c))
+    }
+
+    fn on_host(&self, host: HostId) -> impl Iterator<Item = (ContainerId, &Container)> {
+        self.containers().filter(move |(_, c)| c.host == host)
+    }
+
+    fn copy(&self, host: HostId, image: ImageId) -> Option<&Copy> {
+        self.copies[host.index()].iter().find(|c| c.image == image)
+    }
+    fn copy_mut(&mut self, host: HostId, image: ImageId) -> Option<&mut Copy> {
+        self.copies[host.index()]
+            .iter_mut()
+            .find(|c| c.image == image)
+    }
+
+    // --- derived host quantities (R24), by scan ---
+
+    fn ram_used(&self, host: HostId) -> u64 {
+        self.on_host(host).map(|(_, c)| c.memory_bytes).sum()
+    }
+    fn slots_used(&self, host: HostId) -> u64 {
+        self.on_host(host).count() as u64
+    }
+    fn idle_ram(&self, host: HostId) -> u64 {
+        self.on_host(host)
+            .filter(|(_, c)| c.is_idle())
+            .map(|(_, c)| c.memory_bytes)
+            .sum()
+    }
+    fn idle_count(&self, host: HostId) -> u64 {
+        self.on_host(host).filter(|(_, c)| c.is_idle()).count() as u64
+    }
+    fn idle_scratch(&self, host: HostId) -> u64 {
+        self.on_host(host)
+            .filter(|(_, c)| c.is_idle())
+            .map(|(_, c)| c.scratch_bytes)
+            .sum()
+    }
+    fn disk_used(&self, host: HostId) -> u64 {
+        let copies: u64 = self.copies[host.index()].iter().map(|c| c.size_bytes).sum();
+        let scratch: u64 = self.on_host(host).map(|(_, c)| c.scratch_bytes).sum();
+        copies + scratch
+    }
+    fn spec(&self, host: HostId) -> coldstart_core::HostSpec {
+        self.config.hosts[host.index()]
+    }
+    fn ram_free(&self, host: HostId) -> u64 {
+        self.spec(host).ram_bytes - self.ram_used(host)
+    }
+    fn slots_free(&self, host: HostId) -> u64 {
+        u64::from(self.spec(host).slots) - self.slots_used(host)
+    }
+    fn disk_free(&self, host: HostId) -> u64 {
+        self.spec(host).disk_bytes - self.disk_used(host)
+    }
+
+    /// R66: the class of a copy, its pins counted from the containers (plus
+    /// the pin a cold start takes before its container exists, R60.1).
+    fn class(&self, host: HostId, image: ImageId) -> Class {
+        let copy = self.copy(host, image).expect("copy");
+        let users = self
+            .on_host(host)
+            .filter(|(_, c)| c.image == image)
+            .map(|(_, c)| c);
+        let (mut busy, mut idle) = (0, 0);
+        for c in users {
+            if c.is_idle() {
+                idle += 1;
+            } else {
+                busy += 1;
+            }
+        }
+        if self.start_pin == Some((host, image)) {
+            busy += 1;
+        }
+        if copy.arriving || busy > 0 {
+            Class::Pinned
+        } else if idle > 0 {
+            Class::IdlePinned
+        } else {
+            Class::Evictable
+        }
+    }
+
+    fn copies_bytes_in(&self, host: HostId, class: Class) -> u64 {
+        self.copies[host.index()]
+            .iter()
+            .filter(|c| self.class(host, c.image) == class)
+            .map(|c| c.size_bytes)
+            .sum()
+    }
+
+    /// R59.
+    fn fits_request(&self, host: HostId, request: &PlacementRequest) -> bool {
+        if host.index() >= self.config.hosts.len() {
+            return false;
+        }
+        let ram_reclaimable = self.ram_free(host) + self.idle_ram(host);
+        let slots_reclaimable = self.slots_free(host) + self.idle_count(host);
+        if ram_reclaimable < request.memory_bytes || slots_reclaimable < 1 {
+            return false;
+        }
+        let mut images_reclaimable = self.copies_bytes_in(host, Class::Evictable)
+            + self.copies_bytes_in(host, Class::IdlePinned);
+        let mut disk_needed = request.scratch_bytes;
+        match self.copy(host, request.image) {
+            Some(copy) => {
+                if self.class(host, request.image) != Class::Pinned {
+                    images_reclaimable -= copy.size_bytes;
+                }
+            }
+            None => disk_needed += request.image_bytes,
+        }
+        self.disk_free(host) + self.idle_scratch(host) + images_reclaimable >= disk_needed
+    }
+
+    // --- main storage (R26), by scan ---
+
+    fn main_used(&self) -> u64 {
+        self.images
+            .iter()
+            .filter(|(_, i)| matches!(i.main, Main::Downloading | Main::Present))
+            .map(|(_, i)| i.size_bytes)
+            .sum()
+    }
+    fn main_evictable_bytes(&self) -> u64 {
+        self.images
+            .iter()
+            .filter(|(_, i)| i.main_key.is_some())
+            .map(|(_, i)| i.size_bytes)
+            .sum()
+    }
+    /// R132: copies out of main storage in flight = pending `CopyDone`s.
+    fn copy_pins(&self, image: ImageId) -> usize {
+        self.timers
+            .iter()
+            .filter(|t| matches!(t.2, Timer::CopyDone { image: i, .. } if i == image))
+            .count()
+    }
+
+    // --- gauges (R118), by scan ---
+
+    fn gauges(&self) -> (u64, u64, u64, u64, u64) {
+        let queued = self
+            .invocations
+            .iter()
+            .filter(|(_, i)| matches!(i.state, InvState::Queued { .. }))
+            .count() as u64;
+        let in_flight = self
+            .invocations
+            .iter()
+            .filter(|(_, i)| {
+                matches!(
+                    i.state,
+                    InvState::Preparing { .. }
+                        | InvState::Starting { .. }
+                        | InvState::Running { .. }
+                )
+            })
+            .count() as u64;
+        let containers = self.containers().count() as u64;
+        let idle = self.containers().filter(|(_, c)| c.is_idle()).count() as u64;
+        (queued, in_flight, containers, containers - idle, idle)
+    }
+
+    /// R33.
+    fn move_time(&mut self, t: u64) {
+        let dt = u128::from(t - self.now);
+        let (queued, _, containers, busy, idle) = self.gauges();
+        self.metrics.container_us += dt * u128::from(containers);
+        self.metrics.busy_container_us += dt * u128::from(busy);
+        self.metrics.idle_container_us += dt * u128::from(idle);
+        self.metrics.queued_us += dt * u128::from(queued);
+        self.now = t;
+    }
+
+    fn ended_records(&self) -> u64 {
+        self.invocations
+            .iter()
+            .filter(|(_, i)| matches!(i.state, InvState::Ended(_)))
+            .count() as u64
+    }
+
+    fn state_of(&self, id: InvocationId) -> Result<InvocationState, ClientError> {
+        let inv = self
+            .invocations
+            .get(id.to_bits())
+            .ok_or(ClientError::UnknownInvocation { invocation: id })?;
+        Ok(match inv.state {
+            InvState::Queued { since_us } => InvocationState::Queued { since_us },
+            InvState::Preparing { container, host } => {
+                InvocationState::Preparing { host, container }
+            }
+            InvState::Starting {
+                container,
+                host,
+                cold,
+            } => InvocationState::Starting {
+                host,
+                container,
+                cold,
+            },
+            InvState::Running {
+                container,
+                host,
+                cold,
+                code_start_us,
+            } => {
+                // R122
+                let e = self.now - code_start_us;
+                let c = &inv.code;
+                let phase = if e < c.clone_us {
+                    Phase::Clone
+                } else if e < c.clone_us + c.build_us {
+                    Phase::Build
+                } else {
+                    Phase::Run
+                };
+                InvocationState::Running {
+                    host,
+                    container,
+                    cold,
+                    started_us: code_start_us,
+                    phase,
+                }
+            }
+            InvState::Ended(ending) => InvocationState::Ended(ending),
+        })
+    }
+}
+
+/// R107: what `select_host` sees.
+impl HostView for World {
+    fn now_us(&self) -> u64 {
+        self.now
+    }
+
+    fn host_count(&self) -> u32 {
+        self.config.hosts.len() as u32
+    }
+
+    fn host(&self, host: HostId) -> Option<HostFacts> {
+        if host.index() >= self.config.hosts.len() {
+            return None;
+        }
+        let idle = self.idle_count(host);
+        Some(HostFacts {
+            spec: self.spec(host),
+            ram_used_bytes: self.ram_used(host),
+            slots_used: self.slots_used(host) as u32,
+            disk_used_bytes: self.disk_used(host),
+            idle_containers: idle as u32,
+            busy_containers: (self.slots_used(host) - idle) as u32,
+        })
+    }
+
+    fn has_image(&self, host: HostId, image: ImageId) -> bool {
+        host.index() < self.config.hosts.len() && self.copy(host, image).is_some()
+    }
+
+    fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
+        self.fits_request(host, request)
+    }
+}
+
+impl<P: Policies> Model<P> {
+    /// A new model (R19). The configuration is validated by `Config::validate`
+    /// (R17), a property of the shared configuration type.
+    pub fn new(config: Config, policies: P) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let hosts = config.hosts.len();
+        Ok(Model {
+            policies,
+            w: World {
+                config,
+                now: 0,
+                seq: 0,
+                images: Arena::new(),
+                functions: Arena::new(),
+                invocations: Arena::new(),
+                containers: Arena::new(),
+                copies: vec![Vec::new(); hosts],
+                timers: Vec::new(),
+                queue: Vec::new(),
+                pending: Vec::new(),
+                ended_order: Vec::new(),
+                metrics: Metrics::default(),
+                start_pin: None,
+            },
+        })
+    }
+
+    pub fn policies(&self) -> &P {
+        &self.policies
+    }
+
+    // --- §8: validation ---
+
+    fn validate(&self, input: &Input) -> Result<(), Refusal> {
+        let w = &self.w;
+        let at_us = input.at_us;
+        if at_us > TIME_MAX_US {
+            return Err(Refusal::TimeTooLate {
+                at_us,
+                max_us: TIME_MAX_US,
+            });
+        }
+        if at_us < w.now {
+            return Err(Refusal::TimeWentBackwards {
+                at_us,
+                now_us: w.now,
+            });
+        }
+        let too_large = |field: &'static str, value: u64, max: u64| {
+            if value > max {
+                Err(Refusal::TooLarge { field, value, max })
+            } else {
+                Ok(())
+            }
+        };
+        match input.command {
+            Command::RegisterImage { size_bytes } => {
+                // R38
+                if size_bytes == 0 {
+                    return Err(Refusal::Zero {
+                        field: "size_bytes",
+                    });
+                }
+                too_large("size_bytes", size_bytes, BYTES_MAX)?;
+                if size_bytes > w.config.main_storage.capacity_bytes {
+                    return Err(Refusal::ImageNeverFits {
+                        size_bytes,
+                        why: "larger than main storage",
+                    });
+                }
+                if w.config.hosts.iter().all(|h| h.disk_bytes < size_bytes) {
+                    return Err(Refusal::ImageNeverFits {
+                        size_bytes,
+                        why: "larger than every host's disk",
+                    });
+                }
+                if w.images.is_full() {
+                    return Err(Refusal::TooManyEntities { kind: "images" });
+                }
+            }
+            Command::RegisterFunction {
+                image,
+                memory_bytes,
+                scratch_bytes,
+                time_limit_us,
+            } => {
+                // R40
+                let Some(img) = w.images.get(image.to_bits()) else {
+                    return Err(Refusal::UnknownImage { image });
+                };
+                if memory_bytes == 0 {
+                    return Err(Refusal::Zero {
+                        field: "memory_bytes",
+                    });
+                }
+                if time_limit_us == 0 {
+                    return Err(Refusal::Zero {
+                        field: "time_limit_us",
+                    });
+                }
+                too_large("memory_bytes", memory_bytes, BYTES_MAX)?;
+                too_large("scratch_bytes", scratch_bytes, BYTES_MAX)?;
+                too_large("time_limit_us", time_limit_us, DURATION_MAX_US)?;
+                if w.config.hosts.iter().all(|h| h.ram_bytes < memory_bytes) {
+                    return Err(Refusal::FunctionNeverFits {
+                        why: "needs more RAM than any host has",
+                    });
+                }
+                if !w.config.hosts.iter().any(|h| {
+                    h.ram_bytes >= memory_bytes && h.disk_bytes >= img.size_bytes + scratch_bytes
+                }) {
+                    return Err(Refusal::FunctionNeverFits {
+                        why: "no host has both the RAM and the disk for its image plus scratch",
+                    });
+                }
+                if w.functions.is_full() {
+                    return Err(Refusal::TooManyEntities { kind: "functions" });
+                }
+            }
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            } => {
+                // R42
+                if w.functions.get(function.to_bits()).is_none() {
+                    return Err(Refusal::UnknownFunction { function });
+                }
+                too_large("code.clone_us", code.clone_us, DURATION_MAX_US)?;
+                too_large("code.build_us", code.build_us, DURATION_MAX_US)?;
+                too_large("code.run_us", code.run_us, DURATION_MAX_US)?;
+                too_large("ingress_bytes", ingress_bytes, BYTES_MAX)?;
+                too_large("egress_bytes", egress_bytes, BYTES_MAX)?;
+                if w.invocations.is_full() {
+                    return Err(Refusal::TooManyEntities {
+                        kind: "invocations",
+                    });
+                }
+            }
+            Command::Advance => {}
+            Command::Reap { invocation } => {
+                // R45
+                let Some(inv) = w.invocations.get(invocation.to_bits()) else {
+                    return Err(Refusal::UnknownInvocation { invocation });
+                };
+                if !matches!(inv.state, InvState::Ended(_)) {
+                    return Err(Refusal::NotTerminal { invocation });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // --- R29: the step ---
+
+    fn step(&mut self, input: &Input) -> Result<Vec<Event>, Refusal> {
+        self.validate(input)?;
+        let mut ev = Vec::new();
+        self.fire_timers(input.at_us, &mut ev);
+        self.w.move_time(input.at_us);
+        self.execute(&input.command, &mut ev);
+        self.fire_timers(input.at_us, &mut ev);
+        Ok(ev)
+    }
+
+    fn execute(&mut self, command: &Command, ev: &mut Vec<Event>) {
+        match *command {
+            Command::RegisterImage { size_bytes } => {
+                // R39
+                let key = self.w.images.insert(Image {
+                    size_bytes,
+                    main: Main::Absent,
+                    waiting_hosts: Vec::new(),
+                    first_stored_us: 0,
+                    last_used_us: 0,
+                    uses: 0,
+                    main_key: None,
+                });
+                let image = ImageId::from_bits(key);
+                self.w
+                    .emit(ev, EventKind::ImageRegistered { image, size_bytes });
+            }
+            Command::RegisterFunction {
+                image,
+                memory_bytes,
+                scratch_bytes,
+                time_limit_us,
+            } => {
+                // R41
+                let key = self.w.functions.insert(Function {
+                    image,
+                    memory_bytes,
+                    scratch_bytes,
+                    time_limit_us,
+                });
+                let function = FunctionId::from_bits(key);
+                self.w
+                    .emit(ev, EventKind::FunctionRegistered { function, image });
+            }
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            } => {
+                // R43
+                let now = self.w.now;
+                let key = self.w.invocations.insert(Invocation {
+                    function,
+                    code,
+                    ingress_bytes,
+                    egress_bytes,
+                    state: InvState::Queued { since_us: now },
+                });
+                let invocation = InvocationId::from_bits(key);
+                self.w.metrics.accepted += 1;
+                self.w.emit(
+                    ev,
+                    EventKind::Accepted {
+                        invocation,
+                        function,
+                    },
+                );
+                self.admit(invocation, ev);
+            }
+            Command::Advance => {}
+            Command::Reap { invocation } => {
+                // R46: nothing if retention reaped it during this step.
+                if self.w.invocations.get(invocation.to_bits()).is_some() {
+                    self.reap(invocation, ev);
+                }
+            }
+        }
+    }
+
+    /// R31.
+    fn fire_timers(&mut self, t: u64, ev: &mut Vec<Event>) {
+        loop {
+            let Some(pos) = (0..self.w.timers.len()).min_by_key(|&i| {
+                let (due, seq, _) = self.w.timers[i];
+                (due, seq)
+            }) else {
+                return;
+            };
+            if self.w.timers[pos].0 > t {
+                return;
+            }
+            let (due, _, timer) = self.w.timers.remove(pos);
+            self.w.move_time(due);
+            match timer {
+                Timer::DownloadDone { image } => self.on_download_done(image, ev),
+                Timer::CopyDone { host, image } => self.on_copy_done(host, image, ev),
+                Timer::ContainerReady { container } => self.on_ready(container, ev),
+                Timer::InvocationEnd { invocation } => self.on_end(invocation, ev),
+                Timer::KeepAliveExpired { container } => {
+                    self.remove_idle(container, RemovalCause::Expired, ev);
+                    self.drain(ev);
+                }
+            }
+        }
+    }
+
+    // --- §9: admission ---
+
+    /// R48.
+    fn admit(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        match self.w.config.pressure {
+            Pressure::Reject => {
+                if !self.try_start(inv, ev) {
+                    self.reject(inv, RejectReason::ResourceUnavailable, ev);
+                }
+            }
+            Pressure::Queue { capacity } => {
+                if self.w.queue.is_empty() && self.try_start(inv, ev) {
+                    return;
+                }
+                if self.w.queue.len() as u64 >= u64::from(capacity) {
+                    self.reject(inv, RejectReason::QueueFull, ev);
+                } else {
+                    self.w.queue.push(inv);
+                    self.w.metrics.queued_total += 1;
+                    let queue_len = self.w.queue.len() as u32;
+                    self.w.emit(
+                        ev,
+                        EventKind::Queued {
+                            invocation: inv,
+                            queue_len,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// R49.
+    fn reject(&mut self, inv: InvocationId, reason: RejectReason, ev: &mut Vec<Event>) {
+        match reason {
+            RejectReason::ResourceUnavailable => self.w.metrics.rejected_resource_unavailable += 1,
+            RejectReason::QueueFull => self.w.metrics.rejected_queue_full += 1,
+        }
+        let now = self.w.now;
+        self.w.inv_mut(inv).state = InvState::Ended(Ending {
+            at_us: now,
+            outcome: EndOutcome::Rejected { reason },
+        });
+        self.w.emit(
+            ev,
+            EventKind::Rejected {
+                invocation: inv,
+                reason,
+            },
+        );
+        self.record_ended(inv, ev);
+    }
+
+    /// R50.
+    fn drain(&mut self, ev: &mut Vec<Event>) {
+        while let Some(&head) = self.w.queue.first() {
+            if !self.try_start(head, ev) {
+                return;
+            }
+            self.w.queue.remove(0);
+        }
+    }
+
+    // --- §10: starting ---
+
+    /// R54.
+    fn try_start(&mut self, inv: InvocationId, ev: &mut Vec<Event>) -> bool {
+        let function = self.w.inv(inv).function;
+        // 1. warm path: the function's idle container with the lowest warm key.
+        let warm = self
+            .w
+            .containers()
+            .filter_map(|(id, c)| match c.state {
+                CState::Idle { warm_key, .. } if c.function == function => Some((warm_key, id)),
+                _ => None,
+            })
+            .min_by_key(|&(key, _)| key);
+        if let Some((_, c)) = warm {
+            self.warm_start(inv, c, ev);
+            return true;
+        }
+        // 2. arena room
+        if self.w.containers.is_full() {
+            return false;
+        }
+        // 3. request
+        let f = self.w.function(function);
+        let request = PlacementRequest {
+            invocation: inv,
+            function,
+            image: f.image,
+            image_bytes: self.w.image(f.image).size_bytes,
+            memory_bytes: f.memory_bytes,
+            scratch_bytes: f.scratch_bytes,
+        };
+        // 4. ask the policy
+        let Some(host) = self.policies.select_host(&self.w, &request) else {
+            return false;
+        };
+        // 5. validate the decision
+        let reason = if host.index() >= self.w.config.hosts.len() {
+            Some(DecisionError::UnknownHost)
+        } else if !self.w.fits_request(host, &request) {
+            Some(DecisionError::NoRoom)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.w.metrics.decisions_refused += 1;
+            self.w.emit(
+                ev,
+                EventKind::DecisionRefused {
+                    invocation: inv,
+                    host,
+                    reason,
+                },
+            );
+            return false;
+        }
+        self.cold_start(inv, host, &request, ev);
+        true
+    }
+
+    /// R57.
+    fn warm_start(&mut self, inv: InvocationId, c: ContainerId, ev: &mut Vec<Event>) {
+        // 1. take it out of the idle state (sets are derived; cancel the timer)
+        self.w.cancel(Timer::KeepAliveExpired { container: c });
+        // 2.
+        let due = self.w.now + self.w.config.warm_start_us;
+        self.w.schedule(due, Timer::ContainerReady { container: c });
+        // 3.
+        self.w.ctr_mut(c).state = CState::Starting(inv);
+        // 4. the copy: pins change (derived), LRU facts refreshed
+        let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
+        let now = self.w.now;
+        let copy = self
+            .w
+            .copy_mut(host, image)
+            .expect("copy of a warm container");
+        copy.last_used_us = now;
+        copy.uses += 1;
+        self.set_pins(host, image);
+        // 5.
+        self.w.inv_mut(inv).state = InvState::Starting {
+            container: c,
+            host,
+            cold: false,
+        };
+        // 6.
+        self.w.metrics.warm_starts += 1;
+        self.w.emit(
+            ev,
+            EventKind::WarmStart {
+                invocation: inv,
+                container: c,
+                host,
+            },
+        );
+    }
+
+    // --- §11: cold start and making room ---
+
+    /// R60.
+    fn cold_start(
+        &mut self,
+        inv: InvocationId,
+        host: HostId,
+        request: &PlacementRequest,
+        ev: &mut Vec<Event>,
+    ) {
+        let image = request.image;
+        let now = self.w.now;
+        // 1. pin the target first
+        let held = self.w.copy(host, image).map(|c| c.arriving);
+        if held.is_some() {
+            self.w.start_pin = Some((host, image));
+            let copy = self.w.copy_mut(host, image).expect("held copy");
+            copy.last_used_us = now;
+            copy.uses += 1;
+            self.set_pins(host, image);
+        }
+        // 2.
+        let disk_needed = match held {
+            Some(_) => request.scratch_bytes,
+            None => request.scratch_bytes + request.image_bytes,
+        };
+        // 3.
+        self.make_room(host, request.memory_bytes, disk_needed, ev);
+        // 4.
+        let created_seq = self.w.draw();
+        // 5.
+        let state = if held == Some(false) {
+            CState::Starting(inv)
+        } else {
+            CState::Preparing(inv)
+        };
+        let key = self.w.containers.insert(Container {
+            function: request.function,
+            host,
+            image,
+            memory_bytes: request.memory_bytes,
+            scratch_bytes: request.scratch_bytes,
+            created_at_us: now,
+            created_seq,
+            last_used_us: now,
+            uses: 0,
+            state,
+        });
+        let c = ContainerId::from_bits(key);
+        self.w.start_pin = None;
+        // 6.
+        self.w.metrics.containers_created += 1;
+        self.w.metrics.cold_starts += 1;
+        // 7. image source
+        let source = match held {
+            Some(false) => {
+                self.w.metrics.host_cache_hits += 1;
+                ImageSource::HostDisk
+            }
+            Some(true) => {
+                self.w.metrics.host_cache_joins += 1;
+                self.w
+                    .copy_mut(host, image)
+                    .expect("arriving copy")
+                    .waiting
+                    .push(c);
+                ImageSource::HostCopyInFlight
+            }
+            None => {
+                self.w.metrics.host_cache_misses += 1;
+                self.w.copies[host.index()].push(Copy {
+                    image,
+                    size_bytes: request.image_bytes,
+                    arriving: true,
+                    waiting: vec![c],
+                    first_stored_us: now,
+                    last_used_us: now,
+                    uses: 1,
+                    key: None,
+                });
+                match self.w.image(image).main {
+                    Main::Present => ImageSource::MainStorage,
+                    Main::Absent => ImageSource::Registry,
+                    Main::Downloading | Main::AwaitingRoom => ImageSource::DownloadInFlight,
+                }
+            }
+        };
+        // 8.
+        self.w.inv_mut(inv).state = if source == ImageSource::HostDisk {
+            InvState::Starting {
+                container: c,
+                host,
+                cold: true,
+            }
+        } else {
+            InvState::Preparing { container: c, host }
+        };
+        // 9.
+        self.w.emit(
+            ev,
+            EventKind::ColdStart {
+                invocation: inv,
+                container: c,
+                host,
+                image: source,
+            },
+        );
+        // 10.
+        match source {
+            ImageSource::HostDisk => self.begin_overhead(c),
+            ImageSource::HostCopyInFlight => {}
+            ImageSource::MainStorage => {
+                self.w.metrics.main_cache_hits += 1;
+                self.start_copy(host, image, ev);
+            }
+            ImageSource::DownloadInFlight => {
+                self.w.metrics.main_cache_joins += 1;
+                self.w.image_mut(image).waiting_hosts.push(host);
+            }
+            ImageSource::Registry => {
+                self.w.metrics.main_cache_misses += 1;
+                self.w.image_mut(image).waiting_hosts.push(host);
+                self.request_download(image, ev);
+            }
+        }
+    }
+
+    /// The host's idle container with the lowest eviction key.
+    fn first_idle(&self, host: HostId) -> Option<ContainerId> {
+        self.w
+            .on_host(host)
+            .filter_map(|(id, c)| match c.state {
+                CState::Idle { evict_key, .. } => Some((evict_key, id)),
+                _ => None,
+            })
+            .min_by_key(|&(key, _)| key)
+            .map(|(_, id)| id)
+    }
+
+    /// R62.
+    fn make_room(&mut self, host: HostId, memory: u64, disk: u64, ev: &mut Vec<Event>) {
+        while !(self.w.ram_free(host) >= memory && self.w.slots_free(host) >= 1) {
+            let c = self.first_idle(host).expect("FITS promised RAM and a slot");
+            self.remove_idle(c, RemovalCause::Evicted, ev);
+        }
+        while self.w.disk_free(host) < disk {
+            let victim = self.w.copies[host.index()]
+                .iter()
+                .filter_map(|c| c.key.map(|k| (k, c.image)))
+                .min_by_key(|&(k, _)| k);
+            match victim {
+                Some((_, image)) => {
+                    // R71
+                    self.w.copies[host.index()].retain(|c| c.image != image);
+                    self.w.metrics.images_evicted_host += 1;
+                    self.w.emit(
+                        ev,
+                        EventKind::ImageEvicted {
+                            image,
+                            tier: Tier::Host(host),
+                        },
+                    );
+                }
+                None => {
+                    let c = self.first_idle(host).expect("FITS promised the disk");
+                    self.remove_idle(c, RemovalCause::Evicted, ev);
+                }
+            }
+        }
+    }
+
+    /// R64.
+    fn begin_overhead(&mut self, c: ContainerId) {
+        let ctr = self.w.ctr(c);
+        let host = ctr.host;
+        let inv = match ctr.state {
+            CState::Preparing(i) | CState::Starting(i) => i,
+            other => panic!("begin_overhead on {other:?}"),
+        };
+        self.w.ctr_mut(c).state = CState::Starting(inv);
+        self.w.inv_mut(inv).state = InvState::Starting {
+            container: c,
+            host,
+            cold: true,
+        };
+        let due = self.w.now + self.w.config.cold_start_us;
+        self.w.schedule(due, Timer::ContainerReady { container: c });
+    }
+
+    // --- §12: host copies ---
+
+    /// R69: after a change of a copy's pins, move its Evictable membership.
+    fn set_pins(&mut self, host: HostId, image: ImageId) {
+        let class = self.w.class(host, image);
+        let copy = self.w.copy(host, image).expect("copy");
+        match (class == Class::Evictable, copy.key.is_some()) {
+            (true, false) => {
+                let facts = ImageFacts {
+                    image,
+                    tier: Tier::Host(host),
+                    size_bytes: copy.size_bytes,
+                    first_stored_us: copy.first_stored_us,
+                    last_used_us: copy.last_used_us,
+                    uses: copy.uses,
+                };
+                let priority = self.policies.image_priority(&facts);
+                let seq = self.w.draw();
+                self.w.copy_mut(host, image).expect("copy").key = Some((priority, seq));
+            }
+            (false, true) => self.w.copy_mut(host, image).expect("copy").key = None,
+            _ => {}
+        }
+    }
+
+    // --- §13: main storage ---
+
+    /// R75.
+    fn request_download(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        let cap = self.w.config.main_storage.capacity_bytes;
+        let room = cap - self.w.main_used() + self.w.main_evictable_bytes();
+        if self.w.pending.is_empty() && room >= self.w.image(image).size_bytes {
+            self.start_download(image, ev);
+        } else {
+            self.w.image_mut(image).main = Main::AwaitingRoom;
+            self.w.pending.push(image);
+            self.w.metrics.downloads_waited += 1;
+            self.w.emit(ev, EventKind::DownloadWaiting { image });
+        }
+    }
+
+    /// R76.
+    fn start_download(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        let cap = self.w.config.main_storage.capacity_bytes;
+        let size = self.w.image(image).size_bytes;
+        while cap - self.w.main_used() < size {
+            let (_, victim) = self
+                .w
+                .images
+                .iter()
+                .filter_map(|(k, i)| i.main_key.map(|key| (key, ImageId::from_bits(k))))
+                .min_by_key(|&(key, _)| key)
+                .expect("room was promised");
+            let v = self.w.image_mut(victim);
+            v.main = Main::Absent;
+            v.main_key = None;
+            self.w.metrics.images_evicted_main += 1;
+            self.w.emit(
+                ev,
+                EventKind::ImageEvicted {
+                    image: victim,
+                    tier: Tier::MainStorage,
+                },
+            );
+        }
+        self.w.image_mut(image).main = Main::Downloading;
+        self.w.metrics.bytes_downloaded += u128::from(size);
+        let due = self.w.now + transfer_us(size, self.w.config.main_storage.download_bytes_per_s);
+        self.w.schedule(due, Timer::DownloadDone { image });
+        self.w.emit(ev, EventKind::DownloadStarted { image });
+    }
+
+    /// R77.
+    fn start_pending(&mut self, ev: &mut Vec<Event>) {
+        let cap = self.w.config.main_storage.capacity_bytes;
+        while let Some(&head) = self.w.pending.first() {
+            let room = cap - self.w.main_used() + self.w.main_evictable_bytes();
+            if room < self.w.image(head).size_bytes {
+                return;
+            }
+            self.w.pending.remove(0);
+            self.start_download(head, ev);
+        }
+    }
+
+    /// R78.
+    fn start_copy(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let img = self.w.image_mut(image);
+        img.last_used_us = now;
+        img.uses += 1;
+        img.main_key = None;
+        let size = img.size_bytes;
+        self.w.metrics.bytes_copied += u128::from(size);
+        let due = now + transfer_us(size, self.w.spec(host).copy_bytes_per_s);
+        self.w.schedule(due, Timer::CopyDone { host, image });
+        self.w.emit(ev, EventKind::CopyStarted { image, host });
+    }
+
+    /// R79.
+    fn refresh_main(&mut self, image: ImageId) {
+        let img = self.w.image(image);
+        let should = img.main == Main::Present && self.w.copy_pins(image) == 0;
+        let is = img.main_key.is_some();
+        if should && !is {
+            let facts = ImageFacts {
+                image,
+                tier: Tier::MainStorage,
+                size_bytes: img.size_bytes,
+                first_stored_us: img.first_stored_us,
+                last_used_us: img.last_used_us,
+                uses: img.uses,
+            };
+            let priority = self.policies.image_priority(&facts);
+            let seq = self.w.draw();
+            self.w.image_mut(image).main_key = Some((priority, seq));
+        } else if is && !should {
+            self.w.image_mut(image).main_key = None;
+        }
+    }
+
+    /// R81.
+    fn on_download_done(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let img = self.w.image_mut(image);
+        img.main = Main::Present;
+        img.first_stored_us = now;
+        img.last_used_us = now;
+        let hosts = std::mem::take(&mut img.waiting_hosts);
+        self.w.emit(ev, EventKind::DownloadFinished { image });
+        for host in hosts {
+            self.start_copy(host, image, ev);
+        }
+        self.refresh_main(image);
+    }
+
+    /// R82.
+    fn on_copy_done(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        self.w.image_mut(image).last_used_us = now;
+        self.w.emit(ev, EventKind::CopyFinished { image, host });
+        let copy = self.w.copy_mut(host, image).expect("arriving copy");
+        copy.arriving = false;
+        copy.first_stored_us = now;
+        copy.last_used_us = now;
+        let waiting = std::mem::take(&mut copy.waiting);
+        self.set_pins(host, image);
+        for c in waiting {
+            self.begin_overhead(c);
+        }
+        self.refresh_main(image);
+        self.start_pending(ev);
+    }
+
+    // --- §15: execution ---
+
+    /// R86.
+    fn on_ready(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        let CState::Starting(inv) = self.w.ctr(c).state else {
+            panic!("ready container not starting");
+        };
+        self.w.ctr_mut(c).state = CState::Busy(inv);
+        let now = self.w.now;
+        let invocation = self.w.inv(inv);
+        let InvState::Starting {
+            container,
+            host,
+            cold,
+        } = invocation.state
+        else {
+            panic!("ready invocation not starting");
+        };
+        let limit = self.w.function(invocation.function).time_limit_us;
+        let run = code_duration(&invocation.code).min(limit);
+        self.w.inv_mut(inv).state = InvState::Running {
+            container,
+            host,
+            cold,
+            code_start_us: now,
+        };
+        self.w
+            .schedule(now + run, Timer::InvocationEnd { invocation: inv });
+        self.w.emit(
+            ev,
+            EventKind::ExecutionStarted {
+                invocation: inv,
+                container: c,
+            },
+        );
+    }
+
+    /// R89.
+    fn on_end(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let invocation = self.w.inv(inv).clone();
+        let f = self.w.function(invocation.function).clone();
+        let InvState::Running {
+            container,
+            cold,
+            code_start_us,
+            ..
+        } = invocation.state
+        else {
+            panic!("ending invocation not running");
+        };
+        // 1.
+        let timed_out = code_duration(&invocation.code) > f.time_limit_us;
+        let success = !timed_out && matches!(invocation.code.outcome, Outcome::Success { .. });
+        // 2.
+        let usage = Usage {
+            memory_bytes: f.memory_bytes,
+            scratch_bytes: f.scratch_bytes,
+            duration_us: if cold { self.w.config.cold_start_us } else { 0 } + (now - code_start_us),
+            ingress_bytes: invocation.ingress_bytes,
+            egress_bytes: if success { invocation.egress_bytes } else { 0 },
+            cold,
+        };
+        let cost = self.policies.bill(&usage);
+        // 3.
+        let (outcome, kind) = if timed_out {
+            self.w.metrics.timed_out += 1;
+            (
+                EndOutcome::TimedOut {
+                    cost_picodollars: cost,
+                },
+                EventKind::TimedOut {
+                    invocation: inv,
+                    cost_picodollars: cost,
+                },
+            )
+        } else {
+            match invocation.code.outcome {
+                Outcome::Success { output } => {
+                    self.w.metrics.completed += 1;
+                    (
+                        EndOutcome::Completed {
+                            output,
+                            cost_picodollars: cost,
+                        },
+                        EventKind::Completed {
+                            invocation: inv,
+                            output,
+                            cost_picodollars: cost,
+                        },
+                    )
+                }
+                Outcome::Failure { phase } => {
+                    self.w.metrics.failed_by_phase[match phase {
+                        Phase::Clone => 0,
+                        Phase::Build => 1,
+                        Phase::Run => 2,
+                    }] += 1;
+                    (
+                        EndOutcome::Failed {
+                            phase,
+                            cost_picodollars: cost,
+                        },
+                        EventKind::Failed {
+                            invocation: inv,
+                            phase,
+                            cost_picodollars: cost,
+                        },
+                    )
+                }
+            }
+        };
+        // 4.
+        self.w.metrics.cost_picodollars += u128::from(cost);
+        // 5.
+        self.w.inv_mut(inv).state = InvState::Ended(Ending {
+            at_us: now,
+            outcome,
+        });
+        // 6.
+        self.w.emit(ev, kind);
+        // 7.
+        if success {
+            self.make_idle(container, ev);
+        } else {
+            self.discard(container, ev);
+        }
+        // 8.
+        self.record_ended(inv, ev);
+        // 9.
+        self.drain(ev);
+    }
+
+    // --- §16: idle, discard, removal ---
+
+    /// R91.
+    fn make_idle(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let ctr = self.w.ctr_mut(c);
+        ctr.last_used_us = now;
+        ctr.uses += 1;
+        let facts = ContainerFacts {
+            container: c,
+            function: ctr.function,
+            host: ctr.host,
+            memory_bytes: ctr.memory_bytes,
+            created_at_us: ctr.created_at_us,
+            created_seq: ctr.created_seq,
+            last_used_us: ctr.last_used_us,
+            uses: ctr.uses,
+        };
+        let (host, image) = (ctr.host, ctr.image);
+        let keep_alive = self.policies.keep_alive_us(&facts).min(DURATION_MAX_US);
+        let warm_priority = self.policies.warm_priority(&facts);
+        let evict_priority = self.policies.idle_eviction_priority(&facts);
+        let expires_at_us = now + keep_alive;
+        let expiry = self
+            .w
+            .schedule(expires_at_us, Timer::KeepAliveExpired { container: c });
+        let warm_key = (warm_priority, self.w.draw());
+        let evict_key = (evict_priority, self.w.draw());
+        self.w.ctr_mut(c).state = CState::Idle {
+            expiry,
+            warm_key,
+            evict_key,
+        };
+        self.set_pins(host, image);
+        self.w.emit(
+            ev,
+            EventKind::ContainerIdle {
+                container: c,
+                expires_at_us,
+            },
+        );
+    }
+
+    /// R94.
+    fn discard(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        let ctr = self.w.containers.remove(c.to_bits());
+        self.set_pins(ctr.host, ctr.image);
+        self.w.metrics.containers_discarded += 1;
+        self.w.emit(
+            ev,
+            EventKind::ContainerRemoved {
+                container: c,
+                host: ctr.host,
+                cause: RemovalCause::Discarded,
+            },
+        );
+    }
+
+    /// R95.
+    fn remove_idle(&mut self, c: ContainerId, cause: RemovalCause, ev: &mut Vec<Event>) {
+        let ctr = self.w.containers.remove(c.to_bits());
+        assert!(ctr.is_idle());
+        self.w.cancel(Timer::KeepAliveExpired { container: c });
+        self.set_pins(ctr.host, ctr.image);
+        match cause {
+            RemovalCause::Expired => self.w.metrics.containers_expired += 1,
+            RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
+            RemovalCause::Discarded => unreachable!(),
+        }
+        self.w.emit(
+            ev,
+            EventKind::ContainerRemoved {
+                container: c,
+                host: ctr.host,
+                cause,
+            },
+        );
+    }
+
+    // --- §17: retention ---
+
+    /// R99.
+    fn record_ended(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        let Some(max) = self.w.config.terminal_records_max else {
+            return;
+        };
+        self.w.ended_order.push(inv);
+        let mut excess = self.w.ended_records().saturating_sub(max);
+        while excess > 0 {
+            let front = self.w.ended_order.remove(0);
+            if self.w.invocations.get(front.to_bits()).is_some() {
+                self.reap(front, ev);
+                excess -= 1;
+            }
+        }
+    }
+
+    /// R100.
+    fn reap(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        self.w.invocations.remove(inv.to_bits());
+        self.w.metrics.reaped += 1;
+        self.w.emit(ev, EventKind::Reaped { invocation: inv });
+    }
+
+    /// Recomputes a few of §24's invariants from the entities.
+    fn check_model(&self) -> Result<(), String> {
+        let w = &self.w;
+        if let Some(due) = w.timers.iter().map(|t| t.0).min() {
+            if due <= w.now {
+                return Err(format!("timer due at {due} not after now {}", w.now));
+            }
+        }
+        for (h, spec) in w.config.hosts.iter().enumerate() {
+            let host = HostId(h as u32);
+            if w.ram_used(host) > spec.ram_bytes {
+                return Err(format!("{host}: RAM over"));
+            }
+            if w.slots_used(host) > u64::from(spec.slots) {
+                return Err(format!("{host}: slots over"));
+            }
+            if w.disk_used(host) > spec.disk_bytes {
+                return Err(format!("{host}: disk over"));
+            }
+            for copy in &w.copies[h] {
+                let evictable = w.class(host, copy.image) == Class::Evictable;
+                if evictable != copy.key.is_some() {
+                    return Err(format!("{host}: key of {} disagrees", copy.image));
+                }
+            }
+        }
+        for (id, c) in w.containers() {
+            if w.copy(c.host, c.image).is_none() {
+                return Err("container without its image copy".into());
+            }
+            match c.state {
+                CState::Idle { expiry, .. } => {
+                    let timer = Timer::KeepAliveExpired { container: id };
+                    if !w.timers.contains(&(expiry.0, expiry.1, timer)) {
+                        return Err(format!("{id}: no keep-alive timer at its key"));
+                    }
+                }
+                CState::Busy(inv) => {
+                    if !matches!(w.inv(inv).state, InvState::Running { container, .. } if container == id)
+                    {
+                        return Err(format!("{id}: busy but {inv} is not running on it"));
+                    }
+                }
+                CState::Preparing(_) | CState::Starting(_) => {}
+            }
+        }
+        if w.main_used() > w.config.main_storage.capacity_bytes {
+            return Err("main storage over".into());
+        }
+        let m = self.metrics_now();
+        if m.accepted != m.queued_now + m.in_flight_now + m.ended() {
+            return Err("an invocation was lost".into());
+        }
+        Ok(())
+    }
+
+    fn metrics_now(&self) -> Metrics {
+        let mut m = self.w.metrics.clone();
+        let (queued, in_flight, containers, busy, idle) = self.w.gauges();
+        m.queued_now = queued;
+        m.in_flight_now = in_flight;
+        m.containers_now = containers;
+        m.busy_containers_now = busy;
+        m.idle_containers_now = idle;
+        m
+    }
+}
+
+impl<P: Policies> Machine for Model<P> {
+    fn apply(&mut self, input: &Input) -> Result<Vec<Event>, Refusal> {
+        self.step(input)
+    }
+
+    fn now_us(&self) -> u64 {
+        self.w.now
+    }
+
+    fn next_timer_us(&self) -> Option<u64> {
+        self.w.timers.iter().map(|t| t.0).min()
+    }
+
+    fn get_state(&self, invocation: InvocationId) -> Result<InvocationState, ClientError> {
+        self.w.state_of(invocation)
+    }
+
+    fn get_output(&self, invocation: InvocationId) -> Result<u64, ClientError> {
+        // R124
+        match self.w.state_of(invocation)? {
+            InvocationState::Ended(Ending {
+                outcome: EndOutcome::Completed { output, .. },
+                ..
+            }) => Ok(output),
+            state => Err(ClientError::NotCompleted { invocation, state }),
+        }
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.metrics_now()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.check_model()
+    }
+}
