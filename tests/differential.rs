@@ -1,0 +1,186 @@
+//! Differential property tests: core against the reference model
+//! (`coldstart_model::Model`, written from docs/spec.md), compared after
+//! every step by `run_differential`; plus generator coverage, determinism
+//! and snapshots.
+//!
+//! `PROPTEST_CASES=N cargo test --test differential` runs deeper.
+
+use coldstart_core::{Builtin, Event, Provider};
+use coldstart_model::ops::{case, Case};
+use coldstart_model::{run_differential, Model};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use std::collections::BTreeMap;
+
+/// Ops per generated case (besides the registrations at its start).
+const OPS_MAX: usize = 60;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}
+
+fn build(case: &Case) -> (Provider<Builtin>, Model<Builtin>) {
+    let (config, policies) = case.shape.build();
+    let core = Provider::new(config.clone(), policies).expect("shapes are valid");
+    let model = Model::new(config, policies).expect("shapes are valid");
+    (core, model)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// After every step: the same events or refusal, client answers, metrics,
+    /// time and next timer; both invariant checks hold.
+    #[test]
+    fn core_agrees_with_the_model(case in case(OPS_MAX)) {
+        let (mut core, mut model) = build(&case);
+        if let Err(divergence) = run_differential(&case, &mut core, &mut model) {
+            prop_assert!(false, "core (left) and model (right) diverge at {}", divergence);
+        }
+    }
+}
+
+/// Every required event kind occurs in at least 2% of generated runs.
+#[test]
+fn the_generator_reaches_every_event_kind() {
+    const RUNS: usize = 400;
+    const REQUIRED: &[&str] = &[
+        "ImageRegistered",
+        "FunctionRegistered",
+        "Accepted",
+        "Queued",
+        "Rejected/ResourceUnavailable",
+        "Rejected/QueueFull",
+        "WarmStart",
+        "ColdStart/HostDisk",
+        "ColdStart/HostCopyInFlight",
+        "ColdStart/MainStorage",
+        "ColdStart/DownloadInFlight",
+        "ColdStart/Registry",
+        "DownloadWaiting",
+        "DownloadStarted",
+        "DownloadFinished",
+        "CopyStarted",
+        "CopyFinished",
+        "ImageEvicted/MainStorage",
+        "ImageEvicted/Host",
+        "ExecutionStarted",
+        "Completed",
+        "Failed/Clone",
+        "Failed/Build",
+        "Failed/Run",
+        "TimedOut",
+        "ContainerIdle",
+        "ContainerRemoved/Expired",
+        "ContainerRemoved/Evicted",
+        "ContainerRemoved/Discarded",
+        "Reaped",
+    ];
+    let mut runner = TestRunner::deterministic();
+    let strategy = case(OPS_MAX);
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for _ in 0..RUNS {
+        let case = strategy.new_tree(&mut runner).expect("a case").current();
+        let (mut core, mut model) = build(&case);
+        let trace = run_differential(&case, &mut core, &mut model)
+            .unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
+        for kind in trace.kinds {
+            *counts.entry(kind).or_default() += 1;
+        }
+    }
+    let rare: Vec<String> = REQUIRED
+        .iter()
+        .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < RUNS)
+        .map(|k| format!("{k}: {}", counts.get(k).copied().unwrap_or(0)))
+        .collect();
+    assert!(
+        rare.is_empty(),
+        "event kinds in fewer than 2% of {RUNS} runs: {rare:?}\nall: {counts:?}"
+    );
+}
+
+/// Runs the case on core alone, the ops then the timers; returns the events.
+fn events_of(case: &Case, core: &mut Provider<Builtin>) -> Vec<Event> {
+    let mut resolver = coldstart_model::Resolver::default();
+    let mut events = Vec::new();
+    for op in &case.ops {
+        let input = resolver.input(op, core.now_us(), core.next_timer_us());
+        if let Ok(step) = core.apply(&input) {
+            resolver.learn(&step);
+            events.extend(step);
+        }
+    }
+    while let Some(due) = core.next_timer_us() {
+        let step = core
+            .apply(&coldstart_core::Input {
+                at_us: due,
+                command: coldstart_core::Command::Advance,
+            })
+            .expect("advance to a timer");
+        events.extend(step);
+    }
+    events
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The same case run twice gives the same events.
+    #[test]
+    fn runs_repeat(case in case(OPS_MAX)) {
+        let (mut a, _) = build(&case);
+        let (mut b, _) = build(&case);
+        prop_assert_eq!(events_of(&case, &mut a), events_of(&case, &mut b));
+    }
+
+    /// A snapshot taken after any op, serialized and restored, continues
+    /// with the same events as the original.
+    #[test]
+    fn snapshots_continue_identically(case in case(OPS_MAX), cut in any::<prop::sample::Index>()) {
+        let (mut original, _) = build(&case);
+        let cut = cut.index(case.ops.len() + 1);
+        let mut resolver = coldstart_model::Resolver::default();
+        for op in &case.ops[..cut] {
+            let input = resolver.input(op, original.now_us(), original.next_timer_us());
+            if let Ok(step) = original.apply(&input) {
+                resolver.learn(&step);
+            }
+        }
+        let json = serde_json::to_string(&original).expect("serialize");
+        let mut restored: Provider<Builtin> = serde_json::from_str(&json).expect("deserialize");
+        let mut r2 = resolver.clone();
+        let rest = Case { shape: case.shape.clone(), ops: case.ops[cut..].to_vec() };
+        let a = continue_run(&rest, &mut original, &mut resolver);
+        let b = continue_run(&rest, &mut restored, &mut r2);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(original.metrics(), restored.metrics());
+    }
+}
+
+fn continue_run(
+    case: &Case,
+    core: &mut Provider<Builtin>,
+    resolver: &mut coldstart_model::Resolver,
+) -> Vec<Result<Vec<Event>, coldstart_core::Refusal>> {
+    let mut out = Vec::new();
+    for op in &case.ops {
+        let input = resolver.input(op, core.now_us(), core.next_timer_us());
+        let step = core.apply(&input).map(|e| e.into_vec());
+        if let Ok(events) = &step {
+            resolver.learn(events);
+        }
+        out.push(step);
+    }
+    while let Some(due) = core.next_timer_us() {
+        let input = coldstart_core::Input {
+            at_us: due,
+            command: coldstart_core::Command::Advance,
+        };
+        out.push(core.apply(&input).map(|e| e.into_vec()));
+    }
+    out
+}
