@@ -92,6 +92,7 @@ fn the_generator_reaches_every_event_kind() {
             *counts.entry(kind).or_default() += 1;
         }
     }
+    eprintln!("runs reaching each kind, of {RUNS}: {counts:#?}");
     let rare: Vec<String> = REQUIRED
         .iter()
         .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < RUNS)

@@ -275,7 +275,9 @@ pub fn host_shape() -> impl Strategy<Value = HostShape> {
 pub fn shape() -> impl Strategy<Value = Shape> {
     (
         prop::collection::vec(host_shape(), 1..4),
-        any::<u8>(),
+        // Main storage: often tight (5–12 units: two images rarely fit at
+        // once, so downloads wait for room), else anything.
+        prop_oneof![4u8..12, any::<u8>()],
         prop::option::of(any::<u8>()),
         any::<u8>(),
         any::<u8>(),
@@ -329,8 +331,8 @@ pub fn op() -> impl Strategy<Value = Op> {
 pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     (
         shape(),
-        prop::collection::vec(any::<u8>(), 1..4),
-        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 1..5),
+        prop::collection::vec(any::<u8>(), 2..5),
+        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 2..6),
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
