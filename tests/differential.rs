@@ -185,3 +185,87 @@ fn continue_run(
     }
     out
 }
+
+/// Spec R46 (defect D1, fixed): a Reap valid when it arrives, whose record
+/// retention reaps while the step's timers fire, does nothing more. The
+/// generator's Reaps all come at the current time, so this is directed.
+#[test]
+fn reap_after_retention_in_the_same_step_does_nothing() {
+    use coldstart_core::{
+        Code, Command, Config, EventKind, HostSpec, Input, InvocationId, MainStorageSpec,
+    };
+    use coldstart_model::Machine;
+    let config = Config {
+        terminal_records_max: Some(1),
+        cold_start_us: 5,
+        warm_start_us: 1,
+        ..Config::homogeneous(
+            MainStorageSpec {
+                capacity_bytes: 100,
+                download_bytes_per_s: 1_000_000,
+            },
+            HostSpec {
+                ram_bytes: 100,
+                slots: 4,
+                disk_bytes: 100,
+                copy_bytes_per_s: 1_000_000,
+            },
+            1,
+        )
+    };
+    let mut core = Provider::new(config.clone(), Builtin::default()).expect("valid");
+    let mut model = Model::new(config, Builtin::default()).expect("valid");
+    let image = coldstart_core::ImageId::from_bits(0);
+    let function = coldstart_core::FunctionId::from_bits(0);
+    let first = InvocationId::from_bits(0);
+    let inputs = [
+        Command::RegisterImage { size_bytes: 10 },
+        Command::RegisterFunction {
+            image,
+            memory_bytes: 10,
+            scratch_bytes: 0,
+            time_limit_us: 1_000,
+        },
+        Command::Invoke {
+            function,
+            code: Code::success(10, 1),
+            ingress_bytes: 0,
+            egress_bytes: 0,
+        },
+        Command::Invoke {
+            function,
+            code: Code::success(50, 2),
+            ingress_bytes: 0,
+            egress_bytes: 0,
+        },
+    ];
+    for command in inputs {
+        let input = Input { at_us: 0, command };
+        assert_eq!(
+            core.apply(&input).map(|e| e.into_vec()),
+            model.apply(&input)
+        );
+    }
+    // The first ends at 35 and its record is kept (one is allowed).
+    let advance = Input {
+        at_us: 40,
+        command: Command::Advance,
+    };
+    assert_eq!(
+        core.apply(&advance).map(|e| e.into_vec()),
+        model.apply(&advance)
+    );
+    // The second ends at 75; retention reaps the first before the Reap runs.
+    let reap = Input {
+        at_us: 80,
+        command: Command::Reap { invocation: first },
+    };
+    let events = core.apply(&reap).expect("valid when it arrives").into_vec();
+    assert_eq!(Ok(events.clone()), model.apply(&reap));
+    let reaped: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Reaped { .. }))
+        .collect();
+    assert_eq!(reaped.len(), 1, "{events:#?}");
+    assert_eq!(core.metrics(), &model.metrics());
+}
