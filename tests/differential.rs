@@ -269,3 +269,70 @@ fn reap_after_retention_in_the_same_step_does_nothing() {
     assert_eq!(reaped.len(), 1, "{events:#?}");
     assert_eq!(core.metrics(), &model.metrics());
 }
+
+/// A stateful policy whose every answer depends on how many calls it has
+/// seen, so core and model agree only if they call it at the same moments,
+/// in the same order, with the same facts. Its host choice is sometimes an
+/// unknown host or one that does not fit (`DecisionRefused`).
+#[derive(Clone, Debug)]
+struct Fickle {
+    calls: u64,
+    inner: Builtin,
+}
+
+impl coldstart_core::Policies for Fickle {
+    fn select_host(
+        &mut self,
+        view: &dyn coldstart_core::HostView,
+        request: &coldstart_core::PlacementRequest,
+    ) -> Option<coldstart_core::HostId> {
+        self.calls += 1;
+        match self.calls % 5 {
+            0 => Some(coldstart_core::HostId(view.host_count() + 1)),
+            1 => Some(coldstart_core::HostId(
+                (self.calls % 3) as u32 % view.host_count(),
+            )),
+            2 => None,
+            _ => self.inner.select_host(view, request),
+        }
+    }
+    fn warm_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.calls += 1;
+        (self.calls * 7 + c.uses) % 4
+    }
+    fn idle_eviction_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.calls += 1;
+        (self.calls ^ c.last_used_us) % 3
+    }
+    fn keep_alive_us(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.calls += 1;
+        if self.calls.is_multiple_of(7) {
+            u64::MAX
+        } else {
+            (self.calls * 13 + c.created_seq) % 400
+        }
+    }
+    fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
+        self.calls += 1;
+        (self.calls + i.uses + i.first_stored_us) % 5
+    }
+    fn bill(&self, usage: &coldstart_core::Usage) -> u64 {
+        usage.duration_us * 3 + self.calls + u64::from(usage.cold)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The same differential check with the stateful `Fickle` policies.
+    #[test]
+    fn core_agrees_with_the_model_under_fickle_policies(case in case(OPS_MAX)) {
+        let (config, inner) = case.shape.build();
+        let policies = Fickle { calls: 0, inner };
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        if let Err(divergence) = run_differential(&case, &mut core, &mut model) {
+            prop_assert!(false, "core (left) and model (right) diverge at {}", divergence);
+        }
+    }
+}
