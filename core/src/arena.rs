@@ -249,8 +249,21 @@ mod tests {
         assert_ne!(d, c);
         assert_eq!(arena.get(b), Some(&"b"));
         assert_eq!(arena.len(), 2);
+        assert!(!arena.is_empty());
+        assert!(arena.has_room());
+        assert!(arena.contains(b) && !arena.contains(c));
         let keys: Vec<_> = arena.keys().collect();
         assert_eq!(keys, vec![b, d]);
+    }
+
+    #[test]
+    fn an_empty_arena_is_empty_and_has_room() {
+        let mut arena: Arena<TestId, u8> = Arena::default();
+        assert!(arena.is_empty() && arena.has_room());
+        let a = arena.insert(1).unwrap();
+        assert!(!arena.is_empty());
+        arena.remove(a);
+        assert!(arena.is_empty());
     }
 
     #[test]

@@ -2509,3 +2509,74 @@ fn heterogeneous_hosts_and_image_locality() {
         }
     }
 }
+
+/// Waits learn endings from the events of the steps they drive: a failure
+/// and a time-out that happen during the wait are reported as such.
+#[test]
+fn waits_report_failures_and_time_outs_met_on_the_way() {
+    let mut w = World::new(default_config());
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 500);
+    let (fails, _) = w.invoke(0, f, failure(5, 5, 5, Phase::Build));
+    let (slow, _) = w.invoke(0, f, success(10_000, 1));
+    let mut log = Vec::new();
+    let finished = w.p.wait_for(fails, None, &mut log).expect("ends");
+    // Download 10 µs, copy 10 µs, cold start 100 µs, clone 5 + build 5.
+    assert_eq!(finished.invocation, fails);
+    assert_eq!(finished.ending.at_us, 130);
+    assert!(matches!(
+        finished.ending.outcome,
+        EndOutcome::Failed {
+            phase: Phase::Build,
+            ..
+        }
+    ));
+    let finished = w.p.wait_for_any(&[slow], None, &mut log).expect("ends");
+    assert_eq!(finished.ending.at_us, 120 + 500);
+    assert!(matches!(
+        finished.ending.outcome,
+        EndOutcome::TimedOut { .. }
+    ));
+    assert!(w.state(slow).is_terminal());
+    let states = w.p.get_states(&[fails, slow, inv(9)]);
+    assert_eq!(states.len(), 3);
+    assert!(states[0].as_ref().is_ok_and(|s| s.is_terminal()));
+    assert!(states[1].as_ref().is_ok_and(|s| s.is_terminal()));
+    assert_eq!(
+        states[2],
+        Err(ClientError::UnknownInvocation { invocation: inv(9) })
+    );
+    let (running, _) = w.invoke(w.now(), f, success(50, 2));
+    assert!(!w.state(running).is_terminal());
+}
+
+/// Every error a user can meet reads as a sentence that names the thing.
+#[test]
+fn errors_explain_themselves() {
+    let mut w = World::new(default_config());
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 500);
+    let (i, _) = w.invoke(0, f, success(50, 2));
+    let not_done = w.p.get_output(i).unwrap_err().to_string();
+    assert!(not_done.contains("has no output"), "{not_done}");
+    let unknown = ClientError::UnknownInvocation { invocation: inv(7) }.to_string();
+    assert!(unknown.contains("inv#7.0"), "{unknown}");
+    let waits = [
+        (WaitError::Stalled { at_us: 5 }, "no timer left"),
+        (WaitError::DeadlineReached { at_us: 5 }, "deadline reached"),
+        (
+            WaitError::DeadlineInPast {
+                deadline_us: 1,
+                now_us: 5,
+            },
+            "before the current time",
+        ),
+        (WaitError::NothingToWaitFor, "at least one"),
+        (WaitError::Unknown { invocation: inv(3) }, "inv#3.0"),
+    ];
+    for (error, words) in waits {
+        assert!(error.to_string().contains(words), "{error}");
+    }
+    let refusal = w.refuse(0, Command::RegisterImage { size_bytes: 0 });
+    assert_eq!(refusal.to_string(), "size_bytes must be greater than zero");
+}
