@@ -198,6 +198,10 @@ impl<P: Policies> Driver<P> {
         &self.provider
     }
 
+    pub fn options(&self) -> DriverOptions {
+        self.options
+    }
+
     pub fn into_provider(self) -> Provider<P> {
         self.provider
     }

@@ -9,7 +9,9 @@
 
 pub use coldstart_core::*;
 
+pub mod codec;
 pub mod driver;
+pub mod log;
 pub mod simulate;
 pub mod summary;
 pub mod workload;

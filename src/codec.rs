@@ -1,0 +1,82 @@
+//! The binary codec: the one module that knows the log's payloads are
+//! bincode (2.0.1, serde path, `config::standard()`: little-endian, variable
+//! length integers). Moving the format to another serde codec (postcard, say)
+//! means changing this file and bumping the log's format version.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A value could not be encoded, or bytes could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodecError {
+    pub message: String,
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes `value`, appending its bytes to `out`.
+pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    bincode::serde::encode_into_std_write(value, out, config())
+        .map(|_| ())
+        .map_err(|error| CodecError {
+            message: error.to_string(),
+        })
+}
+
+/// Encodes `value`.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|error| CodecError {
+        message: error.to_string(),
+    })
+}
+
+/// Decodes one value that must take exactly all of `bytes`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used_bytes) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|error| CodecError {
+            message: error.to_string(),
+        })?;
+    if used_bytes != bytes.len() {
+        return Err(CodecError {
+            message: format!(
+                "{} trailing bytes after the value",
+                bytes.len() - used_bytes
+            ),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, Command, Input};
+
+    #[test]
+    fn round_trips_and_rejects_trailing_bytes() {
+        let input = Input {
+            at_us: 1_000,
+            command: Command::Invoke {
+                function: crate::FunctionId::from_bits(3),
+                code: Code::success(50_000, 42),
+                ingress_bytes: 7,
+                egress_bytes: 9,
+            },
+        };
+        let mut bytes = encode(&input).unwrap();
+        assert_eq!(decode::<Input>(&bytes).unwrap(), input);
+        bytes.push(0);
+        assert!(decode::<Input>(&bytes).is_err());
+        assert!(decode::<Input>(&[0xff]).is_err());
+    }
+}
