@@ -179,3 +179,106 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Config {
+        Config::homogeneous(
+            MainStorageSpec {
+                capacity_bytes: GIB,
+                download_bytes_per_s: MIB,
+            },
+            HostSpec {
+                ram_bytes: GIB,
+                slots: 4,
+                disk_bytes: GIB,
+                copy_bytes_per_s: MIB,
+            },
+            2,
+        )
+    }
+
+    fn error_of(edit: impl FnOnce(&mut Config)) -> Result<(), ConfigError> {
+        let mut config = valid();
+        edit(&mut config);
+        config.validate()
+    }
+
+    #[test]
+    fn every_field_is_checked_with_its_path() {
+        assert_eq!(error_of(|_| {}), Ok(()));
+        assert_eq!(error_of(|c| c.hosts.clear()), Err(ConfigError::NoHosts));
+        let zero = |field: &str| {
+            Err(ConfigError::Zero {
+                field: field.into(),
+            })
+        };
+        let large = |field: &str, max| {
+            Err(ConfigError::TooLarge {
+                field: field.into(),
+                max,
+            })
+        };
+        assert_eq!(
+            error_of(|c| c.main_storage.capacity_bytes = 0),
+            zero("main_storage.capacity_bytes")
+        );
+        assert_eq!(
+            error_of(|c| c.main_storage.download_bytes_per_s = BYTES_MAX + 1),
+            large("main_storage.download_bytes_per_s", BYTES_MAX)
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[1].ram_bytes = 0),
+            zero("hosts[1].ram_bytes")
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[1].slots = SLOTS_MAX + 1),
+            large("hosts[1].slots", u64::from(SLOTS_MAX))
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[0].disk_bytes = BYTES_MAX + 1),
+            large("hosts[0].disk_bytes", BYTES_MAX)
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[0].copy_bytes_per_s = 0),
+            zero("hosts[0].copy_bytes_per_s")
+        );
+        assert_eq!(
+            error_of(|c| c.cold_start_us = DURATION_MAX_US + 1),
+            large("cold_start_us", DURATION_MAX_US)
+        );
+        assert_eq!(
+            error_of(|c| c.warm_start_us = DURATION_MAX_US + 1),
+            large("warm_start_us", DURATION_MAX_US)
+        );
+        assert_eq!(
+            error_of(|c| c.pressure = Pressure::Queue { capacity: 0 }),
+            Err(ConfigError::QueueCapacityZero)
+        );
+    }
+
+    #[test]
+    fn limits_themselves_are_allowed() {
+        assert_eq!(
+            error_of(|c| {
+                c.main_storage.capacity_bytes = BYTES_MAX;
+                c.hosts[0].slots = SLOTS_MAX;
+                c.cold_start_us = DURATION_MAX_US;
+                c.warm_start_us = DURATION_MAX_US;
+            }),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let zero = ConfigError::Zero {
+            field: "hosts[0].slots".into(),
+        }
+        .to_string();
+        assert_eq!(zero, "hosts[0].slots must be greater than zero");
+        assert!(ConfigError::NoHosts.to_string().contains("no hosts"));
+    }
+}

@@ -47,3 +47,16 @@ impl std::fmt::Display for HostId {
         std::fmt::Debug::fmt(self, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_with_their_kind() {
+        assert_eq!(HostId(3).to_string(), "host#3");
+        assert_eq!(format!("{:?}", HostId(0)), "host#0");
+        assert_eq!(InvocationId::from_bits((2 << 32) | 5).to_string(), "inv#5.2");
+        assert_eq!(HostId(4).index(), 4);
+    }
+}

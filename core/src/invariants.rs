@@ -154,6 +154,7 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
             }
         }
     }
+    check_lifecycle_timers(core)?;
     let m = &core.metrics;
     ensure!(
         m.busy_containers_now == busy_now,
@@ -182,6 +183,45 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
         }
     }
     Ok(tallies)
+}
+
+/// Every starting container has its ready timer and every running
+/// invocation its end timer, exactly one each: nothing waits forever.
+fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
+    let mut ready: BTreeMap<crate::ids::ContainerId, u32> = BTreeMap::new();
+    let mut ends: BTreeMap<crate::ids::InvocationId, u32> = BTreeMap::new();
+    for timer in core.timers.values() {
+        match *timer {
+            Timer::ContainerReady { container } => *ready.entry(container).or_default() += 1,
+            Timer::InvocationEnd { invocation } => *ends.entry(invocation).or_default() += 1,
+            _ => {}
+        }
+    }
+    for (id, c) in core.containers.iter() {
+        let expected = u32::from(matches!(c.state, ContainerState::Starting { .. }));
+        let found = ready.get(&id).copied().unwrap_or(0);
+        ensure!(
+            found == expected,
+            "{id} has {found} ready timers, expected {expected}"
+        );
+    }
+    ensure!(
+        ready.keys().all(|&id| core.containers.contains(id)),
+        "a ready timer names a removed container"
+    );
+    for (id, inv) in core.invocations.iter() {
+        let expected = u32::from(matches!(inv.state, InvState::Running { .. }));
+        let found = ends.get(&id).copied().unwrap_or(0);
+        ensure!(
+            found == expected,
+            "{id} has {found} end timers, expected {expected}"
+        );
+    }
+    ensure!(
+        ends.keys().all(|&id| core.invocations.contains(id)),
+        "an end timer names a removed invocation"
+    );
+    Ok(())
 }
 
 fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {

@@ -2580,3 +2580,45 @@ fn errors_explain_themselves() {
     let refusal = w.refuse(0, Command::RegisterImage { size_bytes: 0 });
     assert_eq!(refusal.to_string(), "size_bytes must be greater than zero");
 }
+
+/// Declines every placement: what a broken or overly strict policy does.
+#[derive(Clone, Debug, PartialEq)]
+struct Declines;
+
+impl Policies for Declines {
+    fn select_host(&mut self, _: &dyn HostView, _: &PlacementRequest) -> Option<HostId> {
+        None
+    }
+}
+
+/// A wait with a deadline that stalls first reports the stall, and time
+/// stays where it was; a deadline equal to now is not in the past.
+#[test]
+fn deadlines_at_now_and_stalls_before_the_deadline() {
+    let mut cfg = default_config();
+    cfg.pressure = Pressure::Queue { capacity: 2 };
+    let mut w = World::with(cfg, Declines);
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 500);
+    let (queued, events) = w.invoke(7, f, success(50, 1));
+    assert_eq!(
+        events.last().map(|e| e.kind),
+        Some(EventKind::Queued {
+            invocation: queued,
+            queue_len: 1
+        })
+    );
+    let mut log = Vec::new();
+    assert_eq!(w.p.next_timer_us(), None);
+    assert_eq!(
+        w.p.wait_for(queued, Some(7), &mut log),
+        Err(WaitError::Stalled { at_us: 7 }),
+        "a deadline equal to now is not in the past"
+    );
+    assert_eq!(
+        w.p.wait_for(queued, Some(1_000), &mut log),
+        Err(WaitError::Stalled { at_us: 7 })
+    );
+    assert_eq!(w.now(), 7, "a stall does not move time to the deadline");
+    assert!(log.is_empty());
+}

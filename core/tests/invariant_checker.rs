@@ -1,0 +1,150 @@
+//! The invariant checker bites: a snapshot whose bookkeeping is tampered
+//! with is restored fine (serde checks shapes, not meaning) but fails
+//! `check_invariants`, naming what is wrong.
+
+use coldstart_core::*;
+use serde_json::Value;
+
+/// A provider mid-run: one busy container, one idle, images on both tiers,
+/// timers pending, one invocation queued.
+fn busy_provider() -> Provider {
+    let host = HostSpec {
+        ram_bytes: 200,
+        slots: 2,
+        disk_bytes: 1_000,
+        copy_bytes_per_s: 1_000_000,
+    };
+    let mut config = Config::homogeneous(
+        MainStorageSpec {
+            capacity_bytes: 1_000,
+            download_bytes_per_s: 1_000_000,
+        },
+        host,
+        1,
+    );
+    config.pressure = Pressure::Queue { capacity: 4 };
+    let mut p = Provider::new(config, Builtin::default()).expect("valid");
+    let at = |p: &mut Provider, at_us: u64, command: Command| {
+        p.apply(&Input { at_us, command })
+            .expect("accepted")
+            .into_vec()
+    };
+    at(&mut p, 0, Command::RegisterImage { size_bytes: 100 });
+    let image = ImageId::from_bits(0);
+    at(
+        &mut p,
+        0,
+        Command::RegisterFunction {
+            image,
+            memory_bytes: 100,
+            scratch_bytes: 10,
+            time_limit_us: 10_000_000,
+        },
+    );
+    let function = FunctionId::from_bits(0);
+    let invoke = |run_us| Command::Invoke {
+        function,
+        code: Code::success(run_us, 1),
+        ingress_bytes: 0,
+        egress_bytes: 0,
+    };
+    at(&mut p, 0, invoke(10));
+    at(&mut p, 1_000_000, invoke(5_000_000));
+    at(&mut p, 1_000_000, invoke(5_000_000));
+    at(&mut p, 1_000_000, invoke(5_000_000));
+    p.check_invariants().expect("a sound provider");
+    assert_eq!(
+        p.metrics().queued_now,
+        1,
+        "the set-up queues one invocation"
+    );
+    p
+}
+
+fn tampered(edit: impl FnOnce(&mut Value)) -> Result<(), Violation> {
+    let mut value = serde_json::to_value(busy_provider()).expect("serializes");
+    edit(&mut value);
+    let provider: Provider = serde_json::from_value(value).expect("still the right shape");
+    provider.check_invariants()
+}
+
+fn bump(value: &mut Value, by: i64) {
+    let n = value.as_i64().expect("a number");
+    *value = Value::from(n + by);
+}
+
+#[track_caller]
+fn assert_caught(result: Result<(), Violation>, words: &str) {
+    match result {
+        Ok(()) => panic!("tampering not caught (expected {words:?})"),
+        Err(v) => assert!(
+            v.to_string().contains(words),
+            "{v} does not mention {words:?}"
+        ),
+    }
+}
+
+#[test]
+fn an_untampered_snapshot_passes() {
+    assert_eq!(tampered(|_| {}), Ok(()));
+}
+
+#[test]
+fn host_counters_are_recounted() {
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["hosts"][0]["ram_used_bytes"], 1)),
+        "RAM used",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["hosts"][0]["slots_used"], -1)),
+        "slots used",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["hosts"][0]["disk_used_bytes"], 5)),
+        "disk used",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["hosts"][0]["idle_ram_bytes"], 1)),
+        "idle totals",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["hosts"][0]["busy_count"], 1)),
+        "idle/busy",
+    );
+}
+
+#[test]
+fn gauges_and_the_nothing_lost_sum_are_recounted() {
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["metrics"]["accepted"], 1)),
+        "nothing lost",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["metrics"]["in_flight_now"], 1)),
+        "in-flight",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["metrics"]["idle_containers_now"], 1)),
+        "idle container gauge",
+    );
+    assert_caught(
+        tampered(|v| v["core"]["queue"] = Value::Array(vec![])),
+        "not in the queue",
+    );
+}
+
+#[test]
+fn main_storage_and_timers_are_recounted() {
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["main"]["used_bytes"], 1)),
+        "main storage used",
+    );
+    assert_caught(
+        tampered(|v| v["core"]["timers"] = Value::Array(vec![])),
+        "ready timers",
+    );
+    assert_caught(
+        tampered(|v| bump(&mut v["core"]["now_us"], 100_000_000)),
+        "still pending",
+    );
+}
