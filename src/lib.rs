@@ -12,6 +12,7 @@ pub use coldstart_core::*;
 pub mod codec;
 pub mod driver;
 pub mod log;
+pub mod report;
 pub mod simulate;
 pub mod summary;
 pub mod workload;

@@ -1,11 +1,17 @@
 //! The `coldstart` command.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use coldstart::driver::{DriverOptions, RunReport};
+use coldstart::log::{self, LogFormat, LogReader, Until};
+use coldstart::report::{self, Latencies};
 use coldstart::simulate::{
-    simulate, SimulateOptions, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT, SEED_DEFAULT,
+    simulate_with, SimulateError, SimulateOptions, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT,
+    SEED_DEFAULT,
 };
 use coldstart::summary;
-use coldstart::Pressure;
+use coldstart::{Config, Event, Metrics, Pressure};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -24,6 +30,61 @@ struct Cli {
 enum Command {
     /// Runs the embedded default scenario and prints a summary.
     Simulate(SimulateArgs),
+    /// Replays a command log (binary or JSON Lines) and prints its summary.
+    Replay(ReplayArgs),
+    /// Works on command logs.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Converts a log between binary (.cslog) and JSON Lines (.jsonl), the
+    /// output's format chosen by its extension.
+    Convert {
+        /// The log to read (either format).
+        input: PathBuf,
+        /// The log to write: .cslog or .jsonl.
+        output: PathBuf,
+    },
+}
+
+/// How a run's results are printed.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Print the report as one JSON object (keys in README) instead of the summary.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the report as CSV: a header row and one row of values.
+    #[arg(long)]
+    csv: bool,
+    /// Print nothing on success (errors still go to stderr).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The log to replay (binary or JSON Lines, told apart by content).
+    log: PathBuf,
+    /// Write every event to this file as JSON Lines.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Check the events against the log's trailer (count and digest).
+    #[arg(long, conflicts_with_all = ["until", "until_time"])]
+    verify: bool,
+    /// Stop after this many inputs and print the provider's state as JSON.
+    #[arg(long, value_name = "STEP", conflicts_with = "until_time")]
+    until: Option<u64>,
+    /// Stop at this virtual time (µs): apply the inputs at or before it, let
+    /// the timers due by then fire, and print the provider's state as JSON.
+    #[arg(long, value_name = "T_US")]
+    until_time: Option<u64>,
+    /// Check every invariant after every step (always on in debug builds).
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +114,12 @@ struct SimulateArgs {
     /// Check every invariant after every step (always on in debug builds).
     #[arg(long)]
     check: bool,
+    /// Record the run as a command log: binary if FILE ends in .cslog, JSON
+    /// Lines if .jsonl.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl SimulateArgs {
@@ -84,17 +151,90 @@ impl SimulateArgs {
     }
 }
 
+/// Writes results to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
+/// Prints `coldstart: FILE: problem` on stderr; returns the failure code.
+fn file_error(path: &Path, problem: impl std::fmt::Display) -> ExitCode {
+    eprintln!("coldstart: {}: {problem}", path.display());
+    ExitCode::FAILURE
+}
+
+fn slots_total(config: &Config) -> u64 {
+    config.hosts.iter().map(|host| u64::from(host.slots)).sum()
+}
+
+/// Prints the report (`--json`, `--csv`) or the summary, unless `--quiet`.
+fn print_results(
+    output: &OutputArgs,
+    metrics: &Metrics,
+    run: &RunReport,
+    slots_total: u64,
+    latencies: &mut Latencies,
+    summary: impl FnOnce() -> String,
+) {
+    if output.quiet {
+        return;
+    }
+    if output.json || output.csv {
+        let fields = report::fields(metrics, run, slots_total, latencies);
+        if output.json {
+            out(&report::to_json(&fields));
+        } else {
+            out(&report::to_csv(&fields));
+        }
+    } else {
+        out(&summary());
+    }
+}
+
 fn run_simulate(args: &SimulateArgs) -> ExitCode {
     let started = Instant::now();
-    match simulate(args.options()) {
+    let mut latencies = Latencies::new();
+    let on_event = |event: &Event| latencies.observe(event);
+    let result = match &args.record {
+        None => simulate_with(args.options(), None::<(std::io::Sink, LogFormat)>, on_event),
+        Some(path) => {
+            let format = match LogFormat::from_path(path) {
+                Ok(format) => format,
+                Err(error) => return file_error(path, error),
+            };
+            let file = match std::fs::File::create(path) {
+                Ok(file) => file,
+                Err(error) => return file_error(path, error),
+            };
+            simulate_with(
+                args.options(),
+                Some((BufWriter::new(file), format)),
+                on_event,
+            )
+        }
+    };
+    match result {
         Ok(simulation) => {
             let wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            print!("{}", summary::render(&simulation));
-            print!(
-                "{}",
-                summary::render_wall(simulation.metrics.accepted, wall_us)
+            let config = coldstart::simulate::default_config(args.options().pressure);
+            print_results(
+                &args.output,
+                &simulation.metrics,
+                &simulation.report,
+                slots_total(&config),
+                &mut latencies,
+                || {
+                    summary::render(&simulation)
+                        + &summary::render_wall(simulation.metrics.accepted, wall_us)
+                },
             );
             ExitCode::SUCCESS
+        }
+        Err(SimulateError::Record(error)) => {
+            let path = args.record.as_deref().unwrap_or(Path::new("-"));
+            file_error(path, error)
         }
         Err(error) => {
             eprintln!(
@@ -106,9 +246,178 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     }
 }
 
+/// Writes events as JSON Lines, keeping the first error.
+struct EventsOut {
+    out: BufWriter<std::fs::File>,
+    error: Option<String>,
+}
+
+impl EventsOut {
+    fn write(&mut self, event: &Event) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = serde_json::to_writer(&mut self.out, event)
+            .map_err(|error| error.to_string())
+            .and_then(|()| self.out.write_all(b"\n").map_err(|error| error.to_string()));
+        if let Err(error) = written {
+            self.error = Some(error);
+        }
+    }
+}
+
+fn run_replay(args: &ReplayArgs) -> ExitCode {
+    let started = Instant::now();
+    let reader = match LogReader::open(&args.log) {
+        Ok(reader) => reader,
+        Err(error) => return file_error(&args.log, error),
+    };
+    let format = reader.format();
+    let mut events_out = match &args.events {
+        None => None,
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(EventsOut {
+                out: BufWriter::new(file),
+                error: None,
+            }),
+            Err(error) => return file_error(path, error),
+        },
+    };
+    let until = match (args.until, args.until_time) {
+        (Some(steps), _) => Some(Until::Step(steps)),
+        (None, Some(t_us)) => Some(Until::TimeUs(t_us)),
+        (None, None) => None,
+    };
+    let options = DriverOptions {
+        check_invariants: args.check || cfg!(debug_assertions),
+        ..DriverOptions::default()
+    };
+    let mut latencies = Latencies::new();
+    let result = log::replay(reader, options, until, args.verify, |event| {
+        latencies.observe(event);
+        if let Some(out) = &mut events_out {
+            out.write(event);
+        }
+    });
+    if let (Some(path), Some(out)) = (&args.events, events_out) {
+        let flushed = match out.error {
+            Some(error) => Err(error),
+            None => out
+                .out
+                .into_inner()
+                .map_err(|error| error.to_string())
+                .map(|_| ()),
+        };
+        if let Err(error) = flushed {
+            return file_error(path, error);
+        }
+    }
+    let replayed = match result {
+        Ok(replayed) => replayed,
+        Err(error) => return file_error(&args.log, error),
+    };
+    let wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let driver = &replayed.driver;
+    if until.is_some() {
+        let state = serde_json::json!({
+            "steps": driver.steps(),
+            "now_us": driver.provider().now_us(),
+            "events": driver.events_count(),
+            "events_digest": format!("{:016x}", driver.digest()),
+            "provider": driver.provider(),
+        });
+        return match serde_json::to_string_pretty(&state) {
+            Ok(text) => {
+                out(&(text + "\n"));
+                ExitCode::SUCCESS
+            }
+            Err(error) => file_error(&args.log, format!("cannot print the state: {error}")),
+        };
+    }
+    let run = RunReport {
+        steps: driver.steps(),
+        drain_steps: 0,
+        events: driver.events_count(),
+        digest: driver.digest(),
+        end_us: driver.provider().now_us(),
+    };
+    let metrics = driver.provider().metrics();
+    print_results(
+        &args.output,
+        metrics,
+        &run,
+        slots_total(&replayed.header.config),
+        &mut latencies,
+        || {
+            let format = match format {
+                LogFormat::Binary => "binary",
+                LogFormat::JsonLines => "JSON Lines",
+            };
+            let mut text = format!(
+                "log:                  {} ({format}, written by coldstart {})\n",
+                args.log.display(),
+                replayed.header.coldstart_version
+            );
+            text += &summary::render_body(metrics, &run);
+            if args.verify {
+                text += "verified:             events and digest match the trailer\n";
+            }
+            let rate = if wall_us == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{:.0}", run.steps as f64 * 1e6 / wall_us as f64)
+            };
+            text += &format!(
+                "wall time:            {} ({rate} inputs/s, {} inputs)\n",
+                summary::seconds(wall_us),
+                run.steps
+            );
+            text
+        },
+    );
+    ExitCode::SUCCESS
+}
+
+fn run_convert(input: &Path, output: &Path) -> ExitCode {
+    let format = match LogFormat::from_path(output) {
+        Ok(format) => format,
+        Err(error) => return file_error(output, error),
+    };
+    let reader = match LogReader::open(input) {
+        Ok(reader) => reader,
+        Err(error) => return file_error(input, error),
+    };
+    // Write to a temporary name, then rename, so a failed conversion leaves
+    // no half-written log under the output's name.
+    let temporary = output.with_extension(format!(
+        "{}.partial",
+        output.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let file = match std::fs::File::create(&temporary) {
+        Ok(file) => file,
+        Err(error) => return file_error(output, error),
+    };
+    let converted = log::convert(reader, BufWriter::new(file), format);
+    match converted {
+        Ok(_) => match std::fs::rename(&temporary, output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => file_error(output, error),
+        },
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            match error {
+                log::LogError::Io(_) | log::LogError::Encode(_) => file_error(output, error),
+                _ => file_error(input, error),
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Simulate(args) => run_simulate(args),
+        Command::Replay(args) => run_replay(args),
+        Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
     }
 }

@@ -13,8 +13,11 @@
 //!   invocations are rejected or queued, per `--pressure`.
 
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
+use crate::log::{LogFormat, Recorder, RunError};
 use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
-use crate::{Builtin, Config, ConfigError, HostSpec, MainStorageSpec, Metrics, Pressure, Provider};
+use crate::{
+    Builtin, Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider,
+};
 use crate::{GIB, MIB};
 
 pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
@@ -138,6 +141,8 @@ pub enum SimulateError {
     Config(ConfigError),
     Workload(WorkloadError),
     Drive(DriveError),
+    /// Recording failed (writing the log, or the run it recorded).
+    Record(String),
 }
 
 impl std::fmt::Display for SimulateError {
@@ -146,6 +151,7 @@ impl std::fmt::Display for SimulateError {
             SimulateError::Config(error) => write!(f, "invalid configuration: {error}"),
             SimulateError::Workload(error) => write!(f, "invalid workload: {error}"),
             SimulateError::Drive(error) => write!(f, "{error}"),
+            SimulateError::Record(error) => write!(f, "{error}"),
         }
     }
 }
@@ -162,8 +168,17 @@ pub struct Simulation {
 
 /// Runs the default scenario to the end (every timer fired).
 pub fn simulate(options: SimulateOptions) -> Result<Simulation, SimulateError> {
-    let provider = Provider::new(default_config(options.pressure), Builtin::default())
-        .map_err(SimulateError::Config)?;
+    simulate_with(options, None::<(std::io::Sink, LogFormat)>, |_| {})
+}
+
+/// [`simulate`], passing each event to `on_event` and, given a writer and a
+/// format, recording the run as a command log (trailer included).
+pub fn simulate_with<W: std::io::Write>(
+    options: SimulateOptions,
+    record: Option<(W, LogFormat)>,
+    on_event: impl FnMut(&Event),
+) -> Result<Simulation, SimulateError> {
+    let config = default_config(options.pressure);
     let inputs = default_workload(options.seed, options.invocations)
         .inputs()
         .map_err(SimulateError::Workload)?;
@@ -171,11 +186,40 @@ pub fn simulate(options: SimulateOptions) -> Result<Simulation, SimulateError> {
         check_invariants: options.check_invariants,
         ..DriverOptions::default()
     };
-    let mut driver = Driver::new(provider, driver_options);
-    let report = driver.run(inputs).map_err(SimulateError::Drive)?;
+    let (report, metrics) = match record {
+        None => {
+            let provider =
+                Provider::new(config, Builtin::default()).map_err(SimulateError::Config)?;
+            let mut driver = Driver::new(provider, driver_options);
+            let report = driver
+                .run_with(inputs, on_event)
+                .map_err(SimulateError::Drive)?;
+            (report, driver.provider().metrics().clone())
+        }
+        Some((out, format)) => {
+            config.validate().map_err(SimulateError::Config)?;
+            let mut recorder =
+                Recorder::new(out, format, config, Builtin::default(), driver_options)
+                    .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
+            let drain_steps = recorder
+                .run_with(inputs, on_event)
+                .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
+            let (driver, _, _) = recorder
+                .finish()
+                .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
+            let report = RunReport {
+                steps: driver.steps(),
+                drain_steps,
+                events: driver.events_count(),
+                digest: driver.digest(),
+                end_us: driver.provider().now_us(),
+            };
+            (report, driver.provider().metrics().clone())
+        }
+    };
     Ok(Simulation {
         options,
         report,
-        metrics: driver.provider().metrics().clone(),
+        metrics,
     })
 }

@@ -1,5 +1,6 @@
 //! The human summary of a simulation: a short block of `name: value` lines.
 
+use crate::driver::RunReport;
 use crate::simulate::Simulation;
 use crate::{Metrics, Pressure};
 use std::fmt::Write;
@@ -138,6 +139,14 @@ pub fn render(simulation: &Simulation) -> String {
         options.seed,
         pressure_name(options.pressure)
     );
+    out.push_str(&render_body(m, report));
+    out
+}
+
+/// The summary's lines after the first (`scenario:` or `log:`): outcomes,
+/// starts and caches, utilization, events and virtual time.
+pub fn render_body(m: &Metrics, report: &RunReport) -> String {
+    let mut out = String::new();
     outcomes(&mut out, m);
     starts_and_caches(&mut out, m);
     utilization(&mut out, m, report.end_us);
