@@ -431,7 +431,7 @@ impl<R: BufRead> LogReader<R> {
             problem,
         };
         let value: serde_json::Value =
-            serde_json::from_str(&line).map_err(|error| corrupt(error.to_string()))?;
+            serde_json::from_str(&line).map_err(|error| corrupt(json_problem(&error)))?;
         if value.get("format").and_then(|f| f.as_str()) != Some(JSON_FORMAT_NAME) {
             return Err(corrupt(format!(
                 "not a coldstart log header (no \"format\": \"{JSON_FORMAT_NAME}\")"
@@ -447,7 +447,7 @@ impl<R: BufRead> LogReader<R> {
             None => return Err(corrupt("no numeric \"format_version\"".to_string())),
         }
         let json: JsonHeader =
-            serde_json::from_value(value).map_err(|error| corrupt(error.to_string()))?;
+            serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
         Ok(LogReader {
             source: Source::Json {
                 reader,
@@ -559,6 +559,19 @@ fn read_json_line<R: BufRead>(
     Ok(read)
 }
 
+/// A serde_json error without its "at line 1 column N" (the line is the
+/// file's, named apart), with the column.
+fn json_problem(error: &serde_json::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(at) = text.rfind(" at line ") {
+        text.truncate(at);
+    }
+    if error.column() > 0 {
+        text += &format!(" (column {})", error.column());
+    }
+    text
+}
+
 fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogError> {
     let corrupt = |what: String, problem: String| LogError::Corrupt {
         what: format!("line {line_number} ({what})"),
@@ -566,12 +579,12 @@ fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogEr
     };
     if line.trim_start().starts_with("{\"trailer\"") {
         let json: JsonTrailer = serde_json::from_str(line)
-            .map_err(|error| corrupt("trailer".to_string(), error.to_string()))?;
+            .map_err(|error| corrupt("trailer".to_string(), json_problem(&error)))?;
         return Ok(Record::Trailer(json.trailer));
     }
     serde_json::from_str(line)
         .map(Record::Input)
-        .map_err(|error| corrupt(format!("input {index}"), error.to_string()))
+        .map_err(|error| corrupt(format!("input {index}"), json_problem(&error)))
 }
 
 /// Reads one binary record: tag, length (u32 LE), payload, check (u32 LE).
@@ -589,7 +602,11 @@ fn binary_record<R: BufRead>(
         unreachable!("binary_record on a JSON source");
     };
     let start = *offset;
-    let what = |part: &str| format!("record {record_number}'s {part}");
+    let name = match record_number {
+        0 => "the header record".to_string(),
+        n => format!("record {n} (input {} or the trailer)", n - 1),
+    };
+    let what = |part: &str| format!("{name}'s {part}");
     let mut head = [0u8; 5];
     let got = read_up_to(reader, &mut head)?;
     if got == 0 {
@@ -606,7 +623,7 @@ fn binary_record<R: BufRead>(
     let length_bytes = u32::from_le_bytes(length);
     if length_bytes > RECORD_BYTES_MAX {
         return Err(LogError::Corrupt {
-            what: format!("record {record_number} at byte {start}"),
+            what: format!("{name} at byte {start}"),
             problem: format!("length {length_bytes} bytes is above the limit {RECORD_BYTES_MAX}"),
         });
     }
@@ -631,7 +648,7 @@ fn binary_record<R: BufRead>(
     }
     if u32::from_le_bytes(check) != record_check(tag, length, payload) {
         return Err(LogError::Corrupt {
-            what: format!("record {record_number} at byte {start}"),
+            what: format!("{name} at byte {start}"),
             problem: "check mismatch (the file is damaged)".to_string(),
         });
     }
@@ -888,8 +905,8 @@ fn verify_against(expected: &Trailer, got: Trailer) -> Result<(), RunError> {
             before.steps, want.steps - 1, before.events, want.events, want.events_digest, want.steps - 1, have.events, have.events_digest
         ),
         None => format!(
-            "; the first divergence is after step {} (events from number {})",
-            previous.steps.saturating_sub(1), previous.events
+            "; the first divergence is in steps {} to {} (events from number {}), after the last matching checkpoint",
+            previous.steps, got.steps.saturating_sub(1), previous.events
         ),
     };
     Err(RunError::Mismatch(format!(

@@ -1,0 +1,261 @@
+//! Command logs through the real binary: record → replay → verify, JSON
+//! Lines round trips, and every kind of bad input, each of which must fail
+//! with one line on stderr naming the file and the problem, never a panic.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn coldstart(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_coldstart"))
+        .args(args)
+        .output()
+        .expect("the coldstart binary runs")
+}
+
+/// A fresh path under the temp directory, unique to this process and call.
+fn temp_path(name: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "coldstart-log-cli-{}-{n}-{name}",
+        std::process::id()
+    ))
+}
+
+fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The value of the summary line `name: value`.
+fn summary_value(summary: &str, name: &str) -> String {
+    summary
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+        .map(|value| value.trim().to_string())
+        .unwrap_or_else(|| panic!("no `{name}:` line in:\n{summary}"))
+}
+
+/// Records a small run; returns the log's path and the run's digest.
+fn record(extension: &str) -> (PathBuf, String) {
+    let path = temp_path(&format!("run.{extension}"));
+    let output = coldstart(&[
+        "simulate",
+        "--invocations",
+        "300",
+        "--seed",
+        "11",
+        "--record",
+        path_str(&path),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    (path, summary_value(&stdout(&output), "events digest"))
+}
+
+fn replay_ok(path: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec!["replay", path_str(path)];
+    args.extend_from_slice(extra);
+    let output = coldstart(&args);
+    assert!(
+        output.status.success(),
+        "coldstart {args:?}: {}",
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Runs `coldstart ARGS` on a bad file: it must fail (not panic) with one
+/// line naming `file` and containing `problem`.
+fn fails(args: &[&str], file: &std::path::Path, problem: &str) {
+    let output = coldstart(args);
+    let message = stderr(&output);
+    assert!(!output.status.success(), "coldstart {args:?} succeeded");
+    assert_ne!(output.status.code(), Some(101), "panic: {message}");
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert_eq!(message.lines().count(), 1, "not one line: {message}");
+    let prefix = format!("coldstart: {}: ", file.display());
+    assert!(message.starts_with(&prefix), "no `{prefix}` in: {message}");
+    assert!(message.contains(problem), "no `{problem}` in: {message}");
+}
+
+fn replay_fails(file: &std::path::Path, problem: &str) {
+    fails(&["replay", path_str(file), "--verify"], file, problem);
+}
+
+fn write(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = temp_path(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_recorded_run_replays_to_the_same_digest_twice_and_after_a_json_round_trip() {
+    let (binary, digest) = record("cslog");
+    for _ in 0..2 {
+        let summary = replay_ok(&binary, &["--verify"]);
+        assert_eq!(summary_value(&summary, "events digest"), digest);
+        assert!(summary.contains("verified:"));
+    }
+    let json = temp_path("run.jsonl");
+    let back = temp_path("back.cslog");
+    for (from, to) in [(&binary, &json), (&json, &back)] {
+        let output = coldstart(&["log", "convert", path_str(from), path_str(to)]);
+        assert!(output.status.success(), "{}", stderr(&output));
+    }
+    let summary = replay_ok(&json, &["--verify"]);
+    assert_eq!(summary_value(&summary, "events digest"), digest);
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&binary).unwrap()
+    );
+    // Recording straight to JSON Lines gives the same file as converting.
+    let (direct, direct_digest) = record("jsonl");
+    assert_eq!(direct_digest, digest);
+    assert_eq!(
+        std::fs::read(&direct).unwrap(),
+        std::fs::read(&json).unwrap()
+    );
+}
+
+#[test]
+fn replay_writes_events_and_travels_in_time() {
+    let (log, digest) = record("cslog");
+    let events = temp_path("events.jsonl");
+    let json = replay_ok(&log, &["--events", path_str(&events), "--json"]);
+    assert!(json.contains(&format!("\"events_digest\":\"{digest}\"")));
+    // The digest is FNV-1a 64 of the events file.
+    let mut hash = coldstart::driver::Fnv1a64::new();
+    hash.update(&std::fs::read(&events).unwrap());
+    assert_eq!(format!("{:016x}", hash.value()), digest);
+
+    let state: serde_json::Value =
+        serde_json::from_str(&replay_ok(&log, &["--until", "100"])).unwrap();
+    assert_eq!(state["steps"], 100);
+    assert!(state["provider"].is_object());
+    let state: serde_json::Value =
+        serde_json::from_str(&replay_ok(&log, &["--until-time", "5000000"])).unwrap();
+    assert_eq!(state["now_us"], 5_000_000);
+}
+
+#[test]
+fn missing_and_empty_files() {
+    let missing = temp_path("missing.cslog");
+    replay_fails(&missing, "No such file");
+    let empty = write("empty.cslog", b"");
+    replay_fails(&empty, "empty file");
+}
+
+#[test]
+fn wrong_magic_and_unknown_versions() {
+    let garbage = write("garbage.cslog", b"PK\x03\x04 this is a zip file");
+    replay_fails(&garbage, "not a coldstart log");
+    let mut future = coldstart::log::MAGIC.to_vec();
+    future.extend_from_slice(&7u32.to_le_bytes());
+    future.extend_from_slice(&[0; 32]);
+    let future = write("future.cslog", &future);
+    replay_fails(&future, "log format version 7 is not supported");
+    let json = write(
+        "future.jsonl",
+        b"{\"format\":\"coldstart-log\",\"format_version\":2}\n",
+    );
+    replay_fails(&json, "log format version 2 is not supported");
+}
+
+#[test]
+fn truncated_logs_and_a_flipped_byte() {
+    let (log, _) = record("cslog");
+    let bytes = std::fs::read(&log).unwrap();
+    let header_cut = write("header-cut.cslog", &bytes[..40]);
+    replay_fails(&header_cut, "truncated");
+    let magic_cut = write("magic-cut.cslog", &bytes[..5]);
+    replay_fails(&magic_cut, "truncated");
+    let middle_cut = write("middle-cut.cslog", &bytes[..bytes.len() / 2]);
+    replay_fails(&middle_cut, "truncated");
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    let flipped = write("flipped.cslog", &flipped);
+    replay_fails(&flipped, "damaged");
+    // A binary log without its trailer replays, but cannot be verified.
+    let (json, _) = record("jsonl");
+    let text = std::fs::read_to_string(&json).unwrap();
+    let without_trailer: String = text
+        .lines()
+        .filter(|l| !l.contains("\"trailer\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let untrailed = write("untrailed.jsonl", without_trailer.as_bytes());
+    replay_fails(&untrailed, "no trailer");
+    replay_ok(&untrailed, &[]);
+}
+
+/// Edits line `index` of a recorded JSON Lines log.
+fn edited_json(name: &str, edit: impl Fn(&mut Vec<String>)) -> PathBuf {
+    let (json, _) = record("jsonl");
+    let mut lines: Vec<String> = std::fs::read_to_string(&json)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    edit(&mut lines);
+    write(name, (lines.join("\n") + "\n").as_bytes())
+}
+
+#[test]
+fn a_json_line_with_a_wrong_field() {
+    let log = edited_json("wrong-field.jsonl", |lines| {
+        lines[3] = lines[3].replace("\"at_us\"", "\"at_ms\"");
+    });
+    replay_fails(&log, "line 4 (input 2)");
+    let log = edited_json("wrong-header.jsonl", |lines| {
+        lines[0] = lines[0].replace("\"slots\"", "\"slot\"");
+    });
+    replay_fails(&log, "line 1 (header)");
+}
+
+#[test]
+fn an_input_the_core_refuses_names_the_step_and_the_reason() {
+    let log = edited_json("refused.jsonl", |lines| {
+        let trailer = lines.len() - 1;
+        lines.insert(trailer, r#"{"at_us":0,"command":"Advance"}"#.to_string());
+    });
+    let inputs = std::fs::read_to_string(&log).unwrap().lines().count() - 3;
+    replay_fails(&log, &format!("step {inputs} (at 0 µs) was refused"));
+}
+
+#[test]
+fn a_digest_mismatch_is_named() {
+    let log = edited_json("mismatch.jsonl", |lines| {
+        let trailer = lines.last_mut().unwrap();
+        let at = trailer.find("\"events_digest\":\"").unwrap() + 17;
+        let digit = if &trailer[at..=at] == "0" { "1" } else { "0" };
+        trailer.replace_range(at..=at, digit);
+    });
+    replay_fails(&log, "events digest mismatch");
+}
+
+#[test]
+fn convert_names_the_bad_file() {
+    let garbage = write("garbage2.cslog", b"nonsense");
+    let out = temp_path("out.jsonl");
+    fails(
+        &["log", "convert", path_str(&garbage), path_str(&out)],
+        &garbage,
+        "not a coldstart log",
+    );
+    let (log, _) = record("cslog");
+    let bad_out = temp_path("out.txt");
+    fails(
+        &["log", "convert", path_str(&log), path_str(&bad_out)],
+        &bad_out,
+        "unknown log file extension",
+    );
+}
