@@ -56,7 +56,10 @@ mod tests {
     fn ids_print_with_their_kind() {
         assert_eq!(HostId(3).to_string(), "host#3");
         assert_eq!(format!("{:?}", HostId(0)), "host#0");
-        assert_eq!(InvocationId::from_bits((2 << 32) | 5).to_string(), "inv#5.2");
+        assert_eq!(
+            InvocationId::from_bits((2 << 32) | 5).to_string(),
+            "inv#5.2"
+        );
         assert_eq!(HostId(4).index(), 4);
     }
 }
