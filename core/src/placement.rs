@@ -293,10 +293,9 @@ impl Core {
         self.make_room(policies, host, request.memory_bytes, disk_needed, out);
 
         let created_seq = self.next_seq();
-        let initial = match held {
-            Some(false) => ContainerState::Starting { invocation },
-            _ => ContainerState::Preparing { invocation },
-        };
+        // Preparing until its image is on the disk; a present image starts
+        // the overhead below, within this placement (`begin_cold_overhead`).
+        let initial = ContainerState::Preparing { invocation };
         let container = self
             .containers
             .insert(Container {

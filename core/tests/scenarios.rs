@@ -2622,3 +2622,50 @@ fn deadlines_at_now_and_stalls_before_the_deadline() {
     assert_eq!(w.now(), 7, "a stall does not move time to the deadline");
     assert!(log.is_empty());
 }
+
+/// Declines one function and notes the time of every call, through the
+/// policy's view.
+#[derive(Clone, Debug, PartialEq)]
+struct DeclinesOne {
+    declined: FunctionId,
+    calls_at_us: Vec<u64>,
+}
+
+impl Policies for DeclinesOne {
+    fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        self.calls_at_us.push(view.now_us());
+        if request.function == self.declined {
+            return None;
+        }
+        coldstart_core::policy::first_fit(view, request)
+    }
+}
+
+/// Timers left before the deadline run out, then the wait stalls where the
+/// last one fired — it does not jump to the deadline.
+#[test]
+fn a_wait_stalls_at_the_last_timer_not_at_the_deadline() {
+    let mut cfg = default_config();
+    cfg.pressure = Pressure::Queue { capacity: 2 };
+    let policy = DeclinesOne {
+        declined: fun(1),
+        calls_at_us: Vec::new(),
+    };
+    let mut w = World::with(cfg, policy);
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 500);
+    let g = w.function(image, 100, 0, 500);
+    assert_eq!(g, fun(1));
+    let (_, _) = w.invoke(0, f, success(50, 1));
+    let (stuck, _) = w.invoke(5, g, success(50, 2));
+    let mut log = Vec::new();
+    // f: download 10, copy 10, cold 100, run 50 → idle at 170, expires at
+    // 170 + 10 minutes; the queue is retried at both (R50), and g is
+    // declined each time.
+    let expiry_us = 170 + KEEP;
+    assert_eq!(
+        w.p.wait_for(stuck, Some(expiry_us + 1_000), &mut log),
+        Err(WaitError::Stalled { at_us: expiry_us })
+    );
+    assert_eq!(w.p.policies().calls_at_us, vec![0, 5, 170, expiry_us]);
+}
