@@ -207,6 +207,19 @@ mod tests {
     }
 
     #[test]
+    fn the_host_count_limit_is_inclusive() {
+        let at_most = error_of(|c| c.hosts = vec![c.hosts[0]; HOSTS_MAX as usize]);
+        assert_eq!(at_most, Ok(()));
+        let over = error_of(|c| c.hosts = vec![c.hosts[0]; HOSTS_MAX as usize + 1]);
+        assert_eq!(
+            over,
+            Err(ConfigError::TooManyHosts {
+                count: HOSTS_MAX as usize + 1
+            })
+        );
+    }
+
+    #[test]
     fn every_field_is_checked_with_its_path() {
         assert_eq!(error_of(|_| {}), Ok(()));
         assert_eq!(error_of(|c| c.hosts.clear()), Err(ConfigError::NoHosts));

@@ -360,15 +360,9 @@ impl Core {
                 }
             }
         };
-        let cold_state = match held {
-            Some(false) => InvState::Starting {
-                container,
-                host,
-                cold: true,
-            },
-            _ => InvState::Preparing { container, host },
-        };
-        self.mark_started(invocation, cold_state);
+        // Like its container, the invocation is preparing until the image is
+        // on the host; `begin_cold_overhead` moves both on.
+        self.mark_started(invocation, InvState::Preparing { container, host });
         self.emit(
             out,
             EventKind::ColdStart {

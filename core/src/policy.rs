@@ -221,3 +221,211 @@ impl Policies for Builtin {
         self.prices.cost_picodollars(usage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The built-in policies' decisions, on a hand-made view. The differential
+    //! tests cannot check these: core and the model call the same policy
+    //! object, so a wrong policy is wrong on both sides.
+    use super::*;
+
+    /// A view of hosts whose facts, fit and image holdings are set by hand.
+    struct FakeView {
+        hosts: Vec<(HostFacts, bool, bool)>,
+    }
+
+    impl FakeView {
+        /// Hosts given as `(ram_used_bytes, slots_used, fits, has_image)`,
+        /// each with 100 bytes of RAM and 2 slots.
+        fn new(hosts: &[(u64, u32, bool, bool)]) -> FakeView {
+            let spec = HostSpec {
+                ram_bytes: 100,
+                slots: 2,
+                disk_bytes: 1_000,
+                copy_bytes_per_s: 1,
+            };
+            let hosts = hosts
+                .iter()
+                .map(|&(ram_used_bytes, slots_used, fits, has_image)| {
+                    let facts = HostFacts {
+                        spec,
+                        ram_used_bytes,
+                        slots_used,
+                        disk_used_bytes: 0,
+                        idle_containers: 0,
+                        busy_containers: slots_used,
+                    };
+                    (facts, fits, has_image)
+                })
+                .collect();
+            FakeView { hosts }
+        }
+    }
+
+    impl HostView for FakeView {
+        fn now_us(&self) -> u64 {
+            0
+        }
+        fn host_count(&self) -> u32 {
+            self.hosts.len() as u32
+        }
+        fn host(&self, host: HostId) -> Option<HostFacts> {
+            self.hosts.get(host.index()).map(|h| h.0)
+        }
+        fn has_image(&self, host: HostId, _image: ImageId) -> bool {
+            self.hosts.get(host.index()).is_some_and(|h| h.2)
+        }
+        fn fits(&self, host: HostId, _request: &PlacementRequest) -> bool {
+            self.hosts.get(host.index()).is_some_and(|h| h.1)
+        }
+    }
+
+    fn request(memory_bytes: u64) -> PlacementRequest {
+        PlacementRequest {
+            invocation: InvocationId::from_bits(0),
+            function: FunctionId::from_bits(0),
+            image: ImageId::from_bits(0),
+            image_bytes: 10,
+            memory_bytes,
+            scratch_bytes: 0,
+        }
+    }
+
+    fn builtin(host_selection: HostSelection, warm_choice: WarmChoice) -> Builtin {
+        Builtin {
+            host_selection,
+            warm_choice,
+            ..Builtin::default()
+        }
+    }
+
+    fn select(policy: &mut impl Policies, view: &FakeView, memory_bytes: u64) -> Option<HostId> {
+        policy.select_host(view, &request(memory_bytes))
+    }
+
+    /// A policy that overrides nothing: the trait's defaults.
+    #[derive(Clone)]
+    struct Defaults;
+    impl Policies for Defaults {}
+
+    fn container(created_seq: u64, last_used_us: u64) -> ContainerFacts {
+        ContainerFacts {
+            container: ContainerId::from_bits(0),
+            function: FunctionId::from_bits(0),
+            host: HostId(0),
+            memory_bytes: 10,
+            created_at_us: 0,
+            created_seq,
+            last_used_us,
+            uses: 1,
+        }
+    }
+
+    fn image(last_used_us: u64) -> ImageFacts {
+        ImageFacts {
+            image: ImageId::from_bits(0),
+            tier: Tier::Host(HostId(0)),
+            size_bytes: 10,
+            first_stored_us: 0,
+            last_used_us,
+            uses: 1,
+        }
+    }
+
+    #[test]
+    fn first_fit_skips_hosts_that_do_not_fit() {
+        let view = FakeView::new(&[
+            (0, 0, false, false),
+            (90, 1, true, false),
+            (0, 0, true, true),
+        ]);
+        assert_eq!(select(&mut Defaults, &view, 10), Some(HostId(1)));
+        let mut policy = builtin(HostSelection::FirstFit, WarmChoice::NewestCreated);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        let full = FakeView::new(&[(0, 0, false, false), (0, 0, false, false)]);
+        assert_eq!(select(&mut Defaults, &full, 10), None);
+        assert_eq!(select(&mut policy, &full, 10), None);
+    }
+
+    #[test]
+    fn best_fit_takes_the_least_ram_left_among_hosts_with_room() {
+        let mut policy = builtin(HostSelection::BestFit, WarmChoice::NewestCreated);
+        // Free RAM 50, 20 and 70: host 1 leaves the least after placing 10.
+        let view = FakeView::new(&[
+            (50, 0, true, false),
+            (80, 1, true, false),
+            (30, 0, true, false),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        // A host that does not fit is never chosen, however tight.
+        let view = FakeView::new(&[(50, 0, true, false), (85, 0, false, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // Ties go to the lowest number.
+        let view = FakeView::new(&[
+            (60, 0, true, false),
+            (20, 0, true, false),
+            (60, 1, true, false),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+    }
+
+    #[test]
+    fn best_fit_prefers_hosts_that_need_no_eviction() {
+        let mut policy = builtin(HostSelection::BestFit, WarmChoice::NewestCreated);
+        // Host 0 has both slots taken (it fits only by evicting an idle
+        // container); host 1 has a slot and more RAM left: host 1 wins.
+        let view = FakeView::new(&[(80, 2, true, false), (10, 1, true, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        // Host 0 lacks the RAM without evicting; host 1 has it.
+        let view = FakeView::new(&[(95, 0, true, false), (10, 0, true, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        // When every candidate needs an eviction, the lowest number goes.
+        let view = FakeView::new(&[(10, 2, true, false), (95, 2, true, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+    }
+
+    #[test]
+    fn image_locality_prefers_a_host_holding_the_image() {
+        let mut policy = builtin(HostSelection::ImageLocality, WarmChoice::NewestCreated);
+        let view = FakeView::new(&[
+            (0, 0, true, false),
+            (0, 0, false, true),
+            (0, 0, true, true),
+            (0, 0, true, true),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(2)));
+        let view = FakeView::new(&[
+            (0, 0, false, true),
+            (0, 0, true, false),
+            (0, 0, true, false),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn default_priorities_reuse_the_newest_and_evict_the_least_recently_used() {
+        let mut policy = Defaults;
+        let older = container(3, 900);
+        let newer = container(7, 100);
+        assert!(policy.warm_priority(&newer) < policy.warm_priority(&older));
+        assert!(policy.idle_eviction_priority(&newer) < policy.idle_eviction_priority(&older));
+        assert!(policy.image_priority(&image(5)) < policy.image_priority(&image(6)));
+        assert_eq!(policy.keep_alive_us(&older), DEFAULT_KEEP_ALIVE_US);
+    }
+
+    #[test]
+    fn builtin_warm_choices_order_idle_containers() {
+        // Created first but used last, and created last but used first (at
+        // time zero, which must not trip any arithmetic).
+        let first_made = container(1, 500);
+        let last_made = container(2, 0);
+        let priority =
+            |choice, c: &ContainerFacts| builtin(HostSelection::FirstFit, choice).warm_priority(c);
+        let newest = WarmChoice::NewestCreated;
+        assert!(priority(newest, &last_made) < priority(newest, &first_made));
+        let mru = WarmChoice::MostRecentlyUsed;
+        assert!(priority(mru, &first_made) < priority(mru, &last_made));
+        let lru = WarmChoice::LeastRecentlyUsed;
+        assert!(priority(lru, &last_made) < priority(lru, &first_made));
+    }
+}

@@ -110,43 +110,33 @@ impl Core {
         true
     }
 
-    /// Puts an image into main storage's evictable set if it is present and
-    /// no copy reads from it.
+    /// Puts an image into main storage's evictable set if it is present, no
+    /// copy reads from it, and it is not there yet. Called when a download
+    /// or a copy finishes; the code that pins or evicts an image takes it
+    /// out of the set itself.
     fn refresh_main_evictable<P: Policies>(&mut self, policies: &mut P, image: ImageId) {
         let img = self
             .images
             .get(image)
             .unwrap_or_else(|| bug("unknown image in main storage"));
-        let should = img.main == MainState::Present && img.copy_pins == 0;
-        let is = img.evict_key.is_some();
-        if should == is {
+        let free = img.main == MainState::Present && img.copy_pins == 0;
+        if !free || img.evict_key.is_some() {
             return;
         }
-        let size = img.size_bytes;
-        if should {
-            let facts = ImageFacts {
-                image,
-                tier: Tier::MainStorage,
-                size_bytes: size,
-                first_stored_us: img.first_stored_us,
-                last_used_us: img.last_used_us,
-                uses: img.uses,
-            };
-            let priority = policies.image_priority(&facts);
-            let seq = self.next_seq();
-            self.main.evictable.insert((priority, seq, image));
-            self.main.evictable_bytes += size;
-            if let Some(img) = self.images.get_mut(image) {
-                img.evict_key = Some((priority, seq));
-            }
-        } else {
-            let img = self
-                .images
-                .get_mut(image)
-                .unwrap_or_else(|| bug("image vanished"));
-            let (priority, seq) = img.evict_key.take().unwrap_or_else(|| bug("missing key"));
-            self.main.evictable.remove(&(priority, seq, image));
-            self.main.evictable_bytes -= size;
+        let facts = ImageFacts {
+            image,
+            tier: Tier::MainStorage,
+            size_bytes: img.size_bytes,
+            first_stored_us: img.first_stored_us,
+            last_used_us: img.last_used_us,
+            uses: img.uses,
+        };
+        let priority = policies.image_priority(&facts);
+        let seq = self.next_seq();
+        self.main.evictable.insert((priority, seq, image));
+        self.main.evictable_bytes += facts.size_bytes;
+        if let Some(img) = self.images.get_mut(image) {
+            img.evict_key = Some((priority, seq));
         }
     }
 

@@ -148,3 +148,81 @@ fn main_storage_and_timers_are_recounted() {
         "still pending",
     );
 }
+
+/// Two hosts, one invocation started on host 0 at time 0 and observed at
+/// `at_us`: preparing (its image on the way), starting (cold overhead) or
+/// running.
+fn one_invocation_at(at_us: u64) -> Provider {
+    let host = HostSpec {
+        ram_bytes: 100,
+        slots: 1,
+        disk_bytes: 1_000,
+        copy_bytes_per_s: 1_000_000,
+    };
+    let main = MainStorageSpec {
+        capacity_bytes: 1_000,
+        download_bytes_per_s: 1_000_000,
+    };
+    let mut p =
+        Provider::new(Config::homogeneous(main, host, 2), Builtin::default()).expect("valid");
+    let at = |p: &mut Provider, at_us: u64, command: Command| {
+        p.apply(&Input { at_us, command }).expect("accepted");
+    };
+    at(&mut p, 0, Command::RegisterImage { size_bytes: 100 });
+    let memory_bytes = 100;
+    let register = Command::RegisterFunction {
+        image: ImageId::from_bits(0),
+        memory_bytes,
+        scratch_bytes: 0,
+        time_limit_us: 10_000_000,
+    };
+    at(&mut p, 0, register);
+    let invoke = Command::Invoke {
+        function: FunctionId::from_bits(0),
+        code: Code::success(1_000_000, 1),
+        ingress_bytes: 0,
+        egress_bytes: 0,
+    };
+    at(&mut p, 0, invoke);
+    at(&mut p, at_us, Command::Advance);
+    p.check_invariants().expect("a sound provider");
+    p
+}
+
+/// Moves every invocation in `state` to host 1, leaving its container on
+/// host 0.
+fn move_invocations(value: &mut Value, state: &str) -> usize {
+    let mut moved = 0;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(fields)) = map.get_mut(state) {
+                if let Some(host) = fields.get_mut("host") {
+                    *host = Value::from(1);
+                    moved += 1;
+                }
+            }
+            for child in map.values_mut() {
+                moved += move_invocations(child, state);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                moved += move_invocations(item, state);
+            }
+        }
+        _ => {}
+    }
+    moved
+}
+
+#[test]
+fn an_invocation_and_its_container_must_agree_on_the_host() {
+    // Preparing at 10 µs (downloading), starting at 1,000 µs (cold
+    // overhead), running at 300,000 µs.
+    for (at_us, state) in [(10, "Preparing"), (1_000, "Starting"), (300_000, "Running")] {
+        let mut value = serde_json::to_value(one_invocation_at(at_us)).expect("serializes");
+        assert_eq!(move_invocations(&mut value, state), 1, "{state} at {at_us}");
+        let provider: Provider = serde_json::from_value(value).expect("still the right shape");
+        assert_caught(provider.check_invariants(), "disagree on their state");
+    }
+}

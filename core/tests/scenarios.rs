@@ -2669,3 +2669,62 @@ fn a_wait_stalls_at_the_last_timer_not_at_the_deadline() {
     );
     assert_eq!(w.p.policies().calls_at_us, vec![0, 5, 170, expiry_us]);
 }
+
+/// Records the use counts the provider reports to its policies.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct CountsUses {
+    container_uses: Vec<u64>,
+    image_uses: Vec<(Tier, u64)>,
+}
+
+impl Policies for CountsUses {
+    fn warm_priority(&mut self, container: &ContainerFacts) -> u64 {
+        self.container_uses.push(container.uses);
+        u64::MAX - container.created_seq
+    }
+    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
+        1_000
+    }
+    fn image_priority(&mut self, image: &ImageFacts) -> u64 {
+        self.image_uses.push((image.tier, image.uses));
+        image.last_used_us
+    }
+}
+
+/// A policy is told how many invocations an idle container has run and how
+/// many starts a host's image copy has served (cold and warm), so that
+/// frequency-based policies (LFU, greedy-dual) can be written.
+#[test]
+fn policies_see_how_often_containers_and_images_were_used() {
+    let mut w = World::with(default_config(), CountsUses::default());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 100_000);
+    // Two cold starts share one copy of the image; both containers go idle.
+    w.invoke(0, f, success(10, 1));
+    w.invoke(0, f, success(20, 2));
+    w.advance(1_000);
+    // The newest container, ctr#1, is reused twice.
+    w.invoke(1_000, f, success(10, 3));
+    w.advance(2_000);
+    w.invoke(2_000, f, success(10, 4));
+    // Both expire (keep-alive 1,000 µs) and free the host's copy.
+    w.advance(10_000);
+    assert_eq!(w.p.policies().container_uses, vec![1, 1, 2, 3]);
+    assert_eq!(
+        w.p.policies().image_uses,
+        vec![(Tier::MainStorage, 1), (Tier::Host(H0), 4)]
+    );
+}
+
+/// Every limit is inclusive: a size of exactly `BYTES_MAX` and a time of
+/// exactly `TIME_MAX_US` are accepted.
+#[test]
+fn values_at_the_limits_are_accepted() {
+    use coldstart_core::limits::{BYTES_MAX, TIME_MAX_US};
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke_io(0, f, success(10, 1), BYTES_MAX, BYTES_MAX);
+    w.advance(TIME_MAX_US);
+    assert_eq!(w.now(), TIME_MAX_US);
+}
