@@ -3,90 +3,15 @@
 //! at the end lets time run until no timer is left — within a bound, so a
 //! liveness bug becomes an error instead of a hang.
 //!
-//! The digest is FNV-1a 64 over the events as JSON Lines: each event's
-//! `serde_json` encoding followed by a newline. Two runs with equal digests
-//! produced the same events, byte for byte (up to a hash collision), and the
-//! digest of a run equals the FNV-1a 64 of its event log written as JSON
-//! Lines.
+//! The digest is defined in [`crate::digest`]: each event's binary encoding
+//! hashed, the hashes mixed in order. Two runs with equal digests produced
+//! the same events, byte for byte (up to a hash collision).
 
 use crate::input::{Command, Input};
 use crate::policy::{Builtin, Policies};
 use crate::{Event, Events, Provider, Refusal, Violation};
 
-/// FNV-1a, 64 bits: a small, stable, dependency-free hash (not for
-/// adversarial inputs; here it only compares runs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fnv1a64 {
-    state: u64,
-}
-
-impl Fnv1a64 {
-    pub const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    pub const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    pub fn new() -> Fnv1a64 {
-        Fnv1a64 {
-            state: Self::OFFSET_BASIS,
-        }
-    }
-
-    pub fn update(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.state ^= u64::from(byte);
-            self.state = self.state.wrapping_mul(Self::PRIME);
-        }
-    }
-
-    pub fn value(&self) -> u64 {
-        self.state
-    }
-}
-
-impl Default for Fnv1a64 {
-    fn default() -> Self {
-        Fnv1a64::new()
-    }
-}
-
-impl std::io::Write for Fnv1a64 {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The count and digest of a stream of events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct EventDigest {
-    count: u64,
-    hash: Fnv1a64,
-}
-
-impl EventDigest {
-    pub fn new() -> EventDigest {
-        EventDigest::default()
-    }
-
-    /// Adds one event: its JSON encoding, then a newline.
-    pub fn add(&mut self, event: &Event) -> Result<(), serde_json::Error> {
-        serde_json::to_writer(&mut self.hash, event)?;
-        self.hash.update(b"\n");
-        self.count += 1;
-        Ok(())
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    pub fn digest(&self) -> u64 {
-        self.hash.value()
-    }
-}
+pub use crate::digest::EventDigest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DriverOptions {
@@ -182,6 +107,8 @@ pub struct Driver<P: Policies = Builtin> {
     options: DriverOptions,
     steps: u64,
     digest: EventDigest,
+    /// The hashes of the last step's events, in order.
+    step_hashes: Vec<u64>,
 }
 
 impl<P: Policies> Driver<P> {
@@ -191,6 +118,7 @@ impl<P: Policies> Driver<P> {
             options,
             steps: 0,
             digest: EventDigest::new(),
+            step_hashes: Vec::new(),
         }
     }
 
@@ -218,6 +146,12 @@ impl<P: Policies> Driver<P> {
         self.digest.digest()
     }
 
+    /// The hashes ([`crate::digest::event_hash`]) of the events of the last
+    /// step applied, in order.
+    pub fn step_hashes(&self) -> &[u64] {
+        &self.step_hashes
+    }
+
     /// Applies one input; digests and returns its events.
     pub fn apply(&mut self, input: &Input) -> Result<Events, DriveError> {
         let step = self.steps;
@@ -230,13 +164,16 @@ impl<P: Policies> Driver<P> {
                 refusal,
             })?;
         self.steps += 1;
+        self.step_hashes.clear();
         for event in &events {
-            self.digest
+            let hash = self
+                .digest
                 .add(event)
                 .map_err(|error| DriveError::Encoding {
                     step,
                     message: error.to_string(),
                 })?;
+            self.step_hashes.push(hash);
         }
         if self.options.check_invariants {
             self.provider

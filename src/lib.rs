@@ -10,6 +10,7 @@
 pub use coldstart_core::*;
 
 pub mod codec;
+pub mod digest;
 pub mod driver;
 pub mod log;
 pub mod report;

@@ -1,14 +1,16 @@
 //! Command logs: a header (format version, coldstart version, the provider's
-//! configuration and built-in policies), the inputs in order, and an
-//! optional trailer (step and event counts, the events digest, and periodic
-//! checkpoints of it). Binary (`.cslog`) and JSON Lines (`.jsonl`) forms
+//! configuration and built-in policies), the inputs in order, each
+//! optionally followed by a step check (a 16-bit fingerprint of each event
+//! the input produced), and an optional trailer (step and event counts and
+//! the events digest). Binary (`.cslog`) and JSON Lines (`.jsonl`) forms
 //! carry the same content; docs/log-format.md is the reference.
 //!
 //! [`Recorder`] records while it drives; [`LogReader`] reads either form
 //! (told apart by their first bytes); [`replay`] runs a log.
 
 use crate::codec;
-use crate::driver::{DriveError, Driver, DriverOptions, EventDigest, Fnv1a64};
+use crate::digest::{self, fingerprint};
+use crate::driver::{DriveError, Driver, DriverOptions};
 use crate::input::{Command, Input};
 use crate::{Builtin, Config, ConfigError, Event, Events, Provider};
 use serde::{Deserialize, Serialize};
@@ -20,17 +22,16 @@ use std::path::Path;
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The `format` value of a JSON Lines log's header line.
 pub const JSON_FORMAT_NAME: &str = "coldstart-log";
-/// Steps between two checkpoints in the trailer.
-pub const CHECKPOINT_INTERVAL_STEPS: u64 = 1_024;
 /// The largest record payload a reader accepts (bytes).
 pub const RECORD_BYTES_MAX: u32 = 1 << 28;
 
 const TAG_HEADER: u8 = b'H';
 const TAG_INPUT: u8 = b'I';
 const TAG_TRAILER: u8 = b'T';
+const TAG_CHECK: u8 = b'C';
 
 /// The version of this build of coldstart, as written in headers.
 pub const COLDSTART_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -58,27 +59,55 @@ impl LogHeader {
     }
 }
 
-/// The event count and digest after a number of steps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    pub steps: u64,
-    pub events: u64,
-    #[serde(with = "hex_u64")]
-    pub events_digest: u64,
-}
-
 /// What a recorded run produced, to verify a replay against.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trailer {
     /// Inputs in the log.
     pub steps: u64,
     pub events: u64,
-    /// The driver's digest: FNV-1a 64 over the events as JSON Lines.
+    /// The run's digest ([`crate::digest`]).
     #[serde(with = "hex_u64")]
     pub events_digest: u64,
-    pub checkpoint_interval_steps: u64,
-    /// After every `checkpoint_interval_steps` steps.
-    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The fingerprints ([`digest::fingerprint`]) of the events one input
+/// produced, in order: written after the input, so that a replay that
+/// diverges names the first step and event that differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCheck {
+    pub fingerprints: Vec<u16>,
+}
+
+impl StepCheck {
+    /// The check of a step whose events hashed to `hashes`.
+    pub fn of_hashes(hashes: &[u64]) -> StepCheck {
+        StepCheck {
+            fingerprints: hashes.iter().map(|&hash| fingerprint(hash)).collect(),
+        }
+    }
+
+    /// Raw payload: each fingerprint as two little-endian bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        self.fingerprints
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<StepCheck, String> {
+        if bytes.len() % 2 == 1 {
+            return Err(format!(
+                "{} bytes is not a whole number of fingerprints",
+                bytes.len()
+            ));
+        }
+        let fingerprints = bytes
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        Ok(StepCheck { fingerprints })
+    }
 }
 
 /// Digests as 16 hex digits, as the summary prints them.
@@ -115,6 +144,12 @@ struct JsonHeader {
 #[serde(deny_unknown_fields)]
 struct JsonTrailer {
     trailer: Trailer,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonCheck {
+    check: Vec<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,13 +236,11 @@ impl From<std::io::Error> for LogError {
     }
 }
 
-/// Folds FNV-1a 64 of a record's tag, length and payload to 32 bits.
+/// A record's check: the hash of its payload ([`digest::hash_bytes`]) with
+/// its tag and length mixed in, folded to 32 bits.
 fn record_check(tag: u8, length: [u8; 4], payload: &[u8]) -> u32 {
-    let mut hash = Fnv1a64::new();
-    hash.update(&[tag]);
-    hash.update(&length);
-    hash.update(payload);
-    let value = hash.value();
+    let framing = u64::from(tag) | (u64::from(u32::from_le_bytes(length)) << 8);
+    let value = digest::mix(digest::hash_bytes(payload), framing);
     (value as u32) ^ ((value >> 32) as u32)
 }
 
@@ -259,6 +292,11 @@ impl<W: Write> LogWriter<W> {
         self.buffer.clear();
         codec::encode_into(value, &mut self.buffer)
             .map_err(|error| LogError::Encode(error.message))?;
+        self.framed(tag)
+    }
+
+    /// Writes `self.buffer` as a record's payload, framed.
+    fn framed(&mut self, tag: u8) -> Result<(), LogError> {
         let length = u32::try_from(self.buffer.len())
             .ok()
             .filter(|&length| length <= RECORD_BYTES_MAX)
@@ -286,6 +324,19 @@ impl<W: Write> LogWriter<W> {
         }
     }
 
+    /// Writes the check of the input written last.
+    pub fn write_check(&mut self, check: &StepCheck) -> Result<(), LogError> {
+        match self.format {
+            LogFormat::Binary => {
+                self.buffer = check.to_bytes();
+                self.framed(TAG_CHECK)
+            }
+            LogFormat::JsonLines => self.line(&JsonCheck {
+                check: check.fingerprints.clone(),
+            }),
+        }
+    }
+
     /// Writes the trailer, if any, flushes, and returns the writer.
     pub fn finish(mut self, trailer: Option<&Trailer>) -> Result<W, LogError> {
         if let Some(trailer) = trailer {
@@ -305,6 +356,8 @@ impl<W: Write> LogWriter<W> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Input(Input),
+    /// The check of the input before it.
+    Check(StepCheck),
     Trailer(Trailer),
 }
 
@@ -313,6 +366,8 @@ enum Source<R: BufRead> {
         reader: R,
         offset: u64,
         payload: Vec<u8>,
+        /// Records read after the header.
+        records: u64,
     },
     Json {
         reader: R,
@@ -328,6 +383,8 @@ pub struct LogReader<R: BufRead> {
     format: LogFormat,
     inputs_read: u64,
     trailer_seen: bool,
+    /// Whether the record read last is an input (a check may follow).
+    after_input: bool,
 }
 
 /// Reads until `buf` is full or the end; returns the bytes read.
@@ -393,6 +450,7 @@ impl<R: BufRead> LogReader<R> {
             reader,
             offset: 12,
             payload: Vec::new(),
+            records: 0,
         };
         let header = match binary_record(&mut source, 0)? {
             Some((TAG_HEADER, payload)) => {
@@ -420,6 +478,7 @@ impl<R: BufRead> LogReader<R> {
             format: LogFormat::Binary,
             inputs_read: 0,
             trailer_seen: false,
+            after_input: false,
         })
     }
 
@@ -462,6 +521,7 @@ impl<R: BufRead> LogReader<R> {
             format: LogFormat::JsonLines,
             inputs_read: 0,
             trailer_seen: false,
+            after_input: false,
         })
     }
 
@@ -478,9 +538,11 @@ impl<R: BufRead> LogReader<R> {
     pub fn next_record(&mut self) -> Result<Option<Record>, LogError> {
         let index = self.inputs_read;
         let record = match &mut self.source {
-            Source::Binary { .. } => {
-                let what = || format!("record {} (input {index} or the trailer)", index + 1);
-                match binary_record(&mut self.source, index + 1)? {
+            Source::Binary { records, .. } => {
+                *records += 1;
+                let number = *records;
+                let what = || format!("record {number} (after input {})", index.wrapping_sub(1));
+                match binary_record(&mut self.source, number)? {
                     None => None,
                     Some((TAG_INPUT, payload)) => {
                         Some(Record::Input(codec::decode(payload).map_err(|error| {
@@ -490,6 +552,12 @@ impl<R: BufRead> LogReader<R> {
                             }
                         })?))
                     }
+                    Some((TAG_CHECK, payload)) => Some(Record::Check(
+                        StepCheck::from_bytes(payload).map_err(|problem| LogError::Corrupt {
+                            what: format!("the check of input {}", index.wrapping_sub(1)),
+                            problem,
+                        })?,
+                    )),
                     Some((TAG_TRAILER, payload)) => Some(Record::Trailer(
                         codec::decode(payload).map_err(|error| LogError::Corrupt {
                             what: "trailer".to_string(),
@@ -523,10 +591,17 @@ impl<R: BufRead> LogReader<R> {
                 problem: "the trailer must be the last record".to_string(),
             });
         }
+        if matches!(record, Some(Record::Check(_))) && !self.after_input {
+            return Err(LogError::Corrupt {
+                what: format!("after input {}", index.wrapping_sub(1)),
+                problem: "a step check must follow an input, once".to_string(),
+            });
+        }
+        self.after_input = matches!(record, Some(Record::Input(_)));
         match &record {
             Some(Record::Input(_)) => self.inputs_read += 1,
             Some(Record::Trailer(_)) => self.trailer_seen = true,
-            None => {}
+            Some(Record::Check(_)) | None => {}
         }
         Ok(record)
     }
@@ -577,6 +652,17 @@ fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogEr
         what: format!("line {line_number} ({what})"),
         problem,
     };
+    if line.trim_start().starts_with("{\"check\"") {
+        let json: JsonCheck = serde_json::from_str(line).map_err(|error| {
+            corrupt(
+                format!("the check of input {}", index.wrapping_sub(1)),
+                json_problem(&error),
+            )
+        })?;
+        return Ok(Record::Check(StepCheck {
+            fingerprints: json.check,
+        }));
+    }
     if line.trim_start().starts_with("{\"trailer\"") {
         let json: JsonTrailer = serde_json::from_str(line)
             .map_err(|error| corrupt("trailer".to_string(), json_problem(&error)))?;
@@ -597,16 +683,18 @@ fn binary_record<R: BufRead>(
         reader,
         offset,
         payload,
+        ..
     } = source
     else {
         unreachable!("binary_record on a JSON source");
     };
     let start = *offset;
-    let name = match record_number {
+    // Names are built only for an error: this runs once per record.
+    let name = || match record_number {
         0 => "the header record".to_string(),
-        n => format!("record {n} (input {} or the trailer)", n - 1),
+        n => format!("record {n} (an input, its check or the trailer)"),
     };
-    let what = |part: &str| format!("{name}'s {part}");
+    let what = |part: &str| format!("{}'s {part}", name());
     let mut head = [0u8; 5];
     let got = read_up_to(reader, &mut head)?;
     if got == 0 {
@@ -623,15 +711,12 @@ fn binary_record<R: BufRead>(
     let length_bytes = u32::from_le_bytes(length);
     if length_bytes > RECORD_BYTES_MAX {
         return Err(LogError::Corrupt {
-            what: format!("{name} at byte {start}"),
+            what: format!("{} at byte {start}", name()),
             problem: format!("length {length_bytes} bytes is above the limit {RECORD_BYTES_MAX}"),
         });
     }
-    payload.clear();
-    let got = reader
-        .by_ref()
-        .take(u64::from(length_bytes))
-        .read_to_end(payload)?;
+    payload.resize(length_bytes as usize, 0);
+    let got = read_up_to(reader, payload)?;
     if got < length_bytes as usize {
         return Err(LogError::Truncated {
             what: what("payload"),
@@ -648,7 +733,7 @@ fn binary_record<R: BufRead>(
     }
     if u32::from_le_bytes(check) != record_check(tag, length, payload) {
         return Err(LogError::Corrupt {
-            what: format!("{name} at byte {start}"),
+            what: format!("{} at byte {start}", name()),
             problem: "check mismatch (the file is damaged)".to_string(),
         });
     }
@@ -689,41 +774,22 @@ impl From<DriveError> for RunError {
     }
 }
 
-/// Collects checkpoints as a run goes.
-#[derive(Clone, Debug, Default)]
-struct Checkpoints {
-    list: Vec<Checkpoint>,
-}
-
-impl Checkpoints {
-    fn after_step<P: crate::Policies>(&mut self, driver: &Driver<P>) {
-        if driver.steps().checked_rem(CHECKPOINT_INTERVAL_STEPS) == Some(0) {
-            self.list.push(Checkpoint {
-                steps: driver.steps(),
-                events: driver.events_count(),
-                events_digest: driver.digest(),
-            });
-        }
-    }
-
-    fn trailer<P: crate::Policies>(self, driver: &Driver<P>) -> Trailer {
-        Trailer {
-            steps: driver.steps(),
-            events: driver.events_count(),
-            events_digest: driver.digest(),
-            checkpoint_interval_steps: CHECKPOINT_INTERVAL_STEPS,
-            checkpoints: self.list,
-        }
+/// The trailer of what a driver has run so far.
+fn trailer_of<P: crate::Policies>(driver: &Driver<P>) -> Trailer {
+    Trailer {
+        steps: driver.steps(),
+        events: driver.events_count(),
+        events_digest: driver.digest(),
     }
 }
 
-/// A driver that logs every input it applies (refused inputs change
-/// nothing and are not logged). Build it from a configuration, so the log
-/// starts from a fresh provider; [`Recorder::finish`] writes the trailer.
+/// A driver that logs every input it applies, each followed by its step
+/// check (refused inputs change nothing and are not logged). Build it from a
+/// configuration, so the log starts from a fresh provider;
+/// [`Recorder::finish`] writes the trailer.
 pub struct Recorder<W: Write> {
     driver: Driver<Builtin>,
     writer: LogWriter<W>,
-    checkpoints: Checkpoints,
 }
 
 impl<W: Write> Recorder<W> {
@@ -740,7 +806,6 @@ impl<W: Write> Recorder<W> {
         Ok(Recorder {
             driver: Driver::new(provider, options),
             writer,
-            checkpoints: Checkpoints::default(),
         })
     }
 
@@ -748,11 +813,12 @@ impl<W: Write> Recorder<W> {
         &self.driver
     }
 
-    /// Applies one input and, if applied, logs it.
+    /// Applies one input and, if applied, logs it and its check.
     pub fn apply(&mut self, input: &Input) -> Result<Events, RunError> {
         let events = self.driver.apply(input)?;
         self.writer.write_input(input)?;
-        self.checkpoints.after_step(&self.driver);
+        self.writer
+            .write_check(&StepCheck::of_hashes(self.driver.step_hashes()))?;
         Ok(events)
     }
 
@@ -792,7 +858,7 @@ impl<W: Write> Recorder<W> {
 
     /// Writes the trailer; returns the driver, the trailer and the writer.
     pub fn finish(self) -> Result<(Driver<Builtin>, Trailer, W), RunError> {
-        let trailer = self.checkpoints.trailer(&self.driver);
+        let trailer = trailer_of(&self.driver);
         let out = self.writer.finish(Some(&trailer))?;
         Ok((self.driver, trailer, out))
     }
@@ -814,12 +880,23 @@ pub struct Replayed {
     pub trailer: Option<Trailer>,
     /// Whether an `--until` bound stopped it before the end of the log.
     pub stopped_early: bool,
+    /// Step checks compared (with `verify`).
+    pub checks_verified: u64,
+}
+
+/// The last step a replay applied, kept to compare with its check.
+struct LastStep {
+    step: u64,
+    input: Input,
+    events: Events,
+    /// Events of the run before this step's.
+    events_before: u64,
 }
 
 /// Runs a log from its header, passing each event to `on_event`. With
-/// `verify`, the events must match the trailer's count and digest (and the
-/// log must have one); a mismatch names the range of steps, between two
-/// checkpoints, where the events first diverge.
+/// `verify`, every step check must match the step's events (the first that
+/// does not names the step and the event), and the log must end with a
+/// trailer whose counts and digest match the run's.
 pub fn replay<R: BufRead>(
     mut reader: LogReader<R>,
     options: DriverOptions,
@@ -830,13 +907,21 @@ pub fn replay<R: BufRead>(
     let header = reader.header().clone();
     let provider = header.provider().map_err(LogError::Config)?;
     let mut driver = Driver::new(provider, options);
-    let mut checkpoints = Checkpoints::default();
     let mut trailer = None;
     let mut stopped_early = false;
+    let mut last_step: Option<LastStep> = None;
+    let mut checks_verified = 0;
     while let Some(record) = reader.next_record()? {
         let input = match record {
             Record::Trailer(found) => {
                 trailer = Some(found);
+                continue;
+            }
+            Record::Check(check) => {
+                if let (true, Some(last)) = (verify, &last_step) {
+                    verify_step(last, &driver, &check)?;
+                    checks_verified += 1;
+                }
                 continue;
             }
             Record::Input(input) => input,
@@ -857,57 +942,93 @@ pub fn replay<R: BufRead>(
             }
             _ => {}
         }
-        driver.apply(&input)?.iter().for_each(&mut on_event);
-        checkpoints.after_step(&driver);
+        let events_before = driver.events_count();
+        let events = driver.apply(&input)?;
+        events.iter().for_each(&mut on_event);
+        if verify {
+            last_step = Some(LastStep {
+                step: driver.steps() - 1,
+                input,
+                events,
+                events_before,
+            });
+        }
     }
     if verify && !stopped_early {
         let expected = trailer.as_ref().ok_or_else(|| {
             RunError::Mismatch("--verify: the log has no trailer to verify against".to_string())
         })?;
-        verify_against(expected, checkpoints.trailer(&driver))?;
+        verify_against(expected, trailer_of(&driver), checks_verified)?;
     }
     Ok(Replayed {
         driver,
         header,
         trailer,
         stopped_early,
+        checks_verified,
     })
 }
 
-fn verify_against(expected: &Trailer, got: Trailer) -> Result<(), RunError> {
+/// Compares the events of the step just applied with the log's check of it.
+fn verify_step<P: crate::Policies>(
+    last: &LastStep,
+    driver: &Driver<P>,
+    check: &StepCheck,
+) -> Result<(), RunError> {
+    let got: Vec<u16> = driver
+        .step_hashes()
+        .iter()
+        .map(|&h| fingerprint(h))
+        .collect();
+    let expected = &check.fingerprints;
+    if &got == expected {
+        return Ok(());
+    }
+    let first = got
+        .iter()
+        .zip(expected)
+        .position(|(g, e)| g != e)
+        .unwrap_or(got.len().min(expected.len()));
+    let input = serde_json::to_string(&last.input).unwrap_or_default();
+    let number = last.events_before + first as u64;
+    let what = match last.events.get(first) {
+        Some(event) => format!(
+            "the replay produced {}",
+            serde_json::to_string(event).unwrap_or_default()
+        ),
+        None => "the replay produced no such event".to_string(),
+    };
+    let expectation = match expected.get(first) {
+        Some(f) => format!("the log expects an event with fingerprint {f:04x}"),
+        None => "the log expects no such event".to_string(),
+    };
+    Err(RunError::Mismatch(format!(
+        "events diverge at step {} (input {input}): event {first} of the step (event {number} of the run): {what}, {expectation} (the log expects {} events in this step, the replay produced {})",
+        last.step,
+        expected.len(),
+        got.len()
+    )))
+}
+
+fn verify_against(expected: &Trailer, got: Trailer, checks_verified: u64) -> Result<(), RunError> {
     if expected.steps != got.steps {
         return Err(RunError::Mismatch(format!(
             "the trailer counts {} inputs, the log has {}",
             expected.steps, got.steps
         )));
     }
-    if (expected.events, expected.events_digest) == (got.events, got.events_digest) {
+    if expected == &got {
         return Ok(());
     }
-    let mut previous = Checkpoint {
-        steps: 0,
-        events: 0,
-        events_digest: EventDigest::new().digest(),
-    };
-    let mut diverging = None;
-    if expected.checkpoint_interval_steps == got.checkpoint_interval_steps {
-        for (want, have) in expected.checkpoints.iter().zip(&got.checkpoints) {
-            if want != have {
-                diverging = Some((previous, *want, *have));
-                break;
-            }
-            previous = *want;
-        }
-    }
-    let place = match diverging {
-        Some((before, want, have)) => format!(
-            "; the first divergence is in steps {} to {} (events from number {}): expected {} events digest {:016x} after step {}, got {} events digest {:016x}",
-            before.steps, want.steps - 1, before.events, want.events, want.events_digest, want.steps - 1, have.events, have.events_digest
-        ),
-        None => format!(
-            "; the first divergence is in steps {} to {} (events from number {}), after the last matching checkpoint",
-            previous.steps, got.steps.saturating_sub(1), previous.events
-        ),
+    // Every step check matched (or there were none): the divergence is a
+    // fingerprint collision or the log carries no step checks.
+    let place = if checks_verified < got.steps {
+        format!(
+            "; only {checks_verified} of the {} steps carry a check, so the step is not known",
+            got.steps
+        )
+    } else {
+        "; every step check matched (a fingerprint collision hides the step)".to_string()
     };
     Err(RunError::Mismatch(format!(
         "events digest mismatch: expected {} events digest {:016x}, got {} events digest {:016x}{place}",
@@ -926,6 +1047,7 @@ pub fn convert<R: BufRead, W: Write>(
     while let Some(record) = reader.next_record()? {
         match record {
             Record::Input(input) => writer.write_input(&input)?,
+            Record::Check(check) => writer.write_check(&check)?,
             Record::Trailer(found) => trailer = Some(found),
         }
     }
@@ -964,10 +1086,10 @@ mod tests {
         let (binary, trailer) = record(LogFormat::Binary);
         let (json, json_trailer) = record(LogFormat::JsonLines);
         assert_eq!(trailer, json_trailer);
-        assert!(trailer.checkpoints.len() > 1);
         for bytes in [&binary, &json] {
             let replayed = replay_bytes(bytes, true).unwrap();
             assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(replayed.checks_verified, trailer.steps);
         }
         let to_json = convert(
             LogReader::new(&binary[..]).unwrap(),
@@ -985,20 +1107,53 @@ mod tests {
         assert_eq!(back, binary);
     }
 
+    /// Rewrites the check of input `step` (0-based) in a JSON Lines log.
+    fn edit_check(json: &[u8], step: usize, edit: impl FnOnce(&mut Vec<u16>)) -> Vec<u8> {
+        let text = std::str::from_utf8(json).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        // Line 0 is the header; input i is line 1 + 2i, its check the next.
+        let line = &mut lines[2 + 2 * step];
+        let mut check: JsonCheck = serde_json::from_str(line).unwrap();
+        edit(&mut check.check);
+        *line = serde_json::to_string(&check).unwrap();
+        (lines.join("\n") + "\n").into_bytes()
+    }
+
     #[test]
-    fn a_mismatch_names_the_steps() {
-        let (bytes, mut trailer) = record(LogFormat::Binary);
-        trailer.events_digest ^= 1;
-        trailer.checkpoints[1].events_digest ^= 1;
-        let error = verify_against(&trailer, {
-            let replayed = replay_bytes(&bytes, false).unwrap();
-            Checkpoints {
-                list: replayed.trailer.unwrap().checkpoints,
-            }
-            .trailer(&replayed.driver)
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(error.contains("steps 1024 to 2047"), "{error}");
+    fn a_mismatch_names_the_step_and_the_event() {
+        let (json, _) = record(LogFormat::JsonLines);
+        // Input 2 registers the third image: one event, `ImageRegistered`.
+        let changed = edit_check(&json, 2, |check| check[0] ^= 1);
+        let error = replay_bytes(&changed, true).err().unwrap().to_string();
+        assert!(
+            error.starts_with(
+                "events diverge at step 2 (input {\"at_us\":0,\"command\":{\"RegisterImage\""
+            ),
+            "{error}"
+        );
+        assert!(error.contains("event 0 of the step (event 2 of the run): the replay produced {\"at_us\":0,\"kind\":{\"ImageRegistered\":{\"image\":2,"), "{error}");
+        let extra = edit_check(&json, 2, |check| check.push(7));
+        let error = replay_bytes(&extra, true).err().unwrap().to_string();
+        assert!(error.contains("event 1 of the step (event 3 of the run): the replay produced no such event, the log expects an event with fingerprint 0007 (the log expects 2 events in this step, the replay produced 1)"), "{error}");
+        // Without --verify, checks are not compared.
+        assert!(replay_bytes(&extra, false).is_ok());
+    }
+
+    #[test]
+    fn a_check_must_follow_an_input() {
+        let (json, _) = record(LogFormat::JsonLines);
+        let text = std::str::from_utf8(&json).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        let check = lines[2];
+        lines.insert(2, check);
+        let doubled = lines.join("\n") + "\n";
+        let error = replay_bytes(doubled.as_bytes(), false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            error,
+            "after input 0: a step check must follow an input, once"
+        );
     }
 }

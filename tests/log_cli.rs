@@ -131,10 +131,13 @@ fn replay_writes_events_and_travels_in_time() {
     let events = temp_path("events.jsonl");
     let json = replay_ok(&log, &["--events", path_str(&events), "--json"]);
     assert!(json.contains(&format!("\"events_digest\":\"{digest}\"")));
-    // The digest is FNV-1a 64 of the events file.
-    let mut hash = coldstart::driver::Fnv1a64::new();
-    hash.update(&std::fs::read(&events).unwrap());
-    assert_eq!(format!("{:016x}", hash.value()), digest);
+    // The events file holds every event: digesting it gives the digest.
+    let mut recomputed = coldstart::driver::EventDigest::new();
+    for line in std::fs::read_to_string(&events).unwrap().lines() {
+        let event: coldstart::Event = serde_json::from_str(line).unwrap();
+        recomputed.add(&event).unwrap();
+    }
+    assert_eq!(format!("{:016x}", recomputed.digest()), digest);
 
     let state: serde_json::Value =
         serde_json::from_str(&replay_ok(&log, &["--until", "100"])).unwrap();
@@ -164,9 +167,16 @@ fn wrong_magic_and_unknown_versions() {
     replay_fails(&future, "log format version 7 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":2}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":3}\n",
     );
-    replay_fails(&json, "log format version 2 is not supported");
+    replay_fails(&json, "log format version 3 is not supported");
+    // Version 1 (before step checks, with another digest) is refused by
+    // name rather than misread.
+    let json = write(
+        "old.jsonl",
+        b"{\"format\":\"coldstart-log\",\"format_version\":1}\n",
+    );
+    replay_fails(&json, "log format version 1 is not supported");
 }
 
 #[test]
@@ -212,9 +222,10 @@ fn edited_json(name: &str, edit: impl Fn(&mut Vec<String>)) -> PathBuf {
 #[test]
 fn a_json_line_with_a_wrong_field() {
     let log = edited_json("wrong-field.jsonl", |lines| {
-        lines[3] = lines[3].replace("\"at_us\"", "\"at_ms\"");
+        // Line 1 is the header, then each input and its check.
+        lines[5] = lines[5].replace("\"at_us\"", "\"at_ms\"");
     });
-    replay_fails(&log, "line 4 (input 2)");
+    replay_fails(&log, "line 6 (input 2)");
     let log = edited_json("wrong-header.jsonl", |lines| {
         lines[0] = lines[0].replace("\"slots\"", "\"slot\"");
     });
@@ -227,7 +238,8 @@ fn an_input_the_core_refuses_names_the_step_and_the_reason() {
         let trailer = lines.len() - 1;
         lines.insert(trailer, r#"{"at_us":0,"command":"Advance"}"#.to_string());
     });
-    let inputs = std::fs::read_to_string(&log).unwrap().lines().count() - 3;
+    // The header, each input with its check, the added input, the trailer.
+    let inputs = (std::fs::read_to_string(&log).unwrap().lines().count() - 3) / 2;
     replay_fails(&log, &format!("step {inputs} (at 0 µs) was refused"));
 }
 
@@ -240,6 +252,17 @@ fn a_digest_mismatch_is_named() {
         trailer.replace_range(at..=at, digit);
     });
     replay_fails(&log, "events digest mismatch");
+    // An input changed after recording: more egress, a larger bill. The
+    // first step whose events differ is named, with the event.
+    let log = edited_json("changed-input.jsonl", |lines| {
+        let at = lines
+            .iter()
+            .position(|line| line.contains("\"egress_bytes\":"))
+            .unwrap();
+        let start = lines[at].find("\"egress_bytes\":").unwrap() + 15;
+        lines[at].insert_str(start, "9999999");
+    });
+    replay_fails(&log, "events diverge at step ");
 }
 
 #[test]
