@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod progress;
+use progress::Progress;
+
 /// The most invocations one `simulate` run may generate.
 const INVOCATIONS_MAX: u64 = 1_000_000_000;
 
@@ -196,7 +199,13 @@ fn print_results(
 fn run_simulate(args: &SimulateArgs) -> ExitCode {
     let started = Instant::now();
     let mut latencies = Latencies::new();
-    let on_event = |event: &Event| latencies.observe(event);
+    let mut progress = Progress::new(Some(args.invocations), "invocations", args.output.quiet);
+    let on_event = |event: &Event| {
+        latencies.observe(event);
+        if let coldstart::EventKind::Accepted { .. } = event.kind {
+            progress.add(1);
+        }
+    };
     let result = match &args.record {
         None => simulate_with(args.options(), None::<(std::io::Sink, LogFormat)>, on_event),
         Some(path) => {
@@ -215,6 +224,7 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
             )
         }
     };
+    progress.finish();
     match result {
         Ok(simulation) => {
             let wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -293,12 +303,15 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         ..DriverOptions::default()
     };
     let mut latencies = Latencies::new();
+    let mut progress = Progress::new(None, "events", args.output.quiet);
     let result = log::replay(reader, options, until, args.verify, |event| {
+        progress.add(1);
         latencies.observe(event);
         if let Some(out) = &mut events_out {
             out.write(event);
         }
     });
+    progress.finish();
     if let (Some(path), Some(out)) = (&args.events, events_out) {
         let flushed = match out.error {
             Some(error) => Err(error),
