@@ -33,26 +33,6 @@ pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Cod
         })
 }
 
-/// Encodes `value` into any writer (a hasher, say), without a buffer.
-pub fn encode_to_writer<T: Serialize, W: std::io::Write>(
-    value: &T,
-    out: &mut W,
-) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(value, out, config())
-        .map(|_| ())
-        .map_err(|error| CodecError {
-            message: error.to_string(),
-        })
-}
-
-/// Encodes `value` into `buffer`; returns the bytes used. Errors when the
-/// buffer is too small.
-pub fn encode_into_slice<T: Serialize>(value: &T, buffer: &mut [u8]) -> Result<usize, CodecError> {
-    bincode::serde::encode_into_slice(value, buffer, config()).map_err(|error| CodecError {
-        message: error.to_string(),
-    })
-}
-
 /// Encodes `value`.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|error| CodecError {

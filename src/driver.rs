@@ -107,6 +107,8 @@ pub struct Driver<P: Policies = Builtin> {
     options: DriverOptions,
     steps: u64,
     digest: EventDigest,
+    /// The last step's events: one buffer reused by every step.
+    events: Events,
     /// The hashes of the last step's events, in order.
     step_hashes: Vec<u64>,
 }
@@ -118,6 +120,7 @@ impl<P: Policies> Driver<P> {
             options,
             steps: 0,
             digest: EventDigest::new(),
+            events: Events::new(),
             step_hashes: Vec::new(),
         }
     }
@@ -152,12 +155,17 @@ impl<P: Policies> Driver<P> {
         &self.step_hashes
     }
 
-    /// Applies one input; digests and returns its events.
-    pub fn apply(&mut self, input: &Input) -> Result<Events, DriveError> {
+    /// The events of the last step applied.
+    pub fn last_events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Applies one input; digests and returns its events (valid until the
+    /// next step).
+    pub fn apply(&mut self, input: &Input) -> Result<&[Event], DriveError> {
         let step = self.steps;
-        let events = self
-            .provider
-            .apply(input)
+        self.provider
+            .apply_into(input, &mut self.events)
             .map_err(|refusal| DriveError::Refused {
                 step,
                 input: input.clone(),
@@ -165,7 +173,7 @@ impl<P: Policies> Driver<P> {
             })?;
         self.steps += 1;
         self.step_hashes.clear();
-        for event in &events {
+        for event in &self.events {
             let hash = self
                 .digest
                 .add(event)
@@ -180,7 +188,7 @@ impl<P: Policies> Driver<P> {
                 .check_invariants()
                 .map_err(|violation| DriveError::Invariant { step, violation })?;
         }
-        Ok(events)
+        Ok(&self.events)
     }
 
     /// Advances to each next timer until none is left; returns the number

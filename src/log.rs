@@ -12,7 +12,7 @@ use crate::codec;
 use crate::digest::{self, fingerprint};
 use crate::driver::{DriveError, Driver, DriverOptions};
 use crate::input::{Command, Input};
-use crate::{Builtin, Config, ConfigError, Event, Events, Provider};
+use crate::{Builtin, Config, ConfigError, Event, Provider};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -813,13 +813,14 @@ impl<W: Write> Recorder<W> {
         &self.driver
     }
 
-    /// Applies one input and, if applied, logs it and its check.
-    pub fn apply(&mut self, input: &Input) -> Result<Events, RunError> {
-        let events = self.driver.apply(input)?;
+    /// Applies one input and, if applied, logs it and its check; returns
+    /// its events.
+    pub fn apply(&mut self, input: &Input) -> Result<&[Event], RunError> {
+        self.driver.apply(input)?;
         self.writer.write_input(input)?;
         self.writer
             .write_check(&StepCheck::of_hashes(self.driver.step_hashes()))?;
-        Ok(events)
+        Ok(self.driver.last_events())
     }
 
     /// Advances to each next timer until none is left (at most
@@ -888,7 +889,7 @@ pub struct Replayed {
 struct LastStep {
     step: u64,
     input: Input,
-    events: Events,
+    events: Vec<Event>,
     /// Events of the run before this step's.
     events_before: u64,
 }
@@ -943,13 +944,14 @@ pub fn replay<R: BufRead>(
             _ => {}
         }
         let events_before = driver.events_count();
+        let step = driver.steps();
         let events = driver.apply(&input)?;
         events.iter().for_each(&mut on_event);
         if verify {
             last_step = Some(LastStep {
-                step: driver.steps() - 1,
+                step,
                 input,
-                events,
+                events: events.to_vec(),
                 events_before,
             });
         }

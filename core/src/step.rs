@@ -72,16 +72,24 @@ impl<P: Policies> Provider<P> {
     /// it, then fires the timers due by then that it created. A refused input
     /// changes nothing.
     pub fn apply(&mut self, input: &Input) -> Result<Events, Refusal> {
-        self.validate(input)?;
         let mut out = Events::new();
-        self.core
-            .fire_timers_until(&mut self.policies, input.at_us, &mut out);
-        self.core.set_now(input.at_us);
-        self.core
-            .execute(&mut self.policies, &input.command, &mut out);
-        self.core
-            .fire_timers_until(&mut self.policies, input.at_us, &mut out);
+        self.apply_into(input, &mut out)?;
         Ok(out)
+    }
+
+    /// [`Provider::apply`], writing the events into `out` (cleared first)
+    /// instead of returning them: a caller stepping millions of times
+    /// reuses one buffer rather than moving a fresh one out of each step.
+    pub fn apply_into(&mut self, input: &Input, out: &mut Events) -> Result<(), Refusal> {
+        out.clear();
+        self.validate(input)?;
+        self.core
+            .fire_timers_until(&mut self.policies, input.at_us, out);
+        self.core.set_now(input.at_us);
+        self.core.execute(&mut self.policies, &input.command, out);
+        self.core
+            .fire_timers_until(&mut self.policies, input.at_us, out);
+        Ok(())
     }
 
     /// Fires every timer due at or before `t_us` and moves time there: what
