@@ -74,6 +74,8 @@ fn shapes() -> Vec<Shape> {
             retain: Some(1),
             selection: 0,
             warm_choice: 0,
+            retry_attempts: 1,
+            retry_backoff_us: 10,
         },
         // Two unequal hosts (RAM 3/6 units, 1/2 slots, disk 5/10), main
         // storage 12, reject mode, keep-alive 0, best fit, LRU warm choice.
@@ -98,6 +100,8 @@ fn shapes() -> Vec<Shape> {
             retain: None,
             selection: 1,
             warm_choice: 2,
+            retry_attempts: 0,
+            retry_backoff_us: 0,
         },
     ]
 }
