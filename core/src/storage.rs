@@ -262,6 +262,9 @@ impl Core {
             self.start_copy(host, image, out);
         }
         self.refresh_main_evictable(policies, image);
+        // With no host left waiting (they went down meanwhile, R141) the
+        // image is evictable at once and room grew; otherwise a no-op.
+        self.start_pending_downloads(out);
     }
 
     pub(crate) fn on_copy_done<P: Policies>(

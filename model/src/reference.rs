@@ -1444,6 +1444,7 @@ impl<P: Policies> Model<P> {
             self.start_copy(host, image, ev);
         }
         self.refresh_main(image);
+        self.start_pending(ev);
     }
 
     /// R82.
