@@ -3174,3 +3174,80 @@ fn fault_inputs_are_checked_and_a_down_host_takes_nothing() {
         ]
     );
 }
+
+/// A policy that always picks host 0.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct AlwaysHost0;
+
+impl Policies for AlwaysHost0 {
+    fn select_host(&mut self, _view: &dyn HostView, _request: &PlacementRequest) -> Option<HostId> {
+        Some(H0)
+    }
+}
+
+/// A policy that places on a host that is down has its decision refused
+/// (`HostDown`), and the invocation is refused for want of room; the
+/// built-in first fit goes to the host that is up.
+#[test]
+fn a_decision_for_a_down_host_is_refused() {
+    let mut w = World::with(fault_config(2, 4), AlwaysHost0);
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    w.step(0, Command::HostDown { host: H0 });
+    let (i, events) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i, f),
+            ev(
+                0,
+                EventKind::DecisionRefused {
+                    invocation: i,
+                    host: H0,
+                    reason: DecisionError::HostDown
+                }
+            ),
+            rejected(0, i, RejectReason::ResourceUnavailable),
+        ]
+    );
+    let mut w = World::new(fault_config(2, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    w.step(0, Command::HostDown { host: H0 });
+    let (i, events) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i, f),
+            cold(0, i, ctr(0), H1, ImageSource::Registry),
+            download_started(0, image),
+        ]
+    );
+}
+
+/// A client waiting for an invocation waits through its retry: the wait
+/// ends at its real end, not at the crash.
+#[test]
+fn a_wait_spans_a_retry() {
+    let mut w = World::new(fault_config(2, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i, _) = w.invoke(0, f, success(200, 7));
+    w.step(70, Command::HostDown { host: H0 });
+    let mut events = Vec::new();
+    let finished = w.p.wait_for(i, None, &mut events).expect("it ends");
+    assert_eq!(
+        finished,
+        Finished {
+            invocation: i,
+            ending: Ending {
+                at_us: 1_420,
+                outcome: EndOutcome::Completed {
+                    output: 7,
+                    cost_picodollars: SMALL_COST
+                }
+            }
+        }
+    );
+    w.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+}
