@@ -227,13 +227,13 @@ fn the_default_scenario_exercises_every_path() {
     assert!(m.queued_total > 0, "{m:?}");
 }
 
-/// `--faults`: seeded host crashes (about one a minute here, each host back
-/// after 30 s). Invocations are retried or fail on a platform error, and at
+/// `--faults`: seeded host crashes (about one every six seconds here, each
+/// host back after 10 s). Invocations are retried or fail on a platform error, and at
 /// the end none is unaccounted for and no container holds RAM or a slot —
 /// in both pressure modes. The faults change the run, reproducibly.
 #[test]
 fn simulate_with_faults_loses_nothing() {
-    let faults = ["--faults", "60", "--repair-s", "30"];
+    let faults = ["--faults", "600", "--repair-s", "10"];
     let json = simulate_ok(&[&faults[..], &["--json"]].concat());
     let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
     let key = |name: &str| {
@@ -255,7 +255,7 @@ fn simulate_with_faults_loses_nothing() {
             + key("platform_failed")
     );
     let queued = simulate_ok(&[&faults[..], &["--pressure", "queue"]].concat());
-    assert!(summary_value(&queued, "scenario").contains("faults 60 host crashes an hour"));
+    assert!(summary_value(&queued, "scenario").contains("faults 600 host crashes an hour"));
     assert!(summary_value(&queued, "faults").contains("host crashes"));
     assert_eq!(
         summary_value(&queued, "at the end"),
