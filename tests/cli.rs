@@ -254,7 +254,13 @@ fn simulate_with_faults_loses_nothing() {
             + key("rejected")
             + key("platform_failed")
     );
-    let queued = simulate_ok(&[&faults[..], &["--pressure", "queue"]].concat());
+    let queued = simulate_ok(
+        &[
+            &faults[..],
+            &["--pressure", "queue", "--queue-capacity", "50"],
+        ]
+        .concat(),
+    );
     assert!(summary_value(&queued, "scenario").contains("faults 600 host crashes an hour"));
     assert!(summary_value(&queued, "faults").contains("host crashes"));
     assert_eq!(
@@ -269,7 +275,13 @@ fn simulate_with_faults_loses_nothing() {
     assert_eq!(
         summary_value(&queued, "events digest"),
         summary_value(
-            &simulate_ok(&[&faults[..], &["--pressure", "queue"]].concat()),
+            &simulate_ok(
+                &[
+                    &faults[..],
+                    &["--pressure", "queue", "--queue-capacity", "50"]
+                ]
+                .concat()
+            ),
             "events digest"
         )
     );
