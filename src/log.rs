@@ -1148,8 +1148,19 @@ mod tests {
             config: ConfigV2Out,
             policies: Builtin,
         }
-        let (v3, trailer) = record(LogFormat::Binary);
         let config = default_config(Pressure::Reject);
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            LogFormat::Binary,
+            config.clone(),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        recorder
+            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+            .unwrap();
+        let (_, trailer, v3) = recorder.finish().unwrap();
         let header = codec::encode(&HeaderV2Out {
             coldstart_version: "0.1.0".to_string(),
             config: ConfigV2Out {
