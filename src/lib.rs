@@ -5,13 +5,15 @@
 //! `coldstart` is the facade: it re-exports the whole of `coldstart-core`
 //! (the state machine) and adds what lives outside the pure core — the
 //! seeded [`workload`] generator, the [`driver`] that feeds inputs and
-//! digests events, the default [`simulate`] scenario and its [`summary`].
+//! digests events, the default [`simulate`] scenario and its [`summary`],
+//! and seeded host crashes ([`faults`]).
 
 pub use coldstart_core::*;
 
 pub mod codec;
 pub mod digest;
 pub mod driver;
+pub mod faults;
 pub mod log;
 pub mod report;
 pub mod simulate;

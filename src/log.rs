@@ -21,8 +21,13 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes. Version 3 added the retry setting
+/// to the configuration, and fault inputs (spec §27); this build still
+/// reads version 2, whose configuration has no retry setting (the default
+/// is used; its logs hold no faults).
+pub const FORMAT_VERSION: u32 = 3;
+/// The oldest format version this build reads.
+pub const FORMAT_VERSION_OLDEST: u32 = 2;
 /// The `format` value of a JSON Lines log's header line.
 pub const JSON_FORMAT_NAME: &str = "coldstart-log";
 /// The largest record payload a reader accepts (bytes).
@@ -43,6 +48,44 @@ pub struct LogHeader {
     pub coldstart_version: String,
     pub config: Config,
     pub policies: Builtin,
+}
+
+/// A version 2 header: its configuration has no retry setting.
+#[derive(Deserialize)]
+struct LogHeaderV2 {
+    coldstart_version: String,
+    config: ConfigV2,
+    policies: Builtin,
+}
+
+/// `Config` as version 2 wrote it (fields in the same order, no `retry`).
+#[derive(Deserialize)]
+struct ConfigV2 {
+    main_storage: crate::MainStorageSpec,
+    hosts: Vec<crate::HostSpec>,
+    cold_start_us: u64,
+    warm_start_us: u64,
+    pressure: crate::Pressure,
+    terminal_records_max: Option<u64>,
+}
+
+impl From<LogHeaderV2> for LogHeader {
+    fn from(v2: LogHeaderV2) -> LogHeader {
+        let c = v2.config;
+        LogHeader {
+            coldstart_version: v2.coldstart_version,
+            config: Config {
+                main_storage: c.main_storage,
+                hosts: c.hosts,
+                cold_start_us: c.cold_start_us,
+                warm_start_us: c.warm_start_us,
+                pressure: c.pressure,
+                terminal_records_max: c.terminal_records_max,
+                retry: crate::Retry::default(),
+            },
+            policies: v2.policies,
+        }
+    }
 }
 
 impl LogHeader {
@@ -216,7 +259,7 @@ impl std::fmt::Display for LogError {
             }
             LogError::UnsupportedVersion { found } => write!(
                 f,
-                "log format version {found} is not supported (this coldstart {COLDSTART_VERSION} reads version {FORMAT_VERSION})"
+                "log format version {found} is not supported (this coldstart {COLDSTART_VERSION} reads versions {FORMAT_VERSION_OLDEST} to {FORMAT_VERSION})"
             ),
             LogError::Truncated { what, offset } => {
                 write!(f, "truncated: the file ends in {what} (at byte {offset})")
@@ -443,7 +486,7 @@ impl<R: BufRead> LogReader<R> {
             });
         }
         let found = u32::from_le_bytes(version);
-        if found != FORMAT_VERSION {
+        if !(FORMAT_VERSION_OLDEST..=FORMAT_VERSION).contains(&found) {
             return Err(LogError::UnsupportedVersion { found });
         }
         let mut source = Source::Binary {
@@ -454,10 +497,17 @@ impl<R: BufRead> LogReader<R> {
         };
         let header = match binary_record(&mut source, 0)? {
             Some((TAG_HEADER, payload)) => {
-                codec::decode::<LogHeader>(payload).map_err(|error| LogError::Corrupt {
+                let corrupt = |error: codec::CodecError| LogError::Corrupt {
                     what: "header".to_string(),
                     problem: error.message,
-                })?
+                };
+                if found == 2 {
+                    codec::decode::<LogHeaderV2>(payload)
+                        .map_err(corrupt)?
+                        .into()
+                } else {
+                    codec::decode::<LogHeader>(payload).map_err(corrupt)?
+                }
             }
             Some((tag, _)) => {
                 return Err(LogError::Corrupt {
@@ -497,7 +547,9 @@ impl<R: BufRead> LogReader<R> {
             )));
         }
         match value.get("format_version").and_then(|v| v.as_u64()) {
-            Some(found) if found == u64::from(FORMAT_VERSION) => {}
+            Some(found)
+                if (u64::from(FORMAT_VERSION_OLDEST)..=u64::from(FORMAT_VERSION))
+                    .contains(&found) => {}
             Some(found) => {
                 return Err(LogError::UnsupportedVersion {
                     found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -1076,6 +1128,70 @@ mod tests {
             .unwrap();
         let (_, trailer, bytes) = recorder.finish().unwrap();
         (bytes, trailer)
+    }
+
+    /// A version 2 log (its configuration without `retry`) still replays
+    /// and verifies: the same log as version 3 wrote it, with the version
+    /// and the header record rewritten as version 2 had them.
+    #[test]
+    fn version_2_logs_are_read() {
+        #[derive(Serialize)]
+        struct ConfigV2Out {
+            main_storage: crate::MainStorageSpec,
+            hosts: Vec<crate::HostSpec>,
+            cold_start_us: u64,
+            warm_start_us: u64,
+            pressure: Pressure,
+            terminal_records_max: Option<u64>,
+        }
+        #[derive(Serialize)]
+        struct HeaderV2Out {
+            coldstart_version: String,
+            config: ConfigV2Out,
+            policies: Builtin,
+        }
+        let config = default_config(Pressure::Reject);
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            LogFormat::Binary,
+            config.clone(),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        recorder
+            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+            .unwrap();
+        let (_, trailer, v3) = recorder.finish().unwrap();
+        let header = codec::encode(&HeaderV2Out {
+            coldstart_version: "0.1.0".to_string(),
+            config: ConfigV2Out {
+                main_storage: config.main_storage,
+                hosts: config.hosts.clone(),
+                cold_start_us: config.cold_start_us,
+                warm_start_us: config.warm_start_us,
+                pressure: config.pressure,
+                terminal_records_max: config.terminal_records_max,
+            },
+            policies: Builtin::default(),
+        })
+        .unwrap();
+        let v3_header_len = u32::from_le_bytes([v3[13], v3[14], v3[15], v3[16]]) as usize;
+        let rest = &v3[12 + 1 + 4 + v3_header_len + 4..];
+        let length = (header.len() as u32).to_le_bytes();
+        let mut v2 = MAGIC.to_vec();
+        v2.extend_from_slice(&2u32.to_le_bytes());
+        v2.push(TAG_HEADER);
+        v2.extend_from_slice(&length);
+        v2.extend_from_slice(&header);
+        v2.extend_from_slice(&record_check(TAG_HEADER, length, &header).to_le_bytes());
+        v2.extend_from_slice(rest);
+        let reader = LogReader::new(&v2[..]).unwrap();
+        assert_eq!(reader.header().config, config);
+        let replayed = replay_bytes(&v2, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+        // A version 2 header read as version 3 does not decode.
+        assert!(codec::decode::<LogHeader>(&header).is_err());
     }
 
     fn replay_bytes(bytes: &[u8], verify: bool) -> Result<Replayed, RunError> {

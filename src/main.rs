@@ -2,11 +2,12 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use coldstart::driver::{DriverOptions, RunReport};
+use coldstart::faults::FaultOptions;
 use coldstart::log::{self, LogFormat, LogReader, Until};
 use coldstart::report::{self, Latencies};
 use coldstart::simulate::{
     simulate_with, SimulateError, SimulateOptions, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT,
-    SEED_DEFAULT,
+    REPAIR_S_DEFAULT, SEED_DEFAULT,
 };
 use coldstart::summary;
 use coldstart::{Config, Event, Metrics, Pressure};
@@ -114,6 +115,16 @@ struct SimulateArgs {
     #[arg(long, default_value_t = QUEUE_CAPACITY_DEFAULT,
           value_parser = clap::value_parser!(u32).range(1..))]
     queue_capacity: u32,
+    /// Crash hosts at random, from the seed: on average this many host
+    /// crashes per hour of virtual time; each host comes back after
+    /// --repair-s, its disk kept or lost with even odds.
+    #[arg(long, value_name = "CRASHES_PER_HOUR",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    faults: Option<u64>,
+    /// How long a crashed host stays down, in seconds (with --faults).
+    #[arg(long, value_name = "SECONDS", default_value_t = REPAIR_S_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    repair_s: u64,
     /// Check every invariant after every step (always on in debug builds).
     #[arg(long)]
     check: bool,
@@ -138,6 +149,10 @@ impl SimulateArgs {
             invocations: self.invocations,
             pressure,
             check_invariants: self.check || cfg!(debug_assertions),
+            faults: self.faults.map(|crashes_per_hour| FaultOptions {
+                crashes_per_hour,
+                repair_us: self.repair_s * 1_000_000,
+            }),
         }
     }
 
@@ -147,8 +162,12 @@ impl SimulateArgs {
             PressureArg::Reject => "reject",
             PressureArg::Queue => "queue",
         };
+        let faults = match self.faults {
+            Some(rate) => format!(" --faults {rate} --repair-s {}", self.repair_s),
+            None => String::new(),
+        };
         format!(
-            "coldstart simulate --seed {} --invocations {} --pressure {pressure} --queue-capacity {} --check",
+            "coldstart simulate --seed {} --invocations {} --pressure {pressure} --queue-capacity {}{faults} --check",
             self.seed, self.invocations, self.queue_capacity
         )
     }

@@ -2,7 +2,9 @@
 //! of keys, in a fixed order, documented in README. Latencies come from the
 //! events: start delay is `Accepted` → `ExecutionStarted`, end-to-end is
 //! `Accepted` → `Completed`, `Failed` or `TimedOut` (rejected invocations
-//! have neither). Percentiles are nearest-rank.
+//! have neither; one failed by a platform error has no end-to-end sample,
+//! and a retried one a start-delay sample per start). Percentiles are
+//! nearest-rank. The fault keys count faults and their effects (spec §27).
 
 use crate::driver::RunReport;
 use crate::{Event, EventKind, InvocationId, Metrics};
@@ -42,7 +44,8 @@ impl Latencies {
                     self.end_to_end_us.push(event.at_us - at_us);
                 }
             }
-            EventKind::Rejected { invocation, .. } => {
+            EventKind::Rejected { invocation, .. }
+            | EventKind::PlatformFailed { invocation, .. } => {
                 self.accepted_at_us.remove(&invocation);
             }
             _ => {}
@@ -79,6 +82,13 @@ fn average(integral_us: u128, elapsed_us: u64) -> Value {
     } else {
         Value::from(integral_us as f64 / elapsed_us as f64)
     }
+}
+
+/// Accepted invocations neither ended, queued, in flight nor waiting to
+/// retry: 0, or an invocation was lost (spec R133).
+pub fn unaccounted(m: &Metrics) -> u64 {
+    m.accepted
+        .saturating_sub(m.queued_now + m.in_flight_now + m.retrying_now + m.ended())
 }
 
 /// The report's keys and values, in order.
@@ -168,6 +178,28 @@ pub fn fields(
             fields.push((name, value.map_or(Value::Null, Value::from)));
         }
     }
+    fields.extend([
+        ("host_crashes", Value::from(m.hosts_down)),
+        ("host_recoveries", Value::from(m.hosts_up)),
+        ("download_failures", Value::from(m.downloads_failed)),
+        ("copy_failures", Value::from(m.copies_failed)),
+        ("main_storage_losses", Value::from(m.main_storage_losses)),
+        ("retries", Value::from(m.retries)),
+        ("retry_cold_starts", Value::from(m.retry_cold_starts)),
+        ("platform_failed", Value::from(m.platform_failed())),
+        (
+            "platform_failed_host_lost",
+            Value::from(m.platform_failed_host_lost),
+        ),
+        (
+            "platform_failed_transfer",
+            Value::from(m.platform_failed_transfer),
+        ),
+        ("containers_lost", Value::from(m.containers_lost)),
+        ("images_lost", Value::from(m.images_lost)),
+        ("unaccounted_invocations", Value::from(unaccounted(m))),
+        ("containers_at_end", Value::from(m.containers_now)),
+    ]);
     fields
 }
 

@@ -13,6 +13,7 @@
 //!   invocations are rejected or queued, per `--pressure`.
 
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
+use crate::faults::{FaultOptions, WithCrashes};
 use crate::log::{LogFormat, Recorder, RunError};
 use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
 use crate::{
@@ -23,6 +24,8 @@ use crate::{GIB, MIB};
 pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
 pub const INVOCATIONS_DEFAULT: u64 = 200_000;
 pub const QUEUE_CAPACITY_DEFAULT: u32 = 1_000;
+/// How long a crashed host stays down with `--faults`, by default (s).
+pub const REPAIR_S_DEFAULT: u64 = 300;
 
 /// Decimal units, as bandwidths are quoted.
 const MB: u64 = 1_000_000;
@@ -38,6 +41,8 @@ pub struct SimulateOptions {
     pub invocations: u64,
     pub pressure: Pressure,
     pub check_invariants: bool,
+    /// Seeded host crashes (`--faults`), drawn from the same seed.
+    pub faults: Option<FaultOptions>,
 }
 
 impl Default for SimulateOptions {
@@ -47,6 +52,7 @@ impl Default for SimulateOptions {
             invocations: INVOCATIONS_DEFAULT,
             pressure: Pressure::Reject,
             check_invariants: cfg!(debug_assertions),
+            faults: None,
         }
     }
 }
@@ -179,9 +185,18 @@ pub fn simulate_with<W: std::io::Write>(
     on_event: impl FnMut(&Event),
 ) -> Result<Simulation, SimulateError> {
     let config = default_config(options.pressure);
-    let inputs = default_workload(options.seed, options.invocations)
+    let workload = default_workload(options.seed, options.invocations)
         .inputs()
         .map_err(SimulateError::Workload)?;
+    let inputs: Box<dyn Iterator<Item = crate::Input>> = match options.faults {
+        None => Box::new(workload),
+        Some(faults) => Box::new(WithCrashes::new(
+            workload,
+            config.hosts.len() as u32,
+            options.seed,
+            faults,
+        )),
+    };
     let driver_options = DriverOptions {
         check_invariants: options.check_invariants,
         ..DriverOptions::default()

@@ -127,15 +127,59 @@ pub fn pressure_name(pressure: Pressure) -> String {
     }
 }
 
+/// The fault lines, if the run had any fault, and the line saying what is
+/// left at the end.
+fn faults_and_end(out: &mut String, m: &Metrics) {
+    let faults = m.hosts_down + m.downloads_failed + m.copies_failed + m.main_storage_losses;
+    if faults > 0 {
+        let _ = writeln!(
+            out,
+            "faults:               {} host crashes ({} back up), {} download and {} copy failures, main storage lost {} times",
+            m.hosts_down, m.hosts_up, m.downloads_failed, m.copies_failed, m.main_storage_losses
+        );
+        let _ = writeln!(
+            out,
+            "  retried:            {} ({} cold starts on a retry)",
+            m.retries, m.retry_cold_starts
+        );
+        let _ = writeln!(
+            out,
+            "  platform errors:    {} (host lost {}, transfer failed {})",
+            m.platform_failed(),
+            m.platform_failed_host_lost,
+            m.platform_failed_transfer
+        );
+        let _ = writeln!(
+            out,
+            "  lost:               {} containers, {} image copies",
+            m.containers_lost, m.images_lost
+        );
+    }
+    let _ = writeln!(
+        out,
+        "at the end:           {} invocations unaccounted for, {} containers holding RAM or a slot",
+        crate::report::unaccounted(m),
+        m.containers_now
+    );
+}
+
 /// The summary, without the wall-clock lines (which differ run to run).
 pub fn render(simulation: &Simulation) -> String {
     let mut out = String::new();
     let m = &simulation.metrics;
     let report = &simulation.report;
     let options = &simulation.options;
+    let faults = match options.faults {
+        Some(f) => format!(
+            ", faults {} host crashes an hour (repair {})",
+            f.crashes_per_hour,
+            seconds(f.repair_us)
+        ),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "scenario:             default, seed {}, pressure {}",
+        "scenario:             default, seed {}, pressure {}{faults}",
         options.seed,
         pressure_name(options.pressure)
     );
@@ -150,6 +194,7 @@ pub fn render_body(m: &Metrics, report: &RunReport) -> String {
     outcomes(&mut out, m);
     starts_and_caches(&mut out, m);
     utilization(&mut out, m, report.end_us);
+    faults_and_end(&mut out, m);
     let _ = writeln!(out, "events:               {}", report.events);
     let _ = writeln!(out, "events digest:        {:016x}", report.digest);
     let _ = writeln!(out, "virtual time:         {}", seconds(report.end_us));

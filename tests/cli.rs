@@ -226,3 +226,63 @@ fn the_default_scenario_exercises_every_path() {
     let m = run(Pressure::Queue { capacity: 1_000 });
     assert!(m.queued_total > 0, "{m:?}");
 }
+
+/// `--faults`: seeded host crashes (about one every six seconds here, each
+/// host back after 10 s). Invocations are retried or fail on a platform error, and at
+/// the end none is unaccounted for and no container holds RAM or a slot —
+/// in both pressure modes. The faults change the run, reproducibly.
+#[test]
+fn simulate_with_faults_loses_nothing() {
+    let faults = ["--faults", "600", "--repair-s", "10"];
+    let json = simulate_ok(&[&faults[..], &["--json"]].concat());
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    let key = |name: &str| {
+        report[name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name}: {json}"))
+    };
+    assert!(key("host_crashes") > 0, "{json}");
+    assert_eq!(key("host_crashes"), key("host_recoveries"));
+    assert!(key("containers_lost") > 0, "{json}");
+    assert_eq!(key("unaccounted_invocations"), 0);
+    assert_eq!(key("containers_at_end"), 0);
+    assert_eq!(
+        key("invocations"),
+        key("completed")
+            + key("failed")
+            + key("timed_out")
+            + key("rejected")
+            + key("platform_failed")
+    );
+    let queued = simulate_ok(
+        &[
+            &faults[..],
+            &["--pressure", "queue", "--queue-capacity", "50"],
+        ]
+        .concat(),
+    );
+    assert!(summary_value(&queued, "scenario").contains("faults 600 host crashes an hour"));
+    assert!(summary_value(&queued, "faults").contains("host crashes"));
+    assert_eq!(
+        summary_value(&queued, "at the end"),
+        "0 invocations unaccounted for, 0 containers holding RAM or a slot"
+    );
+    let plain = simulate_ok(&[]);
+    assert_ne!(
+        summary_value(&queued, "events digest"),
+        summary_value(&plain, "events digest")
+    );
+    assert_eq!(
+        summary_value(&queued, "events digest"),
+        summary_value(
+            &simulate_ok(
+                &[
+                    &faults[..],
+                    &["--pressure", "queue", "--queue-capacity", "50"]
+                ]
+                .concat()
+            ),
+            "events digest"
+        )
+    );
+}

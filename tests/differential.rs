@@ -44,7 +44,8 @@ proptest! {
     }
 }
 
-/// Every required event kind occurs in at least 2% of generated runs.
+/// Every required event kind, fault kinds included, occurs in at least 2%
+/// of generated runs.
 #[test]
 fn the_generator_reaches_every_event_kind() {
     const RUNS: usize = 400;
@@ -79,6 +80,21 @@ fn the_generator_reaches_every_event_kind() {
         "ContainerRemoved/Evicted",
         "ContainerRemoved/Discarded",
         "Reaped",
+        // Faults (spec §27).
+        "HostDown",
+        "HostUp/DiskKept",
+        "HostUp/DiskLost",
+        "ContainerRemoved/HostLost",
+        "Retrying",
+        "PlatformFailed/HostLost",
+        "PlatformFailed/TransferFailed",
+        "DownloadFailed/Retrying",
+        "DownloadFailed/GivenUp",
+        "CopyFailed/Retrying",
+        "CopyFailed/GivenUp",
+        "MainStorageLost",
+        "ImageLost/MainStorage",
+        "ImageLost/Host",
     ];
     let mut runner = TestRunner::deterministic();
     let strategy = case(OPS_MAX);

@@ -2,7 +2,8 @@
 //! up to `DEPTH` ops from a fixed alphabet (after a fixed set-up registering
 //! two images and two functions) runs through core and the reference model,
 //! compared after every step and then drained timer by timer
-//! (`run_differential`). The count is recorded in docs/testing.md.
+//! (`run_differential`); then the same over an alphabet of faults, to a
+//! smaller depth. The counts are recorded in docs/testing.md.
 
 use coldstart_core::{Builtin, Provider};
 use coldstart_model::ops::{Case, HostShape, Op, Shape};
@@ -74,6 +75,8 @@ fn shapes() -> Vec<Shape> {
             retain: Some(1),
             selection: 0,
             warm_choice: 0,
+            retry_attempts: 1,
+            retry_backoff_us: 10,
         },
         // Two unequal hosts (RAM 3/6 units, 1/2 slots, disk 5/10), main
         // storage 12, reject mode, keep-alive 0, best fit, LRU warm choice.
@@ -98,6 +101,8 @@ fn shapes() -> Vec<Shape> {
             retain: None,
             selection: 1,
             warm_choice: 2,
+            retry_attempts: 0,
+            retry_backoff_us: 0,
         },
     ]
 }
@@ -186,4 +191,77 @@ fn every_short_sequence_agrees_with_the_model() {
     assert!(missing.is_empty(), "never reached: {missing:?}");
     // 2 shapes × (6 + 6² + … + 6⁵) = 2 × 9,330.
     assert_eq!(checked, 18_660);
+}
+
+/// Depth of the fault check: shorter, its alphabet being larger.
+const FAULT_DEPTH: usize = 4;
+
+/// Seven ops: a short and a long success, host 0 going down and coming
+/// back without its disk, the download and the copy in progress failing,
+/// and an advance to the next timer.
+fn fault_alphabet() -> Vec<Op> {
+    vec![
+        invoke(0, 20, 3),
+        invoke(1, 250, 4),
+        Op::HostDown { host: 0 },
+        Op::HostUp {
+            which: 0,
+            disk_kept: false,
+        },
+        Op::DownloadFails { which: 0 },
+        Op::CopyFails { which: 0 },
+        Op::NextTimer,
+    ]
+}
+
+/// Every fault kind the alphabet can reach in four ops (`ImageLost` needs a
+/// copy to arrive before the crash: five; `MainStorageLost` is not in the
+/// alphabet; the generator of tests/differential.rs reaches both).
+const FAULT_REACHED: &[&str] = &[
+    "ContainerRemoved/HostLost",
+    "CopyFailed/GivenUp",
+    "CopyFailed/Retrying",
+    "DownloadFailed/GivenUp",
+    "DownloadFailed/Retrying",
+    "HostDown",
+    "HostUp/DiskLost",
+    "PlatformFailed/HostLost",
+    "PlatformFailed/TransferFailed",
+    "Retrying",
+];
+
+/// The same exhaustive check over faults, on the same two shapes (the first
+/// allows two attempts, the second one: no retry).
+#[test]
+fn every_short_fault_sequence_agrees_with_the_model() {
+    let alphabet = fault_alphabet();
+    let mut checked = 0usize;
+    let mut kinds = std::collections::BTreeSet::new();
+    for shape in shapes() {
+        let (config, policies) = shape.build();
+        for seq in sequences(alphabet.len(), FAULT_DEPTH) {
+            let mut ops = setup();
+            ops.extend(seq.iter().map(|&i| alphabet[i]));
+            let case = Case {
+                shape: shape.clone(),
+                ops,
+            };
+            let mut core = Provider::new(config.clone(), policies).expect("valid");
+            let mut model = Model::<Builtin>::new(config.clone(), policies).expect("valid");
+            match run_differential(&case, &mut core, &mut model) {
+                Ok(trace) => kinds.extend(trace.kinds),
+                Err(d) => panic!("core (left) and model (right) diverge on {case:?}\nat {d}"),
+            }
+            checked += 1;
+        }
+    }
+    eprintln!("event kinds reached: {kinds:?}");
+    let missing: Vec<&str> = FAULT_REACHED
+        .iter()
+        .copied()
+        .filter(|k| !kinds.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "never reached: {missing:?}");
+    // 2 shapes × (7 + 7² + 7³ + 7⁴) = 2 × 2,800.
+    assert_eq!(checked, 5_600);
 }

@@ -167,9 +167,9 @@ fn wrong_magic_and_unknown_versions() {
     replay_fails(&future, "log format version 7 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":3}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":4}\n",
     );
-    replay_fails(&json, "log format version 3 is not supported");
+    replay_fails(&json, "log format version 4 is not supported");
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(
@@ -281,4 +281,41 @@ fn convert_names_the_bad_file() {
         &bad_out,
         "unknown log file extension",
     );
+}
+
+/// A run with faults records its `HostDown`/`HostUp` inputs and replays to
+/// the same events, in both forms.
+#[test]
+fn a_run_with_faults_records_and_replays() {
+    for extension in ["cslog", "jsonl"] {
+        let path = temp_path(&format!("faults.{extension}"));
+        let output = coldstart(&[
+            "simulate",
+            "--invocations",
+            "1000",
+            "--seed",
+            "11",
+            "--faults",
+            "600",
+            "--repair-s",
+            "10",
+            "--record",
+            path_str(&path),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let summary = stdout(&output);
+        assert!(
+            summary_value(&summary, "faults").contains("host crashes"),
+            "{summary}"
+        );
+        let replayed = replay_ok(&path, &["--verify"]);
+        assert_eq!(
+            summary_value(&replayed, "events digest"),
+            summary_value(&summary, "events digest")
+        );
+        assert_eq!(
+            summary_value(&replayed, "faults"),
+            summary_value(&summary, "faults")
+        );
+    }
 }

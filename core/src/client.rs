@@ -33,6 +33,9 @@ pub enum InvocationState {
         started_us: u64,
         phase: Phase,
     },
+    /// Lost its container to a fault; attempt `attempt` is admitted again at
+    /// `retry_at_us`.
+    Retrying { attempt: u32, retry_at_us: u64 },
     /// Terminal.
     Ended(Ending),
 }
@@ -162,6 +165,9 @@ fn ending_of(event: &Event) -> Option<(InvocationId, Ending)> {
             cost_picodollars,
         } => (invocation, EndOutcome::TimedOut { cost_picodollars }),
         EventKind::Rejected { invocation, reason } => (invocation, EndOutcome::Rejected { reason }),
+        EventKind::PlatformFailed { invocation, reason } => {
+            (invocation, EndOutcome::PlatformFailed { reason })
+        }
         _ => return None,
     };
     Some((invocation, Ending { at_us, outcome }))
@@ -199,6 +205,10 @@ impl<P> Provider<P> {
                 cold,
                 started_us: code_start_us,
                 phase: inv.code.phase_at(self.core.now_us - code_start_us),
+            },
+            InvState::Retrying { retry_at_us } => InvocationState::Retrying {
+                attempt: inv.attempt,
+                retry_at_us,
             },
             InvState::Ended(ending) => InvocationState::Ended(ending),
         })

@@ -26,6 +26,43 @@ pub struct Config {
     /// is reaped first (`Some(0)` reaps each record as it ends). `None` keeps
     /// every record until a `Reap` input.
     pub terminal_records_max: Option<u64>,
+    /// How a fault's victims are retried: invocations whose host went down,
+    /// and failed image transfers (spec §27).
+    #[serde(default)]
+    pub retry: Retry,
+}
+
+/// The retry setting: at most `attempts_max` attempts in all (the first
+/// included); after the attempt numbered `n` fails, the next one begins
+/// `backoff_us × 2^(n−1)` µs later (at most `limits::DURATION_MAX_US`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    pub attempts_max: u32,
+    pub backoff_us: u64,
+}
+
+/// The most attempts a retry setting may allow.
+pub const ATTEMPTS_MAX: u32 = 16;
+
+impl Default for Retry {
+    /// Three attempts, the second one second after the first fails (Lambda
+    /// retries a failed asynchronous invocation twice).
+    fn default() -> Retry {
+        Retry {
+            attempts_max: 3,
+            backoff_us: 1_000_000,
+        }
+    }
+}
+
+impl Retry {
+    /// The wait before the attempt after attempt `attempt` (1-based).
+    pub fn backoff_after_us(&self, attempt: u32) -> u64 {
+        let doublings = attempt.saturating_sub(1).min(ATTEMPTS_MAX);
+        self.backoff_us
+            .saturating_mul(1u64 << doublings)
+            .min(DURATION_MAX_US)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +153,7 @@ impl Config {
             warm_start_us: 1_000,
             pressure: Pressure::Reject,
             terminal_records_max: None,
+            retry: Retry::default(),
         }
     }
 
@@ -175,6 +213,17 @@ impl Config {
         }
         if let Pressure::Queue { capacity: 0 } = self.pressure {
             return Err(ConfigError::QueueCapacityZero);
+        }
+        check_range(
+            || "retry.attempts_max".into(),
+            u64::from(self.retry.attempts_max),
+            u64::from(ATTEMPTS_MAX),
+        )?;
+        if self.retry.backoff_us > DURATION_MAX_US {
+            return Err(ConfigError::TooLarge {
+                field: "retry.backoff_us".into(),
+                max: DURATION_MAX_US,
+            });
         }
         Ok(())
     }

@@ -121,6 +121,59 @@ pub enum EventKind {
     Reaped {
         invocation: InvocationId,
     },
+    /// Fault: the host went down (its containers are lost next).
+    HostDown {
+        host: HostId,
+    },
+    /// The host is back, with empty RAM; its disk cache kept or lost.
+    HostUp {
+        host: HostId,
+        disk_kept: bool,
+    },
+    /// Fault: main storage's disk was lost.
+    MainStorageLost,
+    /// An image copy was on a disk that was lost.
+    ImageLost {
+        image: ImageId,
+        tier: Tier,
+    },
+    /// Attempt `attempt` of the image's download failed; it is tried again
+    /// after the backoff if `retrying`, else abandoned.
+    DownloadFailed {
+        image: ImageId,
+        attempt: u32,
+        retrying: bool,
+    },
+    /// Attempt `attempt` of the image's copy to the host failed; tried again
+    /// after the backoff if `retrying`, else abandoned.
+    CopyFailed {
+        image: ImageId,
+        host: HostId,
+        attempt: u32,
+        retrying: bool,
+    },
+    /// The invocation lost its container to a fault; attempt `attempt` is
+    /// admitted again at `at_us`.
+    Retrying {
+        invocation: InvocationId,
+        attempt: u32,
+        at_us: u64,
+    },
+    /// The invocation ends on a platform error (terminal, not billed).
+    PlatformFailed {
+        invocation: InvocationId,
+        reason: PlatformError,
+    },
+}
+
+/// Why an invocation ended on a platform error (not the function's fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PlatformError {
+    /// Its host went down and it had no attempt left.
+    HostLost,
+    /// Its image could not be brought to its host (download or copy failed
+    /// after every attempt, or main storage was lost).
+    TransferFailed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -160,6 +213,8 @@ pub enum RemovalCause {
     Evicted,
     /// Destroyed after its invocation failed or timed out.
     Discarded,
+    /// Died with its host.
+    HostLost,
 }
 
 /// Why a host-selection decision was refused.
@@ -168,4 +223,6 @@ pub enum DecisionError {
     UnknownHost,
     /// The host cannot make room (RAM, slot or disk) even by evicting.
     NoRoom,
+    /// The host is down.
+    HostDown,
 }

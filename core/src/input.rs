@@ -1,7 +1,7 @@
 //! Inputs: what a driver feeds to `step`. Every input carries its virtual
 //! time; `Command` says what happens at that time.
 
-use crate::ids::{FunctionId, ImageId, InvocationId};
+use crate::ids::{FunctionId, HostId, ImageId, InvocationId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +37,21 @@ pub enum Command {
     Advance,
     /// Drops the record of a terminal invocation.
     Reap { invocation: InvocationId },
+    /// Fault: the host goes down. Its containers die, their invocations are
+    /// retried or fail (platform error), copies to it are abandoned.
+    HostDown { host: HostId },
+    /// The host comes back with empty RAM; its disk cache is kept if
+    /// `disk_kept`, else lost.
+    HostUp { host: HostId, disk_kept: bool },
+    /// Fault: the image's download in progress fails (retried per
+    /// `Config::retry`, then the invocations waiting for it fail).
+    DownloadFails { image: ImageId },
+    /// Fault: the copy of the image to the host in progress fails (retried
+    /// per `Config::retry`, then the invocations waiting for it fail).
+    CopyFails { host: HostId, image: ImageId },
+    /// Fault: main storage's disk is lost: its images are gone and every
+    /// transfer into or out of it fails.
+    MainStorageLost,
 }
 
 /// The fake code of one invocation: clone, build and run phases, and how it

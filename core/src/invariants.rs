@@ -225,6 +225,18 @@ fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
 }
 
 fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
+    let mut copy_timers: BTreeMap<(HostId, ImageId), u32> = BTreeMap::new();
+    for timer in core.timers.values() {
+        if let Timer::CopyDone { host, image } | Timer::CopyRetry { host, image } = *timer {
+            *copy_timers.entry((host, image)).or_default() += 1;
+        }
+    }
+    for (&(host, image), _) in copy_timers.iter() {
+        ensure!(
+            core.host_image(host, image).is_some_and(|c| c.arriving),
+            "a copy timer of {image} to {host} has no arriving copy"
+        );
+    }
     for (i, (h, t)) in core.hosts.iter().zip(tallies).enumerate() {
         let host = HostId(i as u32);
         ensure!(
@@ -258,6 +270,17 @@ fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
             h.idle.len(),
             t.idle
         );
+        if !h.up {
+            ensure!(
+                t.slots == 0,
+                "{host} is down but holds {} containers",
+                t.slots
+            );
+            ensure!(
+                h.images.values().all(|copy| !copy.arriving),
+                "{host} is down but a copy is on its way to it"
+            );
+        }
         let mut image_bytes = 0u64;
         let (mut evictable, mut idle_pinned) = (0u64, 0u64);
         let mut evictable_count = 0usize;
@@ -278,6 +301,23 @@ fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
             ensure!(
                 copy.arriving || copy.waiting.is_empty(),
                 "{host}: {image} present with waiting containers"
+            );
+            if copy.arriving {
+                // Nothing waits forever: an arriving copy is being copied (or
+                // waits to retry), or its host waits for the download.
+                let copying = copy_timers.get(&(host, image)).copied().unwrap_or(0);
+                let awaiting = core.images.get(image).map_or(0, |img| {
+                    img.waiting_hosts.iter().filter(|&&w| w == host).count() as u32
+                });
+                ensure!(
+                    copying + awaiting == 1,
+                    "{host}: arriving {image} has {copying} copy timers and waits {awaiting} times for its download"
+                );
+            }
+            ensure!(
+                (1..=core.config.retry.attempts_max).contains(&copy.copy_attempt),
+                "{host}: {image} copy attempt {} out of range",
+                copy.copy_attempt
             );
             ensure!(
                 core.images
@@ -340,10 +380,14 @@ fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
 fn check_main_storage(core: &Core) -> Result<(), Violation> {
     let mut copies: BTreeMap<ImageId, u32> = BTreeMap::new();
     let mut downloads: BTreeMap<ImageId, u32> = BTreeMap::new();
+    let mut retries: BTreeMap<ImageId, u32> = BTreeMap::new();
     for timer in core.timers.values() {
         match *timer {
-            Timer::CopyDone { image, .. } => *copies.entry(image).or_default() += 1,
+            Timer::CopyDone { image, .. } | Timer::CopyRetry { image, .. } => {
+                *copies.entry(image).or_default() += 1
+            }
             Timer::DownloadDone { image } => *downloads.entry(image).or_default() += 1,
+            Timer::DownloadRetry { image } => *retries.entry(image).or_default() += 1,
             _ => {}
         }
     }
@@ -361,8 +405,20 @@ fn check_main_storage(core: &Core) -> Result<(), Violation> {
             downloading == u32::from(img.main == MainState::Downloading),
             "{id}: download timers disagree with its state"
         );
+        let backing_off = retries.get(&id).copied().unwrap_or(0);
+        ensure!(
+            backing_off == u32::from(img.main == MainState::DownloadBackoff),
+            "{id}: download retry timers disagree with its state"
+        );
+        ensure!(
+            img.download_attempt <= core.config.retry.attempts_max,
+            "{id}: download attempt {} beyond the maximum",
+            img.download_attempt
+        );
         match img.main {
-            MainState::Present | MainState::Downloading => used += img.size_bytes,
+            MainState::Present | MainState::Downloading | MainState::DownloadBackoff => {
+                used += img.size_bytes
+            }
             MainState::AwaitingRoom => pending += 1,
             MainState::Absent => {}
         }
@@ -372,7 +428,10 @@ fn check_main_storage(core: &Core) -> Result<(), Violation> {
         );
         ensure!(
             img.waiting_hosts.is_empty()
-                || matches!(img.main, MainState::Downloading | MainState::AwaitingRoom),
+                || matches!(
+                    img.main,
+                    MainState::Downloading | MainState::DownloadBackoff | MainState::AwaitingRoom
+                ),
             "{id}: hosts wait for a download that is not coming"
         );
         let should_evict = img.main == MainState::Present && img.copy_pins == 0;
@@ -410,8 +469,39 @@ fn check_main_storage(core: &Core) -> Result<(), Violation> {
 
 fn check_invocations(core: &Core) -> Result<(), Violation> {
     let (mut queued, mut in_flight, mut ended) = (0u64, 0u64, 0u64);
+    let mut retrying = 0u64;
+    let mut retry_timers: BTreeMap<crate::ids::InvocationId, (u64, u32)> = BTreeMap::new();
+    for (&(due, _), timer) in &core.timers {
+        if let Timer::RetryDue { invocation } = *timer {
+            let entry = retry_timers.entry(invocation).or_insert((due, 0));
+            entry.1 += 1;
+        }
+    }
+    ensure!(
+        retry_timers.keys().all(|&id| core.invocations.contains(id)),
+        "a retry timer names a removed invocation"
+    );
     for (id, inv) in core.invocations.iter() {
+        ensure!(
+            (1..=core.config.retry.attempts_max).contains(&inv.attempt),
+            "{id} is at attempt {}, outside 1..={}",
+            inv.attempt,
+            core.config.retry.attempts_max
+        );
+        if !matches!(inv.state, InvState::Retrying { .. }) {
+            ensure!(
+                !retry_timers.contains_key(&id),
+                "{id} has a retry timer but is not retrying"
+            );
+        }
         match inv.state {
+            InvState::Retrying { retry_at_us } => {
+                retrying += 1;
+                ensure!(
+                    retry_timers.get(&id) == Some(&(retry_at_us, 1)),
+                    "retrying {id} has no single retry timer due at {retry_at_us} µs"
+                );
+            }
             InvState::Queued { .. } => {
                 queued += 1;
                 ensure!(core.queue.contains(&id), "queued {id} is not in the queue");
@@ -464,11 +554,17 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
         m.reaped
     );
     ensure!(
-        m.accepted == m.queued_now + m.in_flight_now + m.ended(),
-        "nothing lost: accepted {} != queued {} + in flight {} + ended {}",
+        retrying == m.retrying_now,
+        "retrying count {retrying} != gauge {}",
+        m.retrying_now
+    );
+    ensure!(
+        m.accepted == m.queued_now + m.in_flight_now + m.retrying_now + m.ended(),
+        "nothing lost: accepted {} != queued {} + in flight {} + retrying {} + ended {}",
         m.accepted,
         m.queued_now,
         m.in_flight_now,
+        m.retrying_now,
         m.ended()
     );
     if let Some(max) = core.config.terminal_records_max {
@@ -484,8 +580,14 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
         );
     }
     ensure!(
-        m.cold_starts + m.warm_starts == m.in_flight_now + m.completed + m.failed() + m.timed_out,
-        "starts do not match started invocations"
+        m.cold_starts + m.warm_starts
+            == m.in_flight_now
+                + m.completed
+                + m.failed()
+                + m.timed_out
+                + m.retries
+                + m.platform_failed(),
+        "starts do not match started invocations (every start ends, is retried or fails on the platform)"
     );
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod billing;
 pub mod client;
 pub mod config;
 pub mod event;
+mod faults;
 pub mod ids;
 pub mod input;
 pub mod invariants;
@@ -25,9 +26,10 @@ mod storage;
 
 pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
-pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, GIB, MIB};
+pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB};
 pub use event::{
-    DecisionError, Event, EventKind, Events, ImageSource, RejectReason, RemovalCause, Tier,
+    DecisionError, Event, EventKind, Events, ImageSource, PlatformError, RejectReason,
+    RemovalCause, Tier,
 };
 pub use ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 pub use input::{Code, Command, Input, Outcome, Phase};

@@ -40,12 +40,33 @@ pub struct Metrics {
     pub decisions_refused: u64,
     pub cost_picodollars: u128,
 
+    /// Faults (spec §27).
+    pub hosts_down: u64,
+    pub hosts_up: u64,
+    pub main_storage_losses: u64,
+    /// Failed transfer attempts (each `DownloadFailed` / `CopyFailed`).
+    pub downloads_failed: u64,
+    pub copies_failed: u64,
+    /// Image copies on a lost disk (`ImageLost`), both tiers.
+    pub images_lost: u64,
+    /// Containers that died with their host.
+    pub containers_lost: u64,
+    /// Invocations sent back for another attempt (`Retrying`).
+    pub retries: u64,
+    /// Cold starts of invocations on their second or later attempt.
+    pub retry_cold_starts: u64,
+    /// Invocations ended on a platform error, by reason.
+    pub platform_failed_host_lost: u64,
+    pub platform_failed_transfer: u64,
+
     pub queued_now: u64,
     /// Invocations placed and not yet ended (preparing, starting, running).
     pub in_flight_now: u64,
     pub containers_now: u64,
     pub busy_containers_now: u64,
     pub idle_containers_now: u64,
+    /// Invocations waiting for their retry to be due.
+    pub retrying_now: u64,
 
     pub container_us: u128,
     pub busy_container_us: u128,
@@ -58,12 +79,16 @@ impl Metrics {
         self.failed_by_phase.iter().sum()
     }
 
+    pub fn platform_failed(&self) -> u64 {
+        self.platform_failed_host_lost + self.platform_failed_transfer
+    }
+
     pub fn rejected(&self) -> u64 {
         self.rejected_resource_unavailable + self.rejected_queue_full
     }
 
     /// Invocations that have ended, reaped or not.
     pub fn ended(&self) -> u64 {
-        self.completed + self.failed() + self.timed_out + self.rejected()
+        self.completed + self.failed() + self.timed_out + self.platform_failed() + self.rejected()
     }
 }

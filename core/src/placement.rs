@@ -37,6 +37,9 @@ impl HostView for Core {
         let Some(h) = self.hosts.get(host.index()) else {
             return false;
         };
+        if !h.up {
+            return false;
+        }
         let ram_reclaimable = h.ram_free_bytes() + h.idle_ram_bytes;
         let slots_reclaimable = h.slots_free() + h.idle_count;
         if ram_reclaimable < request.memory_bytes || slots_reclaimable < 1 {
@@ -114,6 +117,8 @@ impl Core {
         };
         let refused = if host.index() >= self.hosts.len() {
             Some(DecisionError::UnknownHost)
+        } else if !self.hosts[host.index()].up {
+            Some(DecisionError::HostDown)
         } else if !self.fits(host, &request) {
             Some(DecisionError::NoRoom)
         } else {
@@ -320,6 +325,13 @@ impl Core {
         self.metrics.containers_now += 1;
         self.metrics.busy_containers_now += 1;
         self.metrics.cold_starts += 1;
+        if self
+            .invocations
+            .get(invocation)
+            .is_some_and(|inv| inv.attempt > 1)
+        {
+            self.metrics.retry_cold_starts += 1;
+        }
 
         let source = match held {
             Some(false) => {
@@ -351,6 +363,7 @@ impl Core {
                         last_used_us: now_us,
                         uses: 1,
                         evict_key: None,
+                        copy_attempt: 1,
                     },
                 );
                 match self.images.get(image).map(|i| i.main) {

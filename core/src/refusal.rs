@@ -1,6 +1,6 @@
 //! Why an input was refused. A refused input changes nothing.
 
-use crate::ids::{FunctionId, ImageId, InvocationId};
+use crate::ids::{FunctionId, HostId, ImageId, InvocationId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,27 @@ pub enum Refusal {
     TooManyEntities {
         kind: &'static str,
     },
+    /// A fault names a host the configuration does not have.
+    UnknownHost {
+        host: HostId,
+    },
+    /// `HostDown` of a host that is down.
+    HostAlreadyDown {
+        host: HostId,
+    },
+    /// `HostUp` of a host that is up.
+    HostAlreadyUp {
+        host: HostId,
+    },
+    /// `DownloadFails` of an image with no download in progress.
+    NoDownloadInProgress {
+        image: ImageId,
+    },
+    /// `CopyFails` of an image with no copy to that host in progress.
+    NoCopyInProgress {
+        image: ImageId,
+        host: HostId,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -90,6 +111,15 @@ impl std::fmt::Display for Refusal {
             }
             Refusal::FunctionNeverFits { why } => write!(f, "the function can never fit: {why}"),
             Refusal::TooManyEntities { kind } => write!(f, "too many {kind}"),
+            Refusal::UnknownHost { host } => write!(f, "unknown host {host}"),
+            Refusal::HostAlreadyDown { host } => write!(f, "{host} is already down"),
+            Refusal::HostAlreadyUp { host } => write!(f, "{host} is already up"),
+            Refusal::NoDownloadInProgress { image } => {
+                write!(f, "no download of {image} is in progress")
+            }
+            Refusal::NoCopyInProgress { image, host } => {
+                write!(f, "no copy of {image} to {host} is in progress")
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::arena::Arena;
 use crate::config::{Config, HostSpec};
-use crate::event::RejectReason;
+use crate::event::{PlatformError, RejectReason};
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::input::{Code, Phase};
 use crate::metrics::Metrics;
@@ -52,6 +52,8 @@ pub(crate) struct Image {
     pub uses: u64,
     /// Its place in main storage's eviction order, while evictable.
     pub evict_key: Option<OrderKey>,
+    /// The attempt number of its current (or last) download, from 1.
+    pub download_attempt: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +62,9 @@ pub(crate) enum MainState {
     /// Waiting for room in main storage to start downloading.
     AwaitingRoom,
     Downloading,
+    /// Its download failed and waits for its next attempt (`DownloadRetry`);
+    /// its bytes stay reserved.
+    DownloadBackoff,
     Present,
 }
 
@@ -86,6 +91,8 @@ pub(crate) struct Function {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Host {
     pub spec: HostSpec,
+    /// False while the host is down: no containers, nothing arriving.
+    pub up: bool,
     pub ram_used_bytes: u64,
     pub slots_used: u32,
     /// Image copies (present or arriving) plus container scratch.
@@ -108,6 +115,7 @@ impl Host {
     pub fn new(spec: HostSpec) -> Host {
         Host {
             spec,
+            up: true,
             ram_used_bytes: 0,
             slots_used: 0,
             disk_used_bytes: 0,
@@ -151,6 +159,8 @@ pub(crate) struct HostImage {
     pub last_used_us: u64,
     pub uses: u64,
     pub evict_key: Option<OrderKey>,
+    /// The attempt number of its copy from main storage, from 1.
+    pub copy_attempt: u32,
 }
 
 /// How a host image copy counts toward what placement may reclaim.
@@ -213,6 +223,8 @@ pub(crate) struct Invocation {
     pub code: Code,
     pub ingress_bytes: u64,
     pub egress_bytes: u64,
+    /// Which attempt this is, from 1 (faults may retry it, spec §27).
+    pub attempt: u32,
     pub state: InvState,
 }
 
@@ -236,6 +248,10 @@ pub(crate) enum InvState {
         cold: bool,
         code_start_us: u64,
     },
+    /// Lost its container to a fault; admitted again at `retry_at_us`.
+    Retrying {
+        retry_at_us: u64,
+    },
     Ended(Ending),
 }
 
@@ -248,19 +264,57 @@ pub struct Ending {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndOutcome {
-    Completed { output: u64, cost_picodollars: u64 },
-    Failed { phase: Phase, cost_picodollars: u64 },
-    TimedOut { cost_picodollars: u64 },
-    Rejected { reason: RejectReason },
+    Completed {
+        output: u64,
+        cost_picodollars: u64,
+    },
+    Failed {
+        phase: Phase,
+        cost_picodollars: u64,
+    },
+    TimedOut {
+        cost_picodollars: u64,
+    },
+    Rejected {
+        reason: RejectReason,
+    },
+    /// A platform error ended it (not billed).
+    PlatformFailed {
+        reason: PlatformError,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Timer {
-    DownloadDone { image: ImageId },
-    CopyDone { host: HostId, image: ImageId },
-    ContainerReady { container: ContainerId },
-    InvocationEnd { invocation: InvocationId },
-    KeepAliveExpired { container: ContainerId },
+    DownloadDone {
+        image: ImageId,
+    },
+    CopyDone {
+        host: HostId,
+        image: ImageId,
+    },
+    ContainerReady {
+        container: ContainerId,
+    },
+    InvocationEnd {
+        invocation: InvocationId,
+    },
+    KeepAliveExpired {
+        container: ContainerId,
+    },
+    /// A retried invocation's next attempt is due.
+    RetryDue {
+        invocation: InvocationId,
+    },
+    /// A failed download's next attempt is due.
+    DownloadRetry {
+        image: ImageId,
+    },
+    /// A failed copy's next attempt is due.
+    CopyRetry {
+        host: HostId,
+        image: ImageId,
+    },
 }
 
 /// Timers serialize as a list of `(due_us, seq, timer)`, since formats such

@@ -156,6 +156,11 @@ impl<P: Policies> Provider<P> {
                 }
                 Some(_) => Ok(()),
             },
+            Command::HostDown { .. }
+            | Command::HostUp { .. }
+            | Command::DownloadFails { .. }
+            | Command::CopyFails { .. }
+            | Command::MainStorageLost => core.validate_fault(&input.command),
         }
     }
 
@@ -289,6 +294,9 @@ impl Core {
                 self.remove_idle(policies, container, RemovalCause::Expired, out);
                 self.drain_queue(policies, out);
             }
+            Timer::RetryDue { invocation } => self.on_retry_due(policies, invocation, out),
+            Timer::DownloadRetry { image } => self.on_download_retry(image, out),
+            Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, out),
         }
     }
 
@@ -306,6 +314,7 @@ impl Core {
                         last_used_us: 0,
                         uses: 0,
                         evict_key: None,
+                        download_attempt: 0,
                     })
                     .unwrap_or_else(|_| bug("validated image insert failed"));
                 self.emit(out, EventKind::ImageRegistered { image, size_bytes });
@@ -342,6 +351,7 @@ impl Core {
                         code,
                         ingress_bytes,
                         egress_bytes,
+                        attempt: 1,
                         state: InvState::Queued {
                             since_us: self.now_us,
                         },
@@ -367,13 +377,23 @@ impl Core {
                     self.reap(invocation, out);
                 }
             }
+            Command::HostDown { host } => self.host_down(policies, host, out),
+            Command::HostUp { host, disk_kept } => self.host_up(policies, host, disk_kept, out),
+            Command::DownloadFails { image } => self.download_fails(policies, image, out),
+            Command::CopyFails { host, image } => self.copy_fails(policies, host, image, out),
+            Command::MainStorageLost => self.main_storage_lost(policies, out),
         }
     }
 
     /// A new invocation starts at once if it can; otherwise it is rejected or
     /// joins the queue, per the pressure mode. In queue mode it never jumps
     /// ahead of invocations already waiting.
-    fn admit<P: Policies>(&mut self, policies: &mut P, invocation: InvocationId, out: &mut Events) {
+    pub(crate) fn admit<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        out: &mut Events,
+    ) {
         match self.config.pressure {
             Pressure::Reject => {
                 if !self.try_start(policies, invocation, out) {
@@ -403,7 +423,7 @@ impl Core {
     }
 
     /// Starts queued invocations, oldest first, until the oldest cannot start.
-    fn drain_queue<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
+    pub(crate) fn drain_queue<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
         while let Some(&head) = self.queue.front() {
             if !self.try_start(policies, head, out) {
                 return;
@@ -628,23 +648,42 @@ impl Core {
 
     /// Destroys a busy container whose invocation failed or timed out.
     fn discard<P: Policies>(&mut self, policies: &mut P, container: ContainerId, out: &mut Events) {
+        self.remove_busy(policies, container, RemovalCause::Discarded, out);
+    }
+
+    /// Removes a non-idle container (its invocation failed, or a fault took
+    /// it). Its pending timers, if any, are the caller's to cancel.
+    pub(crate) fn remove_busy<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        cause: RemovalCause,
+        out: &mut Events,
+    ) {
         let c = self
             .containers
             .remove(container)
-            .unwrap_or_else(|| bug("discarding unknown container"));
+            .unwrap_or_else(|| bug("removing unknown container"));
+        if let ContainerState::Idle { .. } = c.state {
+            bug("removing an idle container as busy");
+        }
         let host = c.host;
         let h = &mut self.hosts[host.index()];
         h.busy_count -= 1;
         self.metrics.busy_containers_now -= 1;
         self.release(c.host, c.memory_bytes, c.scratch_bytes);
         self.update_host_image(policies, host, c.image, |copy| copy.pins_busy -= 1);
-        self.metrics.containers_discarded += 1;
+        match cause {
+            RemovalCause::Discarded => self.metrics.containers_discarded += 1,
+            RemovalCause::HostLost => self.metrics.containers_lost += 1,
+            _ => bug("a busy container is not expired or evicted"),
+        }
         self.emit(
             out,
             EventKind::ContainerRemoved {
                 container,
                 host,
-                cause: RemovalCause::Discarded,
+                cause,
             },
         );
     }
@@ -660,7 +699,7 @@ impl Core {
     }
 
     /// Removes an idle container (expired or evicted).
-    fn remove_idle<P: Policies>(
+    pub(crate) fn remove_idle<P: Policies>(
         &mut self,
         policies: &mut P,
         container: ContainerId,
@@ -677,6 +716,7 @@ impl Core {
         match cause {
             RemovalCause::Expired => self.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.metrics.containers_evicted += 1,
+            RemovalCause::HostLost => self.metrics.containers_lost += 1,
             RemovalCause::Discarded => bug("idle containers are not discarded"),
         }
         self.emit(
@@ -700,7 +740,7 @@ impl Core {
 
     /// Bookkeeping for an invocation that just ended: retention may reap the
     /// oldest ended records.
-    fn record_ended(&mut self, invocation: InvocationId, out: &mut Events) {
+    pub(crate) fn record_ended(&mut self, invocation: InvocationId, out: &mut Events) {
         let Some(max) = self.config.terminal_records_max else {
             return;
         };

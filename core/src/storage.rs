@@ -112,9 +112,9 @@ impl Core {
 
     /// Puts an image into main storage's evictable set if it is present, no
     /// copy reads from it, and it is not there yet. Called when a download
-    /// or a copy finishes; the code that pins or evicts an image takes it
-    /// out of the set itself.
-    fn refresh_main_evictable<P: Policies>(&mut self, policies: &mut P, image: ImageId) {
+    /// or a copy finishes, and by faults that end a copy (R141, R144); the
+    /// code that pins or evicts an image takes it out of the set itself.
+    pub(crate) fn refresh_main_evictable<P: Policies>(&mut self, policies: &mut P, image: ImageId) {
         let img = self
             .images
             .get(image)
@@ -191,6 +191,7 @@ impl Core {
         self.main.used_bytes += size;
         if let Some(img) = self.images.get_mut(image) {
             img.main = MainState::Downloading;
+            img.download_attempt = 1;
         }
         self.metrics.bytes_downloaded += u128::from(size);
         let due = self.now_us + transfer_us(size, self.config.main_storage.download_bytes_per_s);
@@ -199,7 +200,7 @@ impl Core {
     }
 
     /// Starts waiting downloads, oldest first, while the oldest has room.
-    fn start_pending_downloads(&mut self, out: &mut Events) {
+    pub(crate) fn start_pending_downloads(&mut self, out: &mut Events) {
         let capacity = self.config.main_storage.capacity_bytes;
         while let Some(&image) = self.main.pending.front() {
             let size = self
@@ -261,6 +262,9 @@ impl Core {
             self.start_copy(host, image, out);
         }
         self.refresh_main_evictable(policies, image);
+        // With no host left waiting (they went down meanwhile, R141) the
+        // image is evictable at once and room grew; otherwise a no-op.
+        self.start_pending_downloads(out);
     }
 
     pub(crate) fn on_copy_done<P: Policies>(

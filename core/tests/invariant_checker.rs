@@ -226,3 +226,65 @@ fn an_invocation_and_its_container_must_agree_on_the_host() {
         assert_caught(provider.check_invariants(), "disagree on their state");
     }
 }
+
+/// The busy provider right after its only host went down: its containers
+/// lost, the invocations that ran on them retrying.
+fn crashed_provider() -> Provider {
+    let mut p = busy_provider();
+    let at_us = p.now_us();
+    let events = p
+        .apply(&Input {
+            at_us,
+            command: Command::HostDown { host: HostId(0) },
+        })
+        .expect("accepted")
+        .into_vec();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Retrying { .. })),
+        "{events:#?}"
+    );
+    p.check_invariants().expect("a sound provider");
+    p
+}
+
+fn tampered_crash(edit: impl FnOnce(&mut Value)) -> Result<(), Violation> {
+    let mut value = serde_json::to_value(crashed_provider()).expect("serializes");
+    edit(&mut value);
+    let provider: Provider = serde_json::from_value(value).expect("still the right shape");
+    provider.check_invariants()
+}
+
+/// Faults' bookkeeping is recounted too: the retrying gauge and the
+/// nothing-lost sum that includes it, the retry timers, the starts that
+/// a retry accounts for, and a host marked down while it holds containers.
+#[test]
+fn fault_bookkeeping_is_recounted() {
+    assert_eq!(tampered_crash(|_| {}), Ok(()));
+    assert_caught(
+        tampered_crash(|v| bump(&mut v["core"]["metrics"]["retrying_now"], 1)),
+        "retrying count",
+    );
+    assert_caught(
+        tampered_crash(|v| bump(&mut v["core"]["metrics"]["retries"], 1)),
+        "starts do not match",
+    );
+    assert_caught(
+        tampered_crash(|v| {
+            let timers = v["core"]["timers"].as_array_mut().expect("timers");
+            timers.retain(|t| t[2].get("RetryDue").is_none());
+        }),
+        "no single retry timer",
+    );
+    // Host 0 is down and empty: marking it up is fine, but a host that is
+    // down with containers on it is not.
+    assert_eq!(
+        tampered_crash(|v| v["core"]["hosts"][0]["up"] = Value::from(true)),
+        Ok(())
+    );
+    assert_caught(
+        tampered(|v| v["core"]["hosts"][0]["up"] = Value::from(false)),
+        "is down but holds",
+    );
+}

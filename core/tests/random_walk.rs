@@ -30,6 +30,23 @@ enum Op {
     Back {
         dt_us: u64,
     },
+    /// Faults (spec §27), sometimes naming an unknown host or a transfer
+    /// not in progress (refused).
+    HostDown {
+        host: u32,
+    },
+    HostUp {
+        host: u32,
+        disk_kept: bool,
+    },
+    DownloadFails {
+        image: usize,
+    },
+    CopyFails {
+        host: u32,
+        image: usize,
+    },
+    MainStorageLost,
 }
 
 fn code() -> impl Strategy<Value = Code> {
@@ -58,6 +75,11 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u64..400).prop_map(|dt_us| Op::Advance { dt_us }),
         1 => (0usize..40).prop_map(|invocation| Op::Reap { invocation }),
         1 => (1u64..10).prop_map(|dt_us| Op::Back { dt_us }),
+        1 => (0u32..4).prop_map(|host| Op::HostDown { host }),
+        1 => (0u32..4, any::<bool>()).prop_map(|(host, disk_kept)| Op::HostUp { host, disk_kept }),
+        1 => (0usize..8).prop_map(|image| Op::DownloadFails { image }),
+        1 => (0u32..4, 0usize..8).prop_map(|(host, image)| Op::CopyFails { host, image }),
+        1 => Just(Op::MainStorageLost),
     ]
 }
 
@@ -149,6 +171,25 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                 egress_bytes: egress,
             },
             Op::Advance { .. } | Op::Back { .. } => Command::Advance,
+            Op::HostDown { host } => Command::HostDown { host: HostId(host) },
+            Op::HostUp { host, disk_kept } => Command::HostUp {
+                host: HostId(host),
+                disk_kept,
+            },
+            Op::DownloadFails { image } => Command::DownloadFails {
+                image: images
+                    .get(image % images.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
+            },
+            Op::CopyFails { host, image } => Command::CopyFails {
+                host: HostId(host),
+                image: images
+                    .get(image % images.len().max(1))
+                    .copied()
+                    .unwrap_or_default(),
+            },
+            Op::MainStorageLost => Command::MainStorageLost,
             Op::Reap { invocation } => Command::Reap {
                 invocation: invocations
                     .get(invocation % invocations.len().max(1))
@@ -205,6 +246,7 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
     }
     let m = provider.metrics();
     prop_assert_eq!(m.in_flight_now, 0);
+    prop_assert_eq!(m.retrying_now, 0);
     prop_assert_eq!(m.busy_containers_now, 0);
     if m.queued_now > 0 {
         // Only a queue whose head can never be placed may remain, and then

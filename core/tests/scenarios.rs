@@ -2728,3 +2728,526 @@ fn values_at_the_limits_are_accepted() {
     w.advance(TIME_MAX_US);
     assert_eq!(w.now(), TIME_MAX_US);
 }
+
+// ---------------------------------------------------------------------------
+// Faults (spec §27): crashes, failed transfers, retries — nothing lost
+// ---------------------------------------------------------------------------
+
+/// The default world with `hosts` hosts and a readable retry setting: three
+/// attempts, the first retry 1,000 µs after a failure, the second 2,000 µs.
+fn fault_config(hosts: u32, slots: u32) -> Config {
+    let mut config = config(hosts, host_spec(1_000, slots, 1_000), 1_000);
+    config.retry = Retry {
+        attempts_max: 3,
+        backoff_us: 1_000,
+    };
+    config
+}
+
+fn host_down(at: u64, host: HostId) -> Event {
+    ev(at, EventKind::HostDown { host })
+}
+fn host_up(at: u64, host: HostId, disk_kept: bool) -> Event {
+    ev(at, EventKind::HostUp { host, disk_kept })
+}
+fn retrying(at: u64, i: InvocationId, attempt: u32, at_us: u64) -> Event {
+    ev(
+        at,
+        EventKind::Retrying {
+            invocation: i,
+            attempt,
+            at_us,
+        },
+    )
+}
+fn platform_failed(at: u64, i: InvocationId, reason: PlatformError) -> Event {
+    ev(
+        at,
+        EventKind::PlatformFailed {
+            invocation: i,
+            reason,
+        },
+    )
+}
+fn lost(at: u64, image: ImageId, tier: Tier) -> Event {
+    ev(at, EventKind::ImageLost { image, tier })
+}
+fn download_failed(at: u64, image: ImageId, attempt: u32, retrying: bool) -> Event {
+    ev(
+        at,
+        EventKind::DownloadFailed {
+            image,
+            attempt,
+            retrying,
+        },
+    )
+}
+fn copy_failed(at: u64, image: ImageId, host: HostId, attempt: u32, retrying: bool) -> Event {
+    ev(
+        at,
+        EventKind::CopyFailed {
+            image,
+            host,
+            attempt,
+            retrying,
+        },
+    )
+}
+
+/// The host dies while the image is being copied to it: the container is
+/// lost, the invocation is retried after the backoff and runs on the other
+/// host, from main storage (the image arrived there before the crash).
+#[test]
+fn crash_during_a_copy_retries_on_another_host() {
+    let mut w = World::new(fault_config(2, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i, _) = w.invoke(0, f, success(200, 7));
+    // Downloaded by 50, then copied to host 0 until 100; it dies at 70.
+    let events = w.step(70, Command::HostDown { host: H0 });
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            host_down(70, H0),
+            removed(70, ctr(0), H0, RemovalCause::HostLost),
+            retrying(70, i, 2, 1_070),
+        ]
+    );
+    assert_eq!(
+        w.state(i),
+        InvocationState::Retrying {
+            attempt: 2,
+            retry_at_us: 1_070
+        }
+    );
+    // The retry finds host 0 down and places the invocation on host 1.
+    assert_eq!(
+        w.advance(2_000),
+        vec![
+            cold(1_070, i, ctr_g(0, 1), H1, ImageSource::MainStorage),
+            copy_started(1_070, image, H1),
+            copy_finished(1_120, image, H1),
+            exec(1_220, i, ctr_g(0, 1)),
+            completed(1_420, i, 7, SMALL_COST),
+            idle(1_420, ctr_g(0, 1), 1_420 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.retries,
+            m.retry_cold_starts,
+            m.containers_lost,
+            m.completed
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!((m.hosts_down, m.retrying_now, m.in_flight_now), (1, 0, 0));
+}
+
+/// The host dies while the code runs; it comes back with its disk, so the
+/// retry is a cold start from the host's disk; the host dies again and the
+/// invocation, at its last attempt, ends on a platform error.
+#[test]
+fn crash_during_a_run_recovers_with_the_disk_then_exhausts_the_attempts() {
+    let mut config = fault_config(1, 4);
+    config.retry.attempts_max = 2;
+    let mut w = World::new(config);
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i, _) = w.invoke(0, f, success(1_000, 7));
+    let events = w.step(500, Command::HostDown { host: H0 });
+    assert_eq!(
+        events,
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, i, ctr(0)),
+            host_down(500, H0),
+            removed(500, ctr(0), H0, RemovalCause::HostLost),
+            retrying(500, i, 2, 1_500),
+        ]
+    );
+    assert_eq!(
+        w.step(
+            1_000,
+            Command::HostUp {
+                host: H0,
+                disk_kept: true
+            }
+        ),
+        vec![host_up(1_000, H0, true)]
+    );
+    // The image is still on the host's disk: no transfer.
+    assert_eq!(
+        w.advance(1_650),
+        vec![
+            cold(1_500, i, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            exec(1_600, i, ctr_g(0, 1)),
+        ]
+    );
+    assert_eq!(
+        w.step(1_700, Command::HostDown { host: H0 }),
+        vec![
+            host_down(1_700, H0),
+            removed(1_700, ctr_g(0, 1), H0, RemovalCause::HostLost),
+            platform_failed(1_700, i, PlatformError::HostLost),
+        ]
+    );
+    assert_eq!(
+        w.state(i),
+        InvocationState::Ended(Ending {
+            at_us: 1_700,
+            outcome: EndOutcome::PlatformFailed {
+                reason: PlatformError::HostLost
+            }
+        })
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.retries, m.platform_failed_host_lost), (1, 1));
+    assert_eq!(m.cost_picodollars, 0, "platform errors are not billed");
+    assert_eq!(w.p.next_timer_us(), None, "nothing left to happen");
+}
+
+/// A crash with a queue waiting. The queued invocation stays queued while
+/// the only host is down; the host comes back without its disk and the
+/// queue drains (the image is copied again from main storage). The
+/// crashed invocation's retry finds the slot busy and queues behind it,
+/// then takes over the container warm.
+#[test]
+fn crash_with_a_queue_waiting_recovers_without_the_disk() {
+    let mut config = fault_config(1, 1);
+    config.pressure = Pressure::Queue { capacity: 2 };
+    let mut w = World::new(config);
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i0, _) = w.invoke(0, f, success(200, 1));
+    let (i1, events) = w.invoke(0, f, success(1_000, 2));
+    assert_eq!(events, vec![accepted(0, i1, f), queued(0, i1, 1)]);
+    assert_eq!(
+        w.step(300, Command::HostDown { host: H0 }),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, i0, ctr(0)),
+            host_down(300, H0),
+            removed(300, ctr(0), H0, RemovalCause::HostLost),
+            retrying(300, i0, 2, 1_300),
+        ]
+    );
+    assert_eq!(w.state(i1), InvocationState::Queued { since_us: 0 });
+    assert_eq!(
+        w.step(
+            800,
+            Command::HostUp {
+                host: H0,
+                disk_kept: false
+            }
+        ),
+        vec![
+            host_up(800, H0, false),
+            lost(800, image, Tier::Host(H0)),
+            cold(800, i1, ctr_g(0, 1), H0, ImageSource::MainStorage),
+            copy_started(800, image, H0),
+        ]
+    );
+    assert_eq!(
+        w.advance(3_000),
+        vec![
+            copy_finished(850, image, H0),
+            exec(950, i1, ctr_g(0, 1)),
+            // The retry is admitted again (R146): the only slot is busy, so
+            // it joins the queue.
+            queued(1_300, i0, 1),
+            completed(1_950, i1, 2, SMALL_COST),
+            idle(1_950, ctr_g(0, 1), 1_950 + KEEP),
+            warm(1_950, i0, ctr_g(0, 1), H0),
+            exec(1_960, i0, ctr_g(0, 1)),
+            completed(2_160, i0, 1, SMALL_COST),
+            idle(2_160, ctr_g(0, 1), 2_160 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(m.accepted, 2);
+    assert_eq!((m.completed, m.retries, m.images_lost), (2, 1, 1));
+    assert_eq!(m.queued_total, 2, "the retry waited in the queue too");
+}
+
+/// A download fails twice, each time retried after a longer backoff
+/// (1,000 µs, then 2,000 µs); the third attempt succeeds and the invocation
+/// runs, none the wiser but later.
+#[test]
+fn a_download_that_fails_twice_then_succeeds() {
+    let mut w = World::new(fault_config(1, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i, _) = w.invoke(0, f, success(200, 7));
+    assert_eq!(
+        w.step(20, Command::DownloadFails { image }),
+        vec![download_failed(20, image, 1, true)]
+    );
+    // While it waits for the next attempt, no download is in progress.
+    assert_eq!(
+        w.refuse(500, Command::DownloadFails { image }),
+        Refusal::NoDownloadInProgress { image }
+    );
+    assert_eq!(w.advance(1_030), vec![download_started(1_020, image)]);
+    assert_eq!(
+        w.step(1_040, Command::DownloadFails { image }),
+        vec![download_failed(1_040, image, 2, true)]
+    );
+    assert_eq!(
+        w.state(i),
+        InvocationState::Preparing {
+            host: H0,
+            container: ctr(0)
+        }
+    );
+    assert_eq!(
+        w.advance(5_000),
+        vec![
+            download_started(3_040, image),
+            download_finished(3_090, image),
+            copy_started(3_090, image, H0),
+            copy_finished(3_140, image, H0),
+            exec(3_240, i, ctr(0)),
+            completed(3_440, i, 7, SMALL_COST),
+            idle(3_440, ctr(0), 3_440 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.downloads_failed, m.bytes_downloaded), (2, 150));
+}
+
+/// A copy fails at every attempt: after the last, both invocations waiting
+/// for it (one created the copy, one joined it) fail on a platform error,
+/// their containers and the copy's disk space are released, and the image
+/// stays in main storage for the next cold start.
+#[test]
+fn a_copy_retry_that_exhausts_its_attempts_fails_the_waiting_invocations() {
+    let mut config = fault_config(1, 4);
+    config.retry.attempts_max = 2;
+    let mut w = World::new(config);
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i0, _) = w.invoke(0, f, success(200, 1));
+    let (i1, events) = w.invoke(0, f, success(200, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i1, f),
+            cold(0, i1, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    // A fault is judged by the state before the timers due at its time fire
+    // (R29): the copy must have started by the last input.
+    assert_eq!(
+        w.advance(55),
+        vec![download_finished(50, image), copy_started(50, image, H0)]
+    );
+    assert_eq!(
+        w.step(60, Command::CopyFails { host: H0, image }),
+        vec![copy_failed(60, image, H0, 1, true)]
+    );
+    assert_eq!(w.advance(1_065), vec![copy_started(1_060, image, H0)]);
+    assert_eq!(
+        w.step(1_070, Command::CopyFails { host: H0, image }),
+        vec![
+            copy_failed(1_070, image, H0, 2, false),
+            removed(1_070, ctr(0), H0, RemovalCause::Discarded),
+            platform_failed(1_070, i0, PlatformError::TransferFailed),
+            removed(1_070, ctr(1), H0, RemovalCause::Discarded),
+            platform_failed(1_070, i1, PlatformError::TransferFailed),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.copies_failed, m.platform_failed_transfer), (2, 2));
+    assert_eq!(
+        (m.containers_now, m.in_flight_now, m.bytes_copied),
+        (0, 0, 100)
+    );
+    // The host's copy is gone, main storage still has the image.
+    let (i2, events) = w.invoke(2_000, f, success(200, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(2_000, i2, f),
+            cold(2_000, i2, ctr_g(1, 1), H0, ImageSource::MainStorage),
+            copy_started(2_000, image, H0),
+        ]
+    );
+}
+
+/// Main storage's disk is lost while an image is copied out of it: the
+/// copy fails at once (its source is gone; no retry), its invocation fails,
+/// and the image is gone from main storage: the next cold start downloads
+/// it again.
+#[test]
+fn main_storage_lost_fails_the_copies_reading_from_it() {
+    let mut w = World::new(fault_config(1, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i0, _) = w.invoke(0, f, success(200, 1));
+    assert_eq!(
+        w.step(70, Command::MainStorageLost),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            ev(70, EventKind::MainStorageLost),
+            copy_failed(70, image, H0, 1, false),
+            removed(70, ctr(0), H0, RemovalCause::Discarded),
+            platform_failed(70, i0, PlatformError::TransferFailed),
+            lost(70, image, Tier::MainStorage),
+        ]
+    );
+    let (i1, events) = w.invoke(100, f, success(200, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(100, i1, f),
+            cold(100, i1, ctr_g(0, 1), H0, ImageSource::Registry),
+            download_started(100, image),
+        ]
+    );
+    assert_eq!(w.p.metrics().main_storage_losses, 1);
+}
+
+/// Bad fault inputs are refused with a reason and change nothing; while
+/// the only host is down, invocations are refused for want of room (the
+/// analogue of an HTTP 429), and a policy cannot place on it.
+#[test]
+fn fault_inputs_are_checked_and_a_down_host_takes_nothing() {
+    let mut w = World::new(fault_config(1, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    assert_eq!(
+        w.refuse(0, Command::HostDown { host: HostId(9) }),
+        Refusal::UnknownHost { host: HostId(9) }
+    );
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::HostUp {
+                host: H0,
+                disk_kept: true
+            }
+        ),
+        Refusal::HostAlreadyUp { host: H0 }
+    );
+    assert_eq!(
+        w.refuse(0, Command::DownloadFails { image }),
+        Refusal::NoDownloadInProgress { image }
+    );
+    assert_eq!(
+        w.refuse(0, Command::CopyFails { host: H0, image }),
+        Refusal::NoCopyInProgress { image, host: H0 }
+    );
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::DownloadFails {
+                image: ImageId::from_bits(77)
+            }
+        ),
+        Refusal::UnknownImage {
+            image: ImageId::from_bits(77)
+        }
+    );
+    assert_eq!(
+        w.step(10, Command::HostDown { host: H0 }),
+        vec![host_down(10, H0)]
+    );
+    assert_eq!(
+        w.refuse(20, Command::HostDown { host: H0 }),
+        Refusal::HostAlreadyDown { host: H0 }
+    );
+    let (i, events) = w.invoke(20, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(20, i, f),
+            rejected(20, i, RejectReason::ResourceUnavailable),
+        ]
+    );
+}
+
+/// A policy that always picks host 0.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct AlwaysHost0;
+
+impl Policies for AlwaysHost0 {
+    fn select_host(&mut self, _view: &dyn HostView, _request: &PlacementRequest) -> Option<HostId> {
+        Some(H0)
+    }
+}
+
+/// A policy that places on a host that is down has its decision refused
+/// (`HostDown`), and the invocation is refused for want of room; the
+/// built-in first fit goes to the host that is up.
+#[test]
+fn a_decision_for_a_down_host_is_refused() {
+    let mut w = World::with(fault_config(2, 4), AlwaysHost0);
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    w.step(0, Command::HostDown { host: H0 });
+    let (i, events) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i, f),
+            ev(
+                0,
+                EventKind::DecisionRefused {
+                    invocation: i,
+                    host: H0,
+                    reason: DecisionError::HostDown
+                }
+            ),
+            rejected(0, i, RejectReason::ResourceUnavailable),
+        ]
+    );
+    let mut w = World::new(fault_config(2, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    w.step(0, Command::HostDown { host: H0 });
+    let (i, events) = w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i, f),
+            cold(0, i, ctr(0), H1, ImageSource::Registry),
+            download_started(0, image),
+        ]
+    );
+}
+
+/// A client waiting for an invocation waits through its retry: the wait
+/// ends at its real end, not at the crash.
+#[test]
+fn a_wait_spans_a_retry() {
+    let mut w = World::new(fault_config(2, 4));
+    let image = w.image(50);
+    let f = w.function(image, 100, 10, 10_000);
+    let (i, _) = w.invoke(0, f, success(200, 7));
+    w.step(70, Command::HostDown { host: H0 });
+    let mut events = Vec::new();
+    let finished = w.p.wait_for(i, None, &mut events).expect("it ends");
+    assert_eq!(
+        finished,
+        Finished {
+            invocation: i,
+            ending: Ending {
+                at_us: 1_420,
+                outcome: EndOutcome::Completed {
+                    output: 7,
+                    cost_picodollars: SMALL_COST
+                }
+            }
+        }
+    );
+    w.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+}

@@ -109,6 +109,43 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
         } => "ContainerRemoved/Discarded",
         EventKind::DecisionRefused { .. } => "DecisionRefused",
         EventKind::Reaped { .. } => "Reaped",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::HostLost,
+            ..
+        } => "ContainerRemoved/HostLost",
+        EventKind::HostDown { .. } => "HostDown",
+        EventKind::HostUp {
+            disk_kept: true, ..
+        } => "HostUp/DiskKept",
+        EventKind::HostUp {
+            disk_kept: false, ..
+        } => "HostUp/DiskLost",
+        EventKind::MainStorageLost => "MainStorageLost",
+        EventKind::ImageLost {
+            tier: Tier::MainStorage,
+            ..
+        } => "ImageLost/MainStorage",
+        EventKind::ImageLost {
+            tier: Tier::Host(_),
+            ..
+        } => "ImageLost/Host",
+        EventKind::DownloadFailed { retrying: true, .. } => "DownloadFailed/Retrying",
+        EventKind::DownloadFailed {
+            retrying: false, ..
+        } => "DownloadFailed/GivenUp",
+        EventKind::CopyFailed { retrying: true, .. } => "CopyFailed/Retrying",
+        EventKind::CopyFailed {
+            retrying: false, ..
+        } => "CopyFailed/GivenUp",
+        EventKind::Retrying { .. } => "Retrying",
+        EventKind::PlatformFailed {
+            reason: coldstart_core::PlatformError::HostLost,
+            ..
+        } => "PlatformFailed/HostLost",
+        EventKind::PlatformFailed {
+            reason: coldstart_core::PlatformError::TransferFailed,
+            ..
+        } => "PlatformFailed/TransferFailed",
     }
 }
 
@@ -184,6 +221,25 @@ fn step_both<A: Machine, B: Machine>(
     }
 }
 
+/// Once no timer is left, nothing is in flight or waiting to retry and no
+/// container is left (every keep-alive ran out), so every host's RAM and
+/// slots are back to their totals (the invariant checks tie those to the
+/// containers); every accepted invocation has ended or waits in the queue
+/// (which only a host that stays down can hold up).
+fn at_rest<A: Machine>(a: &A) -> Result<(), String> {
+    let m = a.metrics();
+    if m.in_flight_now != 0 || m.retrying_now != 0 || m.containers_now != 0 {
+        return Err(format!(
+            "not at rest with no timer left: {} in flight, {} retrying, {} containers",
+            m.in_flight_now, m.retrying_now, m.containers_now
+        ));
+    }
+    if m.accepted != m.queued_now + m.ended() {
+        return Err("an invocation was lost".into());
+    }
+    Ok(())
+}
+
 /// Runs the case's ops on both, then advances both timer by timer until no
 /// timer is left, comparing after every step.
 pub fn run_differential<A: Machine, B: Machine>(
@@ -207,6 +263,11 @@ pub fn run_differential<A: Machine, B: Machine>(
     for drain in 0..DRAIN_STEPS_MAX {
         let step = case.ops.len() + drain;
         let Some(due_us) = a.next_timer_us() else {
+            at_rest(a).map_err(|what| Divergence {
+                step,
+                input: None,
+                what,
+            })?;
             return Ok(trace);
         };
         let input = Input {

@@ -5,8 +5,8 @@
 //! each op into a real `Input` using the ids learned from earlier events.
 
 use coldstart_core::{
-    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostSelection, HostSpec, ImageId,
-    Input, InvocationId, MainStorageSpec, Outcome, Phase, Pressure, WarmChoice,
+    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection, HostSpec,
+    ImageId, Input, InvocationId, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,10 @@ pub struct Shape {
     pub retain: Option<u8>,
     pub selection: u8,
     pub warm_choice: u8,
+    /// Attempts allowed after a fault (folded to 1..=4) and the backoff
+    /// (folded to 0..100 µs).
+    pub retry_attempts: u8,
+    pub retry_backoff_us: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +81,10 @@ impl Shape {
                 None => Pressure::Reject,
             },
             terminal_records_max: self.retain.map(|r| u64::from(r % 6)),
+            retry: Retry {
+                attempts_max: u32::from(self.retry_attempts % 4 + 1),
+                backoff_us: u64::from(self.retry_backoff_us % 100),
+            },
         };
         let policies = Builtin {
             host_selection: [
@@ -135,6 +143,27 @@ pub enum Op {
     Bogus {
         which: u8,
     },
+    /// Fault: a host (folded to 0..3, so sometimes unknown) goes down.
+    HostDown {
+        host: u8,
+    },
+    /// A host that is down (as learned from events; else `which` folded
+    /// to 0..3) comes back.
+    HostUp {
+        which: u8,
+        disk_kept: bool,
+    },
+    /// Fault: one of the downloads in progress (as learned from events)
+    /// fails.
+    DownloadFails {
+        which: u8,
+    },
+    /// Fault: one of the copies in progress fails.
+    CopyFails {
+        which: u8,
+    },
+    /// Fault: main storage is lost.
+    MainStorageLost,
 }
 
 /// Learns ids from events and resolves ops into inputs.
@@ -143,6 +172,12 @@ pub struct Resolver {
     pub images: Vec<ImageId>,
     pub functions: Vec<FunctionId>,
     pub invocations: Vec<InvocationId>,
+    /// Transfers started and not yet seen to end, and hosts seen going down
+    /// and not back up: what fault ops aim at (an entry gone stale only
+    /// makes the op refused).
+    pub downloads: Vec<ImageId>,
+    pub copies: Vec<(HostId, ImageId)>,
+    pub down: Vec<HostId>,
 }
 
 fn pick<T: Copy + Default>(items: &[T], index: u8) -> T {
@@ -220,6 +255,42 @@ impl Resolver {
                 },
             ),
             Op::Backwards { dt_us } => (now_us.saturating_sub(u64::from(dt_us)), Command::Advance),
+            Op::HostDown { host } => (
+                now_us,
+                Command::HostDown {
+                    host: HostId(u32::from(host % 3)),
+                },
+            ),
+            Op::HostUp { which, disk_kept } => (
+                now_us,
+                Command::HostUp {
+                    host: if self.down.is_empty() {
+                        HostId(u32::from(which % 3))
+                    } else {
+                        pick(&self.down, which)
+                    },
+                    disk_kept,
+                },
+            ),
+            Op::DownloadFails { which } => (
+                now_us,
+                Command::DownloadFails {
+                    image: if self.downloads.is_empty() {
+                        pick(&self.images, which)
+                    } else {
+                        pick(&self.downloads, which)
+                    },
+                },
+            ),
+            Op::CopyFails { which } => {
+                let (host, image) = if self.copies.is_empty() {
+                    (HostId(0), pick(&self.images, which))
+                } else {
+                    pick(&self.copies, which)
+                };
+                (now_us, Command::CopyFails { host, image })
+            }
+            Op::MainStorageLost => (now_us, Command::MainStorageLost),
             Op::Bogus { which } => (
                 now_us,
                 match which % 3 {
@@ -250,6 +321,20 @@ impl Resolver {
                 EventKind::ImageRegistered { image, .. } => self.images.push(image),
                 EventKind::FunctionRegistered { function, .. } => self.functions.push(function),
                 EventKind::Accepted { invocation, .. } => self.invocations.push(invocation),
+                EventKind::DownloadStarted { image } => self.downloads.push(image),
+                EventKind::DownloadFinished { image } | EventKind::DownloadFailed { image, .. } => {
+                    self.downloads.retain(|&i| i != image)
+                }
+                EventKind::CopyStarted { image, host } => self.copies.push((host, image)),
+                EventKind::CopyFinished { image, host }
+                | EventKind::CopyFailed { image, host, .. } => {
+                    self.copies.retain(|&c| c != (host, image))
+                }
+                EventKind::HostDown { host } => {
+                    self.copies.retain(|&(h, _)| h != host);
+                    self.down.push(host);
+                }
+                EventKind::HostUp { host, .. } => self.down.retain(|&h| h != host),
                 _ => {}
             }
         }
@@ -285,6 +370,7 @@ pub fn shape() -> impl Strategy<Value = Shape> {
         prop::option::weighted(0.2, any::<u8>()),
         any::<u8>(),
         any::<u8>(),
+        (any::<u8>(), any::<u8>()),
     )
         .prop_map(
             |(
@@ -297,6 +383,7 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 retain,
                 selection,
                 warm_choice,
+                (retry_attempts, retry_backoff_us),
             )| Shape {
                 hosts,
                 main_units,
@@ -307,6 +394,8 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 retain,
                 selection,
                 warm_choice,
+                retry_attempts,
+                retry_backoff_us,
             },
         )
 }
@@ -323,6 +412,11 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|invocation| Op::Reap { invocation }),
         1 => any::<u8>().prop_map(|dt_us| Op::Backwards { dt_us }),
         1 => any::<u8>().prop_map(|which| Op::Bogus { which }),
+        1 => any::<u8>().prop_map(|host| Op::HostDown { host }),
+        2 => (any::<u8>(), any::<bool>()).prop_map(|(which, disk_kept)| Op::HostUp { which, disk_kept }),
+        2 => any::<u8>().prop_map(|which| Op::DownloadFails { which }),
+        2 => any::<u8>().prop_map(|which| Op::CopyFails { which }),
+        1 => Just(Op::MainStorageLost),
     ]
 }
 

@@ -20,7 +20,8 @@ use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     EndOutcome, Ending, Event, EventKind, FunctionId, HostFacts, HostId, HostView, ImageFacts,
     ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics, Outcome, Phase,
-    PlacementRequest, Policies, Pressure, Refusal, RejectReason, RemovalCause, Tier, Usage,
+    PlacementRequest, PlatformError, Policies, Pressure, Refusal, RejectReason, RemovalCause, Tier,
+    Usage,
 };
 
 // ---------------------------------------------------------------------------
@@ -124,6 +125,8 @@ enum Main {
     Absent,
     AwaitingRoom,
     Downloading,
+    /// R143: a failed download waiting for its next attempt.
+    DownloadBackoff,
     Present,
 }
 
@@ -136,6 +139,7 @@ struct Image {
     last_used_us: u64,
     uses: u64,
     main_key: Option<Key>,
+    download_attempt: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -166,6 +170,9 @@ enum InvState {
         cold: bool,
         code_start_us: u64,
     },
+    Retrying {
+        retry_at_us: u64,
+    },
     Ended(Ending),
 }
 
@@ -175,6 +182,7 @@ struct Invocation {
     code: Code,
     ingress_bytes: u64,
     egress_bytes: u64,
+    attempt: u32,
     state: InvState,
 }
 
@@ -223,6 +231,7 @@ struct Copy {
     uses: u64,
     /// Set iff the copy is in the Evictable class (R69, R70).
     key: Option<Key>,
+    copy_attempt: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +248,9 @@ enum Timer {
     ContainerReady { container: ContainerId },
     InvocationEnd { invocation: InvocationId },
     KeepAliveExpired { container: ContainerId },
+    RetryDue { invocation: InvocationId },
+    DownloadRetry { image: ImageId },
+    CopyRetry { host: HostId, image: ImageId },
 }
 
 /// The whole state but the policies, so that policies (`&mut`) can be
@@ -254,6 +266,8 @@ struct World {
     containers: Arena<Container>,
     /// Per host, its image copies (order irrelevant: choices use keys).
     copies: Vec<Vec<Copy>>,
+    /// Per host, whether it is up (R141, R142).
+    up: Vec<bool>,
     timers: Vec<(u64, u64, Timer)>,
     queue: Vec<InvocationId>,
     pending: Vec<ImageId>,
@@ -433,7 +447,7 @@ impl World {
 
     /// R59.
     fn fits_request(&self, host: HostId, request: &PlacementRequest) -> bool {
-        if host.index() >= self.config.hosts.len() {
+        if host.index() >= self.config.hosts.len() || !self.up[host.index()] {
             return false;
         }
         let ram_reclaimable = self.ram_free(host) + self.idle_ram(host);
@@ -460,7 +474,12 @@ impl World {
     fn main_used(&self) -> u64 {
         self.images
             .iter()
-            .filter(|(_, i)| matches!(i.main, Main::Downloading | Main::Present))
+            .filter(|(_, i)| {
+                matches!(
+                    i.main,
+                    Main::Downloading | Main::DownloadBackoff | Main::Present
+                )
+            })
             .map(|(_, i)| i.size_bytes)
             .sum()
     }
@@ -471,12 +490,26 @@ impl World {
             .map(|(_, i)| i.size_bytes)
             .sum()
     }
-    /// R132: copies out of main storage in flight = pending `CopyDone`s.
+    /// R132: copies out of main storage in flight = pending `CopyDone`s
+    /// and `CopyRetry`s.
     fn copy_pins(&self, image: ImageId) -> usize {
         self.timers
             .iter()
-            .filter(|t| matches!(t.2, Timer::CopyDone { image: i, .. } if i == image))
+            .filter(|t| {
+                matches!(t.2, Timer::CopyDone { image: i, .. } | Timer::CopyRetry { image: i, .. } if i == image)
+            })
             .count()
+    }
+
+    fn has_timer(&self, timer: Timer) -> bool {
+        self.timers.iter().any(|t| t.2 == timer)
+    }
+
+    fn retrying(&self) -> u64 {
+        self.invocations
+            .iter()
+            .filter(|(_, i)| matches!(i.state, InvState::Retrying { .. }))
+            .count() as u64
     }
 
     // --- gauges (R118), by scan ---
@@ -565,6 +598,10 @@ impl World {
                     phase,
                 }
             }
+            InvState::Retrying { retry_at_us } => InvocationState::Retrying {
+                attempt: inv.attempt,
+                retry_at_us,
+            },
             InvState::Ended(ending) => InvocationState::Ended(ending),
         })
     }
@@ -621,6 +658,7 @@ impl<P: Policies> Model<P> {
                 invocations: Arena::new(),
                 containers: Arena::new(),
                 copies: vec![Vec::new(); hosts],
+                up: vec![true; hosts],
                 timers: Vec::new(),
                 queue: Vec::new(),
                 pending: Vec::new(),
@@ -745,6 +783,43 @@ impl<P: Policies> Model<P> {
                 }
             }
             Command::Advance => {}
+            // R140
+            Command::HostDown { host } => {
+                if host.index() >= w.config.hosts.len() {
+                    return Err(Refusal::UnknownHost { host });
+                }
+                if !w.up[host.index()] {
+                    return Err(Refusal::HostAlreadyDown { host });
+                }
+            }
+            Command::HostUp { host, .. } => {
+                if host.index() >= w.config.hosts.len() {
+                    return Err(Refusal::UnknownHost { host });
+                }
+                if w.up[host.index()] {
+                    return Err(Refusal::HostAlreadyUp { host });
+                }
+            }
+            Command::DownloadFails { image } => {
+                let Some(img) = w.images.get(image.to_bits()) else {
+                    return Err(Refusal::UnknownImage { image });
+                };
+                if img.main != Main::Downloading {
+                    return Err(Refusal::NoDownloadInProgress { image });
+                }
+            }
+            Command::CopyFails { host, image } => {
+                if host.index() >= w.config.hosts.len() {
+                    return Err(Refusal::UnknownHost { host });
+                }
+                if w.images.get(image.to_bits()).is_none() {
+                    return Err(Refusal::UnknownImage { image });
+                }
+                if !w.has_timer(Timer::CopyDone { host, image }) {
+                    return Err(Refusal::NoCopyInProgress { image, host });
+                }
+            }
+            Command::MainStorageLost => {}
             Command::Reap { invocation } => {
                 // R45
                 let Some(inv) = w.invocations.get(invocation.to_bits()) else {
@@ -782,6 +857,7 @@ impl<P: Policies> Model<P> {
                     last_used_us: 0,
                     uses: 0,
                     main_key: None,
+                    download_attempt: 0,
                 });
                 let image = ImageId::from_bits(key);
                 self.w
@@ -817,6 +893,7 @@ impl<P: Policies> Model<P> {
                     code,
                     ingress_bytes,
                     egress_bytes,
+                    attempt: 1,
                     state: InvState::Queued { since_us: now },
                 });
                 let invocation = InvocationId::from_bits(key);
@@ -837,6 +914,11 @@ impl<P: Policies> Model<P> {
                     self.reap(invocation, ev);
                 }
             }
+            Command::HostDown { host } => self.host_down(host, ev),
+            Command::HostUp { host, disk_kept } => self.host_up(host, disk_kept, ev),
+            Command::DownloadFails { image } => self.download_fails(image, ev),
+            Command::CopyFails { host, image } => self.copy_fails(host, image, ev),
+            Command::MainStorageLost => self.main_storage_lost(ev),
         }
     }
 
@@ -863,6 +945,9 @@ impl<P: Policies> Model<P> {
                     self.remove_idle(container, RemovalCause::Expired, ev);
                     self.drain(ev);
                 }
+                Timer::RetryDue { invocation } => self.on_retry_due(invocation, ev),
+                Timer::DownloadRetry { image } => self.on_download_retry(image, ev),
+                Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, ev),
             }
         }
     }
@@ -969,6 +1054,8 @@ impl<P: Policies> Model<P> {
         // 5. validate the decision
         let reason = if host.index() >= self.w.config.hosts.len() {
             Some(DecisionError::UnknownHost)
+        } else if !self.w.up[host.index()] {
+            Some(DecisionError::HostDown)
         } else if !self.w.fits_request(host, &request) {
             Some(DecisionError::NoRoom)
         } else {
@@ -1080,6 +1167,9 @@ impl<P: Policies> Model<P> {
         // 6.
         self.w.metrics.containers_created += 1;
         self.w.metrics.cold_starts += 1;
+        if self.w.inv(inv).attempt > 1 {
+            self.w.metrics.retry_cold_starts += 1;
+        }
         // 7. image source
         let source = match held {
             Some(false) => {
@@ -1106,11 +1196,14 @@ impl<P: Policies> Model<P> {
                     last_used_us: now,
                     uses: 1,
                     key: None,
+                    copy_attempt: 1,
                 });
                 match self.w.image(image).main {
                     Main::Present => ImageSource::MainStorage,
                     Main::Absent => ImageSource::Registry,
-                    Main::Downloading | Main::AwaitingRoom => ImageSource::DownloadInFlight,
+                    Main::Downloading | Main::DownloadBackoff | Main::AwaitingRoom => {
+                        ImageSource::DownloadInFlight
+                    }
                 }
             }
         };
@@ -1282,6 +1375,7 @@ impl<P: Policies> Model<P> {
             );
         }
         self.w.image_mut(image).main = Main::Downloading;
+        self.w.image_mut(image).download_attempt = 1;
         self.w.metrics.bytes_downloaded += u128::from(size);
         let due = self.w.now + transfer_us(size, self.w.config.main_storage.download_bytes_per_s);
         self.w.schedule(due, Timer::DownloadDone { image });
@@ -1350,6 +1444,7 @@ impl<P: Policies> Model<P> {
             self.start_copy(host, image, ev);
         }
         self.refresh_main(image);
+        self.start_pending(ev);
     }
 
     /// R82.
@@ -1570,6 +1665,7 @@ impl<P: Policies> Model<P> {
         match cause {
             RemovalCause::Expired => self.w.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
+            RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
             RemovalCause::Discarded => unreachable!(),
         }
         self.w.emit(
@@ -1657,8 +1753,16 @@ impl<P: Policies> Model<P> {
             return Err("main storage over".into());
         }
         let m = self.metrics_now();
-        if m.accepted != m.queued_now + m.in_flight_now + m.ended() {
+        if m.accepted != m.queued_now + m.in_flight_now + m.retrying_now + m.ended() {
             return Err("an invocation was lost".into());
+        }
+        for (h, up) in w.up.iter().enumerate() {
+            let host = HostId(h as u32);
+            if !up && (w.slots_used(host) > 0 || w.copies[h].iter().any(|c| c.arriving)) {
+                return Err(format!(
+                    "{host} is down but holds containers or arriving copies"
+                ));
+            }
         }
         Ok(())
     }
@@ -1671,7 +1775,364 @@ impl<P: Policies> Model<P> {
         m.containers_now = containers;
         m.busy_containers_now = busy;
         m.idle_containers_now = idle;
+        m.retrying_now = self.w.retrying();
         m
+    }
+}
+
+/// §27: faults, written naively from the spec.
+impl<P: Policies> Model<P> {
+    /// Removes a non-idle container (R94 with a cause): its pins change.
+    fn remove_busy(&mut self, c: ContainerId, cause: RemovalCause, ev: &mut Vec<Event>) {
+        let ctr = self.w.containers.remove(c.to_bits());
+        assert!(!ctr.is_idle());
+        self.set_pins(ctr.host, ctr.image);
+        match cause {
+            RemovalCause::Discarded => self.w.metrics.containers_discarded += 1,
+            RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
+            _ => unreachable!(),
+        }
+        self.w.emit(
+            ev,
+            EventKind::ContainerRemoved {
+                container: c,
+                host: ctr.host,
+                cause,
+            },
+        );
+    }
+
+    /// R141.
+    fn host_down(&mut self, host: HostId, ev: &mut Vec<Event>) {
+        // 1.
+        self.w.up[host.index()] = false;
+        self.w.metrics.hosts_down += 1;
+        self.w.emit(ev, EventKind::HostDown { host });
+        // 2. its containers, by arena index
+        let victims: Vec<ContainerId> = self.w.on_host(host).map(|(id, _)| id).collect();
+        for c in victims {
+            match self.w.ctr(c).state {
+                CState::Idle { .. } => self.remove_idle(c, RemovalCause::HostLost, ev),
+                CState::Preparing(inv) => {
+                    self.remove_busy(c, RemovalCause::HostLost, ev);
+                    self.interrupt(inv, ev);
+                }
+                CState::Starting(inv) => {
+                    self.w.cancel(Timer::ContainerReady { container: c });
+                    self.remove_busy(c, RemovalCause::HostLost, ev);
+                    self.interrupt(inv, ev);
+                }
+                CState::Busy(inv) => {
+                    self.w.cancel(Timer::InvocationEnd { invocation: inv });
+                    self.remove_busy(c, RemovalCause::HostLost, ev);
+                    self.interrupt(inv, ev);
+                }
+            }
+        }
+        // 3. its arriving copies, by image
+        let mut arriving: Vec<ImageId> = self.w.copies[host.index()]
+            .iter()
+            .filter(|c| c.arriving)
+            .map(|c| c.image)
+            .collect();
+        arriving.sort_by_key(|i| i.to_bits());
+        for image in arriving {
+            let done = Timer::CopyDone { host, image };
+            let retry = Timer::CopyRetry { host, image };
+            if self.w.has_timer(done) || self.w.has_timer(retry) {
+                self.w.cancel(done);
+                self.w.cancel(retry);
+                self.refresh_main(image);
+            } else {
+                let img = self.w.image_mut(image);
+                img.waiting_hosts.retain(|&h| h != host);
+                if img.main == Main::AwaitingRoom && img.waiting_hosts.is_empty() {
+                    img.main = Main::Absent;
+                    self.w.pending.retain(|&i| i != image);
+                }
+            }
+            self.w.copies[host.index()].retain(|c| c.image != image);
+        }
+        // 4.
+        self.start_pending(ev);
+    }
+
+    /// R142.
+    fn host_up(&mut self, host: HostId, disk_kept: bool, ev: &mut Vec<Event>) {
+        self.w.up[host.index()] = true;
+        self.w.metrics.hosts_up += 1;
+        self.w.emit(ev, EventKind::HostUp { host, disk_kept });
+        if !disk_kept {
+            let mut images: Vec<ImageId> = self.w.copies[host.index()]
+                .iter()
+                .map(|c| c.image)
+                .collect();
+            images.sort_by_key(|i| i.to_bits());
+            self.w.copies[host.index()].clear();
+            for image in images {
+                self.w.metrics.images_lost += 1;
+                self.w.emit(
+                    ev,
+                    EventKind::ImageLost {
+                        image,
+                        tier: Tier::Host(host),
+                    },
+                );
+            }
+        }
+        self.drain(ev);
+    }
+
+    /// The wait before the next attempt after attempt `attempt` failed.
+    fn backoff(&self, attempt: u32) -> u64 {
+        let mut wait = self.w.config.retry.backoff_us;
+        for _ in 1..attempt {
+            wait = wait.saturating_mul(2);
+        }
+        wait.min(DURATION_MAX_US)
+    }
+
+    /// R143.
+    fn download_fails(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        self.w.cancel(Timer::DownloadDone { image });
+        self.w.metrics.downloads_failed += 1;
+        let attempt = self.w.image(image).download_attempt;
+        if attempt < self.w.config.retry.attempts_max {
+            let due = self.w.now + self.backoff(attempt);
+            let img = self.w.image_mut(image);
+            img.download_attempt += 1;
+            img.main = Main::DownloadBackoff;
+            self.w.schedule(due, Timer::DownloadRetry { image });
+            self.w.emit(
+                ev,
+                EventKind::DownloadFailed {
+                    image,
+                    attempt,
+                    retrying: true,
+                },
+            );
+        } else {
+            self.w.emit(
+                ev,
+                EventKind::DownloadFailed {
+                    image,
+                    attempt,
+                    retrying: false,
+                },
+            );
+            self.abandon_download(image, ev);
+            self.start_pending(ev);
+            self.drain(ev);
+        }
+    }
+
+    /// R143: the next attempt of a download.
+    fn on_download_retry(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        let size = self.w.image(image).size_bytes;
+        self.w.image_mut(image).main = Main::Downloading;
+        self.w.metrics.bytes_downloaded += u128::from(size);
+        let due = self.w.now + transfer_us(size, self.w.config.main_storage.download_bytes_per_s);
+        self.w.schedule(due, Timer::DownloadDone { image });
+        self.w.emit(ev, EventKind::DownloadStarted { image });
+    }
+
+    /// R144.
+    fn copy_fails(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        self.w.cancel(Timer::CopyDone { host, image });
+        self.w.metrics.copies_failed += 1;
+        let attempt = self.w.copy(host, image).expect("copy").copy_attempt;
+        if attempt < self.w.config.retry.attempts_max {
+            let due = self.w.now + self.backoff(attempt);
+            self.w.copy_mut(host, image).expect("copy").copy_attempt += 1;
+            self.w.schedule(due, Timer::CopyRetry { host, image });
+            self.w.emit(
+                ev,
+                EventKind::CopyFailed {
+                    image,
+                    host,
+                    attempt,
+                    retrying: true,
+                },
+            );
+        } else {
+            self.w.emit(
+                ev,
+                EventKind::CopyFailed {
+                    image,
+                    host,
+                    attempt,
+                    retrying: false,
+                },
+            );
+            self.abandon_copy(host, image, ev);
+            self.refresh_main(image);
+            self.start_pending(ev);
+            self.drain(ev);
+        }
+    }
+
+    /// R144: the next attempt of a copy.
+    fn on_copy_retry(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        let size = self.w.image(image).size_bytes;
+        self.w.metrics.bytes_copied += u128::from(size);
+        let due = self.w.now + transfer_us(size, self.w.spec(host).copy_bytes_per_s);
+        self.w.schedule(due, Timer::CopyDone { host, image });
+        self.w.emit(ev, EventKind::CopyStarted { image, host });
+    }
+
+    /// R145.
+    fn main_storage_lost(&mut self, ev: &mut Vec<Event>) {
+        self.w.metrics.main_storage_losses += 1;
+        self.w.emit(ev, EventKind::MainStorageLost);
+        // 1. copies, in timer order
+        let mut copies: Vec<(u64, u64, Timer)> = self
+            .w
+            .timers
+            .iter()
+            .copied()
+            .filter(|t| matches!(t.2, Timer::CopyDone { .. } | Timer::CopyRetry { .. }))
+            .collect();
+        copies.sort_by_key(|t| (t.0, t.1));
+        for (_, _, timer) in copies {
+            let (Timer::CopyDone { host, image } | Timer::CopyRetry { host, image }) = timer else {
+                unreachable!()
+            };
+            self.w.cancel(timer);
+            self.w.metrics.copies_failed += 1;
+            let attempt = self.w.copy(host, image).expect("copy").copy_attempt;
+            self.w.emit(
+                ev,
+                EventKind::CopyFailed {
+                    image,
+                    host,
+                    attempt,
+                    retrying: false,
+                },
+            );
+            self.abandon_copy(host, image, ev);
+        }
+        // 2. downloads, by image
+        let downloads: Vec<ImageId> = self
+            .w
+            .images
+            .iter()
+            .filter(|(_, i)| matches!(i.main, Main::Downloading | Main::DownloadBackoff))
+            .map(|(k, _)| ImageId::from_bits(k))
+            .collect();
+        for image in downloads {
+            self.w.cancel(Timer::DownloadDone { image });
+            self.w.cancel(Timer::DownloadRetry { image });
+            self.w.metrics.downloads_failed += 1;
+            let attempt = self.w.image(image).download_attempt;
+            self.w.emit(
+                ev,
+                EventKind::DownloadFailed {
+                    image,
+                    attempt,
+                    retrying: false,
+                },
+            );
+            self.abandon_download(image, ev);
+        }
+        // 3. the images it held, by image
+        let present: Vec<ImageId> = self
+            .w
+            .images
+            .iter()
+            .filter(|(_, i)| i.main == Main::Present)
+            .map(|(k, _)| ImageId::from_bits(k))
+            .collect();
+        for image in present {
+            let img = self.w.image_mut(image);
+            img.main = Main::Absent;
+            img.main_key = None;
+            self.w.metrics.images_lost += 1;
+            self.w.emit(
+                ev,
+                EventKind::ImageLost {
+                    image,
+                    tier: Tier::MainStorage,
+                },
+            );
+        }
+        self.start_pending(ev);
+        self.drain(ev);
+    }
+
+    /// R146.
+    fn on_retry_due(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        assert!(matches!(self.w.inv(inv).state, InvState::Retrying { .. }));
+        self.w.inv_mut(inv).state = InvState::Queued { since_us: now };
+        self.admit(inv, ev);
+    }
+
+    /// R147.
+    fn interrupt(&mut self, inv: InvocationId, ev: &mut Vec<Event>) {
+        let attempt = self.w.inv(inv).attempt;
+        if attempt >= self.w.config.retry.attempts_max {
+            self.platform_fail(inv, PlatformError::HostLost, ev);
+            return;
+        }
+        let retry_at_us = self.w.now + self.backoff(attempt);
+        let invocation = self.w.inv_mut(inv);
+        invocation.attempt += 1;
+        invocation.state = InvState::Retrying { retry_at_us };
+        self.w.metrics.retries += 1;
+        self.w
+            .schedule(retry_at_us, Timer::RetryDue { invocation: inv });
+        self.w.emit(
+            ev,
+            EventKind::Retrying {
+                invocation: inv,
+                attempt: attempt + 1,
+                at_us: retry_at_us,
+            },
+        );
+    }
+
+    /// R148.
+    fn platform_fail(&mut self, inv: InvocationId, reason: PlatformError, ev: &mut Vec<Event>) {
+        match reason {
+            PlatformError::HostLost => self.w.metrics.platform_failed_host_lost += 1,
+            PlatformError::TransferFailed => self.w.metrics.platform_failed_transfer += 1,
+        }
+        let now = self.w.now;
+        self.w.inv_mut(inv).state = InvState::Ended(Ending {
+            at_us: now,
+            outcome: EndOutcome::PlatformFailed { reason },
+        });
+        self.w.emit(
+            ev,
+            EventKind::PlatformFailed {
+                invocation: inv,
+                reason,
+            },
+        );
+        self.record_ended(inv, ev);
+    }
+
+    /// R149: a download given up.
+    fn abandon_download(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        let img = self.w.image_mut(image);
+        img.main = Main::Absent;
+        let hosts = std::mem::take(&mut img.waiting_hosts);
+        for host in hosts {
+            self.abandon_copy(host, image, ev);
+        }
+    }
+
+    /// R149: an arriving copy given up.
+    fn abandon_copy(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        let waiting = std::mem::take(&mut self.w.copy_mut(host, image).expect("copy").waiting);
+        for c in waiting {
+            let CState::Preparing(inv) = self.w.ctr(c).state else {
+                panic!("a waiting container is not preparing");
+            };
+            self.remove_busy(c, RemovalCause::Discarded, ev);
+            self.platform_fail(inv, PlatformError::TransferFailed, ev);
+        }
+        self.w.copies[host.index()].retain(|c| c.image != image);
     }
 }
 

@@ -1,0 +1,193 @@
+//! Seeded host crashes for `coldstart simulate --faults`: a stream of
+//! `HostDown` and `HostUp` inputs merged, in time order, into a workload's
+//! inputs. Core draws no random numbers; this schedule does, from its own
+//! seed (spec §27).
+//!
+//! Crashes arrive as a Poisson process at `crashes_per_hour` of virtual
+//! time, while the workload still has inputs; each takes down a host chosen
+//! uniformly among those up (none up: the crash is skipped), which comes
+//! back `repair_us` later, its disk kept or lost with even odds. Every host
+//! that went down comes back, even after the workload's last input, so a
+//! run ends with every host up and every invocation accounted for.
+//!
+//! Only host crashes are scheduled: a transfer fault names a transfer in
+//! progress, which a schedule drawn ahead of the run cannot know.
+
+use crate::input::{Command, Input};
+use crate::workload::Draws;
+use crate::HostId;
+use std::collections::BTreeMap;
+use std::iter::Peekable;
+
+const US_PER_HOUR: u64 = 3_600_000_000;
+
+/// Mixed into the workload's seed so the crashes do not reuse its draws.
+pub const SEED_SALT: u64 = 0xfa17_5eed_c0de_0001;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultOptions {
+    /// Mean host crashes per hour of virtual time (0: none).
+    pub crashes_per_hour: u64,
+    /// How long a crashed host stays down (µs).
+    pub repair_us: u64,
+}
+
+/// A workload's inputs with host crashes and recoveries merged in.
+pub struct WithCrashes<I: Iterator<Item = Input>> {
+    inputs: Peekable<I>,
+    draws: Draws,
+    hosts: u32,
+    options: FaultOptions,
+    /// The next crash's time, while crashes are still drawn.
+    next_crash_us: Option<u64>,
+    /// Recoveries due: `(at_us, host) → disk_kept`.
+    recoveries: BTreeMap<(u64, u32), bool>,
+    down: Vec<bool>,
+}
+
+impl<I: Iterator<Item = Input>> WithCrashes<I> {
+    pub fn new(inputs: I, hosts: u32, seed: u64, options: FaultOptions) -> Self {
+        let mut draws = Draws::new(seed ^ SEED_SALT);
+        let next_crash_us = (options.crashes_per_hour > 0 && hosts > 0)
+            .then(|| draws.exponential(US_PER_HOUR / options.crashes_per_hour));
+        WithCrashes {
+            inputs: inputs.peekable(),
+            draws,
+            hosts,
+            options,
+            next_crash_us,
+            recoveries: BTreeMap::new(),
+            down: vec![false; hosts as usize],
+        }
+    }
+
+    fn crash(&mut self, at_us: u64) -> Option<Input> {
+        let mean = US_PER_HOUR / self.options.crashes_per_hour.max(1);
+        self.next_crash_us = Some(at_us.saturating_add(self.draws.exponential(mean).max(1)));
+        let up: Vec<u32> = (0..self.hosts)
+            .filter(|&h| !self.down[h as usize])
+            .collect();
+        if up.is_empty() {
+            return None;
+        }
+        let host = up[self.draws.below(up.len() as u64) as usize];
+        let disk_kept = self.draws.below(2) == 0;
+        self.down[host as usize] = true;
+        self.recoveries.insert(
+            (at_us.saturating_add(self.options.repair_us), host),
+            disk_kept,
+        );
+        Some(Input {
+            at_us,
+            command: Command::HostDown { host: HostId(host) },
+        })
+    }
+}
+
+impl<I: Iterator<Item = Input>> Iterator for WithCrashes<I> {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        loop {
+            let next_input_us = self.inputs.peek().map(|input| input.at_us);
+            // No more crashes once the workload is over.
+            if next_input_us.is_none() {
+                self.next_crash_us = None;
+            }
+            let recovery_us = self.recoveries.first_key_value().map(|(&(at, _), _)| at);
+            let crash_us = self.next_crash_us;
+            // At equal times: recoveries, then crashes, then the workload.
+            let earliest = [recovery_us, crash_us, next_input_us]
+                .into_iter()
+                .flatten()
+                .min()?;
+            if recovery_us == Some(earliest) {
+                let ((at_us, host), disk_kept) = self.recoveries.pop_first()?;
+                self.down[host as usize] = false;
+                return Some(Input {
+                    at_us,
+                    command: Command::HostUp {
+                        host: HostId(host),
+                        disk_kept,
+                    },
+                });
+            }
+            if crash_us == Some(earliest) {
+                match self.crash(earliest) {
+                    Some(input) => return Some(input),
+                    None => continue,
+                }
+            }
+            return self.inputs.next();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn advance(at_us: u64) -> Input {
+        Input {
+            at_us,
+            command: Command::Advance,
+        }
+    }
+
+    #[test]
+    fn crashes_are_seeded_paired_and_stop_with_the_workload() {
+        let workload: Vec<Input> = (0..100).map(|i| advance(i * 60_000_000)).collect();
+        let options = FaultOptions {
+            crashes_per_hour: 10,
+            repair_us: 120_000_000,
+        };
+        let run = |seed| WithCrashes::new(workload.clone().into_iter(), 3, seed, options);
+        let merged: Vec<Input> = run(7).collect();
+        assert_eq!(merged, run(7).collect::<Vec<_>>(), "same seed, same faults");
+        assert_ne!(merged, run(8).collect::<Vec<_>>());
+        assert!(merged.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+        let downs = merged
+            .iter()
+            .filter(|i| matches!(i.command, Command::HostDown { .. }))
+            .count();
+        let ups = merged
+            .iter()
+            .filter(|i| matches!(i.command, Command::HostUp { .. }))
+            .count();
+        // About 10 an hour over 99 minutes.
+        assert!((4..40).contains(&downs), "{downs} crashes");
+        assert_eq!(downs, ups, "every host that went down comes back");
+        let last_input_us = 99 * 60_000_000;
+        assert!(merged
+            .iter()
+            .filter(|i| matches!(i.command, Command::HostDown { .. }))
+            .all(|i| i.at_us <= last_input_us));
+        // A host never goes down twice without coming back in between.
+        let mut down = [false; 3];
+        for input in &merged {
+            match input.command {
+                Command::HostDown { host } => {
+                    assert!(!down[host.index()]);
+                    down[host.index()] = true;
+                }
+                Command::HostUp { host, .. } => {
+                    assert!(down[host.index()]);
+                    down[host.index()] = false;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn no_rate_no_faults() {
+        let workload: Vec<Input> = (0..10).map(advance).collect();
+        let options = FaultOptions {
+            crashes_per_hour: 0,
+            repair_us: 1,
+        };
+        let merged: Vec<Input> =
+            WithCrashes::new(workload.clone().into_iter(), 2, 1, options).collect();
+        assert_eq!(merged, workload);
+    }
+}
