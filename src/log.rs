@@ -14,6 +14,7 @@ use crate::driver::{DriveError, Driver, DriverOptions};
 use crate::input::{Command, Input};
 use crate::{Builtin, Config, ConfigError, Event, Provider};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -117,9 +118,11 @@ pub struct Trailer {
 /// The fingerprints ([`digest::fingerprint`]) of the events one input
 /// produced, in order: written after the input, so that a replay that
 /// diverges names the first step and event that differ.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StepCheck {
-    pub fingerprints: Vec<u16>,
+    /// Inline up to 16 events (a step rarely has more), so reading a check
+    /// allocates nothing.
+    pub fingerprints: SmallVec<[u16; 16]>,
 }
 
 impl StepCheck {
@@ -375,7 +378,7 @@ impl<W: Write> LogWriter<W> {
                 self.framed(TAG_CHECK)
             }
             LogFormat::JsonLines => self.line(&JsonCheck {
-                check: check.fingerprints.clone(),
+                check: check.fingerprints.to_vec(),
             }),
         }
     }
@@ -712,7 +715,7 @@ fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogEr
             )
         })?;
         return Ok(Record::Check(StepCheck {
-            fingerprints: json.check,
+            fingerprints: json.check.into(),
         }));
     }
     if line.trim_start().starts_with("{\"trailer\"") {
@@ -1035,7 +1038,7 @@ fn verify_step<P: crate::Policies>(
         .map(|&h| fingerprint(h))
         .collect();
     let expected = &check.fingerprints;
-    if &got == expected {
+    if got[..] == expected[..] {
         return Ok(());
     }
     let first = got
