@@ -9,17 +9,25 @@
 use crate::driver::RunReport;
 use crate::{Event, EventKind, InvocationId, Metrics};
 use serde_json::Value;
-use std::collections::HashMap;
 
 const PICODOLLARS_PER_DOLLAR: f64 = 1e12;
 
-/// Collects latency samples from events. Memory: one entry per invocation
-/// in flight, and one `u64` per sample.
+/// Collects latency samples from events. Memory: one entry per arena slot
+/// of an invocation in flight, and one `u64` per sample.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
-    accepted_at_us: HashMap<InvocationId, u64>,
+    /// By the invocation id's arena index: the full id and when it was
+    /// accepted. Indexed rather than hashed: this runs for every event of a
+    /// replay, and the core reuses freed indexes, so the table stays as
+    /// small as the number of invocations alive at once.
+    accepted_at_us: Vec<Option<(InvocationId, u64)>>,
     start_delays_us: Vec<u64>,
     end_to_end_us: Vec<u64>,
+}
+
+/// An id's arena index: the low 32 bits of its bits (docs/spec.md R13).
+fn slot_of(invocation: InvocationId) -> usize {
+    (invocation.to_bits() & u64::from(u32::MAX)) as usize
 }
 
 impl Latencies {
@@ -30,26 +38,43 @@ impl Latencies {
     pub fn observe(&mut self, event: &Event) {
         match event.kind {
             EventKind::Accepted { invocation, .. } => {
-                self.accepted_at_us.insert(invocation, event.at_us);
+                let index = slot_of(invocation);
+                if index >= self.accepted_at_us.len() {
+                    self.accepted_at_us.resize(index + 1, None);
+                }
+                self.accepted_at_us[index] = Some((invocation, event.at_us));
             }
             EventKind::ExecutionStarted { invocation, .. } => {
-                if let Some(&at_us) = self.accepted_at_us.get(&invocation) {
+                if let Some(at_us) = self.accepted(invocation) {
                     self.start_delays_us.push(event.at_us - at_us);
                 }
             }
             EventKind::Completed { invocation, .. }
             | EventKind::Failed { invocation, .. }
             | EventKind::TimedOut { invocation, .. } => {
-                if let Some(at_us) = self.accepted_at_us.remove(&invocation) {
+                if let Some(at_us) = self.take_accepted(invocation) {
                     self.end_to_end_us.push(event.at_us - at_us);
                 }
             }
             EventKind::Rejected { invocation, .. }
             | EventKind::PlatformFailed { invocation, .. } => {
-                self.accepted_at_us.remove(&invocation);
+                self.take_accepted(invocation);
             }
             _ => {}
         }
+    }
+
+    fn accepted(&self, invocation: InvocationId) -> Option<u64> {
+        match self.accepted_at_us.get(slot_of(invocation)) {
+            Some(&Some((id, at_us))) if id == invocation => Some(at_us),
+            _ => None,
+        }
+    }
+
+    fn take_accepted(&mut self, invocation: InvocationId) -> Option<u64> {
+        let at_us = self.accepted(invocation)?;
+        self.accepted_at_us[slot_of(invocation)] = None;
+        Some(at_us)
     }
 }
 
