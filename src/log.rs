@@ -750,6 +750,33 @@ fn binary_record<R: BufRead>(
         n => format!("record {n} (an input, its check or the trailer)"),
     };
     let what = |part: &str| format!("{}'s {part}", name());
+    // Fast path: the whole record is already in the reader's buffer (all
+    // but the records that straddle a refill), so it is checked and copied
+    // in one go rather than read piece by piece.
+    let buffered = reader.fill_buf()?;
+    if buffered.len() >= 9 {
+        let tag = buffered[0];
+        let length = [buffered[1], buffered[2], buffered[3], buffered[4]];
+        let length_bytes = u32::from_le_bytes(length) as usize;
+        let end = 5 + length_bytes;
+        if length_bytes <= RECORD_BYTES_MAX as usize && buffered.len() >= end + 4 {
+            let body = &buffered[5..end];
+            let check = [
+                buffered[end],
+                buffered[end + 1],
+                buffered[end + 2],
+                buffered[end + 3],
+            ];
+            if u32::from_le_bytes(check) == record_check(tag, length, body) {
+                payload.clear();
+                payload.extend_from_slice(body);
+                reader.consume(end + 4);
+                *offset = start + (end + 4) as u64;
+                return Ok(Some((tag, payload.as_slice())));
+            }
+            // A damaged record: the slow path below names the problem.
+        }
+    }
     let mut head = [0u8; 5];
     let got = read_up_to(reader, &mut head)?;
     if got == 0 {
