@@ -21,8 +21,8 @@ pub struct Latencies {
     /// replay, and the core reuses freed indexes, so the table stays as
     /// small as the number of invocations alive at once.
     accepted_at_us: Vec<Option<(InvocationId, u64)>>,
-    start_delays_us: Vec<u64>,
-    end_to_end_us: Vec<u64>,
+    start_delays_us: Histogram,
+    end_to_end_us: Histogram,
 }
 
 /// An id's arena index: the low 32 bits of its bits (docs/spec.md R13).
@@ -46,14 +46,14 @@ impl Latencies {
             }
             EventKind::ExecutionStarted { invocation, .. } => {
                 if let Some(at_us) = self.accepted(invocation) {
-                    self.start_delays_us.push(event.at_us - at_us);
+                    self.start_delays_us.record(event.at_us - at_us);
                 }
             }
             EventKind::Completed { invocation, .. }
             | EventKind::Failed { invocation, .. }
             | EventKind::TimedOut { invocation, .. } => {
                 if let Some(at_us) = self.take_accepted(invocation) {
-                    self.end_to_end_us.push(event.at_us - at_us);
+                    self.end_to_end_us.record(event.at_us - at_us);
                 }
             }
             EventKind::Rejected { invocation, .. }
@@ -78,19 +78,86 @@ impl Latencies {
     }
 }
 
-/// p50, p90, p99 and max of `samples` (sorted here), nearest-rank; `None`
-/// without samples.
-pub fn percentiles(samples: &mut [u64]) -> [Option<u64>; 4] {
-    samples.sort_unstable();
-    let rank = |per_mille: usize| -> Option<u64> {
-        let n = samples.len();
-        if n == 0 {
+/// Sub-buckets per power of two: values below `2^SUB_BITS` have a bucket
+/// each; above, a bucket spans less than `2^-SUB_BITS` (0.1%) of its value.
+const SUB_BITS: u32 = 10;
+const SUB_BUCKETS: u64 = 1 << SUB_BITS;
+
+/// A log-linear histogram of latencies: constant memory (at most 56,320
+/// counters, allocated up to the largest value seen) whatever the number of
+/// samples, so a run of 10^8 invocations reports percentiles without
+/// keeping 10^8 samples. Exact below 1,024 µs; above, a percentile is its
+/// bucket's lower bound, below the true value by less than 0.1%. The
+/// maximum is kept exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    samples: u64,
+    max: u64,
+}
+
+impl Histogram {
+    fn bucket_of(value: u64) -> usize {
+        if value < SUB_BUCKETS {
+            return value as usize;
+        }
+        let octave = 63 - value.leading_zeros() - SUB_BITS;
+        let mantissa = (value >> octave) - SUB_BUCKETS;
+        (SUB_BUCKETS + u64::from(octave) * SUB_BUCKETS + mantissa) as usize
+    }
+
+    /// The smallest value that falls in `bucket`.
+    fn lower_bound(bucket: usize) -> u64 {
+        let bucket = bucket as u64;
+        if bucket < SUB_BUCKETS {
+            return bucket;
+        }
+        let octave = (bucket - SUB_BUCKETS) / SUB_BUCKETS;
+        let mantissa = (bucket - SUB_BUCKETS) % SUB_BUCKETS;
+        (SUB_BUCKETS + mantissa) << octave
+    }
+
+    pub fn record(&mut self, value: u64) {
+        let bucket = Histogram::bucket_of(value);
+        if bucket >= self.counts.len() {
+            self.counts.resize(bucket + 1, 0);
+        }
+        self.counts[bucket] += 1;
+        self.samples += 1;
+        self.max = self.max.max(value);
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The nearest-rank percentile (`per_mille` of 1,000); `None` when
+    /// empty.
+    pub fn percentile(&self, per_mille: u64) -> Option<u64> {
+        if self.samples == 0 {
             return None;
         }
-        let index = (n * per_mille).div_ceil(1_000).max(1) - 1;
-        Some(samples[index])
-    };
-    [rank(500), rank(900), rank(990), samples.last().copied()]
+        let rank = (self.samples * per_mille).div_ceil(1_000).max(1);
+        let mut seen = 0;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(Histogram::lower_bound(bucket).min(self.max));
+            }
+        }
+        Some(self.max)
+    }
+
+    /// p50, p90, p99 and max.
+    pub fn summary(&self) -> [Option<u64>; 4] {
+        let max = (self.samples > 0).then_some(self.max);
+        [
+            self.percentile(500),
+            self.percentile(900),
+            self.percentile(990),
+            max,
+        ]
+    }
 }
 
 fn ratio(part: u64, whole: u64) -> Value {
@@ -197,9 +264,9 @@ pub fn fields(
             "end_to_end_us_max",
         ],
     ];
-    let samples = [&mut latencies.start_delays_us, &mut latencies.end_to_end_us];
-    for (names, samples) in names.into_iter().zip(samples) {
-        for (name, value) in names.into_iter().zip(percentiles(samples)) {
+    let histograms = [&latencies.start_delays_us, &latencies.end_to_end_us];
+    for (names, histogram) in names.into_iter().zip(histograms) {
+        for (name, value) in names.into_iter().zip(histogram.summary()) {
             fields.push((name, value.map_or(Value::Null, Value::from)));
         }
     }
@@ -255,14 +322,49 @@ pub fn to_csv(fields: &[(&'static str, Value)]) -> String {
 mod tests {
     use super::*;
 
+    fn histogram_of(values: impl IntoIterator<Item = u64>) -> Histogram {
+        let mut histogram = Histogram::default();
+        values.into_iter().for_each(|v| histogram.record(v));
+        histogram
+    }
+
     #[test]
-    fn nearest_rank_percentiles() {
-        let mut samples: Vec<u64> = (1..=100).rev().collect();
+    fn nearest_rank_percentiles_are_exact_below_1024() {
+        let histogram = histogram_of((1..=100).rev());
         assert_eq!(
-            percentiles(&mut samples),
+            histogram.summary(),
             [Some(50), Some(90), Some(99), Some(100)]
         );
-        assert_eq!(percentiles(&mut [7]), [Some(7); 4]);
-        assert_eq!(percentiles(&mut []), [None; 4]);
+        assert_eq!(histogram_of([7]).summary(), [Some(7); 4]);
+        assert_eq!(histogram_of([]).summary(), [None; 4]);
+        assert_eq!(histogram_of([0, 1_023]).percentile(500), Some(0));
+    }
+
+    #[test]
+    fn larger_values_round_down_by_less_than_a_thousandth() {
+        for value in [
+            1_024,
+            1_025,
+            250_000,
+            5_912_311,
+            73_633_230,
+            u64::MAX / 3,
+            u64::MAX,
+        ] {
+            let bucket = Histogram::bucket_of(value);
+            let low = Histogram::lower_bound(bucket);
+            assert!(low <= value, "{value}");
+            assert!(value - low <= value >> SUB_BITS, "{value}: {low}");
+            // The next bucket starts above the value.
+            assert!(Histogram::lower_bound(bucket + 1) > value || value == u64::MAX);
+        }
+        // Every bucket's lower bound falls in that bucket.
+        for bucket in [0, 1_023, 1_024, 2_047, 2_048, 30_000, 56_319] {
+            assert_eq!(Histogram::bucket_of(Histogram::lower_bound(bucket)), bucket);
+        }
+        let histogram = histogram_of([250_000, 250_001, 5_912_311]);
+        assert_eq!(histogram.percentile(500), Some(249_984));
+        assert_eq!(histogram.summary()[3], Some(5_912_311));
+        assert_eq!(histogram.samples(), 3);
     }
 }
