@@ -10,6 +10,7 @@ pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Config {
     pub main_storage: MainStorageSpec,
     /// One entry per host; `HostId(i)` is `hosts[i]`. Heterogeneous hosts are
@@ -29,6 +30,7 @@ pub struct Config {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MainStorageSpec {
     pub capacity_bytes: u64,
     /// Download bandwidth from the image registry into main storage.
@@ -36,6 +38,7 @@ pub struct MainStorageSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HostSpec {
     pub ram_bytes: u64,
     /// How many containers (idle or busy) the host may hold at once.
@@ -46,6 +49,7 @@ pub struct HostSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Pressure {
     /// An invocation that cannot start at once ends as `Rejected
     /// { reason: ResourceUnavailable }`.

@@ -132,6 +132,7 @@ pub fn first_fit(view: &dyn HostView, request: &PlacementRequest) -> Option<Host
 
 /// Host selection rules built in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum HostSelection {
     /// The lowest-numbered host that fits.
     #[default]
@@ -148,6 +149,7 @@ pub enum HostSelection {
 
 /// Which idle container of a function is reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum WarmChoice {
     #[default]
     NewestCreated,
@@ -158,6 +160,7 @@ pub enum WarmChoice {
 /// The built-in policies, chosen by configuration values. Serializable, so a
 /// snapshot carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Builtin {
     pub host_selection: HostSelection,
     pub warm_choice: WarmChoice,
