@@ -11,6 +11,8 @@ pub use coldstart_core::*;
 
 pub mod codec;
 pub mod driver;
+pub mod fuzzing;
+pub mod harness;
 pub mod log;
 pub mod report;
 pub mod simulate;
