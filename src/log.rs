@@ -202,7 +202,7 @@ impl From<std::io::Error> for LogError {
 }
 
 /// Folds FNV-1a 64 of a record's tag, length and payload to 32 bits.
-fn record_check(tag: u8, length: [u8; 4], payload: &[u8]) -> u32 {
+pub(crate) fn record_check(tag: u8, length: [u8; 4], payload: &[u8]) -> u32 {
     let mut hash = Fnv1a64::new();
     hash.update(&[tag]);
     hash.update(&length);
