@@ -40,18 +40,56 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     })
 }
 
-/// Decodes one value that must take exactly all of `bytes`.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used_bytes) =
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|error| CodecError {
-            message: error.to_string(),
-        })?;
+/// Decodes a value from the front of `bytes`, allocating for its strings
+/// at most `LIMIT_BYTES` in all.
+fn decode_limited<T: DeserializeOwned, const LIMIT_BYTES: usize>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice(bytes, config().with_limit::<LIMIT_BYTES>())
+}
+
+/// Decodes with a limit on what the decoder may allocate: the smallest
+/// power of two (from 1 KiB) at least `bytes.len()`. bincode allocates a
+/// string's buffer from its length prefix before reading it, so without a
+/// limit a 229-byte record claiming a 16 GiB string made the reader
+/// allocate 16 GiB (found by the `log_decode` fuzz target). Every byte of
+/// a real string is a byte of the payload, so the limit never refuses a
+/// log a writer produced. (Sequences are safe without it: serde caps what
+/// they reserve ahead.)
+fn decode_within_limit<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    const KIB: usize = 1 << 10;
+    match bytes.len() {
+        length if length <= KIB => decode_limited::<T, KIB>(bytes),
+        length if length <= 0x1_0000 => decode_limited::<T, 0x1_0000>(bytes),
+        length if length <= 0x10_0000 => decode_limited::<T, 0x10_0000>(bytes),
+        length if length <= 0x100_0000 => decode_limited::<T, 0x100_0000>(bytes),
+        _ => decode_limited::<T, { crate::log::RECORD_BYTES_MAX as usize }>(bytes),
+    }
+}
+
+/// Decodes one value that must take exactly all of `bytes` and be its
+/// canonical encoding: bincode reads a small integer or length written in a
+/// longer varint form (`[251, 5, 0]` as 5) and a digest in upper case, and
+/// would write them back otherwise, so a log could not round-trip byte for
+/// byte. Re-encoding and comparing refuses those (found by reasoning about
+/// the `log_decode` fuzz target's round trip; see docs/testing.md).
+pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, used_bytes) = decode_within_limit(bytes).map_err(|error| CodecError {
+        message: error.to_string(),
+    })?;
     if used_bytes != bytes.len() {
         return Err(CodecError {
             message: format!(
                 "{} trailing bytes after the value",
                 bytes.len() - used_bytes
             ),
+        });
+    }
+    if encode(&value)? != bytes {
+        return Err(CodecError {
+            message: "not the canonical encoding of its value (a varint longer than it needs to be, or text in another form)".to_string(),
         });
     }
     Ok(value)
@@ -78,5 +116,34 @@ mod tests {
         bytes.push(0);
         assert!(decode::<Input>(&bytes).is_err());
         assert!(decode::<Input>(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        assert_eq!(decode::<u64>(&[5]), Ok(5));
+        // 5 as a u16 and as a u32 varint: bincode reads both as 5.
+        for long_form in [&[251, 5, 0][..], &[252, 5, 0, 0, 0][..]] {
+            let error = decode::<u64>(long_form).unwrap_err();
+            assert!(error.message.contains("canonical"), "{error}");
+        }
+        // A string whose length is in the long form.
+        assert!(decode::<String>(&[251, 1, 0, b'a']).is_err());
+        assert_eq!(decode::<String>(&[1, b'a']), Ok("a".to_string()));
+    }
+
+    #[test]
+    fn a_length_prefix_cannot_make_the_decoder_allocate_more_than_the_payload() {
+        // A string of 2^60 bytes (a u64 varint), with one byte of it there:
+        // refused before any buffer is allocated.
+        let mut bytes = vec![253];
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        bytes.push(b'a');
+        assert!(decode::<String>(&bytes).is_err());
+        // Strings that are there decode, at every limit tier.
+        for length in [0usize, 1_000, 5_000, 100_000, 2_000_000, 20_000_000] {
+            let text = "x".repeat(length);
+            let bytes = encode(&text).unwrap();
+            assert_eq!(decode::<String>(&bytes), Ok(text), "length {length}");
+        }
     }
 }

@@ -14,6 +14,8 @@ pub mod codec;
 pub mod digest;
 pub mod driver;
 pub mod faults;
+pub mod fuzzing;
+pub mod harness;
 pub mod log;
 pub mod report;
 pub mod simulate;

@@ -51,8 +51,9 @@ pub struct LogHeader {
     pub policies: Builtin,
 }
 
-/// A version 2 header: its configuration has no retry setting.
-#[derive(Deserialize)]
+/// A version 2 header: its configuration has no retry setting. Serialize
+/// too: a payload must be the canonical encoding of what it decodes to.
+#[derive(Serialize, Deserialize)]
 struct LogHeaderV2 {
     coldstart_version: String,
     config: ConfigV2,
@@ -60,7 +61,7 @@ struct LogHeaderV2 {
 }
 
 /// `Config` as version 2 wrote it (fields in the same order, no `retry`).
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct ConfigV2 {
     main_storage: crate::MainStorageSpec,
     hosts: Vec<crate::HostSpec>,
@@ -284,7 +285,7 @@ impl From<std::io::Error> for LogError {
 
 /// A record's check: the hash of its payload ([`digest::hash_bytes`]) with
 /// its tag and length mixed in, folded to 32 bits.
-fn record_check(tag: u8, length: [u8; 4], payload: &[u8]) -> u32 {
+pub(crate) fn record_check(tag: u8, length: [u8; 4], payload: &[u8]) -> u32 {
     let framing = u64::from(tag) | (u64::from(u32::from_le_bytes(length)) << 8);
     let value = digest::mix(digest::hash_bytes(payload), framing);
     (value as u32) ^ ((value >> 32) as u32)

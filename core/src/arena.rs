@@ -224,6 +224,15 @@ macro_rules! define_id {
                 Ok($name::from_bits(bits))
             }
         }
+
+        // Any packed value is an id (most name nothing, which the provider
+        // refuses), so a fuzzer may try every one.
+        #[cfg(feature = "arbitrary")]
+        impl<'a> ::arbitrary::Arbitrary<'a> for $name {
+            fn arbitrary(u: &mut ::arbitrary::Unstructured<'a>) -> ::arbitrary::Result<Self> {
+                Ok($name::from_bits(<u64 as ::arbitrary::Arbitrary>::arbitrary(u)?))
+            }
+        }
     };
 }
 

@@ -25,6 +25,7 @@ pub struct Usage {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LambdaPrices {
     pub per_request_picodollars: u64,
     pub per_gib_second_picodollars: u64,

@@ -10,6 +10,7 @@ pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Config {
     pub main_storage: MainStorageSpec,
     /// One entry per host; `HostId(i)` is `hosts[i]`. Heterogeneous hosts are
@@ -35,6 +36,7 @@ pub struct Config {
 /// The retry setting: at most `attempts_max` attempts in all (the first
 /// included); after the attempt numbered `n` fails, the next one begins
 /// `backoff_us × 2^(n−1)` µs later (at most `limits::DURATION_MAX_US`).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retry {
     pub attempts_max: u32,
@@ -66,6 +68,7 @@ impl Retry {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MainStorageSpec {
     pub capacity_bytes: u64,
     /// Download bandwidth from the image registry into main storage.
@@ -73,6 +76,7 @@ pub struct MainStorageSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HostSpec {
     pub ram_bytes: u64,
     /// How many containers (idle or busy) the host may hold at once.
@@ -83,6 +87,7 @@ pub struct HostSpec {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Pressure {
     /// An invocation that cannot start at once ends as `Rejected
     /// { reason: ResourceUnavailable }`.

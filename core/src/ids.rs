@@ -28,6 +28,7 @@ crate::define_id!(
 /// A compute host: its index in `Config::hosts`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(transparent)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HostId(pub u32);
 
 impl HostId {

@@ -5,6 +5,7 @@ use crate::ids::{FunctionId, HostId, ImageId, InvocationId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Input {
     /// Virtual time in µs. Must not be earlier than the provider's `now`.
     pub at_us: u64,
@@ -12,6 +13,7 @@ pub struct Input {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Command {
     /// Registers an image of `size_bytes`; answered by `ImageRegistered`.
     RegisterImage { size_bytes: u64 },
@@ -57,6 +59,7 @@ pub enum Command {
 /// The fake code of one invocation: clone, build and run phases, and how it
 /// ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Code {
     pub clone_us: u64,
     pub build_us: u64,
@@ -65,6 +68,7 @@ pub struct Code {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Outcome {
     /// Completes after the run phase with this output value (an opaque token
     /// chosen by the driver, e.g. a hash or a key into its own table).
@@ -74,6 +78,7 @@ pub enum Outcome {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Phase {
     Clone,
     Build,

@@ -29,6 +29,10 @@ impl HostView for Core {
         })
     }
 
+    fn is_up(&self, host: HostId) -> bool {
+        self.hosts.get(host.index()).is_some_and(|h| h.up)
+    }
+
     fn has_image(&self, host: HostId, image: ImageId) -> bool {
         self.host_image(host, image).is_some()
     }

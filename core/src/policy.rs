@@ -49,6 +49,13 @@ pub trait HostView {
     /// and unpinned images if it must. A decision for a host where this is
     /// false is refused.
     fn fits(&self, host: HostId, request: &PlacementRequest) -> bool;
+    /// Whether the host is up (R141, R142). A decision for a host that is
+    /// down is refused with `HostDown`. Default: every host is up (a view
+    /// without faults).
+    fn is_up(&self, host: HostId) -> bool {
+        let _ = host;
+        true
+    }
 }
 
 /// Facts about a container that has just become idle.
@@ -132,6 +139,7 @@ pub fn first_fit(view: &dyn HostView, request: &PlacementRequest) -> Option<Host
 
 /// Host selection rules built in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum HostSelection {
     /// The lowest-numbered host that fits.
     #[default]
@@ -148,6 +156,7 @@ pub enum HostSelection {
 
 /// Which idle container of a function is reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum WarmChoice {
     #[default]
     NewestCreated,
@@ -158,6 +167,7 @@ pub enum WarmChoice {
 /// The built-in policies, chosen by configuration values. Serializable, so a
 /// snapshot carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Builtin {
     pub host_selection: HostSelection,
     pub warm_choice: WarmChoice,

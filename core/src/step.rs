@@ -191,6 +191,25 @@ impl<P: Policies> Provider<P> {
     pub fn queue(&self) -> impl Iterator<Item = InvocationId> + '_ {
         self.core.queue.iter().copied()
     }
+
+    /// The read-only view a host-selection policy is given, for drivers
+    /// that ask the same questions (does a queued invocation fit anywhere?).
+    pub fn host_view(&self) -> &dyn crate::policy::HostView {
+        &self.core
+    }
+
+    /// What a host-selection policy would be asked to place for a live
+    /// (not yet terminal) invocation; `None` for any other id.
+    pub fn placement_request(
+        &self,
+        invocation: InvocationId,
+    ) -> Option<crate::policy::PlacementRequest> {
+        let inv = self.core.invocations.get(invocation)?;
+        if matches!(inv.state, InvState::Ended(_)) {
+            return None;
+        }
+        Some(self.core.placement_request(invocation))
+    }
 }
 
 impl Core {

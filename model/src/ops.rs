@@ -430,21 +430,71 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
-            let mut ops: Vec<Op> = image_units
-                .into_iter()
-                .map(|units| Op::RegisterImage {
-                    units: units % 8 + 1,
-                })
-                .collect();
-            ops.extend(functions.into_iter().map(
-                |(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
-                    image,
-                    memory_units: memory_units % 4 + 1,
-                    scratch_units,
-                    time_limit_us: time_limit_us.max(50),
-                },
-            ));
-            ops.extend(tail);
-            Case { shape, ops }
+            Case::with_setup(shape, &image_units, &functions, tail)
         })
+}
+
+/// A function registration in a case's set-up: `(image, memory_units,
+/// scratch_units, time_limit_us)`, folded into range by `Case::with_setup`.
+pub type FunctionSetup = (u8, u8, u8, u16);
+
+impl Case {
+    /// A case whose ops register an image per `image_units` entry and a
+    /// function per `functions` entry, then run `tail`. Both generators,
+    /// proptest's `case` and the fuzzers' `arbitrary_case`, build their
+    /// cases here, so they share one idea of a good start: images of 1 to 8
+    /// units, functions of 1 to 4 memory units with a time limit of at
+    /// least 50 µs.
+    pub fn with_setup(
+        shape: Shape,
+        image_units: &[u8],
+        functions: &[FunctionSetup],
+        tail: Vec<Op>,
+    ) -> Case {
+        let mut ops: Vec<Op> = image_units
+            .iter()
+            .map(|&units| Op::RegisterImage {
+                units: units % 8 + 1,
+            })
+            .collect();
+        ops.extend(
+            functions
+                .iter()
+                .map(
+                    |&(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
+                        image,
+                        memory_units: memory_units % 4 + 1,
+                        scratch_units,
+                        time_limit_us: time_limit_us.max(50),
+                    },
+                ),
+        );
+        ops.extend(tail);
+        Case { shape, ops }
+    }
+}
+
+/// The fuzzers' twin of `case`: the same set-up (2 to 4 images, 2 to 5
+/// functions), then at most `max_ops` ops, all drawn from the fuzzer's
+/// bytes. Ops beyond `max_ops` are dropped so one input cannot make a run
+/// arbitrarily slow.
+#[cfg(feature = "arbitrary")]
+pub fn arbitrary_case(
+    u: &mut arbitrary::Unstructured<'_>,
+    max_ops: usize,
+) -> arbitrary::Result<Case> {
+    let shape: Shape = u.arbitrary()?;
+    let image_count = u.int_in_range(2..=4)?;
+    let image_units = (0..image_count)
+        .map(|_| u.arbitrary())
+        .collect::<arbitrary::Result<Vec<u8>>>()?;
+    let function_count = u.int_in_range(2..=5)?;
+    let functions = (0..function_count)
+        .map(|_| u.arbitrary())
+        .collect::<arbitrary::Result<Vec<FunctionSetup>>>()?;
+    let mut tail = Vec::new();
+    while tail.len() < max_ops && !u.is_empty() {
+        tail.push(u.arbitrary()?);
+    }
+    Ok(Case::with_setup(shape, &image_units, &functions, tail))
 }

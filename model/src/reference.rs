@@ -639,6 +639,10 @@ impl HostView for World {
     fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
         self.fits_request(host, request)
     }
+
+    fn is_up(&self, host: HostId) -> bool {
+        host.index() < self.config.hosts.len() && self.up[host.index()]
+    }
 }
 
 impl<P: Policies> Model<P> {

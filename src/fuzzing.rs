@@ -1,0 +1,412 @@
+//! The bodies of the cargo-fuzz targets in `fuzz/`. They live here, in the
+//! library, so that the fuzz crate (nightly, libFuzzer) and the corpus
+//! replay test (`tests/fuzz_corpus.rs`, stable `cargo test`) run exactly
+//! the same code on the same bytes.
+//!
+//! Each target takes the fuzzer's bytes, never panics on any of them, and
+//! panics — which libFuzzer records as a crash — only when it finds a bug:
+//!
+//! - [`step_target`]: a configuration and an op sequence; core and the
+//!   reference model must agree after every step, and both invariant checks
+//!   hold.
+//! - [`log_decode_target`]: bytes as a command log; the reader errors or
+//!   yields a log, a binary log re-encodes to the same bytes, and the
+//!   provider built from its header refuses or applies each input with its
+//!   invariants intact.
+//! - [`policy_chaos_target`]: a policy that answers from the fuzzer's bytes,
+//!   impossible host choices included; core refuses exactly the impossible
+//!   ones, each with a `DecisionRefused` event, and agrees with the model.
+
+use crate::log::{LogFormat, LogHeader, LogReader, LogWriter, Record};
+use crate::{
+    Config, ContainerFacts, DecisionError, EventKind, HostId, HostView, ImageFacts, InvocationId,
+    PlacementRequest, Policies, Pressure, Provider, Usage,
+};
+use arbitrary::Unstructured;
+use coldstart_core::config::ATTEMPTS_MAX;
+use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, SLOTS_MAX};
+use coldstart_model::ops::{arbitrary_case, Case};
+use coldstart_model::{run_differential, Model, Trace};
+
+/// Ops per fuzzed case after its set-up: enough to fill queues and disks,
+/// few enough that one run takes about a millisecond.
+pub const OPS_MAX: usize = 200;
+
+/// Inputs of a decoded log replayed through the provider: bounds the time
+/// one fuzz input can take.
+pub const LOG_REPLAY_INPUTS_MAX: usize = 256;
+
+/// Hosts kept from a raw fuzzed configuration: more add time, not paths.
+const RAW_HOSTS_MAX: usize = 6;
+
+// ---------------------------------------------------------------------------
+// step
+
+/// Core against the reference model on a case drawn from `bytes`: one time
+/// in four on a raw configuration (any values, folded into the limits, so
+/// huge disks, one-byte-per-second copies and year-long cold starts are
+/// tried), otherwise on the op language's small shapes.
+pub fn step_target(bytes: &[u8]) {
+    let mut u = Unstructured::new(bytes);
+    let Ok(raw_config) = draw_raw_config(&mut u) else {
+        return;
+    };
+    let Ok(case) = arbitrary_case(&mut u, OPS_MAX) else {
+        return;
+    };
+    let (shaped_config, policies) = case.shape.build();
+    let config = raw_config.unwrap_or(shaped_config);
+    run_core_and_model(&case, config, policies);
+}
+
+fn draw_raw_config(u: &mut Unstructured<'_>) -> arbitrary::Result<Option<Config>> {
+    if !u.ratio(1u8, 4u8)? {
+        return Ok(None);
+    }
+    let raw: Config = u.arbitrary()?;
+    Ok(Some(fold_config(raw)))
+}
+
+/// `value` folded into `1..=max`: small values stay as they are, so the
+/// fuzzer can reach both ends.
+fn fold_positive(value: u64, max: u64) -> u64 {
+    if value == 0 {
+        1
+    } else {
+        (value - 1) % max + 1
+    }
+}
+
+/// Any configuration folded into a valid one (at least one host, every
+/// quantity within `limits`), keeping every value that was already valid.
+pub fn fold_config(mut config: Config) -> Config {
+    config.hosts.truncate(RAW_HOSTS_MAX);
+    if config.hosts.is_empty() {
+        config.hosts.push(crate::HostSpec {
+            ram_bytes: 100,
+            slots: 2,
+            disk_bytes: 100,
+            copy_bytes_per_s: 1_000_000,
+        });
+    }
+    let main = &mut config.main_storage;
+    main.capacity_bytes = fold_positive(main.capacity_bytes, BYTES_MAX);
+    main.download_bytes_per_s = fold_positive(main.download_bytes_per_s, BYTES_MAX);
+    for host in &mut config.hosts {
+        host.ram_bytes = fold_positive(host.ram_bytes, BYTES_MAX);
+        host.slots = fold_positive(u64::from(host.slots), u64::from(SLOTS_MAX)) as u32;
+        host.disk_bytes = fold_positive(host.disk_bytes, BYTES_MAX);
+        host.copy_bytes_per_s = fold_positive(host.copy_bytes_per_s, BYTES_MAX);
+    }
+    config.cold_start_us %= DURATION_MAX_US + 1;
+    config.warm_start_us %= DURATION_MAX_US + 1;
+    config.retry.attempts_max = fold_positive(
+        u64::from(config.retry.attempts_max),
+        u64::from(ATTEMPTS_MAX),
+    ) as u32;
+    config.retry.backoff_us %= DURATION_MAX_US + 1;
+    if let Pressure::Queue { capacity } = &mut config.pressure {
+        *capacity = fold_positive(u64::from(*capacity), u64::from(u32::MAX)) as u32;
+    }
+    config
+}
+
+fn run_core_and_model<P: Policies>(case: &Case, config: Config, policies: P) -> (Trace, P, P) {
+    let mut core = Provider::new(config.clone(), policies.clone())
+        .unwrap_or_else(|error| panic!("a folded configuration is invalid: {error}: {config:?}"));
+    let mut model = Model::new(config, policies).expect("core accepted the same configuration");
+    match run_differential(case, &mut core, &mut model) {
+        Ok(trace) => (trace, core.policies().clone(), model.policies().clone()),
+        Err(divergence) => panic!(
+            "core (left) and model (right) diverge at {divergence}\nconfig: {:?}",
+            core.config()
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// log_decode
+
+/// A whole log as read: the header and every record, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedLog {
+    pub format: LogFormat,
+    pub header: LogHeader,
+    pub records: Vec<Record>,
+}
+
+/// Reads a whole log from `bytes`; `None` on any error (which is fine: bad
+/// bytes must be refused, not crash the reader).
+pub fn decode_log(bytes: &[u8]) -> Option<DecodedLog> {
+    let mut reader = LogReader::new(bytes).ok()?;
+    let mut records = Vec::new();
+    while let Some(record) = reader.next_record().ok()? {
+        records.push(record);
+    }
+    Some(DecodedLog {
+        format: reader.format(),
+        header: reader.header().clone(),
+        records,
+    })
+}
+
+/// Writes `log` back in its own format.
+pub fn encode_log(log: &DecodedLog) -> Vec<u8> {
+    let mut writer = LogWriter::new(Vec::new(), log.format, &log.header)
+        .expect("writing a decoded header to memory");
+    let mut trailer = None;
+    for record in &log.records {
+        match record {
+            Record::Input(input) => writer
+                .write_input(input)
+                .expect("writing a decoded input to memory"),
+            Record::Check(check) => writer
+                .write_check(check)
+                .expect("writing a decoded check to memory"),
+            Record::Trailer(found) => trailer = Some(found),
+        }
+    }
+    writer
+        .finish(trailer)
+        .expect("writing a decoded trailer to memory")
+}
+
+/// Bytes as a log. The reader must refuse them cleanly or read a log; a
+/// binary log must re-encode to exactly its bytes (a log has one binary
+/// form), a JSON Lines log to text that reads back as the same log and is
+/// its own re-encoding (whitespace and `\r\n` are accepted on the way in,
+/// so JSON bytes are compared after one normalization). Then up to
+/// `LOG_REPLAY_INPUTS_MAX` of its inputs run through a provider built from
+/// its header, with the invariants checked after each.
+///
+/// A binary log is tried twice: as it is, and with every record's check
+/// recomputed. Mutations almost never keep a 32-bit check right, so without
+/// the second try the fuzzer would rarely get a changed payload past the
+/// check to the decoder.
+pub fn log_decode_target(bytes: &[u8]) {
+    check_log_bytes(bytes);
+    if let Some(repaired) = with_record_checks_repaired(bytes) {
+        check_log_bytes(&repaired);
+    }
+}
+
+/// `bytes` with the check of every binary record recomputed, as far as the
+/// framing (magic, version, tag, length, payload, check) holds; `None` if
+/// that changes nothing or the bytes are not binary.
+pub fn with_record_checks_repaired(bytes: &[u8]) -> Option<Vec<u8>> {
+    const RECORDS_START: usize = crate::log::MAGIC.len() + 4;
+    if !bytes.starts_with(&crate::log::MAGIC) {
+        return None;
+    }
+    let mut repaired = bytes.to_vec();
+    let mut at = RECORDS_START;
+    while let Some(head) = repaired.get(at..at + 5) {
+        let tag = head[0];
+        let length = [head[1], head[2], head[3], head[4]];
+        let payload_start = at + 5;
+        let check_start = payload_start.saturating_add(u32::from_le_bytes(length) as usize);
+        if check_start.saturating_add(4) > repaired.len() {
+            break;
+        }
+        let check = crate::log::record_check(tag, length, &repaired[payload_start..check_start]);
+        repaired[check_start..check_start + 4].copy_from_slice(&check.to_le_bytes());
+        at = check_start + 4;
+    }
+    (repaired != bytes).then_some(repaired)
+}
+
+fn check_log_bytes(bytes: &[u8]) {
+    let Some(log) = decode_log(bytes) else {
+        return;
+    };
+    let rewritten = encode_log(&log);
+    match log.format {
+        LogFormat::Binary => assert!(
+            rewritten == bytes,
+            "a binary log read without error re-encodes to other bytes:\n  read:    {bytes:02x?}\n  written: {rewritten:02x?}\n  log: {log:?}"
+        ),
+        LogFormat::JsonLines => {
+            let again = decode_log(&rewritten).unwrap_or_else(|| {
+                panic!(
+                    "a JSON log re-encodes to text the reader refuses: {:?}",
+                    String::from_utf8_lossy(&rewritten)
+                )
+            });
+            assert_eq!(again, log, "a JSON log reads back as another log");
+            assert!(
+                encode_log(&again) == rewritten,
+                "a normalized JSON log is not its own re-encoding"
+            );
+        }
+    }
+    replay_checked(&log);
+}
+
+fn replay_checked(log: &DecodedLog) {
+    let Ok(mut provider) = log.header.provider() else {
+        return;
+    };
+    let inputs = log.records.iter().filter_map(|record| match record {
+        Record::Input(input) => Some(input),
+        Record::Check(_) | Record::Trailer(_) => None,
+    });
+    for (step, input) in inputs.take(LOG_REPLAY_INPUTS_MAX).enumerate() {
+        // A refusal is the log's problem, reported by `replay`; only a
+        // broken invariant is core's.
+        let _ = provider.apply(input);
+        if let Err(violation) = provider.check_invariants() {
+            panic!("step {step}: {input:?}: {violation}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// policy_chaos
+
+/// A policy that answers from a script of fuzzer-chosen words, cycling
+/// through them: host choices that decline, name a host that does not
+/// exist, name a host that may have no room, or are first fit; any `u64` as
+/// a priority or keep-alive (past the clamp included); any bill. It records
+/// every host choice, sorted by whether core must take or refuse it.
+#[derive(Clone, Debug)]
+pub struct ChaosPolicy {
+    script: Vec<u64>,
+    cursor: usize,
+    /// Choices of a host that exists and fits: core must cold-start there.
+    pub placed: Vec<(InvocationId, HostId)>,
+    /// Choices core must refuse with a `DecisionRefused` event.
+    pub impossible: Vec<(InvocationId, HostId, DecisionError)>,
+}
+
+impl ChaosPolicy {
+    /// A policy playing `script` (an empty script plays one zero word).
+    pub fn new(script: Vec<u64>) -> ChaosPolicy {
+        let script = if script.is_empty() { vec![0] } else { script };
+        ChaosPolicy {
+            script,
+            cursor: 0,
+            placed: Vec::new(),
+            impossible: Vec::new(),
+        }
+    }
+
+    fn next_word(&mut self) -> u64 {
+        let word = self.script[self.cursor % self.script.len()];
+        self.cursor += 1;
+        word
+    }
+
+    fn choose_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        let word = self.next_word();
+        let host_count = u64::from(view.host_count());
+        match word % 4 {
+            0 => None,
+            // Any host number at all: mostly unknown hosts.
+            1 => Some(HostId((word >> 2) as u32)),
+            // A host that exists, with or without room.
+            2 => Some(HostId(((word >> 2) % host_count) as u32)),
+            _ => crate::policy::first_fit(view, request),
+        }
+    }
+}
+
+impl Policies for ChaosPolicy {
+    fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        let host = self.choose_host(view, request)?;
+        let invocation = request.invocation;
+        if host.0 >= view.host_count() {
+            self.impossible
+                .push((invocation, host, DecisionError::UnknownHost));
+        } else if !view.is_up(host) {
+            self.impossible
+                .push((invocation, host, DecisionError::HostDown));
+        } else if !view.fits(host, request) {
+            self.impossible
+                .push((invocation, host, DecisionError::NoRoom));
+        } else {
+            self.placed.push((invocation, host));
+        }
+        Some(host)
+    }
+
+    fn warm_priority(&mut self, _container: &ContainerFacts) -> u64 {
+        self.next_word()
+    }
+
+    fn idle_eviction_priority(&mut self, _container: &ContainerFacts) -> u64 {
+        self.next_word()
+    }
+
+    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
+        self.next_word()
+    }
+
+    fn image_priority(&mut self, _image: &ImageFacts) -> u64 {
+        self.next_word()
+    }
+
+    fn bill(&self, usage: &Usage) -> u64 {
+        // `bill` takes `&self`, so it cannot advance the script: it picks a
+        // word by the usage instead (still any u64).
+        self.script[(usage.duration_us % self.script.len() as u64) as usize]
+    }
+}
+
+/// Words in a chaos script: a few, so cycling revisits them in new states.
+const SCRIPT_WORDS_MAX: usize = 16;
+
+/// A case and a chaos script drawn from `bytes`, run through core and the
+/// model. Besides their agreement: every impossible choice got a
+/// `DecisionRefused` event naming it, in order, and every possible one a
+/// cold start on the chosen host.
+pub fn policy_chaos_target(bytes: &[u8]) {
+    let mut u = Unstructured::new(bytes);
+    let Ok(script) = draw_script(&mut u) else {
+        return;
+    };
+    let Ok(case) = arbitrary_case(&mut u, OPS_MAX) else {
+        return;
+    };
+    let (config, _) = case.shape.build();
+    let (trace, core_policy, model_policy) =
+        run_core_and_model(&case, config, ChaosPolicy::new(script));
+    assert_eq!(
+        core_policy.impossible, model_policy.impossible,
+        "core and model were asked for different host choices"
+    );
+    let refused: Vec<(InvocationId, HostId, DecisionError)> = trace
+        .events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::DecisionRefused {
+                invocation,
+                host,
+                reason,
+            } => Some((invocation, host, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused, core_policy.impossible,
+        "the DecisionRefused events (left) are not the impossible choices (right)"
+    );
+    let cold_starts: Vec<(InvocationId, HostId)> = trace
+        .events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::ColdStart {
+                invocation, host, ..
+            } => Some((invocation, host)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cold_starts, core_policy.placed,
+        "the cold starts (left) are not the possible choices (right)"
+    );
+}
+
+fn draw_script(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u64>> {
+    let words = u.int_in_range(1..=SCRIPT_WORDS_MAX)?;
+    (0..words).map(|_| u.arbitrary()).collect()
+}
