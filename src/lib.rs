@@ -14,7 +14,9 @@ pub mod codec;
 pub mod digest;
 pub mod driver;
 pub mod faults;
+#[cfg(feature = "harness")]
 pub mod fuzzing;
+#[cfg(feature = "harness")]
 pub mod harness;
 pub mod log;
 pub mod report;
