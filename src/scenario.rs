@@ -17,7 +17,10 @@ use crate::simulate::{
 };
 use crate::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
 use crate::units::{Bytes, BytesPerS, DurationUs};
-use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, Workload, WorkloadSpec};
+use crate::workload::{
+    zipf_weights, Arrivals, FunctionSpec, ImageSpec, Percentile, RateSegment, RunDistribution,
+    Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
+};
 use crate::{
     Builtin, Config, HostSelection, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure,
     WarmChoice, MIB,
@@ -213,6 +216,8 @@ struct WorkloadSection {
     failure_per_phase_ppm: Option<u32>,
     long_run_ppm: Option<u32>,
     popularity: Option<Popularity>,
+    arrivals: Option<ArrivalsName>,
+    rate_profile: Option<Vec<RateSegmentEntry>>,
     images: Option<Vec<ImageEntry>>,
     function_defaults: Option<FunctionEntry>,
     functions: Option<Vec<FunctionEntry>>,
@@ -247,8 +252,35 @@ struct FunctionEntry {
     clone_mean: Option<DurationUs>,
     build_mean: Option<DurationUs>,
     run_mean: Option<DurationUs>,
+    run_distribution: Option<RunDistributionName>,
+    run_median: Option<DurationUs>,
+    run_sigma: Option<f64>,
+    run_percentiles: Option<Vec<(f64, DurationUs)>>,
     ingress_mean: Option<Bytes>,
     egress_mean: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RunDistributionName {
+    Exponential,
+    Constant,
+    Lognormal,
+    Empirical,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ArrivalsName {
+    Poisson,
+    Constant,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSegmentEntry {
+    duration: DurationUs,
+    multiplier: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -610,14 +642,104 @@ fn pick<T: Copy, U>(own: Option<T>, defaults: Option<T>, fallback: U, map: fn(T)
     own.or(defaults).map_or(fallback, map)
 }
 
+/// A non-negative, finite float scaled by `scale` and rounded, or an error
+/// naming `path`.
+fn scaled(path: &str, value: f64, scale: f64, max: f64) -> Result<u64, ScenarioError> {
+    let scaled = (value * scale).round();
+    if !(value.is_finite() && value >= 0.0 && scaled <= max) {
+        return Err(ScenarioError::Key {
+            path: path.to_string(),
+            problem: format!("{value} is not a number from 0 to {}", max / scale),
+        });
+    }
+    Ok(scaled as u64)
+}
+
+/// The run distribution of a function at `path`: its parameter (mean,
+/// value or median) and the distribution, whose table, if any, is pushed
+/// onto `tables`.
+fn resolve_run(
+    entry: &FunctionEntry,
+    defaults: &FunctionEntry,
+    path: &str,
+    tables: &mut Vec<Vec<Percentile>>,
+) -> Result<(u64, RunDistribution), ScenarioError> {
+    let missing = |key: &str, kind: &str| ScenarioError::Key {
+        path: format!("{path}.{key}"),
+        problem: format!("required with run_distribution = \"{kind}\""),
+    };
+    let mean = pick(
+        entry.run_mean,
+        defaults.run_mean,
+        RUN_MEAN_US_DEFAULT,
+        |d| d.0,
+    );
+    let kind = entry
+        .run_distribution
+        .or(defaults.run_distribution)
+        .unwrap_or(RunDistributionName::Exponential);
+    Ok(match kind {
+        RunDistributionName::Exponential => (mean, RunDistribution::Exponential),
+        RunDistributionName::Constant => (mean, RunDistribution::Constant),
+        RunDistributionName::Lognormal => {
+            let median = entry
+                .run_median
+                .or(defaults.run_median)
+                .ok_or_else(|| missing("run_median", "lognormal"))?;
+            let sigma = entry
+                .run_sigma
+                .or(defaults.run_sigma)
+                .ok_or_else(|| missing("run_sigma", "lognormal"))?;
+            let sigma_milli = scaled(
+                &format!("{path}.run_sigma"),
+                sigma,
+                1_000.0,
+                f64::from(SIGMA_MILLI_MAX),
+            )?;
+            (
+                median.0,
+                RunDistribution::LogNormal {
+                    sigma_milli: sigma_milli as u32,
+                },
+            )
+        }
+        RunDistributionName::Empirical => {
+            let points = entry
+                .run_percentiles
+                .as_ref()
+                .or(defaults.run_percentiles.as_ref())
+                .ok_or_else(|| missing("run_percentiles", "empirical"))?;
+            let mut table = Vec::with_capacity(points.len());
+            for (index, &(percent, value)) in points.iter().enumerate() {
+                let ppm = scaled(
+                    &format!("{path}.run_percentiles[{index}]"),
+                    percent,
+                    10_000.0,
+                    1e6,
+                )?;
+                table.push(Percentile {
+                    percentile_ppm: ppm as u32,
+                    value_us: value.0,
+                });
+            }
+            tables.push(table);
+            let table = (tables.len() - 1) as u32;
+            (mean, RunDistribution::Empirical { table })
+        }
+    })
+}
+
 fn resolve_function(
     entry: &FunctionEntry,
     defaults: &FunctionEntry,
     weight_fallback: u64,
-) -> FunctionSpec {
+    path: &str,
+    tables: &mut Vec<Vec<Percentile>>,
+) -> Result<FunctionSpec, ScenarioError> {
     let bytes = |b: Bytes| b.0;
     let us = |d: DurationUs| d.0;
-    FunctionSpec {
+    let (run_mean_us, run_distribution) = resolve_run(entry, defaults, path, tables)?;
+    Ok(FunctionSpec {
         image_index: entry.image.or(defaults.image).unwrap_or(0),
         memory_bytes: pick(
             entry.memory,
@@ -650,7 +772,8 @@ fn resolve_function(
             BUILD_MEAN_US_DEFAULT,
             us,
         ),
-        run_mean_us: pick(entry.run_mean, defaults.run_mean, RUN_MEAN_US_DEFAULT, us),
+        run_mean_us,
+        run_distribution,
         ingress_mean_bytes: pick(
             entry.ingress_mean,
             defaults.ingress_mean,
@@ -663,7 +786,7 @@ fn resolve_function(
             EGRESS_MEAN_BYTES_DEFAULT,
             bytes,
         ),
-    }
+    })
 }
 
 fn resolve_workload(
@@ -682,6 +805,8 @@ fn resolve_workload(
             ),
             ("long_run_ppm", section.long_run_ppm.is_some()),
             ("popularity", section.popularity.is_some()),
+            ("arrivals", section.arrivals.is_some()),
+            ("rate_profile", section.rate_profile.is_some()),
             ("images", section.images.is_some()),
             ("functions", section.functions.is_some()),
             ("function_defaults.image", defaults.image.is_some()),
@@ -703,6 +828,19 @@ fn resolve_workload(
                 "function_defaults.egress_mean",
                 defaults.egress_mean.is_some(),
             ),
+            (
+                "function_defaults.run_distribution",
+                defaults.run_distribution.is_some(),
+            ),
+            (
+                "function_defaults.run_median",
+                defaults.run_median.is_some(),
+            ),
+            ("function_defaults.run_sigma", defaults.run_sigma.is_some()),
+            (
+                "function_defaults.run_percentiles",
+                defaults.run_percentiles.is_some(),
+            ),
         ];
         if let Some((key, _)) = unused.iter().find(|(_, given)| *given) {
             return Err(ScenarioError::Key {
@@ -711,7 +849,19 @@ fn resolve_workload(
             });
         }
         let TraceFormat::Azure2021 = trace.format.unwrap_or(TraceFormat::Azure2021);
-        let function = resolve_function(&FunctionEntry::default(), &defaults, 1);
+        let function = resolve_function(
+            &FunctionEntry::default(),
+            &FunctionEntry::default(),
+            1,
+            "workload.function_defaults",
+            &mut Vec::new(),
+        )?;
+        let function = FunctionSpec {
+            memory_bytes: defaults.memory.map_or(function.memory_bytes, |b| b.0),
+            scratch_bytes: defaults.scratch.map_or(function.scratch_bytes, |b| b.0),
+            time_limit_us: defaults.time_limit.map_or(function.time_limit_us, |d| d.0),
+            ..function
+        };
         return Ok(WorkloadSource::Trace(TraceSpec {
             path: base.join(&trace.path),
             image_size_bytes: trace.image_size.map_or(TRACE_IMAGE_BYTES_DEFAULT, |b| b.0),
@@ -734,22 +884,44 @@ fn resolve_workload(
             .collect(),
         None => default_spec.images.clone(),
     };
+    let mut run_tables = Vec::new();
     let functions = match section.functions {
         Some(entries) => {
             let zipf = zipf_weights(entries.len());
-            entries
-                .iter()
-                .zip(zipf)
-                .map(|(entry, zipf_weight)| {
-                    let fallback = match section.popularity.unwrap_or(Popularity::Zipf) {
-                        Popularity::Zipf => zipf_weight,
-                        Popularity::Uniform => 1,
-                    };
-                    resolve_function(entry, &defaults, fallback)
-                })
-                .collect()
+            let mut functions = Vec::with_capacity(entries.len());
+            for (index, (entry, zipf_weight)) in entries.iter().zip(zipf).enumerate() {
+                let fallback = match section.popularity.unwrap_or(Popularity::Zipf) {
+                    Popularity::Zipf => zipf_weight,
+                    Popularity::Uniform => 1,
+                };
+                let path = format!("workload.functions[{index}]");
+                functions.push(resolve_function(
+                    entry,
+                    &defaults,
+                    fallback,
+                    &path,
+                    &mut run_tables,
+                )?);
+            }
+            functions
         }
         None => default_spec.functions.clone(),
+    };
+    let mut rate_profile = Vec::new();
+    for (index, segment) in section.rate_profile.iter().flatten().enumerate() {
+        rate_profile.push(RateSegment {
+            duration_us: segment.duration.0,
+            multiplier_ppm: scaled(
+                &format!("workload.rate_profile[{index}].multiplier"),
+                segment.multiplier,
+                1e6,
+                MULTIPLIER_PPM_MAX as f64,
+            )?,
+        });
+    }
+    let arrivals = match section.arrivals.unwrap_or(ArrivalsName::Poisson) {
+        ArrivalsName::Poisson => Arrivals::Poisson,
+        ArrivalsName::Constant => Arrivals::Constant,
     };
     Ok(WorkloadSource::Synthetic(WorkloadSpec {
         seed,
@@ -763,6 +935,9 @@ fn resolve_workload(
             .failure_per_phase_ppm
             .unwrap_or(default_spec.failure_per_phase_ppm),
         long_run_ppm: section.long_run_ppm.unwrap_or(default_spec.long_run_ppm),
+        arrivals,
+        rate_profile,
+        run_tables,
     }))
 }
 
@@ -1041,6 +1216,93 @@ mod tests {
             assert!(
                 error.contains(expected),
                 "{set}:\n  got      {error}\n  expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn generators_read_their_keys() {
+        let scenario = load_text(
+            r#"
+            [workload]
+            arrivals = "constant"
+            rate_profile = [
+              { duration = "8h", multiplier = 0.25 },
+              { duration = "16h", multiplier = 1.375 },
+            ]
+            images = [{ size = "100MiB" }]
+            [[workload.functions]]
+            run_distribution = "lognormal"
+            run_median = "120ms"
+            run_sigma = 1.25
+            [[workload.functions]]
+            run_distribution = "empirical"
+            run_percentiles = [[0, "1ms"], [50, "30ms"], [99.9, "4s"], [100, "20s"]]
+            [[workload.functions]]
+            run_distribution = "constant"
+            run_mean = "2s"
+            "#,
+            &[],
+        )
+        .unwrap();
+        let WorkloadSource::Synthetic(spec) = scenario.workload else {
+            panic!("synthetic");
+        };
+        assert_eq!(spec.arrivals, Arrivals::Constant);
+        assert_eq!(
+            spec.rate_profile,
+            [
+                RateSegment {
+                    duration_us: 8 * 3_600_000_000,
+                    multiplier_ppm: 250_000
+                },
+                RateSegment {
+                    duration_us: 16 * 3_600_000_000,
+                    multiplier_ppm: 1_375_000
+                },
+            ]
+        );
+        let f = &spec.functions;
+        assert_eq!(
+            (f[0].run_mean_us, f[0].run_distribution),
+            (120_000, RunDistribution::LogNormal { sigma_milli: 1_250 })
+        );
+        assert_eq!(
+            f[1].run_distribution,
+            RunDistribution::Empirical { table: 0 }
+        );
+        assert_eq!(spec.run_tables[0][2].percentile_ppm, 999_000);
+        assert_eq!(spec.run_tables[0][3].value_us, 20_000_000);
+        assert_eq!(
+            (f[2].run_mean_us, f[2].run_distribution),
+            (2_000_000, RunDistribution::Constant)
+        );
+        for (text, expected) in [
+            (
+                "[[workload.functions]]\nrun_distribution = \"lognormal\"\nrun_sigma = 1",
+                "workload.functions[0].run_median: required with run_distribution = \"lognormal\"",
+            ),
+            (
+                "[[workload.functions]]\nrun_distribution = \"lognormal\"\nrun_median = \"1s\"\nrun_sigma = -1",
+                "workload.functions[0].run_sigma: -1 is not a number from 0 to 4",
+            ),
+            (
+                "[[workload.functions]]\nrun_distribution = \"empirical\"\nrun_percentiles = [[0, \"1ms\"], [90, \"1s\"]]",
+                "workload: run_percentiles: a table runs from percentile 0 to 100",
+            ),
+            (
+                "[workload]\nrate_profile = [{ duration = \"1h\", multiplier = 0 }]",
+                "workload: rate_profile: every multiplier is zero",
+            ),
+            (
+                "[workload]\narrivals = \"bursty\"",
+                "workload.arrivals: unknown variant `bursty`",
+            ),
+        ] {
+            let error = error_of(text, &[]);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}:\n  got      {error}\n  expected {expected}"
             );
         }
     }

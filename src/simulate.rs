@@ -16,7 +16,9 @@ use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
 use crate::faults::{FaultOptions, WithCrashes};
 use crate::log::{LogFormat, Recorder, RunError};
 use crate::scenario::Scenario;
-use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
+use crate::workload::{
+    zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
+};
 use crate::{
     Builtin, Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider,
 };
@@ -124,6 +126,7 @@ fn default_functions() -> Vec<FunctionSpec> {
                 run_mean_us: run_ms * 1_000,
                 ingress_mean_bytes: 4 * 1_024,
                 egress_mean_bytes: 16 * 1_024,
+                run_distribution: RunDistribution::Exponential,
             },
         )
         .collect()
@@ -140,6 +143,9 @@ pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
         interarrival_mean_us: 100_000,
         failure_per_phase_ppm: 2_000,
         long_run_ppm: 5_000,
+        arrivals: Arrivals::Poisson,
+        rate_profile: Vec::new(),
+        run_tables: Vec::new(),
     }
 }
 
