@@ -134,6 +134,15 @@ fn the_azure_slice_example_runs_every_row() {
 }
 
 #[test]
+fn the_simfaas_example_never_reaches_capacity() {
+    let run = report(&["examples/simfaas-canonical.toml", "--invocations", "2000"]);
+    assert_eq!(run["invocations"], 2000);
+    assert_eq!(run["completed"], 2000);
+    assert_eq!(run["rejected"], 0);
+    assert!(run["cold_starts"].as_u64().unwrap() >= 1);
+}
+
+#[test]
 fn bad_scenarios_fail_with_one_line_naming_the_file() {
     let trace_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let bad_trace = std::env::temp_dir().join(format!(
