@@ -105,25 +105,26 @@ struct SimulateArgs {
     /// A scenario file (TOML; keys in README). Without one, the default
     /// scenario (the same as examples/default.toml).
     scenario: Option<PathBuf>,
-    /// Override a scenario key before the file is read, e.g. `--set
+    /// Override a scenario key (after the file is parsed, before its values
+    /// are read), e.g. `--set
     /// provider.policy.keep_alive=5min` or `--set provider.hosts[0].count=8`
     /// (repeatable; applied in order).
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     set: Vec<String>,
     /// Seed of the synthetic workload (and of --faults); overrides the
-    /// scenario's `seed` [default: 825126002983].
+    /// scenario's `seed` (the default scenario's: 825126002983).
     #[arg(long)]
     seed: Option<u64>,
     /// Invocations to generate (with a trace: the most to import); the same
-    /// as --set workload.invocations=N [default: 200000].
+    /// as --set workload.invocations=N (the default scenario's: 200000).
     #[arg(long, value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
     invocations: Option<u64>,
     /// What happens to an invocation when no host has room; the same as
-    /// --set provider.pressure=… [default: reject].
+    /// --set provider.pressure=… (default: reject).
     #[arg(long, value_enum)]
     pressure: Option<PressureArg>,
     /// Queue capacity, with `--pressure queue`; the same as --set
-    /// provider.queue_capacity=N [default: 1000].
+    /// provider.queue_capacity=N (default: 1000).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     queue_capacity: Option<u32>,
     /// Crash hosts at random, from the seed: on average this many host
