@@ -5,12 +5,12 @@ use coldstart::driver::{DriverOptions, RunReport};
 use coldstart::faults::FaultOptions;
 use coldstart::log::{self, LogFormat, LogReader, Until};
 use coldstart::report::{self, Latencies};
+use coldstart::scenario::{self, Scenario, ScenarioError, WorkloadSource};
 use coldstart::simulate::{
-    simulate_with, SimulateError, SimulateOptions, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT,
-    REPAIR_S_DEFAULT, SEED_DEFAULT,
+    simulate_scenario_with, SimulateError, SimulateOptions, REPAIR_S_DEFAULT,
 };
 use coldstart::summary;
-use coldstart::{Config, Event, Metrics, Pressure};
+use coldstart::{Config, Event, Metrics};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the embedded default scenario and prints a summary.
+    /// Runs a scenario (a TOML file, or the built-in default) and prints a
+    /// summary.
     Simulate(SimulateArgs),
     /// Replays a command log (binary or JSON Lines) and prints its summary.
     Replay(ReplayArgs),
@@ -101,20 +102,31 @@ enum PressureArg {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// Seed of the synthetic workload.
-    #[arg(long, default_value_t = SEED_DEFAULT)]
-    seed: u64,
-    /// Invocations to generate.
-    #[arg(long, default_value_t = INVOCATIONS_DEFAULT,
-          value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
-    invocations: u64,
-    /// What happens to an invocation when no host has room.
-    #[arg(long, value_enum, default_value_t = PressureArg::Reject)]
-    pressure: PressureArg,
-    /// Queue capacity, with `--pressure queue`.
-    #[arg(long, default_value_t = QUEUE_CAPACITY_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    queue_capacity: u32,
+    /// A scenario file (TOML; keys in README). Without one, the default
+    /// scenario (the same as examples/default.toml).
+    scenario: Option<PathBuf>,
+    /// Override a scenario key (after the file is parsed, before its values
+    /// are read), e.g. `--set
+    /// provider.policy.keep_alive=5min` or `--set provider.hosts[0].count=8`
+    /// (repeatable; applied in order).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+    /// Seed of the synthetic workload (and of --faults); overrides the
+    /// scenario's `seed` (the default scenario's: 825126002983).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Invocations to generate (with a trace: the most to import); the same
+    /// as --set workload.invocations=N (the default scenario's: 200000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
+    invocations: Option<u64>,
+    /// What happens to an invocation when no host has room; the same as
+    /// --set provider.pressure=… (default: reject).
+    #[arg(long, value_enum)]
+    pressure: Option<PressureArg>,
+    /// Queue capacity, with `--pressure queue`; the same as --set
+    /// provider.queue_capacity=N (default: 1000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    queue_capacity: Option<u32>,
     /// Crash hosts at random, from the seed: on average this many host
     /// crashes per hour of virtual time; each host comes back after
     /// --repair-s, its disk kept or lost with even odds.
@@ -137,39 +149,70 @@ struct SimulateArgs {
 }
 
 impl SimulateArgs {
-    fn options(&self) -> SimulateOptions {
-        let pressure = match self.pressure {
-            PressureArg::Reject => Pressure::Reject,
-            PressureArg::Queue => Pressure::Queue {
-                capacity: self.queue_capacity,
-            },
+    /// The scenario: the file (or the default), the `--set`s, then the
+    /// dedicated options, then `--seed`.
+    fn scenario(&self) -> Result<Scenario, ScenarioError> {
+        let mut sets = self.set.clone();
+        if let Some(invocations) = self.invocations {
+            sets.push(format!("workload.invocations={invocations}"));
+        }
+        if let Some(pressure) = self.pressure {
+            sets.push(format!("provider.pressure={}", pressure_word(pressure)));
+        }
+        if let Some(capacity) = self.queue_capacity {
+            sets.push(format!("provider.queue_capacity={capacity}"));
+        }
+        let mut scenario = match &self.scenario {
+            Some(path) => scenario::load(path, &sets)?,
+            None => scenario::default_with(&sets)?,
         };
+        if let Some(seed) = self.seed {
+            scenario.set_seed(seed);
+        }
+        Ok(scenario)
+    }
+
+    fn options(&self) -> SimulateOptions {
         SimulateOptions {
-            seed: self.seed,
-            invocations: self.invocations,
-            pressure,
             check_invariants: self.check || cfg!(debug_assertions),
             faults: self.faults.map(|crashes_per_hour| FaultOptions {
                 crashes_per_hour,
                 repair_us: self.repair_s * 1_000_000,
             }),
+            ..SimulateOptions::default()
         }
     }
 
     /// The command that reruns this simulation, for error messages.
-    fn rerun_command(&self) -> String {
-        let pressure = match self.pressure {
-            PressureArg::Reject => "reject",
-            PressureArg::Queue => "queue",
-        };
-        let faults = match self.faults {
-            Some(rate) => format!(" --faults {rate} --repair-s {}", self.repair_s),
-            None => String::new(),
-        };
-        format!(
-            "coldstart simulate --seed {} --invocations {} --pressure {pressure} --queue-capacity {}{faults} --check",
-            self.seed, self.invocations, self.queue_capacity
-        )
+    fn rerun_command(&self, seed: u64) -> String {
+        let mut command = "coldstart simulate".to_string();
+        if let Some(path) = &self.scenario {
+            command += &format!(" {}", path.display());
+        }
+        for set in &self.set {
+            command += &format!(" --set '{set}'");
+        }
+        command += &format!(" --seed {seed}");
+        if let Some(invocations) = self.invocations {
+            command += &format!(" --invocations {invocations}");
+        }
+        if let Some(pressure) = self.pressure {
+            command += &format!(" --pressure {}", pressure_word(pressure));
+        }
+        if let Some(capacity) = self.queue_capacity {
+            command += &format!(" --queue-capacity {capacity}");
+        }
+        if let Some(rate) = self.faults {
+            command += &format!(" --faults {rate} --repair-s {}", self.repair_s);
+        }
+        command + " --check"
+    }
+}
+
+fn pressure_word(pressure: PressureArg) -> &'static str {
+    match pressure {
+        PressureArg::Reject => "reject",
+        PressureArg::Queue => "queue",
     }
 }
 
@@ -198,7 +241,7 @@ fn print_results(
     run: &RunReport,
     slots_total: u64,
     latencies: &mut Latencies,
-    summary: impl FnOnce() -> String,
+    summary: impl FnOnce(&mut Latencies) -> String,
 ) {
     if output.quiet {
         return;
@@ -211,14 +254,34 @@ fn print_results(
             out(&report::to_csv(&fields));
         }
     } else {
-        out(&summary());
+        out(&summary(latencies));
+    }
+}
+
+/// `coldstart: FILE: problem` for a scenario file, `coldstart: error:
+/// problem` without one.
+fn scenario_error(args: &SimulateArgs, problem: impl std::fmt::Display) -> ExitCode {
+    match &args.scenario {
+        Some(path) => file_error(path, problem),
+        None => {
+            eprintln!("coldstart: error: {problem}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn run_simulate(args: &SimulateArgs) -> ExitCode {
     let started = Instant::now();
+    let scenario = match args.scenario() {
+        Ok(scenario) => scenario,
+        Err(error) => return scenario_error(args, error),
+    };
     let mut latencies = Latencies::new();
-    let mut progress = Progress::new(Some(args.invocations), "invocations", args.output.quiet);
+    let total = match &scenario.workload {
+        WorkloadSource::Synthetic(spec) => Some(spec.invocations),
+        WorkloadSource::Trace(_) => None,
+    };
+    let mut progress = Progress::new(total, "invocations", args.output.quiet);
     let on_event = |event: &Event| {
         latencies.observe(event);
         if let coldstart::EventKind::Accepted { .. } = event.kind {
@@ -226,7 +289,12 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
         }
     };
     let result = match &args.record {
-        None => simulate_with(args.options(), None::<(std::io::Sink, LogFormat)>, on_event),
+        None => simulate_scenario_with(
+            &scenario,
+            args.options(),
+            None::<(std::io::Sink, LogFormat)>,
+            on_event,
+        ),
         Some(path) => {
             let format = match LogFormat::from_path(path) {
                 Ok(format) => format,
@@ -236,7 +304,8 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
                 Ok(file) => file,
                 Err(error) => return file_error(path, error),
             };
-            simulate_with(
+            simulate_scenario_with(
+                &scenario,
                 args.options(),
                 Some((BufWriter::new(file), format)),
                 on_event,
@@ -247,15 +316,15 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     match result {
         Ok(simulation) => {
             let wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let config = coldstart::simulate::default_config(args.options().pressure);
             print_results(
                 &args.output,
                 &simulation.metrics,
                 &simulation.report,
-                slots_total(&config),
+                slots_total(&scenario.config),
                 &mut latencies,
-                || {
+                |latencies| {
                     summary::render(&simulation)
+                        + &summary::render_latencies(latencies)
                         + &summary::render_wall(simulation.metrics.accepted, wall_us)
                 },
             );
@@ -265,10 +334,11 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
             let path = args.record.as_deref().unwrap_or(Path::new("-"));
             file_error(path, error)
         }
+        Err(SimulateError::Scenario(error)) => scenario_error(args, error),
         Err(error) => {
             eprintln!(
                 "coldstart: error: {error} (rerun: {})",
-                args.rerun_command()
+                args.rerun_command(scenario.seed)
             );
             ExitCode::FAILURE
         }
@@ -380,7 +450,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         &run,
         slots_total(&replayed.header.config),
         &mut latencies,
-        || {
+        |_| {
             let format = match format {
                 LogFormat::Binary => "binary",
                 LogFormat::JsonLines => "JSON Lines",

@@ -183,6 +183,13 @@ pub fn unaccounted(m: &Metrics) -> u64 {
         .saturating_sub(m.queued_now + m.in_flight_now + m.retrying_now + m.ended())
 }
 
+impl Latencies {
+    /// Start delay and end-to-end percentiles (p50, p90, p99, max).
+    pub fn percentiles(&self) -> [[Option<u64>; 4]; 2] {
+        [self.start_delays_us.summary(), self.end_to_end_us.summary()]
+    }
+}
+
 /// The report's keys and values, in order.
 pub fn fields(
     metrics: &Metrics,

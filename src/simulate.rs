@@ -15,7 +15,10 @@
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
 use crate::faults::{FaultOptions, WithCrashes};
 use crate::log::{LogFormat, Recorder, RunError};
-use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
+use crate::scenario::Scenario;
+use crate::workload::{
+    zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
+};
 use crate::{
     Builtin, Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider,
 };
@@ -123,6 +126,7 @@ fn default_functions() -> Vec<FunctionSpec> {
                 run_mean_us: run_ms * 1_000,
                 ingress_mean_bytes: 4 * 1_024,
                 egress_mean_bytes: 16 * 1_024,
+                run_distribution: RunDistribution::Exponential,
             },
         )
         .collect()
@@ -139,6 +143,9 @@ pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
         interarrival_mean_us: 100_000,
         failure_per_phase_ppm: 2_000,
         long_run_ppm: 5_000,
+        arrivals: Arrivals::Poisson,
+        rate_profile: Vec::new(),
+        run_tables: Vec::new(),
     }
 }
 
@@ -149,6 +156,8 @@ pub enum SimulateError {
     Drive(DriveError),
     /// Recording failed (writing the log, or the run it recorded).
     Record(String),
+    /// The scenario's workload could not be read (a trace's file and line).
+    Scenario(String),
 }
 
 impl std::fmt::Display for SimulateError {
@@ -158,6 +167,7 @@ impl std::fmt::Display for SimulateError {
             SimulateError::Workload(error) => write!(f, "invalid workload: {error}"),
             SimulateError::Drive(error) => write!(f, "{error}"),
             SimulateError::Record(error) => write!(f, "{error}"),
+            SimulateError::Scenario(error) => write!(f, "{error}"),
         }
     }
 }
@@ -167,6 +177,8 @@ impl std::error::Error for SimulateError {}
 /// A finished simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulation {
+    /// The scenario's name: `default`, or the scenario file's path.
+    pub scenario: String,
     pub options: SimulateOptions,
     pub report: RunReport,
     pub metrics: Metrics,
@@ -188,6 +200,67 @@ pub fn simulate_with<W: std::io::Write>(
     let workload = default_workload(options.seed, options.invocations)
         .inputs()
         .map_err(SimulateError::Workload)?;
+    let (report, metrics) = run(
+        config,
+        Builtin::default(),
+        workload,
+        &options,
+        record,
+        on_event,
+    )?;
+    Ok(Simulation {
+        scenario: "default".to_string(),
+        options,
+        report,
+        metrics,
+    })
+}
+
+/// Runs a scenario (`src/scenario.rs`) to the end. `options` gives the
+/// invariant check and the faults; its seed, invocations and pressure are
+/// replaced by the scenario's in the result.
+pub fn simulate_scenario_with<W: std::io::Write>(
+    scenario: &Scenario,
+    options: SimulateOptions,
+    record: Option<(W, LogFormat)>,
+    on_event: impl FnMut(&Event),
+) -> Result<Simulation, SimulateError> {
+    let mut inputs = scenario.inputs().map_err(SimulateError::Scenario)?;
+    let options = SimulateOptions {
+        seed: scenario.seed,
+        invocations: inputs.invocations(),
+        pressure: scenario.config.pressure,
+        ..options
+    };
+    let (report, metrics) = run(
+        scenario.config.clone(),
+        scenario.policies,
+        &mut inputs,
+        &options,
+        record,
+        on_event,
+    )?;
+    if let Some(error) = inputs.take_error() {
+        return Err(SimulateError::Scenario(error));
+    }
+    Ok(Simulation {
+        scenario: scenario.name.clone(),
+        options,
+        report,
+        metrics,
+    })
+}
+
+/// Feeds `workload` (with seeded crashes merged in, if asked) to a fresh
+/// provider, recording it if asked.
+fn run<W: std::io::Write>(
+    config: Config,
+    policies: Builtin,
+    workload: impl Iterator<Item = crate::Input>,
+    options: &SimulateOptions,
+    record: Option<(W, LogFormat)>,
+    on_event: impl FnMut(&Event),
+) -> Result<(RunReport, Metrics), SimulateError> {
     let inputs: Box<dyn Iterator<Item = crate::Input>> = match options.faults {
         None => Box::new(workload),
         Some(faults) => Box::new(WithCrashes::new(
@@ -201,21 +274,19 @@ pub fn simulate_with<W: std::io::Write>(
         check_invariants: options.check_invariants,
         ..DriverOptions::default()
     };
-    let (report, metrics) = match record {
+    match record {
         None => {
-            let provider =
-                Provider::new(config, Builtin::default()).map_err(SimulateError::Config)?;
+            let provider = Provider::new(config, policies).map_err(SimulateError::Config)?;
             let mut driver = Driver::new(provider, driver_options);
             let report = driver
                 .run_with(inputs, on_event)
                 .map_err(SimulateError::Drive)?;
-            (report, driver.provider().metrics().clone())
+            Ok((report, driver.provider().metrics().clone()))
         }
         Some((out, format)) => {
             config.validate().map_err(SimulateError::Config)?;
-            let mut recorder =
-                Recorder::new(out, format, config, Builtin::default(), driver_options)
-                    .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
+            let mut recorder = Recorder::new(out, format, config, policies, driver_options)
+                .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
             let drain_steps = recorder
                 .run_with(inputs, on_event)
                 .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
@@ -229,12 +300,7 @@ pub fn simulate_with<W: std::io::Write>(
                 digest: driver.digest(),
                 end_us: driver.provider().now_us(),
             };
-            (report, driver.provider().metrics().clone())
+            Ok((report, driver.provider().metrics().clone()))
         }
-    };
-    Ok(Simulation {
-        options,
-        report,
-        metrics,
-    })
+    }
 }

@@ -179,7 +179,8 @@ pub fn render(simulation: &Simulation) -> String {
     };
     let _ = writeln!(
         out,
-        "scenario:             default, seed {}, pressure {}{faults}",
+        "scenario:             {}, seed {}, pressure {}{faults}",
+        simulation.scenario,
         options.seed,
         pressure_name(options.pressure)
     );
@@ -199,6 +200,25 @@ pub fn render_body(m: &Metrics, report: &RunReport) -> String {
     let _ = writeln!(out, "events digest:        {:016x}", report.digest);
     let _ = writeln!(out, "virtual time:         {}", seconds(report.end_us));
     out
+}
+
+/// Milliseconds with three decimals, or "n/a".
+fn milliseconds(duration_us: Option<u64>) -> String {
+    match duration_us {
+        Some(us) => format!("{}.{:03}", us / 1_000, us % 1_000),
+        None => "n/a".to_string(),
+    }
+}
+
+/// The latency lines: start delay and end to end, p50/p90/p99/max in ms.
+pub fn render_latencies(latencies: &mut crate::report::Latencies) -> String {
+    let [start, end] = latencies.percentiles();
+    let line = |values: [Option<u64>; 4]| values.map(milliseconds).join(" / ") + " ms";
+    format!(
+        "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n",
+        line(start),
+        line(end)
+    )
 }
 
 /// The wall-clock lines: time taken and invocations per second.

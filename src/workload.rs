@@ -1,5 +1,8 @@
 //! Seeded synthetic workloads: a lazy stream of [`Input`]s that registers
-//! images and functions, then invokes the functions at Poisson arrival times.
+//! images and functions, then invokes the functions at Poisson (or evenly
+//! spaced) arrival times, optionally modulated by a cyclic rate profile
+//! (diurnal or bursty load); run times are exponential, constant,
+//! log-normal or drawn from a percentile table.
 //!
 //! The core draws no random numbers; this generator does, from one explicit
 //! seed. Every number comes from a pinned algorithm (ChaCha8, seeded with
@@ -13,7 +16,17 @@
 //! order: the gap since the previous arrival, the function, the clone, build
 //! and run durations, the failure draw, the long-run draw, the ingress and
 //! the egress bytes. So a change to one field's distribution never shifts
-//! the others.
+//! the others. Every distribution uses exactly one draw (a constant
+//! duration or constant arrivals draw it and ignore it), so changing a
+//! distribution never shifts the stream either.
+//!
+//! Arrival times: a gap is drawn in *base time* (exponential with mean
+//! `interarrival_mean_us`, or exactly that mean for constant arrivals) and
+//! converted to wall time through the rate profile — a cyclic list of
+//! segments, each a duration and a rate multiplier in ppm — by integrating
+//! the rate (time rescaling of a non-homogeneous Poisson process). The
+//! arithmetic is in integers, so it is the same on every machine. An empty
+//! profile is a constant rate.
 //!
 //! Ids: the inputs name images and functions by id before the provider has
 //! handed the ids out. This relies on spec rule R13: in a fresh provider,
@@ -54,14 +67,70 @@ pub struct FunctionSpec {
     pub time_limit_us: u64,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
-    /// Means of the exponentially distributed phase durations.
+    /// Means of the exponentially distributed phase durations; for the run
+    /// phase, the parameter of `run_distribution`.
     pub clone_mean_us: u64,
     pub build_mean_us: u64,
     pub run_mean_us: u64,
+    pub run_distribution: RunDistribution,
     /// Means of the exponentially distributed request and response sizes.
     pub ingress_mean_bytes: u64,
     pub egress_mean_bytes: u64,
 }
+
+/// How a function's run phase lasts (clone and build are exponential).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RunDistribution {
+    /// Exponential with mean `run_mean_us`.
+    #[default]
+    Exponential,
+    /// Exactly `run_mean_us`.
+    Constant,
+    /// Log-normal with median `run_mean_us` and shape σ = `sigma_milli` /
+    /// 1000 (the standard deviation of the logarithm).
+    LogNormal { sigma_milli: u32 },
+    /// Interpolated in the percentile table `WorkloadSpec::run_tables[table]`.
+    Empirical { table: u32 },
+}
+
+/// A point of an empirical distribution: at `percentile_ppm` (parts per
+/// million, 0 to 1,000,000), the duration `value_us`. A table's points rise
+/// in both, from 0 to 1,000,000 ppm; a draw is interpolated linearly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Percentile {
+    pub percentile_ppm: u32,
+    pub value_us: u64,
+}
+
+/// How arrivals are spaced in base time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Arrivals {
+    /// Exponential gaps: a Poisson process (under the rate profile).
+    #[default]
+    Poisson,
+    /// Every gap exactly `interarrival_mean_us` of base time.
+    Constant,
+}
+
+/// A segment of the cyclic rate profile: for `duration_us`, the arrival
+/// rate is `multiplier_ppm / 1,000,000` times the base rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSegment {
+    pub duration_us: u64,
+    pub multiplier_ppm: u64,
+}
+
+/// The most segments a rate profile, or points a percentile table, may hold.
+pub const TABLE_MAX: usize = 1 << 12;
+
+/// The largest rate multiplier: 1,000×.
+pub const MULTIPLIER_PPM_MAX: u64 = 1_000_000_000;
+
+/// The largest log-normal σ (× 1000): 4.
+pub const SIGMA_MILLI_MAX: u32 = 4_000;
+
+/// Every sample is capped at this: the exponential's own maximum.
+pub const SAMPLE_MAX: u64 = 37 * MEAN_MAX;
 
 /// Everything a workload is generated from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +148,11 @@ pub struct WorkloadSpec {
     /// Probability that an invocation's run phase is longer than its
     /// function's time limit (so it times out, unless it fails first).
     pub long_run_ppm: u32,
+    pub arrivals: Arrivals,
+    /// Cyclic; empty for a constant rate.
+    pub rate_profile: Vec<RateSegment>,
+    /// Percentile tables of `RunDistribution::Empirical`.
+    pub run_tables: Vec<Vec<Percentile>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +176,11 @@ pub enum WorkloadError {
     ProbabilityTooLarge {
         field: &'static str,
         ppm: u32,
+    },
+    /// A rate profile or percentile table that cannot be used.
+    BadTable {
+        what: &'static str,
+        problem: String,
     },
 }
 
@@ -130,6 +209,7 @@ impl std::fmt::Display for WorkloadError {
             WorkloadError::ProbabilityTooLarge { field, ppm } => {
                 write!(f, "{field} = {ppm} ppm is above {PPM} ppm")
             }
+            WorkloadError::BadTable { what, problem } => write!(f, "{what}: {problem}"),
         }
     }
 }
@@ -189,6 +269,7 @@ impl WorkloadSpec {
                 return Err(WorkloadError::ProbabilityTooLarge { field, ppm });
             }
         }
+        self.validate_tables()?;
         if u64::from(self.failure_per_phase_ppm) * 3 > u64::from(PPM) {
             return Err(WorkloadError::ProbabilityTooLarge {
                 field: "failure_per_phase_ppm (× 3 phases)",
@@ -198,10 +279,87 @@ impl WorkloadSpec {
         Ok(())
     }
 
+    fn validate_tables(&self) -> Result<(), WorkloadError> {
+        let bad = |what, problem: String| Err(WorkloadError::BadTable { what, problem });
+        if self.rate_profile.len() > TABLE_MAX {
+            return bad("rate_profile", format!("more than {TABLE_MAX} segments"));
+        }
+        for segment in &self.rate_profile {
+            if segment.duration_us == 0 || segment.duration_us > MEAN_MAX {
+                return bad(
+                    "rate_profile",
+                    format!("a segment lasts 0 or more than {MEAN_MAX} µs"),
+                );
+            }
+            if segment.multiplier_ppm > MULTIPLIER_PPM_MAX {
+                return bad(
+                    "rate_profile",
+                    format!("a multiplier is above {MULTIPLIER_PPM_MAX} ppm"),
+                );
+            }
+        }
+        if !self.rate_profile.is_empty() && self.rate_profile.iter().all(|s| s.multiplier_ppm == 0)
+        {
+            return bad("rate_profile", "every multiplier is zero".into());
+        }
+        if self.run_tables.len() > ENTITIES_MAX {
+            return bad(
+                "run_percentiles",
+                format!("more than {ENTITIES_MAX} tables"),
+            );
+        }
+        for table in &self.run_tables {
+            check_table(table)?;
+        }
+        for (index, function) in self.functions.iter().enumerate() {
+            match function.run_distribution {
+                RunDistribution::LogNormal { sigma_milli } if sigma_milli > SIGMA_MILLI_MAX => {
+                    return bad(
+                        "run_sigma",
+                        format!("function {index}: σ above {}", SIGMA_MILLI_MAX / 1_000),
+                    );
+                }
+                RunDistribution::Empirical { table } if table as usize >= self.run_tables.len() => {
+                    return bad(
+                        "run_percentiles",
+                        format!("function {index}: no table {table}"),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The lazy input stream of this workload.
     pub fn inputs(&self) -> Result<Workload, WorkloadError> {
         Workload::new(self.clone())
     }
+}
+
+fn check_table(table: &[Percentile]) -> Result<(), WorkloadError> {
+    let bad = |problem: &str| {
+        Err(WorkloadError::BadTable {
+            what: "run_percentiles",
+            problem: problem.to_string(),
+        })
+    };
+    if table.len() < 2 || table.len() > TABLE_MAX {
+        return bad("a table needs 2 to 4096 points");
+    }
+    if table[0].percentile_ppm != 0 || table[table.len() - 1].percentile_ppm != PPM {
+        return bad("a table runs from percentile 0 to 100");
+    }
+    if table.iter().any(|point| point.value_us > SAMPLE_MAX) {
+        return bad("a duration is above the limit");
+    }
+    let rising = table.windows(2).all(|pair| {
+        pair[0].percentile_ppm < pair[1].percentile_ppm && pair[0].value_us <= pair[1].value_us
+    });
+    if !rising {
+        return bad("percentiles must rise strictly and durations must not fall");
+    }
+    Ok(())
 }
 
 /// Zipf-like weights for `count` functions: rank `r` (from 0) gets
@@ -275,6 +433,157 @@ pub fn ln_portable(x: f64) -> f64 {
         series = series * s2 + 1.0 / (2 * k + 1) as f64;
     }
     exponent as f64 * std::f64::consts::LN_2 + 2.0 * s * series
+}
+
+/// `e^x` with basic IEEE-754 operations only (so the same bits on every
+/// machine): `x = k·ln 2 + r`, a Taylor series for `e^r` (|r| ≤ 0.35), and
+/// `2^k` built from its bits. Relative error about 1e-15. Overflows to
+/// infinity above 709, underflows to 0 below −708.
+pub fn exp_portable(x: f64) -> f64 {
+    if x.is_nan() {
+        return f64::NAN;
+    }
+    if x > 709.0 {
+        return f64::INFINITY;
+    }
+    if x < -708.0 {
+        return 0.0;
+    }
+    // ln 2 in two parts: k·LN2_HIGH is exact for |k| < 2^11.
+    const LN2_HIGH: f64 = 0.693_147_180_369_123_8;
+    const LN2_LOW: f64 = 1.908_214_929_270_587_7e-10;
+    let k = (x / std::f64::consts::LN_2).round();
+    let r = (x - k * LN2_HIGH) - k * LN2_LOW;
+    let mut series = 1.0;
+    for n in (1..=20).rev() {
+        series = 1.0 + series * r / n as f64;
+    }
+    let scale = f64::from_bits(((k as i64 + 1023) as u64) << 52);
+    series * scale
+}
+
+/// The standard normal's inverse CDF at `p` in (0, 1), by Acklam's rational
+/// approximations (absolute error below 1e-8), with basic operations, the
+/// square root (exact in IEEE-754) and [`ln_portable`].
+pub fn inverse_normal(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    const P_LOW: f64 = 0.024_25;
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < P_LOW {
+        tail((-2.0 * ln_portable(p)).sqrt())
+    } else if p > 1.0 - P_LOW {
+        -tail((-2.0 * ln_portable(1.0 - p)).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// A uniform `u64` as a float strictly inside (0, 1): its top 53 bits plus
+/// a half, over 2^53.
+pub fn open_unit_from(draw: u64) -> f64 {
+    ((draw >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Log-normal with the given median and σ (× 1000), rounded, capped at
+/// [`SAMPLE_MAX`].
+pub fn log_normal_from(draw: u64, median: u64, sigma_milli: u32) -> u64 {
+    let z = inverse_normal(open_unit_from(draw));
+    let sample = median as f64 * exp_portable(f64::from(sigma_milli) / 1_000.0 * z);
+    if sample.is_nan() || sample >= SAMPLE_MAX as f64 {
+        return SAMPLE_MAX;
+    }
+    sample.round() as u64
+}
+
+/// A draw from a percentile table (checked by `check_table`): the draw's
+/// top 32 bits place a point in [0, 10^6) ppm, interpolated linearly
+/// between the table's points, in integers.
+pub fn empirical_from(draw: u64, table: &[Percentile]) -> u64 {
+    // Position in ppm, scaled by 2^32.
+    let position = u128::from(draw >> 32) * u128::from(PPM);
+    let index = table
+        .partition_point(|point| (u128::from(point.percentile_ppm) << 32) <= position)
+        .clamp(1, table.len() - 1);
+    let (low, high) = (table[index - 1], table[index]);
+    let from = u128::from(low.percentile_ppm) << 32;
+    let span = u128::from(high.percentile_ppm - low.percentile_ppm) << 32;
+    let rise = u128::from(high.value_us - low.value_us);
+    low.value_us + ((position - from) * rise / span) as u64
+}
+
+/// Converts a gap of base time into wall time from `now_us` through a cyclic
+/// rate profile (checked: non-empty, not all zero). The wall time is the
+/// least `t` whose integrated rate from `now_us` reaches the gap, rounded
+/// up to the microsecond.
+pub fn rescale_gap(now_us: u64, gap_us: u64, profile: &[RateSegment]) -> u64 {
+    let period_us: u64 = profile.iter().map(|s| s.duration_us).sum();
+    // Base time per period, in µs × ppm.
+    let per_period: u128 = profile
+        .iter()
+        .map(|s| u128::from(s.duration_us) * u128::from(s.multiplier_ppm))
+        .sum();
+    let mut left = u128::from(gap_us) * u128::from(PPM);
+    // Whole periods first, keeping at least one period's worth to walk.
+    let periods = (left / per_period).saturating_sub(1);
+    left -= periods * per_period;
+    let mut wall_us = u128::from(period_us) * periods;
+    // Then segment by segment, from where `now_us` falls in the cycle.
+    let mut offset = now_us % period_us;
+    let mut index = 0;
+    while offset >= profile[index].duration_us {
+        offset -= profile[index].duration_us;
+        index += 1;
+    }
+    loop {
+        let segment = profile[index];
+        let remaining_us = segment.duration_us - offset;
+        let capacity = u128::from(remaining_us) * u128::from(segment.multiplier_ppm);
+        if left <= capacity {
+            if left > 0 {
+                wall_us += left.div_ceil(u128::from(segment.multiplier_ppm));
+            }
+            break;
+        }
+        left -= capacity;
+        wall_us += u128::from(remaining_us);
+        offset = 0;
+        index = (index + 1) % profile.len();
+    }
+    u64::try_from(wall_us).unwrap_or(u64::MAX)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -369,7 +678,14 @@ impl Workload {
         }
         let output = self.next_index;
         self.next_index += 1;
-        let gap_us = self.draws.exponential(self.spec.interarrival_mean_us);
+        let gap_draw = self.draws.next_u64();
+        let mut gap_us = match self.spec.arrivals {
+            Arrivals::Poisson => exponential_from(gap_draw, self.spec.interarrival_mean_us),
+            Arrivals::Constant => self.spec.interarrival_mean_us,
+        };
+        if !self.spec.rate_profile.is_empty() {
+            gap_us = rescale_gap(self.now_us, gap_us, &self.spec.rate_profile);
+        }
         self.now_us = self.now_us.saturating_add(gap_us);
         let function_index = self.pick_function();
         let spec = *self.spec.functions.get(function_index)?;
@@ -392,7 +708,17 @@ impl Workload {
     fn draw_code(&mut self, spec: &FunctionSpec, output: u64) -> Code {
         let clone_us = self.draws.exponential(spec.clone_mean_us);
         let build_us = self.draws.exponential(spec.build_mean_us);
-        let mut run_us = self.draws.exponential(spec.run_mean_us);
+        let run_draw = self.draws.next_u64();
+        let mut run_us = match spec.run_distribution {
+            RunDistribution::Exponential => exponential_from(run_draw, spec.run_mean_us),
+            RunDistribution::Constant => spec.run_mean_us,
+            RunDistribution::LogNormal { sigma_milli } => {
+                log_normal_from(run_draw, spec.run_mean_us, sigma_milli)
+            }
+            RunDistribution::Empirical { table } => {
+                empirical_from(run_draw, &self.spec.run_tables[table as usize])
+            }
+        };
         let failure_point = self.draws.below(u64::from(PPM));
         let long_run_point = self.draws.below(u64::from(PPM));
         if long_run_point < u64::from(self.spec.long_run_ppm) {
@@ -456,6 +782,7 @@ mod tests {
             run_mean_us: 500_000,
             ingress_mean_bytes: 1_000,
             egress_mean_bytes: 2_000,
+            run_distribution: RunDistribution::Exponential,
         };
         WorkloadSpec {
             seed,
@@ -473,6 +800,9 @@ mod tests {
             interarrival_mean_us: 50_000,
             failure_per_phase_ppm: 10_000,
             long_run_ppm: 20_000,
+            arrivals: Arrivals::Poisson,
+            rate_profile: Vec::new(),
+            run_tables: Vec::new(),
         }
     }
 
@@ -646,6 +976,229 @@ mod tests {
         let mut spec = small_spec(1);
         spec.functions[0].weight = u64::MAX;
         assert_eq!(spec.inputs().err(), Some(WorkloadError::WeightsOverflow));
+    }
+
+    /// The spec of the distribution goldens: f0 log-normal (median 100 ms,
+    /// σ 1), f1 empirical, f2 constant 300 ms; equal weights; Poisson
+    /// arrivals at a mean gap of 1 s of base time, under a profile of 1 s
+    /// at half the rate then 1 s at three times the rate.
+    fn distributions_spec(seed: u64) -> WorkloadSpec {
+        let mut spec = small_spec(seed);
+        let base = spec.functions[0];
+        spec.functions = vec![
+            FunctionSpec {
+                weight: 1,
+                run_mean_us: 100_000,
+                run_distribution: RunDistribution::LogNormal { sigma_milli: 1_000 },
+                ..base
+            },
+            FunctionSpec {
+                weight: 1,
+                run_distribution: RunDistribution::Empirical { table: 0 },
+                ..base
+            },
+            FunctionSpec {
+                weight: 1,
+                run_mean_us: 300_000,
+                run_distribution: RunDistribution::Constant,
+                ..base
+            },
+        ];
+        spec.run_tables = vec![vec![
+            Percentile {
+                percentile_ppm: 0,
+                value_us: 1_000,
+            },
+            Percentile {
+                percentile_ppm: 500_000,
+                value_us: 20_000,
+            },
+            Percentile {
+                percentile_ppm: 990_000,
+                value_us: 2_000_000,
+            },
+            Percentile {
+                percentile_ppm: PPM,
+                value_us: 10_000_000,
+            },
+        ]];
+        spec.interarrival_mean_us = 1_000_000;
+        spec.rate_profile = vec![
+            RateSegment {
+                duration_us: 1_000_000,
+                multiplier_ppm: 500_000,
+            },
+            RateSegment {
+                duration_us: 1_000_000,
+                multiplier_ppm: 3_000_000,
+            },
+        ];
+        spec.long_run_ppm = 0;
+        spec
+    }
+
+    /// `(at_us, function, run_us)` of the first invocations.
+    fn first_runs(spec: WorkloadSpec, count: usize) -> Vec<(u64, u64, u64)> {
+        spec.inputs()
+            .unwrap()
+            .filter_map(|input| match input.command {
+                Command::Invoke { function, code, .. } => {
+                    Some((input.at_us, function.to_bits(), code.run_us))
+                }
+                _ => None,
+            })
+            .take(count)
+            .collect()
+    }
+
+    /// Pins log-normal and empirical run times and rate-profile arrivals.
+    /// Checked against an independent computation (Python's `math.log`,
+    /// `statistics.NormalDist.inv_cdf` and integer arithmetic on the same
+    /// raw draws) when first pinned.
+    #[test]
+    fn golden_distributions_and_rate_profile() {
+        assert_eq!(
+            first_runs(distributions_spec(7), 6),
+            [
+                (1_448_818, 0, 129_254),
+                (1_452_178, 0, 52_117),
+                (1_828_990, 0, 13_728),
+                (3_510_326, 0, 83_341),
+                (4_020_946, 0, 83_240),
+                (5_146_494, 1, 1_340_581),
+            ]
+        );
+    }
+
+    #[test]
+    fn constant_runs_and_constant_arrivals_are_exact() {
+        let mut spec = distributions_spec(3);
+        spec.functions.truncate(3);
+        spec.functions[0].weight = 0;
+        spec.functions[1].weight = 0;
+        spec.rate_profile.clear();
+        spec.arrivals = Arrivals::Constant;
+        let runs = first_runs(spec.clone(), 4);
+        assert_eq!(
+            runs,
+            [1, 2, 3, 4].map(|k| (k * 1_000_000, 2, 300_000)).to_vec()
+        );
+        // Under the profile: 1 s of base time is 2 s at half the rate, or
+        // ⅓ s at three times the rate.
+        spec.rate_profile = distributions_spec(3).rate_profile;
+        let at: Vec<u64> = first_runs(spec, 4).iter().map(|r| r.0).collect();
+        // From 0: 1 s at ½ (0.5 base), then ⅙ s at 3× (0.5 base, rounded
+        // up): 1,166,667. Then ⅓ s at 3× twice (rounded up each time). Then
+        // 166,665 µs at 3× (0.499995 base), 1 s at ½ (0.5 base), and 5
+        // base µs at 3× (2 µs, rounded up): 3,000,002.
+        assert_eq!(at, [1_166_667, 1_500_001, 1_833_335, 3_000_002]);
+    }
+
+    #[test]
+    fn rate_profile_integrates_exactly() {
+        let profile = [
+            RateSegment {
+                duration_us: 10,
+                multiplier_ppm: 1_000_000,
+            },
+            RateSegment {
+                duration_us: 10,
+                multiplier_ppm: 0,
+            },
+        ];
+        // No arrivals in the silent half: 15 base µs from 0 end at 25.
+        assert_eq!(rescale_gap(0, 15, &profile), 25);
+        assert_eq!(rescale_gap(0, 10, &profile), 10);
+        assert_eq!(rescale_gap(12, 1, &profile), 9);
+        assert_eq!(rescale_gap(5, 0, &profile), 0);
+        // Many periods at once: 1,000 base µs are 100 periods of 20 µs.
+        assert_eq!(rescale_gap(0, 1_000, &profile), 1_990);
+    }
+
+    #[test]
+    fn empirical_interpolates_between_points() {
+        let table = distributions_spec(1).run_tables[0].clone();
+        assert_eq!(empirical_from(0, &table), 1_000);
+        // The middle of the draws is the 50th percentile.
+        assert_eq!(empirical_from(1 << 63, &table), 20_000);
+        let top = empirical_from(u64::MAX, &table);
+        assert!((9_999_000..10_000_000).contains(&top), "{top}");
+        let mut draws = Draws::new(4);
+        let mut samples: Vec<u64> = (0..10_000)
+            .map(|_| empirical_from(draws.next_u64(), &table))
+            .collect();
+        samples.sort_unstable();
+        assert!(
+            (18_000..22_000).contains(&samples[5_000]),
+            "{}",
+            samples[5_000]
+        );
+    }
+
+    #[test]
+    fn portable_exp_and_inverse_normal_match_std_closely() {
+        for x in [-700.0, -20.0, -1.0, -1e-9, 0.0, 0.3, 1.0, 2.5, 50.0, 700.0] {
+            let (ours, std) = (exp_portable(x), f64::exp(x));
+            assert!(
+                (ours - std).abs() <= 4.0 * f64::EPSILON * std,
+                "exp({x}) = {ours} vs {std}"
+            );
+        }
+        assert_eq!(exp_portable(710.0), f64::INFINITY);
+        assert_eq!(exp_portable(-710.0), 0.0);
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.975, 1.959_963_984_540_054),
+            (0.01, -2.326_347_874_040_841),
+            (1e-10, -6.361_340_902_404_056),
+        ] {
+            assert!((inverse_normal(p) - z).abs() < 1e-8, "Φ⁻¹({p})");
+        }
+    }
+
+    #[test]
+    fn log_normal_has_its_median_and_mean() {
+        let mut draws = Draws::new(12);
+        let n = 100_000;
+        let mut samples: Vec<u64> = (0..n)
+            .map(|_| log_normal_from(draws.next_u64(), 1_000_000, 500))
+            .collect();
+        samples.sort_unstable();
+        let median = samples[n / 2];
+        assert!((980_000..1_020_000).contains(&median), "{median}");
+        // Mean e^(σ²/2) × median = 1.1331 × median.
+        let mean = samples.iter().sum::<u64>() / n as u64;
+        assert!((1_120_000..1_146_000).contains(&mean), "{mean}");
+        assert_eq!(log_normal_from(0, MEAN_MAX, SIGMA_MILLI_MAX), 0);
+        assert_eq!(
+            log_normal_from(u64::MAX, MEAN_MAX, SIGMA_MILLI_MAX),
+            SAMPLE_MAX
+        );
+    }
+
+    #[test]
+    fn bad_tables_and_profiles_are_refused() {
+        let refused = |edit: fn(&mut WorkloadSpec)| {
+            let mut spec = distributions_spec(1);
+            edit(&mut spec);
+            matches!(spec.validate(), Err(WorkloadError::BadTable { .. }))
+        };
+        assert!(!refused(|_| {}));
+        assert!(refused(|s| s
+            .rate_profile
+            .iter_mut()
+            .for_each(|r| r.multiplier_ppm = 0)));
+        assert!(refused(|s| s.rate_profile[0].duration_us = 0));
+        assert!(refused(|s| s.run_tables[0][0].percentile_ppm = 1));
+        assert!(refused(|s| s.run_tables[0][3].percentile_ppm = 999_999));
+        assert!(refused(|s| s.run_tables[0][2].value_us = 1));
+        assert!(refused(|s| s.run_tables[0].truncate(1)));
+        assert!(refused(
+            |s| s.functions[1].run_distribution = RunDistribution::Empirical { table: 1 }
+        ));
+        assert!(refused(
+            |s| s.functions[0].run_distribution = RunDistribution::LogNormal { sigma_milli: 4_001 }
+        ));
     }
 
     #[test]

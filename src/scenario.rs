@@ -1,0 +1,1326 @@
+//! Scenario files: a TOML description of a provider and a workload that
+//! fully determines a run, given a seed (README, "Scenario files", lists the
+//! keys; `examples/default.toml` spells out the default scenario).
+//!
+//! Loading goes: the file's text → a TOML table → the `--set` overrides,
+//! applied to the table → the typed sections below, deserialized with
+//! `deny_unknown_fields` and `serde_path_to_error`, so an unknown key or a
+//! bad value is named by its full path (`provider.hosts[0].ram`) → a
+//! [`Scenario`]: the core's `Config` and `Builtin`, and a workload (the
+//! synthetic generator's `WorkloadSpec` or a trace's `TraceSpec`).
+//!
+//! Every key may be left out; a missing key takes the default scenario's
+//! value (`src/simulate.rs`), so an empty file is the default scenario.
+
+use crate::simulate::{
+    default_config, default_workload, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT, SEED_DEFAULT,
+};
+use crate::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
+use crate::units::{Bytes, BytesPerS, DurationUs};
+use crate::workload::{
+    zipf_weights, Arrivals, FunctionSpec, ImageSpec, Percentile, RateSegment, RunDistribution,
+    Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
+};
+use crate::{
+    Builtin, Config, HostSelection, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure,
+    WarmChoice, MIB,
+};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A run, fully described.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// For the summary: the file's path, or `default`.
+    pub name: String,
+    pub seed: u64,
+    pub config: Config,
+    pub policies: Builtin,
+    pub workload: WorkloadSource,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkloadSource {
+    /// The seeded generator (`src/workload.rs`); its seed is the scenario's.
+    Synthetic(WorkloadSpec),
+    /// An Azure Functions 2021 trace (`src/trace.rs`).
+    Trace(TraceSpec),
+}
+
+/// Why a scenario could not be loaded. Its `Display` is one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    Read(String),
+    /// Not valid TOML: where, and why.
+    Syntax(String),
+    /// A `--set` argument that cannot be applied.
+    Set { argument: String, problem: String },
+    /// A key or value refused: its full path, and why.
+    Key { path: String, problem: String },
+    /// The values do not make a valid provider or workload.
+    Invalid(String),
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenarioError::Read(problem) => write!(f, "cannot read the scenario: {problem}"),
+            ScenarioError::Syntax(problem) => write!(f, "not valid TOML: {problem}"),
+            ScenarioError::Set { argument, problem } => {
+                write!(f, "--set {argument}: {problem}")
+            }
+            ScenarioError::Key { path, problem } => write!(f, "{path}: {problem}"),
+            ScenarioError::Invalid(problem) => write!(f, "{problem}"),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+// ---------------------------------------------------------------------------
+// The file's sections, as written. Every field is optional; `resolve` fills
+// in the defaults.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSections {
+    seed: Option<u64>,
+    #[serde(default)]
+    provider: ProviderSection,
+    #[serde(default)]
+    workload: WorkloadSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderSection {
+    hosts: Option<Vec<HostKind>>,
+    main_storage: Option<MainStorageSection>,
+    cold_start: Option<DurationUs>,
+    warm_start: Option<DurationUs>,
+    pressure: Option<PressureMode>,
+    queue_capacity: Option<u32>,
+    terminal_records_max: Option<RecordsMax>,
+    retry: Option<RetrySection>,
+    policy: Option<PolicySection>,
+    billing: Option<BillingSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostKind {
+    /// How many hosts of this kind (default 1).
+    count: Option<u32>,
+    ram: Bytes,
+    slots: u32,
+    disk: Bytes,
+    copy_bandwidth: BytesPerS,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MainStorageSection {
+    capacity: Option<Bytes>,
+    download_bandwidth: Option<BytesPerS>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PressureMode {
+    Reject,
+    Queue,
+}
+
+/// `terminal_records_max`: a count, or `"all"` to keep every record.
+#[derive(Debug, Clone, Copy)]
+struct RecordsMax(Option<u64>);
+
+impl<'de> Deserialize<'de> for RecordsMax {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = RecordsMax;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a non-negative integer, or \"all\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<RecordsMax, E> {
+                u64::try_from(value)
+                    .map(|count| RecordsMax(Some(count)))
+                    .map_err(|_| E::custom("expected a non-negative integer, or \"all\""))
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<RecordsMax, E> {
+                Ok(RecordsMax(Some(value)))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RecordsMax, E> {
+                match text {
+                    "all" => Ok(RecordsMax(None)),
+                    _ => Err(E::custom(format!(
+                        "`{text}`: expected a non-negative integer, or \"all\""
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrySection {
+    attempts_max: Option<u32>,
+    backoff: Option<DurationUs>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySection {
+    host_selection: Option<HostSelectionName>,
+    warm_choice: Option<WarmChoiceName>,
+    keep_alive: Option<DurationUs>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum HostSelectionName {
+    FirstFit,
+    BestFit,
+    ImageLocality,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WarmChoiceName {
+    NewestCreated,
+    MostRecentlyUsed,
+    LeastRecentlyUsed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BillingSection {
+    per_request_picodollars: Option<u64>,
+    per_gib_second_picodollars: Option<u64>,
+    scratch_free: Option<Bytes>,
+    scratch_per_gib_second_picodollars: Option<u64>,
+    ingress_per_gib_picodollars: Option<u64>,
+    egress_per_gib_picodollars: Option<u64>,
+    rounding: Option<DurationUs>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkloadSection {
+    invocations: Option<u64>,
+    interarrival_mean: Option<DurationUs>,
+    failure_per_phase_ppm: Option<u32>,
+    long_run_ppm: Option<u32>,
+    popularity: Option<Popularity>,
+    arrivals: Option<ArrivalsName>,
+    rate_profile: Option<Vec<RateSegmentEntry>>,
+    images: Option<Vec<ImageEntry>>,
+    function_defaults: Option<FunctionEntry>,
+    functions: Option<Vec<FunctionEntry>>,
+    trace: Option<TraceSection>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Popularity {
+    /// A function without a `weight` gets `1,000,000 / (rank + 1)`, rank
+    /// being its position in the list from 0.
+    Zipf,
+    /// A function without a `weight` gets 1.
+    Uniform,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageEntry {
+    size: Bytes,
+}
+
+/// A function, or (as `function_defaults`) the values functions fall back on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionEntry {
+    image: Option<u32>,
+    weight: Option<u64>,
+    memory: Option<Bytes>,
+    scratch: Option<Bytes>,
+    time_limit: Option<DurationUs>,
+    clone_mean: Option<DurationUs>,
+    build_mean: Option<DurationUs>,
+    run_mean: Option<DurationUs>,
+    run_distribution: Option<RunDistributionName>,
+    run_median: Option<DurationUs>,
+    run_sigma: Option<f64>,
+    run_percentiles: Option<Vec<(f64, DurationUs)>>,
+    ingress_mean: Option<Bytes>,
+    egress_mean: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RunDistributionName {
+    Exponential,
+    Constant,
+    Lognormal,
+    Empirical,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ArrivalsName {
+    Poisson,
+    Constant,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSegmentEntry {
+    duration: DurationUs,
+    multiplier: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceSection {
+    path: PathBuf,
+    format: Option<TraceFormat>,
+    image_size: Option<Bytes>,
+    reorder_window_rows: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum TraceFormat {
+    #[serde(rename = "azure2021")]
+    Azure2021,
+}
+
+// ---------------------------------------------------------------------------
+// Defaults a function falls back on when neither it nor `function_defaults`
+// gives a value (the default scenario's shared values, where it has them).
+
+const FUNCTION_MEMORY_DEFAULT: u64 = 256 * MIB;
+const FUNCTION_SCRATCH_DEFAULT: u64 = 512 * MIB;
+/// Azure Functions' longest time limit on the consumption plan.
+const FUNCTION_TIME_LIMIT_US_DEFAULT: u64 = 600_000_000;
+const CLONE_MEAN_US_DEFAULT: u64 = 50_000;
+const BUILD_MEAN_US_DEFAULT: u64 = 150_000;
+const RUN_MEAN_US_DEFAULT: u64 = 1_000_000;
+const INGRESS_MEAN_BYTES_DEFAULT: u64 = 4 * 1_024;
+const EGRESS_MEAN_BYTES_DEFAULT: u64 = 16 * 1_024;
+/// The image each trace app gets, unless `trace.image_size` says.
+const TRACE_IMAGE_BYTES_DEFAULT: u64 = 250 * MIB;
+
+// ---------------------------------------------------------------------------
+// Loading.
+
+/// Loads a scenario file, applies the `--set key.path=value` overrides in
+/// order, and resolves it. A trace path is relative to the file's directory.
+pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read(e.to_string()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    from_text(&text, &path.display().to_string(), base, sets)
+}
+
+/// The default scenario, with `--set` overrides applied (no file).
+pub fn default_with(sets: &[String]) -> Result<Scenario, ScenarioError> {
+    from_text("", "default", Path::new("."), sets)
+}
+
+/// Parses `text`, applies `sets`, and resolves it; `name` is kept for the
+/// summary and `base` anchors relative trace paths.
+pub fn from_text(
+    text: &str,
+    name: &str,
+    base: &Path,
+    sets: &[String],
+) -> Result<Scenario, ScenarioError> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|error: toml::de::Error| ScenarioError::Syntax(syntax_error(text, &error)))?;
+    for argument in sets {
+        apply_set(&mut table, argument)?;
+    }
+    let sections: FileSections = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|error| {
+            let path = error.path().to_string();
+            ScenarioError::Key {
+                path: if path == "." {
+                    "(top level)".into()
+                } else {
+                    path
+                },
+                problem: error.into_inner().message().to_string(),
+            }
+        })?;
+    resolve(sections, name, base)
+}
+
+/// One line: `line L, column C: message`.
+fn syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// A `--set` path segment: a table key or an array index.
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[0].c` or `a.b.0.c` → segments.
+fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
+    let mut segments = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if key.is_empty() && rest.is_empty() {
+            return Err(format!("`{path}` has an empty key"));
+        }
+        if !key.is_empty() {
+            match key.parse::<usize>() {
+                Ok(index) if !segments.is_empty() => segments.push(Segment::Index(index)),
+                _ => segments.push(Segment::Key(key.to_string())),
+            }
+        }
+        while !rest.is_empty() {
+            let close = rest
+                .find(']')
+                .ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+            let index = rest[1..close]
+                .parse()
+                .map_err(|_| format!("`{path}`: `{}` is not an index", &rest[1..close]))?;
+            segments.push(Segment::Index(index));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return Err(format!("`{path}`: unexpected `{rest}`"));
+            }
+        }
+    }
+    Ok(segments)
+}
+
+/// The value of `--set key=value`: TOML if it parses as a TOML value
+/// (`16`, `true`, `"text"`, `[1, 2]`), else the text as a string
+/// (`8GiB`, `queue`).
+fn parse_set_value(text: &str) -> toml::Value {
+    let wrapped = format!("value = {text}");
+    match wrapped.parse::<toml::Table>() {
+        Ok(mut table) => table
+            .remove("value")
+            .unwrap_or_else(|| toml::Value::String(text.to_string())),
+        Err(_) => toml::Value::String(text.to_string()),
+    }
+}
+
+/// Applies one `key.path=value` to the table. Missing tables on the way are
+/// created; arrays must already have the element named.
+pub fn apply_set(table: &mut toml::Table, argument: &str) -> Result<(), ScenarioError> {
+    let fail = |problem: String| ScenarioError::Set {
+        argument: argument.to_string(),
+        problem,
+    };
+    let (path, value) = argument
+        .split_once('=')
+        .ok_or_else(|| fail("expected key.path=value".into()))?;
+    let segments = parse_path(path.trim()).map_err(fail)?;
+    if segments.is_empty() {
+        return Err(fail("empty key path".into()));
+    }
+    let mut root = toml::Value::Table(std::mem::take(table));
+    let result = set_in(&mut root, &segments, parse_set_value(value.trim()), "");
+    if let toml::Value::Table(back) = root {
+        *table = back;
+    }
+    result.map_err(fail)
+}
+
+/// Sets `value` at `segments` below `node`, whose own path is `walked`.
+fn set_in(
+    node: &mut toml::Value,
+    segments: &[Segment],
+    value: toml::Value,
+    walked: &str,
+) -> Result<(), String> {
+    let Some((first, rest)) = segments.split_first() else {
+        *node = value;
+        return Ok(());
+    };
+    let here = if walked.is_empty() {
+        "the scenario"
+    } else {
+        walked
+    };
+    match (node, first) {
+        (toml::Value::Table(table), Segment::Key(key)) => {
+            let below = if walked.is_empty() {
+                key.clone()
+            } else {
+                format!("{walked}.{key}")
+            };
+            let child = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            set_in(child, rest, value, &below)
+        }
+        (toml::Value::Array(items), Segment::Index(index)) => {
+            let len = items.len();
+            let child = items
+                .get_mut(*index)
+                .ok_or_else(|| format!("{here} has {len} elements, no [{index}]"))?;
+            set_in(child, rest, value, &format!("{walked}[{index}]"))
+        }
+        (other, segment) => Err(format!(
+            "{here} is {}, not {}",
+            kind(other),
+            match segment {
+                Segment::Key(_) => "a table",
+                Segment::Index(_) => "an array",
+            }
+        )),
+    }
+}
+
+fn kind(value: &toml::Value) -> &'static str {
+    match value {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "an array",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resolving: sections plus defaults → the core's types.
+
+fn invalid(problem: impl std::fmt::Display) -> ScenarioError {
+    ScenarioError::Invalid(problem.to_string())
+}
+
+fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, ScenarioError> {
+    let seed = sections.seed.unwrap_or(SEED_DEFAULT);
+    let (config, policies) = resolve_provider(sections.provider)?;
+    let workload = resolve_workload(sections.workload, seed, base)?;
+    config
+        .validate()
+        .map_err(|error| invalid(format!("provider: {error}")))?;
+    if let WorkloadSource::Synthetic(spec) = &workload {
+        spec.validate()
+            .map_err(|error| invalid(format!("workload: {error}")))?;
+    }
+    Ok(Scenario {
+        name: name.to_string(),
+        seed,
+        config,
+        policies,
+        workload,
+    })
+}
+
+fn resolve_provider(section: ProviderSection) -> Result<(Config, Builtin), ScenarioError> {
+    let mut config = default_config(Pressure::Reject);
+    if let Some(kinds) = section.hosts {
+        let mut hosts = Vec::new();
+        for (index, kind) in kinds.iter().enumerate() {
+            let count = kind.count.unwrap_or(1);
+            if count == 0 {
+                return Err(ScenarioError::Key {
+                    path: format!("provider.hosts[{index}].count"),
+                    problem: "must be at least 1".into(),
+                });
+            }
+            if hosts.len() + count as usize > crate::limits::HOSTS_MAX as usize {
+                return Err(invalid(format!(
+                    "provider.hosts: more than {} hosts",
+                    crate::limits::HOSTS_MAX
+                )));
+            }
+            let spec = HostSpec {
+                ram_bytes: kind.ram.0,
+                slots: kind.slots,
+                disk_bytes: kind.disk.0,
+                copy_bytes_per_s: kind.copy_bandwidth.0,
+            };
+            hosts.extend(std::iter::repeat_n(spec, count as usize));
+        }
+        config.hosts = hosts;
+    }
+    if let Some(main) = section.main_storage {
+        let defaults = config.main_storage;
+        config.main_storage = MainStorageSpec {
+            capacity_bytes: main.capacity.map_or(defaults.capacity_bytes, |b| b.0),
+            download_bytes_per_s: main
+                .download_bandwidth
+                .map_or(defaults.download_bytes_per_s, |b| b.0),
+        };
+    }
+    if let Some(cold) = section.cold_start {
+        config.cold_start_us = cold.0;
+    }
+    if let Some(warm) = section.warm_start {
+        config.warm_start_us = warm.0;
+    }
+    let capacity = section.queue_capacity.unwrap_or(QUEUE_CAPACITY_DEFAULT);
+    config.pressure = match section.pressure.unwrap_or(PressureMode::Reject) {
+        PressureMode::Reject => Pressure::Reject,
+        PressureMode::Queue => Pressure::Queue { capacity },
+    };
+    if let Some(RecordsMax(max)) = section.terminal_records_max {
+        config.terminal_records_max = max;
+    }
+    if let Some(retry) = section.retry {
+        if let Some(attempts_max) = retry.attempts_max {
+            config.retry.attempts_max = attempts_max;
+        }
+        if let Some(backoff) = retry.backoff {
+            config.retry.backoff_us = backoff.0;
+        }
+    }
+    let mut policies = Builtin::default();
+    if let Some(policy) = section.policy {
+        if let Some(name) = policy.host_selection {
+            policies.host_selection = match name {
+                HostSelectionName::FirstFit => HostSelection::FirstFit,
+                HostSelectionName::BestFit => HostSelection::BestFit,
+                HostSelectionName::ImageLocality => HostSelection::ImageLocality,
+            };
+        }
+        if let Some(name) = policy.warm_choice {
+            policies.warm_choice = match name {
+                WarmChoiceName::NewestCreated => WarmChoice::NewestCreated,
+                WarmChoiceName::MostRecentlyUsed => WarmChoice::MostRecentlyUsed,
+                WarmChoiceName::LeastRecentlyUsed => WarmChoice::LeastRecentlyUsed,
+            };
+        }
+        if let Some(keep_alive) = policy.keep_alive {
+            policies.keep_alive_us = keep_alive.0;
+        }
+    }
+    if let Some(billing) = section.billing {
+        let d = LambdaPrices::default();
+        policies.prices = LambdaPrices {
+            per_request_picodollars: billing
+                .per_request_picodollars
+                .unwrap_or(d.per_request_picodollars),
+            per_gib_second_picodollars: billing
+                .per_gib_second_picodollars
+                .unwrap_or(d.per_gib_second_picodollars),
+            scratch_free_bytes: billing.scratch_free.map_or(d.scratch_free_bytes, |b| b.0),
+            scratch_per_gib_second_picodollars: billing
+                .scratch_per_gib_second_picodollars
+                .unwrap_or(d.scratch_per_gib_second_picodollars),
+            ingress_per_gib_picodollars: billing
+                .ingress_per_gib_picodollars
+                .unwrap_or(d.ingress_per_gib_picodollars),
+            egress_per_gib_picodollars: billing
+                .egress_per_gib_picodollars
+                .unwrap_or(d.egress_per_gib_picodollars),
+            rounding_us: billing.rounding.map_or(d.rounding_us, |r| r.0),
+        };
+    }
+    Ok((config, policies))
+}
+
+/// A function's value: its own, else `function_defaults`', else `fallback`.
+fn pick<T: Copy, U>(own: Option<T>, defaults: Option<T>, fallback: U, map: fn(T) -> U) -> U {
+    own.or(defaults).map_or(fallback, map)
+}
+
+/// A non-negative, finite float scaled by `scale` and rounded, or an error
+/// naming `path`.
+fn scaled(path: &str, value: f64, scale: f64, max: f64) -> Result<u64, ScenarioError> {
+    let scaled = (value * scale).round();
+    if !(value.is_finite() && value >= 0.0 && scaled <= max) {
+        return Err(ScenarioError::Key {
+            path: path.to_string(),
+            problem: format!("{value} is not a number from 0 to {}", max / scale),
+        });
+    }
+    Ok(scaled as u64)
+}
+
+/// The run distribution of a function at `path`: its parameter (mean,
+/// value or median) and the distribution, whose table, if any, is pushed
+/// onto `tables`.
+fn resolve_run(
+    entry: &FunctionEntry,
+    defaults: &FunctionEntry,
+    path: &str,
+    tables: &mut Vec<Vec<Percentile>>,
+) -> Result<(u64, RunDistribution), ScenarioError> {
+    let missing = |key: &str, kind: &str| ScenarioError::Key {
+        path: format!("{path}.{key}"),
+        problem: format!("required with run_distribution = \"{kind}\""),
+    };
+    let mean = pick(
+        entry.run_mean,
+        defaults.run_mean,
+        RUN_MEAN_US_DEFAULT,
+        |d| d.0,
+    );
+    let kind = entry
+        .run_distribution
+        .or(defaults.run_distribution)
+        .unwrap_or(RunDistributionName::Exponential);
+    Ok(match kind {
+        RunDistributionName::Exponential => (mean, RunDistribution::Exponential),
+        RunDistributionName::Constant => (mean, RunDistribution::Constant),
+        RunDistributionName::Lognormal => {
+            let median = entry
+                .run_median
+                .or(defaults.run_median)
+                .ok_or_else(|| missing("run_median", "lognormal"))?;
+            let sigma = entry
+                .run_sigma
+                .or(defaults.run_sigma)
+                .ok_or_else(|| missing("run_sigma", "lognormal"))?;
+            let sigma_milli = scaled(
+                &format!("{path}.run_sigma"),
+                sigma,
+                1_000.0,
+                f64::from(SIGMA_MILLI_MAX),
+            )?;
+            (
+                median.0,
+                RunDistribution::LogNormal {
+                    sigma_milli: sigma_milli as u32,
+                },
+            )
+        }
+        RunDistributionName::Empirical => {
+            let points = entry
+                .run_percentiles
+                .as_ref()
+                .or(defaults.run_percentiles.as_ref())
+                .ok_or_else(|| missing("run_percentiles", "empirical"))?;
+            let mut table = Vec::with_capacity(points.len());
+            for (index, &(percent, value)) in points.iter().enumerate() {
+                let ppm = scaled(
+                    &format!("{path}.run_percentiles[{index}]"),
+                    percent,
+                    10_000.0,
+                    1e6,
+                )?;
+                table.push(Percentile {
+                    percentile_ppm: ppm as u32,
+                    value_us: value.0,
+                });
+            }
+            tables.push(table);
+            let table = (tables.len() - 1) as u32;
+            (mean, RunDistribution::Empirical { table })
+        }
+    })
+}
+
+fn resolve_function(
+    entry: &FunctionEntry,
+    defaults: &FunctionEntry,
+    weight_fallback: u64,
+    path: &str,
+    tables: &mut Vec<Vec<Percentile>>,
+) -> Result<FunctionSpec, ScenarioError> {
+    let bytes = |b: Bytes| b.0;
+    let us = |d: DurationUs| d.0;
+    let (run_mean_us, run_distribution) = resolve_run(entry, defaults, path, tables)?;
+    Ok(FunctionSpec {
+        image_index: entry.image.or(defaults.image).unwrap_or(0),
+        memory_bytes: pick(
+            entry.memory,
+            defaults.memory,
+            FUNCTION_MEMORY_DEFAULT,
+            bytes,
+        ),
+        scratch_bytes: pick(
+            entry.scratch,
+            defaults.scratch,
+            FUNCTION_SCRATCH_DEFAULT,
+            bytes,
+        ),
+        time_limit_us: pick(
+            entry.time_limit,
+            defaults.time_limit,
+            FUNCTION_TIME_LIMIT_US_DEFAULT,
+            us,
+        ),
+        weight: entry.weight.or(defaults.weight).unwrap_or(weight_fallback),
+        clone_mean_us: pick(
+            entry.clone_mean,
+            defaults.clone_mean,
+            CLONE_MEAN_US_DEFAULT,
+            us,
+        ),
+        build_mean_us: pick(
+            entry.build_mean,
+            defaults.build_mean,
+            BUILD_MEAN_US_DEFAULT,
+            us,
+        ),
+        run_mean_us,
+        run_distribution,
+        ingress_mean_bytes: pick(
+            entry.ingress_mean,
+            defaults.ingress_mean,
+            INGRESS_MEAN_BYTES_DEFAULT,
+            bytes,
+        ),
+        egress_mean_bytes: pick(
+            entry.egress_mean,
+            defaults.egress_mean,
+            EGRESS_MEAN_BYTES_DEFAULT,
+            bytes,
+        ),
+    })
+}
+
+fn resolve_workload(
+    section: WorkloadSection,
+    seed: u64,
+    base: &Path,
+) -> Result<WorkloadSource, ScenarioError> {
+    let defaults = section.function_defaults.unwrap_or_default();
+    if let Some(trace) = section.trace {
+        // Keys of the synthetic generator have no meaning with a trace.
+        let unused = [
+            ("interarrival_mean", section.interarrival_mean.is_some()),
+            (
+                "failure_per_phase_ppm",
+                section.failure_per_phase_ppm.is_some(),
+            ),
+            ("long_run_ppm", section.long_run_ppm.is_some()),
+            ("popularity", section.popularity.is_some()),
+            ("arrivals", section.arrivals.is_some()),
+            ("rate_profile", section.rate_profile.is_some()),
+            ("images", section.images.is_some()),
+            ("functions", section.functions.is_some()),
+            ("function_defaults.image", defaults.image.is_some()),
+            ("function_defaults.weight", defaults.weight.is_some()),
+            (
+                "function_defaults.clone_mean",
+                defaults.clone_mean.is_some(),
+            ),
+            (
+                "function_defaults.build_mean",
+                defaults.build_mean.is_some(),
+            ),
+            ("function_defaults.run_mean", defaults.run_mean.is_some()),
+            (
+                "function_defaults.ingress_mean",
+                defaults.ingress_mean.is_some(),
+            ),
+            (
+                "function_defaults.egress_mean",
+                defaults.egress_mean.is_some(),
+            ),
+            (
+                "function_defaults.run_distribution",
+                defaults.run_distribution.is_some(),
+            ),
+            (
+                "function_defaults.run_median",
+                defaults.run_median.is_some(),
+            ),
+            ("function_defaults.run_sigma", defaults.run_sigma.is_some()),
+            (
+                "function_defaults.run_percentiles",
+                defaults.run_percentiles.is_some(),
+            ),
+        ];
+        if let Some((key, _)) = unused.iter().find(|(_, given)| *given) {
+            return Err(ScenarioError::Key {
+                path: format!("workload.{key}"),
+                problem: "does not apply to a trace workload (workload.trace): remove it".into(),
+            });
+        }
+        let TraceFormat::Azure2021 = trace.format.unwrap_or(TraceFormat::Azure2021);
+        let function = resolve_function(
+            &FunctionEntry::default(),
+            &FunctionEntry::default(),
+            1,
+            "workload.function_defaults",
+            &mut Vec::new(),
+        )?;
+        let function = FunctionSpec {
+            memory_bytes: defaults.memory.map_or(function.memory_bytes, |b| b.0),
+            scratch_bytes: defaults.scratch.map_or(function.scratch_bytes, |b| b.0),
+            time_limit_us: defaults.time_limit.map_or(function.time_limit_us, |d| d.0),
+            ..function
+        };
+        return Ok(WorkloadSource::Trace(TraceSpec {
+            path: base.join(&trace.path),
+            image_size_bytes: trace.image_size.map_or(TRACE_IMAGE_BYTES_DEFAULT, |b| b.0),
+            memory_bytes: function.memory_bytes,
+            scratch_bytes: function.scratch_bytes,
+            time_limit_us: function.time_limit_us,
+            reorder_window_rows: trace
+                .reorder_window_rows
+                .unwrap_or(REORDER_WINDOW_ROWS_DEFAULT),
+            invocations_max: section.invocations,
+        }));
+    }
+    let default_spec = default_workload(seed, INVOCATIONS_DEFAULT);
+    let images = match section.images {
+        Some(images) => images
+            .iter()
+            .map(|image| ImageSpec {
+                size_bytes: image.size.0,
+            })
+            .collect(),
+        None => default_spec.images.clone(),
+    };
+    let mut run_tables = Vec::new();
+    let functions = match section.functions {
+        Some(entries) => {
+            let zipf = zipf_weights(entries.len());
+            let mut functions = Vec::with_capacity(entries.len());
+            for (index, (entry, zipf_weight)) in entries.iter().zip(zipf).enumerate() {
+                let fallback = match section.popularity.unwrap_or(Popularity::Zipf) {
+                    Popularity::Zipf => zipf_weight,
+                    Popularity::Uniform => 1,
+                };
+                let path = format!("workload.functions[{index}]");
+                functions.push(resolve_function(
+                    entry,
+                    &defaults,
+                    fallback,
+                    &path,
+                    &mut run_tables,
+                )?);
+            }
+            functions
+        }
+        None => default_spec.functions.clone(),
+    };
+    let mut rate_profile = Vec::new();
+    for (index, segment) in section.rate_profile.iter().flatten().enumerate() {
+        rate_profile.push(RateSegment {
+            duration_us: segment.duration.0,
+            multiplier_ppm: scaled(
+                &format!("workload.rate_profile[{index}].multiplier"),
+                segment.multiplier,
+                1e6,
+                MULTIPLIER_PPM_MAX as f64,
+            )?,
+        });
+    }
+    let arrivals = match section.arrivals.unwrap_or(ArrivalsName::Poisson) {
+        ArrivalsName::Poisson => Arrivals::Poisson,
+        ArrivalsName::Constant => Arrivals::Constant,
+    };
+    Ok(WorkloadSource::Synthetic(WorkloadSpec {
+        seed,
+        images,
+        functions,
+        invocations: section.invocations.unwrap_or(INVOCATIONS_DEFAULT),
+        interarrival_mean_us: section
+            .interarrival_mean
+            .map_or(default_spec.interarrival_mean_us, |d| d.0),
+        failure_per_phase_ppm: section
+            .failure_per_phase_ppm
+            .unwrap_or(default_spec.failure_per_phase_ppm),
+        long_run_ppm: section.long_run_ppm.unwrap_or(default_spec.long_run_ppm),
+        arrivals,
+        rate_profile,
+        run_tables,
+    }))
+}
+
+// ---------------------------------------------------------------------------
+// Running.
+
+/// A scenario's input stream: the generator's or the trace's.
+pub enum ScenarioInputs {
+    Synthetic(Box<Workload>),
+    Trace(Box<TraceInputs>),
+}
+
+impl Iterator for ScenarioInputs {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        match self {
+            ScenarioInputs::Synthetic(workload) => workload.next(),
+            ScenarioInputs::Trace(trace) => trace.next(),
+        }
+    }
+}
+
+impl ScenarioInputs {
+    /// The error that ended a trace early, if any (check after the run).
+    pub fn take_error(&mut self) -> Option<String> {
+        match self {
+            ScenarioInputs::Synthetic(_) => None,
+            ScenarioInputs::Trace(trace) => trace.take_error().map(|e| e.to_string()),
+        }
+    }
+
+    /// How many invocations the stream will issue.
+    pub fn invocations(&self) -> u64 {
+        match self {
+            ScenarioInputs::Synthetic(workload) => workload.spec().invocations,
+            ScenarioInputs::Trace(trace) => trace.invocations(),
+        }
+    }
+}
+
+impl Scenario {
+    /// Replaces the seed (`--seed`), the generator's too.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        if let WorkloadSource::Synthetic(spec) = &mut self.workload {
+            spec.seed = seed;
+        }
+    }
+
+    /// Opens the workload: builds the generator, or scans the trace (its
+    /// first pass, which checks every line).
+    pub fn inputs(&self) -> Result<ScenarioInputs, String> {
+        match &self.workload {
+            WorkloadSource::Synthetic(spec) => spec
+                .inputs()
+                .map(|workload| ScenarioInputs::Synthetic(Box::new(workload)))
+                .map_err(|error| format!("workload: {error}")),
+            WorkloadSource::Trace(spec) => TraceInputs::open(spec.clone())
+                .map(|trace| ScenarioInputs::Trace(Box::new(trace)))
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, sets: &[&str]) -> Result<Scenario, ScenarioError> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        from_text(text, "test", Path::new("base"), &sets)
+    }
+
+    fn error_of(text: &str, sets: &[&str]) -> String {
+        load_text(text, sets).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default_scenario() {
+        let scenario = load_text("", &[]).unwrap();
+        assert_eq!(scenario.seed, SEED_DEFAULT);
+        assert_eq!(scenario.config, default_config(Pressure::Reject));
+        assert_eq!(scenario.policies, Builtin::default());
+        assert_eq!(
+            scenario.workload,
+            WorkloadSource::Synthetic(default_workload(SEED_DEFAULT, INVOCATIONS_DEFAULT))
+        );
+    }
+
+    #[test]
+    fn the_default_example_is_the_default_scenario() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/default.toml");
+        let example = load(&path, &[]).unwrap();
+        let default = load_text("", &[]).unwrap();
+        assert_eq!(example.seed, default.seed);
+        assert_eq!(example.config, default.config);
+        assert_eq!(example.policies, default.policies);
+        assert_eq!(example.workload, default.workload);
+    }
+
+    #[test]
+    fn keys_set_the_provider_and_the_policies() {
+        let scenario = load_text(
+            r#"
+            seed = 7
+            [provider]
+            cold_start = "1.5s"
+            pressure = "queue"
+            queue_capacity = 12
+            terminal_records_max = "all"
+            [[provider.hosts]]
+            count = 2
+            ram = "8GiB"
+            slots = 4
+            disk = "20GB"
+            copy_bandwidth = "500MB/s"
+            [[provider.hosts]]
+            ram = "64GiB"
+            slots = 16
+            disk = "1TiB"
+            copy_bandwidth = "1GiB/s"
+            [provider.policy]
+            host_selection = "best_fit"
+            keep_alive = "15min"
+            [provider.billing]
+            per_request_picodollars = 0
+            "#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(scenario.seed, 7);
+        let config = &scenario.config;
+        assert_eq!(config.cold_start_us, 1_500_000);
+        assert_eq!(config.pressure, Pressure::Queue { capacity: 12 });
+        assert_eq!(config.terminal_records_max, None);
+        assert_eq!(config.hosts.len(), 3);
+        assert_eq!(config.hosts[1].disk_bytes, 20_000_000_000);
+        assert_eq!(config.hosts[2].ram_bytes, 64 << 30);
+        assert_eq!(config.hosts[2].copy_bytes_per_s, 1 << 30);
+        assert_eq!(scenario.policies.host_selection, HostSelection::BestFit);
+        assert_eq!(scenario.policies.keep_alive_us, 900_000_000);
+        assert_eq!(scenario.policies.prices.per_request_picodollars, 0);
+        assert_eq!(
+            scenario.policies.prices.per_gib_second_picodollars,
+            LambdaPrices::default().per_gib_second_picodollars
+        );
+    }
+
+    #[test]
+    fn functions_fall_back_on_function_defaults_and_zipf() {
+        let scenario = load_text(
+            r#"
+            [workload]
+            invocations = 10
+            interarrival_mean = "20ms"
+            images = [{ size = "100MiB" }, { size = "1GiB" }]
+            function_defaults = { memory = "1GiB", run_mean = "2s" }
+            functions = [{}, { image = 1, memory = "128MiB" }, { weight = 5 }]
+            "#,
+            &[],
+        )
+        .unwrap();
+        let WorkloadSource::Synthetic(spec) = scenario.workload else {
+            panic!("synthetic");
+        };
+        assert_eq!(spec.interarrival_mean_us, 20_000);
+        let f = &spec.functions;
+        assert_eq!((f[0].memory_bytes, f[1].memory_bytes), (1 << 30, 128 << 20));
+        assert_eq!((f[0].image_index, f[1].image_index), (0, 1));
+        assert_eq!(f[1].run_mean_us, 2_000_000);
+        assert_eq!(f[0].clone_mean_us, CLONE_MEAN_US_DEFAULT);
+        assert_eq!(
+            (f[0].weight, f[1].weight, f[2].weight),
+            (1_000_000, 500_000, 5)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_their_path() {
+        for (text, expected) in [
+            ("colour = 1", "colour: unknown field `colour`"),
+            (
+                "[provider]\nram = \"1GiB\"",
+                "provider.ram: unknown field `ram`",
+            ),
+            (
+                "[[provider.hosts]]\nram = \"1GiB\"\nslots = 1\ndisk = \"1GiB\"\ncopy_bandwidth = \"1GB/s\"\nrams = 1",
+                "provider.hosts[0].rams: unknown field `rams`",
+            ),
+            (
+                "[[provider.hosts]]\nram = 16\nslots = 1\ndisk = \"1GiB\"\ncopy_bandwidth = \"1GB/s\"",
+                "provider.hosts[0].ram: 16 has no unit",
+            ),
+            (
+                "[provider.main_storage]\ncapacity = \"4 parsecs\"",
+                "provider.main_storage.capacity: `4 parsecs`: unknown size unit",
+            ),
+            (
+                "[provider.policy]\nhost_selection = \"worst_fit\"",
+                "provider.policy.host_selection: unknown variant `worst_fit`",
+            ),
+            (
+                "[workload]\nfunctions = [{}, { colour = 1 }]",
+                "workload.functions[1].colour: unknown field `colour`",
+            ),
+            ("seed = \"x\"", "seed: invalid type"),
+            ("seed = ", "not valid TOML: line 1, column"),
+            (
+                "[workload]\ntrace = { path = \"t.csv\" }\nimages = []",
+                "workload.images: does not apply to a trace workload",
+            ),
+            (
+                "[[provider.hosts]]\ncount = 0\nram = \"1GiB\"\nslots = 1\ndisk = \"1GiB\"\ncopy_bandwidth = \"1GB/s\"",
+                "provider.hosts[0].count: must be at least 1",
+            ),
+            (
+                "[provider.main_storage]\ncapacity = \"0B\"",
+                "provider: main_storage.capacity_bytes must be greater than zero",
+            ),
+            (
+                "[workload]\ninterarrival_mean = \"0s\"",
+                "workload: interarrival_mean_us must be greater than zero",
+            ),
+        ] {
+            let error = error_of(text, &[]);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}:\n  got      {error}\n  expected {expected}"
+            );
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn set_overrides_keys_before_they_are_read() {
+        let text = "[[provider.hosts]]\ncount = 2\nram = \"8GiB\"\nslots = 4\ndisk = \"20GB\"\ncopy_bandwidth = \"1GB/s\"";
+        let scenario = load_text(
+            text,
+            &[
+                "seed=99",
+                "provider.hosts[0].count=5",
+                "provider.hosts.0.ram=32GiB",
+                "provider.policy.keep_alive=1min",
+                "provider.pressure=queue",
+                "workload.invocations=10",
+            ],
+        )
+        .unwrap();
+        assert_eq!(scenario.seed, 99);
+        assert_eq!(scenario.config.hosts.len(), 5);
+        assert_eq!(scenario.config.hosts[4].ram_bytes, 32 << 30);
+        assert_eq!(scenario.policies.keep_alive_us, 60_000_000);
+        assert!(matches!(scenario.config.pressure, Pressure::Queue { .. }));
+        for (set, expected) in [
+            ("seed", "--set seed: expected key.path=value"),
+            (
+                "provider.hosts[3].ram=1GiB",
+                "--set provider.hosts[3].ram=1GiB: provider.hosts has 1 elements, no [3]",
+            ),
+            (
+                "provider.hosts[0].slots.x=1",
+                "provider.hosts[0].slots is an integer, not a table",
+            ),
+            (
+                "provider.colour=red",
+                "provider.colour: unknown field `colour`",
+            ),
+            (
+                "provider.hosts[0].slots=many",
+                "provider.hosts[0].slots: invalid type: string \"many\"",
+            ),
+            ("provider.hosts[0=1", "unclosed `[`"),
+        ] {
+            let error = error_of(text, &[set]);
+            assert!(
+                error.contains(expected),
+                "{set}:\n  got      {error}\n  expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn generators_read_their_keys() {
+        let scenario = load_text(
+            r#"
+            [workload]
+            arrivals = "constant"
+            rate_profile = [
+              { duration = "8h", multiplier = 0.25 },
+              { duration = "16h", multiplier = 1.375 },
+            ]
+            images = [{ size = "100MiB" }]
+            [[workload.functions]]
+            run_distribution = "lognormal"
+            run_median = "120ms"
+            run_sigma = 1.25
+            [[workload.functions]]
+            run_distribution = "empirical"
+            run_percentiles = [[0, "1ms"], [50, "30ms"], [99.9, "4s"], [100, "20s"]]
+            [[workload.functions]]
+            run_distribution = "constant"
+            run_mean = "2s"
+            "#,
+            &[],
+        )
+        .unwrap();
+        let WorkloadSource::Synthetic(spec) = scenario.workload else {
+            panic!("synthetic");
+        };
+        assert_eq!(spec.arrivals, Arrivals::Constant);
+        assert_eq!(
+            spec.rate_profile,
+            [
+                RateSegment {
+                    duration_us: 8 * 3_600_000_000,
+                    multiplier_ppm: 250_000
+                },
+                RateSegment {
+                    duration_us: 16 * 3_600_000_000,
+                    multiplier_ppm: 1_375_000
+                },
+            ]
+        );
+        let f = &spec.functions;
+        assert_eq!(
+            (f[0].run_mean_us, f[0].run_distribution),
+            (120_000, RunDistribution::LogNormal { sigma_milli: 1_250 })
+        );
+        assert_eq!(
+            f[1].run_distribution,
+            RunDistribution::Empirical { table: 0 }
+        );
+        assert_eq!(spec.run_tables[0][2].percentile_ppm, 999_000);
+        assert_eq!(spec.run_tables[0][3].value_us, 20_000_000);
+        assert_eq!(
+            (f[2].run_mean_us, f[2].run_distribution),
+            (2_000_000, RunDistribution::Constant)
+        );
+        for (text, expected) in [
+            (
+                "[[workload.functions]]\nrun_distribution = \"lognormal\"\nrun_sigma = 1",
+                "workload.functions[0].run_median: required with run_distribution = \"lognormal\"",
+            ),
+            (
+                "[[workload.functions]]\nrun_distribution = \"lognormal\"\nrun_median = \"1s\"\nrun_sigma = -1",
+                "workload.functions[0].run_sigma: -1 is not a number from 0 to 4",
+            ),
+            (
+                "[[workload.functions]]\nrun_distribution = \"empirical\"\nrun_percentiles = [[0, \"1ms\"], [90, \"1s\"]]",
+                "workload: run_percentiles: a table runs from percentile 0 to 100",
+            ),
+            (
+                "[workload]\nrate_profile = [{ duration = \"1h\", multiplier = 0 }]",
+                "workload: rate_profile: every multiplier is zero",
+            ),
+            (
+                "[workload]\narrivals = \"bursty\"",
+                "workload.arrivals: unknown variant `bursty`",
+            ),
+        ] {
+            let error = error_of(text, &[]);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}:\n  got      {error}\n  expected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trace_path_is_relative_to_the_scenario_file() {
+        let scenario = load_text(
+            "[workload]\ninvocations = 5\ntrace = { path = \"data/t.csv\", image_size = \"1GiB\" }\nfunction_defaults = { memory = \"2GiB\" }",
+            &[],
+        )
+        .unwrap();
+        let WorkloadSource::Trace(spec) = scenario.workload else {
+            panic!("trace");
+        };
+        assert_eq!(spec.path, Path::new("base/data/t.csv"));
+        assert_eq!(spec.image_size_bytes, 1 << 30);
+        assert_eq!(spec.memory_bytes, 2 << 30);
+        assert_eq!(spec.time_limit_us, FUNCTION_TIME_LIMIT_US_DEFAULT);
+        assert_eq!(spec.invocations_max, Some(5));
+    }
+}

@@ -1,0 +1,230 @@
+//! Scenario files and trace import through the real `coldstart` binary:
+//! determinism, equivalence of `examples/default.toml` with the built-in
+//! default, `--set` and `--seed`, and one-line errors for bad files.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn coldstart(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_coldstart"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the coldstart binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `coldstart simulate ARGS --json` and returns the report.
+fn report(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["simulate"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let output = coldstart(&all);
+    assert!(
+        output.status.success(),
+        "coldstart {all:?} failed: {}",
+        stderr(&output)
+    );
+    serde_json::from_str(&stdout(&output)).expect("--json prints one JSON object")
+}
+
+fn digest(args: &[&str]) -> String {
+    report(args)["events_digest"]
+        .as_str()
+        .expect("a digest")
+        .to_string()
+}
+
+/// A scenario file with `text` under the temp directory, unique to this
+/// process and name.
+fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "coldstart-scenario-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("the temp directory is writable");
+    path
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+#[test]
+fn the_default_example_gives_the_default_digest() {
+    let small = ["--invocations", "2000"];
+    let builtin = digest(&small);
+    let example = digest(&["examples/default.toml", "--invocations", "2000"]);
+    assert_eq!(builtin, example);
+}
+
+#[test]
+fn a_scenario_and_seed_determine_the_run() {
+    let args = [
+        "examples/default.toml",
+        "--invocations",
+        "1000",
+        "--seed",
+        "5",
+    ];
+    let first = digest(&args);
+    assert_eq!(first, digest(&args));
+    let other_seed = [
+        "examples/default.toml",
+        "--invocations",
+        "1000",
+        "--seed",
+        "6",
+    ];
+    assert_ne!(first, digest(&other_seed));
+    // The file's own seed key is the same as --seed.
+    let set_seed = [
+        "examples/default.toml",
+        "--invocations",
+        "1000",
+        "--set",
+        "seed=5",
+    ];
+    assert_eq!(first, digest(&set_seed));
+}
+
+#[test]
+fn set_changes_the_run_as_the_key_says() {
+    let base = ["examples/default.toml", "--invocations", "1000"];
+    let plain = report(&base);
+    let keep_alive = report(&[&base[..], &["--set", "provider.policy.keep_alive=1s"]].concat());
+    assert_ne!(plain["events_digest"], keep_alive["events_digest"]);
+    // Eight hosts instead of four: nothing is rejected for lack of room.
+    let more = report(&[&base[..], &["--set", "provider.hosts[0].count=8"]].concat());
+    assert!(more["rejected"].as_u64() < plain["rejected"].as_u64());
+    let ten = report(&["examples/default.toml", "--set", "workload.invocations=10"]);
+    assert_eq!(ten["invocations"], 10);
+    // --invocations comes after every --set.
+    let flag = report(&[&base[..], &["--set", "workload.invocations=10"]].concat());
+    assert_eq!(flag["invocations"], 1000);
+}
+
+#[test]
+fn the_azure_slice_example_runs_every_row() {
+    let run = report(&["examples/azure-slice.toml"]);
+    assert_eq!(run["invocations"], 998);
+    assert_eq!(run["completed"], 998);
+    assert!(run["cold_start_ratio"].as_f64().is_some());
+    assert!(run["end_to_end_us_p99"].as_u64().is_some());
+    assert!(run["cost"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        run["events_digest"],
+        report(&["examples/azure-slice.toml"])["events_digest"]
+    );
+    // The human summary shows the latency percentiles.
+    let output = coldstart(&["simulate", "examples/azure-slice.toml"]);
+    let summary = stdout(&output);
+    for line in ["starts:", "start delay:", "end to end:", "cost:"] {
+        assert!(summary.contains(line), "no `{line}` in:\n{summary}");
+    }
+    let limited = report(&["examples/azure-slice.toml", "--invocations", "100"]);
+    assert_eq!(limited["invocations"], 100);
+}
+
+#[test]
+fn the_simfaas_example_never_reaches_capacity() {
+    let run = report(&["examples/simfaas-canonical.toml", "--invocations", "2000"]);
+    assert_eq!(run["invocations"], 2000);
+    assert_eq!(run["completed"], 2000);
+    assert_eq!(run["rejected"], 0);
+    assert!(run["cold_starts"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn bad_scenarios_fail_with_one_line_naming_the_file() {
+    let trace_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let bad_trace = std::env::temp_dir().join(format!(
+        "coldstart-scenario-{}-bad-trace.csv",
+        std::process::id()
+    ));
+    std::fs::write(
+        &bad_trace,
+        "app,func,end_timestamp,duration\na,f,1,0.5\na,f,2\n",
+    )
+    .unwrap();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("syntax", "seed = ".into(), "not valid TOML: line 1, column"),
+        (
+            "unknown",
+            "[provider.policy]\nkeep_alive = \"1min\"\ncolour = \"red\"".into(),
+            "provider.policy.colour: unknown field `colour`",
+        ),
+        (
+            "unit",
+            "[provider.main_storage]\ncapacity = 4096".into(),
+            "provider.main_storage.capacity: 4096 has no unit",
+        ),
+        (
+            "variant",
+            "[provider]\npressure = \"panic\"".into(),
+            "provider.pressure: unknown variant `panic`",
+        ),
+        (
+            "trace-missing",
+            "[workload.trace]\npath = \"no-such.csv\"".into(),
+            "no-such.csv: ",
+        ),
+        (
+            "trace-line",
+            format!("[workload.trace]\npath = {:?}", bad_trace.to_str().unwrap()),
+            "bad-trace.csv:3: expected 4 comma-separated fields",
+        ),
+        (
+            "trace-and-functions",
+            format!(
+                "[workload]\nfunctions = []\n[workload.trace]\npath = {:?}",
+                trace_dir.join("azure2021-fixture-30.csv").to_str().unwrap()
+            ),
+            "workload.functions: does not apply to a trace workload",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = scenario_file(name, &text);
+        let output = coldstart(&["simulate", path_str(&path)]);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {message}");
+        assert!(stdout(&output).is_empty(), "{name}");
+        assert_eq!(message.lines().count(), 1, "{name}: {message}");
+        let prefix = format!("coldstart: {}: ", path.display());
+        assert!(message.starts_with(&prefix), "{name}: {message}");
+        assert!(
+            message.contains(expected),
+            "{name}: no `{expected}` in {message}"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+    std::fs::remove_file(bad_trace).unwrap();
+    // A missing file, and a bad --set with and without a file.
+    for (args, expected) in [
+        (
+            &["simulate", "no-such-scenario.toml"][..],
+            "coldstart: no-such-scenario.toml: cannot read the scenario",
+        ),
+        (
+            &["simulate", "examples/default.toml", "--set", "provider.hosts[9].ram=1GiB"],
+            "coldstart: examples/default.toml: --set provider.hosts[9].ram=1GiB: provider.hosts has 1 elements, no [9]",
+        ),
+        (
+            &["simulate", "--set", "provider.warm_start=fast"],
+            "coldstart: error: provider.warm_start: `fast` does not start with a number",
+        ),
+    ] {
+        let output = coldstart(args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{args:?}: {message}");
+        assert!(message.starts_with(expected), "{args:?}: {message}");
+    }
+}
