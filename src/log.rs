@@ -100,7 +100,7 @@ impl LogHeader {
     }
 
     pub fn provider(&self) -> Result<Provider<Builtin>, ConfigError> {
-        Provider::new(self.config.clone(), self.policies)
+        Provider::new(self.config.clone(), self.policies.clone())
     }
 }
 
@@ -327,7 +327,7 @@ impl<W: Write> LogWriter<W> {
                     format_version: FORMAT_VERSION,
                     coldstart_version: header.coldstart_version.clone(),
                     config: header.config.clone(),
-                    policies: header.policies,
+                    policies: header.policies.clone(),
                 };
                 writer.line(&json)?;
             }

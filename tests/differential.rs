@@ -25,7 +25,7 @@ fn cases() -> u32 {
 
 fn build(case: &Case) -> (Provider<Builtin>, Model<Builtin>) {
     let (config, policies) = case.shape.build();
-    let core = Provider::new(config.clone(), policies).expect("shapes are valid");
+    let core = Provider::new(config.clone(), policies.clone()).expect("shapes are valid");
     let model = Model::new(config, policies).expect("shapes are valid");
     (core, model)
 }

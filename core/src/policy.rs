@@ -12,6 +12,7 @@ use crate::billing::{LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use crate::policies::hosts;
 use serde::{Deserialize, Serialize};
 
 /// What a host-selection policy is asked to place.
@@ -152,6 +153,46 @@ pub enum HostSelection {
     /// Among hosts that fit, prefer one that holds the image; first fit
     /// within each group.
     ImageLocality,
+    /// The first fitting host at or after a cursor, cyclically; the cursor
+    /// (in `PolicyState`) then moves past it.
+    RoundRobin,
+    /// The fitting host with the fewest busy containers per slot.
+    LeastLoaded,
+    /// A uniform choice among the fitting hosts, drawn from SplitMix64
+    /// seeded with `seed`; the draw count is in `PolicyState`.
+    SeededRandom { seed: u64 },
+    /// Package-aware (Aumala et al., CCGrid 2019): the image hashes to two
+    /// candidate hosts; the less loaded one that fits with busy containers
+    /// under `load_threshold_percent` of its slots, else the least loaded.
+    PackageAware { load_threshold_percent: u32 },
+    /// OpenWhisk's home invoker: the function hashes to a home host and a
+    /// step coprime with the host count; the first fitting host probing
+    /// home, home + step, …
+    HomeInvoker,
+    /// Consistent hashing of the function with bounded loads (Mirrokni et
+    /// al., SODA 2018): the first fitting host clockwise on the ring whose
+    /// busy containers are under `⌈(1 + ε)·(load + 1)/hosts⌉`, with
+    /// `ε = epsilon_percent / 100`.
+    BoundedConsistentHashing { epsilon_percent: u32 },
+}
+
+impl HostSelection {
+    /// Every rule, with example parameters: for tests and listings.
+    pub const ALL: [HostSelection; 9] = [
+        HostSelection::FirstFit,
+        HostSelection::BestFit,
+        HostSelection::ImageLocality,
+        HostSelection::RoundRobin,
+        HostSelection::LeastLoaded,
+        HostSelection::SeededRandom { seed: 0 },
+        HostSelection::PackageAware {
+            load_threshold_percent: 80,
+        },
+        HostSelection::HomeInvoker,
+        HostSelection::BoundedConsistentHashing {
+            epsilon_percent: 25,
+        },
+    ];
 }
 
 /// Which idle container of a function is reused.
@@ -164,15 +205,37 @@ pub enum WarmChoice {
     LeastRecentlyUsed,
 }
 
-/// The built-in policies, chosen by configuration values. Serializable, so a
-/// snapshot carries them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The built-in policies, chosen by configuration values, and the state the
+/// stateful ones keep. Serializable, so a snapshot carries both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Builtin {
     pub host_selection: HostSelection,
     pub warm_choice: WarmChoice,
     pub keep_alive_us: u64,
     pub prices: LambdaPrices,
+    /// What the stateful policies have learned; starts empty
+    /// (`PolicyState::default()`) and evolves only through policy calls.
+    #[serde(default)]
+    pub state: PolicyState,
+}
+
+/// The state of the built-in policies: explicit, serialized with the
+/// provider, changed only by the policy calls (spec R110). An arbitrary
+/// `Builtin` (for fuzzing) starts with the empty state, as a run does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyState {
+    /// `RoundRobin`: the host to try first at the next call.
+    round_robin_next: u32,
+    /// `SeededRandom`: how many draws have been made.
+    random_draws: u64,
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for PolicyState {
+    fn arbitrary(_: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(PolicyState::default())
+    }
 }
 
 impl Default for Builtin {
@@ -182,6 +245,7 @@ impl Default for Builtin {
             warm_choice: WarmChoice::NewestCreated,
             keep_alive_us: DEFAULT_KEEP_ALIVE_US,
             prices: LambdaPrices::default(),
+            state: PolicyState::default(),
         }
     }
 }
@@ -211,6 +275,20 @@ impl Policies for Builtin {
             HostSelection::BestFit => fitting.min_by_key(|&h| (best_fit_key(view, h, request), h)),
             HostSelection::ImageLocality => {
                 fitting.min_by_key(|&h| (!view.has_image(h, request.image), h))
+            }
+            HostSelection::RoundRobin => {
+                hosts::round_robin(view, request, &mut self.state.round_robin_next)
+            }
+            HostSelection::LeastLoaded => hosts::least_loaded(view, request),
+            HostSelection::SeededRandom { seed } => {
+                hosts::seeded_random(view, request, seed, &mut self.state.random_draws)
+            }
+            HostSelection::PackageAware {
+                load_threshold_percent,
+            } => hosts::package_aware(view, request, load_threshold_percent),
+            HostSelection::HomeInvoker => hosts::home_invoker(view, request),
+            HostSelection::BoundedConsistentHashing { epsilon_percent } => {
+                hosts::bounded_consistent_hashing(view, request, epsilon_percent)
             }
         }
     }
@@ -437,5 +515,219 @@ mod tests {
         assert!(priority(mru, &first_made) < priority(mru, &last_made));
         let lru = WarmChoice::LeastRecentlyUsed;
         assert!(priority(lru, &last_made) < priority(lru, &first_made));
+    }
+
+    /// Hosts that all fit, holding no image, with these busy containers
+    /// (each host has 2 slots).
+    fn loaded(busy: &[u32]) -> FakeView {
+        let hosts: Vec<(u64, u32, bool, bool)> =
+            busy.iter().map(|&b| (0, b, true, false)).collect();
+        FakeView::new(&hosts)
+    }
+
+    fn selecting(host_selection: HostSelection) -> Builtin {
+        builtin(host_selection, WarmChoice::NewestCreated)
+    }
+
+    fn request_for(function: u64, image: u64) -> PlacementRequest {
+        PlacementRequest {
+            function: FunctionId::from_bits(function),
+            image: ImageId::from_bits(image),
+            ..request(10)
+        }
+    }
+
+    #[test]
+    fn round_robin_cycles_past_its_last_choice() {
+        let mut policy = selecting(HostSelection::RoundRobin);
+        let view = loaded(&[0, 0, 0]);
+        let picks: Vec<_> = (0..4).map(|_| select(&mut policy, &view, 10)).collect();
+        let expected = [0, 1, 2, 0].map(|h| Some(HostId(h)));
+        assert_eq!(picks, expected);
+        // Host 2 does not fit: from the cursor (1) the next fitting is 1,
+        // then 0 (wrapping past 2).
+        let view = FakeView::new(&[
+            (0, 0, true, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // Nothing fits: no host, and the cursor stays.
+        let full = FakeView::new(&[(0, 0, false, false); 3]);
+        assert_eq!(select(&mut policy, &full, 10), None);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn least_loaded_takes_the_fewest_busy_containers_per_slot() {
+        let mut policy = selecting(HostSelection::LeastLoaded);
+        assert_eq!(
+            select(&mut policy, &loaded(&[2, 1, 0, 1]), 10),
+            Some(HostId(2))
+        );
+        // Ties to the lowest number; a host that does not fit is skipped.
+        assert_eq!(
+            select(&mut policy, &loaded(&[2, 1, 1]), 10),
+            Some(HostId(1))
+        );
+        let view = FakeView::new(&[(0, 1, true, false), (0, 0, false, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // Per slot: 3 busy of 8 is less than 1 busy of 2.
+        let mut view = loaded(&[1, 3]);
+        view.hosts[1].0.spec.slots = 8;
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn seeded_random_is_a_pinned_stream_over_the_fitting_hosts() {
+        let mut policy = selecting(HostSelection::SeededRandom { seed: 7 });
+        let view = loaded(&[0, 0, 0]);
+        let picks: Vec<u32> = (0..8)
+            .map(|_| select(&mut policy, &view, 10).expect("all fit").0)
+            .collect();
+        // reduce(hash64(7, k), 3) for k = 0..8.
+        assert_eq!(picks, [1, 0, 2, 1, 1, 0, 1, 0]);
+        assert_eq!(policy.state.random_draws, 8);
+        // Only fitting hosts are drawn from; nothing fitting draws nothing.
+        let view = FakeView::new(&[
+            (0, 0, false, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        for _ in 0..20 {
+            assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        }
+        assert_eq!(policy.state.random_draws, 28);
+        let full = FakeView::new(&[(0, 0, false, false)]);
+        assert_eq!(select(&mut policy, &full, 10), None);
+        assert_eq!(policy.state.random_draws, 28);
+        // Another seed, another stream.
+        let mut other = selecting(HostSelection::SeededRandom { seed: 8 });
+        let view = loaded(&[0, 0, 0]);
+        let other_picks: Vec<u32> = (0..8)
+            .map(|_| select(&mut other, &view, 10).expect("all fit").0)
+            .collect();
+        assert_ne!(other_picks, [1, 0, 2, 1, 1, 0, 1, 0]);
+    }
+
+    #[test]
+    fn package_aware_takes_the_less_loaded_of_the_images_two_hosts() {
+        let mut policy = selecting(HostSelection::PackageAware {
+            load_threshold_percent: 80,
+        });
+        // Image 0 over 4 hosts hashes to hosts 3 and 1.
+        let ask =
+            |policy: &mut Builtin, view: &FakeView| policy.select_host(view, &request_for(0, 0));
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 0])), Some(HostId(3)));
+        assert_eq!(ask(&mut policy, &loaded(&[0, 0, 0, 1])), Some(HostId(1)));
+        // Equal load: the first candidate.
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 1])), Some(HostId(3)));
+        // Host 3 at its threshold (2 busy of 2 slots ≥ 80%): host 1.
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 2])), Some(HostId(1)));
+        // Both candidates over the threshold: the least loaded host.
+        assert_eq!(ask(&mut policy, &loaded(&[1, 2, 0, 2])), Some(HostId(2)));
+        // A candidate that does not fit is passed over.
+        let view = FakeView::new(&[
+            (0, 1, true, false),
+            (0, 0, true, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        assert_eq!(ask(&mut policy, &view), Some(HostId(1)));
+    }
+
+    #[test]
+    fn home_invoker_probes_from_the_home_host_by_a_coprime_step() {
+        let mut policy = selecting(HostSelection::HomeInvoker);
+        let ask =
+            |policy: &mut Builtin, view: &FakeView| policy.select_host(view, &request_for(0, 0));
+        // Function 0 over 4 hosts: home 3, step 3, so the probe is 3, 2, 1, 0.
+        assert_eq!(ask(&mut policy, &loaded(&[0; 4])), Some(HostId(3)));
+        let mut view = loaded(&[0; 4]);
+        view.hosts[3].1 = false;
+        assert_eq!(ask(&mut policy, &view), Some(HostId(2)));
+        view.hosts[2].1 = false;
+        view.hosts[1].1 = false;
+        assert_eq!(ask(&mut policy, &view), Some(HostId(0)));
+        view.hosts[0].1 = false;
+        assert_eq!(ask(&mut policy, &view), None);
+    }
+
+    #[test]
+    fn home_invoker_steps_visit_every_host() {
+        for count in 1..=40u32 {
+            for hash in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15, 1 << 63] {
+                let step = hosts::coprime_step(hash, count);
+                assert!((1..=u64::from(count)).contains(&step));
+                let mut seen: Vec<u64> = (0..u64::from(count))
+                    .map(|i| i * step % u64::from(count))
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                assert_eq!(seen.len() as u32, count, "step {step} over {count}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_consistent_hashing_keeps_a_function_home_until_it_is_too_loaded() {
+        let mut policy = selecting(HostSelection::BoundedConsistentHashing {
+            epsilon_percent: 25,
+        });
+        let ask = |policy: &mut Builtin, view: &FakeView, function| {
+            policy.select_host(view, &request_for(function, 0))
+        };
+        let home = ask(&mut policy, &loaded(&[0; 4]), 0).expect("all fit");
+        // Stable: the same function goes to the same host while it has room.
+        assert_eq!(ask(&mut policy, &loaded(&[0; 4]), 0), Some(home));
+        // Functions spread: over 16 functions, more than one host is used.
+        let homes: std::collections::BTreeSet<_> = (0..16)
+            .map(|f| ask(&mut policy, &loaded(&[0; 4]), f))
+            .collect();
+        assert!(homes.len() > 1, "{homes:?}");
+        // Home with 1 busy of a total 1: cap ⌈1.25·2/4⌉ = 1, so home is full
+        // and the next host on the ring takes it.
+        let mut busy = [0; 4];
+        busy[home.index()] = 1;
+        let next = ask(&mut policy, &loaded(&busy), 0).expect("all fit");
+        assert_ne!(next, home);
+        // With load everywhere the cap grows and home is back.
+        assert_eq!(ask(&mut policy, &loaded(&[1, 1, 1, 1]), 0), Some(home));
+        // Over the cap everywhere it fits: the first fitting host on the ring.
+        let mut view = loaded(&busy);
+        for (host, entry) in view.hosts.iter_mut().enumerate() {
+            entry.1 = host == home.index();
+        }
+        assert_eq!(ask(&mut policy, &view, 0), Some(home));
+    }
+
+    proptest::proptest! {
+        /// Every rule returns a host that fits, or `None` exactly when none
+        /// does; and the same state on the same view gives the same answer
+        /// and the same next state.
+        #[test]
+        fn every_host_selection_is_valid_and_deterministic(
+            hosts in proptest::collection::vec((0u64..=100, 0u32..=2, proptest::bool::ANY, proptest::bool::ANY), 1..7),
+            rule in 0usize..HostSelection::ALL.len(),
+            function in 0u64..50,
+            image in 0u64..50,
+            calls in 1usize..6,
+        ) {
+            let view = FakeView::new(&hosts);
+            let mut policy = selecting(HostSelection::ALL[rule]);
+            let any_fits = hosts.iter().any(|h| h.2);
+            for _ in 0..calls {
+                let mut twin = policy.clone();
+                let request = request_for(function, image);
+                let choice = policy.select_host(&view, &request);
+                proptest::prop_assert_eq!(choice, twin.select_host(&view, &request));
+                proptest::prop_assert_eq!(&policy, &twin);
+                match choice {
+                    Some(host) => proptest::prop_assert!(view.fits(host, &request)),
+                    None => proptest::prop_assert!(!any_fits),
+                }
+            }
+        }
     }
 }

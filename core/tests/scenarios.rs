@@ -2038,7 +2038,7 @@ fn run_inputs<P: Policies + PartialEq + std::fmt::Debug>(
 #[test]
 fn same_inputs_same_events() {
     let (cfg, policies, inputs) = workload();
-    let mut p1 = Provider::new(cfg.clone(), policies).unwrap();
+    let mut p1 = Provider::new(cfg.clone(), policies.clone()).unwrap();
     let mut p2 = Provider::new(cfg, policies).unwrap();
     let r1 = run_inputs(&mut p1, &inputs);
     let r2 = run_inputs(&mut p2, &inputs);
@@ -2125,10 +2125,10 @@ fn snapshot_after_a_reap_continues_with_identical_ids_and_events() {
 #[test]
 fn snapshot_mid_run_continues_identically() {
     let (cfg, policies, inputs) = workload();
-    let mut reference = Provider::new(cfg.clone(), policies).unwrap();
+    let mut reference = Provider::new(cfg.clone(), policies.clone()).unwrap();
     let expected = run_inputs(&mut reference, &inputs);
     for cut in [8, 50, 120, 200, 290] {
-        let mut p = Provider::new(cfg.clone(), policies).unwrap();
+        let mut p = Provider::new(cfg.clone(), policies.clone()).unwrap();
         let head = run_inputs(&mut p, &inputs[..cut]);
         assert_eq!(head[..], expected[..cut]);
         let mut restored = json_round_trip(&p);
@@ -3250,4 +3250,86 @@ fn a_wait_spans_a_retry() {
         }
     );
     w.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// The hosts of the cold starts among `events`, in order.
+fn cold_start_hosts(events: &[Event]) -> Vec<HostId> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ColdStart { host, .. } => Some(host),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Three invocations at once on two roomy hosts: first fit piles them on
+/// host 0; round robin and least loaded alternate, so the second one pays
+/// for a second copy of the image (to host 1) but runs beside less.
+#[test]
+fn round_robin_and_least_loaded_spread_what_first_fit_piles_up() {
+    for (selection, expected) in [
+        (HostSelection::FirstFit, [H0, H0, H0]),
+        (HostSelection::RoundRobin, [H0, H1, H0]),
+        (HostSelection::LeastLoaded, [H0, H1, H0]),
+    ] {
+        let policies = Builtin {
+            host_selection: selection,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policies);
+        let image = w.image(50);
+        let f = w.function(image, 100, 0, 10_000);
+        let mut hosts = Vec::new();
+        for _ in 0..3 {
+            let (_, events) = w.invoke(0, f, success(10, 1));
+            hosts.extend(cold_start_hosts(&events));
+        }
+        assert_eq!(hosts, expected, "{selection:?}");
+        let events = w.advance(1_000);
+        let copies = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::CopyStarted { .. }))
+            .count();
+        assert_eq!(
+            copies,
+            if selection == HostSelection::FirstFit {
+                1
+            } else {
+                2
+            }
+        );
+    }
+}
+
+/// Seeded random placement replays: the same seed gives the same hosts,
+/// and a snapshot taken mid-run carries the draw count, so the restored
+/// provider continues with the same choices.
+#[test]
+fn seeded_random_placement_replays_and_survives_a_snapshot() {
+    let run = |seed: u64, cut: Option<usize>| -> Vec<HostId> {
+        let policies = Builtin {
+            host_selection: HostSelection::SeededRandom { seed },
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(4, host_spec(1_000, 8, 1_000), 1_000), policies);
+        let image = w.image(10);
+        let f = w.function(image, 10, 0, 10_000);
+        let mut hosts = Vec::new();
+        for i in 0..12 {
+            if cut == Some(i) {
+                let json = serde_json::to_string(&w.p).expect("serialize");
+                w.p = serde_json::from_str(&json).expect("deserialize");
+            }
+            let (_, events) = w.invoke(0, f, success(1_000, 1));
+            hosts.extend(cold_start_hosts(&events));
+        }
+        hosts
+    };
+    let first = run(7, None);
+    assert_eq!(first.len(), 12);
+    assert_eq!(run(7, None), first);
+    assert_eq!(run(7, Some(5)), first);
+    assert!(first.iter().any(|&h| h != first[0]), "{first:?}");
+    assert_ne!(run(8, None), first);
 }

@@ -87,11 +87,7 @@ impl Shape {
             },
         };
         let policies = Builtin {
-            host_selection: [
-                HostSelection::FirstFit,
-                HostSelection::BestFit,
-                HostSelection::ImageLocality,
-            ][usize::from(self.selection % 3)],
+            host_selection: host_selection(self.selection),
             warm_choice: [
                 WarmChoice::NewestCreated,
                 WarmChoice::MostRecentlyUsed,
@@ -101,6 +97,30 @@ impl Shape {
             ..Builtin::default()
         };
         (config, policies)
+    }
+}
+
+/// Every built-in host-selection rule: `selection % 9` picks the rule and
+/// `selection / 9` (0..=28) its parameter (a seed, a load threshold of 10%
+/// to 150%, an ε of 0% to 140%).
+fn host_selection(selection: u8) -> HostSelection {
+    let parameter = u32::from(selection / 9);
+    match selection % 9 {
+        0 => HostSelection::FirstFit,
+        1 => HostSelection::BestFit,
+        2 => HostSelection::ImageLocality,
+        3 => HostSelection::RoundRobin,
+        4 => HostSelection::LeastLoaded,
+        5 => HostSelection::SeededRandom {
+            seed: u64::from(parameter),
+        },
+        6 => HostSelection::PackageAware {
+            load_threshold_percent: 10 + parameter * 5,
+        },
+        7 => HostSelection::HomeInvoker,
+        _ => HostSelection::BoundedConsistentHashing {
+            epsilon_percent: parameter * 5,
+        },
     }
 }
 
