@@ -13,7 +13,11 @@ use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::policies::hosts;
+pub use crate::policies::images::ImageEviction;
+pub use crate::policies::keep_alive::HybridHistogram;
+use crate::policies::keep_alive::{self, IdleHistogram};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a host-selection policy is asked to place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +209,36 @@ pub enum WarmChoice {
     LeastRecentlyUsed,
 }
 
+/// How long an idle container stays warm, and which idle container is
+/// evicted first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum KeepAlivePolicy {
+    /// `Builtin::keep_alive_us` for every container; evict the least
+    /// recently used first.
+    #[default]
+    Fixed,
+    /// The hybrid histogram of "Serverless in the Wild" (Shahrad et al.,
+    /// ATC 2020), without pre-warming; evict the least recently used first.
+    HybridHistogram(HybridHistogram),
+    /// FaasCache's greedy-dual (Fuerst and Sharma, ASPLOS 2021) eviction
+    /// order, `frequency × cold_cost_us ÷ size`, lowest first, without its
+    /// clock; `Builtin::keep_alive_us` bounds how long a container idles
+    /// (FaasCache has no bound: set it to `limits::DURATION_MAX_US`).
+    GreedyDual { cold_cost_us: u64 },
+}
+
+impl KeepAlivePolicy {
+    /// Every policy, with default parameters: for tests and listings.
+    pub const ALL: [KeepAlivePolicy; 3] = [
+        KeepAlivePolicy::Fixed,
+        KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+        KeepAlivePolicy::GreedyDual {
+            cold_cost_us: 249_000,
+        },
+    ];
+}
+
 /// The built-in policies, chosen by configuration values, and the state the
 /// stateful ones keep. Serializable, so a snapshot carries both.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,6 +248,12 @@ pub struct Builtin {
     pub warm_choice: WarmChoice,
     pub keep_alive_us: u64,
     pub prices: LambdaPrices,
+    /// How long idle containers stay, and which is evicted first.
+    #[serde(default)]
+    pub keep_alive_policy: KeepAlivePolicy,
+    /// Which cached image is evicted first, on both disks.
+    #[serde(default)]
+    pub image_eviction: ImageEviction,
     /// What the stateful policies have learned; starts empty
     /// (`PolicyState::default()`) and evolves only through policy calls.
     #[serde(default)]
@@ -229,6 +269,11 @@ pub struct PolicyState {
     round_robin_next: u32,
     /// `SeededRandom`: how many draws have been made.
     random_draws: u64,
+    /// `HybridHistogram`: each function's idle times, by `to_bits()`.
+    idle_histograms: BTreeMap<u64, IdleHistogram>,
+    /// `GreedyDual`: each function's completed invocations that left a
+    /// container idle, by `to_bits()`.
+    frequencies: BTreeMap<u64, u64>,
 }
 
 #[cfg(feature = "arbitrary")]
@@ -245,6 +290,8 @@ impl Default for Builtin {
             warm_choice: WarmChoice::NewestCreated,
             keep_alive_us: DEFAULT_KEEP_ALIVE_US,
             prices: LambdaPrices::default(),
+            keep_alive_policy: KeepAlivePolicy::Fixed,
+            image_eviction: ImageEviction::Lru,
             state: PolicyState::default(),
         }
     }
@@ -301,8 +348,37 @@ impl Policies for Builtin {
         }
     }
 
-    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
-        self.keep_alive_us
+    fn keep_alive_us(&mut self, container: &ContainerFacts) -> u64 {
+        match self.keep_alive_policy {
+            KeepAlivePolicy::Fixed | KeepAlivePolicy::GreedyDual { .. } => self.keep_alive_us,
+            KeepAlivePolicy::HybridHistogram(params) => {
+                let histogram = self
+                    .state
+                    .idle_histograms
+                    .entry(container.function.to_bits())
+                    .or_default();
+                keep_alive::hybrid_keep_alive_us(&params, histogram, container)
+            }
+        }
+    }
+
+    fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
+        match self.keep_alive_policy {
+            KeepAlivePolicy::Fixed | KeepAlivePolicy::HybridHistogram(_) => container.last_used_us,
+            KeepAlivePolicy::GreedyDual { cold_cost_us } => {
+                let frequency = self
+                    .state
+                    .frequencies
+                    .entry(container.function.to_bits())
+                    .or_default();
+                *frequency = frequency.saturating_add(1);
+                keep_alive::greedy_dual_priority(*frequency, cold_cost_us, container.memory_bytes)
+            }
+        }
+    }
+
+    fn image_priority(&mut self, image: &ImageFacts) -> u64 {
+        self.image_eviction.priority(image)
     }
 
     fn bill(&self, usage: &Usage) -> u64 {
@@ -726,6 +802,204 @@ mod tests {
                 match choice {
                     Some(host) => proptest::prop_assert!(view.fits(host, &request)),
                     None => proptest::prop_assert!(!any_fits),
+                }
+            }
+        }
+    }
+
+    const MINUTE_US: u64 = 60_000_000;
+
+    fn with_keep_alive(keep_alive_policy: KeepAlivePolicy) -> Builtin {
+        Builtin {
+            keep_alive_policy,
+            ..Builtin::default()
+        }
+    }
+
+    /// A container of `function` going idle at `now_us`.
+    fn idle_now(function: u64, now_us: u64, memory_bytes: u64) -> ContainerFacts {
+        ContainerFacts {
+            function: FunctionId::from_bits(function),
+            last_used_us: now_us,
+            memory_bytes,
+            ..container(0, now_us)
+        }
+    }
+
+    /// Small histograms: 4 bins of 10 µs, a CV threshold of 1 (with 4 bins
+    /// the CV is at most √3), fallback 1,000 µs.
+    fn small_histogram() -> HybridHistogram {
+        HybridHistogram {
+            bin_us: 10,
+            bins: 4,
+            cv_threshold_hundredths: 100,
+            fallback_keep_alive_us: 1_000,
+            ..HybridHistogram::PAPER
+        }
+    }
+
+    #[test]
+    fn hybrid_histogram_learns_a_regular_idle_time() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER));
+        // Nothing known: the fallback, the whole 4-hour range.
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 0, 10)), 240 * MINUTE_US);
+        // Every 20 minutes: the 99th percentile is in bin 20, whose end (21
+        // minutes) plus 10% is 23.1 minutes — where a fixed 10 minutes
+        // would let every call start cold.
+        for k in 1..5 {
+            let ends_at_us = k * 20 * MINUTE_US;
+            assert_eq!(
+                policy.keep_alive_us(&idle_now(0, ends_at_us, 10)),
+                1_386_000_000
+            );
+        }
+        // Another function has its own histogram.
+        assert_eq!(policy.keep_alive_us(&idle_now(1, 0, 10)), 240 * MINUTE_US);
+        assert_eq!(
+            policy.keep_alive_us(&idle_now(1, 2 * MINUTE_US + 5, 10)),
+            198_000_000
+        );
+    }
+
+    #[test]
+    fn hybrid_histogram_keeps_alive_to_the_tail_percentile() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            bins: 40,
+            ..small_histogram()
+        }));
+        let mut now_us = 0;
+        policy.keep_alive_us(&idle_now(0, now_us, 10));
+        // 99 idle times in bin 2 and one in bin 30: the 99th percentile is
+        // in bin 2, so the window ends at 30 µs, 33 with the margin.
+        for gap_us in std::iter::repeat_n(25, 99).chain([305]) {
+            now_us += gap_us;
+            policy.keep_alive_us(&idle_now(0, now_us, 10));
+        }
+        assert_eq!(policy.keep_alive_us(&idle_now(0, now_us + 25, 10)), 33);
+    }
+
+    #[test]
+    fn hybrid_histogram_falls_back_when_idle_times_are_unpredictable() {
+        // Even bin counts (CV 0 < 2): the fallback.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(small_histogram()));
+        let mut now_us = 0;
+        let mut answers = vec![policy.keep_alive_us(&idle_now(0, now_us, 10))];
+        for gap_us in [5, 15, 25, 35] {
+            now_us += gap_us;
+            answers.push(policy.keep_alive_us(&idle_now(0, now_us, 10)));
+        }
+        // One sample: concentrated (bin 0, window end 10 µs + 10%); two in
+        // bins 0 and 1: a CV of exactly 1, still used; three and four
+        // spread evenly: the fallback.
+        assert_eq!(answers, [1_000, 11, 22, 1_000, 1_000]);
+        // Mostly beyond the 40 µs range: the fallback.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(small_histogram()));
+        policy.keep_alive_us(&idle_now(0, 0, 10));
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 5, 10)), 11);
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 500, 10)), 11);
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 900, 10)), 1_000);
+    }
+
+    #[test]
+    fn greedy_dual_keeps_frequent_small_containers_over_recent_ones() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::GreedyDual {
+            cold_cost_us: 1_000,
+        });
+        // Function 0 used three times long ago; function 1 once, just now;
+        // function 2 once, just now, with half the memory.
+        let mut frequent = 0;
+        for t in 0..3 {
+            frequent = policy.idle_eviction_priority(&idle_now(0, t, 1 << 20));
+        }
+        let once = policy.idle_eviction_priority(&idle_now(1, 1_000, 1 << 20));
+        let small = policy.idle_eviction_priority(&idle_now(2, 1_000, 1 << 19));
+        assert_eq!((frequent, once, small), (3_000, 1_000, 2_000));
+        // Least recently used would evict function 0's container first.
+        assert!(once < small && small < frequent);
+        let lru =
+            with_keep_alive(KeepAlivePolicy::Fixed).idle_eviction_priority(&idle_now(0, 2, 10));
+        assert!(lru < 1_000);
+        // The keep-alive stays the configured bound.
+        assert_eq!(
+            policy.keep_alive_us(&idle_now(0, 5, 10)),
+            DEFAULT_KEEP_ALIVE_US
+        );
+        // Zero memory and huge products do not trip the arithmetic.
+        assert_eq!(
+            keep_alive::greedy_dual_priority(u64::MAX, u64::MAX, 0),
+            u64::MAX
+        );
+        assert_eq!(keep_alive::greedy_dual_priority(1, 1, 0), 1 << 20);
+    }
+
+    #[test]
+    fn image_evictions_order_by_recency_frequency_or_size() {
+        let facts = |size_bytes, last_used_us, uses| ImageFacts {
+            size_bytes,
+            last_used_us,
+            uses,
+            ..image(0)
+        };
+        // Big and often used long ago; small and used once lately.
+        let old_popular_big = facts(1 << 30, 100, 9);
+        let new_rare_small = facts(1 << 20, 900, 1);
+        let priority = |rule: ImageEviction, image: &ImageFacts| {
+            Builtin {
+                image_eviction: rule,
+                ..Builtin::default()
+            }
+            .image_priority(image)
+        };
+        assert!(
+            priority(ImageEviction::Lru, &old_popular_big)
+                < priority(ImageEviction::Lru, &new_rare_small)
+        );
+        assert!(
+            priority(ImageEviction::Lfu, &new_rare_small)
+                < priority(ImageEviction::Lfu, &old_popular_big)
+        );
+        // GDSF: 9 uses of 1 GiB weigh less than 1 use of 1 MiB.
+        assert_eq!(priority(ImageEviction::Gdsf, &old_popular_big), 9 << 20);
+        assert_eq!(priority(ImageEviction::Gdsf, &new_rare_small), 1 << 30);
+        assert_eq!(
+            priority(ImageEviction::Gdsf, &facts(0, 0, u64::MAX)),
+            u64::MAX
+        );
+        assert_eq!(Builtin::default().image_priority(&old_popular_big), 100);
+    }
+
+    proptest::proptest! {
+        /// Keep-alive and eviction answers depend only on the policy's state
+        /// and the facts: a clone answers the same; the hybrid histogram
+        /// answers its fallback or a whole number of bins plus the margin.
+        #[test]
+        fn keep_alive_policies_are_deterministic(
+            rule in 0usize..KeepAlivePolicy::ALL.len(),
+            image_rule in 0usize..ImageEviction::ALL.len(),
+            calls in proptest::collection::vec((0u64..3, 0u64..20 * MINUTE_US, 1u64..1_000), 1..40),
+        ) {
+            let mut policy = with_keep_alive(KeepAlivePolicy::ALL[rule]);
+            policy.image_eviction = ImageEviction::ALL[image_rule];
+            let mut now_us = 0;
+            for (function, gap_us, memory_bytes) in calls {
+                now_us += gap_us;
+                let facts = idle_now(function, now_us, memory_bytes);
+                let mut twin = policy.clone();
+                let keep_alive_us = policy.keep_alive_us(&facts);
+                let answers = (keep_alive_us, policy.warm_priority(&facts), policy.idle_eviction_priority(&facts));
+                let twin_answers = (twin.keep_alive_us(&facts), twin.warm_priority(&facts), twin.idle_eviction_priority(&facts));
+                proptest::prop_assert_eq!(answers, twin_answers);
+                let image = ImageFacts { uses: gap_us % 7, size_bytes: memory_bytes, ..image(now_us) };
+                proptest::prop_assert_eq!(policy.image_priority(&image), twin.image_priority(&image));
+                proptest::prop_assert_eq!(&policy, &twin);
+                if let KeepAlivePolicy::HybridHistogram(params) = policy.keep_alive_policy {
+                    let bins_with_margin = keep_alive_us * 100 / 110;
+                    proptest::prop_assert!(
+                        keep_alive_us == params.fallback_keep_alive_us
+                            || (bins_with_margin.is_multiple_of(params.bin_us)
+                                && bins_with_margin <= u64::from(params.bins) * params.bin_us),
+                        "{}", keep_alive_us
+                    );
                 }
             }
         }

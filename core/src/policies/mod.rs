@@ -8,6 +8,8 @@
 //! replays identically and a snapshot carries the position of its stream.
 
 pub mod hosts;
+pub mod images;
+pub mod keep_alive;
 
 /// The increment of SplitMix64 (2^64 divided by the golden ratio, odd).
 pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
