@@ -11,12 +11,14 @@
 pub use coldstart_core::*;
 
 pub mod codec;
+pub mod compare;
 pub mod digest;
 pub mod driver;
 pub mod faults;
 pub mod fuzzing;
 pub mod harness;
 pub mod log;
+pub mod policy_names;
 pub mod report;
 pub mod simulate;
 pub mod summary;

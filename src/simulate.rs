@@ -15,10 +15,9 @@
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
 use crate::faults::{FaultOptions, WithCrashes};
 use crate::log::{LogFormat, Recorder, RunError};
+use crate::policy_names::PolicyChoice;
 use crate::workload::{zipf_weights, FunctionSpec, ImageSpec, WorkloadError, WorkloadSpec};
-use crate::{
-    Builtin, Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider,
-};
+use crate::{Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider};
 use crate::{GIB, MIB};
 
 pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
@@ -43,6 +42,8 @@ pub struct SimulateOptions {
     pub check_invariants: bool,
     /// Seeded host crashes (`--faults`), drawn from the same seed.
     pub faults: Option<FaultOptions>,
+    /// The built-in policies to run with (default: `Builtin::default()`).
+    pub policies: PolicyChoice,
 }
 
 impl Default for SimulateOptions {
@@ -53,6 +54,7 @@ impl Default for SimulateOptions {
             pressure: Pressure::Reject,
             check_invariants: cfg!(debug_assertions),
             faults: None,
+            policies: PolicyChoice::default(),
         }
     }
 }
@@ -185,6 +187,7 @@ pub fn simulate_with<W: std::io::Write>(
     on_event: impl FnMut(&Event),
 ) -> Result<Simulation, SimulateError> {
     let config = default_config(options.pressure);
+    let policies = options.policies.builtin(&config, options.seed);
     let workload = default_workload(options.seed, options.invocations)
         .inputs()
         .map_err(SimulateError::Workload)?;
@@ -203,8 +206,7 @@ pub fn simulate_with<W: std::io::Write>(
     };
     let (report, metrics) = match record {
         None => {
-            let provider =
-                Provider::new(config, Builtin::default()).map_err(SimulateError::Config)?;
+            let provider = Provider::new(config, policies).map_err(SimulateError::Config)?;
             let mut driver = Driver::new(provider, driver_options);
             let report = driver
                 .run_with(inputs, on_event)
@@ -213,9 +215,8 @@ pub fn simulate_with<W: std::io::Write>(
         }
         Some((out, format)) => {
             config.validate().map_err(SimulateError::Config)?;
-            let mut recorder =
-                Recorder::new(out, format, config, Builtin::default(), driver_options)
-                    .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
+            let mut recorder = Recorder::new(out, format, config, policies, driver_options)
+                .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
             let drain_steps = recorder
                 .run_with(inputs, on_event)
                 .map_err(|error: RunError| SimulateError::Record(error.to_string()))?;
