@@ -1004,4 +1004,42 @@ mod tests {
             }
         }
     }
+
+    /// A view that lists a host but has no facts for it (the core and the
+    /// model never do this; a hand-made view might): no rule panics, and
+    /// every answer is still a host that fits.
+    #[test]
+    fn host_selection_survives_a_view_without_facts() {
+        struct Holes(FakeView);
+        impl HostView for Holes {
+            fn now_us(&self) -> u64 {
+                0
+            }
+            fn host_count(&self) -> u32 {
+                self.0.host_count()
+            }
+            fn host(&self, host: HostId) -> Option<HostFacts> {
+                (host.0 != 1).then(|| self.0.host(host)).flatten()
+            }
+            fn has_image(&self, host: HostId, image: ImageId) -> bool {
+                self.0.has_image(host, image)
+            }
+            fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
+                self.0.fits(host, request)
+            }
+        }
+        let view = Holes(loaded(&[2, 0, 1, 2]));
+        for rule in HostSelection::ALL {
+            for function in 0..8 {
+                let choice = selecting(rule).select_host(&view, &request_for(function, function));
+                assert!(
+                    choice.is_some_and(|h| view.fits(h, &request(10))),
+                    "{rule:?}"
+                );
+            }
+        }
+        // Least loaded never prefers the host without facts.
+        let mut least = selecting(HostSelection::LeastLoaded);
+        assert_eq!(least.select_host(&view, &request(10)), Some(HostId(2)));
+    }
 }
