@@ -11,6 +11,7 @@
 pub use coldstart_core::*;
 
 pub mod codec;
+pub mod compare;
 pub mod digest;
 pub mod driver;
 pub mod faults;
@@ -19,6 +20,7 @@ pub mod fuzzing;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod log;
+pub mod policy_names;
 pub mod report;
 pub mod scenario;
 pub mod simulate;

@@ -22,11 +22,15 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 3 added the retry setting
-/// to the configuration, and fault inputs (spec §27); this build still
-/// reads version 2, whose configuration has no retry setting (the default
-/// is used; its logs hold no faults).
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this build writes. Version 4 added the policy
+/// library's fields to the header's `Builtin` (keep-alive policy, image
+/// eviction, policy state); version 3 added the retry setting to the
+/// configuration, and fault inputs (spec §27). This build still reads
+/// versions 2 and 3: their policies get the new fields' defaults (fixed
+/// keep-alive, LRU, empty state), which is what they ran with, and a
+/// version 2 configuration gets the default retry setting (its logs hold no
+/// faults).
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 /// The `format` value of a JSON Lines log's header line.
@@ -51,13 +55,55 @@ pub struct LogHeader {
     pub policies: Builtin,
 }
 
-/// A version 2 header: its configuration has no retry setting. Serialize
-/// too: a payload must be the canonical encoding of what it decodes to.
+/// A version 2 header: its configuration has no retry setting, its policies
+/// are version 3's. Serialize too: a payload must be the canonical encoding
+/// of what it decodes to.
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV2 {
     coldstart_version: String,
     config: ConfigV2,
-    policies: Builtin,
+    policies: BuiltinV3,
+}
+
+/// A version 3 header: its policies have no keep-alive policy, image
+/// eviction or state.
+#[derive(Serialize, Deserialize)]
+struct LogHeaderV3 {
+    coldstart_version: String,
+    config: Config,
+    policies: BuiltinV3,
+}
+
+/// `Builtin` as versions 2 and 3 wrote it (the first four fields; the
+/// host-selection rules they knew keep their variant numbers).
+#[derive(Serialize, Deserialize)]
+struct BuiltinV3 {
+    host_selection: crate::HostSelection,
+    warm_choice: crate::WarmChoice,
+    keep_alive_us: u64,
+    prices: crate::LambdaPrices,
+}
+
+impl From<BuiltinV3> for Builtin {
+    fn from(v3: BuiltinV3) -> Builtin {
+        Builtin {
+            host_selection: v3.host_selection,
+            warm_choice: v3.warm_choice,
+            keep_alive_us: v3.keep_alive_us,
+            prices: v3.prices,
+            ..Builtin::default()
+        }
+    }
+}
+
+impl From<LogHeaderV3> for LogHeader {
+    fn from(v3: LogHeaderV3) -> LogHeader {
+        LogHeader {
+            coldstart_version: v3.coldstart_version,
+            config: v3.config,
+            policies: v3.policies.into(),
+        }
+    }
 }
 
 /// `Config` as version 2 wrote it (fields in the same order, no `retry`).
@@ -85,7 +131,7 @@ impl From<LogHeaderV2> for LogHeader {
                 terminal_records_max: c.terminal_records_max,
                 retry: crate::Retry::default(),
             },
-            policies: v2.policies,
+            policies: v2.policies.into(),
         }
     }
 }
@@ -100,7 +146,7 @@ impl LogHeader {
     }
 
     pub fn provider(&self) -> Result<Provider<Builtin>, ConfigError> {
-        Provider::new(self.config.clone(), self.policies)
+        Provider::new(self.config.clone(), self.policies.clone())
     }
 }
 
@@ -327,7 +373,7 @@ impl<W: Write> LogWriter<W> {
                     format_version: FORMAT_VERSION,
                     coldstart_version: header.coldstart_version.clone(),
                     config: header.config.clone(),
-                    policies: header.policies,
+                    policies: header.policies.clone(),
                 };
                 writer.line(&json)?;
             }
@@ -505,12 +551,14 @@ impl<R: BufRead> LogReader<R> {
                     what: "header".to_string(),
                     problem: error.message,
                 };
-                if found == 2 {
-                    codec::decode::<LogHeaderV2>(payload)
+                match found {
+                    2 => codec::decode::<LogHeaderV2>(payload)
                         .map_err(corrupt)?
-                        .into()
-                } else {
-                    codec::decode::<LogHeader>(payload).map_err(corrupt)?
+                        .into(),
+                    3 => codec::decode::<LogHeaderV3>(payload)
+                        .map_err(corrupt)?
+                        .into(),
+                    _ => codec::decode::<LogHeader>(payload).map_err(corrupt)?,
                 }
             }
             Some((tag, _)) => {
@@ -1179,7 +1227,7 @@ mod tests {
         struct HeaderV2Out {
             coldstart_version: String,
             config: ConfigV2Out,
-            policies: Builtin,
+            policies: BuiltinV3,
         }
         let config = default_config(Pressure::Reject);
         let mut recorder = Recorder::new(
@@ -1204,7 +1252,12 @@ mod tests {
                 pressure: config.pressure,
                 terminal_records_max: config.terminal_records_max,
             },
-            policies: Builtin::default(),
+            policies: BuiltinV3 {
+                host_selection: crate::HostSelection::FirstFit,
+                warm_choice: crate::WarmChoice::NewestCreated,
+                keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+                prices: crate::LambdaPrices::default(),
+            },
         })
         .unwrap();
         let v3_header_len = u32::from_le_bytes([v3[13], v3[14], v3[15], v3[16]]) as usize;

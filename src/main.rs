@@ -1,16 +1,22 @@
 //! The `coldstart` command.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use coldstart::compare::{self, CompareOptions};
 use coldstart::driver::{DriverOptions, RunReport};
 use coldstart::faults::FaultOptions;
 use coldstart::log::{self, LogFormat, LogReader, Until};
+use coldstart::policy_names::{
+    self, parse_host_selection, parse_image_eviction, parse_keep_alive, HostSelectionName,
+    KeepAliveName, PolicyChoice,
+};
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError, WorkloadSource};
 use coldstart::simulate::{
-    simulate_scenario_with, SimulateError, SimulateOptions, REPAIR_S_DEFAULT,
+    simulate_scenario_with, SimulateError, SimulateOptions, QUEUE_CAPACITY_DEFAULT,
+    REPAIR_S_DEFAULT, SEED_DEFAULT,
 };
 use coldstart::summary;
-use coldstart::{Config, Event, Metrics};
+use coldstart::{Config, Event, ImageEviction, Metrics, Pressure};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,6 +41,10 @@ enum Command {
     /// Runs a scenario (a TOML file, or the built-in default) and prints a
     /// summary.
     Simulate(SimulateArgs),
+    /// Runs the default scenario for every combination of policies and every
+    /// seed, in parallel, and prints each report metric's mean and 95%
+    /// confidence interval across seeds.
+    Compare(CompareArgs),
     /// Replays a command log (binary or JSON Lines) and prints its summary.
     Replay(ReplayArgs),
     /// Works on command logs.
@@ -137,6 +147,8 @@ struct SimulateArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = REPAIR_S_DEFAULT,
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     repair_s: u64,
+    #[command(flatten)]
+    policies: PolicyArgs,
     /// Check every invariant after every step (always on in debug builds).
     #[arg(long)]
     check: bool,
@@ -146,6 +158,147 @@ struct SimulateArgs {
     record: Option<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// The built-in policies of a run, by name (docs/policies.md).
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// Host selection: first-fit, best-fit, image-locality, round-robin,
+    /// least-loaded, random[:SEED] (default: the workload seed),
+    /// package-aware[:THRESHOLD_PERCENT], home-invoker,
+    /// consistent-hashing[:EPSILON_PERCENT]. Default: the scenario's.
+    #[arg(long, value_name = "NAME", value_parser = parse_host_selection)]
+    host_selection: Option<HostSelectionName>,
+    /// Keep-alive: fixed[:SECONDS] (600), hybrid, greedy-dual. Default: the
+    /// scenario's.
+    #[arg(long, value_name = "NAME", value_parser = parse_keep_alive)]
+    keep_alive_policy: Option<KeepAliveName>,
+    /// Image eviction on both disks: lru, lfu, gdsf. Default: the
+    /// scenario's.
+    #[arg(long, value_name = "NAME", value_parser = parse_image_eviction)]
+    image_eviction: Option<ImageEviction>,
+}
+
+impl PolicyArgs {
+    /// Replaces the scenario's policies named on the command line, and only
+    /// those (a scenario's other policy settings stay).
+    fn apply_to(&self, scenario: &mut Scenario) {
+        let defaults = PolicyChoice::default();
+        let choice = PolicyChoice {
+            host_selection: self.host_selection.unwrap_or(defaults.host_selection),
+            keep_alive: self.keep_alive_policy.unwrap_or(defaults.keep_alive),
+            image_eviction: self.image_eviction.unwrap_or(defaults.image_eviction),
+        };
+        let named = choice.builtin(&scenario.config, scenario.seed);
+        let policies = &mut scenario.policies;
+        if self.host_selection.is_some() {
+            policies.host_selection = named.host_selection;
+        }
+        if self.keep_alive_policy.is_some() {
+            policies.keep_alive_policy = named.keep_alive_policy;
+            policies.keep_alive_us = named.keep_alive_us;
+        }
+        if self.image_eviction.is_some() {
+            policies.image_eviction = named.image_eviction;
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// Host selections to compare, comma-separated (names as for simulate).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "first-fit",
+          value_parser = parse_host_selection)]
+    host_selection: Vec<HostSelectionName>,
+    /// Keep-alive policies to compare, comma-separated.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "fixed",
+          value_parser = parse_keep_alive)]
+    keep_alive_policy: Vec<KeepAliveName>,
+    /// Image evictions to compare, comma-separated.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "lru",
+          value_parser = parse_image_eviction)]
+    image_eviction: Vec<ImageEviction>,
+    /// Seeds per combination: SEED, SEED + 1, …
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    seeds: u64,
+    /// The first seed.
+    #[arg(long, default_value_t = SEED_DEFAULT)]
+    seed: u64,
+    /// Invocations per run.
+    #[arg(long, default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
+    invocations: u64,
+    /// What happens to an invocation when no host has room.
+    #[arg(long, value_enum, default_value_t = PressureArg::Reject)]
+    pressure: PressureArg,
+    /// Queue capacity, with `--pressure queue`.
+    #[arg(long, default_value_t = QUEUE_CAPACITY_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    queue_capacity: u32,
+    /// Worker threads (default: every core). The results do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+    threads: Option<u64>,
+    /// Check every invariant after every step (always on in debug builds).
+    #[arg(long)]
+    check: bool,
+    /// Print one JSON object per combination (JSON Lines) instead of the table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV: a header row, then one row per combination.
+    #[arg(long)]
+    csv: bool,
+}
+
+fn pressure_of(pressure: PressureArg, queue_capacity: u32) -> Pressure {
+    match pressure {
+        PressureArg::Reject => Pressure::Reject,
+        PressureArg::Queue => Pressure::Queue {
+            capacity: queue_capacity,
+        },
+    }
+}
+
+fn run_compare(args: &CompareArgs) -> ExitCode {
+    let mut grid = Vec::new();
+    for &host_selection in &args.host_selection {
+        for &keep_alive in &args.keep_alive_policy {
+            for &image_eviction in &args.image_eviction {
+                grid.push(PolicyChoice {
+                    host_selection,
+                    keep_alive,
+                    image_eviction,
+                });
+            }
+        }
+    }
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let options = CompareOptions {
+        grid,
+        seeds: (0..args.seeds).map(|i| args.seed.wrapping_add(i)).collect(),
+        invocations: args.invocations,
+        pressure: pressure_of(args.pressure, args.queue_capacity),
+        check_invariants: args.check || cfg!(debug_assertions),
+        threads,
+    };
+    match compare::compare(&options) {
+        Ok(rows) => {
+            if args.json {
+                out(&compare::render_json(&rows));
+            } else if args.csv {
+                out(&compare::render_csv(&rows));
+            } else {
+                out(&compare::render_table(&rows, options.seeds.len()));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("coldstart: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 impl SimulateArgs {
@@ -169,6 +322,7 @@ impl SimulateArgs {
         if let Some(seed) = self.seed {
             scenario.set_seed(seed);
         }
+        self.policies.apply_to(&mut scenario);
         Ok(scenario)
     }
 
@@ -204,6 +358,24 @@ impl SimulateArgs {
         }
         if let Some(rate) = self.faults {
             command += &format!(" --faults {rate} --repair-s {}", self.repair_s);
+        }
+        if let Some(name) = self.policies.host_selection {
+            command += &format!(
+                " --host-selection {}",
+                policy_names::host_selection_name(name)
+            );
+        }
+        if let Some(name) = self.policies.keep_alive_policy {
+            command += &format!(
+                " --keep-alive-policy {}",
+                policy_names::keep_alive_name(name)
+            );
+        }
+        if let Some(name) = self.policies.image_eviction {
+            command += &format!(
+                " --image-eviction {}",
+                policy_names::image_eviction_name(name)
+            );
         }
         command + " --check"
     }
@@ -519,6 +691,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Simulate(args) => run_simulate(args),
+        Command::Compare(args) => run_compare(args),
         Command::Replay(args) => run_replay(args),
         Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
     }

@@ -15,6 +15,7 @@
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
 use crate::faults::{FaultOptions, WithCrashes};
 use crate::log::{LogFormat, Recorder, RunError};
+use crate::policy_names::PolicyChoice;
 use crate::scenario::Scenario;
 use crate::workload::{
     zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
@@ -46,6 +47,8 @@ pub struct SimulateOptions {
     pub check_invariants: bool,
     /// Seeded host crashes (`--faults`), drawn from the same seed.
     pub faults: Option<FaultOptions>,
+    /// The built-in policies to run with (default: `Builtin::default()`).
+    pub policies: PolicyChoice,
 }
 
 impl Default for SimulateOptions {
@@ -56,6 +59,7 @@ impl Default for SimulateOptions {
             pressure: Pressure::Reject,
             check_invariants: cfg!(debug_assertions),
             faults: None,
+            policies: PolicyChoice::default(),
         }
     }
 }
@@ -197,17 +201,11 @@ pub fn simulate_with<W: std::io::Write>(
     on_event: impl FnMut(&Event),
 ) -> Result<Simulation, SimulateError> {
     let config = default_config(options.pressure);
+    let policies = options.policies.builtin(&config, options.seed);
     let workload = default_workload(options.seed, options.invocations)
         .inputs()
         .map_err(SimulateError::Workload)?;
-    let (report, metrics) = run(
-        config,
-        Builtin::default(),
-        workload,
-        &options,
-        record,
-        on_event,
-    )?;
+    let (report, metrics) = run(config, policies, workload, &options, record, on_event)?;
     Ok(Simulation {
         scenario: "default".to_string(),
         options,
@@ -234,7 +232,7 @@ pub fn simulate_scenario_with<W: std::io::Write>(
     };
     let (report, metrics) = run(
         scenario.config.clone(),
-        scenario.policies,
+        scenario.policies.clone(),
         &mut inputs,
         &options,
         record,

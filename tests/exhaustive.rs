@@ -171,8 +171,8 @@ fn every_short_sequence_agrees_with_the_model() {
                 shape: shape.clone(),
                 ops,
             };
-            let mut core = Provider::new(config.clone(), policies).expect("valid");
-            let mut model = Model::<Builtin>::new(config.clone(), policies).expect("valid");
+            let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+            let mut model = Model::<Builtin>::new(config.clone(), policies.clone()).expect("valid");
             match run_differential(&case, &mut core, &mut model) {
                 Ok(trace) => kinds.extend(trace.kinds),
                 Err(d) => panic!("core (left) and model (right) diverge on {case:?}\nat {d}"),
@@ -246,8 +246,8 @@ fn every_short_fault_sequence_agrees_with_the_model() {
                 shape: shape.clone(),
                 ops,
             };
-            let mut core = Provider::new(config.clone(), policies).expect("valid");
-            let mut model = Model::<Builtin>::new(config.clone(), policies).expect("valid");
+            let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+            let mut model = Model::<Builtin>::new(config.clone(), policies.clone()).expect("valid");
             match run_differential(&case, &mut core, &mut model) {
                 Ok(trace) => kinds.extend(trace.kinds),
                 Err(d) => panic!("core (left) and model (right) diverge on {case:?}\nat {d}"),

@@ -68,6 +68,28 @@ fn the_built_in_policies_pass() {
     );
 }
 
+/// Every built-in host selection, keep-alive policy and image eviction
+/// (docs/policies.md) passes the harness: valid, never starving the queue,
+/// deterministic. A few cases each, the combinations rotated.
+#[test]
+fn every_built_in_policy_passes() {
+    use coldstart::{HostSelection, ImageEviction, KeepAlivePolicy};
+    let options = HarnessOptions::default();
+    for (index, host_selection) in HostSelection::ALL.into_iter().enumerate() {
+        let policy = Builtin {
+            host_selection,
+            keep_alive_policy: KeepAlivePolicy::ALL[index % 3],
+            image_eviction: ImageEviction::ALL[index / 3 % 3],
+            ..Builtin::default()
+        };
+        assert_eq!(
+            proptest_policy(&policy, &mut runner(25), &options),
+            Ok(()),
+            "{policy:?}"
+        );
+    }
+}
+
 #[test]
 fn a_policy_choosing_a_full_host_is_caught_with_a_short_case() {
     let finding = proptest_policy(

@@ -167,9 +167,9 @@ fn wrong_magic_and_unknown_versions() {
     replay_fails(&future, "log format version 7 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":4}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":5}\n",
     );
-    replay_fails(&json, "log format version 4 is not supported");
+    replay_fails(&json, "log format version 5 is not supported");
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(
@@ -316,6 +316,30 @@ fn a_run_with_faults_records_and_replays() {
         assert_eq!(
             summary_value(&replayed, "faults"),
             summary_value(&summary, "faults")
+        );
+    }
+}
+
+/// Logs written in format version 3 (before the policy library added
+/// fields to the header's policies) still replay and verify: the committed
+/// fuzz seeds `reject-2.cslog` and `queue-2.cslog` were recorded by a
+/// version 3 build with step checks and trailers.
+#[test]
+fn version_3_logs_replay_and_verify() {
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/log_decode");
+    for name in ["reject-2.cslog", "queue-2.cslog"] {
+        let path = corpus.join(name);
+        let bytes = std::fs::read(&path).expect("the committed seed log");
+        assert_eq!(
+            bytes[8..12],
+            3u32.to_le_bytes(),
+            "{name} is a version 3 log"
+        );
+        let output = coldstart(&["replay", path.to_str().unwrap(), "--verify"]);
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
         );
     }
 }

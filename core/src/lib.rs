@@ -18,6 +18,7 @@ pub mod invariants;
 pub mod limits;
 pub mod metrics;
 mod placement;
+pub mod policies;
 pub mod policy;
 pub mod refusal;
 mod state;
@@ -36,8 +37,8 @@ pub use input::{Code, Command, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
-    Builtin, ContainerFacts, HostFacts, HostSelection, HostView, ImageFacts, PlacementRequest,
-    Policies, WarmChoice,
+    Builtin, ContainerFacts, HostFacts, HostSelection, HostView, HybridHistogram, ImageEviction,
+    ImageFacts, KeepAlivePolicy, PlacementRequest, Policies, PolicyState, WarmChoice,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};

@@ -12,7 +12,12 @@ use crate::billing::{LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use crate::policies::hosts;
+pub use crate::policies::images::ImageEviction;
+pub use crate::policies::keep_alive::HybridHistogram;
+use crate::policies::keep_alive::{self, IdleHistogram};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a host-selection policy is asked to place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +157,46 @@ pub enum HostSelection {
     /// Among hosts that fit, prefer one that holds the image; first fit
     /// within each group.
     ImageLocality,
+    /// The first fitting host at or after a cursor, cyclically; the cursor
+    /// (in `PolicyState`) then moves past it.
+    RoundRobin,
+    /// The fitting host with the fewest busy containers per slot.
+    LeastLoaded,
+    /// A uniform choice among the fitting hosts, drawn from SplitMix64
+    /// seeded with `seed`; the draw count is in `PolicyState`.
+    SeededRandom { seed: u64 },
+    /// Package-aware (Aumala et al., CCGrid 2019): the image hashes to two
+    /// candidate hosts; the less loaded one that fits with busy containers
+    /// under `load_threshold_percent` of its slots, else the least loaded.
+    PackageAware { load_threshold_percent: u32 },
+    /// OpenWhisk's home invoker: the function hashes to a home host and a
+    /// step coprime with the host count; the first fitting host probing
+    /// home, home + step, …
+    HomeInvoker,
+    /// Consistent hashing of the function with bounded loads (Mirrokni et
+    /// al., SODA 2018): the first fitting host clockwise on the ring whose
+    /// busy containers are under `⌈(1 + ε)·(load + 1)/hosts⌉`, with
+    /// `ε = epsilon_percent / 100`.
+    BoundedConsistentHashing { epsilon_percent: u32 },
+}
+
+impl HostSelection {
+    /// Every rule, with example parameters: for tests and listings.
+    pub const ALL: [HostSelection; 9] = [
+        HostSelection::FirstFit,
+        HostSelection::BestFit,
+        HostSelection::ImageLocality,
+        HostSelection::RoundRobin,
+        HostSelection::LeastLoaded,
+        HostSelection::SeededRandom { seed: 0 },
+        HostSelection::PackageAware {
+            load_threshold_percent: 80,
+        },
+        HostSelection::HomeInvoker,
+        HostSelection::BoundedConsistentHashing {
+            epsilon_percent: 25,
+        },
+    ];
 }
 
 /// Which idle container of a function is reused.
@@ -164,15 +209,78 @@ pub enum WarmChoice {
     LeastRecentlyUsed,
 }
 
-/// The built-in policies, chosen by configuration values. Serializable, so a
-/// snapshot carries them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// How long an idle container stays warm, and which idle container is
+/// evicted first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum KeepAlivePolicy {
+    /// `Builtin::keep_alive_us` for every container; evict the least
+    /// recently used first.
+    #[default]
+    Fixed,
+    /// The hybrid histogram of "Serverless in the Wild" (Shahrad et al.,
+    /// ATC 2020), without pre-warming; evict the least recently used first.
+    HybridHistogram(HybridHistogram),
+    /// FaasCache's greedy-dual (Fuerst and Sharma, ASPLOS 2021) eviction
+    /// order, `frequency × cold_cost_us ÷ size`, lowest first, without its
+    /// clock; `Builtin::keep_alive_us` bounds how long a container idles
+    /// (FaasCache has no bound: set it to `limits::DURATION_MAX_US`).
+    GreedyDual { cold_cost_us: u64 },
+}
+
+impl KeepAlivePolicy {
+    /// Every policy, with default parameters: for tests and listings.
+    pub const ALL: [KeepAlivePolicy; 3] = [
+        KeepAlivePolicy::Fixed,
+        KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+        KeepAlivePolicy::GreedyDual {
+            cold_cost_us: 249_000,
+        },
+    ];
+}
+
+/// The built-in policies, chosen by configuration values, and the state the
+/// stateful ones keep. Serializable, so a snapshot carries both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Builtin {
     pub host_selection: HostSelection,
     pub warm_choice: WarmChoice,
     pub keep_alive_us: u64,
     pub prices: LambdaPrices,
+    /// How long idle containers stay, and which is evicted first.
+    #[serde(default)]
+    pub keep_alive_policy: KeepAlivePolicy,
+    /// Which cached image is evicted first, on both disks.
+    #[serde(default)]
+    pub image_eviction: ImageEviction,
+    /// What the stateful policies have learned; starts empty
+    /// (`PolicyState::default()`) and evolves only through policy calls.
+    #[serde(default)]
+    pub state: PolicyState,
+}
+
+/// The state of the built-in policies: explicit, serialized with the
+/// provider, changed only by the policy calls (spec R110). An arbitrary
+/// `Builtin` (for fuzzing) starts with the empty state, as a run does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyState {
+    /// `RoundRobin`: the host to try first at the next call.
+    round_robin_next: u32,
+    /// `SeededRandom`: how many draws have been made.
+    random_draws: u64,
+    /// `HybridHistogram`: each function's idle times, by `to_bits()`.
+    idle_histograms: BTreeMap<u64, IdleHistogram>,
+    /// `GreedyDual`: each function's completed invocations that left a
+    /// container idle, by `to_bits()`.
+    frequencies: BTreeMap<u64, u64>,
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for PolicyState {
+    fn arbitrary(_: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(PolicyState::default())
+    }
 }
 
 impl Default for Builtin {
@@ -182,6 +290,9 @@ impl Default for Builtin {
             warm_choice: WarmChoice::NewestCreated,
             keep_alive_us: DEFAULT_KEEP_ALIVE_US,
             prices: LambdaPrices::default(),
+            keep_alive_policy: KeepAlivePolicy::Fixed,
+            image_eviction: ImageEviction::Lru,
+            state: PolicyState::default(),
         }
     }
 }
@@ -212,6 +323,20 @@ impl Policies for Builtin {
             HostSelection::ImageLocality => {
                 fitting.min_by_key(|&h| (!view.has_image(h, request.image), h))
             }
+            HostSelection::RoundRobin => {
+                hosts::round_robin(view, request, &mut self.state.round_robin_next)
+            }
+            HostSelection::LeastLoaded => hosts::least_loaded(view, request),
+            HostSelection::SeededRandom { seed } => {
+                hosts::seeded_random(view, request, seed, &mut self.state.random_draws)
+            }
+            HostSelection::PackageAware {
+                load_threshold_percent,
+            } => hosts::package_aware(view, request, load_threshold_percent),
+            HostSelection::HomeInvoker => hosts::home_invoker(view, request),
+            HostSelection::BoundedConsistentHashing { epsilon_percent } => {
+                hosts::bounded_consistent_hashing(view, request, epsilon_percent)
+            }
         }
     }
 
@@ -223,8 +348,37 @@ impl Policies for Builtin {
         }
     }
 
-    fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
-        self.keep_alive_us
+    fn keep_alive_us(&mut self, container: &ContainerFacts) -> u64 {
+        match self.keep_alive_policy {
+            KeepAlivePolicy::Fixed | KeepAlivePolicy::GreedyDual { .. } => self.keep_alive_us,
+            KeepAlivePolicy::HybridHistogram(params) => {
+                let histogram = self
+                    .state
+                    .idle_histograms
+                    .entry(container.function.to_bits())
+                    .or_default();
+                keep_alive::hybrid_keep_alive_us(&params, histogram, container)
+            }
+        }
+    }
+
+    fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
+        match self.keep_alive_policy {
+            KeepAlivePolicy::Fixed | KeepAlivePolicy::HybridHistogram(_) => container.last_used_us,
+            KeepAlivePolicy::GreedyDual { cold_cost_us } => {
+                let frequency = self
+                    .state
+                    .frequencies
+                    .entry(container.function.to_bits())
+                    .or_default();
+                *frequency = frequency.saturating_add(1);
+                keep_alive::greedy_dual_priority(*frequency, cold_cost_us, container.memory_bytes)
+            }
+        }
+    }
+
+    fn image_priority(&mut self, image: &ImageFacts) -> u64 {
+        self.image_eviction.priority(image)
     }
 
     fn bill(&self, usage: &Usage) -> u64 {
@@ -437,5 +591,455 @@ mod tests {
         assert!(priority(mru, &first_made) < priority(mru, &last_made));
         let lru = WarmChoice::LeastRecentlyUsed;
         assert!(priority(lru, &last_made) < priority(lru, &first_made));
+    }
+
+    /// Hosts that all fit, holding no image, with these busy containers
+    /// (each host has 2 slots).
+    fn loaded(busy: &[u32]) -> FakeView {
+        let hosts: Vec<(u64, u32, bool, bool)> =
+            busy.iter().map(|&b| (0, b, true, false)).collect();
+        FakeView::new(&hosts)
+    }
+
+    fn selecting(host_selection: HostSelection) -> Builtin {
+        builtin(host_selection, WarmChoice::NewestCreated)
+    }
+
+    fn request_for(function: u64, image: u64) -> PlacementRequest {
+        PlacementRequest {
+            function: FunctionId::from_bits(function),
+            image: ImageId::from_bits(image),
+            ..request(10)
+        }
+    }
+
+    #[test]
+    fn round_robin_cycles_past_its_last_choice() {
+        let mut policy = selecting(HostSelection::RoundRobin);
+        let view = loaded(&[0, 0, 0]);
+        let picks: Vec<_> = (0..4).map(|_| select(&mut policy, &view, 10)).collect();
+        let expected = [0, 1, 2, 0].map(|h| Some(HostId(h)));
+        assert_eq!(picks, expected);
+        // Host 2 does not fit: from the cursor (1) the next fitting is 1,
+        // then 0 (wrapping past 2).
+        let view = FakeView::new(&[
+            (0, 0, true, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // Nothing fits: no host, and the cursor stays.
+        let full = FakeView::new(&[(0, 0, false, false); 3]);
+        assert_eq!(select(&mut policy, &full, 10), None);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn least_loaded_takes_the_fewest_busy_containers_per_slot() {
+        let mut policy = selecting(HostSelection::LeastLoaded);
+        assert_eq!(
+            select(&mut policy, &loaded(&[2, 1, 0, 1]), 10),
+            Some(HostId(2))
+        );
+        // Ties to the lowest number; a host that does not fit is skipped.
+        assert_eq!(
+            select(&mut policy, &loaded(&[2, 1, 1]), 10),
+            Some(HostId(1))
+        );
+        let view = FakeView::new(&[(0, 1, true, false), (0, 0, false, false)]);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // Per slot: 3 busy of 8 is less than 1 busy of 2.
+        let mut view = loaded(&[1, 3]);
+        view.hosts[1].0.spec.slots = 8;
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn seeded_random_is_a_pinned_stream_over_the_fitting_hosts() {
+        let mut policy = selecting(HostSelection::SeededRandom { seed: 7 });
+        let view = loaded(&[0, 0, 0]);
+        let picks: Vec<u32> = (0..8)
+            .map(|_| select(&mut policy, &view, 10).expect("all fit").0)
+            .collect();
+        // reduce(hash64(7, k), 3) for k = 0..8.
+        assert_eq!(picks, [1, 0, 2, 1, 1, 0, 1, 0]);
+        assert_eq!(policy.state.random_draws, 8);
+        // Only fitting hosts are drawn from; nothing fitting draws nothing.
+        let view = FakeView::new(&[
+            (0, 0, false, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        for _ in 0..20 {
+            assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        }
+        assert_eq!(policy.state.random_draws, 28);
+        let full = FakeView::new(&[(0, 0, false, false)]);
+        assert_eq!(select(&mut policy, &full, 10), None);
+        assert_eq!(policy.state.random_draws, 28);
+        // Another seed, another stream.
+        let mut other = selecting(HostSelection::SeededRandom { seed: 8 });
+        let view = loaded(&[0, 0, 0]);
+        let other_picks: Vec<u32> = (0..8)
+            .map(|_| select(&mut other, &view, 10).expect("all fit").0)
+            .collect();
+        assert_ne!(other_picks, [1, 0, 2, 1, 1, 0, 1, 0]);
+    }
+
+    #[test]
+    fn package_aware_takes_the_less_loaded_of_the_images_two_hosts() {
+        let mut policy = selecting(HostSelection::PackageAware {
+            load_threshold_percent: 80,
+        });
+        // Image 0 over 4 hosts hashes to hosts 3 and 1.
+        let ask =
+            |policy: &mut Builtin, view: &FakeView| policy.select_host(view, &request_for(0, 0));
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 0])), Some(HostId(3)));
+        assert_eq!(ask(&mut policy, &loaded(&[0, 0, 0, 1])), Some(HostId(1)));
+        // Equal load: the first candidate.
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 1])), Some(HostId(3)));
+        // Host 3 at its threshold (2 busy of 2 slots ≥ 80%): host 1.
+        assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 2])), Some(HostId(1)));
+        // Both candidates over the threshold: the least loaded host.
+        assert_eq!(ask(&mut policy, &loaded(&[1, 2, 0, 2])), Some(HostId(2)));
+        // A candidate that does not fit is passed over.
+        let view = FakeView::new(&[
+            (0, 1, true, false),
+            (0, 0, true, false),
+            (0, 0, true, false),
+            (0, 0, false, false),
+        ]);
+        assert_eq!(ask(&mut policy, &view), Some(HostId(1)));
+    }
+
+    #[test]
+    fn home_invoker_probes_from_the_home_host_by_a_coprime_step() {
+        let mut policy = selecting(HostSelection::HomeInvoker);
+        let ask =
+            |policy: &mut Builtin, view: &FakeView| policy.select_host(view, &request_for(0, 0));
+        // Function 0 over 4 hosts: home 3, step 3, so the probe is 3, 2, 1, 0.
+        assert_eq!(ask(&mut policy, &loaded(&[0; 4])), Some(HostId(3)));
+        let mut view = loaded(&[0; 4]);
+        view.hosts[3].1 = false;
+        assert_eq!(ask(&mut policy, &view), Some(HostId(2)));
+        view.hosts[2].1 = false;
+        view.hosts[1].1 = false;
+        assert_eq!(ask(&mut policy, &view), Some(HostId(0)));
+        view.hosts[0].1 = false;
+        assert_eq!(ask(&mut policy, &view), None);
+    }
+
+    #[test]
+    fn home_invoker_steps_visit_every_host() {
+        for count in 1..=40u32 {
+            for hash in [0, 1, u64::MAX, 0x9E37_79B9_7F4A_7C15, 1 << 63] {
+                let step = hosts::coprime_step(hash, count);
+                assert!((1..=u64::from(count)).contains(&step));
+                let mut seen: Vec<u64> = (0..u64::from(count))
+                    .map(|i| i * step % u64::from(count))
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                assert_eq!(seen.len() as u32, count, "step {step} over {count}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_consistent_hashing_keeps_a_function_home_until_it_is_too_loaded() {
+        let mut policy = selecting(HostSelection::BoundedConsistentHashing {
+            epsilon_percent: 25,
+        });
+        let ask = |policy: &mut Builtin, view: &FakeView, function| {
+            policy.select_host(view, &request_for(function, 0))
+        };
+        let home = ask(&mut policy, &loaded(&[0; 4]), 0).expect("all fit");
+        // Stable: the same function goes to the same host while it has room.
+        assert_eq!(ask(&mut policy, &loaded(&[0; 4]), 0), Some(home));
+        // Functions spread: over 16 functions, more than one host is used.
+        let homes: std::collections::BTreeSet<_> = (0..16)
+            .map(|f| ask(&mut policy, &loaded(&[0; 4]), f))
+            .collect();
+        assert!(homes.len() > 1, "{homes:?}");
+        // Home with 1 busy of a total 1: cap ⌈1.25·2/4⌉ = 1, so home is full
+        // and the next host on the ring takes it.
+        let mut busy = [0; 4];
+        busy[home.index()] = 1;
+        let next = ask(&mut policy, &loaded(&busy), 0).expect("all fit");
+        assert_ne!(next, home);
+        // With load everywhere the cap grows and home is back.
+        assert_eq!(ask(&mut policy, &loaded(&[1, 1, 1, 1]), 0), Some(home));
+        // Over the cap everywhere it fits: the first fitting host on the ring.
+        let mut view = loaded(&busy);
+        for (host, entry) in view.hosts.iter_mut().enumerate() {
+            entry.1 = host == home.index();
+        }
+        assert_eq!(ask(&mut policy, &view, 0), Some(home));
+    }
+
+    proptest::proptest! {
+        /// Every rule returns a host that fits, or `None` exactly when none
+        /// does; and the same state on the same view gives the same answer
+        /// and the same next state.
+        #[test]
+        fn every_host_selection_is_valid_and_deterministic(
+            hosts in proptest::collection::vec((0u64..=100, 0u32..=2, proptest::bool::ANY, proptest::bool::ANY), 1..7),
+            rule in 0usize..HostSelection::ALL.len(),
+            function in 0u64..50,
+            image in 0u64..50,
+            calls in 1usize..6,
+        ) {
+            let view = FakeView::new(&hosts);
+            let mut policy = selecting(HostSelection::ALL[rule]);
+            let any_fits = hosts.iter().any(|h| h.2);
+            for _ in 0..calls {
+                let mut twin = policy.clone();
+                let request = request_for(function, image);
+                let choice = policy.select_host(&view, &request);
+                proptest::prop_assert_eq!(choice, twin.select_host(&view, &request));
+                proptest::prop_assert_eq!(&policy, &twin);
+                match choice {
+                    Some(host) => proptest::prop_assert!(view.fits(host, &request)),
+                    None => proptest::prop_assert!(!any_fits),
+                }
+            }
+        }
+    }
+
+    const MINUTE_US: u64 = 60_000_000;
+
+    fn with_keep_alive(keep_alive_policy: KeepAlivePolicy) -> Builtin {
+        Builtin {
+            keep_alive_policy,
+            ..Builtin::default()
+        }
+    }
+
+    /// A container of `function` going idle at `now_us`.
+    fn idle_now(function: u64, now_us: u64, memory_bytes: u64) -> ContainerFacts {
+        ContainerFacts {
+            function: FunctionId::from_bits(function),
+            last_used_us: now_us,
+            memory_bytes,
+            ..container(0, now_us)
+        }
+    }
+
+    /// Small histograms: 4 bins of 10 µs, a CV threshold of 1 (with 4 bins
+    /// the CV is at most √3), fallback 1,000 µs.
+    fn small_histogram() -> HybridHistogram {
+        HybridHistogram {
+            bin_us: 10,
+            bins: 4,
+            cv_threshold_hundredths: 100,
+            fallback_keep_alive_us: 1_000,
+            ..HybridHistogram::PAPER
+        }
+    }
+
+    #[test]
+    fn hybrid_histogram_learns_a_regular_idle_time() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER));
+        // Nothing known: the fallback, the whole 4-hour range.
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 0, 10)), 240 * MINUTE_US);
+        // Every 20 minutes: the 99th percentile is in bin 20, whose end (21
+        // minutes) plus 10% is 23.1 minutes — where a fixed 10 minutes
+        // would let every call start cold.
+        for k in 1..5 {
+            let ends_at_us = k * 20 * MINUTE_US;
+            assert_eq!(
+                policy.keep_alive_us(&idle_now(0, ends_at_us, 10)),
+                1_386_000_000
+            );
+        }
+        // Another function has its own histogram.
+        assert_eq!(policy.keep_alive_us(&idle_now(1, 0, 10)), 240 * MINUTE_US);
+        assert_eq!(
+            policy.keep_alive_us(&idle_now(1, 2 * MINUTE_US + 5, 10)),
+            198_000_000
+        );
+    }
+
+    #[test]
+    fn hybrid_histogram_keeps_alive_to_the_tail_percentile() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            bins: 40,
+            ..small_histogram()
+        }));
+        let mut now_us = 0;
+        policy.keep_alive_us(&idle_now(0, now_us, 10));
+        // 99 idle times in bin 2 and one in bin 30: the 99th percentile is
+        // in bin 2, so the window ends at 30 µs, 33 with the margin.
+        for gap_us in std::iter::repeat_n(25, 99).chain([305]) {
+            now_us += gap_us;
+            policy.keep_alive_us(&idle_now(0, now_us, 10));
+        }
+        assert_eq!(policy.keep_alive_us(&idle_now(0, now_us + 25, 10)), 33);
+    }
+
+    #[test]
+    fn hybrid_histogram_falls_back_when_idle_times_are_unpredictable() {
+        // Even bin counts (CV 0 < 2): the fallback.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(small_histogram()));
+        let mut now_us = 0;
+        let mut answers = vec![policy.keep_alive_us(&idle_now(0, now_us, 10))];
+        for gap_us in [5, 15, 25, 35] {
+            now_us += gap_us;
+            answers.push(policy.keep_alive_us(&idle_now(0, now_us, 10)));
+        }
+        // One sample: concentrated (bin 0, window end 10 µs + 10%); two in
+        // bins 0 and 1: a CV of exactly 1, still used; three and four
+        // spread evenly: the fallback.
+        assert_eq!(answers, [1_000, 11, 22, 1_000, 1_000]);
+        // Mostly beyond the 40 µs range: the fallback.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(small_histogram()));
+        policy.keep_alive_us(&idle_now(0, 0, 10));
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 5, 10)), 11);
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 500, 10)), 11);
+        assert_eq!(policy.keep_alive_us(&idle_now(0, 900, 10)), 1_000);
+    }
+
+    #[test]
+    fn greedy_dual_keeps_frequent_small_containers_over_recent_ones() {
+        let mut policy = with_keep_alive(KeepAlivePolicy::GreedyDual {
+            cold_cost_us: 1_000,
+        });
+        // Function 0 used three times long ago; function 1 once, just now;
+        // function 2 once, just now, with half the memory.
+        let mut frequent = 0;
+        for t in 0..3 {
+            frequent = policy.idle_eviction_priority(&idle_now(0, t, 1 << 20));
+        }
+        let once = policy.idle_eviction_priority(&idle_now(1, 1_000, 1 << 20));
+        let small = policy.idle_eviction_priority(&idle_now(2, 1_000, 1 << 19));
+        assert_eq!((frequent, once, small), (3_000, 1_000, 2_000));
+        // Least recently used would evict function 0's container first.
+        assert!(once < small && small < frequent);
+        let lru =
+            with_keep_alive(KeepAlivePolicy::Fixed).idle_eviction_priority(&idle_now(0, 2, 10));
+        assert!(lru < 1_000);
+        // The keep-alive stays the configured bound.
+        assert_eq!(
+            policy.keep_alive_us(&idle_now(0, 5, 10)),
+            DEFAULT_KEEP_ALIVE_US
+        );
+        // Zero memory and huge products do not trip the arithmetic.
+        assert_eq!(
+            keep_alive::greedy_dual_priority(u64::MAX, u64::MAX, 0),
+            u64::MAX
+        );
+        assert_eq!(keep_alive::greedy_dual_priority(1, 1, 0), 1 << 20);
+    }
+
+    #[test]
+    fn image_evictions_order_by_recency_frequency_or_size() {
+        let facts = |size_bytes, last_used_us, uses| ImageFacts {
+            size_bytes,
+            last_used_us,
+            uses,
+            ..image(0)
+        };
+        // Big and often used long ago; small and used once lately.
+        let old_popular_big = facts(1 << 30, 100, 9);
+        let new_rare_small = facts(1 << 20, 900, 1);
+        let priority = |rule: ImageEviction, image: &ImageFacts| {
+            Builtin {
+                image_eviction: rule,
+                ..Builtin::default()
+            }
+            .image_priority(image)
+        };
+        assert!(
+            priority(ImageEviction::Lru, &old_popular_big)
+                < priority(ImageEviction::Lru, &new_rare_small)
+        );
+        assert!(
+            priority(ImageEviction::Lfu, &new_rare_small)
+                < priority(ImageEviction::Lfu, &old_popular_big)
+        );
+        // GDSF: 9 uses of 1 GiB weigh less than 1 use of 1 MiB.
+        assert_eq!(priority(ImageEviction::Gdsf, &old_popular_big), 9 << 20);
+        assert_eq!(priority(ImageEviction::Gdsf, &new_rare_small), 1 << 30);
+        assert_eq!(
+            priority(ImageEviction::Gdsf, &facts(0, 0, u64::MAX)),
+            u64::MAX
+        );
+        assert_eq!(Builtin::default().image_priority(&old_popular_big), 100);
+    }
+
+    proptest::proptest! {
+        /// Keep-alive and eviction answers depend only on the policy's state
+        /// and the facts: a clone answers the same; the hybrid histogram
+        /// answers its fallback or a whole number of bins plus the margin.
+        #[test]
+        fn keep_alive_policies_are_deterministic(
+            rule in 0usize..KeepAlivePolicy::ALL.len(),
+            image_rule in 0usize..ImageEviction::ALL.len(),
+            calls in proptest::collection::vec((0u64..3, 0u64..20 * MINUTE_US, 1u64..1_000), 1..40),
+        ) {
+            let mut policy = with_keep_alive(KeepAlivePolicy::ALL[rule]);
+            policy.image_eviction = ImageEviction::ALL[image_rule];
+            let mut now_us = 0;
+            for (function, gap_us, memory_bytes) in calls {
+                now_us += gap_us;
+                let facts = idle_now(function, now_us, memory_bytes);
+                let mut twin = policy.clone();
+                let keep_alive_us = policy.keep_alive_us(&facts);
+                let answers = (keep_alive_us, policy.warm_priority(&facts), policy.idle_eviction_priority(&facts));
+                let twin_answers = (twin.keep_alive_us(&facts), twin.warm_priority(&facts), twin.idle_eviction_priority(&facts));
+                proptest::prop_assert_eq!(answers, twin_answers);
+                let image = ImageFacts { uses: gap_us % 7, size_bytes: memory_bytes, ..image(now_us) };
+                proptest::prop_assert_eq!(policy.image_priority(&image), twin.image_priority(&image));
+                proptest::prop_assert_eq!(&policy, &twin);
+                if let KeepAlivePolicy::HybridHistogram(params) = policy.keep_alive_policy {
+                    let bins_with_margin = keep_alive_us * 100 / 110;
+                    proptest::prop_assert!(
+                        keep_alive_us == params.fallback_keep_alive_us
+                            || (bins_with_margin.is_multiple_of(params.bin_us)
+                                && bins_with_margin <= u64::from(params.bins) * params.bin_us),
+                        "{}", keep_alive_us
+                    );
+                }
+            }
+        }
+    }
+
+    /// A view that lists a host but has no facts for it (the core and the
+    /// model never do this; a hand-made view might): no rule panics, and
+    /// every answer is still a host that fits.
+    #[test]
+    fn host_selection_survives_a_view_without_facts() {
+        struct Holes(FakeView);
+        impl HostView for Holes {
+            fn now_us(&self) -> u64 {
+                0
+            }
+            fn host_count(&self) -> u32 {
+                self.0.host_count()
+            }
+            fn host(&self, host: HostId) -> Option<HostFacts> {
+                (host.0 != 1).then(|| self.0.host(host)).flatten()
+            }
+            fn has_image(&self, host: HostId, image: ImageId) -> bool {
+                self.0.has_image(host, image)
+            }
+            fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
+                self.0.fits(host, request)
+            }
+        }
+        let view = Holes(loaded(&[2, 0, 1, 2]));
+        for rule in HostSelection::ALL {
+            for function in 0..8 {
+                let choice = selecting(rule).select_host(&view, &request_for(function, function));
+                assert!(
+                    choice.is_some_and(|h| view.fits(h, &request(10))),
+                    "{rule:?}"
+                );
+            }
+        }
+        // Least loaded never prefers the host without facts.
+        let mut least = selecting(HostSelection::LeastLoaded);
+        assert_eq!(least.select_host(&view, &request(10)), Some(HostId(2)));
     }
 }

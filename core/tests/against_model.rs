@@ -16,7 +16,7 @@ fn core_agrees_with_the_model_on_a_fixed_sample() {
     for run in 0..300 {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
         let (config, policies) = case.shape.build();
-        let mut core = Provider::new(config.clone(), policies).expect("valid shape");
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid shape");
         let mut model = Model::new(config, policies).expect("valid shape");
         if let Err(divergence) = run_differential(&case, &mut core, &mut model) {
             panic!("run {run}: core and model diverge at {divergence}\ncase: {case:?}");

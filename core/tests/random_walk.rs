@@ -261,7 +261,7 @@ proptest! {
 
     #[test]
     fn invariants_hold_and_runs_repeat((config, policies) in config(), ops in prop::collection::vec(op(), 1..80)) {
-        let first = run(&config, policies, &ops)?;
+        let first = run(&config, policies.clone(), &ops)?;
         let second = run(&config, policies, &ops)?;
         prop_assert_eq!(first, second);
     }

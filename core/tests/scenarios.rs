@@ -2038,7 +2038,7 @@ fn run_inputs<P: Policies + PartialEq + std::fmt::Debug>(
 #[test]
 fn same_inputs_same_events() {
     let (cfg, policies, inputs) = workload();
-    let mut p1 = Provider::new(cfg.clone(), policies).unwrap();
+    let mut p1 = Provider::new(cfg.clone(), policies.clone()).unwrap();
     let mut p2 = Provider::new(cfg, policies).unwrap();
     let r1 = run_inputs(&mut p1, &inputs);
     let r2 = run_inputs(&mut p2, &inputs);
@@ -2125,10 +2125,10 @@ fn snapshot_after_a_reap_continues_with_identical_ids_and_events() {
 #[test]
 fn snapshot_mid_run_continues_identically() {
     let (cfg, policies, inputs) = workload();
-    let mut reference = Provider::new(cfg.clone(), policies).unwrap();
+    let mut reference = Provider::new(cfg.clone(), policies.clone()).unwrap();
     let expected = run_inputs(&mut reference, &inputs);
     for cut in [8, 50, 120, 200, 290] {
-        let mut p = Provider::new(cfg.clone(), policies).unwrap();
+        let mut p = Provider::new(cfg.clone(), policies.clone()).unwrap();
         let head = run_inputs(&mut p, &inputs[..cut]);
         assert_eq!(head[..], expected[..cut]);
         let mut restored = json_round_trip(&p);
@@ -3250,4 +3250,241 @@ fn a_wait_spans_a_retry() {
         }
     );
     w.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
+}
+
+/// The hosts of the cold starts among `events`, in order.
+fn cold_start_hosts(events: &[Event]) -> Vec<HostId> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ColdStart { host, .. } => Some(host),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Three invocations at once on two roomy hosts: first fit piles them on
+/// host 0; round robin and least loaded alternate, so the second one pays
+/// for a second copy of the image (to host 1) but runs beside less.
+#[test]
+fn round_robin_and_least_loaded_spread_what_first_fit_piles_up() {
+    for (selection, expected) in [
+        (HostSelection::FirstFit, [H0, H0, H0]),
+        (HostSelection::RoundRobin, [H0, H1, H0]),
+        (HostSelection::LeastLoaded, [H0, H1, H0]),
+    ] {
+        let policies = Builtin {
+            host_selection: selection,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policies);
+        let image = w.image(50);
+        let f = w.function(image, 100, 0, 10_000);
+        let mut hosts = Vec::new();
+        for _ in 0..3 {
+            let (_, events) = w.invoke(0, f, success(10, 1));
+            hosts.extend(cold_start_hosts(&events));
+        }
+        assert_eq!(hosts, expected, "{selection:?}");
+        let events = w.advance(1_000);
+        let copies = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::CopyStarted { .. }))
+            .count();
+        assert_eq!(
+            copies,
+            if selection == HostSelection::FirstFit {
+                1
+            } else {
+                2
+            }
+        );
+    }
+}
+
+/// Seeded random placement replays: the same seed gives the same hosts,
+/// and a snapshot taken mid-run carries the draw count, so the restored
+/// provider continues with the same choices.
+#[test]
+fn seeded_random_placement_replays_and_survives_a_snapshot() {
+    let run = |seed: u64, cut: Option<usize>| -> Vec<HostId> {
+        let policies = Builtin {
+            host_selection: HostSelection::SeededRandom { seed },
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(4, host_spec(1_000, 8, 1_000), 1_000), policies);
+        let image = w.image(10);
+        let f = w.function(image, 10, 0, 10_000);
+        let mut hosts = Vec::new();
+        for i in 0..12 {
+            if cut == Some(i) {
+                let json = serde_json::to_string(&w.p).expect("serialize");
+                w.p = serde_json::from_str(&json).expect("deserialize");
+            }
+            let (_, events) = w.invoke(0, f, success(1_000, 1));
+            hosts.extend(cold_start_hosts(&events));
+        }
+        hosts
+    };
+    let first = run(7, None);
+    assert_eq!(first.len(), 12);
+    assert_eq!(run(7, None), first);
+    assert_eq!(run(7, Some(5)), first);
+    assert!(first.iter().any(|&h| h != first[0]), "{first:?}");
+    assert_ne!(run(8, None), first);
+}
+
+/// The kinds of start (`true` = cold) among `events`, in order.
+fn starts(events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ColdStart { .. } => Some(true),
+            EventKind::WarmStart { .. } => Some(false),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The containers evicted and the images evicted from hosts, among `events`.
+fn evictions(events: &[Event]) -> (Vec<ContainerId>, Vec<ImageId>) {
+    let containers = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ContainerRemoved {
+                container,
+                cause: RemovalCause::Evicted,
+                ..
+            } => Some(container),
+            _ => None,
+        })
+        .collect();
+    let images = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ImageEvicted {
+                image,
+                tier: Tier::Host(_),
+            } => Some(image),
+            _ => None,
+        })
+        .collect();
+    (containers, images)
+}
+
+/// A function called every 20 minutes: a fixed 10-minute keep-alive lets
+/// every call start cold; the hybrid histogram keeps the first container
+/// for its 4-hour fallback, learns the 20-minute idle times from it, then
+/// keeps containers to the end of their bin + 10%.
+#[test]
+fn hybrid_histogram_learns_to_keep_a_periodic_function_warm() {
+    const MINUTE: u64 = 60_000_000;
+    for policy in [
+        KeepAlivePolicy::Fixed,
+        KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+    ] {
+        let policies = Builtin {
+            keep_alive_policy: policy,
+            ..Builtin::default()
+        };
+        let mut w = World::with(default_config(), policies);
+        let image = w.image(10);
+        let f = w.function(image, 100, 0, 10_000);
+        let mut kinds = Vec::new();
+        let mut expiries = Vec::new();
+        for k in 0..4 {
+            let (_, events) = w.invoke(k * 20 * MINUTE, f, success(10, k));
+            kinds.extend(starts(&events));
+            let events = w.advance(k * 20 * MINUTE + 1_000);
+            expiries.extend(events.iter().filter_map(|e| match e.kind {
+                EventKind::ContainerIdle { expires_at_us, .. } => Some(expires_at_us - e.at_us),
+                _ => None,
+            }));
+        }
+        match policy {
+            KeepAlivePolicy::Fixed => {
+                assert_eq!(kinds, [true; 4]);
+                assert_eq!(expiries, [KEEP; 4]);
+            }
+            _ => {
+                assert_eq!(kinds, [true, false, false, false]);
+                // The first gap is 110 µs short of 20 minutes (the first
+                // call's image transfer and cold start end it later): bin 19,
+                // 20 minutes + 10%. The next are 20 minutes exactly: bin 20.
+                assert_eq!(
+                    expiries,
+                    [240 * MINUTE, 1_320_000_000, 1_386_000_000, 1_386_000_000]
+                );
+            }
+        }
+    }
+}
+
+/// Room for two idle containers; function A's container has served three
+/// calls, B's one, more recently. A third function needs room: least
+/// recently used evicts A's container; FaasCache's greedy-dual evicts B's,
+/// the one used least often for its size.
+#[test]
+fn greedy_dual_evicts_the_rarely_used_container_where_lru_evicts_the_old_one() {
+    for policy in [
+        KeepAlivePolicy::Fixed,
+        KeepAlivePolicy::GreedyDual { cold_cost_us: COLD },
+    ] {
+        let policies = Builtin {
+            keep_alive_policy: policy,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(1, host_spec(200, 4, 1_000), 1_000), policies);
+        let image = w.image(10);
+        let a = w.function(image, 100, 0, 10_000);
+        let b = w.function(image, 100, 0, 10_000);
+        let c = w.function(image, 100, 0, 10_000);
+        for k in 0..3 {
+            w.invoke(k * 1_000, a, success(10, k));
+            w.advance(k * 1_000 + 500);
+        }
+        w.invoke(5_000, b, success(10, 9));
+        w.advance(6_000);
+        let (_, events) = w.invoke(7_000, c, success(10, 10));
+        let (containers, _) = evictions(&events);
+        let expected = match policy {
+            KeepAlivePolicy::Fixed => ctr(0),
+            _ => ctr(1),
+        };
+        assert_eq!(containers, [expected], "{policy:?}");
+    }
+}
+
+/// A host disk with room for two of three images: image X served three cold
+/// starts long ago, Y one lately. Placing Z evicts X under LRU and Y under
+/// LFU (and under GDSF, the sizes being equal).
+#[test]
+fn image_eviction_rules_choose_different_victims() {
+    for rule in ImageEviction::ALL {
+        let policies = Builtin {
+            image_eviction: rule,
+            keep_alive_us: 0,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(1, host_spec(1_000, 4, 700), 1_000), policies);
+        let x = w.image(300);
+        let y = w.image(300);
+        let z = w.image(300);
+        let fx = w.function(x, 100, 0, 10_000);
+        let fy = w.function(y, 100, 0, 10_000);
+        let fz = w.function(z, 100, 0, 10_000);
+        for k in 0..3 {
+            w.invoke(k * 10_000, fx, success(10, k));
+            w.advance(k * 10_000 + 5_000);
+        }
+        w.invoke(40_000, fy, success(10, 4));
+        w.advance(45_000);
+        let (_, events) = w.invoke(50_000, fz, success(10, 5));
+        let (_, images) = evictions(&events);
+        let expected = match rule {
+            ImageEviction::Lru => x,
+            ImageEviction::Lfu | ImageEviction::Gdsf => y,
+        };
+        assert_eq!(images, [expected], "{rule:?}");
+    }
 }

@@ -6,7 +6,8 @@
 
 use coldstart_core::{
     Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection, HostSpec,
-    ImageId, Input, InvocationId, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
+    HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy, MainStorageSpec,
+    Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,11 @@ pub struct Shape {
     pub warm_start_us: u8,
     pub keep_alive_us: u16,
     pub retain: Option<u8>,
+    /// `selection % 9`: the host-selection rule; `/ 9`: its parameter.
     pub selection: u8,
+    /// `% 3`: the warm choice; `/ 3 % 3`: the keep-alive policy (fixed,
+    /// hybrid histogram, greedy dual); `/ 9 % 3`: the image eviction (LRU,
+    /// LFU, GDSF).
     pub warm_choice: u8,
     /// Attempts allowed after a fault (folded to 1..=4) and the backoff
     /// (folded to 0..100 µs).
@@ -86,21 +91,59 @@ impl Shape {
                 backoff_us: u64::from(self.retry_backoff_us % 100),
             },
         };
+        let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let policies = Builtin {
-            host_selection: [
-                HostSelection::FirstFit,
-                HostSelection::BestFit,
-                HostSelection::ImageLocality,
-            ][usize::from(self.selection % 3)],
+            host_selection: host_selection(self.selection),
             warm_choice: [
                 WarmChoice::NewestCreated,
                 WarmChoice::MostRecentlyUsed,
                 WarmChoice::LeastRecentlyUsed,
             ][usize::from(self.warm_choice % 3)],
-            keep_alive_us: u64::from(self.keep_alive_us % 2_000),
+            keep_alive_us,
+            keep_alive_policy: match (self.warm_choice / 3) % 3 {
+                0 => KeepAlivePolicy::Fixed,
+                // Bins of 10 µs over 400 µs, so that these short runs fill
+                // the histogram; a CV threshold of 1, since few bins cap
+                // the CV (at √(bins − 1)).
+                1 => KeepAlivePolicy::HybridHistogram(HybridHistogram {
+                    bin_us: 10,
+                    bins: 40,
+                    cv_threshold_hundredths: 100,
+                    fallback_keep_alive_us: keep_alive_us,
+                    ..HybridHistogram::PAPER
+                }),
+                _ => KeepAlivePolicy::GreedyDual {
+                    cold_cost_us: config.cold_start_us,
+                },
+            },
+            image_eviction: ImageEviction::ALL[usize::from(self.warm_choice / 9 % 3)],
             ..Builtin::default()
         };
         (config, policies)
+    }
+}
+
+/// Every built-in host-selection rule: `selection % 9` picks the rule and
+/// `selection / 9` (0..=28) its parameter (a seed, a load threshold of 10%
+/// to 150%, an ε of 0% to 140%).
+fn host_selection(selection: u8) -> HostSelection {
+    let parameter = u32::from(selection / 9);
+    match selection % 9 {
+        0 => HostSelection::FirstFit,
+        1 => HostSelection::BestFit,
+        2 => HostSelection::ImageLocality,
+        3 => HostSelection::RoundRobin,
+        4 => HostSelection::LeastLoaded,
+        5 => HostSelection::SeededRandom {
+            seed: u64::from(parameter),
+        },
+        6 => HostSelection::PackageAware {
+            load_threshold_percent: 10 + parameter * 5,
+        },
+        7 => HostSelection::HomeInvoker,
+        _ => HostSelection::BoundedConsistentHashing {
+            epsilon_percent: parameter * 5,
+        },
     }
 }
 

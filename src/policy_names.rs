@@ -1,0 +1,249 @@
+//! Built-in policies by name, for the command line (`simulate
+//! --host-selection …`, `compare`). Each name parses to a policy and each
+//! policy prints as a name that parses back to it; docs/policies.md says
+//! what each does.
+
+use crate::{Builtin, Config, HostSelection, HybridHistogram, ImageEviction, KeepAlivePolicy};
+
+/// A keep-alive policy as named: its parameters that depend on the
+/// configuration (greedy-dual's cold cost) are filled in by
+/// [`PolicyChoice::builtin`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepAliveName {
+    /// `fixed` (10 minutes) or `fixed:SECONDS`.
+    Fixed { keep_alive_us: u64 },
+    /// `hybrid`: the hybrid histogram with the paper's parameters.
+    Hybrid,
+    /// `greedy-dual`: cold cost = the configuration's cold − warm start
+    /// overhead; the 10-minute keep-alive stays as a bound.
+    GreedyDual,
+}
+
+/// The policies of one run, as chosen on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyChoice {
+    pub host_selection: HostSelectionName,
+    pub keep_alive: KeepAliveName,
+    pub image_eviction: ImageEviction,
+}
+
+/// A host-selection rule as named; `random` without a seed takes the run's
+/// workload seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostSelectionName {
+    Rule(HostSelection),
+    RandomFromRunSeed,
+}
+
+impl Default for PolicyChoice {
+    fn default() -> Self {
+        PolicyChoice {
+            host_selection: HostSelectionName::Rule(HostSelection::FirstFit),
+            keep_alive: KeepAliveName::Fixed {
+                keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+            },
+            image_eviction: ImageEviction::Lru,
+        }
+    }
+}
+
+impl PolicyChoice {
+    /// The policies for a run on `config` with workload seed `seed`.
+    pub fn builtin(&self, config: &Config, seed: u64) -> Builtin {
+        let host_selection = match self.host_selection {
+            HostSelectionName::Rule(rule) => rule,
+            HostSelectionName::RandomFromRunSeed => HostSelection::SeededRandom { seed },
+        };
+        let (keep_alive_policy, keep_alive_us) = match self.keep_alive {
+            KeepAliveName::Fixed { keep_alive_us } => (KeepAlivePolicy::Fixed, keep_alive_us),
+            KeepAliveName::Hybrid => (
+                KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+                crate::policy::DEFAULT_KEEP_ALIVE_US,
+            ),
+            KeepAliveName::GreedyDual => (
+                KeepAlivePolicy::GreedyDual {
+                    cold_cost_us: config.cold_start_us.saturating_sub(config.warm_start_us),
+                },
+                crate::policy::DEFAULT_KEEP_ALIVE_US,
+            ),
+        };
+        Builtin {
+            host_selection,
+            keep_alive_policy,
+            keep_alive_us,
+            image_eviction: self.image_eviction,
+            ..Builtin::default()
+        }
+    }
+}
+
+/// Every host-selection name, for help texts.
+pub const HOST_SELECTION_NAMES: &str = "first-fit, best-fit, image-locality, round-robin, \
+least-loaded, random[:SEED], package-aware[:THRESHOLD_PERCENT] (80), home-invoker, \
+consistent-hashing[:EPSILON_PERCENT] (25)";
+pub const KEEP_ALIVE_NAMES: &str = "fixed[:SECONDS] (600), hybrid, greedy-dual";
+pub const IMAGE_EVICTION_NAMES: &str = "lru, lfu, gdsf";
+
+/// Splits `name:parameter`; the parameter must be a decimal integer.
+fn split(text: &str) -> Result<(&str, Option<u64>), String> {
+    match text.split_once(':') {
+        None => Ok((text, None)),
+        Some((name, parameter)) => parameter
+            .parse()
+            .map(|value| (name, Some(value)))
+            .map_err(|_| format!("`{parameter}` is not a whole number (in `{text}`)")),
+    }
+}
+
+fn percent(value: Option<u64>, default: u32, text: &str) -> Result<u32, String> {
+    match value {
+        None => Ok(default),
+        Some(value) if value <= 10_000 => Ok(value as u32),
+        Some(_) => Err(format!("the percentage in `{text}` is above 10000")),
+    }
+}
+
+pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
+    let (name, parameter) = split(text)?;
+    let rule = match (name, parameter) {
+        ("first-fit", None) => HostSelection::FirstFit,
+        ("best-fit", None) => HostSelection::BestFit,
+        ("image-locality", None) => HostSelection::ImageLocality,
+        ("round-robin", None) => HostSelection::RoundRobin,
+        ("least-loaded", None) => HostSelection::LeastLoaded,
+        ("random", None) => return Ok(HostSelectionName::RandomFromRunSeed),
+        ("random", Some(seed)) => HostSelection::SeededRandom { seed },
+        ("package-aware", _) => HostSelection::PackageAware {
+            load_threshold_percent: percent(parameter, 80, text)?,
+        },
+        ("home-invoker", None) => HostSelection::HomeInvoker,
+        ("consistent-hashing", _) => HostSelection::BoundedConsistentHashing {
+            epsilon_percent: percent(parameter, 25, text)?,
+        },
+        _ => {
+            return Err(format!(
+                "unknown host selection `{text}`; one of: {HOST_SELECTION_NAMES}"
+            ))
+        }
+    };
+    Ok(HostSelectionName::Rule(rule))
+}
+
+pub fn host_selection_name(rule: HostSelectionName) -> String {
+    match rule {
+        HostSelectionName::RandomFromRunSeed => "random".into(),
+        HostSelectionName::Rule(rule) => match rule {
+            HostSelection::FirstFit => "first-fit".into(),
+            HostSelection::BestFit => "best-fit".into(),
+            HostSelection::ImageLocality => "image-locality".into(),
+            HostSelection::RoundRobin => "round-robin".into(),
+            HostSelection::LeastLoaded => "least-loaded".into(),
+            HostSelection::SeededRandom { seed } => format!("random:{seed}"),
+            HostSelection::PackageAware {
+                load_threshold_percent,
+            } => format!("package-aware:{load_threshold_percent}"),
+            HostSelection::HomeInvoker => "home-invoker".into(),
+            HostSelection::BoundedConsistentHashing { epsilon_percent } => {
+                format!("consistent-hashing:{epsilon_percent}")
+            }
+        },
+    }
+}
+
+pub fn parse_keep_alive(text: &str) -> Result<KeepAliveName, String> {
+    let (name, parameter) = split(text)?;
+    match (name, parameter) {
+        ("fixed", None) => Ok(KeepAliveName::Fixed {
+            keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+        }),
+        ("fixed", Some(seconds)) if seconds <= crate::limits::DURATION_MAX_US / 1_000_000 => {
+            Ok(KeepAliveName::Fixed {
+                keep_alive_us: seconds * 1_000_000,
+            })
+        }
+        ("fixed", Some(_)) => Err(format!("the keep-alive in `{text}` is too long")),
+        ("hybrid", None) => Ok(KeepAliveName::Hybrid),
+        ("greedy-dual", None) => Ok(KeepAliveName::GreedyDual),
+        _ => Err(format!(
+            "unknown keep-alive policy `{text}`; one of: {KEEP_ALIVE_NAMES}"
+        )),
+    }
+}
+
+pub fn keep_alive_name(policy: KeepAliveName) -> String {
+    match policy {
+        KeepAliveName::Fixed { keep_alive_us } => format!("fixed:{}", keep_alive_us / 1_000_000),
+        KeepAliveName::Hybrid => "hybrid".into(),
+        KeepAliveName::GreedyDual => "greedy-dual".into(),
+    }
+}
+
+pub fn parse_image_eviction(text: &str) -> Result<ImageEviction, String> {
+    match text {
+        "lru" => Ok(ImageEviction::Lru),
+        "lfu" => Ok(ImageEviction::Lfu),
+        "gdsf" => Ok(ImageEviction::Gdsf),
+        _ => Err(format!(
+            "unknown image eviction `{text}`; one of: {IMAGE_EVICTION_NAMES}"
+        )),
+    }
+}
+
+pub fn image_eviction_name(rule: ImageEviction) -> String {
+    match rule {
+        ImageEviction::Lru => "lru",
+        ImageEviction::Lfu => "lfu",
+        ImageEviction::Gdsf => "gdsf",
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for text in [
+            "first-fit",
+            "best-fit",
+            "image-locality",
+            "round-robin",
+            "least-loaded",
+            "random",
+            "random:7",
+            "package-aware:80",
+            "home-invoker",
+            "consistent-hashing:25",
+        ] {
+            let rule = parse_host_selection(text).expect(text);
+            assert_eq!(host_selection_name(rule), text);
+        }
+        assert_eq!(
+            parse_host_selection("package-aware"),
+            parse_host_selection("package-aware:80")
+        );
+        for text in ["fixed:600", "fixed:0", "hybrid", "greedy-dual"] {
+            assert_eq!(keep_alive_name(parse_keep_alive(text).expect(text)), text);
+        }
+        assert_eq!(parse_keep_alive("fixed"), parse_keep_alive("fixed:600"));
+        for text in ["lru", "lfu", "gdsf"] {
+            let rule = parse_image_eviction(text).expect(text);
+            assert_eq!(image_eviction_name(rule), text);
+        }
+        assert!(parse_host_selection("worst-fit").is_err());
+        assert!(parse_host_selection("random:x").is_err());
+        assert!(parse_host_selection("first-fit:3").is_err());
+        assert!(parse_keep_alive("fixed:99999999999999").is_err());
+        assert!(parse_image_eviction("fifo").is_err());
+    }
+
+    #[test]
+    fn the_default_choice_is_the_default_builtin() {
+        let config = crate::simulate::default_config(crate::Pressure::Reject);
+        assert_eq!(
+            PolicyChoice::default().builtin(&config, 1),
+            Builtin::default()
+        );
+    }
+}
