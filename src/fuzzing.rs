@@ -16,6 +16,9 @@
 //! - [`policy_chaos_target`]: a policy that answers from the fuzzer's bytes,
 //!   impossible host choices included; core refuses exactly the impossible
 //!   ones, each with a `DecisionRefused` event, and agrees with the model.
+//! - [`scenario_parse_target`]: text as a scenario file, and its first line
+//!   as a `--set` on the default scenario; the parser errors cleanly or
+//!   yields a scenario whose configuration and workload are valid.
 
 use crate::log::{LogFormat, LogHeader, LogReader, LogWriter, Record};
 use crate::{
@@ -420,4 +423,37 @@ pub fn policy_chaos_target(bytes: &[u8]) {
 fn draw_script(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<u64>> {
     let words = u.int_in_range(1..=SCRIPT_WORDS_MAX)?;
     (0..words).map(|_| u.arbitrary()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// scenario_parse
+
+/// Text as a scenario file (relative trace paths resolve under a folder
+/// that does not exist, so no trace file is read), and its first line as a
+/// `--set` argument on the default scenario. Either may be refused, with an
+/// error; neither may panic, and a scenario that parses must build a
+/// provider and, when synthetic, a valid workload.
+pub fn scenario_parse_target(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let base = std::path::Path::new("/nonexistent/coldstart-fuzz");
+    if let Ok(scenario) = crate::scenario::from_text(text, "fuzz", base, &[]) {
+        check_scenario(&scenario);
+    }
+    let first_line = text.lines().next().unwrap_or_default().to_string();
+    if let Ok(scenario) = crate::scenario::default_with(&[first_line]) {
+        check_scenario(&scenario);
+    }
+}
+
+fn check_scenario(scenario: &crate::scenario::Scenario) {
+    if let Err(error) = Provider::new(scenario.config.clone(), scenario.policies.clone()) {
+        panic!("a parsed scenario has an invalid configuration: {error}");
+    }
+    if let crate::scenario::WorkloadSource::Synthetic(spec) = &scenario.workload {
+        if let Err(error) = spec.validate() {
+            panic!("a parsed scenario has an invalid workload: {error}");
+        }
+    }
 }

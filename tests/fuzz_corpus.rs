@@ -53,3 +53,12 @@ fn log_decode_corpus_replays() {
 fn policy_chaos_corpus_replays() {
     replay("policy_chaos", coldstart::fuzzing::policy_chaos_target, 5);
 }
+
+#[test]
+fn scenario_parse_corpus_replays() {
+    replay(
+        "scenario_parse",
+        coldstart::fuzzing::scenario_parse_target,
+        3,
+    );
+}
