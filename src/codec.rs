@@ -87,12 +87,31 @@ pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, CodecE
             ),
         });
     }
-    if encode(&value)? != bytes {
+    if !is_canonical(&value, bytes)? {
         return Err(CodecError {
             message: "not the canonical encoding of its value (a varint longer than it needs to be, or text in another form)".to_string(),
         });
     }
     Ok(value)
+}
+
+/// Whether `bytes` is exactly the encoding of `value`. A canonical encoding
+/// is never longer than another encoding of the same value, so it is
+/// written into a buffer of `bytes`' length — on the stack for the small
+/// records that are almost all of a log, since this runs for every record
+/// of every replay.
+fn is_canonical<T: Serialize>(value: &T, bytes: &[u8]) -> Result<bool, CodecError> {
+    const STACK_BYTES: usize = 256;
+    if bytes.len() > STACK_BYTES {
+        return Ok(encode(value)? == bytes);
+    }
+    let mut buffer = [0u8; STACK_BYTES];
+    let room = &mut buffer[..bytes.len()];
+    match bincode::serde::encode_into_slice(value, room, config()) {
+        Ok(used_bytes) => Ok(used_bytes == bytes.len() && room[..] == *bytes),
+        // Longer than `bytes`: not the encoding it came from.
+        Err(_) => Ok(false),
+    }
 }
 
 #[cfg(test)]
