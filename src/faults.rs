@@ -123,6 +123,47 @@ impl<I: Iterator<Item = Input>> Iterator for WithCrashes<I> {
     }
 }
 
+/// A workload's inputs with a fixed schedule of fault inputs merged in,
+/// in time order; a fault at the same time as workload inputs comes after
+/// them. The schedule must be sorted by time (scenario files sort it).
+pub struct WithScheduled<I: Iterator<Item = Input>> {
+    inputs: Peekable<I>,
+    schedule: std::vec::IntoIter<Input>,
+    next_fault: Option<Input>,
+}
+
+impl<I: Iterator<Item = Input>> WithScheduled<I> {
+    pub fn new(inputs: I, schedule: Vec<Input>) -> Self {
+        debug_assert!(schedule.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+        let mut schedule = schedule.into_iter();
+        let next_fault = schedule.next();
+        WithScheduled {
+            inputs: inputs.peekable(),
+            schedule,
+            next_fault,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Input>> Iterator for WithScheduled<I> {
+    type Item = Input;
+
+    fn next(&mut self) -> Option<Input> {
+        let fault_first = match (&self.next_fault, self.inputs.peek()) {
+            (Some(fault), Some(input)) => fault.at_us < input.at_us,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if fault_first {
+            let fault = self.next_fault.take();
+            self.next_fault = self.schedule.next();
+            fault
+        } else {
+            self.inputs.next()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +230,27 @@ mod tests {
         let merged: Vec<Input> =
             WithCrashes::new(workload.clone().into_iter(), 2, 1, options).collect();
         assert_eq!(merged, workload);
+    }
+
+    #[test]
+    fn scheduled_faults_merge_in_time_order_after_same_time_inputs() {
+        let workload = vec![advance(10), advance(20), advance(30)];
+        let down = Input {
+            at_us: 20,
+            command: Command::HostDown { host: HostId(0) },
+        };
+        let up = Input {
+            at_us: 40,
+            command: Command::HostUp {
+                host: HostId(0),
+                disk_kept: true,
+            },
+        };
+        let merged: Vec<Input> =
+            WithScheduled::new(workload.into_iter(), vec![down.clone(), up.clone()]).collect();
+        assert_eq!(
+            merged,
+            vec![advance(10), advance(20), down, advance(30), up]
+        );
     }
 }

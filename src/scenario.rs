@@ -37,6 +37,16 @@ pub struct Scenario {
     pub config: Config,
     pub policies: Builtin,
     pub workload: WorkloadSource,
+    /// Faults the run injects (`[faults]`): none by default.
+    pub faults: ScenarioFaults,
+}
+
+/// A scenario's faults: seeded host crashes at a rate, and fault inputs at
+/// fixed times (sorted by time).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScenarioFaults {
+    pub random: Option<crate::faults::FaultOptions>,
+    pub scheduled: Vec<Input>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +100,31 @@ struct FileSections {
     provider: ProviderSection,
     #[serde(default)]
     workload: WorkloadSection,
+    #[serde(default)]
+    faults: FaultsSection,
+}
+
+/// `[faults]`: seeded crashes (`crashes_per_hour`, each host back after
+/// `repair`) and faults at fixed times (`[[faults.at]]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsSection {
+    crashes_per_hour: Option<u64>,
+    repair: Option<DurationUs>,
+    at: Option<Vec<FaultAt>>,
+}
+
+/// One scheduled fault: its time and exactly one of the fault kinds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultAt {
+    time: DurationUs,
+    host_down: Option<u32>,
+    host_up: Option<u32>,
+    /// With `host_up`: whether the host's disk cache survived (default:
+    /// lost).
+    disk_kept: Option<bool>,
+    main_storage_lost: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -517,6 +552,7 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
     let seed = sections.seed.unwrap_or(SEED_DEFAULT);
     let (config, policies) = resolve_provider(sections.provider)?;
     let workload = resolve_workload(sections.workload, seed, base)?;
+    let faults = resolve_faults(sections.faults)?;
     config
         .validate()
         .map_err(|error| invalid(format!("provider: {error}")))?;
@@ -530,7 +566,49 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
         config,
         policies,
         workload,
+        faults,
     })
+}
+
+fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioError> {
+    let random = match (section.crashes_per_hour, section.repair) {
+        (None, None) => None,
+        (crashes_per_hour, repair) => Some(crate::faults::FaultOptions {
+            crashes_per_hour: crashes_per_hour.unwrap_or(0),
+            repair_us: repair.map_or(crate::simulate::REPAIR_S_DEFAULT * 1_000_000, |d| d.0),
+        }),
+    };
+    let mut scheduled = Vec::new();
+    for (index, fault) in section.at.unwrap_or_default().into_iter().enumerate() {
+        let path = format!("faults.at[{index}]");
+        let command = match (fault.host_down, fault.host_up, fault.main_storage_lost) {
+            (Some(host), None, None) if fault.disk_kept.is_none() => crate::Command::HostDown {
+                host: crate::HostId(host),
+            },
+            (None, Some(host), None) => crate::Command::HostUp {
+                host: crate::HostId(host),
+                disk_kept: fault.disk_kept.unwrap_or(false),
+            },
+            (None, None, Some(true)) if fault.disk_kept.is_none() => {
+                crate::Command::MainStorageLost
+            }
+            _ => {
+                return Err(ScenarioError::Key {
+                    path,
+                    problem: "needs exactly one of host_down = HOST, host_up = HOST (with \
+                              disk_kept = true|false) or main_storage_lost = true"
+                        .into(),
+                })
+            }
+        };
+        scheduled.push(Input {
+            at_us: fault.time.0,
+            command,
+        });
+    }
+    // Stable: faults at one time keep their order in the file.
+    scheduled.sort_by_key(|input| input.at_us);
+    Ok(ScenarioFaults { random, scheduled })
 }
 
 fn resolve_provider(section: ProviderSection) -> Result<(Config, Builtin), ScenarioError> {

@@ -13,7 +13,7 @@
 //!   invocations are rejected or queued, per `--pressure`.
 
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
-use crate::faults::{FaultOptions, WithCrashes};
+use crate::faults::{FaultOptions, WithCrashes, WithScheduled};
 use crate::log::{LogFormat, Recorder, RunError};
 use crate::policy_names::PolicyChoice;
 use crate::scenario::Scenario;
@@ -228,12 +228,15 @@ pub fn simulate_scenario_with<W: std::io::Write>(
         seed: scenario.seed,
         invocations: inputs.invocations(),
         pressure: scenario.config.pressure,
+        // `--faults` on the command line replaces the scenario's rate.
+        faults: options.faults.or(scenario.faults.random),
         ..options
     };
+    let with_scheduled = WithScheduled::new(&mut inputs, scenario.faults.scheduled.clone());
     let (report, metrics) = run(
         scenario.config.clone(),
         scenario.policies.clone(),
-        &mut inputs,
+        with_scheduled,
         &options,
         record,
         on_event,

@@ -133,6 +133,56 @@ fn the_azure_slice_example_runs_every_row() {
     assert_eq!(limited["invocations"], 100);
 }
 
+/// Issue 9's acceptance run: the Azure slice with a host crash every hour
+/// loses nothing and leaks nothing.
+#[test]
+fn the_azure_slice_with_hourly_crashes_loses_nothing() {
+    let run = report(&["examples/azure-slice-faults.toml"]);
+    assert_eq!(run["invocations"], 998);
+    assert_eq!(run["host_crashes"], 2);
+    assert_eq!(run["host_recoveries"], 2);
+    assert!(run["retries"].as_u64().unwrap() >= 1, "{run}");
+    assert_eq!(run["unaccounted_invocations"], 0);
+    assert_eq!(run["containers_at_end"], 0);
+    let ended = [
+        "completed",
+        "failed",
+        "timed_out",
+        "rejected",
+        "platform_failed",
+    ]
+    .iter()
+    .map(|key| run[key].as_u64().unwrap())
+    .sum::<u64>();
+    assert_eq!(ended, 998, "{run}");
+    // The same crashes at a seeded rate instead: still nothing lost.
+    let random = report(&[
+        "examples/azure-slice.toml",
+        "--set",
+        "faults.crashes_per_hour=3",
+        "--set",
+        "faults.repair=\"5min\"",
+    ]);
+    assert!(random["host_crashes"].as_u64().unwrap() >= 1, "{random}");
+    assert_eq!(random["unaccounted_invocations"], 0);
+    assert_eq!(random["containers_at_end"], 0);
+}
+
+#[test]
+fn a_scheduled_fault_names_one_kind() {
+    let path = scenario_file(
+        "two-kinds",
+        "[[faults.at]]\ntime = \"1s\"\nhost_down = 0\nhost_up = 0\n",
+    );
+    let output = coldstart(&["simulate", path_str(&path)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("faults.at[0]: needs exactly one of host_down"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[test]
 fn the_simfaas_example_never_reaches_capacity() {
     let run = report(&["examples/simfaas-canonical.toml", "--invocations", "2000"]);
