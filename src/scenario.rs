@@ -22,8 +22,7 @@ use crate::workload::{
     Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
 };
 use crate::{
-    Builtin, Config, HostSelection, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure,
-    WarmChoice, MIB,
+    Builtin, Config, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure, WarmChoice, MIB,
 };
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -210,17 +209,16 @@ struct RetrySection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicySection {
-    host_selection: Option<HostSelectionName>,
+    /// A host-selection name as on the command line (`round-robin`,
+    /// `package-aware:80`, …; `_` for `-` is accepted).
+    host_selection: Option<String>,
     warm_choice: Option<WarmChoiceName>,
     keep_alive: Option<DurationUs>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum HostSelectionName {
-    FirstFit,
-    BestFit,
-    ImageLocality,
+    /// `fixed`, `hybrid` or `greedy-dual` (with `fixed`, `keep_alive` is the
+    /// time; the others set their own windows).
+    keep_alive_policy: Option<String>,
+    /// `lru`, `lfu` or `gdsf`, on both disks.
+    image_eviction: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -550,7 +548,7 @@ fn invalid(problem: impl std::fmt::Display) -> ScenarioError {
 
 fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, ScenarioError> {
     let seed = sections.seed.unwrap_or(SEED_DEFAULT);
-    let (config, policies) = resolve_provider(sections.provider)?;
+    let (config, policies) = resolve_provider(sections.provider, seed)?;
     let workload = resolve_workload(sections.workload, seed, base)?;
     let faults = resolve_faults(sections.faults)?;
     config
@@ -611,7 +609,10 @@ fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioErro
     Ok(ScenarioFaults { random, scheduled })
 }
 
-fn resolve_provider(section: ProviderSection) -> Result<(Config, Builtin), ScenarioError> {
+fn resolve_provider(
+    section: ProviderSection,
+    seed: u64,
+) -> Result<(Config, Builtin), ScenarioError> {
     let mut config = default_config(Pressure::Reject);
     if let Some(kinds) = section.hosts {
         let mut hosts = Vec::new();
@@ -672,12 +673,35 @@ fn resolve_provider(section: ProviderSection) -> Result<(Config, Builtin), Scena
     }
     let mut policies = Builtin::default();
     if let Some(policy) = section.policy {
-        if let Some(name) = policy.host_selection {
-            policies.host_selection = match name {
-                HostSelectionName::FirstFit => HostSelection::FirstFit,
-                HostSelectionName::BestFit => HostSelection::BestFit,
-                HostSelectionName::ImageLocality => HostSelection::ImageLocality,
-            };
+        // Command-line names; `first_fit` reads as `first-fit`.
+        let named = |text: &str| text.replace('_', "-");
+        let key_error = |key: &str, problem: String| ScenarioError::Key {
+            path: format!("provider.policy.{key}"),
+            problem,
+        };
+        let mut choice = crate::policy_names::PolicyChoice::default();
+        if let Some(text) = &policy.host_selection {
+            choice.host_selection = crate::policy_names::parse_host_selection(&named(text))
+                .map_err(|problem| key_error("host_selection", problem))?;
+        }
+        if let Some(text) = &policy.keep_alive_policy {
+            choice.keep_alive = crate::policy_names::parse_keep_alive(&named(text))
+                .map_err(|problem| key_error("keep_alive_policy", problem))?;
+        }
+        if let Some(text) = &policy.image_eviction {
+            choice.image_eviction = crate::policy_names::parse_image_eviction(&named(text))
+                .map_err(|problem| key_error("image_eviction", problem))?;
+        }
+        let built = choice.builtin(&config, seed);
+        if policy.host_selection.is_some() {
+            policies.host_selection = built.host_selection;
+        }
+        if policy.keep_alive_policy.is_some() {
+            policies.keep_alive_policy = built.keep_alive_policy;
+            policies.keep_alive_us = built.keep_alive_us;
+        }
+        if policy.image_eviction.is_some() {
+            policies.image_eviction = built.image_eviction;
         }
         if let Some(name) = policy.warm_choice {
             policies.warm_choice = match name {
@@ -1090,6 +1114,44 @@ mod tests {
         from_text(text, "test", Path::new("base"), &sets)
     }
 
+    #[test]
+    fn every_built_in_policy_is_selectable_by_name() {
+        let text = "[provider.policy]\nhost_selection = \"package-aware:70\"\n\
+                    keep_alive_policy = \"hybrid\"\nimage_eviction = \"gdsf\"\n";
+        let scenario = load_text(text, &[]).unwrap();
+        let policies = &scenario.policies;
+        assert_eq!(
+            policies.host_selection,
+            crate::HostSelection::PackageAware {
+                load_threshold_percent: 70
+            }
+        );
+        assert!(matches!(
+            policies.keep_alive_policy,
+            crate::KeepAlivePolicy::HybridHistogram(_)
+        ));
+        assert_eq!(policies.image_eviction, crate::ImageEviction::Gdsf);
+        // Snake case reads too, and `random` takes the scenario's seed.
+        let random = load_text(
+            "seed = 9\n[provider.policy]\nhost_selection = \"round_robin\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            random.policies.host_selection,
+            crate::HostSelection::RoundRobin
+        );
+        let seeded = load_text(
+            "seed = 9\n[provider.policy]\nhost_selection = \"random\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            seeded.policies.host_selection,
+            crate::HostSelection::SeededRandom { seed: 9 }
+        );
+    }
+
     fn error_of(text: &str, sets: &[&str]) -> String {
         load_text(text, sets).unwrap_err().to_string()
     }
@@ -1156,7 +1218,10 @@ mod tests {
         assert_eq!(config.hosts[1].disk_bytes, 20_000_000_000);
         assert_eq!(config.hosts[2].ram_bytes, 64 << 30);
         assert_eq!(config.hosts[2].copy_bytes_per_s, 1 << 30);
-        assert_eq!(scenario.policies.host_selection, HostSelection::BestFit);
+        assert_eq!(
+            scenario.policies.host_selection,
+            crate::HostSelection::BestFit
+        );
         assert_eq!(scenario.policies.keep_alive_us, 900_000_000);
         assert_eq!(scenario.policies.prices.per_request_picodollars, 0);
         assert_eq!(
@@ -1216,7 +1281,7 @@ mod tests {
             ),
             (
                 "[provider.policy]\nhost_selection = \"worst_fit\"",
-                "provider.policy.host_selection: unknown variant `worst_fit`",
+                "provider.policy.host_selection: unknown host selection `worst-fit`; one of: first-fit",
             ),
             (
                 "[workload]\nfunctions = [{}, { colour = 1 }]",
