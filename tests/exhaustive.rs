@@ -157,14 +157,15 @@ const REACHED: &[&str] = &[
     "WarmStart",
 ];
 
-#[test]
-fn every_short_sequence_agrees_with_the_model() {
-    let alphabet = alphabet();
+/// Runs every sequence of up to `depth` ops from `alphabet`, after the
+/// set-up, on both shapes, against the model; every kind in `reached` must
+/// occur. Returns the number of sequences checked.
+fn check_every_sequence(alphabet: &[Op], depth: usize, reached: &[&str]) -> usize {
     let mut checked = 0usize;
     let mut kinds = std::collections::BTreeSet::new();
     for shape in shapes() {
         let (config, policies) = shape.build();
-        for seq in sequences(alphabet.len(), DEPTH) {
+        for seq in sequences(alphabet.len(), depth) {
             let mut ops = setup();
             ops.extend(seq.iter().map(|&i| alphabet[i]));
             let case = Case {
@@ -181,14 +182,20 @@ fn every_short_sequence_agrees_with_the_model() {
         }
     }
     eprintln!("event kinds reached: {kinds:?}");
-    // The alphabet fails only at Build; the built-in policies never make a
-    // refused decision. Every other kind must be reached.
-    let missing: Vec<&str> = REACHED
+    let missing: Vec<&str> = reached
         .iter()
         .copied()
         .filter(|k| !kinds.contains(k))
         .collect();
     assert!(missing.is_empty(), "never reached: {missing:?}");
+    checked
+}
+
+#[test]
+fn every_short_sequence_agrees_with_the_model() {
+    // The alphabet fails only at Build; the built-in policies never make a
+    // refused decision. Every other kind must be reached.
+    let checked = check_every_sequence(&alphabet(), DEPTH, REACHED);
     // 2 shapes × (6 + 6² + … + 6⁵) = 2 × 9,330.
     assert_eq!(checked, 18_660);
 }
@@ -234,34 +241,7 @@ const FAULT_REACHED: &[&str] = &[
 /// allows two attempts, the second one: no retry).
 #[test]
 fn every_short_fault_sequence_agrees_with_the_model() {
-    let alphabet = fault_alphabet();
-    let mut checked = 0usize;
-    let mut kinds = std::collections::BTreeSet::new();
-    for shape in shapes() {
-        let (config, policies) = shape.build();
-        for seq in sequences(alphabet.len(), FAULT_DEPTH) {
-            let mut ops = setup();
-            ops.extend(seq.iter().map(|&i| alphabet[i]));
-            let case = Case {
-                shape: shape.clone(),
-                ops,
-            };
-            let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
-            let mut model = Model::<Builtin>::new(config.clone(), policies.clone()).expect("valid");
-            match run_differential(&case, &mut core, &mut model) {
-                Ok(trace) => kinds.extend(trace.kinds),
-                Err(d) => panic!("core (left) and model (right) diverge on {case:?}\nat {d}"),
-            }
-            checked += 1;
-        }
-    }
-    eprintln!("event kinds reached: {kinds:?}");
-    let missing: Vec<&str> = FAULT_REACHED
-        .iter()
-        .copied()
-        .filter(|k| !kinds.contains(k))
-        .collect();
-    assert!(missing.is_empty(), "never reached: {missing:?}");
+    let checked = check_every_sequence(&fault_alphabet(), FAULT_DEPTH, FAULT_REACHED);
     // 2 shapes × (7 + 7² + 7³ + 7⁴) = 2 × 2,800.
     assert_eq!(checked, 5_600);
 }

@@ -253,21 +253,35 @@ impl Core {
                 },
             );
         } else {
-            self.emit(
-                out,
-                EventKind::CopyFailed {
-                    image,
-                    host,
-                    attempt,
-                    retrying: false,
-                },
-            );
-            self.unpin_main(image);
-            self.abandon_copy(policies, host, image, out);
+            self.give_up_copy(policies, host, image, attempt, out);
             self.refresh_main_evictable(policies, image);
             self.start_pending_downloads(out);
             self.drain_queue(policies, out);
         }
+    }
+
+    /// A copy fails for good (R144's last attempt, or main storage lost):
+    /// `CopyFailed { retrying: false }`, main storage's pin released, and the
+    /// copy abandoned with its waiting containers.
+    fn give_up_copy<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        host: HostId,
+        image: ImageId,
+        attempt: u32,
+        out: &mut Events,
+    ) {
+        self.emit(
+            out,
+            EventKind::CopyFailed {
+                image,
+                host,
+                attempt,
+                retrying: false,
+            },
+        );
+        self.unpin_main(image);
+        self.abandon_copy(policies, host, image, out);
     }
 
     /// R145: main storage's disk is lost.
@@ -292,17 +306,7 @@ impl Core {
                 || bug("copy of an image not on the host"),
                 |c| c.copy_attempt,
             );
-            self.emit(
-                out,
-                EventKind::CopyFailed {
-                    image,
-                    host,
-                    attempt,
-                    retrying: false,
-                },
-            );
-            self.unpin_main(image);
-            self.abandon_copy(policies, host, image, out);
+            self.give_up_copy(policies, host, image, attempt, out);
         }
         // 2. Downloads into it (in flight or waiting to retry), by image.
         let downloads: Vec<ImageId> = self
