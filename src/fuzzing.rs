@@ -187,9 +187,22 @@ pub fn encode_log(log: &DecodedLog) -> Vec<u8> {
 /// the second try the fuzzer would rarely get a changed payload past the
 /// check to the decoder.
 pub fn log_decode_target(bytes: &[u8]) {
+    check_wire_reader(bytes);
     check_log_bytes(bytes);
     if let Some(repaired) = with_record_checks_repaired(bytes) {
         check_log_bytes(&repaired);
+    }
+}
+
+/// The fast input reader takes only what the serde path takes, as the same
+/// value (`codec::decode_input`), here on the raw bytes as one payload.
+fn check_wire_reader(bytes: &[u8]) {
+    if let Some(fast) = crate::codec::wire::input(bytes) {
+        assert_eq!(
+            crate::codec::decode::<crate::Input>(bytes),
+            Ok(fast),
+            "the wire reader took bytes the serde path reads otherwise"
+        );
     }
 }
 

@@ -648,14 +648,12 @@ impl<R: BufRead> LogReader<R> {
                 let what = || format!("record {number} (after input {})", index.wrapping_sub(1));
                 match binary_record(&mut self.source, number)? {
                     None => None,
-                    Some((TAG_INPUT, payload)) => {
-                        Some(Record::Input(codec::decode(payload).map_err(|error| {
-                            LogError::Corrupt {
-                                what: format!("input {index}"),
-                                problem: error.message,
-                            }
-                        })?))
-                    }
+                    Some((TAG_INPUT, payload)) => Some(Record::Input(
+                        codec::decode_input(payload).map_err(|error| LogError::Corrupt {
+                            what: format!("input {index}"),
+                            problem: error.message,
+                        })?,
+                    )),
                     Some((TAG_CHECK, payload)) => Some(Record::Check(
                         StepCheck::from_bytes(payload).map_err(|problem| LogError::Corrupt {
                             what: format!("the check of input {}", index.wrapping_sub(1)),

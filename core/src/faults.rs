@@ -52,16 +52,17 @@ impl Core {
     /// The key of a pending timer (a linear scan: faults are rare).
     fn timer_key(&self, timer: Timer) -> Option<(u64, u64)> {
         self.timers
-            .iter()
-            .find(|(_, &t)| t == timer)
-            .map(|(&key, _)| key)
+            .sorted()
+            .into_iter()
+            .find(|&(_, t)| t == timer)
+            .map(|(key, _)| key)
     }
 
     fn cancel_timer(&mut self, timer: Timer) {
         let key = self
             .timer_key(timer)
             .unwrap_or_else(|| bug("cancelling a timer that is not pending"));
-        self.timers.remove(&key);
+        self.timers.cancel(key);
     }
 
     /// R141: the host goes down.
@@ -291,8 +292,9 @@ impl Core {
         // 1. Copies out of it (in flight or waiting to retry), in timer order.
         let copies: Vec<((u64, u64), HostId, ImageId)> = self
             .timers
-            .iter()
-            .filter_map(|(&key, &timer)| match timer {
+            .sorted()
+            .into_iter()
+            .filter_map(|(key, timer)| match timer {
                 Timer::CopyDone { host, image } | Timer::CopyRetry { host, image } => {
                     Some((key, host, image))
                 }
@@ -300,7 +302,7 @@ impl Core {
             })
             .collect();
         for (key, host, image) in copies {
-            self.timers.remove(&key);
+            self.timers.cancel(key);
             self.metrics.copies_failed += 1;
             let attempt = self.host_image(host, image).map_or_else(
                 || bug("copy of an image not on the host"),

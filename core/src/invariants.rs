@@ -4,7 +4,7 @@
 //! embedders and tests; O(size of the state) per call.
 
 use crate::ids::{HostId, ImageId};
-use crate::state::{ContainerState, Core, ImageClass, InvState, MainState, Timer};
+use crate::state::{ContainerState, Core, ImageClass, InvState, MainState, Timer, TimerKey};
 use crate::step::Provider;
 use std::collections::BTreeMap;
 
@@ -56,7 +56,7 @@ impl<P> Provider<P> {
 }
 
 fn check_time(core: &Core) -> Result<(), Violation> {
-    if let Some((&(due, _), _)) = core.timers.first_key_value() {
+    if let Some(((due, _), _)) = core.timers.next() {
         ensure!(
             due > core.now_us,
             "timer due at {due} µs is still pending at {} µs",
@@ -72,6 +72,7 @@ fn check_time(core: &Core) -> Result<(), Violation> {
 
 fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
     let mut tallies: Vec<HostTally> = core.hosts.iter().map(|_| HostTally::default()).collect();
+    let timers: BTreeMap<TimerKey, Timer> = core.timers.sorted().into_iter().collect();
     let (mut busy_now, mut idle_now) = (0u64, 0u64);
     for (id, c) in core.containers.iter() {
         let Some(t) = tallies.get_mut(c.host.index()) else {
@@ -99,7 +100,7 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 t.idle_scratch += c.scratch_bytes;
                 *t.pins_idle.entry(c.image).or_default() += 1;
                 ensure!(
-                    core.timers.get(&expiry) == Some(&Timer::KeepAliveExpired { container: id }),
+                    timers.get(&expiry) == Some(&Timer::KeepAliveExpired { container: id }),
                     "idle {id} has no keep-alive timer"
                 );
                 let f = core.functions.get(c.function);
@@ -190,8 +191,8 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
 fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
     let mut ready: BTreeMap<crate::ids::ContainerId, u32> = BTreeMap::new();
     let mut ends: BTreeMap<crate::ids::InvocationId, u32> = BTreeMap::new();
-    for timer in core.timers.values() {
-        match *timer {
+    for (_, timer) in core.timers.sorted() {
+        match timer {
             Timer::ContainerReady { container } => *ready.entry(container).or_default() += 1,
             Timer::InvocationEnd { invocation } => *ends.entry(invocation).or_default() += 1,
             _ => {}
@@ -226,8 +227,8 @@ fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
 
 fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
     let mut copy_timers: BTreeMap<(HostId, ImageId), u32> = BTreeMap::new();
-    for timer in core.timers.values() {
-        if let Timer::CopyDone { host, image } | Timer::CopyRetry { host, image } = *timer {
+    for (_, timer) in core.timers.sorted() {
+        if let Timer::CopyDone { host, image } | Timer::CopyRetry { host, image } = timer {
             *copy_timers.entry((host, image)).or_default() += 1;
         }
     }
@@ -381,8 +382,8 @@ fn check_main_storage(core: &Core) -> Result<(), Violation> {
     let mut copies: BTreeMap<ImageId, u32> = BTreeMap::new();
     let mut downloads: BTreeMap<ImageId, u32> = BTreeMap::new();
     let mut retries: BTreeMap<ImageId, u32> = BTreeMap::new();
-    for timer in core.timers.values() {
-        match *timer {
+    for (_, timer) in core.timers.sorted() {
+        match timer {
             Timer::CopyDone { image, .. } | Timer::CopyRetry { image, .. } => {
                 *copies.entry(image).or_default() += 1
             }
@@ -471,8 +472,8 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
     let (mut queued, mut in_flight, mut ended) = (0u64, 0u64, 0u64);
     let mut retrying = 0u64;
     let mut retry_timers: BTreeMap<crate::ids::InvocationId, (u64, u32)> = BTreeMap::new();
-    for (&(due, _), timer) in &core.timers {
-        if let Timer::RetryDue { invocation } = *timer {
+    for ((due, _), timer) in core.timers.sorted() {
+        if let Timer::RetryDue { invocation } = timer {
             let entry = retry_timers.entry(invocation).or_insert((due, 0));
             entry.1 += 1;
         }

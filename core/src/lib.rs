@@ -24,6 +24,7 @@ pub mod refusal;
 mod state;
 mod step;
 mod storage;
+mod timers;
 
 pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};

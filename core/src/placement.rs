@@ -217,7 +217,7 @@ impl Core {
         let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
         // An expiring container's timer has already fired; otherwise it is
         // cancelled here.
-        self.timers.remove(&expiry);
+        self.timers.cancel(expiry);
         if let Some(f) = self.functions.get_mut(function) {
             f.idle.remove(&(warm_key.0, warm_key.1, container));
         }

@@ -8,6 +8,7 @@ use crate::event::{PlatformError, RejectReason};
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::input::{Code, Phase};
 use crate::metrics::Metrics;
+use crate::timers::Timers;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -29,8 +30,7 @@ pub(crate) struct Core {
     pub containers: Arena<ContainerId, Container>,
     pub hosts: Vec<Host>,
     pub main: MainStorage,
-    #[serde(with = "timer_map")]
-    pub timers: BTreeMap<TimerKey, Timer>,
+    pub timers: Timers,
     /// Invocations waiting for room, oldest first (queue mode).
     pub queue: VecDeque<InvocationId>,
     /// Terminal invocations in the order they ended, kept only when
@@ -317,33 +317,6 @@ pub(crate) enum Timer {
     },
 }
 
-/// Timers serialize as a list of `(due_us, seq, timer)`, since formats such
-/// as JSON cannot key a map by a tuple.
-mod timer_map {
-    use super::{Timer, TimerKey};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::collections::BTreeMap;
-
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<TimerKey, Timer>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let entries: Vec<(u64, u64, Timer)> =
-            map.iter().map(|(&(due, seq), &t)| (due, seq, t)).collect();
-        entries.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<TimerKey, Timer>, D::Error> {
-        let entries: Vec<(u64, u64, Timer)> = Vec::deserialize(d)?;
-        Ok(entries
-            .into_iter()
-            .map(|(due, seq, t)| ((due, seq), t))
-            .collect())
-    }
-}
-
 impl Core {
     pub fn new(config: Config) -> Core {
         let hosts = config.hosts.iter().map(|&spec| Host::new(spec)).collect();
@@ -357,7 +330,7 @@ impl Core {
             containers: Arena::default(),
             hosts,
             main: MainStorage::default(),
-            timers: BTreeMap::new(),
+            timers: Timers::default(),
             queue: VecDeque::new(),
             ended_order: VecDeque::new(),
             metrics: Metrics::default(),

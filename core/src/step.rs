@@ -184,7 +184,7 @@ impl<P: Policies> Provider<P> {
     /// When the next pending timer is due, if any: where a driver advances
     /// to when it has no input before then.
     pub fn next_timer_us(&self) -> Option<u64> {
-        self.core.timers.first_key_value().map(|(&(due, _), _)| due)
+        self.core.timers.next().map(|((due, _), _)| due)
     }
 
     /// Invocations waiting in the queue, oldest first.
@@ -290,12 +290,7 @@ impl Core {
         t_us: u64,
         out: &mut Events,
     ) {
-        while let Some(entry) = self.timers.first_entry() {
-            let (due_us, _) = *entry.key();
-            if due_us > t_us {
-                break;
-            }
-            let timer = entry.remove();
+        while let Some(((due_us, _), timer)) = self.timers.pop_due(t_us) {
             self.set_now(due_us);
             self.fire(policies, timer, out);
         }
