@@ -55,7 +55,12 @@ const GIB: u128 = 1 << 30;
 const US_PER_S: u128 = 1_000_000;
 
 fn ceil_div(numerator: u128, denominator: u128) -> u128 {
-    numerator.div_ceil(denominator)
+    // A u128 division is a library call several times the cost of a u64
+    // one, and billing runs once per invocation; most numerators fit.
+    match (u64::try_from(numerator), u64::try_from(denominator)) {
+        (Ok(n), Ok(d)) => u128::from(n.div_ceil(d)),
+        _ => numerator.div_ceil(denominator),
+    }
 }
 
 /// `a × b × c`, saturating at `u128::MAX`: custom prices are not bounded, and
@@ -149,6 +154,28 @@ mod tests {
             cold: true,
         };
         assert_eq!(prices.cost_picodollars(&usage), u64::MAX);
+    }
+
+    #[test]
+    fn ceil_div_rounds_up_on_both_sides_of_the_u64_boundary() {
+        let max = u128::from(u64::MAX);
+        for (numerator, denominator) in [
+            (0, 7),
+            (14, 7),
+            (15, 7),
+            (max, 1 << 30),
+            (max - 1, 3),
+            (max + 1, 1 << 30),
+            (max * 5 + 3, 5),
+            (10, max + 1),
+        ] {
+            let expected = numerator / denominator + u128::from(numerator % denominator != 0);
+            assert_eq!(
+                ceil_div(numerator, denominator),
+                expected,
+                "{numerator} / {denominator}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod input;
 pub mod invariants;
 pub mod limits;
 pub mod metrics;
+mod ordered_set;
 mod placement;
 pub mod policies;
 pub mod policy;

@@ -8,9 +8,10 @@ use crate::event::{PlatformError, RejectReason};
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::input::{Code, Phase};
 use crate::metrics::Metrics;
+use crate::ordered_set::OrderedSet;
 use crate::timers::Timers;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// A position in an ordered candidate set: `(priority, seq)`.
 pub(crate) type OrderKey = (u64, u64);
@@ -73,7 +74,7 @@ pub(crate) struct MainStorage {
     /// Bytes of downloading and present images.
     pub used_bytes: u64,
     pub evictable_bytes: u64,
-    pub evictable: BTreeSet<(u64, u64, ImageId)>,
+    pub evictable: OrderedSet<(u64, u64, ImageId)>,
     /// Downloads waiting for room, oldest first.
     pub pending: VecDeque<ImageId>,
 }
@@ -85,7 +86,7 @@ pub(crate) struct Function {
     pub scratch_bytes: u64,
     pub time_limit_us: u64,
     /// Idle containers of this function by warm priority.
-    pub idle: BTreeSet<(u64, u64, ContainerId)>,
+    pub idle: OrderedSet<(u64, u64, ContainerId)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,9 +107,9 @@ pub(crate) struct Host {
     /// Present images pinned only by idle containers.
     pub idle_pinned_image_bytes: u64,
     pub images: BTreeMap<ImageId, HostImage>,
-    pub evictable_images: BTreeSet<(u64, u64, ImageId)>,
+    pub evictable_images: OrderedSet<(u64, u64, ImageId)>,
     /// Idle containers on this host by eviction priority.
-    pub idle: BTreeSet<(u64, u64, ContainerId)>,
+    pub idle: OrderedSet<(u64, u64, ContainerId)>,
 }
 
 impl Host {
@@ -126,8 +127,8 @@ impl Host {
             evictable_image_bytes: 0,
             idle_pinned_image_bytes: 0,
             images: BTreeMap::new(),
-            evictable_images: BTreeSet::new(),
-            idle: BTreeSet::new(),
+            evictable_images: OrderedSet::default(),
+            idle: OrderedSet::default(),
         }
     }
 

@@ -14,7 +14,6 @@ use crate::state::{
     MainState, Timer,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// A provider: the whole state of the model, and its policies.
 ///
@@ -346,7 +345,7 @@ impl Core {
                         memory_bytes,
                         scratch_bytes,
                         time_limit_us,
-                        idle: BTreeSet::new(),
+                        idle: Default::default(),
                     })
                     .unwrap_or_else(|_| bug("validated function insert failed"));
                 self.emit(out, EventKind::FunctionRegistered { function, image });
