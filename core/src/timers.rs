@@ -10,10 +10,13 @@
 //!
 //! Two facts make this exact rather than approximate:
 //! - timers fire in `(due_us, seq)` order and a new timer is never due
-//!   before the one that fired last, so every key that has fired or been
-//!   dropped is smaller than every pending key: a key smaller than the top
-//!   is gone, and [`Timers::cancel`] of it is a no-op, as `BTreeMap::remove`
-//!   of a missing key was;
+//!   before the one that fired last, so every key that has fired is smaller
+//!   than every pending key: a key smaller than the top is gone, and
+//!   [`Timers::cancel`] of it is a no-op, as `BTreeMap::remove` of a missing
+//!   key was. (A key is cancelled at most once — an idle container's
+//!   keep-alive when it leaves the idle state, a fault's timers when it
+//!   strikes — which is what lets a cancelled key be forgotten once its
+//!   entry is dropped.)
 //! - the top of the heap is always live (cancelled entries are dropped as
 //!   soon as they reach it), so [`Timers::next`] needs no mutation.
 //!
@@ -23,7 +26,6 @@
 
 use crate::state::{bug, Timer, TimerKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -32,30 +34,50 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// twice the live timers plus this.
 const SWEEP_MIN_CANCELLED: usize = 32;
 
+/// A pending timer, ranked by its key packed into one integer:
+/// `due_us` high, `seq` low, so one comparison orders two timers.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    key: TimerKey,
+    rank: u128,
     timer: Timer,
 }
 
-// Ordered (and equal) by key alone: keys are unique.
+impl Pending {
+    fn new(key: TimerKey, timer: Timer) -> Pending {
+        Pending {
+            rank: (u128::from(key.0) << 64) | u128::from(key.1),
+            timer,
+        }
+    }
+
+    fn key(&self) -> TimerKey {
+        ((self.rank >> 64) as u64, self.rank as u64)
+    }
+
+    fn seq(&self) -> u64 {
+        self.rank as u64
+    }
+}
+
+// Ordered by rank, reversed, so that std's max-heap pops the earliest.
+// Ranks are unique, so equality by rank is equality of timers.
 impl PartialEq for Pending {
     fn eq(&self, other: &Pending) -> bool {
-        self.key == other.key
+        self.rank == other.rank
     }
 }
 
 impl Eq for Pending {}
 
 impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Pending) -> Option<Ordering> {
+    fn partial_cmp(&self, other: &Pending) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
 impl Ord for Pending {
-    fn cmp(&self, other: &Pending) -> Ordering {
-        self.key.cmp(&other.key)
+    fn cmp(&self, other: &Pending) -> std::cmp::Ordering {
+        other.rank.cmp(&self.rank)
     }
 }
 
@@ -87,7 +109,7 @@ type SeqSet = HashSet<u64, BuildHasherDefault<SeqHasher>>;
 /// cancelled entries not yet dropped are the same state.
 #[derive(Clone, Default)]
 pub(crate) struct Timers {
-    heap: BinaryHeap<Reverse<Pending>>,
+    heap: BinaryHeap<Pending>,
     /// The `seq` of every cancelled key still in the heap.
     cancelled: SeqSet,
 }
@@ -95,7 +117,7 @@ pub(crate) struct Timers {
 impl Timers {
     /// Adds a timer. Its key must be new and not due before the front.
     pub fn insert(&mut self, key: TimerKey, timer: Timer) {
-        self.heap.push(Reverse(Pending { key, timer }));
+        self.heap.push(Pending::new(key, timer));
     }
 
     /// The number of pending (live) timers.
@@ -105,36 +127,42 @@ impl Timers {
 
     /// The next timer to fire.
     pub fn next(&self) -> Option<(TimerKey, Timer)> {
-        self.heap.peek().map(|Reverse(p)| (p.key, p.timer))
+        self.heap.peek().map(|p| (p.key(), p.timer))
     }
 
     /// Removes and returns the next timer if it is due at or before `t_us`.
     pub fn pop_due(&mut self, t_us: u64) -> Option<(TimerKey, Timer)> {
-        let Reverse(front) = self.heap.peek()?;
-        if front.key.0 > t_us {
+        if self.heap.peek()?.key().0 > t_us {
             return None;
         }
-        let Some(Reverse(front)) = self.heap.pop() else {
+        let Some(front) = self.heap.pop() else {
             bug("a timer heap with a front and nothing to pop");
         };
         self.drop_cancelled_front();
-        Some((front.key, front.timer))
+        Some((front.key(), front.timer))
     }
 
     /// Cancels the timer with `key`, if it is pending; a key that has fired
-    /// already (or never was) is ignored. Returns whether it was pending.
+    /// already is ignored. Returns whether it was pending. A key must not
+    /// be cancelled twice (unchecked: the second call could count it
+    /// again).
     pub fn cancel(&mut self, key: TimerKey) -> bool {
-        let Some(Reverse(front)) = self.heap.peek() else {
+        let Some(front) = self.heap.peek() else {
             return false;
         };
-        if key < front.key {
+        if key < front.key() {
             return false;
         }
-        if key == front.key {
+        if key == front.key() {
             self.heap.pop();
             self.drop_cancelled_front();
             return true;
         }
+        // The contract above, checked where it costs nothing in release.
+        debug_assert!(
+            self.heap.iter().any(|p| p.key() == key),
+            "cancelling timer {key:?}, which is not pending"
+        );
         if !self.cancelled.insert(key.1) {
             return false;
         }
@@ -150,8 +178,8 @@ impl Timers {
         let mut live: Vec<(TimerKey, Timer)> = self
             .heap
             .iter()
-            .filter(|Reverse(p)| !self.cancelled.contains(&p.key.1))
-            .map(|Reverse(p)| (p.key, p.timer))
+            .filter(|p| !self.cancelled.contains(&p.seq()))
+            .map(|p| (p.key(), p.timer))
             .collect();
         live.sort_unstable_by_key(|&(key, _)| key);
         live
@@ -159,8 +187,8 @@ impl Timers {
 
     /// Keeps the front live: drops cancelled entries that reached it.
     fn drop_cancelled_front(&mut self) {
-        while let Some(Reverse(front)) = self.heap.peek() {
-            if !self.cancelled.remove(&front.key.1) {
+        while let Some(front) = self.heap.peek() {
+            if !self.cancelled.remove(&front.seq()) {
                 break;
             }
             self.heap.pop();
@@ -170,7 +198,7 @@ impl Timers {
     /// Drops every cancelled entry at once.
     fn sweep(&mut self) {
         let Timers { heap, cancelled } = self;
-        heap.retain(|Reverse(p)| !cancelled.contains(&p.key.1));
+        heap.retain(|p| !cancelled.contains(&p.seq()));
         // Cleared, not replaced: its allocation serves the next round.
         cancelled.clear();
     }
@@ -222,6 +250,54 @@ mod tests {
     fn timer(n: u64) -> Timer {
         Timer::KeepAliveExpired {
             container: ContainerId::from_bits(n),
+        }
+    }
+
+    proptest::proptest! {
+        /// Against a `BTreeMap` doing what the timers did before the heap:
+        /// inserts at or after the last fired due time, cancels of pending
+        /// and fired keys, pops up to a time; the same timers fire in the
+        /// same order and the live sets agree after every operation.
+        #[test]
+        fn behaves_as_the_btree_map_it_replaced(
+            ops in proptest::collection::vec((0u8..4, 0u64..50, 0usize..64), 0..400)
+        ) {
+            use std::collections::BTreeMap;
+            let mut timers = Timers::default();
+            let mut reference: BTreeMap<TimerKey, Timer> = BTreeMap::new();
+            let mut issued: Vec<TimerKey> = Vec::new();
+            let (mut now, mut seq) = (0u64, 0u64);
+            for (op, delta, pick) in ops {
+                match op {
+                    0 | 1 => {
+                        let key = (now + delta, seq);
+                        seq += 1;
+                        timers.insert(key, timer(seq));
+                        reference.insert(key, timer(seq));
+                        issued.push(key);
+                    }
+                    2 => {
+                        // The contract: a key is cancelled at most once.
+                        if let Some(key) = (!issued.is_empty()).then(|| issued.swap_remove(pick % issued.len())) {
+                            let pending = reference.remove(&key).is_some();
+                            proptest::prop_assert_eq!(timers.cancel(key), pending);
+                        }
+                    }
+                    _ => {
+                        let until = now + delta;
+                        while let Some((key, t)) = timers.pop_due(until) {
+                            let expected = reference.pop_first();
+                            proptest::prop_assert_eq!(Some((key, t)), expected);
+                        }
+                        proptest::prop_assert!(reference.first_key_value().is_none_or(|(k, _)| k.0 > until));
+                        now = until;
+                    }
+                }
+                proptest::prop_assert_eq!(timers.len(), reference.len());
+                proptest::prop_assert_eq!(timers.next(), reference.first_key_value().map(|(&k, &t)| (k, t)));
+            }
+            let live: Vec<(TimerKey, Timer)> = reference.into_iter().collect();
+            proptest::prop_assert_eq!(timers.sorted(), live);
         }
     }
 
