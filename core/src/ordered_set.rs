@@ -178,11 +178,42 @@ mod tests {
     }
 
     #[test]
+    fn equality_debug_and_serde_see_the_entries_in_order() {
+        let set = |values: &[u32]| {
+            let mut set = OrderedSet::default();
+            for &value in values {
+                set.insert(value);
+            }
+            set
+        };
+        assert_eq!(set(&[3, 1, 2]), set(&[1, 2, 3]));
+        assert_ne!(
+            set(&[1, 2, 3]),
+            set(&[1, 2, 4]),
+            "same length, other entries"
+        );
+        assert_ne!(set(&[1, 2]), set(&[1, 2, 3]), "a prefix");
+        assert_eq!(format!("{:?}", set(&[3, 1, 2])), "{1, 2, 3}");
+        let large = set(&(0..200).rev().collect::<Vec<u32>>());
+        for original in [set(&[5, 4]), large] {
+            let json = serde_json::to_string(&original).unwrap();
+            let back: OrderedSet<u32> = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, original);
+            assert_eq!(back.len(), original.len());
+        }
+    }
+
+    #[test]
     fn switches_form_with_hysteresis_and_compares_by_content() {
         let mut set = OrderedSet::default();
-        for value in 0..=SMALL_MAX as u32 {
+        for value in 0..SMALL_MAX as u32 {
             set.insert(value);
         }
+        assert!(
+            matches!(set, OrderedSet::Small(_)),
+            "a vector up to its size"
+        );
+        set.insert(SMALL_MAX as u32);
         assert!(
             matches!(set, OrderedSet::Large(_)),
             "past the vector's size"

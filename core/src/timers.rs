@@ -302,6 +302,17 @@ mod tests {
     }
 
     #[test]
+    fn entries_are_equal_and_ordered_by_key_alone() {
+        let a = Pending::new((5, 1), timer(1));
+        assert!(a == Pending::new((5, 1), timer(2)), "one key, one timer");
+        assert!(a != Pending::new((5, 2), timer(1)));
+        // Reversed, for std's max-heap: the earlier key is the greater.
+        assert!(a > Pending::new((5, 2), timer(1)));
+        assert!(a > Pending::new((6, 0), timer(1)));
+        assert_eq!(Pending::new((6, 9), timer(0)).key(), (6, 9));
+    }
+
+    #[test]
     fn fires_in_due_then_seq_order_and_skips_cancelled() {
         let mut timers = Timers::default();
         timers.insert((30, 0), timer(0));
