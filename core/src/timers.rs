@@ -334,6 +334,24 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_entries_are_swept_only_once_they_outnumber_live_ones() {
+        let mut timers = Timers::default();
+        for seq in 0..100 {
+            timers.insert((10, seq), timer(seq));
+        }
+        // 40 cancelled of 100: more than the minimum, fewer than the 60 live.
+        for seq in 1..=40 {
+            assert!(timers.cancel((10, seq)));
+        }
+        assert_eq!(timers.heap.len(), 100, "no sweep yet");
+        for seq in 41..=70 {
+            assert!(timers.cancel((10, seq)));
+        }
+        assert_eq!(timers.len(), 30);
+        assert!(timers.heap.len() < 100, "swept");
+    }
+
+    #[test]
     fn cancelling_the_front_exposes_the_next_live_timer() {
         let mut timers = Timers::default();
         for seq in 0..4 {
