@@ -379,6 +379,14 @@ mod tests {
         }
         assert_eq!(a, b);
         assert_eq!(a.len(), 1000);
+        let mut c = b.clone();
+        assert!(c.cancel((2997, 2997)));
+        assert_ne!(c, b, "one live timer fewer");
+        c.insert((2998, 3000), timer(2997));
+        assert_ne!(c, b, "as many timers, one other");
+        let mut d = Timers::default();
+        d.insert((7, 1), timer(1));
+        assert_eq!(format!("{d:?}"), format!("[((7, 1), {:?})]", timer(1)));
         assert!(a.heap.len() < 3000, "the sweep dropped cancelled entries");
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, serde_json::to_string(&b).unwrap());
