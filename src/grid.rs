@@ -307,9 +307,14 @@ impl Grid {
                         scenario::from_table(table, "", &self.base_dir, Some(first_seed))
                     });
                 if let Err(error) = resolved {
+                    let problem = match error {
+                        // Its own text names the --set again.
+                        ScenarioError::Set { problem, .. } => problem,
+                        error => error.to_string(),
+                    };
                     return Err(GridError::Flag {
                         flag: format!("{flag}={value}"),
-                        problem: error.to_string(),
+                        problem,
                     });
                 }
             }

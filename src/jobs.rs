@@ -262,15 +262,36 @@ fn check_run(
     Ok(combination * grid.seeds.len() + seed_index)
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, FileError> {
+/// Just the `format` field, to tell a job from a result before reading the
+/// rest.
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: Option<String>,
+}
+
+/// Reads a `format` file as `T`; a file of the other format is named as
+/// such rather than by its first unknown field.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T, FileError> {
     let text = std::fs::read_to_string(path).map_err(|error| file_error(path, error))?;
+    let what = format.trim_start_matches("coldstart-");
+    if let Ok(FormatOnly {
+        format: Some(found),
+    }) = serde_json::from_str(&text)
+    {
+        if found != format {
+            return Err(file_error(
+                path,
+                format!("is a `{found}` file, not a `{format}` file"),
+            ));
+        }
+    }
     serde_json::from_str(&text)
         .map_err(|error| file_error(path, format!("not a coldstart {what} file: {error}")))
 }
 
 /// Reads and checks a job file.
 pub fn read_job(path: &Path) -> Result<JobFile, FileError> {
-    let job: JobFile = read_json(path, "job")?;
+    let job: JobFile = read_json(path, JOB_FORMAT)?;
     check_format(
         path,
         &job.format,
@@ -352,7 +373,7 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
     let mut header: Option<GridHeader> = None;
     let mut runs: Vec<Option<(Fields, &Path)>> = Vec::new();
     for path in files {
-        let result: ResultFile = read_json(path, "result")?;
+        let result: ResultFile = read_json(path, RESULT_FORMAT)?;
         check_format(
             path,
             &result.format,

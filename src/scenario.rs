@@ -558,6 +558,12 @@ fn set_in(
             } else {
                 format!("{walked}.{key}")
             };
+            if !table.contains_key(key) && matches!(rest.first(), Some(Segment::Index(_))) {
+                return Err(format!(
+                    "{below} is not in the scenario: only a list the file gives has elements \
+                     to set (examples/default.toml spells out the default scenario)"
+                ));
+            }
             let child = table
                 .entry(key.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));
