@@ -432,8 +432,9 @@ mod tests {
 
     #[test]
     fn a_grid_resolves_every_combination_up_front() {
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/default.toml");
         let grid = Grid::new(
-            None,
+            Some(&default),
             &["workload.invocations=10".into()],
             &[
                 policy("keep-alive-policy=fixed,hybrid"),

@@ -327,13 +327,18 @@ pub fn run_job(path: &Path, job: JobFile) -> Result<ResultFile, FileError> {
     })
 }
 
-/// Writes a result file (pretty JSON), or returns its text for stdout.
+/// A result file's text (pretty JSON).
 pub fn result_text(result: &ResultFile) -> String {
     serde_json::to_string_pretty(result).expect("a result serializes: its map keys are strings")
         + "\n"
 }
 
+/// Writes a result file, creating its directory if missing (many jobs may
+/// do so at once: creating an existing directory is not an error).
 pub fn write_result(path: &Path, result: &ResultFile) -> Result<(), FileError> {
+    if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(directory).map_err(|error| file_error(directory, error))?;
+    }
     write_atomically(path, &result_text(result))
 }
 

@@ -101,10 +101,10 @@ pub fn render_svg(header: &GridHeader, rows: &[Row], keys: &[&str]) -> String {
     let rows_bottom_px = ROWS_TOP_PX + rows.len() as f64 * ROW_PX;
     let height_px = rows_bottom_px + AXIS_PX;
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width_px:.0}\" height=\"{height_px:.0}\" \
-         viewBox=\"0 0 {width_px:.0} {height_px:.0}\" font-family=\"sans-serif\" font-size=\"{FONT_PX:.0}\">\n"
+         viewBox=\"0 0 {width_px:.0} {height_px:.0}\" font-family=\"sans-serif\" font-size=\"{FONT_PX:.0}\">"
     );
     let _ = writeln!(
         svg,
