@@ -443,4 +443,83 @@ mod tests {
         assert_eq!(t_975(1), 12.706);
         assert_eq!(t_975(1_000), 1.960);
     }
+
+    fn header(axes: &[(&str, &[&str])], seeds: &[u64]) -> GridHeader {
+        GridHeader {
+            scenario: "s.toml".into(),
+            axes: axes
+                .iter()
+                .map(|(name, values)| crate::grid::Axis {
+                    name: name.to_string(),
+                    key: name.to_string(),
+                    values: values.iter().map(|v| v.to_string()).collect(),
+                })
+                .collect(),
+            seeds: seeds.to_vec(),
+            fingerprint: String::new(),
+        }
+    }
+
+    fn run(cold_start_ratio: f64, digest: &str) -> Fields {
+        vec![
+            ("cold_start_ratio".into(), Value::from(cold_start_ratio)),
+            ("events_digest".into(), Value::from(digest)),
+            ("rejected".into(), Value::Null),
+        ]
+    }
+
+    #[test]
+    fn rows_summarize_each_combination_s_seeds() {
+        let header = header(&[("set", &["[1, 2]", "x"])], &[3, 4]);
+        let runs = [run(0.5, "a"), run(0.25, "b"), run(0.0, "c"), run(0.0, "d")];
+        let rows = summarize_runs(&header, &runs);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].labels, ["[1, 2]"]);
+        assert_eq!(rows[0].digests, ["a", "b"]);
+        let ratio = rows[0].metric("cold_start_ratio").unwrap();
+        assert_eq!(ratio.mean, Some(0.375));
+        assert_eq!(rows[1].metric("cold_start_ratio").unwrap().ci95, Some(0.0));
+        assert_eq!(rows[0].metric("rejected").unwrap().samples, 0);
+        assert_eq!(
+            render_csv(&header, &rows),
+            "set,seeds,cold_start_ratio_mean,cold_start_ratio_ci95,rejected_mean,rejected_ci95\n\
+             \"[1, 2]\",2,0.375,1.58825,,\n\
+             x,2,0,0,,\n"
+        );
+        let table = render_table(&header, &rows);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "scenario s.toml: 2 combinations × 2 seeds (3 to 4); mean ± 95% confidence interval across seeds"
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "set     cold_start_ratio  rejected  cost  avg_idle  start_delay_us_p99  end_to_end_us_p99",
+                "[1, 2]  0.3750 ± 1.59     -         -     -         -                   -",
+                "x       0 ± 0             -         -     -         -                   -",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_axes_the_scenario_names_the_row() {
+        let header = header(&[], &[7]);
+        let rows = summarize_runs(&header, &[run(0.5, "a")]);
+        let table = render_table(&header, &rows);
+        assert!(table.starts_with("scenario s.toml: 1 combination × 1 seed (7);"));
+        assert!(table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("scenario  cold_start_ratio"));
+        assert!(table
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("s.toml    0.5000"));
+        let json: Value = serde_json::from_str(render_json(&header, &rows).trim()).unwrap();
+        assert_eq!(json["combination"], serde_json::json!({}));
+        assert_eq!(json["metrics"]["cold_start_ratio"]["ci95"], Value::Null);
+    }
 }

@@ -46,12 +46,16 @@ pub struct GridHeader {
 }
 
 impl GridHeader {
+    /// Saturating: a header read from a file may claim any size, and is
+    /// refused above [`RUNS_MAX`] runs rather than overflowing.
     pub fn combinations(&self) -> usize {
-        self.axes.iter().map(|axis| axis.values.len()).product()
+        self.axes.iter().fold(1_usize, |product, axis| {
+            product.saturating_mul(axis.values.len())
+        })
     }
 
     pub fn runs(&self) -> usize {
-        self.combinations() * self.seeds.len()
+        self.combinations().saturating_mul(self.seeds.len())
     }
 
     /// Each axis's value in `combination` (row-major, first axis slowest).
@@ -59,8 +63,10 @@ impl GridHeader {
         let mut rest = combination;
         let mut labels = vec![String::new(); self.axes.len()];
         for (label, axis) in labels.iter_mut().zip(&self.axes).rev() {
-            let count = axis.values.len();
-            *label = axis.values[rest % count].clone();
+            // An axis without values (only in a damaged file, which is
+            // refused) has no combination; its label stays empty.
+            let count = axis.values.len().max(1);
+            *label = axis.values.get(rest % count).cloned().unwrap_or_default();
             rest /= count;
         }
         labels

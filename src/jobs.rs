@@ -20,7 +20,7 @@
 //! comparison, a duplicate, a run the grid does not have, or a missing one.
 
 use crate::compare::{run_scenario, Fields};
-use crate::grid::{Grid, GridHeader};
+use crate::grid::{Grid, GridHeader, RUNS_MAX};
 use crate::scenario;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -386,10 +386,18 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
             result.format_version,
             &result.coldstart_version,
         )?;
-        let header = header.get_or_insert_with(|| {
+        if header.is_none() {
+            // Checked before the table of runs is allocated.
+            if result.grid.runs() > RUNS_MAX {
+                return Err(file_error(
+                    path,
+                    format!("its grid claims more than {RUNS_MAX} runs"),
+                ));
+            }
             runs = vec![None; result.grid.runs()];
-            result.grid.clone()
-        });
+            header = Some(result.grid.clone());
+        }
+        let header = header.as_ref().expect("set above");
         if result.grid != *header {
             return Err(file_error(
                 path,
@@ -475,5 +483,107 @@ mod tests {
         let back: Report = serde_json::from_str(&text).unwrap();
         assert_eq!(back, report);
         assert_eq!(back.0[2].1.as_f64(), Some(2.0 / 3.0));
+    }
+
+    fn header(values: usize, seeds: usize) -> GridHeader {
+        GridHeader {
+            scenario: "s".into(),
+            axes: vec![crate::grid::Axis {
+                name: "a".into(),
+                key: "a".into(),
+                values: (0..values).map(|v| v.to_string()).collect(),
+            }],
+            seeds: (0..seeds as u64).collect(),
+            fingerprint: "0".into(),
+        }
+    }
+
+    fn result(grid: GridHeader, combination: usize, seed: u64) -> ResultFile {
+        ResultFile {
+            format: RESULT_FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            coldstart_version: COLDSTART_VERSION.into(),
+            labels: grid.labels(combination),
+            grid,
+            combination,
+            seed,
+            report: Report(vec![("x".into(), Value::from(seed))]),
+        }
+    }
+
+    /// Writes results into a fresh directory and merges them.
+    fn merge_of(name: &str, results: &[ResultFile]) -> Result<Vec<Fields>, String> {
+        let directory =
+            std::env::temp_dir().join(format!("coldstart-jobs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        let files: Vec<PathBuf> = results
+            .iter()
+            .enumerate()
+            .map(|(index, result)| {
+                let path = directory.join(format!("r{index}.json"));
+                write_result(&path, result).unwrap();
+                path
+            })
+            .collect();
+        let merged = merge(&files).map(|(_, runs)| runs);
+        let _ = std::fs::remove_dir_all(&directory);
+        merged.map_err(|error| {
+            let text = error.to_string();
+            // Drop the directory: the file's own name is enough to check.
+            text.rsplit_once('/')
+                .map_or(text.clone(), |(_, file)| file.to_string())
+        })
+    }
+
+    #[test]
+    fn merge_orders_runs_and_refuses_bad_sets() {
+        let grid = header(2, 2);
+        let runs = merge_of(
+            "order",
+            &[
+                result(grid.clone(), 1, 1),
+                result(grid.clone(), 0, 0),
+                result(grid.clone(), 1, 0),
+                result(grid.clone(), 0, 1),
+            ],
+        )
+        .unwrap();
+        let seeds: Vec<&Value> = runs.iter().map(|run| &run[0].1).collect();
+        assert_eq!(
+            seeds,
+            [
+                &Value::from(0),
+                &Value::from(1),
+                &Value::from(0),
+                &Value::from(1)
+            ]
+        );
+        assert_eq!(
+            merge_of("missing", &[result(grid.clone(), 0, 0)]).unwrap_err(),
+            "3 of 4 results missing, the first: a=0, seed 1 (job-0001.json)"
+        );
+        let mut wrong_labels = result(grid.clone(), 1, 0);
+        wrong_labels.labels = vec!["0".into()];
+        assert_eq!(
+            merge_of("labels", &[wrong_labels]).unwrap_err(),
+            "r0.json: labels [\"0\"] are not those of combination 1 (a=1)"
+        );
+        assert_eq!(
+            merge_of("seed", &[result(grid.clone(), 1, 9)]).unwrap_err(),
+            "r0.json: seed 9 is not one of its grid's seeds"
+        );
+        // A file claiming an enormous grid is refused before any table of
+        // that size is made; an empty one has no run to be.
+        let mut huge = header(1 << 20, 1 << 20);
+        huge.axes.push(huge.axes[0].clone());
+        assert!(merge_of("huge", &[result(huge, 0, 0)])
+            .unwrap_err()
+            .ends_with("its grid claims more than 1000000 runs"));
+        let mut empty = result(header(0, 1), 0, 0);
+        empty.labels = Vec::new();
+        assert_eq!(
+            merge_of("empty", &[empty]).unwrap_err(),
+            "r0.json: combination 0, but its grid has 0"
+        );
     }
 }
