@@ -526,3 +526,68 @@ fn bad_input_is_one_line_naming_the_flag_or_file() {
         );
     }
 }
+
+/// A job names its own problems: a scenario key it should not hold, a
+/// trace no longer at its path (the one outside file a job reads), a
+/// result path that cannot be written.
+#[test]
+fn a_job_names_its_own_problems() {
+    let directory = scratch("job-problems");
+    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/azure2021-slice-998.csv");
+    let trace = directory.join("slice.csv");
+    std::fs::copy(&slice, &trace).unwrap();
+    let scenario = directory.join("slice.toml");
+    std::fs::write(
+        &scenario,
+        "[workload]\ninvocations = 50\ntrace = { path = \"slice.csv\" }\n",
+    )
+    .unwrap();
+    let jobs = directory.join("jobs");
+    ok(&[
+        "compare",
+        scenario.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--emit-jobs",
+        jobs.to_str().unwrap(),
+    ]);
+    let job = jobs.join("job-0001.json");
+    let text = std::fs::read_to_string(&job).unwrap();
+
+    let edited = directory.join("edited.json");
+    std::fs::write(
+        &edited,
+        text.replacen("\"workload\": {", "\"workload\": {\n \"colour\": 1,", 1),
+    )
+    .unwrap();
+    assert_eq!(
+        refused(&directory, &["run-job", edited.to_str().unwrap()]),
+        format!(
+            "coldstart: {}: scenario: workload.colour: unknown field `colour`, expected one of \
+             `invocations`, `interarrival_mean`, `failure_per_phase_ppm`, `long_run_ppm`, \
+             `popularity`, `arrivals`, `rate_profile`, `images`, `function_defaults`, \
+             `functions`, `trace`\n",
+            edited.display()
+        )
+    );
+    let blocked = directory.join("slice.toml").join("result.json");
+    let error = refused(
+        &directory,
+        &[
+            "run-job",
+            job.to_str().unwrap(),
+            "-o",
+            blocked.to_str().unwrap(),
+        ],
+    );
+    assert!(error.starts_with("coldstart: "), "{error}");
+    assert!(error.contains("slice.toml"), "{error}");
+    std::fs::remove_file(&trace).unwrap();
+    let error = refused(&directory, &["run-job", job.to_str().unwrap()]);
+    assert!(
+        error.starts_with(&format!("coldstart: {}: ", job.display())),
+        "{error}"
+    );
+    assert!(error.contains(trace.to_str().unwrap()), "{error}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
