@@ -48,7 +48,8 @@ pub struct JobFile {
     /// Its axis values, in axis order (as `grid` gives them).
     pub labels: Vec<String>,
     pub seed: u64,
-    /// Check every invariant after every step (slower; same results).
+    /// Check every invariant after every step (slower; same results): as
+    /// `compare --check` asked. A debug build of `run-job` checks anyway.
     pub check_invariants: bool,
     /// The scenario, fully overridden, as a TOML table.
     pub scenario: toml::Table,
@@ -313,7 +314,8 @@ pub fn run_job(path: &Path, job: JobFile) -> Result<ResultFile, FileError> {
         Some(job.seed),
     )
     .map_err(|error| file_error(path, format!("scenario: {error}")))?;
-    let fields = run_scenario(&scenario, job.check_invariants)
+    let check_invariants = job.check_invariants || cfg!(debug_assertions);
+    let fields = run_scenario(&scenario, check_invariants)
         .map_err(|error| file_error(path, format!("the run failed: {error}")))?;
     Ok(ResultFile {
         format: RESULT_FORMAT.into(),

@@ -429,9 +429,10 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         Ok(grid) => grid,
         Err(error) => return grid_error(args.scenario.as_deref(), error),
     };
-    let check_invariants = args.check || cfg!(debug_assertions);
     if let Some(directory) = &args.emit_jobs {
-        return match jobs::emit_jobs(&grid, check_invariants, directory) {
+        // The job records what was asked; the build running it adds its own
+        // checks (a debug build always checks).
+        return match jobs::emit_jobs(&grid, args.check, directory) {
             Ok(names) => {
                 out(&format!(
                     "{} ({} × {}) in {}: {} to {}\n",
@@ -454,6 +455,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
+    let check_invariants = args.check || cfg!(debug_assertions);
     match compare::run_grid(&grid, check_invariants, threads) {
         Ok(runs) => print_comparison(&args.output, &grid.header, &runs),
         Err(failure) => match &args.scenario {
