@@ -203,6 +203,15 @@ fn parse_argument(argument: &GridArgument) -> Result<Axis, GridError> {
     })
 }
 
+/// A scenario error under a flag that names the `--set` already: a `Set`
+/// error's text would name it again.
+fn set_problem(error: ScenarioError) -> String {
+    match error {
+        ScenarioError::Set { problem, .. } => problem,
+        error => error.to_string(),
+    }
+}
+
 /// A value for `key`, as `--set` reads it.
 fn set_argument(key: &str, value: &str) -> String {
     format!("{key}={value}")
@@ -252,7 +261,7 @@ impl Grid {
                 let set = set_argument(&axis.key, &axis.values[0]);
                 scenario::apply_set(&mut base, &set).map_err(|error| GridError::Flag {
                     flag: argument.flag(),
-                    problem: error.to_string(),
+                    problem: set_problem(error),
                 })?;
                 continue;
             }
@@ -313,14 +322,9 @@ impl Grid {
                         scenario::from_table(table, "", &self.base_dir, Some(first_seed))
                     });
                 if let Err(error) = resolved {
-                    let problem = match error {
-                        // Its own text names the --set again.
-                        ScenarioError::Set { problem, .. } => problem,
-                        error => error.to_string(),
-                    };
                     return Err(GridError::Flag {
                         flag: format!("{flag}={value}"),
-                        problem,
+                        problem: set_problem(error),
                     });
                 }
             }
@@ -491,6 +495,12 @@ mod tests {
         assert!(
             error(&[GridArgument::Set("provider.colour=red,blue".into())])
                 .starts_with("--set provider.colour=red: provider.colour: unknown field `colour`")
+        );
+        assert_eq!(
+            error(&[GridArgument::Set("provider.hosts[0]=1".into())]),
+            "--set provider.hosts[0]=1: provider.hosts is not in the scenario: only a list \
+             the file gives has elements to set (examples/default.toml spells out the default \
+             scenario)"
         );
         assert_eq!(
             error(&[policy("keep-alive-policy")]),
