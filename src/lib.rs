@@ -17,14 +17,17 @@ pub mod driver;
 pub mod faults;
 #[cfg(feature = "harness")]
 pub mod fuzzing;
+pub mod grid;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod jobs;
 pub mod log;
 pub mod policy_names;
 pub mod report;
 pub mod scenario;
 pub mod simulate;
 pub mod summary;
+pub mod svg;
 pub mod trace;
 pub mod units;
 pub mod workload;

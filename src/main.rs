@@ -1,9 +1,11 @@
 //! The `coldstart` command.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coldstart::compare::{self, CompareOptions};
+use coldstart::compare;
 use coldstart::driver::{DriverOptions, RunReport};
 use coldstart::faults::FaultOptions;
+use coldstart::grid::{Grid, GridArgument, GridError, GridHeader};
+use coldstart::jobs;
 use coldstart::log::{self, LogFormat, LogReader, Until};
 use coldstart::policy_names::{
     self, parse_host_selection, parse_image_eviction, parse_keep_alive, HostSelectionName,
@@ -12,11 +14,11 @@ use coldstart::policy_names::{
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError, WorkloadSource};
 use coldstart::simulate::{
-    simulate_scenario_with, SimulateError, SimulateOptions, QUEUE_CAPACITY_DEFAULT,
-    REPAIR_S_DEFAULT, SEED_DEFAULT,
+    simulate_scenario_with, SimulateError, SimulateOptions, REPAIR_S_DEFAULT,
 };
 use coldstart::summary;
-use coldstart::{Config, Event, ImageEviction, Metrics, Pressure};
+use coldstart::svg;
+use coldstart::{Config, Event, ImageEviction, Metrics};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,10 +43,17 @@ enum Command {
     /// Runs a scenario (a TOML file, or the built-in default) and prints a
     /// summary.
     Simulate(SimulateArgs),
-    /// Runs the default scenario for every combination of policies and every
-    /// seed, in parallel, and prints each report metric's mean and 95%
-    /// confidence interval across seeds.
+    /// Runs a scenario (a TOML file, or the built-in default) for every
+    /// combination of policies and key values and every seed, in parallel,
+    /// and prints each report metric's mean and 95% confidence interval
+    /// across seeds; or writes one job file per run (--emit-jobs).
     Compare(CompareArgs),
+    /// Runs one job file written by `compare --emit-jobs` and writes its
+    /// result (JSON).
+    RunJob(RunJobArgs),
+    /// Combines result files of `run-job` into the table, CSV, JSON or SVG
+    /// that `compare` prints for the same grid.
+    Merge(MergeArgs),
     /// Replays a command log (binary or JSON Lines) and prints its summary.
     Replay(ReplayArgs),
     /// Works on command logs.
@@ -204,98 +213,298 @@ impl PolicyArgs {
     }
 }
 
+/// A comparison's grid and its seeds (README, "Choosing and comparing
+/// policies").
 #[derive(Debug, Args)]
 struct CompareArgs {
-    /// Host selections to compare, comma-separated (names as for simulate).
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "first-fit",
-          value_parser = parse_host_selection)]
-    host_selection: Vec<HostSelectionName>,
-    /// Keep-alive policies to compare, comma-separated.
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "fixed",
-          value_parser = parse_keep_alive)]
-    keep_alive_policy: Vec<KeepAliveName>,
-    /// Image evictions to compare, comma-separated.
-    #[arg(long, value_name = "NAMES", value_delimiter = ',', default_value = "lru",
-          value_parser = parse_image_eviction)]
-    image_eviction: Vec<ImageEviction>,
+    /// A scenario file (TOML; keys in README). Without one, the default
+    /// scenario (the same as examples/default.toml).
+    scenario: Option<PathBuf>,
+    /// A policy axis: NAME=P1,P2,… sets the scenario key
+    /// provider.policy.NAME (`-` read as `_`) to each value in turn:
+    /// host-selection, keep-alive-policy, image-eviction, warm-choice,
+    /// keep-alive (names as for simulate). Repeatable; one value applies to
+    /// every run instead.
+    #[arg(long = "policy", value_name = "NAME=P1,P2,…")]
+    policy: Vec<String>,
+    /// A key axis: KEY.PATH=V1,V2,… sets any scenario key to each value in
+    /// turn (commas inside [ ], { } or quotes do not split). Repeatable;
+    /// one value applies to every run, as simulate's --set.
+    #[arg(long = "set", value_name = "KEY.PATH=V1,V2,…")]
+    set: Vec<String>,
+    /// Host selections to compare, comma-separated: the same as --policy
+    /// host-selection=….
+    #[arg(long, value_name = "NAMES")]
+    host_selection: Option<String>,
+    /// Keep-alive policies to compare: the same as --policy
+    /// keep-alive-policy=….
+    #[arg(long, value_name = "NAMES")]
+    keep_alive_policy: Option<String>,
+    /// Image evictions to compare: the same as --policy image-eviction=….
+    #[arg(long, value_name = "NAMES")]
+    image_eviction: Option<String>,
     /// Seeds per combination: SEED, SEED + 1, …
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     seeds: u64,
-    /// The first seed.
-    #[arg(long, default_value_t = SEED_DEFAULT)]
-    seed: u64,
-    /// Invocations per run.
-    #[arg(long, default_value_t = 20_000,
-          value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
-    invocations: u64,
-    /// What happens to an invocation when no host has room.
-    #[arg(long, value_enum, default_value_t = PressureArg::Reject)]
-    pressure: PressureArg,
-    /// Queue capacity, with `--pressure queue`.
-    #[arg(long, default_value_t = QUEUE_CAPACITY_DEFAULT,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    queue_capacity: u32,
+    /// The first seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Invocations per run; the same as --set workload.invocations=N
+    /// (default: the scenario's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=INVOCATIONS_MAX))]
+    invocations: Option<u64>,
+    /// What happens to an invocation when no host has room; the same as
+    /// --set provider.pressure=… (default: the scenario's).
+    #[arg(long, value_enum)]
+    pressure: Option<PressureArg>,
+    /// Queue capacity, with `--pressure queue`; the same as --set
+    /// provider.queue_capacity=N.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    queue_capacity: Option<u32>,
     /// Worker threads (default: every core). The results do not depend on it.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_024))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_024),
+          conflicts_with = "emit_jobs")]
     threads: Option<u64>,
     /// Check every invariant after every step (always on in debug builds).
     #[arg(long)]
     check: bool,
+    /// Write one job file per run (combination × seed) into DIR (new or
+    /// empty) instead of running them; run each with `coldstart run-job`
+    /// and combine the results with `coldstart merge`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "csv", "svg"])]
+    emit_jobs: Option<PathBuf>,
+    #[command(flatten)]
+    output: ComparisonOutputArgs,
+}
+
+/// How a comparison is printed (compare and merge).
+#[derive(Debug, Args)]
+struct ComparisonOutputArgs {
     /// Print one JSON object per combination (JSON Lines) instead of the table.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
     /// Print CSV: a header row, then one row per combination.
     #[arg(long)]
     csv: bool,
+    /// Also write a plot (SVG): a panel of bars with 95% CI whiskers, one
+    /// bar per combination, for each metric of --svg-metrics.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// The report keys the plot shows, comma-separated.
+    #[arg(
+        long,
+        value_name = "KEYS",
+        value_delimiter = ',',
+        default_value = "cold_start_ratio,cost,end_to_end_us_p99"
+    )]
+    svg_metrics: Vec<String>,
 }
 
-fn pressure_of(pressure: PressureArg, queue_capacity: u32) -> Pressure {
-    match pressure {
-        PressureArg::Reject => Pressure::Reject,
-        PressureArg::Queue => Pressure::Queue {
-            capacity: queue_capacity,
-        },
+#[derive(Debug, Args)]
+struct RunJobArgs {
+    /// A job file written by `compare --emit-jobs`.
+    job: PathBuf,
+    /// Write the result here (default: stdout).
+    #[arg(long, short, value_name = "RESULT")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Result files of `run-job`, or directories of them (every .json file
+    /// inside).
+    #[arg(required = true, value_name = "RESULT")]
+    results: Vec<PathBuf>,
+    #[command(flatten)]
+    output: ComparisonOutputArgs,
+}
+
+impl CompareArgs {
+    /// The fixed overrides: every --set and --policy with one value comes
+    /// through `Grid::new`; these are the dedicated options, as --sets.
+    fn fixed_sets(&self) -> Vec<String> {
+        let mut sets = Vec::new();
+        if let Some(invocations) = self.invocations {
+            sets.push(format!("workload.invocations={invocations}"));
+        }
+        if let Some(pressure) = self.pressure {
+            sets.push(format!("provider.pressure={}", pressure_word(pressure)));
+        }
+        if let Some(capacity) = self.queue_capacity {
+            sets.push(format!("provider.queue_capacity={capacity}"));
+        }
+        sets
+    }
+
+    /// The axes in their documented order: the shorthand policy flags,
+    /// then each --policy, then each --set.
+    fn grid_arguments(&self) -> Vec<GridArgument> {
+        let shorthands = [
+            ("host-selection", &self.host_selection),
+            ("keep-alive-policy", &self.keep_alive_policy),
+            ("image-eviction", &self.image_eviction),
+        ];
+        let mut arguments: Vec<GridArgument> = shorthands
+            .into_iter()
+            .filter_map(|(name, values)| {
+                values
+                    .as_ref()
+                    .map(|values| GridArgument::Policy(format!("{name}={values}")))
+            })
+            .collect();
+        arguments.extend(self.policy.iter().cloned().map(GridArgument::Policy));
+        arguments.extend(self.set.iter().cloned().map(GridArgument::Set));
+        arguments
+    }
+
+    fn grid(&self) -> Result<Grid, GridError> {
+        Grid::new(
+            self.scenario.as_deref(),
+            &self.fixed_sets(),
+            &self.grid_arguments(),
+            self.seed,
+            self.seeds,
+        )
     }
 }
 
-fn run_compare(args: &CompareArgs) -> ExitCode {
-    let mut grid = Vec::new();
-    for &host_selection in &args.host_selection {
-        for &keep_alive in &args.keep_alive_policy {
-            for &image_eviction in &args.image_eviction {
-                grid.push(PolicyChoice {
-                    host_selection,
-                    keep_alive,
-                    image_eviction,
-                });
-            }
+/// `coldstart: FILE: problem` for a scenario's own error, `coldstart:
+/// FLAG: problem` for a flag's.
+fn grid_error(scenario: Option<&Path>, error: GridError) -> ExitCode {
+    match (&error, scenario) {
+        (GridError::Scenario(_), Some(path)) => file_error(path, error),
+        _ => {
+            eprintln!("coldstart: {error}");
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// Checks --svg-metrics against the report's keys.
+fn check_svg_metrics(output: &ComparisonOutputArgs) -> Result<(), String> {
+    let keys = report::keys();
+    for metric in &output.svg_metrics {
+        if metric == "events_digest" {
+            return Err(format!("--svg-metrics: `{metric}` is not a number"));
+        }
+        if !keys.contains(&metric.as_str()) {
+            return Err(format!(
+                "--svg-metrics: `{metric}` is not a report key (README, \"The report\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prints a comparison's rows as the table, CSV or JSON, and writes the
+/// plot if asked.
+fn print_comparison(
+    output: &ComparisonOutputArgs,
+    header: &GridHeader,
+    runs: &[compare::Fields],
+) -> ExitCode {
+    let rows = compare::summarize_runs(header, runs);
+    if let Some(path) = &output.svg {
+        let keys: Vec<&str> = output.svg_metrics.iter().map(String::as_str).collect();
+        if let Err(error) = std::fs::write(path, svg::render_svg(header, &rows, &keys)) {
+            return file_error(path, error);
+        }
+    }
+    if output.json {
+        out(&compare::render_json(header, &rows));
+    } else if output.csv {
+        out(&compare::render_csv(header, &rows));
+    } else {
+        out(&compare::render_table(header, &rows));
+    }
+    ExitCode::SUCCESS
+}
+
+fn run_compare(args: &CompareArgs) -> ExitCode {
+    if let Err(error) = check_svg_metrics(&args.output) {
+        eprintln!("coldstart: {error}");
+        return ExitCode::FAILURE;
+    }
+    let grid = match args.grid() {
+        Ok(grid) => grid,
+        Err(error) => return grid_error(args.scenario.as_deref(), error),
+    };
+    if let Some(directory) = &args.emit_jobs {
+        // The job records what was asked; the build running it adds its own
+        // checks (a debug build always checks).
+        return match jobs::emit_jobs(&grid, args.check, directory) {
+            Ok(names) => {
+                out(&format!(
+                    "{} ({} × {}) in {}: {} to {}\n",
+                    compare::count(names.len(), "job"),
+                    compare::count(grid.header.combinations(), "combination"),
+                    compare::count(grid.header.seeds.len(), "seed"),
+                    directory.display(),
+                    names.first().map_or("", String::as_str),
+                    names.last().map_or("", String::as_str),
+                ));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("coldstart: {error}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    let options = CompareOptions {
-        grid,
-        seeds: (0..args.seeds).map(|i| args.seed.wrapping_add(i)).collect(),
-        invocations: args.invocations,
-        pressure: pressure_of(args.pressure, args.queue_capacity),
-        check_invariants: args.check || cfg!(debug_assertions),
-        threads,
-    };
-    match compare::compare(&options) {
-        Ok(rows) => {
-            if args.json {
-                out(&compare::render_json(&rows));
-            } else if args.csv {
-                out(&compare::render_csv(&rows));
-            } else {
-                out(&compare::render_table(&rows, options.seeds.len()));
+    let check_invariants = args.check || cfg!(debug_assertions);
+    match compare::run_grid(&grid, check_invariants, threads) {
+        Ok(runs) => print_comparison(&args.output, &grid.header, &runs),
+        Err(failure) => match &args.scenario {
+            Some(path) => file_error(path, failure),
+            None => {
+                eprintln!("coldstart: error: {failure}");
+                ExitCode::FAILURE
             }
+        },
+    }
+}
+
+fn run_run_job(args: &RunJobArgs) -> ExitCode {
+    let result = jobs::read_job(&args.job).and_then(|job| jobs::run_job(&args.job, job));
+    let result = match result {
+        Ok(result) => result,
+        Err(error) => {
+            eprintln!("coldstart: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &args.output {
+        None => {
+            out(&jobs::result_text(&result));
             ExitCode::SUCCESS
         }
+        Some(path) => match jobs::write_result(path, &result) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("coldstart: {error}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_merge(args: &MergeArgs) -> ExitCode {
+    if let Err(error) = check_svg_metrics(&args.output) {
+        eprintln!("coldstart: {error}");
+        return ExitCode::FAILURE;
+    }
+    let merged = jobs::result_paths(&args.results).and_then(|files| jobs::merge(&files));
+    match merged {
+        Ok((header, runs)) => print_comparison(&args.output, &header, &runs),
         Err(error) => {
-            eprintln!("coldstart: error: {error}");
+            match error.path {
+                Some(_) => eprintln!("coldstart: {error}"),
+                None => eprintln!("coldstart: merge: {error}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -315,13 +524,12 @@ impl SimulateArgs {
         if let Some(capacity) = self.queue_capacity {
             sets.push(format!("provider.queue_capacity={capacity}"));
         }
+        // The seed replaces the scenario's before its values are read, so
+        // `random` host selection follows it as the workload does.
         let mut scenario = match &self.scenario {
-            Some(path) => scenario::load(path, &sets)?,
-            None => scenario::default_with(&sets)?,
+            Some(path) => scenario::load_seeded(path, &sets, self.seed)?,
+            None => scenario::default_seeded(&sets, self.seed)?,
         };
-        if let Some(seed) = self.seed {
-            scenario.set_seed(seed);
-        }
         self.policies.apply_to(&mut scenario);
         Ok(scenario)
     }
@@ -692,6 +900,8 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Simulate(args) => run_simulate(args),
         Command::Compare(args) => run_compare(args),
+        Command::RunJob(args) => run_run_job(args),
+        Command::Merge(args) => run_merge(args),
         Command::Replay(args) => run_replay(args),
         Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
     }

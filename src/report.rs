@@ -302,6 +302,21 @@ pub fn fields(
     fields
 }
 
+/// Every key of the report, in order.
+pub fn keys() -> Vec<&'static str> {
+    let run = RunReport {
+        steps: 0,
+        drain_steps: 0,
+        events: 0,
+        digest: 0,
+        end_us: 0,
+    };
+    fields(&Metrics::default(), &run, 0, &mut Latencies::new())
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect()
+}
+
 /// One JSON object on one line, keys in order.
 pub fn to_json(fields: &[(&'static str, Value)]) -> String {
     let body: Vec<String> = fields

@@ -353,14 +353,55 @@ const TRACE_IMAGE_BYTES_DEFAULT: u64 = 250 * MIB;
 /// Loads a scenario file, applies the `--set key.path=value` overrides in
 /// order, and resolves it. A trace path is relative to the file's directory.
 pub fn load(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read(e.to_string()))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    from_text(&text, &path.display().to_string(), base, sets)
+    load_seeded(path, sets, None)
+}
+
+/// [`load`], the seed replaced by `seed` if given — before the values are
+/// read, so everything seeded by default (the workload, `random` host
+/// selection, the faults) follows it.
+pub fn load_seeded(
+    path: &Path,
+    sets: &[String],
+    seed: Option<u64>,
+) -> Result<Scenario, ScenarioError> {
+    let mut table = read_table(path)?;
+    for argument in sets {
+        apply_set(&mut table, argument)?;
+    }
+    from_table(table, &path.display().to_string(), base_of(path), seed)
 }
 
 /// The default scenario, with `--set` overrides applied (no file).
 pub fn default_with(sets: &[String]) -> Result<Scenario, ScenarioError> {
-    from_text("", "default", Path::new("."), sets)
+    default_seeded(sets, None)
+}
+
+/// [`default_with`], the seed replaced by `seed` if given (as in
+/// [`load_seeded`]).
+pub fn default_seeded(sets: &[String], seed: Option<u64>) -> Result<Scenario, ScenarioError> {
+    let mut table = toml::Table::new();
+    for argument in sets {
+        apply_set(&mut table, argument)?;
+    }
+    from_table(table, "default", Path::new("."), seed)
+}
+
+/// The directory a scenario file's relative trace path starts from.
+pub fn base_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+/// A scenario file's TOML table, before any `--set` and before its values
+/// are read.
+pub fn read_table(path: &Path) -> Result<toml::Table, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read(e.to_string()))?;
+    parse_table(&text)
+}
+
+/// Scenario text as a TOML table (only its syntax is checked).
+pub fn parse_table(text: &str) -> Result<toml::Table, ScenarioError> {
+    text.parse()
+        .map_err(|error: toml::de::Error| ScenarioError::Syntax(syntax_error(text, &error)))
 }
 
 /// Parses `text`, applies `sets`, and resolves it; `name` is kept for the
@@ -371,13 +412,23 @@ pub fn from_text(
     base: &Path,
     sets: &[String],
 ) -> Result<Scenario, ScenarioError> {
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|error: toml::de::Error| ScenarioError::Syntax(syntax_error(text, &error)))?;
+    let mut table = parse_table(text)?;
     for argument in sets {
         apply_set(&mut table, argument)?;
     }
-    let sections: FileSections = serde_path_to_error::deserialize(toml::Value::Table(table))
+    from_table(table, name, base, None)
+}
+
+/// Reads a table's values into a scenario: `seed`, if given, replaces the
+/// table's; `name` is kept for the summary and `base` anchors relative trace
+/// paths.
+pub fn from_table(
+    table: toml::Table,
+    name: &str,
+    base: &Path,
+    seed: Option<u64>,
+) -> Result<Scenario, ScenarioError> {
+    let mut sections: FileSections = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|error| {
             let path = error.path().to_string();
             ScenarioError::Key {
@@ -389,6 +440,9 @@ pub fn from_text(
                 problem: error.into_inner().message().to_string(),
             }
         })?;
+    if seed.is_some() {
+        sections.seed = seed;
+    }
     resolve(sections, name, base)
 }
 
@@ -504,6 +558,12 @@ fn set_in(
             } else {
                 format!("{walked}.{key}")
             };
+            if !table.contains_key(key) && matches!(rest.first(), Some(Segment::Index(_))) {
+                return Err(format!(
+                    "{below} is not in the scenario: only a list the file gives has elements \
+                     to set (examples/default.toml spells out the default scenario)"
+                ));
+            }
             let child = table
                 .entry(key.clone())
                 .or_insert_with(|| toml::Value::Table(toml::Table::new()));

@@ -287,46 +287,6 @@ fn simulate_with_faults_loses_nothing() {
     );
 }
 
-/// `compare` prints the same table, CSV and JSON with one thread and two.
-#[test]
-fn compare_is_the_same_whatever_the_thread_count() {
-    let run = |threads: &str, format: Option<&str>| {
-        let mut args = vec![
-            "compare",
-            "--host-selection",
-            "first-fit,round-robin",
-            "--keep-alive-policy",
-            "fixed,hybrid",
-            "--seeds",
-            "2",
-            "--invocations",
-            "150",
-            "--threads",
-            threads,
-        ];
-        args.extend(format);
-        let output = coldstart(&args);
-        assert!(output.status.success(), "{}", stderr(&output));
-        stdout(&output)
-    };
-    let table = run("1", None);
-    assert_eq!(run("2", None), table);
-    assert!(table.contains("round-robin"), "{table}");
-    assert!(table.contains("hybrid"), "{table}");
-    assert_eq!(table.lines().count(), 2 + 4, "{table}");
-    let csv = run("2", Some("--csv"));
-    assert_eq!(run("1", Some("--csv")), csv);
-    assert!(csv.starts_with(
-        "host_selection,keep_alive,image_eviction,seeds,invocations_mean,invocations_ci95"
-    ));
-    let json = run("2", Some("--json"));
-    assert_eq!(run("1", Some("--json")), json);
-    assert_eq!(json.lines().count(), 4);
-    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
-    assert_eq!(first["metrics"]["invocations"]["mean"], 150.0);
-    assert_eq!(first["events_digests"].as_array().map(Vec::len), Some(2));
-}
-
 /// Policies are chosen by name; a new one changes the run, a bad name is
 /// refused with the list of names.
 #[test]

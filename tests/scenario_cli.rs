@@ -93,6 +93,22 @@ fn a_scenario_and_seed_determine_the_run() {
         "seed=5",
     ];
     assert_eq!(first, digest(&set_seed));
+    // `random` host selection without its own seed takes the run's: with
+    // --seed as with the seed key (the seed replaces the file's before
+    // its values are read).
+    let random = |seed: [&str; 2]| {
+        let mut args = vec![
+            "examples/default.toml",
+            "--invocations",
+            "1000",
+            "--set",
+            "provider.policy.host_selection=random",
+        ];
+        args.extend(seed);
+        digest(&args)
+    };
+    assert_eq!(random(["--seed", "5"]), random(["--set", "seed=5"]));
+    assert_ne!(random(["--seed", "5"]), random(["--seed", "6"]));
 }
 
 #[test]
