@@ -268,8 +268,9 @@ pub enum KeepAlivePolicy {
     /// ATC 2020), without pre-warming; evict the least recently used first.
     HybridHistogram(HybridHistogram),
     /// FaasCache's greedy-dual (Fuerst and Sharma, ASPLOS 2021) eviction
-    /// order, `frequency × cold_cost_us ÷ size`, lowest first, without its
-    /// clock; `Builtin::keep_alive_us` bounds how long a container idles
+    /// order, `clock + frequency × cold_cost_us ÷ size`, lowest first, the
+    /// host's clock rising to each evicted container's priority;
+    /// `Builtin::keep_alive_us` bounds how long a container idles
     /// (FaasCache has no bound: set it to `limits::DURATION_MAX_US`).
     GreedyDual { cold_cost_us: u64 },
 }
