@@ -372,6 +372,19 @@ impl Policies for ChaosPolicy {
         self.next_word()
     }
 
+    fn evicted(&mut self, _eviction: &crate::Eviction) {
+        // Moves the script on, so core and the model stay in step only if
+        // they report the same evictions at the same moments.
+        self.next_word();
+    }
+
+    fn collection_target_bytes(&mut self, disk: &crate::DiskFacts) -> Option<u64> {
+        // None, or a target within the disk (most often below its use, so
+        // that collections happen): an odd word asks for one.
+        let word = self.next_word();
+        (word % 2 == 1).then(|| (word >> 1) % disk.capacity_bytes.saturating_add(1))
+    }
+
     fn bill(&self, usage: &Usage) -> u64 {
         // `bill` takes `&self`, so it cannot advance the script: it picks a
         // word by the usage instead (still any u64).

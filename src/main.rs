@@ -182,8 +182,9 @@ struct PolicyArgs {
     /// scenario's.
     #[arg(long, value_name = "NAME", value_parser = parse_keep_alive)]
     keep_alive_policy: Option<KeepAliveName>,
-    /// Image eviction on both disks: lru, lfu, gdsf. Default: the
-    /// scenario's.
+    /// Image eviction on both disks: lru, lfu, gdsf,
+    /// kubelet-watermark[:HIGH:LOW] (85:80: collect past HIGH% of a disk
+    /// down to LOW%). Default: the scenario's.
     #[arg(long, value_name = "NAME", value_parser = parse_image_eviction)]
     image_eviction: Option<ImageEviction>,
 }

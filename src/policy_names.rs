@@ -82,7 +82,7 @@ pub const HOST_SELECTION_NAMES: &str = "first-fit, best-fit, image-locality, rou
 least-loaded, random[:SEED], package-aware[:THRESHOLD_PERCENT] (80), home-invoker, \
 consistent-hashing[:EPSILON_PERCENT] (25)";
 pub const KEEP_ALIVE_NAMES: &str = "fixed[:SECONDS] (600), hybrid, greedy-dual";
-pub const IMAGE_EVICTION_NAMES: &str = "lru, lfu, gdsf";
+pub const IMAGE_EVICTION_NAMES: &str = "lru, lfu, gdsf, kubelet-watermark[:HIGH:LOW] (85:80)";
 
 /// Splits `name:parameter`; the parameter must be a decimal integer.
 fn split(text: &str) -> Result<(&str, Option<u64>), String> {
@@ -180,22 +180,49 @@ pub fn keep_alive_name(policy: KeepAliveName) -> String {
 
 pub fn parse_image_eviction(text: &str) -> Result<ImageEviction, String> {
     match text {
-        "lru" => Ok(ImageEviction::Lru),
-        "lfu" => Ok(ImageEviction::Lfu),
-        "gdsf" => Ok(ImageEviction::Gdsf),
-        _ => Err(format!(
-            "unknown image eviction `{text}`; one of: {IMAGE_EVICTION_NAMES}"
-        )),
+        "lru" => return Ok(ImageEviction::Lru),
+        "lfu" => return Ok(ImageEviction::Lfu),
+        "gdsf" => return Ok(ImageEviction::Gdsf),
+        "kubelet-watermark" => return Ok(ImageEviction::KUBELET),
+        _ => {}
     }
+    let marks = text
+        .strip_prefix("kubelet-watermark:")
+        .and_then(|marks| marks.split_once(':'));
+    let Some((high, low)) = marks else {
+        return Err(format!(
+            "unknown image eviction `{text}`; one of: {IMAGE_EVICTION_NAMES}"
+        ));
+    };
+    let mark = |mark: &str| match mark.parse::<u32>() {
+        Ok(value) if value <= 100 => Ok(value),
+        Ok(_) => Err(format!(
+            "the mark `{mark}` in `{text}` is above 100 (percent)"
+        )),
+        Err(_) => Err(format!("`{mark}` is not a whole number (in `{text}`)")),
+    };
+    let (high_percent, low_percent) = (mark(high)?, mark(low)?);
+    if low_percent > high_percent {
+        return Err(format!(
+            "the low mark in `{text}` is above the high mark (HIGH:LOW, percent of the disk)"
+        ));
+    }
+    Ok(ImageEviction::KubeletWatermark {
+        high_percent,
+        low_percent,
+    })
 }
 
 pub fn image_eviction_name(rule: ImageEviction) -> String {
     match rule {
-        ImageEviction::Lru => "lru",
-        ImageEviction::Lfu => "lfu",
-        ImageEviction::Gdsf => "gdsf",
+        ImageEviction::Lru => "lru".into(),
+        ImageEviction::Lfu => "lfu".into(),
+        ImageEviction::Gdsf => "gdsf".into(),
+        ImageEviction::KubeletWatermark {
+            high_percent,
+            low_percent,
+        } => format!("kubelet-watermark:{high_percent}:{low_percent}"),
     }
-    .into()
 }
 
 #[cfg(test)]
@@ -227,7 +254,13 @@ mod tests {
             assert_eq!(keep_alive_name(parse_keep_alive(text).expect(text)), text);
         }
         assert_eq!(parse_keep_alive("fixed"), parse_keep_alive("fixed:600"));
-        for text in ["lru", "lfu", "gdsf"] {
+        for text in [
+            "lru",
+            "lfu",
+            "gdsf",
+            "kubelet-watermark:85:80",
+            "kubelet-watermark:100:0",
+        ] {
             let rule = parse_image_eviction(text).expect(text);
             assert_eq!(image_eviction_name(rule), text);
         }
@@ -236,6 +269,19 @@ mod tests {
         assert!(parse_host_selection("first-fit:3").is_err());
         assert!(parse_keep_alive("fixed:99999999999999").is_err());
         assert!(parse_image_eviction("fifo").is_err());
+        assert_eq!(
+            parse_image_eviction("kubelet-watermark"),
+            parse_image_eviction("kubelet-watermark:85:80")
+        );
+        for bad in [
+            "kubelet-watermark:85",
+            "kubelet-watermark:101:80",
+            "kubelet-watermark:80:85",
+            "kubelet-watermark:x:80",
+            "kubelet-watermark:85:80:1",
+        ] {
+            assert!(parse_image_eviction(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

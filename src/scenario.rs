@@ -1210,6 +1210,24 @@ mod tests {
             seeded.policies.host_selection,
             crate::HostSelection::SeededRandom { seed: 9 }
         );
+        let kubelet = load_text(
+            "[provider.policy]\nimage_eviction = \"kubelet-watermark:90:70\"",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            kubelet.policies.image_eviction,
+            crate::ImageEviction::KubeletWatermark {
+                high_percent: 90,
+                low_percent: 70
+            }
+        );
+        let problem = error_of(
+            "[provider.policy]\nimage_eviction = \"kubelet-watermark:70:90\"",
+            &[],
+        );
+        assert!(problem.contains("image_eviction"), "{problem}");
+        assert!(problem.contains("low mark"), "{problem}");
     }
 
     fn error_of(text: &str, sets: &[&str]) -> String {

@@ -314,6 +314,14 @@ fn simulate_takes_policies_by_name() {
         ]),
         default
     );
+    // Collecting whenever a disk is past 10% full changes the run.
+    assert_ne!(
+        digest(&["--image-eviction", "kubelet-watermark:10:0"]),
+        default
+    );
+    let output = coldstart(&["simulate", "--image-eviction", "kubelet-watermark:80:90"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("low mark"), "{}", stderr(&output));
     let output = coldstart(&["simulate", "--host-selection", "worst-fit"]);
     assert!(!output.status.success());
     assert!(

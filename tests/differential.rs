@@ -69,6 +69,8 @@ fn the_generator_reaches_every_event_kind() {
         "CopyFinished",
         "ImageEvicted/MainStorage",
         "ImageEvicted/Host",
+        "ImageCollection/MainStorage",
+        "ImageCollection/Host",
         "ExecutionStarted",
         "Completed",
         "Failed/Clone",
@@ -331,6 +333,29 @@ impl coldstart_core::Policies for Fickle {
     fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
         self.calls += 1;
         (self.calls + i.uses + i.first_stored_us) % 5
+    }
+    fn evicted(&mut self, eviction: &coldstart_core::Eviction) {
+        // Mixes in what was evicted and its priority, so a call missing,
+        // extra, out of order or with other facts changes later answers.
+        let (id, priority) = match *eviction {
+            coldstart_core::Eviction::Container {
+                container,
+                priority,
+                ..
+            } => (container.to_bits(), priority),
+            coldstart_core::Eviction::Image {
+                image, priority, ..
+            } => (image.to_bits(), priority),
+        };
+        self.calls += 1 + (id ^ priority) % 2;
+    }
+    fn collection_target_bytes(&mut self, disk: &coldstart_core::DiskFacts) -> Option<u64> {
+        self.calls += 1;
+        match self.calls % 4 {
+            0 => None,
+            1 => Some(u64::MAX),
+            _ => Some((self.calls * 11 + disk.used_bytes) % (disk.capacity_bytes + 1)),
+        }
     }
     fn bill(&self, usage: &coldstart_core::Usage) -> u64 {
         usage.duration_us * 3 + self.calls + u64::from(usage.cold)

@@ -79,7 +79,7 @@ fn every_built_in_policy_passes() {
         let policy = Builtin {
             host_selection,
             keep_alive_policy: KeepAlivePolicy::ALL[index % 3],
-            image_eviction: ImageEviction::ALL[index / 3 % 3],
+            image_eviction: ImageEviction::ALL[index % ImageEviction::ALL.len()],
             ..Builtin::default()
         };
         assert_eq!(

@@ -74,7 +74,8 @@ pub enum EventKind {
         image: ImageId,
         host: HostId,
     },
-    /// An unpinned image was dropped from a disk to make room.
+    /// An unpinned image was dropped from a disk, to make room or by the
+    /// collection announced just before.
     ImageEvicted {
         image: ImageId,
         tier: Tier,
@@ -163,6 +164,17 @@ pub enum EventKind {
     PlatformFailed {
         invocation: InvocationId,
         reason: PlatformError,
+    },
+    // Last, so the variant indices of the kinds above (hashed into event
+    // digests, docs/log-format.md) stay as they were.
+    /// After an image landed on the disk, its use (`used_bytes`) had passed
+    /// the policy's mark: the `ImageEvicted` events that follow at once,
+    /// on this tier, collect evictable images until use is at or below
+    /// `target_bytes` or none is left (R152).
+    ImageCollection {
+        tier: Tier,
+        used_bytes: u64,
+        target_bytes: u64,
     },
 }
 

@@ -137,7 +137,7 @@ impl Core {
             }
             self.drop_arriving_copy(host, image);
         }
-        self.start_pending_downloads(out);
+        self.start_pending_downloads(policies, out);
     }
 
     /// R142: the host comes back.
@@ -216,7 +216,7 @@ impl Core {
                 },
             );
             self.abandon_download(policies, image, out);
-            self.start_pending_downloads(out);
+            self.start_pending_downloads(policies, out);
             self.drain_queue(policies, out);
         }
     }
@@ -256,7 +256,7 @@ impl Core {
         } else {
             self.give_up_copy(policies, host, image, attempt, out);
             self.refresh_main_evictable(policies, image);
-            self.start_pending_downloads(out);
+            self.start_pending_downloads(policies, out);
             self.drain_queue(policies, out);
         }
     }
@@ -371,7 +371,7 @@ impl Core {
                 },
             );
         }
-        self.start_pending_downloads(out);
+        self.start_pending_downloads(policies, out);
         self.drain_queue(policies, out);
     }
 

@@ -39,8 +39,9 @@ pub use input::{Code, Command, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
-    Builtin, ContainerFacts, HostFacts, HostSelection, HostView, HybridHistogram, ImageEviction,
-    ImageFacts, KeepAlivePolicy, PlacementRequest, Policies, PolicyState, WarmChoice,
+    Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection, HostView,
+    HybridHistogram, ImageEviction, ImageFacts, KeepAlivePolicy, PlacementRequest, Policies,
+    PolicyState, WarmChoice,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};

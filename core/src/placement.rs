@@ -263,7 +263,7 @@ impl Core {
             self.evict_container(policies, victim, out);
         }
         while self.hosts[host.index()].disk_free_bytes() < disk_bytes {
-            if self.evict_one_host_image(host, out) {
+            if self.evict_one_host_image(policies, host, out) {
                 continue;
             }
             let Some(&(_, _, victim)) = self.hosts[host.index()].idle.first() else {
@@ -408,7 +408,7 @@ impl Core {
                     img.waiting_hosts.push(host);
                 }
                 if absent {
-                    self.request_download(image, out);
+                    self.request_download(policies, image, out);
                 }
             }
         }

@@ -91,6 +91,35 @@ pub struct ImageFacts {
     pub uses: u64,
 }
 
+/// An idle container or an image copy the core evicted (for room, R62, R76,
+/// or by a collection, R152), with the priority that ordered it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    Container {
+        container: ContainerId,
+        function: FunctionId,
+        host: HostId,
+        /// Its idle-eviction priority (`idle_eviction_priority`'s answer).
+        priority: u64,
+    },
+    Image {
+        image: ImageId,
+        tier: Tier,
+        /// Its eviction priority (`image_priority`'s answer).
+        priority: u64,
+    },
+}
+
+/// A disk's capacity and use, as a collection policy sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskFacts {
+    pub tier: Tier,
+    pub capacity_bytes: u64,
+    /// Bytes reserved: images present or on their way, and (on a host's
+    /// disk) every live container's scratch.
+    pub used_bytes: u64,
+}
+
 /// The provider's policies. Every method has a default, the built-in
 /// behaviour, so a custom policy overrides only what it changes.
 pub trait Policies: Clone {
@@ -123,6 +152,23 @@ pub trait Policies: Clone {
     /// Default: least recently used.
     fn image_priority(&mut self, image: &ImageFacts) -> u64 {
         image.last_used_us
+    }
+
+    /// Told of each eviction, right before it happens (spec R106): lets a
+    /// policy age its priorities (the greedy-dual clock). Default: nothing.
+    fn evicted(&mut self, eviction: &Eviction) {
+        let _ = eviction;
+    }
+
+    /// Asked after an image lands on a disk (a download finishes, R81, or
+    /// a copy arrives, R82): the use, in bytes, to collect evictable images
+    /// on that disk down to, or `None`. Any answer is valid: the core
+    /// evicts only evictable images, lowest priority first, and stops when
+    /// use is at or below the target or none is left (R152). Default:
+    /// `None` (images leave only to make room).
+    fn collection_target_bytes(&mut self, disk: &DiskFacts) -> Option<u64> {
+        let _ = disk;
+        None
     }
 
     /// The cost of an ended invocation, in picodollars. Default: AWS Lambda's
@@ -222,8 +268,9 @@ pub enum KeepAlivePolicy {
     /// ATC 2020), without pre-warming; evict the least recently used first.
     HybridHistogram(HybridHistogram),
     /// FaasCache's greedy-dual (Fuerst and Sharma, ASPLOS 2021) eviction
-    /// order, `frequency × cold_cost_us ÷ size`, lowest first, without its
-    /// clock; `Builtin::keep_alive_us` bounds how long a container idles
+    /// order, `clock + frequency × cold_cost_us ÷ size`, lowest first, the
+    /// host's clock rising to each evicted container's priority;
+    /// `Builtin::keep_alive_us` bounds how long a container idles
     /// (FaasCache has no bound: set it to `limits::DURATION_MAX_US`).
     GreedyDual { cold_cost_us: u64 },
 }
@@ -274,6 +321,35 @@ pub struct PolicyState {
     /// `GreedyDual`: each function's completed invocations that left a
     /// container idle, by `to_bits()`.
     frequencies: BTreeMap<u64, u64>,
+    /// `GreedyDual`: each host's clock (by host number), the highest
+    /// priority of an idle container evicted there; absent = 0.
+    #[serde(default)]
+    container_clocks: BTreeMap<u32, u64>,
+    /// `Gdsf`: each disk's clock (`tier_key`), the highest priority of an
+    /// image evicted there; absent = 0.
+    #[serde(default)]
+    image_clocks: BTreeMap<u64, u64>,
+}
+
+impl PolicyState {
+    /// `GreedyDual`: the host's clock (0 until a container is evicted there).
+    pub fn container_clock(&self, host: HostId) -> u64 {
+        self.container_clocks.get(&host.0).copied().unwrap_or(0)
+    }
+
+    /// `Gdsf`: the disk's clock (0 until an image is evicted there).
+    pub fn image_clock(&self, tier: Tier) -> u64 {
+        self.image_clocks.get(&tier_key(tier)).copied().unwrap_or(0)
+    }
+}
+
+/// A disk as a key of `PolicyState::image_clocks`: 0 for main storage, the
+/// host's number + 1 for a host.
+fn tier_key(tier: Tier) -> u64 {
+    match tier {
+        Tier::MainStorage => 0,
+        Tier::Host(host) => u64::from(host.0) + 1,
+    }
 }
 
 #[cfg(feature = "arbitrary")]
@@ -372,13 +448,48 @@ impl Policies for Builtin {
                     .entry(container.function.to_bits())
                     .or_default();
                 *frequency = frequency.saturating_add(1);
-                keep_alive::greedy_dual_priority(*frequency, cold_cost_us, container.memory_bytes)
+                let value = keep_alive::greedy_dual_priority(
+                    *frequency,
+                    cold_cost_us,
+                    container.memory_bytes,
+                );
+                self.state
+                    .container_clock(container.host)
+                    .saturating_add(value)
             }
         }
     }
 
     fn image_priority(&mut self, image: &ImageFacts) -> u64 {
-        self.image_eviction.priority(image)
+        let priority = self.image_eviction.priority(image);
+        match self.image_eviction {
+            ImageEviction::Gdsf => self.state.image_clock(image.tier).saturating_add(priority),
+            _ => priority,
+        }
+    }
+
+    fn evicted(&mut self, eviction: &Eviction) {
+        // The clock rises to the victim's priority (FaasCache, GDSF). Ours
+        // takes the maximum: priorities are fixed when a candidate enters
+        // its set, so a victim may sit below a clock already raised.
+        match *eviction {
+            Eviction::Container { host, priority, .. } => {
+                if let KeepAlivePolicy::GreedyDual { .. } = self.keep_alive_policy {
+                    let clock = self.state.container_clocks.entry(host.0).or_default();
+                    *clock = (*clock).max(priority);
+                }
+            }
+            Eviction::Image { tier, priority, .. } => {
+                if self.image_eviction == ImageEviction::Gdsf {
+                    let clock = self.state.image_clocks.entry(tier_key(tier)).or_default();
+                    *clock = (*clock).max(priority);
+                }
+            }
+        }
+    }
+
+    fn collection_target_bytes(&mut self, disk: &DiskFacts) -> Option<u64> {
+        self.image_eviction.collection_target_bytes(disk)
     }
 
     fn bill(&self, usage: &Usage) -> u64 {
@@ -968,6 +1079,127 @@ mod tests {
         assert_eq!(Builtin::default().image_priority(&old_popular_big), 100);
     }
 
+    #[test]
+    fn kubelet_watermarks_collect_from_the_high_mark_down_to_the_low() {
+        let disk = |used_bytes| DiskFacts {
+            tier: Tier::MainStorage,
+            capacity_bytes: 1_000,
+            used_bytes,
+        };
+        let mut policy = Builtin {
+            image_eviction: ImageEviction::KUBELET,
+            ..Builtin::default()
+        };
+        // Below 85%: nothing; at 85% (the kubelet's `usage >= high`) and
+        // above: down to 80%.
+        assert_eq!(policy.collection_target_bytes(&disk(849)), None);
+        assert_eq!(policy.collection_target_bytes(&disk(850)), Some(800));
+        assert_eq!(policy.collection_target_bytes(&disk(1_000)), Some(800));
+        // Same answers on a host's disk; the rule has no state.
+        let host = DiskFacts {
+            tier: Tier::Host(HostId(3)),
+            ..disk(900)
+        };
+        assert_eq!(policy.collection_target_bytes(&host), Some(800));
+        assert_eq!(
+            policy,
+            Builtin {
+                image_eviction: ImageEviction::KUBELET,
+                ..Builtin::default()
+            }
+        );
+        // Its order is LRU's.
+        assert_eq!(policy.image_priority(&image(42)), 42);
+        // Out-of-range marks are clamped: a high mark over 100 never fires
+        // below a full disk; a low mark over the high one is the high one.
+        let rule = |high_percent, low_percent| ImageEviction::KubeletWatermark {
+            high_percent,
+            low_percent,
+        };
+        assert_eq!(rule(500, 80).collection_target_bytes(&disk(999)), None);
+        assert_eq!(
+            rule(500, 80).collection_target_bytes(&disk(1_000)),
+            Some(800)
+        );
+        assert_eq!(rule(50, 90).collection_target_bytes(&disk(500)), Some(500));
+        assert_eq!(rule(0, 0).collection_target_bytes(&disk(0)), Some(0));
+        // The other rules and the trait's default never collect.
+        for other in [ImageEviction::Lru, ImageEviction::Lfu, ImageEviction::Gdsf] {
+            assert_eq!(other.collection_target_bytes(&disk(1_000)), None);
+        }
+        assert_eq!(Defaults.collection_target_bytes(&disk(1_000)), None);
+    }
+
+    #[test]
+    fn greedy_dual_and_gdsf_clocks_rise_to_each_victims_priority() {
+        let mut policy = Builtin {
+            keep_alive_policy: KeepAlivePolicy::GreedyDual {
+                cold_cost_us: 1_000,
+            },
+            image_eviction: ImageEviction::Gdsf,
+            ..Builtin::default()
+        };
+        let victim = |host, priority| Eviction::Container {
+            container: ContainerId::from_bits(0),
+            function: FunctionId::from_bits(0),
+            host: HostId(host),
+            priority,
+        };
+        // One use of a MiB: 1,000 on a fresh host.
+        assert_eq!(
+            policy.idle_eviction_priority(&idle_now(5, 0, 1 << 20)),
+            1_000
+        );
+        policy.evicted(&victim(0, 7_000));
+        // The clock is per host, and never falls.
+        policy.evicted(&victim(0, 3_000));
+        assert_eq!(policy.state.container_clock(HostId(0)), 7_000);
+        assert_eq!(policy.state.container_clock(HostId(1)), 0);
+        assert_eq!(
+            policy.idle_eviction_priority(&idle_now(6, 0, 1 << 20)),
+            8_000
+        );
+        let on_host_1 = ContainerFacts {
+            host: HostId(1),
+            ..idle_now(7, 0, 1 << 20)
+        };
+        assert_eq!(policy.idle_eviction_priority(&on_host_1), 1_000);
+        // Saturates instead of wrapping.
+        policy.evicted(&victim(0, u64::MAX));
+        assert_eq!(
+            policy.idle_eviction_priority(&idle_now(8, 0, 1 << 20)),
+            u64::MAX
+        );
+        // GDSF: one clock per disk; an image evicted from host 0 lifts host
+        // 0's disk only.
+        let one_use_of_a_mib = ImageFacts {
+            size_bytes: 1 << 20,
+            uses: 1,
+            ..image(0)
+        };
+        assert_eq!(policy.image_priority(&one_use_of_a_mib), 1 << 30);
+        policy.evicted(&Eviction::Image {
+            image: ImageId::from_bits(1),
+            tier: Tier::Host(HostId(0)),
+            priority: 5,
+        });
+        assert_eq!(policy.image_priority(&one_use_of_a_mib), (1 << 30) + 5);
+        let in_main = ImageFacts {
+            tier: Tier::MainStorage,
+            ..one_use_of_a_mib
+        };
+        assert_eq!(policy.image_priority(&in_main), 1 << 30);
+        // Under other rules an eviction changes nothing.
+        let mut lru = Builtin::default();
+        lru.evicted(&victim(0, 9));
+        lru.evicted(&Eviction::Image {
+            image: ImageId::from_bits(1),
+            tier: Tier::MainStorage,
+            priority: 9,
+        });
+        assert_eq!(lru, Builtin::default());
+    }
+
     proptest::proptest! {
         /// Keep-alive and eviction answers depend only on the policy's state
         /// and the facts: a clone answers the same; the hybrid histogram
@@ -991,6 +1223,32 @@ mod tests {
                 proptest::prop_assert_eq!(answers, twin_answers);
                 let image = ImageFacts { uses: gap_us % 7, size_bytes: memory_bytes, ..image(now_us) };
                 proptest::prop_assert_eq!(policy.image_priority(&image), twin.image_priority(&image));
+                // An eviction (of this container, then of this image) is
+                // told to both; a policy with a clock never gives a later
+                // candidate a priority below the clock it reached.
+                let evict_priority = answers.2;
+                let evictions = [
+                    Eviction::Container { container: facts.container, function: facts.function, host: facts.host, priority: evict_priority },
+                    Eviction::Image { image: image.image, tier: image.tier, priority: gap_us },
+                ];
+                for eviction in &evictions {
+                    policy.evicted(eviction);
+                    twin.evicted(eviction);
+                }
+                if let KeepAlivePolicy::GreedyDual { .. } = policy.keep_alive_policy {
+                    proptest::prop_assert!(policy.state.container_clock(facts.host) >= evict_priority);
+                }
+                if policy.image_eviction == ImageEviction::Gdsf {
+                    proptest::prop_assert!(policy.state.image_clock(image.tier) >= gap_us);
+                }
+                let disk = DiskFacts { tier: image.tier, capacity_bytes: memory_bytes * 10, used_bytes: gap_us % (memory_bytes * 10 + 1) };
+                let target = policy.collection_target_bytes(&disk);
+                proptest::prop_assert_eq!(target, twin.collection_target_bytes(&disk));
+                if let Some(target_bytes) = target {
+                    // Asked only past the high mark, down to at most the disk.
+                    proptest::prop_assert!(target_bytes <= disk.capacity_bytes);
+                    proptest::prop_assert!(disk.used_bytes * 100 >= 85 * disk.capacity_bytes);
+                }
                 proptest::prop_assert_eq!(&policy, &twin);
                 if let KeepAlivePolicy::HybridHistogram(params) = policy.keep_alive_policy {
                     let bins_with_margin = keep_alive_us * 100 / 110;

@@ -708,6 +708,19 @@ impl Core {
         container: ContainerId,
         out: &mut Events,
     ) {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("evicting unknown container"));
+        let ContainerState::Idle { evict_key, .. } = c.state else {
+            bug("evicting a container that is not idle");
+        };
+        policies.evicted(&crate::policy::Eviction::Container {
+            container,
+            function: c.function,
+            host: c.host,
+            priority: evict_key.0,
+        });
         self.remove_idle(policies, container, RemovalCause::Evicted, out);
     }
 

@@ -3,7 +3,7 @@
 
 use crate::event::{EventKind, Events, Tier};
 use crate::ids::{HostId, ImageId};
-use crate::policy::{ImageFacts, Policies};
+use crate::policy::{DiskFacts, Eviction, ImageFacts, Policies};
 use crate::state::{bug, Core, HostImage, ImageClass, MainState, Timer};
 
 /// Time to move `size_bytes` at `bytes_per_s`, rounded up to a whole µs,
@@ -86,13 +86,24 @@ impl Core {
         }
     }
 
-    /// Evicts the host's lowest-priority evictable image. Returns false if
-    /// there is none.
-    pub(crate) fn evict_one_host_image(&mut self, host: HostId, out: &mut Events) -> bool {
+    /// Evicts the host's lowest-priority evictable image, telling the
+    /// policy first (R71). Returns false if there is none.
+    pub(crate) fn evict_one_host_image<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        host: HostId,
+        out: &mut Events,
+    ) -> bool {
         let h = &mut self.hosts[host.index()];
-        let Some((_, _, image)) = h.evictable_images.pop_first() else {
+        let Some((priority, _, image)) = h.evictable_images.pop_first() else {
             return false;
         };
+        policies.evicted(&Eviction::Image {
+            image,
+            tier: Tier::Host(host),
+            priority,
+        });
+        let h = &mut self.hosts[host.index()];
         let copy = h
             .images
             .remove(&image)
@@ -141,7 +152,12 @@ impl Core {
     }
 
     /// Starts the download of an absent image, or queues it for room.
-    pub(crate) fn request_download(&mut self, image: ImageId, out: &mut Events) {
+    pub(crate) fn request_download<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        image: ImageId,
+        out: &mut Events,
+    ) {
         let size = self
             .images
             .get(image)
@@ -149,7 +165,7 @@ impl Core {
         let capacity = self.config.main_storage.capacity_bytes;
         let room = capacity - self.main.used_bytes + self.main.evictable_bytes;
         if self.main.pending.is_empty() && room >= size {
-            self.start_download(image, out);
+            self.start_download(policies, image, out);
         } else {
             if let Some(img) = self.images.get_mut(image) {
                 img.main = MainState::AwaitingRoom;
@@ -160,33 +176,16 @@ impl Core {
         }
     }
 
-    fn start_download(&mut self, image: ImageId, out: &mut Events) {
+    fn start_download<P: Policies>(&mut self, policies: &mut P, image: ImageId, out: &mut Events) {
         let size = self
             .images
             .get(image)
             .map_or_else(|| bug("download of unknown image"), |i| i.size_bytes);
         let capacity = self.config.main_storage.capacity_bytes;
         while capacity - self.main.used_bytes < size {
-            let Some((_, _, victim)) = self.main.evictable.pop_first() else {
+            if !self.evict_one_main_image(policies, out) {
                 bug("download started without room");
-            };
-            let v = self
-                .images
-                .get_mut(victim)
-                .unwrap_or_else(|| bug("evictable image unknown"));
-            v.main = MainState::Absent;
-            v.evict_key = None;
-            let victim_bytes = v.size_bytes;
-            self.main.evictable_bytes -= victim_bytes;
-            self.main.used_bytes -= victim_bytes;
-            self.metrics.images_evicted_main += 1;
-            self.emit(
-                out,
-                EventKind::ImageEvicted {
-                    image: victim,
-                    tier: Tier::MainStorage,
-                },
-            );
+            }
         }
         self.main.used_bytes += size;
         if let Some(img) = self.images.get_mut(image) {
@@ -199,8 +198,107 @@ impl Core {
         self.emit(out, EventKind::DownloadStarted { image });
     }
 
+    /// Evicts main storage's lowest-priority evictable image, telling the
+    /// policy first (R76). Returns false if there is none.
+    fn evict_one_main_image<P: Policies>(&mut self, policies: &mut P, out: &mut Events) -> bool {
+        let Some((priority, _, victim)) = self.main.evictable.pop_first() else {
+            return false;
+        };
+        policies.evicted(&Eviction::Image {
+            image: victim,
+            tier: Tier::MainStorage,
+            priority,
+        });
+        let v = self
+            .images
+            .get_mut(victim)
+            .unwrap_or_else(|| bug("evictable image unknown"));
+        v.main = MainState::Absent;
+        v.evict_key = None;
+        let victim_bytes = v.size_bytes;
+        self.main.evictable_bytes -= victim_bytes;
+        self.main.used_bytes -= victim_bytes;
+        self.metrics.images_evicted_main += 1;
+        self.emit(
+            out,
+            EventKind::ImageEvicted {
+                image: victim,
+                tier: Tier::MainStorage,
+            },
+        );
+        true
+    }
+
+    /// Asks the policy for a collection target for the disk an image just
+    /// landed on and, if use is above it, evicts that disk's evictable
+    /// images, lowest priority first, until use is at or below the target
+    /// or none is left (R152).
+    pub(crate) fn collect_images<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        tier: Tier,
+        out: &mut Events,
+    ) {
+        let (capacity_bytes, used_bytes, evictable) = match tier {
+            Tier::MainStorage => (
+                self.config.main_storage.capacity_bytes,
+                self.main.used_bytes,
+                self.main.evictable.first().is_some(),
+            ),
+            Tier::Host(host) => {
+                let h = &self.hosts[host.index()];
+                (
+                    h.spec.disk_bytes,
+                    h.disk_used_bytes,
+                    h.evictable_images.first().is_some(),
+                )
+            }
+        };
+        let disk = DiskFacts {
+            tier,
+            capacity_bytes,
+            used_bytes,
+        };
+        let Some(target_bytes) = policies.collection_target_bytes(&disk) else {
+            return;
+        };
+        // Nothing to do, nothing said: a collection that could evict
+        // nothing would only repeat itself at every landing.
+        if used_bytes <= target_bytes || !evictable {
+            return;
+        }
+        self.emit(
+            out,
+            EventKind::ImageCollection {
+                tier,
+                used_bytes,
+                target_bytes,
+            },
+        );
+        loop {
+            let used_bytes = match tier {
+                Tier::MainStorage => self.main.used_bytes,
+                Tier::Host(host) => self.hosts[host.index()].disk_used_bytes,
+            };
+            if used_bytes <= target_bytes {
+                return;
+            }
+            let evicted = match tier {
+                Tier::MainStorage => self.evict_one_main_image(policies, out),
+                Tier::Host(host) => self.evict_one_host_image(policies, host, out),
+            };
+            if !evicted {
+                return;
+            }
+        }
+    }
+
     /// Starts waiting downloads, oldest first, while the oldest has room.
-    pub(crate) fn start_pending_downloads(&mut self, out: &mut Events) {
+    pub(crate) fn start_pending_downloads<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        out: &mut Events,
+    ) {
         let capacity = self.config.main_storage.capacity_bytes;
         while let Some(&image) = self.main.pending.front() {
             let size = self
@@ -211,7 +309,7 @@ impl Core {
                 return;
             }
             self.main.pending.pop_front();
-            self.start_download(image, out);
+            self.start_download(policies, image, out);
         }
     }
 
@@ -262,9 +360,10 @@ impl Core {
             self.start_copy(host, image, out);
         }
         self.refresh_main_evictable(policies, image);
+        self.collect_images(policies, Tier::MainStorage, out);
         // With no host left waiting (they went down meanwhile, R141) the
         // image is evictable at once and room grew; otherwise a no-op.
-        self.start_pending_downloads(out);
+        self.start_pending_downloads(policies, out);
     }
 
     pub(crate) fn on_copy_done<P: Policies>(
@@ -296,7 +395,9 @@ impl Core {
         for container in waiting {
             self.begin_cold_overhead(container);
         }
+        self.collect_images(policies, Tier::Host(host), out);
         self.refresh_main_evictable(policies, image);
-        self.start_pending_downloads(out);
+        self.collect_images(policies, Tier::MainStorage, out);
+        self.start_pending_downloads(policies, out);
     }
 }

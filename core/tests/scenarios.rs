@@ -3482,9 +3482,190 @@ fn image_eviction_rules_choose_different_victims() {
         let (_, events) = w.invoke(50_000, fz, success(10, 5));
         let (_, images) = evictions(&events);
         let expected = match rule {
-            ImageEviction::Lru => x,
-            ImageEviction::Lfu | ImageEviction::Gdsf => y,
+            ImageEviction::Lru => vec![x],
+            ImageEviction::Lfu | ImageEviction::Gdsf => vec![y],
+            // Y's arrival filled the disk to 600 of 700 bytes, past the
+            // 85% mark: X was collected then, so Z finds room.
+            ImageEviction::KubeletWatermark { .. } => vec![],
         };
-        assert_eq!(images, [expected], "{rule:?}");
+        assert_eq!(images, expected, "{rule:?}");
     }
+}
+
+/// The kubelet's watermarks (85% / 80%) on both disks of 100 bytes, keep-alive
+/// 0 so that every image is unused once its call ends. Images a and b (40
+/// bytes each) fill both disks to 80%: under the marks. Image c (10 bytes)
+/// brings each disk to 90% as it lands, past the high mark: the least
+/// recently used unused image, a, is collected from main storage when c's
+/// download finishes and from the host when c's copy arrives, each disk
+/// down to 50 bytes (≤ 80). Under LRU, the default, nothing is evicted: c
+/// fits.
+#[test]
+fn kubelet_watermarks_collect_unused_images_past_the_high_mark() {
+    for rule in [ImageEviction::Lru, ImageEviction::KUBELET] {
+        let policies = Builtin {
+            image_eviction: rule,
+            keep_alive_us: 0,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(1, host_spec(1_000, 4, 100), 100), policies);
+        let (a, b, c) = (w.image(40), w.image(40), w.image(10));
+        let fa = w.function(a, 100, 0, 100_000);
+        let fb = w.function(b, 100, 0, 100_000);
+        let fc = w.function(c, 100, 0, 100_000);
+        w.invoke(0, fa, success(10, 0));
+        w.advance(1_000);
+        w.invoke(1_000, fb, success(10, 1));
+        // b lands at 80 bytes on each disk: below 85, nothing collected.
+        let events = w.advance(2_000);
+        assert!(evictions(&events).1.is_empty(), "{rule:?}: {events:#?}");
+        let (i2, events) = w.invoke(2_000, fc, success(10, 2));
+        assert_eq!(
+            events,
+            vec![
+                accepted(2_000, i2, fc),
+                cold(2_000, i2, ctr_g(0, 2), H0, ImageSource::Registry),
+                download_started(2_000, c),
+            ],
+            "{rule:?}"
+        );
+        let collection = |at, tier| {
+            ev(
+                at,
+                EventKind::ImageCollection {
+                    tier,
+                    used_bytes: 90,
+                    target_bytes: 80,
+                },
+            )
+        };
+        let mut expected = vec![download_finished(2_010, c), copy_started(2_010, c, H0)];
+        if rule == ImageEviction::KUBELET {
+            expected.extend([
+                collection(2_010, Tier::MainStorage),
+                evicted(2_010, a, Tier::MainStorage),
+            ]);
+        }
+        expected.push(copy_finished(2_020, c, H0));
+        if rule == ImageEviction::KUBELET {
+            expected.extend([
+                collection(2_020, Tier::Host(H0)),
+                evicted(2_020, a, Tier::Host(H0)),
+            ]);
+        }
+        expected.extend([
+            exec(2_120, i2, ctr_g(0, 2)),
+            completed(2_130, i2, 2, SMALL_COST),
+            idle(2_130, ctr_g(0, 2), 2_130),
+            removed(2_130, ctr_g(0, 2), H0, RemovalCause::Expired),
+        ]);
+        assert_eq!(w.advance(3_000), expected, "{rule:?}");
+        let evicted_each = u64::from(rule == ImageEviction::KUBELET);
+        assert_eq!(w.p.metrics().images_evicted_main, evicted_each);
+        assert_eq!(w.p.metrics().images_evicted_host, evicted_each);
+    }
+}
+
+/// Room for one idle container beside function A's (RAM 200, 100 each is
+/// too much for three; A's is 80). A ran three times, so its greedy-dual
+/// value is 3 × 100 × 2^20 / 80 = 3.75 units (a unit: one use of a 100-byte
+/// container, 2^20); each newcomer runs once (1 unit). Without a clock A
+/// would outlive every newcomer. With FaasCache's clock each eviction lifts
+/// the clock to the victim's priority, so newcomers enter at 2, 3, then 4
+/// units: the fourth eviction (F's cold start) takes A, not E.
+#[test]
+fn greedy_dual_clock_ages_out_a_once_popular_container() {
+    const UNIT: u64 = 1 << 20;
+    let policies = Builtin {
+        keep_alive_policy: KeepAlivePolicy::GreedyDual { cold_cost_us: COLD },
+        ..Builtin::default()
+    };
+    let mut w = World::with(config(1, host_spec(200, 4, 1_000), 1_000), policies);
+    let image = w.image(10);
+    let fa = w.function(image, 80, 0, 10_000);
+    for k in 0..3 {
+        w.invoke(k * 1_000, fa, success(10, k));
+        w.advance(k * 1_000 + 500);
+    }
+    let newcomers: Vec<FunctionId> = (0..5).map(|_| w.function(image, 100, 0, 10_000)).collect();
+    let mut victims = Vec::new();
+    let mut last = Vec::new();
+    for (k, &f) in newcomers.iter().enumerate() {
+        let at = 10_000 + k as u64 * 1_000;
+        let (_, events) = w.invoke(at, f, success(10, 10 + k as u64));
+        victims.extend(evictions(&events).0);
+        w.advance(at + 500);
+        last = events;
+    }
+    // A's container is ctr(0); newcomers take slot 1, then reuse it
+    // (generation 1, 2, …) as each is evicted; the last one takes A's.
+    assert_eq!(victims, [ctr(1), ctr_g(1, 1), ctr_g(1, 2), ctr(0)]);
+    let (i, f) = (inv_g(7, 0), newcomers[4]);
+    assert_eq!(
+        last,
+        vec![
+            accepted(14_000, i, f),
+            removed(14_000, ctr(0), H0, RemovalCause::Evicted),
+            cold(14_000, i, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    // The host's clock is the last victim's priority: A's 3.75 units.
+    assert_eq!(
+        w.p.policies().state.container_clock(H0),
+        3 * UNIT * 100 / 80
+    );
+}
+
+/// GDSF's clock on a host disk of 700 bytes, keep-alive 0 so every copy is
+/// evictable once its call ends. Image X (250 bytes) served three cold
+/// starts: `3 × 2^50 / 250`, 7.2 units of `2^50 / 600`; each newcomer (300
+/// bytes) one: 2 units. Without a clock X would outlive every newcomer.
+/// With it, each eviction lifts the disk's clock to the victim's priority,
+/// so newcomers enter at 2, 4, 6, then 8 units, and the fourth eviction
+/// takes X, not the newcomer before it.
+#[test]
+fn gdsf_clock_ages_out_a_once_popular_image() {
+    let policies = Builtin {
+        image_eviction: ImageEviction::Gdsf,
+        keep_alive_us: 0,
+        ..Builtin::default()
+    };
+    let mut w = World::with(config(1, host_spec(1_000, 4, 700), 10_000), policies);
+    let x = w.image(250);
+    let fx = w.function(x, 100, 0, 10_000);
+    for k in 0..3 {
+        w.invoke(k * 10_000, fx, success(10, k));
+        w.advance(k * 10_000 + 5_000);
+    }
+    let newcomers: Vec<(ImageId, FunctionId)> = (0..5)
+        .map(|_| {
+            let image = w.image(300);
+            (image, w.function(image, 100, 0, 10_000))
+        })
+        .collect();
+    let mut victims = Vec::new();
+    let mut last = Vec::new();
+    for (k, &(_, f)) in newcomers.iter().enumerate() {
+        let at = 100_000 + k as u64 * 10_000;
+        let (_, events) = w.invoke(at, f, success(10, 10 + k as u64));
+        victims.extend(evictions(&events).1);
+        w.advance(at + 5_000);
+        last = events;
+    }
+    let images: Vec<ImageId> = newcomers.iter().map(|&(image, _)| image).collect();
+    assert_eq!(victims, [images[0], images[1], images[2], x]);
+    let (i, f) = (inv(7), newcomers[4].1);
+    assert_eq!(
+        last,
+        vec![
+            accepted(140_000, i, f),
+            evicted(140_000, x, Tier::Host(H0)),
+            cold(140_000, i, ctr_g(0, 7), H0, ImageSource::Registry),
+            download_started(140_000, images[4]),
+        ]
+    );
+    // The disk's clock is X's priority; main storage never evicted.
+    let policies = &w.p.policies().state;
+    assert_eq!(policies.image_clock(Tier::Host(H0)), 3 * (1 << 50) / 250);
+    assert_eq!(policies.image_clock(Tier::MainStorage), 0);
 }

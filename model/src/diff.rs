@@ -86,6 +86,14 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
             tier: Tier::Host(_),
             ..
         } => "ImageEvicted/Host",
+        EventKind::ImageCollection {
+            tier: Tier::MainStorage,
+            ..
+        } => "ImageCollection/MainStorage",
+        EventKind::ImageCollection {
+            tier: Tier::Host(_),
+            ..
+        } => "ImageCollection/Host",
         EventKind::ExecutionStarted { .. } => "ExecutionStarted",
         EventKind::Completed { .. } => "Completed",
         EventKind::Failed { phase, .. } => match phase {

@@ -27,8 +27,9 @@ pub struct Shape {
     /// `selection % 9`: the host-selection rule; `/ 9`: its parameter.
     pub selection: u8,
     /// `% 3`: the warm choice; `/ 3 % 3`: the keep-alive policy (fixed,
-    /// hybrid histogram, greedy dual); `/ 9 % 3`: the image eviction (LRU,
-    /// LFU, GDSF).
+    /// hybrid histogram, greedy dual); `/ 9 % 4`: the image eviction (LRU,
+    /// LFU, GDSF, kubelet watermarks, whose high mark is `40 + 10 × (/ 36)`
+    /// percent and low mark `high × (% 9) / 9`).
     pub warm_choice: u8,
     /// Attempts allowed after a fault (folded to 1..=4) and the backoff
     /// (folded to 0..100 µs).
@@ -116,7 +117,20 @@ impl Shape {
                     cold_cost_us: config.cold_start_us,
                 },
             },
-            image_eviction: ImageEviction::ALL[usize::from(self.warm_choice / 9 % 3)],
+            image_eviction: match self.warm_choice / 9 % 4 {
+                0 => ImageEviction::Lru,
+                1 => ImageEviction::Lfu,
+                2 => ImageEviction::Gdsf,
+                // Marks from 40% to 100% (the low one at most the high one,
+                // 0 to 99% of it), so that these small disks collect often.
+                _ => {
+                    let high_percent = 40 + u32::from((self.warm_choice / 36).min(6)) * 10;
+                    ImageEviction::KubeletWatermark {
+                        high_percent,
+                        low_percent: high_percent * u32::from(self.warm_choice % 9) / 9,
+                    }
+                }
+            },
             ..Builtin::default()
         };
         (config, policies)

@@ -18,10 +18,10 @@ use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
-    EndOutcome, Ending, Event, EventKind, FunctionId, HostFacts, HostId, HostView, ImageFacts,
-    ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics, Outcome, Phase,
-    PlacementRequest, PlatformError, Policies, Pressure, Refusal, RejectReason, RemovalCause, Tier,
-    Usage,
+    DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
+    HostView, ImageFacts, ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics,
+    Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, Refusal, RejectReason,
+    RemovalCause, Tier, Usage,
 };
 
 // ---------------------------------------------------------------------------
@@ -1267,30 +1267,130 @@ impl<P: Policies> Model<P> {
     fn make_room(&mut self, host: HostId, memory: u64, disk: u64, ev: &mut Vec<Event>) {
         while !(self.w.ram_free(host) >= memory && self.w.slots_free(host) >= 1) {
             let c = self.first_idle(host).expect("FITS promised RAM and a slot");
-            self.remove_idle(c, RemovalCause::Evicted, ev);
+            self.evict_idle(c, ev);
         }
         while self.w.disk_free(host) < disk {
-            let victim = self.w.copies[host.index()]
-                .iter()
-                .filter_map(|c| c.key.map(|k| (k, c.image)))
-                .min_by_key(|&(k, _)| k);
-            match victim {
-                Some((_, image)) => {
-                    // R71
-                    self.w.copies[host.index()].retain(|c| c.image != image);
-                    self.w.metrics.images_evicted_host += 1;
-                    self.w.emit(
-                        ev,
-                        EventKind::ImageEvicted {
-                            image,
-                            tier: Tier::Host(host),
-                        },
-                    );
-                }
-                None => {
-                    let c = self.first_idle(host).expect("FITS promised the disk");
-                    self.remove_idle(c, RemovalCause::Evicted, ev);
-                }
+            if !self.evict_host_copy(host, ev) {
+                let c = self.first_idle(host).expect("FITS promised the disk");
+                self.evict_idle(c, ev);
+            }
+        }
+    }
+
+    /// R62: an idle container evicted for room; the policy is told first.
+    fn evict_idle(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        let ctr = self.w.ctr(c);
+        let CState::Idle { evict_key, .. } = ctr.state else {
+            panic!("evicting a container that is not idle");
+        };
+        self.policies.evicted(&Eviction::Container {
+            container: c,
+            function: ctr.function,
+            host: ctr.host,
+            priority: evict_key.0,
+        });
+        self.remove_idle(c, RemovalCause::Evicted, ev);
+    }
+
+    /// R71: evicts the host's first evictable copy, telling the policy
+    /// first; false if there is none.
+    fn evict_host_copy(&mut self, host: HostId, ev: &mut Vec<Event>) -> bool {
+        let victim = self.w.copies[host.index()]
+            .iter()
+            .filter_map(|c| c.key.map(|k| (k, c.image)))
+            .min_by_key(|&(k, _)| k);
+        let Some(((priority, _), image)) = victim else {
+            return false;
+        };
+        self.policies.evicted(&Eviction::Image {
+            image,
+            tier: Tier::Host(host),
+            priority,
+        });
+        self.w.copies[host.index()].retain(|c| c.image != image);
+        self.w.metrics.images_evicted_host += 1;
+        self.w.emit(
+            ev,
+            EventKind::ImageEvicted {
+                image,
+                tier: Tier::Host(host),
+            },
+        );
+        true
+    }
+
+    /// R76: evicts main storage's first evictable image, telling the policy
+    /// first; false if there is none.
+    fn evict_main_image(&mut self, ev: &mut Vec<Event>) -> bool {
+        let victim = self
+            .w
+            .images
+            .iter()
+            .filter_map(|(k, i)| i.main_key.map(|key| (key, ImageId::from_bits(k))))
+            .min_by_key(|&(key, _)| key);
+        let Some(((priority, _), victim)) = victim else {
+            return false;
+        };
+        self.policies.evicted(&Eviction::Image {
+            image: victim,
+            tier: Tier::MainStorage,
+            priority,
+        });
+        let v = self.w.image_mut(victim);
+        v.main = Main::Absent;
+        v.main_key = None;
+        self.w.metrics.images_evicted_main += 1;
+        self.w.emit(
+            ev,
+            EventKind::ImageEvicted {
+                image: victim,
+                tier: Tier::MainStorage,
+            },
+        );
+        true
+    }
+
+    /// R152: a collection on the disk an image just landed on.
+    fn collect(&mut self, tier: Tier, ev: &mut Vec<Event>) {
+        let used = |m: &Self| match tier {
+            Tier::MainStorage => m.w.main_used(),
+            Tier::Host(host) => m.w.disk_used(host),
+        };
+        let evictable = |m: &Self| match tier {
+            Tier::MainStorage => m.w.images.iter().any(|(_, i)| i.main_key.is_some()),
+            Tier::Host(host) => m.w.copies[host.index()].iter().any(|c| c.key.is_some()),
+        };
+        let capacity_bytes = match tier {
+            Tier::MainStorage => self.w.config.main_storage.capacity_bytes,
+            Tier::Host(host) => self.w.spec(host).disk_bytes,
+        };
+        let used_bytes = used(self);
+        let disk = DiskFacts {
+            tier,
+            capacity_bytes,
+            used_bytes,
+        };
+        let Some(target_bytes) = self.policies.collection_target_bytes(&disk) else {
+            return;
+        };
+        if used_bytes <= target_bytes || !evictable(self) {
+            return;
+        }
+        self.w.emit(
+            ev,
+            EventKind::ImageCollection {
+                tier,
+                used_bytes,
+                target_bytes,
+            },
+        );
+        while used(self) > target_bytes {
+            let evicted = match tier {
+                Tier::MainStorage => self.evict_main_image(ev),
+                Tier::Host(host) => self.evict_host_copy(host, ev),
+            };
+            if !evicted {
+                return;
             }
         }
     }
@@ -1359,24 +1459,7 @@ impl<P: Policies> Model<P> {
         let cap = self.w.config.main_storage.capacity_bytes;
         let size = self.w.image(image).size_bytes;
         while cap - self.w.main_used() < size {
-            let (_, victim) = self
-                .w
-                .images
-                .iter()
-                .filter_map(|(k, i)| i.main_key.map(|key| (key, ImageId::from_bits(k))))
-                .min_by_key(|&(key, _)| key)
-                .expect("room was promised");
-            let v = self.w.image_mut(victim);
-            v.main = Main::Absent;
-            v.main_key = None;
-            self.w.metrics.images_evicted_main += 1;
-            self.w.emit(
-                ev,
-                EventKind::ImageEvicted {
-                    image: victim,
-                    tier: Tier::MainStorage,
-                },
-            );
+            assert!(self.evict_main_image(ev), "room was promised");
         }
         self.w.image_mut(image).main = Main::Downloading;
         self.w.image_mut(image).download_attempt = 1;
@@ -1448,6 +1531,7 @@ impl<P: Policies> Model<P> {
             self.start_copy(host, image, ev);
         }
         self.refresh_main(image);
+        self.collect(Tier::MainStorage, ev);
         self.start_pending(ev);
     }
 
@@ -1465,7 +1549,9 @@ impl<P: Policies> Model<P> {
         for c in waiting {
             self.begin_overhead(c);
         }
+        self.collect(Tier::Host(host), ev);
         self.refresh_main(image);
+        self.collect(Tier::MainStorage, ev);
         self.start_pending(ev);
     }
 

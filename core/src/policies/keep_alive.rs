@@ -134,7 +134,7 @@ pub fn hybrid_keep_alive_us(
         .unwrap_or(params.fallback_keep_alive_us)
 }
 
-/// FaasCache's greedy-dual priority without its clock (see
+/// FaasCache's greedy-dual value, before the host's clock is added (see
 /// `docs/policies.md`): `frequency × cold_cost_us × 2^20 / memory_bytes`,
 /// saturating (µs of cold start saved per MiB, per use).
 pub fn greedy_dual_priority(frequency: u64, cold_cost_us: u64, memory_bytes: u64) -> u64 {
