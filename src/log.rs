@@ -30,7 +30,7 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// keep-alive, LRU, empty state), which is what they ran with, and a
 /// version 2 configuration gets the default retry setting (its logs hold no
 /// faults).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 /// The `format` value of a JSON Lines log's header line.
@@ -103,6 +103,73 @@ impl From<LogHeaderV3> for LogHeader {
             config: v3.config,
             policies: v3.policies.into(),
         }
+    }
+}
+
+/// A version 4 header: its policies' state has no greedy-dual or GDSF
+/// clocks (version 5 added them, with the kubelet watermark rule).
+#[derive(Serialize, Deserialize)]
+struct LogHeaderV4 {
+    coldstart_version: String,
+    config: Config,
+    policies: BuiltinV4,
+}
+
+/// `Builtin` as version 4 wrote it.
+#[derive(Serialize, Deserialize)]
+struct BuiltinV4 {
+    host_selection: crate::HostSelection,
+    warm_choice: crate::WarmChoice,
+    keep_alive_us: u64,
+    prices: crate::LambdaPrices,
+    keep_alive_policy: crate::KeepAlivePolicy,
+    image_eviction: crate::ImageEviction,
+    state: PolicyStateV4,
+}
+
+/// `PolicyState` as version 4 wrote it, as far as a log header can hold
+/// it: a recorder starts from a fresh provider, so the state is empty; the
+/// idle histograms' entry type is uninhabited, so a non-empty map does not
+/// decode, and the other fields are checked empty on conversion.
+#[derive(Serialize, Deserialize)]
+struct PolicyStateV4 {
+    round_robin_next: u32,
+    random_draws: u64,
+    idle_histograms: Vec<(u64, Never)>,
+    frequencies: Vec<(u64, u64)>,
+}
+
+/// No value: a sequence of it decodes only when empty.
+#[derive(Serialize, Deserialize)]
+enum Never {}
+
+impl TryFrom<LogHeaderV4> for LogHeader {
+    type Error = String;
+
+    fn try_from(v4: LogHeaderV4) -> Result<LogHeader, String> {
+        let p = v4.policies;
+        if p.state.round_robin_next != 0
+            || p.state.random_draws != 0
+            || !p.state.frequencies.is_empty()
+        {
+            return Err(
+                "a version 4 header with learned policy state (a log starts from a fresh provider)"
+                    .to_string(),
+            );
+        }
+        Ok(LogHeader {
+            coldstart_version: v4.coldstart_version,
+            config: v4.config,
+            policies: Builtin {
+                host_selection: p.host_selection,
+                warm_choice: p.warm_choice,
+                keep_alive_us: p.keep_alive_us,
+                prices: p.prices,
+                keep_alive_policy: p.keep_alive_policy,
+                image_eviction: p.image_eviction,
+                state: crate::PolicyState::default(),
+            },
+        })
     }
 }
 
@@ -558,6 +625,13 @@ impl<R: BufRead> LogReader<R> {
                     3 => codec::decode::<LogHeaderV3>(payload)
                         .map_err(corrupt)?
                         .into(),
+                    4 => codec::decode::<LogHeaderV4>(payload)
+                        .map_err(corrupt)?
+                        .try_into()
+                        .map_err(|problem| LogError::Corrupt {
+                            what: "header".to_string(),
+                            problem,
+                        })?,
                     _ => codec::decode::<LogHeader>(payload).map_err(corrupt)?,
                 }
             }
@@ -1274,6 +1348,77 @@ mod tests {
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
         // A version 2 header read as version 3 does not decode.
         assert!(codec::decode::<LogHeader>(&header).is_err());
+    }
+
+    #[test]
+    fn a_version_4_log_replays_with_the_clocks_at_zero() {
+        let config = default_config(Pressure::Reject);
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            LogFormat::Binary,
+            config.clone(),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        recorder
+            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+            .unwrap();
+        let (_, trailer, v5) = recorder.finish().unwrap();
+        let v4_header = |policies: BuiltinV4| {
+            codec::encode(&LogHeaderV4 {
+                coldstart_version: "0.1.0".to_string(),
+                config: config.clone(),
+                policies,
+            })
+            .unwrap()
+        };
+        let policies = || BuiltinV4 {
+            host_selection: crate::HostSelection::FirstFit,
+            warm_choice: crate::WarmChoice::NewestCreated,
+            keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+            prices: crate::LambdaPrices::default(),
+            keep_alive_policy: crate::KeepAlivePolicy::default(),
+            image_eviction: crate::ImageEviction::default(),
+            state: PolicyStateV4 {
+                round_robin_next: 0,
+                random_draws: 0,
+                idle_histograms: Vec::new(),
+                frequencies: Vec::new(),
+            },
+        };
+        let v5_header_len = u32::from_le_bytes([v5[13], v5[14], v5[15], v5[16]]) as usize;
+        let rest = &v5[12 + 1 + 4 + v5_header_len + 4..];
+        let with_header = |header: &[u8]| {
+            let length = (header.len() as u32).to_le_bytes();
+            let mut log = MAGIC.to_vec();
+            log.extend_from_slice(&4u32.to_le_bytes());
+            log.push(TAG_HEADER);
+            log.extend_from_slice(&length);
+            log.extend_from_slice(header);
+            log.extend_from_slice(&record_check(TAG_HEADER, length, header).to_le_bytes());
+            log.extend_from_slice(rest);
+            log
+        };
+        let header = v4_header(policies());
+        let v4 = with_header(&header);
+        let reader = LogReader::new(&v4[..]).unwrap();
+        assert_eq!(reader.header().policies, Builtin::default());
+        let replayed = replay_bytes(&v4, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+        // A version 4 header read as version 5 does not decode: it lacks
+        // the clocks.
+        assert!(codec::decode::<LogHeader>(&header).is_err());
+        // A version 4 header with state is refused by name.
+        let mut stateful = policies();
+        stateful.state.random_draws = 3;
+        let error = LogReader::new(&with_header(&v4_header(stateful))[..])
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("learned policy state"),
+            "{error}"
+        );
     }
 
     fn replay_bytes(bytes: &[u8], verify: bool) -> Result<Replayed, RunError> {
