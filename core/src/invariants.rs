@@ -49,6 +49,7 @@ impl<P> Provider<P> {
         check_time(core)?;
         let tallies = check_containers(core)?;
         check_hosts(core, &tallies)?;
+        core.hosts.check_index().map_err(Violation)?;
         check_main_storage(core)?;
         check_invocations(core)?;
         Ok(())
