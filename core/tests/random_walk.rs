@@ -296,8 +296,9 @@ impl Policies for ScanFirstFit {
     }
 }
 
-/// The host index answers first fit exactly as a scan does: 1 to 70 hosts
-/// of unlike sizes (trees of every shape up to 128 leaves), tight enough
+/// The host index answers first fit exactly as a scan does: 1 to 129 hosts
+/// of unlike sizes (scanned up to 16, indexed from 17, in trees of 32 to 256
+/// leaves, full and partly empty), tight enough
 /// that hosts fill, evict and reject, with hosts crashing and returning;
 /// the events of the two runs are equal step by step, and every invariant
 /// (the index's own among them) holds after every step.
@@ -310,7 +311,7 @@ fn host_index_first_fit_equals_a_scan() {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % bound
     };
-    for hosts_count in [1u64, 2, 3, 7, 16, 33, 70] {
+    for hosts_count in [1u64, 3, 16, 17, 32, 33, 70, 129] {
         let hosts = (0..hosts_count)
             .map(|_| HostSpec {
                 ram_bytes: (1 + draw(8)) * 100,
