@@ -201,9 +201,13 @@ fn steps(c: &mut Criterion) {
     // main storage.
     let idle = walk.clone();
     let now_us = idle.now_us();
-    bench_input(c, "step/invoke_warm", &idle, &invoke(now_us, f0, 100_000), |k| {
-        matches!(k, EventKind::WarmStart { .. })
-    });
+    bench_input(
+        c,
+        "step/invoke_warm",
+        &idle,
+        &invoke(now_us, f0, 100_000),
+        |k| matches!(k, EventKind::WarmStart { .. }),
+    );
     bench_input(
         c,
         "step/invoke_cold_image_on_host",
@@ -245,7 +249,10 @@ fn steps(c: &mut Criterion) {
         |k| matches!(k, EventKind::HostDown { .. }),
     );
     let mut down = idle.clone();
-    apply(&mut down, &at(now_us, Command::HostDown { host: HostId(0) }));
+    apply(
+        &mut down,
+        &at(now_us, Command::HostDown { host: HostId(0) }),
+    );
     bench_input(
         c,
         "step/host_up",
