@@ -103,7 +103,8 @@ fn main() {
     let base = resident_bytes();
     let mut ids: Vec<InvocationId> = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        p.apply_into(&invoke(1, 1_000_000), &mut out).expect("valid");
+        p.apply_into(&invoke(1, 1_000_000), &mut out)
+            .expect("valid");
         let EventKind::Accepted { invocation, .. } = out[0].kind else {
             unreachable!()
         };
@@ -155,7 +156,8 @@ fn main() {
     let mut p = provider(1, Pressure::Queue { capacity: n as u32 });
     let before = resident_bytes();
     for _ in 0..=n {
-        p.apply_into(&invoke(1, 1_000_000), &mut out).expect("valid");
+        p.apply_into(&invoke(1, 1_000_000), &mut out)
+            .expect("valid");
     }
     assert_eq!(p.metrics().queued_now, n, "all queued");
     per_entity("queued invocation", before, resident_bytes(), n);
