@@ -6,7 +6,7 @@
 use crate::ids::{HostId, ImageId};
 use crate::state::{ContainerState, Core, ImageClass, InvState, MainState, Timer, TimerKey};
 use crate::step::Provider;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A broken invariant: a bug in coldstart (or in a policy that got past
 /// validation), described.
@@ -49,6 +49,7 @@ impl<P> Provider<P> {
         check_time(core)?;
         let tallies = check_containers(core)?;
         check_hosts(core, &tallies)?;
+        core.hosts.check_index().map_err(Violation)?;
         check_main_storage(core)?;
         check_invocations(core)?;
         Ok(())
@@ -482,6 +483,13 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
         retry_timers.keys().all(|&id| core.invocations.contains(id)),
         "a retry timer names a removed invocation"
     );
+    // A set, so that checking each queued invocation is O(log queue), not a
+    // search of the queue (which made this check quadratic in its length).
+    let queue: BTreeSet<crate::ids::InvocationId> = core.queue.iter().copied().collect();
+    ensure!(
+        queue.len() == core.queue.len(),
+        "an invocation is in the queue twice"
+    );
     for (id, inv) in core.invocations.iter() {
         ensure!(
             (1..=core.config.retry.attempts_max).contains(&inv.attempt),
@@ -505,7 +513,7 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
             }
             InvState::Queued { .. } => {
                 queued += 1;
-                ensure!(core.queue.contains(&id), "queued {id} is not in the queue");
+                ensure!(queue.contains(&id), "queued {id} is not in the queue");
             }
             InvState::Preparing { container, .. } | InvState::Starting { container, .. } => {
                 in_flight += 1;

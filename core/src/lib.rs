@@ -12,6 +12,7 @@ pub mod client;
 pub mod config;
 pub mod event;
 mod faults;
+mod hosts;
 pub mod ids;
 pub mod input;
 pub mod invariants;

@@ -29,6 +29,14 @@ impl HostView for Core {
         })
     }
 
+    /// From the host index (`hosts.rs`): O(log hosts) where hosts with room
+    /// are found, the same answer as the scan.
+    fn first_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts
+            .first_fit(request, |host| self.fits(HostId(host as u32), request))
+            .map(|host| HostId(host as u32))
+    }
+
     fn is_up(&self, host: HostId) -> bool {
         self.hosts.get(host.index()).is_some_and(|h| h.up)
     }
@@ -116,6 +124,8 @@ impl Core {
             return false;
         }
         let request = self.placement_request(invocation);
+        // Hosts changed since the last placement are re-keyed in one batch.
+        self.hosts.refresh();
         let Some(host) = policies.select_host(&*self, &request) else {
             return false;
         };

@@ -61,6 +61,15 @@ pub trait HostView {
         let _ = host;
         true
     }
+
+    /// The lowest-numbered host where `fits` holds, if any: first fit.
+    /// Default: a scan of every host. A view may answer from an index
+    /// (the core's does, in O(log hosts)), but must give the scan's answer.
+    fn first_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        (0..self.host_count())
+            .map(HostId)
+            .find(|&host| self.fits(host, request))
+    }
 }
 
 /// Facts about a container that has just become idle.
@@ -181,11 +190,9 @@ pub trait Policies: Clone {
 /// Ten minutes, Lambda's observed keep-alive (and OpenWhisk's idle timeout).
 pub const DEFAULT_KEEP_ALIVE_US: u64 = 600_000_000;
 
-/// The lowest-numbered host that fits.
+/// The lowest-numbered host that fits (`HostView::first_fitting_host`).
 pub fn first_fit(view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
-    (0..view.host_count())
-        .map(HostId)
-        .find(|&host| view.fits(host, request))
+    view.first_fitting_host(request)
 }
 
 /// Host selection rules built in.

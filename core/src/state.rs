@@ -5,6 +5,7 @@
 use crate::arena::Arena;
 use crate::config::{Config, HostSpec};
 use crate::event::{PlatformError, RejectReason};
+use crate::hosts::Hosts;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::input::{Code, Phase};
 use crate::metrics::Metrics;
@@ -29,7 +30,9 @@ pub(crate) struct Core {
     pub functions: Arena<FunctionId, Function>,
     pub invocations: Arena<InvocationId, Invocation>,
     pub containers: Arena<ContainerId, Container>,
-    pub hosts: Vec<Host>,
+    /// The hosts, indexed for first fit (`hosts.rs`); written through
+    /// `IndexMut`, which keeps the index honest.
+    pub hosts: Hosts,
     pub main: MainStorage,
     pub timers: Timers,
     /// Invocations waiting for room, oldest first (queue mode).
@@ -320,7 +323,7 @@ pub(crate) enum Timer {
 
 impl Core {
     pub fn new(config: Config) -> Core {
-        let hosts = config.hosts.iter().map(|&spec| Host::new(spec)).collect();
+        let hosts = Hosts::new(config.hosts.iter().map(|&spec| Host::new(spec)).collect());
         Core {
             config,
             now_us: 0,
