@@ -5,15 +5,26 @@
 //! have neither; one failed by a platform error has no end-to-end sample,
 //! and a retried one a start-delay sample per start). Percentiles are
 //! nearest-rank. The fault keys count faults and their effects (spec §27).
+//!
+//! The `simfaas_*` keys and the expired-container lifespan follow SimFaaS's
+//! own definitions (Mahmoudi & Khazaei; `ServerlessSimulator` in simfaas
+//! 0.2.2), so its results and ours compare number for number: cold-start
+//! probability = cold starts / all arrivals, rejected ones included;
+//! utilization = running / containers, a ratio of time averages; lifespan =
+//! creation (the `ColdStart`) to expiry, over containers removed by their
+//! keep-alive only. The `avg_*` keys are time averages already (time
+//! integrals of the gauges, divided by the virtual time).
 
 use crate::driver::RunReport;
-use crate::{Event, EventKind, InvocationId, Metrics};
+use crate::{ContainerId, Event, EventKind, InvocationId, Metrics, RemovalCause};
 use serde_json::Value;
 
 const PICODOLLARS_PER_DOLLAR: f64 = 1e12;
 
-/// Collects latency samples from events. Memory: one entry per arena slot
-/// of an invocation in flight, and one `u64` per sample.
+/// Collects the report's figures that come from events rather than the
+/// core's metrics: latency samples, and the lifespans of expired containers.
+/// Memory: one entry per arena slot of an invocation in flight or a live
+/// container, and the two constant-size histograms.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
     /// By the invocation id's arena index: the full id and when it was
@@ -23,6 +34,61 @@ pub struct Latencies {
     accepted_at_us: Vec<Option<(InvocationId, u64)>>,
     start_delays_us: Histogram,
     end_to_end_us: Histogram,
+    lifespans: Lifespans,
+}
+
+/// Container lifespans, creation to expiry, SimFaaS's way: only containers
+/// removed because their keep-alive ran out count (evicted, discarded and
+/// lost ones do not).
+#[derive(Clone, Debug, Default)]
+pub struct Lifespans {
+    /// By the container id's arena index, as for invocations: the full id
+    /// and its `ColdStart` time.
+    created_at_us: Vec<Option<(ContainerId, u64)>>,
+    expired: u64,
+    expired_lifespan_us_total: u128,
+}
+
+impl Lifespans {
+    pub fn observe(&mut self, event: &Event) {
+        match event.kind {
+            EventKind::ColdStart { container, .. } => {
+                let index = container_slot_of(container);
+                if index >= self.created_at_us.len() {
+                    self.created_at_us.resize(index + 1, None);
+                }
+                self.created_at_us[index] = Some((container, event.at_us));
+            }
+            EventKind::ContainerRemoved {
+                container, cause, ..
+            } => {
+                let index = container_slot_of(container);
+                let created = match self.created_at_us.get_mut(index) {
+                    Some(entry) if entry.is_some_and(|(id, _)| id == container) => entry.take(),
+                    _ => None,
+                };
+                if let (Some((_, created_at_us)), RemovalCause::Expired) = (created, cause) {
+                    self.expired += 1;
+                    self.expired_lifespan_us_total += u128::from(event.at_us - created_at_us);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Containers seen created and then expired.
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Their mean lifespan in µs; `None` when none expired.
+    pub fn mean_us(&self) -> Option<f64> {
+        (self.expired > 0).then(|| self.expired_lifespan_us_total as f64 / self.expired as f64)
+    }
+}
+
+fn container_slot_of(container: ContainerId) -> usize {
+    (container.to_bits() & u64::from(u32::MAX)) as usize
 }
 
 /// An id's arena index: the low 32 bits of its bits (docs/spec.md R13).
@@ -36,6 +102,7 @@ impl Latencies {
     }
 
     pub fn observe(&mut self, event: &Event) {
+        self.lifespans.observe(event);
         match event.kind {
             EventKind::Accepted { invocation, .. } => {
                 let index = slot_of(invocation);
@@ -188,6 +255,10 @@ impl Latencies {
     pub fn percentiles(&self) -> [[Option<u64>; 4]; 2] {
         [self.start_delays_us.summary(), self.end_to_end_us.summary()]
     }
+
+    pub fn lifespans(&self) -> &Lifespans {
+        &self.lifespans
+    }
 }
 
 /// The report's keys and values, in order.
@@ -216,10 +287,30 @@ pub fn fields(
         ("cold_starts", Value::from(m.cold_starts)),
         ("warm_starts", Value::from(m.warm_starts)),
         ("cold_start_ratio", ratio(m.cold_starts, started)),
+        // SimFaaS's: over all arrivals, rejected ones included.
+        ("simfaas_cold_start_prob", ratio(m.cold_starts, m.accepted)),
         ("avg_containers", average(m.container_us, run.end_us)),
         ("avg_running", average(m.busy_container_us, run.end_us)),
         ("avg_idle", average(m.idle_container_us, run.end_us)),
         ("utilization", utilization),
+        // SimFaaS's utilization: time-averaged running / time-averaged
+        // containers (the elapsed time cancels out).
+        (
+            "simfaas_utilization",
+            if m.container_us == 0 {
+                Value::Null
+            } else {
+                Value::from(m.busy_container_us as f64 / m.container_us as f64)
+            },
+        ),
+        ("containers_expired", Value::from(m.containers_expired)),
+        (
+            "expired_lifespan_us_mean",
+            latencies
+                .lifespans
+                .mean_us()
+                .map_or(Value::Null, Value::from),
+        ),
         (
             "cost",
             Value::from(m.cost_picodollars as f64 / PICODOLLARS_PER_DOLLAR),
@@ -360,6 +451,51 @@ mod tests {
         assert_eq!(histogram_of([7]).summary(), [Some(7); 4]);
         assert_eq!(histogram_of([]).summary(), [None; 4]);
         assert_eq!(histogram_of([0, 1_023]).percentile(500), Some(0));
+    }
+
+    fn event(at_us: u64, kind: EventKind) -> Event {
+        Event { at_us, kind }
+    }
+
+    /// SimFaaS's lifespan: creation to expiry, expired containers only; a
+    /// reused arena slot (a new generation) is a new container.
+    #[test]
+    fn lifespans_count_expired_containers_only() {
+        use crate::{HostId, ImageSource, InvocationId};
+        let container =
+            |index: u64, generation: u64| ContainerId::from_bits((generation << 32) | index);
+        let cold = |invocation: u64, c: ContainerId| EventKind::ColdStart {
+            invocation: InvocationId::from_bits(invocation),
+            container: c,
+            host: HostId(0),
+            image: ImageSource::HostDisk,
+        };
+        let removed = |c: ContainerId, cause| EventKind::ContainerRemoved {
+            container: c,
+            host: HostId(0),
+            cause,
+        };
+        let mut latencies = Latencies::new();
+        assert_eq!(latencies.lifespans().mean_us(), None);
+        for e in [
+            event(10, cold(0, container(0, 0))),
+            event(20, cold(1, container(1, 0))),
+            event(30, cold(2, container(2, 0))),
+            // Expired after 1,000 µs: counts.
+            event(1_010, removed(container(0, 0), RemovalCause::Expired)),
+            // Evicted and discarded: do not count.
+            event(1_020, removed(container(1, 0), RemovalCause::Evicted)),
+            event(1_030, removed(container(2, 0), RemovalCause::Discarded)),
+            // Slot 0 again, a new generation: lives 3,000 µs.
+            event(2_000, cold(3, container(0, 1))),
+            event(5_000, removed(container(0, 1), RemovalCause::Expired)),
+            // An expiry of a container never seen created is ignored.
+            event(6_000, removed(container(7, 0), RemovalCause::Expired)),
+        ] {
+            latencies.observe(&e);
+        }
+        assert_eq!(latencies.lifespans().expired(), 2);
+        assert_eq!(latencies.lifespans().mean_us(), Some(2_000.0));
     }
 
     #[test]

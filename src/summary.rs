@@ -16,6 +16,15 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
 }
 
+/// `part` as a percentage of `whole`, three decimals (cold-start
+/// probabilities are often well under 1%); "n/a" when `whole` is 0.
+pub fn percent_fine(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "n/a".to_string();
+    }
+    format!("{:.3}%", part as f64 * 100.0 / whole as f64)
+}
+
 /// Picodollars as dollars with six decimals, in integer arithmetic (rounded
 /// down to the micro-dollar).
 pub fn dollars(picodollars: u128) -> String {
@@ -116,6 +125,18 @@ fn utilization(out: &mut String, m: &Metrics, elapsed_us: u64) {
         average(m.busy_container_us, elapsed_us),
         average(m.idle_container_us, elapsed_us)
     );
+    // SimFaaS's definitions (src/report.rs): cold starts over all arrivals,
+    // and running over live containers as a ratio of time averages.
+    let busy_per_live = if m.container_us == 0 {
+        "n/a".to_string()
+    } else {
+        format!("{:.3}", m.busy_container_us as f64 / m.container_us as f64)
+    };
+    let _ = writeln!(
+        out,
+        "SimFaaS definitions:  cold-start probability {} of arrivals; busy / live {busy_per_live}",
+        percent_fine(m.cold_starts, m.accepted),
+    );
     let _ = writeln!(out, "cost:                 {}", dollars(m.cost_picodollars));
 }
 
@@ -210,14 +231,22 @@ fn milliseconds(duration_us: Option<u64>) -> String {
     }
 }
 
-/// The latency lines: start delay and end to end, p50/p90/p99/max in ms.
+/// The latency lines: start delay and end to end, p50/p90/p99/max in ms;
+/// then the mean lifespan of expired containers (SimFaaS's definition).
 pub fn render_latencies(latencies: &mut crate::report::Latencies) -> String {
     let [start, end] = latencies.percentiles();
     let line = |values: [Option<u64>; 4]| values.map(milliseconds).join(" / ") + " ms";
+    let lifespans = latencies.lifespans();
+    let lifespan = match lifespans.mean_us() {
+        Some(mean_us) => format!("{:.3} s", mean_us / US_PER_S as f64),
+        None => "n/a".to_string(),
+    };
     format!(
-        "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n",
+        "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n\
+         expired lifespan:     {lifespan} on average, creation to expiry ({} containers expired)\n",
         line(start),
-        line(end)
+        line(end),
+        lifespans.expired()
     )
 }
 
@@ -245,6 +274,8 @@ mod tests {
     fn formats() {
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 0), "n/a");
+        assert_eq!(percent_fine(1_182, 900_000), "0.131%");
+        assert_eq!(percent_fine(1, 0), "n/a");
         assert_eq!(dollars(1_234_567_890_123_456), "$1234.567890");
         assert_eq!(dollars(999_999), "$0.000000");
         assert_eq!(seconds(1_234_567), "1.234 s");

@@ -294,3 +294,70 @@ fn bad_scenarios_fail_with_one_line_naming_the_file() {
         assert!(message.starts_with(expected), "{args:?}: {message}");
     }
 }
+
+/// One function, arrivals at exactly 10, 20, 30 and 40 s, runs of exactly
+/// 1 s, no start overhead, a 1-byte image (1 µs to download, 1 µs to copy),
+/// keep-alive 60 s: the SimFaaS-definition keys, by hand.
+const SIMFAAS_KEYS_SCENARIO: &str = "seed = 3
+[provider]
+cold_start = \"0us\"
+warm_start = \"0us\"
+[[provider.hosts]]
+ram = \"1GiB\"
+slots = 4
+disk = \"1GiB\"
+copy_bandwidth = \"1GB/s\"
+[provider.main_storage]
+capacity = \"1GiB\"
+download_bandwidth = \"1GB/s\"
+[provider.policy]
+keep_alive = \"60s\"
+[workload]
+invocations = 4
+interarrival_mean = \"10s\"
+arrivals = \"constant\"
+failure_per_phase_ppm = 0
+long_run_ppm = 0
+images = [{ size = \"1B\" }]
+[[workload.functions]]
+memory = \"128MiB\"
+scratch = \"1B\"
+time_limit = \"1h\"
+clone_mean = \"0us\"
+build_mean = \"0us\"
+run_mean = \"1s\"
+run_distribution = \"constant\"
+ingress_mean = \"0B\"
+egress_mean = \"0B\"
+";
+
+#[test]
+fn the_report_carries_simfaas_definitions() {
+    let path = scenario_file("simfaas-keys", SIMFAAS_KEYS_SCENARIO);
+    let run = report(&[path_str(&path)]);
+    // One container, created at 10 s, serves all four (one cold start, three
+    // warm); idle from 41 s, it expires at 101 s.
+    assert_eq!(run["cold_starts"], 1);
+    assert_eq!(run["simfaas_cold_start_prob"], 0.25);
+    assert_eq!(run["containers_expired"], 1);
+    assert_eq!(run["expired_lifespan_us_mean"], 91_000_000.0);
+    assert_eq!(run["virtual_time_us"], 101_000_000);
+    // Busy 4 s and the first start's 2 µs of transfers, of 91 s alive.
+    assert_eq!(run["simfaas_utilization"], 4_000_002.0 / 91_000_000.0);
+    assert_eq!(run["avg_containers"], 91.0 / 101.0);
+    // One slot and runs of 15 s: the arrivals at 20 and 40 s are rejected.
+    // Cold starts over all arrivals (SimFaaS) is 1/4, over starts 1/2.
+    let busy = report(&[
+        path_str(&path),
+        "--set",
+        "provider.hosts[0].slots=1",
+        "--set",
+        "workload.functions[0].run_mean=15s",
+    ]);
+    assert_eq!(busy["rejected"], 2);
+    assert_eq!(busy["simfaas_cold_start_prob"], 0.25);
+    assert_eq!(busy["cold_start_ratio"], 0.5);
+    // Created at 10 s, last run ends at 45 s, expired at 105 s.
+    assert_eq!(busy["expired_lifespan_us_mean"], 95_000_000.0);
+    std::fs::remove_file(path).unwrap();
+}
