@@ -16,11 +16,18 @@ coldstart binary; `cargo test` does not use it:
     /work/simfaas-venv/bin/python scripts/simfaas_crosscheck.py --seeds 10
 
 The metrics are SimFaaS's own definitions (see `get_result_dict` in its
-ServerlessSimulator), read from coldstart's report keys of the same name:
+ServerlessSimulator), read from coldstart's `simfaas_*` report keys:
 cold-start probability over all arrivals (`simfaas_cold_start_prob`),
-time-averaged instances / running / idle (`avg_containers`, `avg_running`,
-`avg_idle`), running / instances (`simfaas_utilization`) and the mean
-lifespan of expired instances (`expired_lifespan_us_mean`).
+time-averaged instances / running / idle (`simfaas_avg_containers`,
+`simfaas_avg_running`, `simfaas_avg_idle`), running / instances
+(`simfaas_utilization`) and the mean lifespan of expired instances
+(`simfaas_expired_lifespan_us_mean`). Like SimFaaS's, coldstart's figures
+stop when the arrivals stop (at the last arrival), not after the final
+keep-alives run out.
+
+SimFaaS is slow (about a minute per 10^6 simulated seconds here):
+`--json-out FILE` keeps every run's figures, and `--reuse-simfaas FILE`
+takes SimFaaS's runs from such a file and reruns coldstart only.
 
 `--cold-service shifted` replaces SimFaaS's exponential cold service by
 coldstart's shape, a constant 0.253 s plus the Exp(1.991 s) run, to measure
@@ -50,11 +57,11 @@ EXPIRATION_S = 600.0
 # (label, SimFaaS result key, coldstart report key, scale to SimFaaS units)
 METRICS = [
     ("cold-start probability", "prob_cold", "simfaas_cold_start_prob", 1.0),
-    ("time-avg instances", "inst_count_avg", "avg_containers", 1.0),
-    ("time-avg running", "inst_running_count_avg", "avg_running", 1.0),
-    ("time-avg idle", "inst_idle_count_avg", "avg_idle", 1.0),
+    ("time-avg instances", "inst_count_avg", "simfaas_avg_containers", 1.0),
+    ("time-avg running", "inst_running_count_avg", "simfaas_avg_running", 1.0),
+    ("time-avg idle", "inst_idle_count_avg", "simfaas_avg_idle", 1.0),
     ("utilization (running/instances)", "utilization", "simfaas_utilization", 1.0),
-    ("mean expired lifespan (s)", "lifespan_avg", "expired_lifespan_us_mean", 1e-6),
+    ("mean expired lifespan (s)", "lifespan_avg", "simfaas_expired_lifespan_us_mean", 1e-6),
 ]
 
 
@@ -143,6 +150,8 @@ def main():
     parser.add_argument("--coldstart", default=os.path.join(root, "target/release/coldstart"))
     parser.add_argument("--scenario", default=os.path.join(root, "examples/simfaas-canonical.toml"))
     parser.add_argument("--json-out", help="also write every run's figures here")
+    parser.add_argument("--reuse-simfaas", metavar="FILE",
+                        help="take SimFaaS's runs from a --json-out file (same seeds, time, cold service)")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 for a confidence interval")
@@ -150,9 +159,20 @@ def main():
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     invocations = round(ARRIVAL_RATE_PER_S * args.max_time_s)
     simfaas_runs, coldstart_runs = [], []
-    for seed in seeds:
+    reused = None
+    if args.reuse_simfaas:
+        with open(args.reuse_simfaas) as saved:
+            saved = json.load(saved)
+        settings = (saved.get("max_time_s"), saved.get("cold_service"))
+        if saved["seeds"] != seeds or settings != (args.max_time_s, args.cold_service):
+            parser.error(f"{args.reuse_simfaas} holds seeds {saved['seeds']}, settings {settings}")
+        reused = saved["simfaas"]
+    for index, seed in enumerate(seeds):
         started = time.monotonic()
-        simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service))
+        if reused is None:
+            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service))
+        else:
+            simfaas_runs.append(reused[index])
         simfaas_s = time.monotonic() - started
         started = time.monotonic()
         coldstart_runs.append(run_coldstart(args.coldstart, args.scenario, seed, invocations))
@@ -162,7 +182,9 @@ def main():
 
     if args.json_out:
         with open(args.json_out, "w") as out:
-            json.dump({"seeds": seeds, "simfaas": simfaas_runs, "coldstart": coldstart_runs}, out)
+            json.dump({"seeds": seeds, "max_time_s": args.max_time_s,
+                       "cold_service": args.cold_service,
+                       "simfaas": simfaas_runs, "coldstart": coldstart_runs}, out)
 
     print(f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per simulator); SimFaaS {args.max_time_s:g} s "
           f"with {args.cold_service} cold service; coldstart {invocations} arrivals")

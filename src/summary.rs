@@ -125,16 +125,11 @@ fn utilization(out: &mut String, m: &Metrics, elapsed_us: u64) {
         average(m.busy_container_us, elapsed_us),
         average(m.idle_container_us, elapsed_us)
     );
-    // SimFaaS's definitions (src/report.rs): cold starts over all arrivals,
-    // and running over live containers as a ratio of time averages.
-    let busy_per_live = if m.container_us == 0 {
-        "n/a".to_string()
-    } else {
-        format!("{:.3}", m.busy_container_us as f64 / m.container_us as f64)
-    };
+    // SimFaaS's definition (src/report.rs): over all arrivals, rejected
+    // ones included.
     let _ = writeln!(
         out,
-        "SimFaaS definitions:  cold-start probability {} of arrivals; busy / live {busy_per_live}",
+        "SimFaaS definitions:  cold-start probability {} of arrivals",
         percent_fine(m.cold_starts, m.accepted),
     );
     let _ = writeln!(out, "cost:                 {}", dollars(m.cost_picodollars));
@@ -232,21 +227,28 @@ fn milliseconds(duration_us: Option<u64>) -> String {
 }
 
 /// The latency lines: start delay and end to end, p50/p90/p99/max in ms;
-/// then the mean lifespan of expired containers (SimFaaS's definition).
+/// then SimFaaS's window, from 0 to the last arrival: the time-averaged
+/// containers and the expired ones' mean lifespan (src/report.rs).
 pub fn render_latencies(latencies: &mut crate::report::Latencies) -> String {
     let [start, end] = latencies.percentiles();
     let line = |values: [Option<u64>; 4]| values.map(milliseconds).join(" / ") + " ms";
-    let lifespans = latencies.lifespans();
-    let lifespan = match lifespans.mean_us() {
-        Some(mean_us) => format!("{:.3} s", mean_us / US_PER_S as f64),
-        None => "n/a".to_string(),
+    let window = latencies.simfaas().at_last_arrival();
+    let lifespan = match window.expired_lifespan_us_mean() {
+        Some(mean_us) => format!(", lifespan {:.3} s on average", mean_us / US_PER_S as f64),
+        None => String::new(),
+    };
+    let averages = match (window.averages(), window.utilization()) {
+        (Some([live, busy, idle]), Some(utilization)) => format!(
+            "{live:.2} live, {busy:.2} busy, {idle:.2} idle on average (busy / live {utilization:.3})"
+        ),
+        _ => "n/a".to_string(),
     };
     format!(
         "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n\
-         expired lifespan:     {lifespan} on average, creation to expiry ({} containers expired)\n",
+         to the last arrival:  {averages}; {} containers expired{lifespan}\n",
         line(start),
         line(end),
-        lifespans.expired()
+        window.expired
     )
 }
 

@@ -334,17 +334,38 @@ egress_mean = \"0B\"
 #[test]
 fn the_report_carries_simfaas_definitions() {
     let path = scenario_file("simfaas-keys", SIMFAAS_KEYS_SCENARIO);
+    // Keep-alive 60 s: one container, created at 10 s, serves all four (one
+    // cold start, three warm); idle from 41 s, it expires at 101 s.
     let run = report(&[path_str(&path)]);
-    // One container, created at 10 s, serves all four (one cold start, three
-    // warm); idle from 41 s, it expires at 101 s.
     assert_eq!(run["cold_starts"], 1);
     assert_eq!(run["simfaas_cold_start_prob"], 0.25);
     assert_eq!(run["containers_expired"], 1);
-    assert_eq!(run["expired_lifespan_us_mean"], 91_000_000.0);
     assert_eq!(run["virtual_time_us"], 101_000_000);
-    // Busy 4 s and the first start's 2 µs of transfers, of 91 s alive.
-    assert_eq!(run["simfaas_utilization"], 4_000_002.0 / 91_000_000.0);
     assert_eq!(run["avg_containers"], 91.0 / 101.0);
+    // SimFaaS's window ends at the last arrival, 40 s: 30 s alive, 3 s and
+    // 2 µs busy (the first start's transfers), and nothing expired yet.
+    assert_eq!(run["simfaas_avg_containers"], 0.75);
+    assert_eq!(run["simfaas_avg_running"], 3_000_002.0 / 40_000_000.0);
+    assert_eq!(run["simfaas_utilization"], 3_000_002.0 / 30_000_000.0);
+    assert_eq!(run["simfaas_containers_expired"], 0);
+    assert_eq!(
+        run["simfaas_expired_lifespan_us_mean"],
+        serde_json::Value::Null
+    );
+    // Keep-alive 5 s: every arrival starts cold; the containers of 10, 20
+    // and 30 s expire 6 s after creation (2 µs more for the first), before
+    // the last arrival; the one of 40 s, at 46 s, after it.
+    let short = report(&[path_str(&path), "--set", "provider.policy.keep_alive=5s"]);
+    assert_eq!(short["simfaas_cold_start_prob"], 1.0);
+    assert_eq!(short["containers_expired"], 4);
+    assert_eq!(short["simfaas_containers_expired"], 3);
+    assert_eq!(
+        short["simfaas_expired_lifespan_us_mean"],
+        18_000_002.0 / 3.0
+    );
+    assert_eq!(short["simfaas_avg_containers"], 18_000_002.0 / 40_000_000.0);
+    assert_eq!(short["simfaas_avg_idle"], 15.0 / 40.0);
+    assert_eq!(short["avg_containers"], 24_000_002.0 / 46_000_000.0);
     // One slot and runs of 15 s: the arrivals at 20 and 40 s are rejected.
     // Cold starts over all arrivals (SimFaaS) is 1/4, over starts 1/2.
     let busy = report(&[
@@ -357,8 +378,6 @@ fn the_report_carries_simfaas_definitions() {
     assert_eq!(busy["rejected"], 2);
     assert_eq!(busy["simfaas_cold_start_prob"], 0.25);
     assert_eq!(busy["cold_start_ratio"], 0.5);
-    // Created at 10 s, last run ends at 45 s, expired at 105 s.
-    assert_eq!(busy["expired_lifespan_us_mean"], 95_000_000.0);
     std::fs::remove_file(path).unwrap();
 }
 
@@ -375,6 +394,7 @@ fn the_azure2019_example_imports_the_fixture() {
     assert_eq!(run["cold_starts"], 3);
     assert_eq!(run["warm_starts"], 7);
     assert_eq!(run["containers_expired"], 3);
+    assert_eq!(run["simfaas_containers_expired"], 0);
     assert_eq!(run["virtual_time_us"], 890_101_000);
     // Determinism: same scenario and seed, same digest; another seed draws
     // other durations for o1/appA/f2, so other events.
