@@ -383,7 +383,7 @@ impl Azure2019Index {
             reason,
         };
         let mut rows: BTreeMap<(String, String, String), u32> = BTreeMap::new();
-        let mut cells_by_row: Vec<Vec<(u32, u32)>> = vec![Vec::new(); minutes];
+        let mut cells_by_minute: Vec<Vec<(u32, u32)>> = vec![Vec::new(); minutes];
         let (mut cells, mut invocations_total) = (0u64, 0u64);
         while let Some((line, text)) = lines.next_data()? {
             let fields: Vec<&str> = text.split(',').collect();
@@ -425,7 +425,7 @@ impl Azure2019Index {
                         ));
                     }
                     invocations_total += count;
-                    cells_by_row[minute].push((row, count as u32));
+                    cells_by_minute[minute].push((row, count as u32));
                 }
             }
         }
@@ -441,7 +441,7 @@ impl Azure2019Index {
         }
         // `apps` was filled in name order, so its indices already rise with
         // the key; the functions are in (owner, app, function) order.
-        let cells: Vec<Vec<(u32, u32)>> = cells_by_row
+        let cells: Vec<Vec<(u32, u32)>> = cells_by_minute
             .into_iter()
             .map(|mut minute| {
                 for cell in &mut minute {
