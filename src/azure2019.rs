@@ -82,8 +82,9 @@ pub const MINUTES_MAX: usize = 1_440;
 
 pub const US_PER_MINUTE: u64 = 60_000_000;
 
-/// The most functions the counts file may list (bounds the names kept).
-pub const FUNCTIONS_MAX: usize = 1 << 16;
+/// The most functions the counts file may list (bounds the names kept:
+/// three 64-character hashes each, about 80 MB at the most).
+pub const FUNCTIONS_MAX: usize = 1 << 18;
 
 /// The most non-zero (function, minute) cells kept: 2^26 cells of 8 bytes,
 /// 512 MiB. A day of the full dataset is far below it.
@@ -284,12 +285,16 @@ pub fn parse_durations_row(line: &str) -> Result<([&str; 3], Vec<Percentile>), S
     let fields = fields_exactly(line, 14, "the durations header")?;
     let names = names(&fields, 3)?;
     // Average, Count, Minimum and Maximum are checked, not used: the table
-    // carries the distribution.
+    // carries the distribution. The dataset lacks Minimum and Maximum in a
+    // few rows (its note 6), so those may be empty.
     for (field, name) in fields[3..7]
         .iter()
         .zip(["Average", "Count", "Minimum", "Maximum"])
     {
-        value_of(field, name)?;
+        let optional = matches!(name, "Minimum" | "Maximum");
+        if !(optional && field.trim().is_empty()) {
+            value_of(field, name)?;
+        }
     }
     let mut table = Vec::with_capacity(DURATION_PERCENTILES_PPM.len());
     for (field, percentile_ppm) in fields[7..].iter().zip(DURATION_PERCENTILES_PPM) {
@@ -854,6 +859,16 @@ mod tests {
     }
 
     #[test]
+    fn durations_rows_may_lack_minimum_and_maximum() {
+        let (names, table) = parse_durations_row("o,a,f,4.5,10,,,1,2,3,4,5,6,7.0004").unwrap();
+        assert_eq!(names, ["o", "a", "f"]);
+        let values: Vec<u64> = table.iter().map(|point| point.value_us).collect();
+        assert_eq!(values, [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000]);
+        let percentiles: Vec<u32> = table.iter().map(|point| point.percentile_ppm).collect();
+        assert_eq!(percentiles, DURATION_PERCENTILES_PPM);
+    }
+
+    #[test]
     fn spread_puts_each_in_the_middle_of_its_share() {
         assert_eq!(spread_us(0, 1), 30_000_000);
         assert_eq!(
@@ -948,6 +963,12 @@ mod tests {
                 1,
                 format!("{durations}o,a,f,1\n"),
                 ":2: expected 14 comma-separated fields",
+            ),
+            (
+                "d-average",
+                1,
+                format!("{durations}o,a,f,,1,,,1,2,3,4,5,6,7\n"),
+                ":2: Average `` is not a number",
             ),
             (
                 "m-header",
