@@ -54,9 +54,9 @@
 //!   Scratch and time limit are the scenario's too.
 //!
 //! **Bounded memory.** The counts file is read once, line by line; only its
-//! non-zero cells are kept, bucketed by minute (8 bytes each; a day of the
-//! full dataset has far fewer non-zero cells than its text has bytes), at
-//! most [`CELLS_MAX`]. The durations and memory files are read once, line
+//! non-zero cells are kept, bucketed by minute (8 bytes each; a non-zero
+//! cell takes at least 2 bytes of the file's text, so this is at most 4×
+//! the file, and far less when most cells are 0), at most [`CELLS_MAX`]. The durations and memory files are read once, line
 //! by line, keeping a table only for the functions and apps the counts
 //! file names. Issuing a minute holds one heap entry per function invoked
 //! in that minute, never the minute's invocations.
