@@ -10,6 +10,7 @@
 
 pub use coldstart_core::*;
 
+pub mod azure2019;
 pub mod codec;
 pub mod compare;
 pub mod digest;

@@ -660,7 +660,7 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     let mut latencies = Latencies::new();
     let total = match &scenario.workload {
         WorkloadSource::Synthetic(spec) => Some(spec.invocations),
-        WorkloadSource::Trace(_) => None,
+        WorkloadSource::Trace(_) | WorkloadSource::Azure2019(_) => None,
     };
     let mut progress = Progress::new(total, "invocations", args.output.quiet);
     let on_event = |event: &Event| {

@@ -5,15 +5,26 @@
 //! have neither; one failed by a platform error has no end-to-end sample,
 //! and a retried one a start-delay sample per start). Percentiles are
 //! nearest-rank. The fault keys count faults and their effects (spec §27).
+//!
+//! The `simfaas_*` keys and the expired-container lifespan follow SimFaaS's
+//! own definitions (Mahmoudi & Khazaei; `ServerlessSimulator` in simfaas
+//! 0.2.2), so its results and ours compare number for number: cold-start
+//! probability = cold starts / all arrivals, rejected ones included;
+//! utilization = running / containers, a ratio of time averages; lifespan =
+//! creation (the `ColdStart`) to expiry, over containers removed by their
+//! keep-alive only. The `avg_*` keys are time averages already (time
+//! integrals of the gauges, divided by the virtual time).
 
 use crate::driver::RunReport;
-use crate::{Event, EventKind, InvocationId, Metrics};
+use crate::{ContainerId, Event, EventKind, InvocationId, Metrics, RemovalCause};
 use serde_json::Value;
 
 const PICODOLLARS_PER_DOLLAR: f64 = 1e12;
 
-/// Collects latency samples from events. Memory: one entry per arena slot
-/// of an invocation in flight, and one `u64` per sample.
+/// Collects the report's figures that come from events rather than the
+/// core's metrics: latency samples, and SimFaaS's figures over its window.
+/// Memory: one entry per arena slot of an invocation in flight or a live
+/// container, and the two constant-size histograms.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
     /// By the invocation id's arena index: the full id and when it was
@@ -23,6 +34,141 @@ pub struct Latencies {
     accepted_at_us: Vec<Option<(InvocationId, u64)>>,
     start_delays_us: Histogram,
     end_to_end_us: Histogram,
+    simfaas: SimfaasWindow,
+}
+
+/// SimFaaS's figures over SimFaaS's window. SimFaaS stops at its
+/// `max_time`, when arrivals stop, with containers still alive; coldstart's
+/// run goes on until the last keep-alive has run out. So these figures are
+/// taken from time 0 to the last arrival (the last `Accepted` event): the
+/// time integrals of the live, busy and idle container counts, rebuilt here
+/// from the events, and the lifespans (`ColdStart` to expiry) of the
+/// containers that expired by then — removed by their keep-alive, not
+/// evicted, discarded or lost, as SimFaaS counts only expired instances.
+/// Over the whole run the integrals equal the core's `container_us`,
+/// `busy_container_us` and `idle_container_us` (checked by a test).
+#[derive(Clone, Debug, Default)]
+pub struct SimfaasWindow {
+    /// By the container id's arena index, as for invocations: the full id,
+    /// its `ColdStart` time, and whether it is busy now.
+    containers: Vec<Option<(ContainerId, u64, bool)>>,
+    live: u64,
+    busy: u64,
+    last_event_us: u64,
+    /// Since time 0: [live, busy, idle] × µs; expired containers and the
+    /// sum of their lifespans.
+    now: WindowTotals,
+    /// `now` as of the last arrival.
+    at_last_arrival: WindowTotals,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub end_us: u64,
+    pub live_us: u128,
+    pub busy_us: u128,
+    pub idle_us: u128,
+    pub expired: u64,
+    pub expired_lifespan_us_total: u128,
+}
+
+impl WindowTotals {
+    /// The time averages of the live, busy and idle counts.
+    pub fn averages(&self) -> Option<[f64; 3]> {
+        (self.end_us > 0).then(|| {
+            [self.live_us, self.busy_us, self.idle_us].map(|us| us as f64 / self.end_us as f64)
+        })
+    }
+
+    /// Busy over live container time: SimFaaS's utilization.
+    pub fn utilization(&self) -> Option<f64> {
+        (self.live_us > 0).then(|| self.busy_us as f64 / self.live_us as f64)
+    }
+
+    /// The mean lifespan of the expired containers, µs.
+    pub fn expired_lifespan_us_mean(&self) -> Option<f64> {
+        (self.expired > 0).then(|| self.expired_lifespan_us_total as f64 / self.expired as f64)
+    }
+}
+
+impl SimfaasWindow {
+    pub fn observe(&mut self, event: &Event) {
+        // Integrate the counts up to this event.
+        let dt = u128::from(event.at_us.saturating_sub(self.last_event_us));
+        self.now.live_us += dt * u128::from(self.live);
+        self.now.busy_us += dt * u128::from(self.busy);
+        self.now.idle_us += dt * u128::from(self.live - self.busy);
+        self.last_event_us = self.last_event_us.max(event.at_us);
+        self.now.end_us = self.last_event_us;
+        match event.kind {
+            EventKind::Accepted { .. } => self.at_last_arrival = self.now,
+            EventKind::ColdStart { container, .. } => {
+                let index = container_slot_of(container);
+                if index >= self.containers.len() {
+                    self.containers.resize(index + 1, None);
+                }
+                self.containers[index] = Some((container, event.at_us, true));
+                self.live += 1;
+                self.busy += 1;
+            }
+            EventKind::WarmStart { container, .. } => {
+                if let Some(entry) = self.entry(container) {
+                    if !entry.2 {
+                        entry.2 = true;
+                        self.busy += 1;
+                    }
+                }
+            }
+            EventKind::ContainerIdle { container, .. } => {
+                if let Some(entry) = self.entry(container) {
+                    if entry.2 {
+                        entry.2 = false;
+                        self.busy -= 1;
+                    }
+                }
+            }
+            EventKind::ContainerRemoved {
+                container, cause, ..
+            } => {
+                let Some(entry) = self.entry(container) else {
+                    return;
+                };
+                let (_, created_at_us, busy) = *entry;
+                self.containers[container_slot_of(container)] = None;
+                self.live -= 1;
+                if busy {
+                    self.busy -= 1;
+                }
+                if cause == RemovalCause::Expired {
+                    self.now.expired += 1;
+                    self.now.expired_lifespan_us_total += u128::from(event.at_us - created_at_us);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The live container's entry, if this is the container created there.
+    fn entry(&mut self, container: ContainerId) -> Option<&mut (ContainerId, u64, bool)> {
+        match self.containers.get_mut(container_slot_of(container)) {
+            Some(Some(entry)) if entry.0 == container => Some(entry),
+            _ => None,
+        }
+    }
+
+    /// From time 0 to the last arrival: SimFaaS's window.
+    pub fn at_last_arrival(&self) -> &WindowTotals {
+        &self.at_last_arrival
+    }
+
+    /// From time 0 to the last event.
+    pub fn whole_run(&self) -> &WindowTotals {
+        &self.now
+    }
+}
+
+fn container_slot_of(container: ContainerId) -> usize {
+    (container.to_bits() & u64::from(u32::MAX)) as usize
 }
 
 /// An id's arena index: the low 32 bits of its bits (docs/spec.md R13).
@@ -36,6 +182,7 @@ impl Latencies {
     }
 
     pub fn observe(&mut self, event: &Event) {
+        self.simfaas.observe(event);
         match event.kind {
             EventKind::Accepted { invocation, .. } => {
                 let index = slot_of(invocation);
@@ -188,6 +335,10 @@ impl Latencies {
     pub fn percentiles(&self) -> [[Option<u64>; 4]; 2] {
         [self.start_delays_us.summary(), self.end_to_end_us.summary()]
     }
+
+    pub fn simfaas(&self) -> &SimfaasWindow {
+        &self.simfaas
+    }
 }
 
 /// The report's keys and values, in order.
@@ -216,10 +367,30 @@ pub fn fields(
         ("cold_starts", Value::from(m.cold_starts)),
         ("warm_starts", Value::from(m.warm_starts)),
         ("cold_start_ratio", ratio(m.cold_starts, started)),
+        // SimFaaS's: over all arrivals, rejected ones included.
+        ("simfaas_cold_start_prob", ratio(m.cold_starts, m.accepted)),
         ("avg_containers", average(m.container_us, run.end_us)),
         ("avg_running", average(m.busy_container_us, run.end_us)),
         ("avg_idle", average(m.idle_container_us, run.end_us)),
         ("utilization", utilization),
+        ("containers_expired", Value::from(m.containers_expired)),
+    ];
+    // SimFaaS's figures, from 0 to the last arrival (`SimfaasWindow`).
+    let window = latencies.simfaas.at_last_arrival();
+    let averages = window.averages();
+    let number = |value: Option<f64>| value.map_or(Value::Null, Value::from);
+    fields.extend([
+        ("simfaas_avg_containers", number(averages.map(|a| a[0]))),
+        ("simfaas_avg_running", number(averages.map(|a| a[1]))),
+        ("simfaas_avg_idle", number(averages.map(|a| a[2]))),
+        ("simfaas_utilization", number(window.utilization())),
+        ("simfaas_containers_expired", Value::from(window.expired)),
+        (
+            "simfaas_expired_lifespan_us_mean",
+            number(window.expired_lifespan_us_mean()),
+        ),
+    ]);
+    fields.extend([
         (
             "cost",
             Value::from(m.cost_picodollars as f64 / PICODOLLARS_PER_DOLLAR),
@@ -256,7 +427,7 @@ pub fn fields(
             "main_cache_miss_ratio",
             ratio(m.main_cache_misses, main_lookups),
         ),
-    ];
+    ]);
     let names = [
         [
             "start_delay_us_p50",
@@ -360,6 +531,123 @@ mod tests {
         assert_eq!(histogram_of([7]).summary(), [Some(7); 4]);
         assert_eq!(histogram_of([]).summary(), [None; 4]);
         assert_eq!(histogram_of([0, 1_023]).percentile(500), Some(0));
+    }
+
+    fn event(at_us: u64, kind: EventKind) -> Event {
+        Event { at_us, kind }
+    }
+
+    /// SimFaaS's window: integrals and lifespans up to the last arrival;
+    /// only expired containers count; a reused arena slot (a new
+    /// generation) is a new container.
+    #[test]
+    fn the_simfaas_window_ends_at_the_last_arrival() {
+        use crate::{FunctionId, HostId, ImageSource, InvocationId};
+        let container =
+            |index: u64, generation: u64| ContainerId::from_bits((generation << 32) | index);
+        let accepted = |invocation: u64| EventKind::Accepted {
+            invocation: InvocationId::from_bits(invocation),
+            function: FunctionId::from_bits(0),
+        };
+        let cold = |invocation: u64, c: ContainerId| EventKind::ColdStart {
+            invocation: InvocationId::from_bits(invocation),
+            container: c,
+            host: HostId(0),
+            image: ImageSource::HostDisk,
+        };
+        let idle = |c: ContainerId| EventKind::ContainerIdle {
+            container: c,
+            expires_at_us: 0,
+        };
+        let removed = |c: ContainerId, cause| EventKind::ContainerRemoved {
+            container: c,
+            host: HostId(0),
+            cause,
+        };
+        let mut latencies = Latencies::new();
+        assert_eq!(latencies.simfaas().at_last_arrival().averages(), None);
+        for e in [
+            event(10, accepted(0)),
+            event(10, cold(0, container(0, 0))),
+            event(20, accepted(1)),
+            event(20, cold(1, container(1, 0))),
+            event(30, accepted(2)),
+            event(30, cold(2, container(2, 0))),
+            event(110, idle(container(0, 0))),
+            // Expired after 1,000 µs: counts.
+            event(1_010, removed(container(0, 0), RemovalCause::Expired)),
+            // Evicted while idle, discarded while busy: do not count.
+            event(1_020, idle(container(1, 0))),
+            event(1_020, removed(container(1, 0), RemovalCause::Evicted)),
+            event(1_030, removed(container(2, 0), RemovalCause::Discarded)),
+            // Slot 0 again, a new generation, the last arrival.
+            event(2_000, accepted(3)),
+            event(2_000, cold(3, container(0, 1))),
+            event(2_500, idle(container(0, 1))),
+            // After the last arrival: not in the window.
+            event(5_000, removed(container(0, 1), RemovalCause::Expired)),
+            // An expiry of a container never seen created is ignored.
+            event(6_000, removed(container(7, 0), RemovalCause::Expired)),
+        ] {
+            latencies.observe(&e);
+        }
+        let window = *latencies.simfaas().at_last_arrival();
+        // Live: 1,000 + 1,000 + 1,000 µs; busy: 100 + 1,000 + 1,000 µs.
+        assert_eq!(
+            window,
+            WindowTotals {
+                end_us: 2_000,
+                live_us: 3_000,
+                busy_us: 2_100,
+                idle_us: 900,
+                expired: 1,
+                expired_lifespan_us_total: 1_000,
+            }
+        );
+        assert_eq!(window.averages(), Some([1.5, 1.05, 0.45]));
+        assert_eq!(window.utilization(), Some(0.7));
+        assert_eq!(window.expired_lifespan_us_mean(), Some(1_000.0));
+        let whole = *latencies.simfaas().whole_run();
+        assert_eq!(
+            (whole.end_us, whole.live_us, whole.busy_us),
+            (6_000, 6_000, 2_600)
+        );
+        assert_eq!(whole.expired_lifespan_us_mean(), Some(2_000.0));
+    }
+
+    /// The window's integrals, rebuilt from events, equal the core's own
+    /// over a whole run of the default scenario (cold and warm starts,
+    /// evictions, discards, expiries).
+    #[test]
+    fn the_rebuilt_integrals_equal_the_cores() {
+        use crate::driver::{Driver, DriverOptions};
+        use crate::simulate::{default_config, default_workload};
+        use crate::{Builtin, Pressure, Provider};
+        let provider = Provider::new(default_config(Pressure::Reject), Builtin::default()).unwrap();
+        let mut driver = Driver::new(provider, DriverOptions::default());
+        let mut latencies = Latencies::new();
+        let inputs = default_workload(7, 3_000).inputs().unwrap();
+        driver
+            .run_with(inputs, |event| latencies.observe(event))
+            .unwrap();
+        let m = driver.provider().metrics();
+        assert!(
+            m.containers_evicted > 0 && m.containers_discarded > 0 && m.containers_expired > 0,
+            "{m:?}"
+        );
+        let whole = *latencies.simfaas().whole_run();
+        assert_eq!(
+            (whole.live_us, whole.busy_us, whole.idle_us, whole.expired),
+            (
+                m.container_us,
+                m.busy_container_us,
+                m.idle_container_us,
+                m.containers_expired
+            )
+        );
+        // The window ends earlier, at the last arrival.
+        let window = *latencies.simfaas().at_last_arrival();
+        assert!(window.end_us < whole.end_us && window.live_us < whole.live_us);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! Every key may be left out; a missing key takes the default scenario's
 //! value (`src/simulate.rs`), so an empty file is the default scenario.
 
+use crate::azure2019::{Azure2019Inputs, Azure2019Spec};
 use crate::simulate::{
     default_config, default_workload, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT, SEED_DEFAULT,
 };
@@ -54,6 +55,9 @@ pub enum WorkloadSource {
     Synthetic(WorkloadSpec),
     /// An Azure Functions 2021 trace (`src/trace.rs`).
     Trace(TraceSpec),
+    /// A day of the Azure Functions 2019 dataset (`src/azure2019.rs`); its
+    /// seed (for the durations) is the scenario's.
+    Azure2019(Azure2019Spec),
 }
 
 /// Why a scenario could not be loaded. Its `Display` is one line.
@@ -319,16 +323,23 @@ struct RateSegmentEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TraceSection {
-    path: PathBuf,
+    /// `azure2021`: the trace file.
+    path: Option<PathBuf>,
     format: Option<TraceFormat>,
     image_size: Option<Bytes>,
     reorder_window_rows: Option<u64>,
+    /// `azure2019`: the day's counts, durations and (optional) memory files.
+    invocations_path: Option<PathBuf>,
+    durations_path: Option<PathBuf>,
+    memory_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 enum TraceFormat {
     #[serde(rename = "azure2021")]
     Azure2021,
+    #[serde(rename = "azure2019")]
+    Azure2019,
 }
 
 // ---------------------------------------------------------------------------
@@ -1010,7 +1021,7 @@ fn resolve_workload(
                 problem: "does not apply to a trace workload (workload.trace): remove it".into(),
             });
         }
-        let TraceFormat::Azure2021 = trace.format.unwrap_or(TraceFormat::Azure2021);
+        let format = trace.format.unwrap_or(TraceFormat::Azure2021);
         let function = resolve_function(
             &FunctionEntry::default(),
             &FunctionEntry::default(),
@@ -1024,9 +1035,55 @@ fn resolve_workload(
             time_limit_us: defaults.time_limit.map_or(function.time_limit_us, |d| d.0),
             ..function
         };
+        // Each format's own keys; another format's are refused.
+        let misplaced = match format {
+            TraceFormat::Azure2021 => [
+                ("invocations_path", trace.invocations_path.is_some()),
+                ("durations_path", trace.durations_path.is_some()),
+                ("memory_path", trace.memory_path.is_some()),
+            ],
+            TraceFormat::Azure2019 => [
+                ("path", trace.path.is_some()),
+                ("reorder_window_rows", trace.reorder_window_rows.is_some()),
+                ("", false),
+            ],
+        };
+        if let Some((key, _)) = misplaced.iter().find(|(_, given)| *given) {
+            let (name, instead) = match format {
+                TraceFormat::Azure2021 => ("azure2021", "path"),
+                TraceFormat::Azure2019 => (
+                    "azure2019",
+                    "invocations_path, durations_path and memory_path",
+                ),
+            };
+            return Err(ScenarioError::Key {
+                path: format!("workload.trace.{key}"),
+                problem: format!("does not apply to format \"{name}\" (it takes {instead})"),
+            });
+        }
+        let required = |key: &str, value: Option<PathBuf>| {
+            value.map(|path| base.join(path)).ok_or(ScenarioError::Key {
+                path: format!("workload.trace.{key}"),
+                problem: "missing: this trace format needs it".into(),
+            })
+        };
+        let image_size_bytes = trace.image_size.map_or(TRACE_IMAGE_BYTES_DEFAULT, |b| b.0);
+        if let TraceFormat::Azure2019 = format {
+            return Ok(WorkloadSource::Azure2019(Azure2019Spec {
+                invocations_path: required("invocations_path", trace.invocations_path)?,
+                durations_path: required("durations_path", trace.durations_path)?,
+                memory_path: trace.memory_path.map(|path| base.join(path)),
+                seed,
+                image_size_bytes,
+                memory_bytes_default: function.memory_bytes,
+                scratch_bytes: function.scratch_bytes,
+                time_limit_us: function.time_limit_us,
+                invocations_max: section.invocations,
+            }));
+        }
         return Ok(WorkloadSource::Trace(TraceSpec {
-            path: base.join(&trace.path),
-            image_size_bytes: trace.image_size.map_or(TRACE_IMAGE_BYTES_DEFAULT, |b| b.0),
+            path: required("path", trace.path)?,
+            image_size_bytes,
             memory_bytes: function.memory_bytes,
             scratch_bytes: function.scratch_bytes,
             time_limit_us: function.time_limit_us,
@@ -1110,6 +1167,7 @@ fn resolve_workload(
 pub enum ScenarioInputs {
     Synthetic(Box<Workload>),
     Trace(Box<TraceInputs>),
+    Azure2019(Box<Azure2019Inputs>),
 }
 
 impl Iterator for ScenarioInputs {
@@ -1119,6 +1177,7 @@ impl Iterator for ScenarioInputs {
         match self {
             ScenarioInputs::Synthetic(workload) => workload.next(),
             ScenarioInputs::Trace(trace) => trace.next(),
+            ScenarioInputs::Azure2019(day) => day.next(),
         }
     }
 }
@@ -1127,7 +1186,8 @@ impl ScenarioInputs {
     /// The error that ended a trace early, if any (check after the run).
     pub fn take_error(&mut self) -> Option<String> {
         match self {
-            ScenarioInputs::Synthetic(_) => None,
+            // The 2019 import reads its files whole before the first input.
+            ScenarioInputs::Synthetic(_) | ScenarioInputs::Azure2019(_) => None,
             ScenarioInputs::Trace(trace) => trace.take_error().map(|e| e.to_string()),
         }
     }
@@ -1137,6 +1197,7 @@ impl ScenarioInputs {
         match self {
             ScenarioInputs::Synthetic(workload) => workload.spec().invocations,
             ScenarioInputs::Trace(trace) => trace.invocations(),
+            ScenarioInputs::Azure2019(day) => day.invocations(),
         }
     }
 }
@@ -1145,8 +1206,10 @@ impl Scenario {
     /// Replaces the seed (`--seed`), the generator's too.
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = seed;
-        if let WorkloadSource::Synthetic(spec) = &mut self.workload {
-            spec.seed = seed;
+        match &mut self.workload {
+            WorkloadSource::Synthetic(spec) => spec.seed = seed,
+            WorkloadSource::Azure2019(spec) => spec.seed = seed,
+            WorkloadSource::Trace(_) => {}
         }
     }
 
@@ -1160,6 +1223,9 @@ impl Scenario {
                 .map_err(|error| format!("workload: {error}")),
             WorkloadSource::Trace(spec) => TraceInputs::open(spec.clone())
                 .map(|trace| ScenarioInputs::Trace(Box::new(trace)))
+                .map_err(|error| error.to_string()),
+            WorkloadSource::Azure2019(spec) => Azure2019Inputs::open(spec.clone())
+                .map(|day| ScenarioInputs::Azure2019(Box::new(day)))
                 .map_err(|error| error.to_string()),
         }
     }

@@ -16,6 +16,15 @@ pub fn percent(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole as f64)
 }
 
+/// `part` as a percentage of `whole`, three decimals (cold-start
+/// probabilities are often well under 1%); "n/a" when `whole` is 0.
+pub fn percent_fine(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "n/a".to_string();
+    }
+    format!("{:.3}%", part as f64 * 100.0 / whole as f64)
+}
+
 /// Picodollars as dollars with six decimals, in integer arithmetic (rounded
 /// down to the micro-dollar).
 pub fn dollars(picodollars: u128) -> String {
@@ -116,6 +125,13 @@ fn utilization(out: &mut String, m: &Metrics, elapsed_us: u64) {
         average(m.busy_container_us, elapsed_us),
         average(m.idle_container_us, elapsed_us)
     );
+    // SimFaaS's definition (src/report.rs): over all arrivals, rejected
+    // ones included.
+    let _ = writeln!(
+        out,
+        "SimFaaS definitions:  cold-start probability {} of arrivals",
+        percent_fine(m.cold_starts, m.accepted),
+    );
     let _ = writeln!(out, "cost:                 {}", dollars(m.cost_picodollars));
 }
 
@@ -210,14 +226,29 @@ fn milliseconds(duration_us: Option<u64>) -> String {
     }
 }
 
-/// The latency lines: start delay and end to end, p50/p90/p99/max in ms.
+/// The latency lines: start delay and end to end, p50/p90/p99/max in ms;
+/// then SimFaaS's window, from 0 to the last arrival: the time-averaged
+/// containers and the expired ones' mean lifespan (src/report.rs).
 pub fn render_latencies(latencies: &mut crate::report::Latencies) -> String {
     let [start, end] = latencies.percentiles();
     let line = |values: [Option<u64>; 4]| values.map(milliseconds).join(" / ") + " ms";
+    let window = latencies.simfaas().at_last_arrival();
+    let lifespan = match window.expired_lifespan_us_mean() {
+        Some(mean_us) => format!(", lifespan {:.3} s on average", mean_us / US_PER_S as f64),
+        None => String::new(),
+    };
+    let averages = match (window.averages(), window.utilization()) {
+        (Some([live, busy, idle]), Some(utilization)) => format!(
+            "{live:.2} live, {busy:.2} busy, {idle:.2} idle on average (busy / live {utilization:.3})"
+        ),
+        _ => "n/a".to_string(),
+    };
     format!(
-        "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n",
+        "start delay:          {} (p50 / p90 / p99 / max)\nend to end:           {}\n\
+         to the last arrival:  {averages}; {} containers expired{lifespan}\n",
         line(start),
-        line(end)
+        line(end),
+        window.expired
     )
 }
 
@@ -245,6 +276,8 @@ mod tests {
     fn formats() {
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(1, 0), "n/a");
+        assert_eq!(percent_fine(1_182, 900_000), "0.131%");
+        assert_eq!(percent_fine(1, 0), "n/a");
         assert_eq!(dollars(1_234_567_890_123_456), "$1234.567890");
         assert_eq!(dollars(999_999), "$0.000000");
         assert_eq!(seconds(1_234_567), "1.234 s");

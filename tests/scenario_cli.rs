@@ -294,3 +294,177 @@ fn bad_scenarios_fail_with_one_line_naming_the_file() {
         assert!(message.starts_with(expected), "{args:?}: {message}");
     }
 }
+
+/// One function, arrivals at exactly 10, 20, 30 and 40 s, runs of exactly
+/// 1 s, no start overhead, a 1-byte image (1 µs to download, 1 µs to copy),
+/// keep-alive 60 s: the SimFaaS-definition keys, by hand.
+const SIMFAAS_KEYS_SCENARIO: &str = "seed = 3
+[provider]
+cold_start = \"0us\"
+warm_start = \"0us\"
+[[provider.hosts]]
+ram = \"1GiB\"
+slots = 4
+disk = \"1GiB\"
+copy_bandwidth = \"1GB/s\"
+[provider.main_storage]
+capacity = \"1GiB\"
+download_bandwidth = \"1GB/s\"
+[provider.policy]
+keep_alive = \"60s\"
+[workload]
+invocations = 4
+interarrival_mean = \"10s\"
+arrivals = \"constant\"
+failure_per_phase_ppm = 0
+long_run_ppm = 0
+images = [{ size = \"1B\" }]
+[[workload.functions]]
+memory = \"128MiB\"
+scratch = \"1B\"
+time_limit = \"1h\"
+clone_mean = \"0us\"
+build_mean = \"0us\"
+run_mean = \"1s\"
+run_distribution = \"constant\"
+ingress_mean = \"0B\"
+egress_mean = \"0B\"
+";
+
+#[test]
+fn the_report_carries_simfaas_definitions() {
+    let path = scenario_file("simfaas-keys", SIMFAAS_KEYS_SCENARIO);
+    // Keep-alive 60 s: one container, created at 10 s, serves all four (one
+    // cold start, three warm); idle from 41 s, it expires at 101 s.
+    let run = report(&[path_str(&path)]);
+    assert_eq!(run["cold_starts"], 1);
+    assert_eq!(run["simfaas_cold_start_prob"], 0.25);
+    assert_eq!(run["containers_expired"], 1);
+    assert_eq!(run["virtual_time_us"], 101_000_000);
+    assert_eq!(run["avg_containers"], 91.0 / 101.0);
+    // SimFaaS's window ends at the last arrival, 40 s: 30 s alive, 3 s and
+    // 2 µs busy (the first start's transfers), and nothing expired yet.
+    assert_eq!(run["simfaas_avg_containers"], 0.75);
+    assert_eq!(run["simfaas_avg_running"], 3_000_002.0 / 40_000_000.0);
+    assert_eq!(run["simfaas_utilization"], 3_000_002.0 / 30_000_000.0);
+    assert_eq!(run["simfaas_containers_expired"], 0);
+    assert_eq!(
+        run["simfaas_expired_lifespan_us_mean"],
+        serde_json::Value::Null
+    );
+    // Keep-alive 5 s: every arrival starts cold; the containers of 10, 20
+    // and 30 s expire 6 s after creation (2 µs more for the first), before
+    // the last arrival; the one of 40 s, at 46 s, after it.
+    let short = report(&[path_str(&path), "--set", "provider.policy.keep_alive=5s"]);
+    assert_eq!(short["simfaas_cold_start_prob"], 1.0);
+    assert_eq!(short["containers_expired"], 4);
+    assert_eq!(short["simfaas_containers_expired"], 3);
+    assert_eq!(
+        short["simfaas_expired_lifespan_us_mean"],
+        18_000_002.0 / 3.0
+    );
+    assert_eq!(short["simfaas_avg_containers"], 18_000_002.0 / 40_000_000.0);
+    assert_eq!(short["simfaas_avg_idle"], 15.0 / 40.0);
+    assert_eq!(short["avg_containers"], 24_000_002.0 / 46_000_000.0);
+    // One slot and runs of 15 s: the arrivals at 20 and 40 s are rejected.
+    // Cold starts over all arrivals (SimFaaS) is 1/4, over starts 1/2.
+    let busy = report(&[
+        path_str(&path),
+        "--set",
+        "provider.hosts[0].slots=1",
+        "--set",
+        "workload.functions[0].run_mean=15s",
+    ]);
+    assert_eq!(busy["rejected"], 2);
+    assert_eq!(busy["simfaas_cold_start_prob"], 0.25);
+    assert_eq!(busy["cold_start_ratio"], 0.5);
+    std::fs::remove_file(path).unwrap();
+}
+
+/// The Azure 2019 example (a synthetic 5-minute fixture in the dataset's
+/// format): the invocations the counts give, three cold starts — o1/appA/f2
+/// at 15 s and f1 at 30 s (the same image, on another container), and
+/// o2/appB/f1 at 90 s — and the last run (f1's 100 ms, at 290 s after a
+/// 1 ms warm start) ends at 290.101 s, its container expiring 600 s later.
+#[test]
+fn the_azure2019_example_imports_the_fixture() {
+    let run = report(&["examples/azure2019-fixture.toml"]);
+    assert_eq!(run["invocations"], 10);
+    assert_eq!(run["completed"], 10);
+    assert_eq!(run["cold_starts"], 3);
+    assert_eq!(run["warm_starts"], 7);
+    assert_eq!(run["containers_expired"], 3);
+    assert_eq!(run["simfaas_containers_expired"], 0);
+    assert_eq!(run["virtual_time_us"], 890_101_000);
+    // Determinism: same scenario and seed, same digest; another seed draws
+    // other durations for o1/appA/f2, so other events.
+    let digest = run["events_digest"].clone();
+    assert_eq!(
+        report(&["examples/azure2019-fixture.toml"])["events_digest"],
+        digest
+    );
+    let reseeded = report(&["examples/azure2019-fixture.toml", "--seed", "2"]);
+    assert_eq!(reseeded["invocations"], 10);
+    assert_ne!(reseeded["events_digest"], digest);
+    let limited = report(&["examples/azure2019-fixture.toml", "--invocations", "4"]);
+    assert_eq!(limited["invocations"], 4);
+}
+
+#[test]
+fn bad_azure2019_files_fail_with_one_line_naming_file_and_line() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let durations = data.join("azure2019-fixture-durations.csv");
+    let bad_counts = std::env::temp_dir().join(format!(
+        "coldstart-scenario-{}-bad-counts.csv",
+        std::process::id()
+    ));
+    std::fs::write(
+        &bad_counts,
+        "HashOwner,HashApp,HashFunction,Trigger,1,2\no,a,f,http,1,0\no,a,g,http,1,1.5\n",
+    )
+    .unwrap();
+    let day = |counts: &Path, extra: &str| {
+        format!(
+            "[workload.trace]\nformat = \"azure2019\"\ninvocations_path = {:?}\ndurations_path = {:?}\n{extra}",
+            counts.to_str().unwrap(),
+            durations.to_str().unwrap()
+        )
+    };
+    for (name, text, expected) in [
+        (
+            "day-line",
+            day(&bad_counts, ""),
+            "bad-counts.csv:3: minute 2: `1.5` is not a whole number of invocations".to_string(),
+        ),
+        (
+            "day-missing",
+            day(&data.join("no-such-counts.csv"), ""),
+            "no-such-counts.csv: ".to_string(),
+        ),
+        (
+            "day-path",
+            day(&bad_counts, "path = \"t.csv\"\n"),
+            "workload.trace.path: does not apply to format \"azure2019\"".to_string(),
+        ),
+        (
+            "day-durations",
+            "[workload.trace]\nformat = \"azure2019\"\ninvocations_path = \"c.csv\"\n".to_string(),
+            "workload.trace.durations_path: missing".to_string(),
+        ),
+    ] {
+        let path = scenario_file(name, &text);
+        let output = coldstart(&["simulate", path_str(&path)]);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {message}");
+        assert!(stdout(&output).is_empty(), "{name}");
+        assert_eq!(message.lines().count(), 1, "{name}: {message}");
+        let prefix = format!("coldstart: {}: ", path.display());
+        assert!(message.starts_with(&prefix), "{name}: {message}");
+        assert!(
+            message.contains(&expected),
+            "{name}: no `{expected}` in {message}"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+    std::fs::remove_file(bad_counts).unwrap();
+}

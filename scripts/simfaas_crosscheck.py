@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Side-by-side cross-check of coldstart against SimFaaS (Mahmoudi & Khazaei).
+
+Runs SimFaaS's ServerlessSimulator on its canonical configuration (Poisson
+arrivals at 0.9/s, warm service Exp(mean 1.991 s), cold service Exp(mean
+2.244 s), expiration threshold 600 s) and `coldstart simulate
+examples/simfaas-canonical.toml --json` over the same number of seeds, and
+prints each metric's mean and 95% confidence interval (Student's t over the
+seeds) for both, the difference of the means with its 95% interval (Welch),
+and whether the means agree within the noise (that interval holds 0).
+
+Needs a Python with simfaas 0.2.2 (numpy, scipy come with it) and a built
+coldstart binary; `cargo test` does not use it:
+
+    cargo build --release
+    /work/simfaas-venv/bin/python scripts/simfaas_crosscheck.py --seeds 10
+
+The metrics are SimFaaS's own definitions (see `get_result_dict` in its
+ServerlessSimulator), read from coldstart's `simfaas_*` report keys:
+cold-start probability over all arrivals (`simfaas_cold_start_prob`),
+time-averaged instances / running / idle (`simfaas_avg_containers`,
+`simfaas_avg_running`, `simfaas_avg_idle`), running / instances
+(`simfaas_utilization`) and the mean lifespan of expired instances
+(`simfaas_expired_lifespan_us_mean`). Like SimFaaS's, coldstart's figures
+stop when the arrivals stop (at the last arrival), not after the final
+keep-alives run out.
+
+SimFaaS is slow (about a minute per 10^6 simulated seconds here):
+`--json-out FILE` keeps every run's figures, and `--reuse-simfaas FILE`
+takes SimFaaS's runs from such a file and reruns coldstart only.
+
+`--cold-service shifted` replaces SimFaaS's exponential cold service by
+coldstart's shape, a constant 0.253 s plus the Exp(1.991 s) run, to measure
+what that difference does (run both and compare the SimFaaS columns).
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from scipy import stats
+from simfaas.ServerlessSimulator import ServerlessSimulator
+from simfaas.SimProcess import ExpSimProcess, SimProcess
+
+ARRIVAL_RATE_PER_S = 0.9
+WARM_MEAN_S = 1.991
+COLD_MEAN_S = 2.244
+# coldstart's cold start: this constant overhead, then the warm run.
+COLD_OVERHEAD_S = 0.253
+EXPIRATION_S = 600.0
+
+# (label, SimFaaS result key, coldstart report key, scale to SimFaaS units)
+METRICS = [
+    ("cold-start probability", "prob_cold", "simfaas_cold_start_prob", 1.0),
+    ("time-avg instances", "inst_count_avg", "simfaas_avg_containers", 1.0),
+    ("time-avg running", "inst_running_count_avg", "simfaas_avg_running", 1.0),
+    ("time-avg idle", "inst_idle_count_avg", "simfaas_avg_idle", 1.0),
+    ("utilization (running/instances)", "utilization", "simfaas_utilization", 1.0),
+    ("mean expired lifespan (s)", "lifespan_avg", "simfaas_expired_lifespan_us_mean", 1e-6),
+]
+
+
+class ShiftedExp(SimProcess):
+    """A constant plus an exponential: coldstart's cold service."""
+
+    def __init__(self, constant, mean):
+        super().__init__()
+        self.constant = constant
+        self.mean = mean
+
+    def generate_trace(self):
+        return self.constant + np.random.exponential(self.mean)
+
+
+def run_simfaas(seed, max_time_s, cold_service):
+    np.random.seed(seed)
+    if cold_service == "exp":
+        cold = ExpSimProcess(rate=1 / COLD_MEAN_S)
+    else:
+        cold = ShiftedExp(COLD_OVERHEAD_S, WARM_MEAN_S)
+    sim = ServerlessSimulator(
+        arrival_process=ExpSimProcess(rate=ARRIVAL_RATE_PER_S),
+        warm_service_process=ExpSimProcess(rate=1 / WARM_MEAN_S),
+        cold_service_process=cold,
+        expiration_threshold=EXPIRATION_S,
+        max_time=max_time_s,
+    )
+    sim.generate_trace()
+    result = sim.get_result_dict()
+    result["utilization"] = result["inst_running_count_avg"] / result["inst_count_avg"]
+    return {key: float(value) for key, value in result.items()}
+
+
+def run_coldstart(binary, scenario, seed, invocations):
+    command = [
+        binary, "simulate", scenario, "--seed", str(seed),
+        "--set", f"workload.invocations={invocations}", "--json",
+    ]
+    output = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(output.stdout)
+
+
+def mean_ci(values):
+    """Mean and the half-width of its 95% interval (Student's t)."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    mean = float(values.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    sd = float(values.std(ddof=1))
+    return mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n), sd
+
+
+def welch(a, b):
+    """Difference of means (b - a) and its 95% half-width (Welch)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return float(b.mean() - a.mean()), 0.0
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return float(b.mean() - a.mean()), float(stats.t.ppf(0.975, dof)) * se
+
+
+def number(value):
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.4f}"
+    return f"{value:.6f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=10, help="runs per simulator (default 10)")
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds are FIRST.. FIRST+N-1 (default 1)")
+    parser.add_argument("--max-time-s", type=float, default=1e6,
+                        help="SimFaaS's simulated time; coldstart gets round(0.9 x this) arrivals (default 1e6)")
+    parser.add_argument("--cold-service", choices=["exp", "shifted"], default="exp",
+                        help="SimFaaS's cold service: exp = Exp(2.244 s) (SimFaaS's own), "
+                             "shifted = 0.253 s + Exp(1.991 s) (coldstart's shape)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--coldstart", default=os.path.join(root, "target/release/coldstart"))
+    parser.add_argument("--scenario", default=os.path.join(root, "examples/simfaas-canonical.toml"))
+    parser.add_argument("--json-out", help="also write every run's figures here")
+    parser.add_argument("--reuse-simfaas", metavar="FILE",
+                        help="take SimFaaS's runs from a --json-out file (same seeds, time, cold service)")
+    args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds must be at least 2 for a confidence interval")
+
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    invocations = round(ARRIVAL_RATE_PER_S * args.max_time_s)
+    simfaas_runs, coldstart_runs = [], []
+    reused = None
+    if args.reuse_simfaas:
+        with open(args.reuse_simfaas) as saved:
+            saved = json.load(saved)
+        settings = (saved.get("max_time_s"), saved.get("cold_service"))
+        if saved["seeds"] != seeds or settings != (args.max_time_s, args.cold_service):
+            parser.error(f"{args.reuse_simfaas} holds seeds {saved['seeds']}, settings {settings}")
+        reused = saved["simfaas"]
+    for index, seed in enumerate(seeds):
+        started = time.monotonic()
+        if reused is None:
+            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service))
+        else:
+            simfaas_runs.append(reused[index])
+        simfaas_s = time.monotonic() - started
+        started = time.monotonic()
+        coldstart_runs.append(run_coldstart(args.coldstart, args.scenario, seed, invocations))
+        coldstart_s = time.monotonic() - started
+        print(f"seed {seed}: SimFaaS {simfaas_s:.1f} s, coldstart {coldstart_s:.1f} s",
+              file=sys.stderr, flush=True)
+
+    if args.json_out:
+        with open(args.json_out, "w") as out:
+            json.dump({"seeds": seeds, "max_time_s": args.max_time_s,
+                       "cold_service": args.cold_service,
+                       "simfaas": simfaas_runs, "coldstart": coldstart_runs}, out)
+
+    print(f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per simulator); SimFaaS {args.max_time_s:g} s "
+          f"with {args.cold_service} cold service; coldstart {invocations} arrivals")
+    print("mean ± 95% CI (Student's t); difference coldstart − SimFaaS ± 95% CI (Welch)")
+    print()
+    print("| metric | SimFaaS | coldstart | difference | agree |")
+    print("|---|---|---|---|---|")
+    for label, simfaas_key, coldstart_key, scale in METRICS:
+        a = [run[simfaas_key] for run in simfaas_runs]
+        b = [run[coldstart_key] * scale for run in coldstart_runs]
+        (ma, ha, _), (mb, hb, _) = mean_ci(a), mean_ci(b)
+        diff, half = welch(a, b)
+        agree = "yes" if abs(diff) <= half else "no"
+        print(f"| {label} | {number(ma)} ± {number(ha)} | {number(mb)} ± {number(hb)} "
+              f"| {number(diff)} ± {number(half)} | {agree} |")
+
+
+if __name__ == "__main__":
+    main()
