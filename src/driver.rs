@@ -199,22 +199,16 @@ impl<P: Policies> Driver<P> {
 
     /// [`Driver::drain`], passing each event to `on_event`.
     pub fn drain_with(&mut self, mut on_event: impl FnMut(&Event)) -> Result<u64, DriveError> {
-        let mut drain_steps = 0;
-        while let Some(next_timer_us) = self.provider.next_timer_us() {
-            if drain_steps >= self.options.drain_steps_max {
-                return Err(DriveError::Undrained {
-                    drain_steps,
-                    next_timer_us,
-                });
-            }
-            let advance = Input {
-                at_us: next_timer_us,
-                command: Command::Advance,
-            };
-            self.apply(&advance)?.iter().for_each(&mut on_event);
-            drain_steps += 1;
-        }
-        Ok(drain_steps)
+        let drain_steps_max = self.options.drain_steps_max;
+        drain_loop(
+            self,
+            drain_steps_max,
+            |driver| driver.provider.next_timer_us(),
+            |driver, advance| {
+                driver.apply(advance)?.iter().for_each(&mut on_event);
+                Ok(())
+            },
+        )
     }
 
     /// Applies every input, in order, then drains the timers.
@@ -247,4 +241,32 @@ impl<P: Policies> Driver<P> {
             end_us: self.provider.now_us(),
         }
     }
+}
+
+/// The drain loop of [`Driver::drain_with`] and of the log's `Recorder`:
+/// applies an `Advance` to each next timer's time until no timer is left,
+/// at most `drain_steps_max` times; returns the number of advances.
+pub(crate) fn drain_loop<S, E: From<DriveError>>(
+    state: &mut S,
+    drain_steps_max: u64,
+    next_timer_us: impl Fn(&S) -> Option<u64>,
+    mut advance: impl FnMut(&mut S, &Input) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut drain_steps = 0;
+    while let Some(next_timer_us) = next_timer_us(state) {
+        if drain_steps >= drain_steps_max {
+            return Err(DriveError::Undrained {
+                drain_steps,
+                next_timer_us,
+            }
+            .into());
+        }
+        let input = Input {
+            at_us: next_timer_us,
+            command: Command::Advance,
+        };
+        advance(state, &input)?;
+        drain_steps += 1;
+    }
+    Ok(drain_steps)
 }

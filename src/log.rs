@@ -1029,23 +1029,16 @@ impl<W: Write> Recorder<W> {
     /// Advances to each next timer until none is left (at most
     /// `drain_steps_max` advances), logging each `Advance`.
     pub fn drain_with(&mut self, mut on_event: impl FnMut(&Event)) -> Result<u64, RunError> {
-        let mut drain_steps = 0;
         let drain_steps_max = self.driver.options().drain_steps_max;
-        while let Some(next_timer_us) = self.driver.provider().next_timer_us() {
-            if drain_steps >= drain_steps_max {
-                return Err(RunError::Drive(DriveError::Undrained {
-                    drain_steps,
-                    next_timer_us,
-                }));
-            }
-            let advance = Input {
-                at_us: next_timer_us,
-                command: Command::Advance,
-            };
-            self.apply(&advance)?.iter().for_each(&mut on_event);
-            drain_steps += 1;
-        }
-        Ok(drain_steps)
+        crate::driver::drain_loop(
+            self,
+            drain_steps_max,
+            |recorder| recorder.driver.provider().next_timer_us(),
+            |recorder, advance| {
+                recorder.apply(advance)?.iter().for_each(&mut on_event);
+                Ok(())
+            },
+        )
     }
 
     /// Applies every input, then drains the timers.
