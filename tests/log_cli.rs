@@ -17,10 +17,11 @@ fn coldstart(args: &[&str]) -> Output {
 fn temp_path(name: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
-        "coldstart-log-cli-{}-{n}-{name}",
-        std::process::id()
-    ))
+    // Cargo's scratch directory for integration tests (under target/), not
+    // the system's temp directory: these files are many and small, and
+    // `cargo clean` takes them away.
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("log-cli-{}-{n}-{name}", std::process::id()))
 }
 
 fn path_str(path: &std::path::Path) -> &str {
