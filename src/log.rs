@@ -1294,19 +1294,7 @@ mod tests {
             config: ConfigV2Out,
             policies: BuiltinV3,
         }
-        let config = default_config(Pressure::Reject);
-        let mut recorder = Recorder::new(
-            Vec::new(),
-            LogFormat::Binary,
-            config.clone(),
-            Builtin::default(),
-            DriverOptions::default(),
-        )
-        .unwrap();
-        recorder
-            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
-            .unwrap();
-        let (_, trailer, v3) = recorder.finish().unwrap();
+        let (config, trailer, v3) = recorded_default_log();
         let header = codec::encode(&HeaderV2Out {
             coldstart_version: "0.1.0".to_string(),
             config: ConfigV2Out {
@@ -1325,16 +1313,7 @@ mod tests {
             },
         })
         .unwrap();
-        let v3_header_len = u32::from_le_bytes([v3[13], v3[14], v3[15], v3[16]]) as usize;
-        let rest = &v3[12 + 1 + 4 + v3_header_len + 4..];
-        let length = (header.len() as u32).to_le_bytes();
-        let mut v2 = MAGIC.to_vec();
-        v2.extend_from_slice(&2u32.to_le_bytes());
-        v2.push(TAG_HEADER);
-        v2.extend_from_slice(&length);
-        v2.extend_from_slice(&header);
-        v2.extend_from_slice(&record_check(TAG_HEADER, length, &header).to_le_bytes());
-        v2.extend_from_slice(rest);
+        let v2 = with_old_header(&v3, 2, &header);
         let reader = LogReader::new(&v2[..]).unwrap();
         assert_eq!(reader.header().config, config);
         let replayed = replay_bytes(&v2, true).unwrap();
@@ -1345,19 +1324,7 @@ mod tests {
 
     #[test]
     fn a_version_4_log_replays_with_the_clocks_at_zero() {
-        let config = default_config(Pressure::Reject);
-        let mut recorder = Recorder::new(
-            Vec::new(),
-            LogFormat::Binary,
-            config.clone(),
-            Builtin::default(),
-            DriverOptions::default(),
-        )
-        .unwrap();
-        recorder
-            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
-            .unwrap();
-        let (_, trailer, v5) = recorder.finish().unwrap();
+        let (config, trailer, v5) = recorded_default_log();
         let v4_header = |policies: BuiltinV4| {
             codec::encode(&LogHeaderV4 {
                 coldstart_version: "0.1.0".to_string(),
@@ -1380,19 +1347,7 @@ mod tests {
                 frequencies: Vec::new(),
             },
         };
-        let v5_header_len = u32::from_le_bytes([v5[13], v5[14], v5[15], v5[16]]) as usize;
-        let rest = &v5[12 + 1 + 4 + v5_header_len + 4..];
-        let with_header = |header: &[u8]| {
-            let length = (header.len() as u32).to_le_bytes();
-            let mut log = MAGIC.to_vec();
-            log.extend_from_slice(&4u32.to_le_bytes());
-            log.push(TAG_HEADER);
-            log.extend_from_slice(&length);
-            log.extend_from_slice(header);
-            log.extend_from_slice(&record_check(TAG_HEADER, length, header).to_le_bytes());
-            log.extend_from_slice(rest);
-            log
-        };
+        let with_header = |header: &[u8]| with_old_header(&v5, 4, header);
         let header = v4_header(policies());
         let v4 = with_header(&header);
         let reader = LogReader::new(&v4[..]).unwrap();
@@ -1412,6 +1367,41 @@ mod tests {
             error.to_string().contains("learned policy state"),
             "{error}"
         );
+    }
+
+    /// A binary log of 200 default-scenario invocations, with its
+    /// configuration and trailer.
+    fn recorded_default_log() -> (Config, Trailer, Vec<u8>) {
+        let config = default_config(Pressure::Reject);
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            LogFormat::Binary,
+            config.clone(),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        recorder
+            .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+            .unwrap();
+        let (_, trailer, bytes) = recorder.finish().unwrap();
+        (config, trailer, bytes)
+    }
+
+    /// `log` (current version) with its header record replaced by `header`
+    /// and its version number by `version`: an older log of the same run.
+    fn with_old_header(log: &[u8], version: u32, header: &[u8]) -> Vec<u8> {
+        let header_len = u32::from_le_bytes([log[13], log[14], log[15], log[16]]) as usize;
+        let rest = &log[12 + 1 + 4 + header_len + 4..];
+        let length = (header.len() as u32).to_le_bytes();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&version.to_le_bytes());
+        old.push(TAG_HEADER);
+        old.extend_from_slice(&length);
+        old.extend_from_slice(header);
+        old.extend_from_slice(&record_check(TAG_HEADER, length, header).to_le_bytes());
+        old.extend_from_slice(rest);
+        old
     }
 
     fn replay_bytes(bytes: &[u8], verify: bool) -> Result<Replayed, RunError> {
