@@ -299,10 +299,12 @@ fn replay_checked(log: &DecodedLog) {
 pub struct ChaosPolicy {
     script: Vec<u64>,
     cursor: usize,
-    /// Choices of a host that exists and fits: core must cold-start there.
-    pub placed: Vec<(InvocationId, HostId)>,
-    /// Choices core must refuse with a `DecisionRefused` event.
-    pub impossible: Vec<(InvocationId, HostId, DecisionError)>,
+    /// Choices of a host that exists and fits: core must cold-start (or,
+    /// for a pre-warm, `None`, pre-warm) there.
+    pub placed: Vec<(Option<InvocationId>, HostId)>,
+    /// Choices core must refuse with a `DecisionRefused` event (or, for a
+    /// pre-warm, a `PrewarmSkipped { reason: Refused }`).
+    pub impossible: Vec<(Option<InvocationId>, HostId, DecisionError)>,
 }
 
 impl ChaosPolicy {
@@ -368,6 +370,17 @@ impl Policies for ChaosPolicy {
         self.next_word()
     }
 
+    fn idle_plan(&mut self, container: &ContainerFacts) -> crate::IdlePlan {
+        // Any keep-alive; an odd word plans a pre-warm within a few ms
+        // (0 included), so that pre-warms are placed during these runs.
+        let keep_alive_us = self.keep_alive_us(container);
+        let word = self.next_word();
+        crate::IdlePlan {
+            keep_alive_us,
+            prewarm_after_us: (word % 2 == 1).then_some((word >> 1) % 4_096),
+        }
+    }
+
     fn image_priority(&mut self, _image: &ImageFacts) -> u64 {
         self.next_word()
     }
@@ -414,7 +427,7 @@ pub fn policy_chaos_target(bytes: &[u8]) {
         core_policy.impossible, model_policy.impossible,
         "core and model were asked for different host choices"
     );
-    let refused: Vec<(InvocationId, HostId, DecisionError)> = trace
+    let refused: Vec<(Option<InvocationId>, HostId, DecisionError)> = trace
         .events
         .iter()
         .filter_map(|event| match event.kind {
@@ -422,7 +435,11 @@ pub fn policy_chaos_target(bytes: &[u8]) {
                 invocation,
                 host,
                 reason,
-            } => Some((invocation, host, reason)),
+            } => Some((Some(invocation), host, reason)),
+            EventKind::PrewarmSkipped {
+                reason: crate::PrewarmSkip::Refused { host, reason },
+                ..
+            } => Some((None, host, reason)),
             _ => None,
         })
         .collect();
@@ -430,13 +447,14 @@ pub fn policy_chaos_target(bytes: &[u8]) {
         refused, core_policy.impossible,
         "the DecisionRefused events (left) are not the impossible choices (right)"
     );
-    let cold_starts: Vec<(InvocationId, HostId)> = trace
+    let cold_starts: Vec<(Option<InvocationId>, HostId)> = trace
         .events
         .iter()
         .filter_map(|event| match event.kind {
             EventKind::ColdStart {
                 invocation, host, ..
-            } => Some((invocation, host)),
+            } => Some((Some(invocation), host)),
+            EventKind::Prewarmed { host, .. } => Some((None, host)),
             _ => None,
         })
         .collect();

@@ -176,6 +176,42 @@ pub enum EventKind {
         used_bytes: u64,
         target_bytes: u64,
     },
+    /// The function's container was unloaded after its invocation
+    /// (`ContainerRemoved { cause: Unloaded }` just before) and the policy
+    /// asked for a fresh one at `at_us`: a pre-warm (R155).
+    PrewarmPlanned {
+        function: FunctionId,
+        at_us: u64,
+    },
+    /// A pre-warm: a container placed on `host` for the function with no
+    /// invocation; it goes idle once started (R157). `image` says where its
+    /// image was found, as for a cold start.
+    Prewarmed {
+        function: FunctionId,
+        container: ContainerId,
+        host: HostId,
+        image: ImageSource,
+    },
+    /// A planned pre-warm that was due now did not place a container (R156).
+    PrewarmSkipped {
+        function: FunctionId,
+        reason: PrewarmSkip,
+    },
+}
+
+/// Why a due pre-warm placed no container (R156).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PrewarmSkip {
+    /// The function already has an idle container.
+    AlreadyWarm,
+    /// Invocations wait in the queue: room goes to them first.
+    QueueWaiting,
+    /// No host can take it (the policy declined, or the container arena is
+    /// full).
+    NoHost,
+    /// The policy chose a host that cannot take it (also counted in
+    /// `decisions_refused`).
+    Refused { host: HostId, reason: DecisionError },
 }
 
 /// Why an invocation ended on a platform error (not the function's fault).
@@ -227,6 +263,9 @@ pub enum RemovalCause {
     Discarded,
     /// Died with its host.
     HostLost,
+    /// Removed right after its invocation completed, because the policy
+    /// planned a pre-warm instead of keeping it (R155).
+    Unloaded,
 }
 
 /// Why a host-selection decision was refused.

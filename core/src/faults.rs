@@ -105,6 +105,14 @@ impl Core {
                     self.remove_busy(policies, container, RemovalCause::HostLost, out);
                     self.interrupt(invocation, out);
                 }
+                // A pre-warming container has no invocation to retry.
+                ContainerState::PrewarmPreparing { .. } => {
+                    self.remove_busy(policies, container, RemovalCause::HostLost, out);
+                }
+                ContainerState::PrewarmStarting { .. } => {
+                    self.cancel_timer(Timer::ContainerReady { container });
+                    self.remove_busy(policies, container, RemovalCause::HostLost, out);
+                }
             }
         }
         let arriving: Vec<ImageId> = self.hosts[host.index()]
@@ -526,11 +534,14 @@ impl Core {
         );
         for container in waiting {
             let invocation = match self.containers.get(container).map(|c| c.state) {
-                Some(ContainerState::Preparing { invocation }) => invocation,
+                Some(ContainerState::Preparing { invocation }) => Some(invocation),
+                Some(ContainerState::PrewarmPreparing { .. }) => None,
                 _ => bug("a waiting container is not preparing"),
             };
             self.remove_busy(policies, container, RemovalCause::Discarded, out);
-            self.platform_fail(invocation, PlatformError::TransferFailed, out);
+            if let Some(invocation) = invocation {
+                self.platform_fail(invocation, PlatformError::TransferFailed, out);
+            }
         }
         self.drop_arriving_copy(host, image);
     }

@@ -317,7 +317,7 @@ mod tests {
 
     fn request(memory_bytes: u64, scratch_bytes: u64) -> PlacementRequest {
         PlacementRequest {
-            invocation: InvocationId::from_bits(0),
+            invocation: Some(InvocationId::from_bits(0)),
             function: FunctionId::from_bits(0),
             image: ImageId::from_bits(0),
             image_bytes: 0,

@@ -142,17 +142,18 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                     _ => false,
                 });
                 ensure!(linked, "{id} and {invocation} disagree on their state");
-                if let ContainerState::Preparing { .. } = c.state {
-                    ensure!(
-                        copy.is_some_and(|copy| copy.arriving && copy.waiting.contains(&id)),
-                        "preparing {id} is not waiting for its image"
-                    );
-                } else {
-                    ensure!(
-                        copy.is_some_and(|copy| !copy.arriving),
-                        "{id} started before its image arrived"
-                    );
-                }
+                check_image_wait(id, c.state, copy)?;
+            }
+            ContainerState::PrewarmPreparing { .. } | ContainerState::PrewarmStarting { .. } => {
+                busy_now += 1;
+                t.busy += 1;
+                *t.pins_busy.entry(c.image).or_default() += 1;
+                ensure!(
+                    c.uses == 0,
+                    "pre-warming {id} has run {} invocations",
+                    c.uses
+                );
+                check_image_wait(id, c.state, copy)?;
             }
         }
     }
@@ -187,20 +188,61 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
     Ok(tallies)
 }
 
+/// A preparing container waits for its arriving image; any other has it.
+fn check_image_wait(
+    id: crate::ids::ContainerId,
+    state: ContainerState,
+    copy: Option<&crate::state::HostImage>,
+) -> Result<(), Violation> {
+    if let ContainerState::Preparing { .. } | ContainerState::PrewarmPreparing { .. } = state {
+        ensure!(
+            copy.is_some_and(|copy| copy.arriving && copy.waiting.contains(&id)),
+            "preparing {id} is not waiting for its image"
+        );
+    } else {
+        ensure!(
+            copy.is_some_and(|copy| !copy.arriving),
+            "{id} started before its image arrived"
+        );
+    }
+    Ok(())
+}
+
 /// Every starting container has its ready timer and every running
 /// invocation its end timer, exactly one each: nothing waits forever.
 fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
     let mut ready: BTreeMap<crate::ids::ContainerId, u32> = BTreeMap::new();
     let mut ends: BTreeMap<crate::ids::InvocationId, u32> = BTreeMap::new();
-    for (_, timer) in core.timers.sorted() {
+    let mut prewarms: BTreeMap<crate::ids::FunctionId, TimerKey> = BTreeMap::new();
+    for (key, timer) in core.timers.sorted() {
         match timer {
             Timer::ContainerReady { container } => *ready.entry(container).or_default() += 1,
             Timer::InvocationEnd { invocation } => *ends.entry(invocation).or_default() += 1,
+            Timer::Prewarm { function } => {
+                ensure!(
+                    prewarms.insert(function, key).is_none(),
+                    "{function} has two pre-warm timers"
+                );
+            }
             _ => {}
         }
     }
+    for (id, f) in core.functions.iter() {
+        let planned = f.prewarm.map(|p| p.timer);
+        ensure!(
+            prewarms.remove(&id) == planned,
+            "{id}'s planned pre-warm {planned:?} does not match its timer"
+        );
+    }
+    ensure!(
+        prewarms.is_empty(),
+        "a pre-warm timer names an unknown function"
+    );
     for (id, c) in core.containers.iter() {
-        let expected = u32::from(matches!(c.state, ContainerState::Starting { .. }));
+        let expected = u32::from(matches!(
+            c.state,
+            ContainerState::Starting { .. } | ContainerState::PrewarmStarting { .. }
+        ));
         let found = ready.get(&id).copied().unwrap_or(0);
         ensure!(
             found == expected,

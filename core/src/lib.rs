@@ -32,7 +32,7 @@ pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
 pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB};
 pub use event::{
-    DecisionError, Event, EventKind, Events, ImageSource, PlatformError, RejectReason,
+    DecisionError, Event, EventKind, Events, ImageSource, PlatformError, PrewarmSkip, RejectReason,
     RemovalCause, Tier,
 };
 pub use ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
@@ -41,8 +41,8 @@ pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
     Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection, HostView,
-    HybridHistogram, ImageEviction, ImageFacts, KeepAlivePolicy, PlacementRequest, Policies,
-    PolicyState, WarmChoice,
+    HybridHistogram, IdlePlan, ImageEviction, ImageFacts, KeepAlivePolicy, PlacementRequest,
+    Policies, PolicyState, WarmChoice,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};

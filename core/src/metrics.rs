@@ -59,6 +59,16 @@ pub struct Metrics {
     pub platform_failed_host_lost: u64,
     pub platform_failed_transfer: u64,
 
+    /// Pre-warming (spec §29): containers unloaded after their invocation
+    /// (`ContainerRemoved { cause: Unloaded }`), pre-warms planned, placed
+    /// (`Prewarmed`) and skipped (`PrewarmSkipped`), and warm starts taken
+    /// on a pre-warmed container before its first invocation.
+    pub containers_unloaded: u64,
+    pub prewarms_planned: u64,
+    pub prewarms: u64,
+    pub prewarms_skipped: u64,
+    pub prewarm_warm_starts: u64,
+
     pub queued_now: u64,
     /// Invocations placed and not yet ended (preparing, starting, running).
     pub in_flight_now: u64,

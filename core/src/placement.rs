@@ -1,8 +1,8 @@
 //! Starting an invocation: warm reuse of an idle container, or a cold start
 //! on a host chosen by the policy, making room on that host first.
 
-use crate::event::{DecisionError, EventKind, Events, ImageSource};
-use crate::ids::{ContainerId, HostId, ImageId, InvocationId};
+use crate::event::{DecisionError, EventKind, Events, ImageSource, PrewarmSkip};
+use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::policy::{HostFacts, HostView, PlacementRequest, Policies};
 use crate::state::{
     bug, Container, ContainerState, Core, HostImage, ImageClass, InvState, MainState, Timer,
@@ -74,13 +74,24 @@ impl HostView for Core {
 
 impl Core {
     pub(crate) fn placement_request(&self, invocation: InvocationId) -> PlacementRequest {
-        let inv = self
+        let function = self
             .invocations
             .get(invocation)
-            .unwrap_or_else(|| bug("placing unknown invocation"));
+            .unwrap_or_else(|| bug("placing unknown invocation"))
+            .function;
+        self.request_for(function, Some(invocation))
+    }
+
+    /// The placement request for a container of `function`: for an
+    /// invocation, or for a pre-warm (`None`).
+    fn request_for(
+        &self,
+        function_id: FunctionId,
+        invocation: Option<InvocationId>,
+    ) -> PlacementRequest {
         let function = self
             .functions
-            .get(inv.function)
+            .get(function_id)
             .unwrap_or_else(|| bug("unknown function"));
         let image = self
             .images
@@ -88,7 +99,7 @@ impl Core {
             .unwrap_or_else(|| bug("unknown image"));
         PlacementRequest {
             invocation,
-            function: inv.function,
+            function: function_id,
             image: function.image,
             image_bytes: image.size_bytes,
             memory_bytes: function.memory_bytes,
@@ -129,16 +140,7 @@ impl Core {
         let Some(host) = policies.select_host(&*self, &request) else {
             return false;
         };
-        let refused = if host.index() >= self.hosts.len() {
-            Some(DecisionError::UnknownHost)
-        } else if !self.hosts[host.index()].up {
-            Some(DecisionError::HostDown)
-        } else if !self.fits(host, &request) {
-            Some(DecisionError::NoRoom)
-        } else {
-            None
-        };
-        if let Some(reason) = refused {
+        if let Some(reason) = self.check_decision(host, &request) {
             self.metrics.decisions_refused += 1;
             self.emit(
                 out,
@@ -154,6 +156,82 @@ impl Core {
         true
     }
 
+    /// Why a host-selection decision cannot be applied, if it cannot (R54.5).
+    fn check_decision(&self, host: HostId, request: &PlacementRequest) -> Option<DecisionError> {
+        if host.index() >= self.hosts.len() {
+            Some(DecisionError::UnknownHost)
+        } else if !self.hosts[host.index()].up {
+            Some(DecisionError::HostDown)
+        } else if !self.fits(host, request) {
+            Some(DecisionError::NoRoom)
+        } else {
+            None
+        }
+    }
+
+    /// The function's planned pre-warm is due: a container with no
+    /// invocation is placed on the host the policy picks, unless the
+    /// function is warm already, invocations are queued, or no host can
+    /// take it (R156).
+    pub(crate) fn on_prewarm<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        function: FunctionId,
+        out: &mut Events,
+    ) {
+        let f = self
+            .functions
+            .get_mut(function)
+            .unwrap_or_else(|| bug("pre-warm of unknown function"));
+        let pending = f
+            .prewarm
+            .take()
+            .unwrap_or_else(|| bug("pre-warm timer without a planned pre-warm"));
+        let skip = if f.idle.first().is_some() {
+            Some(PrewarmSkip::AlreadyWarm)
+        } else if !self.queue.is_empty() {
+            Some(PrewarmSkip::QueueWaiting)
+        } else if !self.containers.has_room() {
+            Some(PrewarmSkip::NoHost)
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            self.skip_prewarm(function, reason, out);
+            return;
+        }
+        let request = self.request_for(function, None);
+        self.hosts.refresh();
+        let Some(host) = policies.select_host(&*self, &request) else {
+            self.skip_prewarm(function, PrewarmSkip::NoHost, out);
+            return;
+        };
+        if let Some(reason) = self.check_decision(host, &request) {
+            self.metrics.decisions_refused += 1;
+            self.skip_prewarm(function, PrewarmSkip::Refused { host, reason }, out);
+            return;
+        }
+        let keep_alive_us = pending.keep_alive_us;
+        let initial = ContainerState::PrewarmPreparing { keep_alive_us };
+        let (container, source) = self.place(policies, host, &request, initial, out);
+        self.metrics.prewarms += 1;
+        self.emit(
+            out,
+            EventKind::Prewarmed {
+                function,
+                container,
+                host,
+                image: source,
+            },
+        );
+        self.fetch_image(policies, container, host, &request, source, false, out);
+    }
+
+    fn skip_prewarm(&mut self, function: FunctionId, reason: PrewarmSkip, out: &mut Events) {
+        self.metrics.prewarms_skipped += 1;
+        self.emit(out, EventKind::PrewarmSkipped { function, reason });
+    }
+
     fn warm_start<P: Policies>(
         &mut self,
         policies: &mut P,
@@ -163,6 +241,10 @@ impl Core {
     ) {
         let now_us = self.now_us;
         let (host, image) = self.take_idle(container);
+        // Only a pre-warmed container goes idle before its first use.
+        if self.containers.get(container).is_some_and(|c| c.uses == 0) {
+            self.metrics.prewarm_warm_starts += 1;
+        }
         let due = self.now_us + self.config.warm_start_us;
         self.schedule(due, Timer::ContainerReady { container });
         if let Some(c) = self.containers.get_mut(container) {
@@ -239,6 +321,8 @@ impl Core {
         self.metrics.idle_containers_now -= 1;
     }
 
+    /// The invocation has a container now; a pre-warm planned for its
+    /// function is cancelled: the invocation it was for has come (R155).
     fn mark_started(&mut self, invocation: InvocationId, state: InvState) {
         let inv = self
             .invocations
@@ -248,7 +332,9 @@ impl Core {
             self.metrics.queued_now -= 1;
         }
         inv.state = state;
+        let function = inv.function;
         self.metrics.in_flight_now += 1;
+        self.cancel_prewarm(function);
     }
 
     /// Evicts idle containers and unpinned images on `host` until the
@@ -291,6 +377,48 @@ impl Core {
         request: &PlacementRequest,
         out: &mut Events,
     ) {
+        let initial = ContainerState::Preparing { invocation };
+        let (container, source) = self.place(policies, host, request, initial, out);
+        self.metrics.cold_starts += 1;
+        if self
+            .invocations
+            .get(invocation)
+            .is_some_and(|inv| inv.attempt > 1)
+        {
+            self.metrics.retry_cold_starts += 1;
+        }
+        match source {
+            ImageSource::HostDisk => self.metrics.host_cache_hits += 1,
+            ImageSource::HostCopyInFlight => self.metrics.host_cache_joins += 1,
+            _ => self.metrics.host_cache_misses += 1,
+        }
+        // Like its container, the invocation is preparing until the image is
+        // on the host; `begin_cold_overhead` moves both on.
+        self.mark_started(invocation, InvState::Preparing { container, host });
+        self.emit(
+            out,
+            EventKind::ColdStart {
+                invocation,
+                container,
+                host,
+                image: source,
+            },
+        );
+        self.fetch_image(policies, container, host, request, source, true, out);
+    }
+
+    /// Creates a container for `request` on `host` in state `initial`
+    /// (preparing), making room first (R60 steps 1–7): returns it and where
+    /// its image is. The caller counts the placement and announces it, then
+    /// calls `fetch_image`.
+    fn place<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        host: HostId,
+        request: &PlacementRequest,
+        initial: ContainerState,
+        out: &mut Events,
+    ) -> (ContainerId, ImageSource) {
         let image = request.image;
         let now_us = self.now_us;
         // Pin the image first if the host holds it, so making room cannot
@@ -313,8 +441,7 @@ impl Core {
 
         let created_seq = self.next_seq();
         // Preparing until its image is on the disk; a present image starts
-        // the overhead below, within this placement (`begin_cold_overhead`).
-        let initial = ContainerState::Preparing { invocation };
+        // the overhead in `fetch_image`, within this placement.
         let container = self
             .containers
             .insert(Container {
@@ -338,22 +465,10 @@ impl Core {
         self.metrics.containers_created += 1;
         self.metrics.containers_now += 1;
         self.metrics.busy_containers_now += 1;
-        self.metrics.cold_starts += 1;
-        if self
-            .invocations
-            .get(invocation)
-            .is_some_and(|inv| inv.attempt > 1)
-        {
-            self.metrics.retry_cold_starts += 1;
-        }
 
         let source = match held {
-            Some(false) => {
-                self.metrics.host_cache_hits += 1;
-                ImageSource::HostDisk
-            }
+            Some(false) => ImageSource::HostDisk,
             Some(true) => {
-                self.metrics.host_cache_joins += 1;
                 let copy = self.hosts[host.index()]
                     .images
                     .get_mut(&image)
@@ -362,7 +477,6 @@ impl Core {
                 ImageSource::HostCopyInFlight
             }
             None => {
-                self.metrics.host_cache_misses += 1;
                 let h = &mut self.hosts[host.index()];
                 h.disk_used_bytes += request.image_bytes;
                 h.images.insert(
@@ -387,32 +501,38 @@ impl Core {
                 }
             }
         };
-        // Like its container, the invocation is preparing until the image is
-        // on the host; `begin_cold_overhead` moves both on.
-        self.mark_started(invocation, InvState::Preparing { container, host });
-        self.emit(
-            out,
-            EventKind::ColdStart {
-                invocation,
-                container,
-                host,
-                image: source,
-            },
-        );
+        (container, source)
+    }
 
+    /// Brings a placed container's image to its host, from wherever it is
+    /// (R60 step 10); `cold_start` says whether to count it in the main
+    /// tier's per-cold-start counters (a pre-warm is not counted there).
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_image<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        host: HostId,
+        request: &PlacementRequest,
+        source: ImageSource,
+        cold_start: bool,
+        out: &mut Events,
+    ) {
+        let image = request.image;
+        let count = u64::from(cold_start);
         match source {
             ImageSource::HostDisk => self.begin_cold_overhead(container),
             ImageSource::HostCopyInFlight => {}
             ImageSource::MainStorage => {
-                self.metrics.main_cache_hits += 1;
+                self.metrics.main_cache_hits += count;
                 self.start_copy(host, image, out);
             }
             ImageSource::DownloadInFlight | ImageSource::Registry => {
                 let absent = source == ImageSource::Registry;
                 if absent {
-                    self.metrics.main_cache_misses += 1;
+                    self.metrics.main_cache_misses += count;
                 } else {
-                    self.metrics.main_cache_joins += 1;
+                    self.metrics.main_cache_joins += count;
                 }
                 if let Some(img) = self.images.get_mut(image) {
                     img.waiting_hosts.push(host);
@@ -433,6 +553,12 @@ impl Core {
         let invocation = match c.state {
             ContainerState::Preparing { invocation } | ContainerState::Starting { invocation } => {
                 invocation
+            }
+            ContainerState::PrewarmPreparing { keep_alive_us } => {
+                c.state = ContainerState::PrewarmStarting { keep_alive_us };
+                let due = self.now_us + self.config.cold_start_us;
+                self.schedule(due, Timer::ContainerReady { container });
+                return;
             }
             _ => bug("cold overhead for a container that is not starting"),
         };

@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 /// What a host-selection policy is asked to place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlacementRequest {
-    pub invocation: InvocationId,
+    /// The invocation to start, or `None` for a pre-warm (spec R156).
+    pub invocation: Option<InvocationId>,
     pub function: FunctionId,
     pub image: ImageId,
     pub image_bytes: u64,
@@ -100,6 +101,20 @@ pub struct ImageFacts {
     pub uses: u64,
 }
 
+/// What becomes of a container whose invocation completed (spec R91,
+/// R155).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdlePlan {
+    /// How long the container stays idle, or, with a pre-warm, how long
+    /// the pre-warmed container stays idle once it is ready. Clamped to
+    /// `limits::DURATION_MAX_US`.
+    pub keep_alive_us: u64,
+    /// `Some(d)`: unload the container now and pre-warm a fresh one for the
+    /// function `d` µs from now (clamped to `limits::DURATION_MAX_US`).
+    /// `None`: keep this one idle.
+    pub prewarm_after_us: Option<u64>,
+}
+
 /// An idle container or an image copy the core evicted (for room, R62, R76,
 /// or by a collection, R152), with the priority that ordered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +170,17 @@ pub trait Policies: Clone {
     /// `limits::DURATION_MAX_US` are clamped to it. Default: 10 minutes.
     fn keep_alive_us(&mut self, _container: &ContainerFacts) -> u64 {
         DEFAULT_KEEP_ALIVE_US
+    }
+
+    /// What becomes of a container whose invocation just completed: kept
+    /// idle for a while, or unloaded with a pre-warm planned (spec R91,
+    /// R155). Default: kept idle for `keep_alive_us`, no pre-warm; a
+    /// policy that only sets keep-alives overrides `keep_alive_us`.
+    fn idle_plan(&mut self, container: &ContainerFacts) -> IdlePlan {
+        IdlePlan {
+            keep_alive_us: self.keep_alive_us(container),
+            prewarm_after_us: None,
+        }
     }
 
     /// Priority of an unpinned image copy for eviction: lowest goes first.
@@ -440,7 +466,24 @@ impl Policies for Builtin {
                     .idle_histograms
                     .entry(container.function.to_bits())
                     .or_default();
-                keep_alive::hybrid_keep_alive_us(&params, histogram, container)
+                keep_alive::hybrid_plan(&params, histogram, container).keep_alive_us
+            }
+        }
+    }
+
+    fn idle_plan(&mut self, container: &ContainerFacts) -> IdlePlan {
+        match self.keep_alive_policy {
+            KeepAlivePolicy::Fixed | KeepAlivePolicy::GreedyDual { .. } => IdlePlan {
+                keep_alive_us: self.keep_alive_us,
+                prewarm_after_us: None,
+            },
+            KeepAlivePolicy::HybridHistogram(params) => {
+                let histogram = self
+                    .state
+                    .idle_histograms
+                    .entry(container.function.to_bits())
+                    .or_default();
+                keep_alive::hybrid_plan(&params, histogram, container)
             }
         }
     }
@@ -564,7 +607,7 @@ mod tests {
 
     fn request(memory_bytes: u64) -> PlacementRequest {
         PlacementRequest {
-            invocation: InvocationId::from_bits(0),
+            invocation: Some(InvocationId::from_bits(0)),
             function: FunctionId::from_bits(0),
             image: ImageId::from_bits(0),
             image_bytes: 10,

@@ -90,6 +90,16 @@ pub(crate) struct Function {
     pub time_limit_us: u64,
     /// Idle containers of this function by warm priority.
     pub idle: OrderedSet<(u64, u64, ContainerId)>,
+    /// Its planned pre-warm, if one is pending (R155).
+    pub prewarm: Option<PendingPrewarm>,
+}
+
+/// A pre-warm planned for a function: its `Prewarm` timer, and how long the
+/// pre-warmed container is to stay idle once ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingPrewarm {
+    pub timer: TimerKey,
+    pub keep_alive_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +222,12 @@ pub(crate) enum ContainerState {
     Starting { invocation: InvocationId },
     /// Running the invocation's code.
     Busy { invocation: InvocationId },
+    /// Pre-warmed, with no invocation: waiting for its image to reach the
+    /// host's disk (R156).
+    PrewarmPreparing { keep_alive_us: u64 },
+    /// Pre-warmed, with no invocation: paying the cold-start overhead, then
+    /// idle for `keep_alive_us` (R157).
+    PrewarmStarting { keep_alive_us: u64 },
     /// Warm and unused.
     Idle {
         expiry: TimerKey,
@@ -318,6 +334,10 @@ pub(crate) enum Timer {
     CopyRetry {
         host: HostId,
         image: ImageId,
+    },
+    /// The function's planned pre-warm is due (R156).
+    Prewarm {
+        function: FunctionId,
     },
 }
 

@@ -4,14 +4,14 @@
 use crate::billing::Usage;
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
-use crate::ids::{ContainerId, HostId, InvocationId};
+use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
 use crate::input::{Command, Input, Outcome};
 use crate::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
 use crate::state::{
-    bug, ContainerState, Core, EndOutcome, Ending, Function, Image, InvState, Invocation,
-    MainState, Timer,
+    bug, Container, ContainerState, Core, EndOutcome, Ending, Function, Image, InvState,
+    Invocation, MainState, PendingPrewarm, Timer,
 };
 use serde::{Deserialize, Serialize};
 
@@ -299,7 +299,9 @@ impl Core {
         match timer {
             Timer::DownloadDone { image } => self.on_download_done(policies, image, out),
             Timer::CopyDone { host, image } => self.on_copy_done(policies, host, image, out),
-            Timer::ContainerReady { container } => self.on_container_ready(container, out),
+            Timer::ContainerReady { container } => {
+                self.on_container_ready(policies, container, out)
+            }
             Timer::InvocationEnd { invocation } => {
                 self.on_invocation_end(policies, invocation, out)
             }
@@ -310,6 +312,7 @@ impl Core {
             Timer::RetryDue { invocation } => self.on_retry_due(policies, invocation, out),
             Timer::DownloadRetry { image } => self.on_download_retry(image, out),
             Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, out),
+            Timer::Prewarm { function } => self.on_prewarm(policies, function, out),
         }
     }
 
@@ -346,6 +349,7 @@ impl Core {
                         scratch_bytes,
                         time_limit_us,
                         idle: Default::default(),
+                        prewarm: None,
                     })
                     .unwrap_or_else(|_| bug("validated function insert failed"));
                 self.emit(out, EventKind::FunctionRegistered { function, image });
@@ -462,14 +466,24 @@ impl Core {
         self.record_ended(invocation, out);
     }
 
-    fn on_container_ready(&mut self, container: ContainerId, out: &mut Events) {
+    fn on_container_ready<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
         let now_us = self.now_us;
         let c = self
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("ready timer of unknown container"));
-        let ContainerState::Starting { invocation } = c.state else {
-            bug("ready timer of a container that is not starting");
+        let invocation = match c.state {
+            ContainerState::Starting { invocation } => invocation,
+            ContainerState::PrewarmStarting { keep_alive_us } => {
+                self.prewarm_ready(policies, container, keep_alive_us, out);
+                return;
+            }
+            _ => bug("ready timer of a container that is not starting"),
         };
         c.state = ContainerState::Busy { invocation };
         let host = c.host;
@@ -595,7 +609,8 @@ impl Core {
         self.drain_queue(policies, out);
     }
 
-    /// A container that completed its invocation stays warm.
+    /// A container that completed its invocation: the policy keeps it warm,
+    /// or unloads it and plans a pre-warm (R91, R155).
     fn make_idle<P: Policies>(
         &mut self,
         policies: &mut P,
@@ -609,21 +624,96 @@ impl Core {
             .unwrap_or_else(|| bug("unknown container"));
         c.last_used_us = now_us;
         c.uses += 1;
-        let facts = ContainerFacts {
-            container,
-            function: c.function,
-            host: c.host,
-            memory_bytes: c.memory_bytes,
-            created_at_us: c.created_at_us,
-            created_seq: c.created_seq,
-            last_used_us: c.last_used_us,
-            uses: c.uses,
+        let facts = container_facts(container, c);
+        let plan = policies.idle_plan(&facts);
+        let keep_alive_us = plan.keep_alive_us.min(DURATION_MAX_US);
+        match plan.prewarm_after_us {
+            None => {
+                self.enter_idle(policies, &facts, keep_alive_us, out);
+                self.plan_prewarm(facts.function, None, out);
+            }
+            Some(after_us) => {
+                self.remove_busy(policies, container, RemovalCause::Unloaded, out);
+                let pending = Some((after_us.min(DURATION_MAX_US), keep_alive_us));
+                self.plan_prewarm(facts.function, pending, out);
+            }
+        }
+    }
+
+    /// A pre-warmed container is ready: it goes idle for the keep-alive its
+    /// plan gave, and may serve the oldest queued invocation (R157).
+    fn prewarm_ready<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+        keep_alive_us: u64,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        c.last_used_us = now_us;
+        let facts = container_facts(container, c);
+        self.enter_idle(policies, &facts, keep_alive_us, out);
+        self.drain_queue(policies, out);
+    }
+
+    /// Replaces the function's pending pre-warm, if any, by `pending`:
+    /// `(after_us, keep_alive_us)`, or none (R155).
+    fn plan_prewarm(
+        &mut self,
+        function: FunctionId,
+        pending: Option<(u64, u64)>,
+        out: &mut Events,
+    ) {
+        self.cancel_prewarm(function);
+        let Some((after_us, keep_alive_us)) = pending else {
+            return;
         };
+        let at_us = self.now_us + after_us;
+        let timer = self.schedule(at_us, Timer::Prewarm { function });
+        if let Some(f) = self.functions.get_mut(function) {
+            f.prewarm = Some(PendingPrewarm {
+                timer,
+                keep_alive_us,
+            });
+        }
+        self.metrics.prewarms_planned += 1;
+        self.emit(out, EventKind::PrewarmPlanned { function, at_us });
+    }
+
+    /// Cancels the function's pending pre-warm, if it has one.
+    pub(crate) fn cancel_prewarm(&mut self, function: FunctionId) {
+        let pending = self
+            .functions
+            .get_mut(function)
+            .and_then(|f| f.prewarm.take());
+        if let Some(pending) = pending {
+            self.timers.cancel(pending.timer);
+        }
+    }
+
+    /// A busy (or pre-warming) container becomes idle until `keep_alive_us`
+    /// from now, unless reused or evicted first (R91 steps 3–8).
+    fn enter_idle<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        facts: &ContainerFacts,
+        keep_alive_us: u64,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let container = facts.container;
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown container"));
         let (host, image, function) = (c.host, c.image, c.function);
         let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
-        let keep_alive_us = policies.keep_alive_us(&facts).min(DURATION_MAX_US);
-        let warm_priority = policies.warm_priority(&facts);
-        let evict_priority = policies.idle_eviction_priority(&facts);
+        let warm_priority = policies.warm_priority(facts);
+        let evict_priority = policies.idle_eviction_priority(facts);
         let expires_at_us = now_us + keep_alive_us;
         let expiry = self.schedule(expires_at_us, Timer::KeepAliveExpired { container });
         let warm_key = (warm_priority, self.next_seq());
@@ -689,6 +779,7 @@ impl Core {
         match cause {
             RemovalCause::Discarded => self.metrics.containers_discarded += 1,
             RemovalCause::HostLost => self.metrics.containers_lost += 1,
+            RemovalCause::Unloaded => self.metrics.containers_unloaded += 1,
             _ => bug("a busy container is not expired or evicted"),
         }
         self.emit(
@@ -743,7 +834,9 @@ impl Core {
             RemovalCause::Expired => self.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.metrics.containers_lost += 1,
-            RemovalCause::Discarded => bug("idle containers are not discarded"),
+            RemovalCause::Discarded | RemovalCause::Unloaded => {
+                bug("idle containers are not discarded or unloaded")
+            }
         }
         self.emit(
             out,
@@ -801,5 +894,19 @@ impl Core {
             let invocations = &self.invocations;
             self.ended_order.retain(|&id| invocations.contains(id));
         }
+    }
+}
+
+/// The facts a policy is given about a container going idle.
+fn container_facts(container: ContainerId, c: &Container) -> ContainerFacts {
+    ContainerFacts {
+        container,
+        function: c.function,
+        host: c.host,
+        memory_bytes: c.memory_bytes,
+        created_at_us: c.created_at_us,
+        created_seq: c.created_seq,
+        last_used_us: c.last_used_us,
+        uses: c.uses,
     }
 }

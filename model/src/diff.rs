@@ -115,6 +115,24 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
             cause: RemovalCause::Discarded,
             ..
         } => "ContainerRemoved/Discarded",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::Unloaded,
+            ..
+        } => "ContainerRemoved/Unloaded",
+        EventKind::PrewarmPlanned { .. } => "PrewarmPlanned",
+        EventKind::Prewarmed { image, .. } => match image {
+            ImageSource::HostDisk => "Prewarmed/HostDisk",
+            ImageSource::HostCopyInFlight => "Prewarmed/HostCopyInFlight",
+            ImageSource::MainStorage => "Prewarmed/MainStorage",
+            ImageSource::DownloadInFlight => "Prewarmed/DownloadInFlight",
+            ImageSource::Registry => "Prewarmed/Registry",
+        },
+        EventKind::PrewarmSkipped { reason, .. } => match reason {
+            coldstart_core::PrewarmSkip::AlreadyWarm => "PrewarmSkipped/AlreadyWarm",
+            coldstart_core::PrewarmSkip::QueueWaiting => "PrewarmSkipped/QueueWaiting",
+            coldstart_core::PrewarmSkip::NoHost => "PrewarmSkipped/NoHost",
+            coldstart_core::PrewarmSkip::Refused { .. } => "PrewarmSkipped/Refused",
+        },
         EventKind::DecisionRefused { .. } => "DecisionRefused",
         EventKind::Reaped { .. } => "Reaped",
         EventKind::ContainerRemoved {

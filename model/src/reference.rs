@@ -1044,7 +1044,7 @@ impl<P: Policies> Model<P> {
         // 3. request
         let f = self.w.function(function);
         let request = PlacementRequest {
-            invocation: inv,
+            invocation: Some(inv),
             function,
             image: f.image,
             image_bytes: self.w.image(f.image).size_bytes,
@@ -1756,7 +1756,7 @@ impl<P: Policies> Model<P> {
             RemovalCause::Expired => self.w.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
-            RemovalCause::Discarded => unreachable!(),
+            RemovalCause::Discarded | RemovalCause::Unloaded => unreachable!(),
         }
         self.w.emit(
             ev,

@@ -2,7 +2,7 @@
 //! hybrid histogram of "Serverless in the Wild" and FaasCache's greedy-dual
 //! eviction order. See `docs/policies.md` for sources and deviations.
 
-use crate::policy::ContainerFacts;
+use crate::policy::{ContainerFacts, IdlePlan};
 use serde::{Deserialize, Serialize};
 
 /// The most bins a histogram may have (a week of minutes): bounds the state
@@ -11,7 +11,9 @@ pub const HISTOGRAM_BINS_MAX: u32 = 10_080;
 
 /// Parameters of the hybrid histogram policy (Shahrad et al., ATC 2020).
 /// Defaults are the paper's: 1-minute bins over a 4-hour range, a CV
-/// threshold of 2, the 5th and 99th percentiles with 10% margins.
+/// threshold of 2, the 5th and 99th percentiles with 10% margins: a
+/// container is unloaded after its invocation and pre-warmed at the 5th
+/// percentile of the idle times less 10%, unless that is 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HybridHistogram {
@@ -23,7 +25,11 @@ pub struct HybridHistogram {
     /// The keep-alive window ends at this percentile of the idle times
     /// (clamped to 1..=100).
     pub tail_percentile: u32,
-    /// Margin added to the window's end, in percent.
+    /// The pre-warm window ends at this percentile of the idle times
+    /// (clamped to at most `tail_percentile`); 0 turns pre-warming off.
+    pub prewarm_percentile: u32,
+    /// Margin, in percent, added to the keep-alive window's end and taken
+    /// from the pre-warm window's (at most 100).
     pub margin_percent: u32,
     /// The histogram is used only if the coefficient of variation of its bin
     /// counts is at least this, in hundredths (200 = a CV of 2).
@@ -42,6 +48,7 @@ impl HybridHistogram {
         bin_us: 60_000_000,
         bins: 240,
         tail_percentile: 99,
+        prewarm_percentile: 5,
         margin_percent: 10,
         cv_threshold_hundredths: 200,
         out_of_range_max_percent: 50,
@@ -85,10 +92,10 @@ impl IdleHistogram {
         self.last_end_us = Some(now_us);
     }
 
-    /// The keep-alive this histogram gives, or `None` when it is not to be
+    /// The windows this histogram gives, or `None` when it is not to be
     /// used (no idle time in range, too many out of range, or bin counts
     /// too even to predict).
-    fn keep_alive_us(&self, params: &HybridHistogram) -> Option<u64> {
+    fn windows(&self, params: &HybridHistogram) -> Option<IdlePlan> {
         let in_range: u128 = self.counts.iter().map(|&c| u128::from(c)).sum();
         if in_range == 0 {
             return None;
@@ -104,10 +111,43 @@ impl IdleHistogram {
         if bins * squares * 10_000 < (10_000 + t * t) * in_range * in_range {
             return None;
         }
-        let percentile = u128::from(params.tail_percentile.clamp(1, 100));
-        let wanted = (percentile * in_range).div_ceil(100);
+        let bin_us = u128::from(params.bin_us.max(1));
+        let margin = u128::from(params.margin_percent);
+        let tail = params.tail_percentile.clamp(1, 100);
+        // The keep-alive window ends at the upper edge of the tail bin,
+        // plus the margin.
+        let window_end_us =
+            (self.percentile_bin(tail, in_range) + 1) * bin_us * (100 + margin) / 100;
+        // The pre-warm window ends at the lower edge of the head bin, less
+        // the margin: the earliest idle time that bin holds.
+        let head = params.prewarm_percentile.min(tail);
+        let prewarm_us = if head == 0 {
+            0
+        } else {
+            self.percentile_bin(head, in_range) * bin_us * (100 - margin.min(100)) / 100
+        };
+        let saturate = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        Some(if prewarm_us == 0 {
+            IdlePlan {
+                keep_alive_us: saturate(window_end_us),
+                prewarm_after_us: None,
+            }
+        } else {
+            // The pre-warmed container stays until the window's end, counted
+            // from the end of the invocation that planned it.
+            IdlePlan {
+                keep_alive_us: saturate(window_end_us - prewarm_us),
+                prewarm_after_us: Some(saturate(prewarm_us)),
+            }
+        })
+    }
+
+    /// The bin holding the `percentile`th percentile (1..=100) of the
+    /// `in_range` (> 0) idle times.
+    fn percentile_bin(&self, percentile: u32, in_range: u128) -> u128 {
+        let wanted = (u128::from(percentile) * in_range).div_ceil(100);
         let mut seen = 0u128;
-        let tail_bin = self
+        let bin = self
             .counts
             .iter()
             .position(|&c| {
@@ -115,23 +155,24 @@ impl IdleHistogram {
                 seen >= wanted
             })
             .unwrap_or(self.counts.len() - 1);
-        let window_end_us = (tail_bin as u128 + 1) * u128::from(params.bin_us.max(1));
-        let with_margin = window_end_us * (100 + u128::from(params.margin_percent)) / 100;
-        Some(u64::try_from(with_margin).unwrap_or(u64::MAX))
+        bin as u128
     }
 }
 
-/// The hybrid histogram's keep-alive for a container of `facts.function`
-/// going idle now: records the idle time, then reads the histogram.
-pub fn hybrid_keep_alive_us(
+/// The hybrid histogram's plan for a container of `facts.function` whose
+/// invocation just completed: records the idle time, then reads the
+/// histogram; the fallback keep-alive, without pre-warm, when the
+/// histogram is not to be used.
+pub fn hybrid_plan(
     params: &HybridHistogram,
     histogram: &mut IdleHistogram,
     facts: &ContainerFacts,
-) -> u64 {
+) -> IdlePlan {
     histogram.record(params, facts.last_used_us);
-    histogram
-        .keep_alive_us(params)
-        .unwrap_or(params.fallback_keep_alive_us)
+    histogram.windows(params).unwrap_or(IdlePlan {
+        keep_alive_us: params.fallback_keep_alive_us,
+        prewarm_after_us: None,
+    })
 }
 
 /// FaasCache's greedy-dual value, before the host's clock is added (see
