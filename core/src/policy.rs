@@ -999,44 +999,109 @@ mod tests {
         }
     }
 
+    fn plan(keep_alive_us: u64, prewarm_after_us: Option<u64>) -> IdlePlan {
+        IdlePlan {
+            keep_alive_us,
+            prewarm_after_us,
+        }
+    }
+
     #[test]
     fn hybrid_histogram_learns_a_regular_idle_time() {
         let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER));
-        // Nothing known: the fallback, the whole 4-hour range.
-        assert_eq!(policy.keep_alive_us(&idle_now(0, 0, 10)), 240 * MINUTE_US);
-        // Every 20 minutes: the 99th percentile is in bin 20, whose end (21
-        // minutes) plus 10% is 23.1 minutes — where a fixed 10 minutes
-        // would let every call start cold.
+        // Nothing known: the fallback, the whole 4-hour range, kept warm.
+        assert_eq!(
+            policy.idle_plan(&idle_now(0, 0, 10)),
+            plan(240 * MINUTE_US, None)
+        );
+        // Every 20 minutes: the 5th and 99th percentiles are in bin 20. The
+        // container is unloaded and pre-warmed 18 minutes later (bin 20's
+        // start, less 10%), and kept until bin 20's end plus 10% (23.1
+        // minutes after the end): 5.1 minutes once pre-warmed — where a
+        // fixed 10 minutes would let every call start cold.
         for k in 1..5 {
             let ends_at_us = k * 20 * MINUTE_US;
             assert_eq!(
-                policy.keep_alive_us(&idle_now(0, ends_at_us, 10)),
-                1_386_000_000
+                policy.idle_plan(&idle_now(0, ends_at_us, 10)),
+                plan(306_000_000, Some(1_080_000_000))
             );
         }
-        // Another function has its own histogram.
+        // Another function has its own histogram; `keep_alive_us` answers
+        // the plan's keep-alive.
         assert_eq!(policy.keep_alive_us(&idle_now(1, 0, 10)), 240 * MINUTE_US);
         assert_eq!(
-            policy.keep_alive_us(&idle_now(1, 2 * MINUTE_US + 5, 10)),
-            198_000_000
+            policy.idle_plan(&idle_now(1, 2 * MINUTE_US + 5, 10)),
+            plan(90_000_000, Some(108_000_000))
+        );
+        assert_eq!(
+            policy.keep_alive_us(&idle_now(1, 4 * MINUTE_US + 10, 10)),
+            90_000_000
         );
     }
 
     #[test]
+    fn hybrid_histogram_keeps_idle_times_in_the_first_bin_warm() {
+        // Idle times under one bin: the pre-warm window is 0, so the
+        // container stays, for the window's end: bin 0's end plus 10%.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(small_histogram()));
+        let mut now_us = 0;
+        policy.idle_plan(&idle_now(0, now_us, 10));
+        for _ in 0..3 {
+            now_us += 7;
+            assert_eq!(policy.idle_plan(&idle_now(0, now_us, 10)), plan(11, None));
+        }
+        // With pre-warming off, a later bin is kept warm too.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            prewarm_percentile: 0,
+            ..small_histogram()
+        }));
+        policy.idle_plan(&idle_now(0, 0, 10));
+        assert_eq!(policy.idle_plan(&idle_now(0, 25, 10)), plan(33, None));
+        // A margin over 100% takes the whole pre-warm window, not more.
+        let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            margin_percent: 150,
+            ..small_histogram()
+        }));
+        policy.idle_plan(&idle_now(0, 0, 10));
+        assert_eq!(policy.idle_plan(&idle_now(0, 25, 10)), plan(75, None));
+    }
+
+    #[test]
     fn hybrid_histogram_keeps_alive_to_the_tail_percentile() {
+        for (prewarm_percentile, expected) in [(0, plan(33, None)), (5, plan(15, Some(18)))] {
+            let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
+                bins: 40,
+                prewarm_percentile,
+                ..small_histogram()
+            }));
+            let mut now_us = 0;
+            policy.idle_plan(&idle_now(0, now_us, 10));
+            // 99 idle times in bin 2 and one in bin 30: the 99th percentile
+            // is in bin 2, so the window ends at 30 µs, 33 with the margin;
+            // so is the 5th, so a pre-warm comes at 20 µs less 10%.
+            for gap_us in std::iter::repeat_n(25, 99).chain([305]) {
+                now_us += gap_us;
+                policy.idle_plan(&idle_now(0, now_us, 10));
+            }
+            assert_eq!(policy.idle_plan(&idle_now(0, now_us + 25, 10)), expected);
+        }
+        // Spread over bins 1 to 20: pre-warm at the 5th percentile (bin
+        // 1: 10 µs less 10%), keep to the 99th (bin 20: 210 µs plus 10%).
         let mut policy = with_keep_alive(KeepAlivePolicy::HybridHistogram(HybridHistogram {
             bins: 40,
+            cv_threshold_hundredths: 0,
             ..small_histogram()
         }));
         let mut now_us = 0;
-        policy.keep_alive_us(&idle_now(0, now_us, 10));
-        // 99 idle times in bin 2 and one in bin 30: the 99th percentile is
-        // in bin 2, so the window ends at 30 µs, 33 with the margin.
-        for gap_us in std::iter::repeat_n(25, 99).chain([305]) {
-            now_us += gap_us;
-            policy.keep_alive_us(&idle_now(0, now_us, 10));
+        policy.idle_plan(&idle_now(0, now_us, 10));
+        for bin in 1..=20 {
+            now_us += bin * 10 + 5;
+            policy.idle_plan(&idle_now(0, now_us, 10));
         }
-        assert_eq!(policy.keep_alive_us(&idle_now(0, now_us + 25, 10)), 33);
+        assert_eq!(
+            policy.idle_plan(&idle_now(0, now_us + 15, 10)),
+            plan(231 - 9, Some(9))
+        );
     }
 
     #[test]
@@ -1267,9 +1332,10 @@ mod tests {
                 now_us += gap_us;
                 let facts = idle_now(function, now_us, memory_bytes);
                 let mut twin = policy.clone();
-                let keep_alive_us = policy.keep_alive_us(&facts);
-                let answers = (keep_alive_us, policy.warm_priority(&facts), policy.idle_eviction_priority(&facts));
-                let twin_answers = (twin.keep_alive_us(&facts), twin.warm_priority(&facts), twin.idle_eviction_priority(&facts));
+                let idle_plan = policy.idle_plan(&facts);
+                let keep_alive_us = idle_plan.keep_alive_us;
+                let answers = (idle_plan, policy.warm_priority(&facts), policy.idle_eviction_priority(&facts));
+                let twin_answers = (twin.idle_plan(&facts), twin.warm_priority(&facts), twin.idle_eviction_priority(&facts));
                 proptest::prop_assert_eq!(answers, twin_answers);
                 let image = ImageFacts { uses: gap_us % 7, size_bytes: memory_bytes, ..image(now_us) };
                 proptest::prop_assert_eq!(policy.image_priority(&image), twin.image_priority(&image));
@@ -1300,14 +1366,29 @@ mod tests {
                     proptest::prop_assert!(disk.used_bytes * 100 >= 85 * disk.capacity_bytes);
                 }
                 proptest::prop_assert_eq!(&policy, &twin);
-                if let KeepAlivePolicy::HybridHistogram(params) = policy.keep_alive_policy {
-                    let bins_with_margin = keep_alive_us * 100 / 110;
-                    proptest::prop_assert!(
-                        keep_alive_us == params.fallback_keep_alive_us
-                            || (bins_with_margin.is_multiple_of(params.bin_us)
-                                && bins_with_margin <= u64::from(params.bins) * params.bin_us),
-                        "{}", keep_alive_us
-                    );
+                match (policy.keep_alive_policy, idle_plan.prewarm_after_us) {
+                    // Only the hybrid histogram pre-warms: at a whole number
+                    // of bins less 10%, and keeps the container to a whole
+                    // number of bins plus 10% after the end.
+                    (KeepAlivePolicy::HybridHistogram(params), Some(prewarm_us)) => {
+                        let window_end_us = (keep_alive_us + prewarm_us) * 100 / 110;
+                        let head_us = prewarm_us * 100 / 90;
+                        proptest::prop_assert!(prewarm_us > 0);
+                        proptest::prop_assert!(head_us.is_multiple_of(params.bin_us));
+                        proptest::prop_assert!(window_end_us.is_multiple_of(params.bin_us));
+                        proptest::prop_assert!(head_us < window_end_us);
+                        proptest::prop_assert!(window_end_us <= u64::from(params.bins) * params.bin_us);
+                    }
+                    (KeepAlivePolicy::HybridHistogram(params), None) => {
+                        let bins_with_margin = keep_alive_us * 100 / 110;
+                        proptest::prop_assert!(
+                            keep_alive_us == params.fallback_keep_alive_us
+                                || (bins_with_margin.is_multiple_of(params.bin_us)
+                                    && bins_with_margin <= u64::from(params.bins) * params.bin_us),
+                            "{}", keep_alive_us
+                        );
+                    }
+                    (_, prewarm) => proptest::prop_assert_eq!(prewarm, None),
                 }
             }
         }

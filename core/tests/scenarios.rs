@@ -3373,15 +3373,18 @@ fn evictions(events: &[Event]) -> (Vec<ContainerId>, Vec<ImageId>) {
 }
 
 /// A function called every 20 minutes: a fixed 10-minute keep-alive lets
-/// every call start cold; the hybrid histogram keeps the first container
-/// for its 4-hour fallback, learns the 20-minute idle times from it, then
-/// keeps containers to the end of their bin + 10%.
+/// every call start cold; the hybrid histogram without pre-warming keeps
+/// the first container for its 4-hour fallback, learns the 20-minute idle
+/// times from it, then keeps containers to the end of their bin + 10%.
 #[test]
 fn hybrid_histogram_learns_to_keep_a_periodic_function_warm() {
     const MINUTE: u64 = 60_000_000;
     for policy in [
         KeepAlivePolicy::Fixed,
-        KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+        KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            prewarm_percentile: 0,
+            ..HybridHistogram::PAPER
+        }),
     ] {
         let policies = Builtin {
             keep_alive_policy: policy,
@@ -3418,6 +3421,126 @@ fn hybrid_histogram_learns_to_keep_a_periodic_function_warm() {
             }
         }
     }
+}
+
+/// The same function under the paper's policy, pre-warming on: once the
+/// histogram has its first idle time (bin 19: the first gap is 110 µs
+/// short of 20 minutes), each container is unloaded when its invocation
+/// completes and a fresh one is pre-warmed at bin 19's start less 10%
+/// (17.1 minutes), kept until bin 19's end plus 10% (22 minutes) after the
+/// end. The next call finds it warm: 6 minutes of idle container per
+/// call instead of 20.
+#[test]
+fn hybrid_histogram_unloads_and_prewarms_a_periodic_function() {
+    const MINUTE: u64 = 60_000_000;
+    let policies = Builtin {
+        keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
+        ..Builtin::default()
+    };
+    let mut w = World::with(default_config(), policies);
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(10, 0));
+    // Cold: 10 µs download, 10 µs copy, 100 µs overhead, 10 µs of code;
+    // the first end has no idle time before it: the 4-hour fallback.
+    assert_eq!(
+        w.advance(1_000)[3..],
+        [
+            exec(120, inv(0), ctr(0)),
+            completed(130, inv(0), 0, SMALL_COST),
+            idle(130, ctr(0), 130 + 240 * MINUTE),
+        ]
+    );
+    // Warm at 20 minutes; its end records 20 minutes less 110 µs: bin 19.
+    let t1 = 20 * MINUTE;
+    let (i1, events) = w.invoke(t1, f, success(10, 1));
+    assert_eq!(events, [accepted(t1, i1, f), warm(t1, i1, ctr(0), H0)]);
+    let end1 = t1 + WARM + 10;
+    let prewarm_at = end1 + 1_026_000_000;
+    assert_eq!(
+        w.advance(t1 + 1_000),
+        [
+            exec(t1 + WARM, i1, ctr(0)),
+            completed(end1, i1, 1, SMALL_COST),
+            removed(end1, ctr(0), H0, RemovalCause::Unloaded),
+            ev(
+                end1,
+                EventKind::PrewarmPlanned {
+                    function: f,
+                    at_us: prewarm_at
+                }
+            ),
+        ]
+    );
+    // The pre-warm finds the image on the host's disk: only the overhead.
+    assert_eq!(
+        w.advance(prewarm_at + COLD),
+        [
+            ev(
+                prewarm_at,
+                EventKind::Prewarmed {
+                    function: f,
+                    container: ctr_g(0, 1),
+                    host: H0,
+                    image: ImageSource::HostDisk
+                }
+            ),
+            idle(
+                prewarm_at + COLD,
+                ctr_g(0, 1),
+                prewarm_at + COLD + 294_000_000
+            ),
+        ]
+    );
+    // The third call is warm on the pre-warmed container, which goes the
+    // same way. Its idle time is 20 minutes exactly (bin 20): the 5th
+    // percentile stays in bin 19 and the 99th moves to bin 20, so the
+    // pre-warm is as before and the window ends at 23.1 minutes.
+    let t2 = 40 * MINUTE;
+    let (i2, events) = w.invoke(t2, f, success(10, 2));
+    assert_eq!(events, [accepted(t2, i2, f), warm(t2, i2, ctr_g(0, 1), H0)]);
+    let end2 = t2 + WARM + 10;
+    assert_eq!(end2 - end1, 20 * MINUTE);
+    assert_eq!(
+        w.advance(end2 + 1_026_000_000 + COLD)[2..],
+        [
+            removed(end2, ctr_g(0, 1), H0, RemovalCause::Unloaded),
+            ev(
+                end2,
+                EventKind::PrewarmPlanned {
+                    function: f,
+                    at_us: end2 + 1_026_000_000
+                }
+            ),
+            ev(
+                end2 + 1_026_000_000,
+                EventKind::Prewarmed {
+                    function: f,
+                    container: ctr_g(0, 2),
+                    host: H0,
+                    image: ImageSource::HostDisk
+                }
+            ),
+            idle(
+                end2 + 1_026_000_000 + COLD,
+                ctr_g(0, 2),
+                end2 + 1_026_000_000 + COLD + 360_000_000
+            ),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.cold_starts,
+            m.warm_starts,
+            m.prewarm_warm_starts,
+            m.prewarms_planned,
+            m.prewarms,
+            m.containers_unloaded,
+            m.containers_created
+        ),
+        (1, 2, 1, 2, 2, 2, 3)
+    );
 }
 
 /// Room for two idle containers; function A's container has served three
@@ -3668,4 +3791,264 @@ fn gdsf_clock_ages_out_a_once_popular_image() {
     let policies = &w.p.policies().state;
     assert_eq!(policies.image_clock(Tier::Host(H0)), 3 * (1 << 50) / 250);
     assert_eq!(policies.image_clock(Tier::MainStorage), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Pre-warming (spec §29)
+// ---------------------------------------------------------------------------
+
+/// A policy that unloads every container after its invocation and plans a
+/// pre-warm `after_us` later, kept idle `keep_alive_us` once ready; a
+/// pre-warm goes to `prewarm_host` if set (any number, to test refusals),
+/// else to the first host that fits.
+#[derive(Clone, Debug, PartialEq)]
+struct AlwaysPrewarm {
+    after_us: u64,
+    keep_alive_us: u64,
+    prewarm_host: Option<HostId>,
+}
+
+impl AlwaysPrewarm {
+    fn after(after_us: u64) -> AlwaysPrewarm {
+        AlwaysPrewarm {
+            after_us,
+            keep_alive_us: 10_000,
+            prewarm_host: None,
+        }
+    }
+}
+
+impl Policies for AlwaysPrewarm {
+    fn idle_plan(&mut self, _container: &ContainerFacts) -> IdlePlan {
+        IdlePlan {
+            keep_alive_us: self.keep_alive_us,
+            prewarm_after_us: Some(self.after_us),
+        }
+    }
+
+    fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+        match (request.invocation, self.prewarm_host) {
+            (None, Some(host)) => Some(host),
+            _ => policy::first_fit(view, request),
+        }
+    }
+}
+
+fn prewarm_planned(at: u64, function: FunctionId, due_us: u64) -> Event {
+    ev(
+        at,
+        EventKind::PrewarmPlanned {
+            function,
+            at_us: due_us,
+        },
+    )
+}
+
+fn prewarmed(at: u64, f: FunctionId, c: ContainerId, host: HostId, image: ImageSource) -> Event {
+    ev(
+        at,
+        EventKind::Prewarmed {
+            function: f,
+            container: c,
+            host,
+            image,
+        },
+    )
+}
+
+fn prewarm_skipped(at: u64, function: FunctionId, reason: PrewarmSkip) -> Event {
+    ev(at, EventKind::PrewarmSkipped { function, reason })
+}
+
+/// Two calls at once: the first ends and plans a pre-warm, which goes idle
+/// before the second ends; the second's plan then finds the function warm
+/// and is skipped. A call that starts before a planned pre-warm cancels
+/// it: no event, the timer is gone, and its own end plans anew.
+#[test]
+fn a_prewarm_is_skipped_when_warm_and_cancelled_by_a_start() {
+    let mut w = World::with(default_config(), AlwaysPrewarm::after(100));
+    let image = w.image(10);
+    let f = w.function(image, 100, 0, 10_000);
+    let (i0, _) = w.invoke(0, f, success(10, 0));
+    let (i1, events) = w.invoke(0, f, success(500, 1));
+    assert_eq!(
+        events,
+        [
+            accepted(0, i1, f),
+            cold(0, i1, ctr(1), H0, ImageSource::HostCopyInFlight)
+        ]
+    );
+    assert_eq!(
+        w.advance(800)[4..],
+        [
+            exec(120, i1, ctr(1)),
+            completed(130, i0, 0, SMALL_COST),
+            removed(130, ctr(0), H0, RemovalCause::Unloaded),
+            prewarm_planned(130, f, 230),
+            prewarmed(230, f, ctr_g(0, 1), H0, ImageSource::HostDisk),
+            idle(330, ctr_g(0, 1), 10_330),
+            completed(620, i1, 1, SMALL_COST),
+            removed(620, ctr(1), H0, RemovalCause::Unloaded),
+            prewarm_planned(620, f, 720),
+            prewarm_skipped(720, f, PrewarmSkip::AlreadyWarm),
+        ]
+    );
+    // Warm on the pre-warmed container; its end plans a pre-warm at 1,120,
+    // which the cold start at 1,050 cancels.
+    let (i2, events) = w.invoke(1_000, f, success(10, 2));
+    assert_eq!(
+        events,
+        [accepted(1_000, i2, f), warm(1_000, i2, ctr_g(0, 1), H0)]
+    );
+    assert_eq!(
+        w.advance(1_020)[1..],
+        [
+            completed(1_020, i2, 2, SMALL_COST),
+            removed(1_020, ctr_g(0, 1), H0, RemovalCause::Unloaded),
+            prewarm_planned(1_020, f, 1_120),
+        ]
+    );
+    let (i3, events) = w.invoke(1_050, f, success(10, 3));
+    assert_eq!(
+        events,
+        [
+            accepted(1_050, i3, f),
+            cold(1_050, i3, ctr_g(0, 2), H0, ImageSource::HostDisk)
+        ]
+    );
+    assert_eq!(w.p.next_timer_us(), Some(1_150));
+    assert_eq!(
+        w.advance(1_260)[1..],
+        [
+            completed(1_160, i3, 3, SMALL_COST),
+            removed(1_160, ctr_g(0, 2), H0, RemovalCause::Unloaded),
+            prewarm_planned(1_160, f, 1_260),
+            prewarmed(1_260, f, ctr_g(0, 3), H0, ImageSource::HostDisk),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.prewarms_planned,
+            m.prewarms,
+            m.prewarms_skipped,
+            m.prewarm_warm_starts,
+            m.containers_unloaded,
+            m.cold_starts,
+            m.containers_created,
+            m.host_cache_hits + m.host_cache_joins + m.host_cache_misses
+        ),
+        (4, 2, 1, 1, 4, 3, 5, 3)
+    );
+}
+
+/// A due pre-warm needs room like a cold start, but never takes it from a
+/// waiting invocation: one slot, busy with another function, gives
+/// `NoHost`; in queue mode, an invocation waiting gives `QueueWaiting`.
+#[test]
+fn a_prewarm_yields_to_a_full_host_and_to_the_queue() {
+    for pressure in [Pressure::Reject, Pressure::Queue { capacity: 4 }] {
+        let mut config = config(1, host_spec(1_000, 1, 1_000), 1_000);
+        config.pressure = pressure;
+        let mut w = World::with(config, AlwaysPrewarm::after(100));
+        let image = w.image(10);
+        let f = w.function(image, 100, 0, 10_000);
+        let g = w.function(image, 100, 0, 10_000);
+        w.invoke(0, f, success(10, 0));
+        w.advance(130);
+        let (_, events) = w.invoke(150, g, success(1_000, 1));
+        assert_eq!(
+            events[1].kind,
+            cold(150, inv(1), ctr_g(0, 1), H0, ImageSource::HostDisk).kind
+        );
+        let reason = match pressure {
+            Pressure::Reject => PrewarmSkip::NoHost,
+            Pressure::Queue { .. } => {
+                let (i2, events) = w.invoke(200, g, success(10, 2));
+                assert_eq!(events, [accepted(200, i2, g), queued(200, i2, 1)]);
+                PrewarmSkip::QueueWaiting
+            }
+        };
+        assert_eq!(w.advance(230), [prewarm_skipped(230, f, reason)]);
+        assert_eq!(w.p.metrics().prewarms_skipped, 1);
+    }
+}
+
+/// The policy's host for a pre-warm is checked like any decision: an
+/// unknown host, a host that is down, or one without room is refused,
+/// counted in `decisions_refused`, and the pre-warm is skipped naming it.
+#[test]
+fn a_prewarm_on_a_host_that_cannot_take_it_is_refused() {
+    for (host, reason) in [
+        (HostId(7), DecisionError::UnknownHost),
+        (H1, DecisionError::HostDown),
+    ] {
+        let policy = AlwaysPrewarm {
+            prewarm_host: Some(host),
+            ..AlwaysPrewarm::after(100)
+        };
+        let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policy);
+        let image = w.image(10);
+        let f = w.function(image, 100, 0, 10_000);
+        w.invoke(0, f, success(10, 0));
+        w.advance(130);
+        w.step(200, Command::HostDown { host: H1 });
+        assert_eq!(
+            w.advance(230),
+            [prewarm_skipped(
+                230,
+                f,
+                PrewarmSkip::Refused { host, reason }
+            )]
+        );
+        assert_eq!(w.p.metrics().decisions_refused, 1);
+    }
+}
+
+/// A pre-warming container holds its room like a cold start's and is lost
+/// with its host like one, but has no invocation to retry; one whose
+/// image copy is given up is discarded, with no platform failure.
+#[test]
+fn a_prewarming_container_dies_with_its_host_or_its_transfer() {
+    for crash in [true, false] {
+        let policy = AlwaysPrewarm {
+            prewarm_host: Some(H1),
+            ..AlwaysPrewarm::after(100)
+        };
+        let mut config = config(2, host_spec(1_000, 4, 1_000), 1_000);
+        config.retry.attempts_max = 1;
+        let mut w = World::with(config, policy);
+        let image = w.image(10);
+        let f = w.function(image, 100, 0, 10_000);
+        w.invoke(0, f, success(10, 0));
+        w.advance(130);
+        // On host 1 the image is copied from main storage: 10 µs.
+        assert_eq!(
+            w.advance(230),
+            [
+                prewarmed(230, f, ctr_g(0, 1), H1, ImageSource::MainStorage),
+                copy_started(230, image, H1),
+            ]
+        );
+        let events = if crash {
+            w.step(235, Command::HostDown { host: H1 })
+        } else {
+            w.step(235, Command::CopyFails { host: H1, image })
+        };
+        let cause = if crash {
+            RemovalCause::HostLost
+        } else {
+            RemovalCause::Discarded
+        };
+        assert!(
+            events.contains(&removed(235, ctr_g(0, 1), H1, cause)),
+            "{events:#?}"
+        );
+        assert!(!events.iter().any(|e| matches!(
+            e.kind,
+            EventKind::Retrying { .. } | EventKind::PlatformFailed { .. }
+        )));
+        let m = w.p.metrics();
+        assert_eq!((m.containers_now, m.in_flight_now, m.completed), (0, 0, 1));
+    }
 }
