@@ -288,3 +288,77 @@ fn fault_bookkeeping_is_recounted() {
         "is down but holds",
     );
 }
+
+/// A function with a planned pre-warm (its container unloaded after one
+/// call, spec §29): the plan and its timer must match.
+fn prewarm_planned_provider() -> Provider {
+    let host = HostSpec {
+        ram_bytes: 200,
+        slots: 2,
+        disk_bytes: 1_000,
+        copy_bytes_per_s: 1_000_000,
+    };
+    let mut config = Config::homogeneous(
+        MainStorageSpec {
+            capacity_bytes: 1_000,
+            download_bytes_per_s: 1_000_000,
+        },
+        host,
+        1,
+    );
+    config.cold_start_us = 100;
+    let policies = Builtin {
+        keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+            bin_us: 10,
+            bins: 10,
+            cv_threshold_hundredths: 0,
+            ..HybridHistogram::PAPER
+        }),
+        ..Builtin::default()
+    };
+    let mut p = Provider::new(config, policies).expect("valid");
+    let mut at = |at_us: u64, command: Command| {
+        p.apply(&Input { at_us, command }).expect("accepted");
+    };
+    at(0, Command::RegisterImage { size_bytes: 10 });
+    at(
+        0,
+        Command::RegisterFunction {
+            image: ImageId::from_bits(0),
+            memory_bytes: 100,
+            scratch_bytes: 0,
+            time_limit_us: 1_000,
+        },
+    );
+    let invoke = Command::Invoke {
+        function: FunctionId::from_bits(0),
+        code: Code::success(10, 1),
+        ingress_bytes: 0,
+        egress_bytes: 0,
+    };
+    // Two cold calls 50 µs apart, ending at 130 and 160 µs (the second
+    // finds the image on the disk): an idle time in bin 3, so the second's
+    // container is unloaded and a pre-warm planned for 27 µs later.
+    at(0, invoke.clone());
+    at(50, invoke);
+    at(170, Command::Advance);
+    p.check_invariants().expect("a sound provider");
+    assert_eq!(p.metrics().containers_unloaded, 1);
+    assert_eq!(p.next_timer_us(), Some(187));
+    p
+}
+
+#[test]
+fn a_planned_prewarm_must_match_its_timer() {
+    let tampered = |edit: &dyn Fn(&mut Value)| {
+        let mut value = serde_json::to_value(prewarm_planned_provider()).expect("serializes");
+        edit(&mut value);
+        let provider: Provider = serde_json::from_value(value).expect("still the right shape");
+        provider.check_invariants()
+    };
+    assert_eq!(tampered(&|_| {}), Ok(()));
+    assert_caught(
+        tampered(&|v| v["core"]["functions"]["slots"][0]["value"]["prewarm"] = Value::Null),
+        "planned pre-warm",
+    );
+}

@@ -94,7 +94,7 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
         0u64..30,
         0u64..500,
         prop::option::of(0u64..5),
-        0u8..3,
+        0u8..9,
     )
         .prop_map(
             |(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
@@ -120,13 +120,30 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
                     Pressure::Reject
                 };
                 config.terminal_records_max = retain;
+                // The hybrid histogram on 20 µs bins, so that these short
+                // walks learn idle times and pre-warm (spec §29).
+                let hybrid = |prewarm_percentile| {
+                    KeepAlivePolicy::HybridHistogram(HybridHistogram {
+                        bin_us: 20,
+                        bins: 30,
+                        cv_threshold_hundredths: 100,
+                        prewarm_percentile,
+                        fallback_keep_alive_us: keep_alive_us,
+                        ..HybridHistogram::PAPER
+                    })
+                };
                 let policies = Builtin {
                     keep_alive_us,
                     host_selection: [
                         HostSelection::FirstFit,
                         HostSelection::BestFit,
                         HostSelection::ImageLocality,
-                    ][sel as usize],
+                    ][sel as usize % 3],
+                    keep_alive_policy: match sel / 3 {
+                        0 => KeepAlivePolicy::Fixed,
+                        1 => hybrid(5),
+                        _ => hybrid(50),
+                    },
                     ..Builtin::default()
                 };
                 (config, policies)
