@@ -42,7 +42,8 @@ pub struct Latencies {
 /// run goes on until the last keep-alive has run out. So these figures are
 /// taken from time 0 to the last arrival (the last `Accepted` event): the
 /// time integrals of the live, busy and idle container counts, rebuilt here
-/// from the events, and the lifespans (`ColdStart` to expiry) of the
+/// from the events, and the lifespans (`ColdStart` or `Prewarmed` to
+/// expiry) of the
 /// containers that expired by then — removed by their keep-alive, not
 /// evicted, discarded or lost, as SimFaaS counts only expired instances.
 /// Over the whole run the integrals equal the core's `container_us`,
@@ -100,6 +101,7 @@ impl SimfaasWindow {
         match event.kind {
             EventKind::Accepted { .. }
             | EventKind::ColdStart { .. }
+            | EventKind::Prewarmed { .. }
             | EventKind::WarmStart { .. }
             | EventKind::ContainerIdle { .. }
             | EventKind::ContainerRemoved { .. } => self.integrate(),
@@ -107,7 +109,9 @@ impl SimfaasWindow {
         }
         match event.kind {
             EventKind::Accepted { .. } => self.at_last_arrival = self.now,
-            EventKind::ColdStart { container, .. } => {
+            // A pre-warmed container is live, and busy (not idle) until it
+            // is ready, as the core counts it (spec R118).
+            EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
                 let index = container_slot_of(container);
                 if index >= self.containers.len() {
                     self.containers.resize(index + 1, None);
@@ -638,13 +642,33 @@ mod tests {
 
     /// The window's integrals, rebuilt from events, equal the core's own
     /// over a whole run of the default scenario (cold and warm starts,
-    /// evictions, discards, expiries).
+    /// evictions, discards, expiries), with a fixed keep-alive and with the
+    /// hybrid histogram on 1-second bins, which unloads and pre-warms.
     #[test]
     fn the_rebuilt_integrals_equal_the_cores() {
+        use crate::{Builtin, HybridHistogram, KeepAlivePolicy};
+        let hybrid = Builtin {
+            keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+                bin_us: 1_000_000,
+                cv_threshold_hundredths: 0,
+                ..HybridHistogram::PAPER
+            }),
+            ..Builtin::default()
+        };
+        for policies in [Builtin::default(), hybrid] {
+            rebuilt_integrals_equal_the_cores(policies);
+        }
+    }
+
+    fn rebuilt_integrals_equal_the_cores(policies: crate::Builtin) {
         use crate::driver::{Driver, DriverOptions};
         use crate::simulate::{default_config, default_workload};
-        use crate::{Builtin, Pressure, Provider};
-        let provider = Provider::new(default_config(Pressure::Reject), Builtin::default()).unwrap();
+        use crate::{KeepAlivePolicy, Pressure, Provider};
+        let prewarming = matches!(
+            policies.keep_alive_policy,
+            KeepAlivePolicy::HybridHistogram(_)
+        );
+        let provider = Provider::new(default_config(Pressure::Reject), policies).unwrap();
         let mut driver = Driver::new(provider, DriverOptions::default());
         let mut latencies = Latencies::new();
         let inputs = default_workload(7, 3_000).inputs().unwrap();
@@ -654,6 +678,11 @@ mod tests {
         let m = driver.provider().metrics();
         assert!(
             m.containers_evicted > 0 && m.containers_discarded > 0 && m.containers_expired > 0,
+            "{m:?}"
+        );
+        assert_eq!(
+            prewarming,
+            m.prewarms > 0 && m.prewarm_warm_starts > 0,
             "{m:?}"
         );
         let whole = latencies.simfaas().whole_run();
