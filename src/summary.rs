@@ -109,6 +109,17 @@ fn starts_and_caches(out: &mut String, m: &Metrics) {
         m.containers_expired,
         m.containers_discarded
     );
+    if m.prewarms_planned > 0 {
+        let _ = writeln!(
+            out,
+            "pre-warming:          {} containers unloaded; {} pre-warms planned, {} placed ({} then served a warm start), {} skipped",
+            m.containers_unloaded,
+            m.prewarms_planned,
+            m.prewarms,
+            m.prewarm_warm_starts,
+            m.prewarms_skipped
+        );
+    }
     let _ = writeln!(
         out,
         "transfers:            {} downloaded, {} copied to hosts",
