@@ -227,6 +227,23 @@ fn an_invocation_and_its_container_must_agree_on_the_host() {
     }
 }
 
+/// A container must wait for its image while preparing and hold it once
+/// started: flipping the copy's `arriving` flag breaks either.
+#[test]
+fn a_container_and_its_image_copy_must_agree() {
+    for (at_us, words) in [
+        (10, "is not waiting for its image"),
+        (1_000, "started before its image arrived"),
+    ] {
+        let mut value = serde_json::to_value(one_invocation_at(at_us)).expect("serializes");
+        let copy = &mut value["core"]["hosts"][0]["images"]["0"];
+        let arriving = copy["arriving"].as_bool().expect("a copy on host 0");
+        copy["arriving"] = Value::from(!arriving);
+        let provider: Provider = serde_json::from_value(value).expect("still the right shape");
+        assert_caught(provider.check_invariants(), words);
+    }
+}
+
 /// The busy provider right after its only host went down: its containers
 /// lost, the invocations that ran on them retrying.
 fn crashed_provider() -> Provider {
