@@ -22,15 +22,19 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 4 added the policy
-/// library's fields to the header's `Builtin` (keep-alive policy, image
-/// eviction, policy state); version 3 added the retry setting to the
-/// configuration, and fault inputs (spec §27). This build still reads
-/// versions 2 and 3: their policies get the new fields' defaults (fixed
-/// keep-alive, LRU, empty state), which is what they ran with, and a
-/// version 2 configuration gets the default retry setting (its logs hold no
-/// faults).
-pub const FORMAT_VERSION: u32 = 5;
+/// The format version this build writes. Version 6 added the hybrid
+/// histogram's `prewarm_percentile` to the header's keep-alive policy;
+/// version 5 added the greedy-dual and GDSF clocks to the policy state;
+/// version 4 added the policy library's fields to the header's `Builtin`
+/// (keep-alive policy, image eviction, policy state); version 3 added the
+/// retry setting to the configuration, and fault inputs (spec §27). This
+/// build still reads versions 2 to 5, through frozen copies of their header
+/// types: a version 4 or 5 hybrid histogram gets `prewarm_percentile: 0`
+/// (they never pre-warmed), version 2 and 3 policies get the newer fields'
+/// defaults (fixed keep-alive, LRU, empty state), which is what they ran
+/// with, and a version 2 configuration gets the default retry setting (its
+/// logs hold no faults).
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 /// The `format` value of a JSON Lines log's header line.
@@ -107,7 +111,8 @@ impl From<LogHeaderV3> for LogHeader {
 }
 
 /// A version 4 header: its policies' state has no greedy-dual or GDSF
-/// clocks (version 5 added them, with the kubelet watermark rule).
+/// clocks (version 5 added them, with the kubelet watermark rule), and its
+/// hybrid histogram no pre-warm percentile (version 6 added it).
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV4 {
     coldstart_version: String,
@@ -122,7 +127,7 @@ struct BuiltinV4 {
     warm_choice: crate::WarmChoice,
     keep_alive_us: u64,
     prices: crate::LambdaPrices,
-    keep_alive_policy: crate::KeepAlivePolicy,
+    keep_alive_policy: KeepAlivePolicyV5,
     image_eviction: crate::ImageEviction,
     state: PolicyStateV4,
 }
@@ -139,9 +144,16 @@ struct PolicyStateV4 {
     frequencies: Vec<(u64, u64)>,
 }
 
-/// No value: a sequence of it decodes only when empty.
+/// No value: a sequence or map of it decodes only when empty.
 #[derive(Serialize, Deserialize)]
 enum Never {}
+
+/// The error for an old header whose policy state is not empty.
+fn learned_state(version: u32) -> String {
+    format!(
+        "a version {version} header with learned policy state (a log starts from a fresh provider)"
+    )
+}
 
 impl TryFrom<LogHeaderV4> for LogHeader {
     type Error = String;
@@ -152,10 +164,7 @@ impl TryFrom<LogHeaderV4> for LogHeader {
             || p.state.random_draws != 0
             || !p.state.frequencies.is_empty()
         {
-            return Err(
-                "a version 4 header with learned policy state (a log starts from a fresh provider)"
-                    .to_string(),
-            );
+            return Err(learned_state(4));
         }
         Ok(LogHeader {
             coldstart_version: v4.coldstart_version,
@@ -165,7 +174,130 @@ impl TryFrom<LogHeaderV4> for LogHeader {
                 warm_choice: p.warm_choice,
                 keep_alive_us: p.keep_alive_us,
                 prices: p.prices,
-                keep_alive_policy: p.keep_alive_policy,
+                keep_alive_policy: p.keep_alive_policy.into(),
+                image_eviction: p.image_eviction,
+                state: crate::PolicyState::default(),
+            },
+        })
+    }
+}
+
+/// A version 5 header: its hybrid histogram has no pre-warm percentile
+/// (version 6 added it). Also the shape of every JSON Lines header of
+/// versions 2 to 5 (its fields that older versions lack take their
+/// defaults, as `Builtin`'s do).
+#[derive(Serialize, Deserialize)]
+struct LogHeaderV5 {
+    coldstart_version: String,
+    config: Config,
+    policies: BuiltinV5,
+}
+
+/// `Builtin` as version 5 wrote it.
+#[derive(Serialize, Deserialize)]
+struct BuiltinV5 {
+    host_selection: crate::HostSelection,
+    warm_choice: crate::WarmChoice,
+    keep_alive_us: u64,
+    prices: crate::LambdaPrices,
+    #[serde(default)]
+    keep_alive_policy: KeepAlivePolicyV5,
+    #[serde(default)]
+    image_eviction: crate::ImageEviction,
+    #[serde(default)]
+    state: PolicyStateV5,
+}
+
+/// `KeepAlivePolicy` as versions 4 and 5 wrote it (same variants, in the
+/// same order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+enum KeepAlivePolicyV5 {
+    #[default]
+    Fixed,
+    HybridHistogram(HybridHistogramV5),
+    GreedyDual {
+        cold_cost_us: u64,
+    },
+}
+
+/// `HybridHistogram` as versions 4 and 5 wrote it: without
+/// `prewarm_percentile`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct HybridHistogramV5 {
+    bin_us: u64,
+    bins: u32,
+    tail_percentile: u32,
+    margin_percent: u32,
+    cv_threshold_hundredths: u32,
+    out_of_range_max_percent: u32,
+    fallback_keep_alive_us: u64,
+}
+
+/// A version 4 or 5 hybrid histogram did not pre-warm: it reads as one
+/// with `prewarm_percentile: 0`, which behaves exactly as it did.
+impl From<KeepAlivePolicyV5> for crate::KeepAlivePolicy {
+    fn from(v5: KeepAlivePolicyV5) -> crate::KeepAlivePolicy {
+        match v5 {
+            KeepAlivePolicyV5::Fixed => crate::KeepAlivePolicy::Fixed,
+            KeepAlivePolicyV5::HybridHistogram(h) => {
+                crate::KeepAlivePolicy::HybridHistogram(crate::HybridHistogram {
+                    bin_us: h.bin_us,
+                    bins: h.bins,
+                    tail_percentile: h.tail_percentile,
+                    prewarm_percentile: 0,
+                    margin_percent: h.margin_percent,
+                    cv_threshold_hundredths: h.cv_threshold_hundredths,
+                    out_of_range_max_percent: h.out_of_range_max_percent,
+                    fallback_keep_alive_us: h.fallback_keep_alive_us,
+                })
+            }
+            KeepAlivePolicyV5::GreedyDual { cold_cost_us } => {
+                crate::KeepAlivePolicy::GreedyDual { cold_cost_us }
+            }
+        }
+    }
+}
+
+/// `PolicyState` as version 5 wrote it, as far as a log header can hold
+/// it (empty: see [`PolicyStateV4`]). Maps, as in `PolicyState`, so that
+/// JSON reads `{}`; bincode writes a map as it writes a sequence of pairs.
+/// The clocks default to absent, as in `PolicyState`, for JSON headers of
+/// versions before 5.
+#[derive(Default, Serialize, Deserialize)]
+struct PolicyStateV5 {
+    round_robin_next: u32,
+    random_draws: u64,
+    idle_histograms: std::collections::BTreeMap<u64, Never>,
+    frequencies: std::collections::BTreeMap<u64, u64>,
+    #[serde(default)]
+    container_clocks: std::collections::BTreeMap<u32, u64>,
+    #[serde(default)]
+    image_clocks: std::collections::BTreeMap<u64, u64>,
+}
+
+impl LogHeaderV5 {
+    /// The header as this build reads it; `version` (2 to 5) names the
+    /// header in the error when its policy state is not empty.
+    fn read_as(self, version: u32) -> Result<LogHeader, String> {
+        let p = self.policies;
+        let s = &p.state;
+        if s.round_robin_next != 0
+            || s.random_draws != 0
+            || !s.frequencies.is_empty()
+            || !s.container_clocks.is_empty()
+            || !s.image_clocks.is_empty()
+        {
+            return Err(learned_state(version));
+        }
+        Ok(LogHeader {
+            coldstart_version: self.coldstart_version,
+            config: self.config,
+            policies: Builtin {
+                host_selection: p.host_selection,
+                warm_choice: p.warm_choice,
+                keep_alive_us: p.keep_alive_us,
+                prices: p.prices,
+                keep_alive_policy: p.keep_alive_policy.into(),
                 image_eviction: p.image_eviction,
                 state: crate::PolicyState::default(),
             },
@@ -298,6 +430,19 @@ struct JsonHeader {
     coldstart_version: String,
     config: Config,
     policies: Builtin,
+}
+
+/// The header line of a JSON Lines log of versions 2 to 5.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonHeaderV5 {
+    #[allow(dead_code)]
+    format: String,
+    #[allow(dead_code)]
+    format_version: u32,
+    coldstart_version: String,
+    config: Config,
+    policies: BuiltinV5,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -632,6 +777,13 @@ impl<R: BufRead> LogReader<R> {
                             what: "header".to_string(),
                             problem,
                         })?,
+                    5 => codec::decode::<LogHeaderV5>(payload)
+                        .map_err(corrupt)?
+                        .read_as(5)
+                        .map_err(|problem| LogError::Corrupt {
+                            what: "header".to_string(),
+                            problem,
+                        })?,
                     _ => codec::decode::<LogHeader>(payload).map_err(corrupt)?,
                 }
             }
@@ -672,30 +824,48 @@ impl<R: BufRead> LogReader<R> {
                 "not a coldstart log header (no \"format\": \"{JSON_FORMAT_NAME}\")"
             )));
         }
-        match value.get("format_version").and_then(|v| v.as_u64()) {
+        let found = match value.get("format_version").and_then(|v| v.as_u64()) {
             Some(found)
                 if (u64::from(FORMAT_VERSION_OLDEST)..=u64::from(FORMAT_VERSION))
-                    .contains(&found) => {}
+                    .contains(&found) =>
+            {
+                found as u32
+            }
             Some(found) => {
                 return Err(LogError::UnsupportedVersion {
                     found: u32::try_from(found).unwrap_or(u32::MAX),
                 })
             }
             None => return Err(corrupt("no numeric \"format_version\"".to_string())),
-        }
-        let json: JsonHeader =
-            serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
+        };
+        let header = if found < FORMAT_VERSION {
+            // Versions 2 to 5: their hybrid histogram has no pre-warm
+            // percentile; the fields older versions lack take defaults.
+            let json: JsonHeaderV5 =
+                serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
+            LogHeaderV5 {
+                coldstart_version: json.coldstart_version,
+                config: json.config,
+                policies: json.policies,
+            }
+            .read_as(found)
+            .map_err(corrupt)?
+        } else {
+            let json: JsonHeader =
+                serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
+            LogHeader {
+                coldstart_version: json.coldstart_version,
+                config: json.config,
+                policies: json.policies,
+            }
+        };
         Ok(LogReader {
             source: Source::Json {
                 reader,
                 line_number: 1,
                 line,
             },
-            header: LogHeader {
-                coldstart_version: json.coldstart_version,
-                config: json.config,
-                policies: json.policies,
-            },
+            header,
             format: LogFormat::JsonLines,
             inputs_read: 0,
             trailer_seen: false,
@@ -1324,7 +1494,7 @@ mod tests {
 
     #[test]
     fn a_version_4_log_replays_with_the_clocks_at_zero() {
-        let (config, trailer, v5) = recorded_default_log();
+        let (config, trailer, current) = recorded_default_log();
         let v4_header = |policies: BuiltinV4| {
             codec::encode(&LogHeaderV4 {
                 coldstart_version: "0.1.0".to_string(),
@@ -1338,7 +1508,7 @@ mod tests {
             warm_choice: crate::WarmChoice::NewestCreated,
             keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
             prices: crate::LambdaPrices::default(),
-            keep_alive_policy: crate::KeepAlivePolicy::default(),
+            keep_alive_policy: KeepAlivePolicyV5::default(),
             image_eviction: crate::ImageEviction::default(),
             state: PolicyStateV4 {
                 round_robin_next: 0,
@@ -1347,14 +1517,14 @@ mod tests {
                 frequencies: Vec::new(),
             },
         };
-        let with_header = |header: &[u8]| with_old_header(&v5, 4, header);
+        let with_header = |header: &[u8]| with_old_header(&current, 4, header);
         let header = v4_header(policies());
         let v4 = with_header(&header);
         let reader = LogReader::new(&v4[..]).unwrap();
         assert_eq!(reader.header().policies, Builtin::default());
         let replayed = replay_bytes(&v4, true).unwrap();
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
-        // A version 4 header read as version 5 does not decode: it lacks
+        // A version 4 header read as version 6 does not decode: it lacks
         // the clocks.
         assert!(codec::decode::<LogHeader>(&header).is_err());
         // A version 4 header with state is refused by name.
@@ -1372,12 +1542,18 @@ mod tests {
     /// A binary log of 200 default-scenario invocations, with its
     /// configuration and trailer.
     fn recorded_default_log() -> (Config, Trailer, Vec<u8>) {
+        recorded_log(LogFormat::Binary, Builtin::default())
+    }
+
+    /// A log of 200 default-scenario invocations under `policies`, with
+    /// its configuration and trailer.
+    fn recorded_log(format: LogFormat, policies: Builtin) -> (Config, Trailer, Vec<u8>) {
         let config = default_config(Pressure::Reject);
         let mut recorder = Recorder::new(
             Vec::new(),
-            LogFormat::Binary,
+            format,
             config.clone(),
-            Builtin::default(),
+            policies,
             DriverOptions::default(),
         )
         .unwrap();
@@ -1386,6 +1562,127 @@ mod tests {
             .unwrap();
         let (_, trailer, bytes) = recorder.finish().unwrap();
         (config, trailer, bytes)
+    }
+
+    /// A hybrid histogram with millisecond bins and no CV threshold, so
+    /// that the default workload's idle times spread over bins and the
+    /// histogram is used: with a pre-warm percentile, it pre-warms.
+    fn fine_hybrid(prewarm_percentile: u32) -> Builtin {
+        Builtin {
+            keep_alive_policy: crate::KeepAlivePolicy::HybridHistogram(crate::HybridHistogram {
+                bin_us: 1_000,
+                bins: 2_000,
+                prewarm_percentile,
+                cv_threshold_hundredths: 0,
+                ..crate::HybridHistogram::PAPER
+            }),
+            ..Builtin::default()
+        }
+    }
+
+    /// `fine_hybrid` as versions 4 and 5 wrote it.
+    fn fine_hybrid_v5() -> KeepAlivePolicyV5 {
+        let p = crate::HybridHistogram::PAPER;
+        KeepAlivePolicyV5::HybridHistogram(HybridHistogramV5 {
+            bin_us: 1_000,
+            bins: 2_000,
+            tail_percentile: p.tail_percentile,
+            margin_percent: p.margin_percent,
+            cv_threshold_hundredths: 0,
+            out_of_range_max_percent: p.out_of_range_max_percent,
+            fallback_keep_alive_us: p.fallback_keep_alive_us,
+        })
+    }
+
+    /// A version 5 (or 4) log recorded under the hybrid histogram, which
+    /// then never pre-warmed, reads with `prewarm_percentile: 0` and
+    /// replays to the digest of a version 6 recording with pre-warming
+    /// off — which differs from one with pre-warming on.
+    #[test]
+    fn a_version_5_hybrid_log_replays_without_prewarming() {
+        let (config, trailer, v6) = recorded_log(LogFormat::Binary, fine_hybrid(0));
+        let (_, prewarming, _) = recorded_log(LogFormat::Binary, fine_hybrid(5));
+        assert_ne!(
+            prewarming.events_digest, trailer.events_digest,
+            "the workload should pre-warm under fine_hybrid(5)"
+        );
+        let header = codec::encode(&LogHeaderV5 {
+            coldstart_version: "0.1.0".to_string(),
+            config: config.clone(),
+            policies: BuiltinV5 {
+                host_selection: crate::HostSelection::FirstFit,
+                warm_choice: crate::WarmChoice::NewestCreated,
+                keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+                prices: crate::LambdaPrices::default(),
+                keep_alive_policy: fine_hybrid_v5(),
+                image_eviction: crate::ImageEviction::default(),
+                state: PolicyStateV5::default(),
+            },
+        })
+        .unwrap();
+        let v5 = with_old_header(&v6, 5, &header);
+        let reader = LogReader::new(&v5[..]).unwrap();
+        assert_eq!(reader.header().policies, fine_hybrid(0));
+        let replayed = replay_bytes(&v5, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+        assert_eq!(replayed.checks_verified, trailer.steps);
+        // A version 5 hybrid header read as version 6 does not decode: it
+        // lacks the pre-warm percentile.
+        assert!(codec::decode::<LogHeader>(&header).is_err());
+
+        // The same run as version 4 wrote it.
+        let header = codec::encode(&LogHeaderV4 {
+            coldstart_version: "0.1.0".to_string(),
+            config,
+            policies: BuiltinV4 {
+                host_selection: crate::HostSelection::FirstFit,
+                warm_choice: crate::WarmChoice::NewestCreated,
+                keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
+                prices: crate::LambdaPrices::default(),
+                keep_alive_policy: fine_hybrid_v5(),
+                image_eviction: crate::ImageEviction::default(),
+                state: PolicyStateV4 {
+                    round_robin_next: 0,
+                    random_draws: 0,
+                    idle_histograms: Vec::new(),
+                    frequencies: Vec::new(),
+                },
+            },
+        })
+        .unwrap();
+        let v4 = with_old_header(&v6, 4, &header);
+        assert_eq!(
+            LogReader::new(&v4[..]).unwrap().header().policies,
+            fine_hybrid(0)
+        );
+        let replayed = replay_bytes(&v4, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+    }
+
+    /// The JSON Lines form of the same: a version 5 header line has no
+    /// `prewarm_percentile`, and a version 6 one must have it.
+    #[test]
+    fn a_version_5_hybrid_json_log_replays_without_prewarming() {
+        let (_, trailer, v6) = recorded_log(LogFormat::JsonLines, fine_hybrid(0));
+        let text = String::from_utf8(v6).unwrap();
+        let (first, rest) = text.split_once('\n').unwrap();
+        let mut header: serde_json::Value = serde_json::from_str(first).unwrap();
+        assert_eq!(header["format_version"], 6);
+        let hybrid = &mut header["policies"]["keep_alive_policy"]["HybridHistogram"];
+        assert_eq!(hybrid["prewarm_percentile"], 0);
+        hybrid.as_object_mut().unwrap().remove("prewarm_percentile");
+        let with_version = |version: u32| {
+            let mut old = header.clone();
+            old["format_version"] = version.into();
+            format!("{old}\n{rest}").into_bytes()
+        };
+        let v5 = with_version(5);
+        let reader = LogReader::new(&v5[..]).unwrap();
+        assert_eq!(reader.header().policies, fine_hybrid(0));
+        let replayed = replay_bytes(&v5, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+        let error = LogReader::new(&with_version(6)[..]).err().unwrap();
+        assert!(error.to_string().contains("prewarm_percentile"), "{error}");
     }
 
     /// `log` (current version) with its header record replaced by `header`

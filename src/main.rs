@@ -18,7 +18,7 @@ use coldstart::simulate::{
 };
 use coldstart::summary;
 use coldstart::svg;
-use coldstart::{Config, Event, ImageEviction, Metrics};
+use coldstart::{Config, Event, ImageEviction, KeepAlivePolicy, Metrics};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -205,7 +205,18 @@ impl PolicyArgs {
             policies.host_selection = named.host_selection;
         }
         if self.keep_alive_policy.is_some() {
-            policies.keep_alive_policy = named.keep_alive_policy;
+            // `hybrid` on a scenario that already runs the hybrid histogram
+            // keeps the scenario's parameters (its `prewarm_percentile`).
+            let both_hybrid = matches!(
+                (policies.keep_alive_policy, named.keep_alive_policy),
+                (
+                    KeepAlivePolicy::HybridHistogram(_),
+                    KeepAlivePolicy::HybridHistogram(_)
+                )
+            );
+            if !both_hybrid {
+                policies.keep_alive_policy = named.keep_alive_policy;
+            }
             policies.keep_alive_us = named.keep_alive_us;
         }
         if self.image_eviction.is_some() {
@@ -224,8 +235,8 @@ struct CompareArgs {
     /// A policy axis: NAME=P1,P2,… sets the scenario key
     /// provider.policy.NAME (`-` read as `_`) to each value in turn:
     /// host-selection, keep-alive-policy, image-eviction, warm-choice,
-    /// keep-alive (names as for simulate). Repeatable; one value applies to
-    /// every run instead.
+    /// keep-alive, prewarm-percentile (names as for simulate). Repeatable;
+    /// one value applies to every run instead.
     #[arg(long = "policy", value_name = "NAME=P1,P2,…")]
     policy: Vec<String>,
     /// A key axis: KEY.PATH=V1,V2,… sets any scenario key to each value in

@@ -494,6 +494,12 @@ pub fn fields(
         ("images_lost", Value::from(m.images_lost)),
         ("unaccounted_invocations", Value::from(unaccounted(m))),
         ("containers_at_end", Value::from(m.containers_now)),
+        // Pre-warming (spec §29): only the hybrid histogram pre-warms.
+        ("containers_unloaded", Value::from(m.containers_unloaded)),
+        ("prewarms_planned", Value::from(m.prewarms_planned)),
+        ("prewarms", Value::from(m.prewarms)),
+        ("prewarms_skipped", Value::from(m.prewarms_skipped)),
+        ("prewarm_warm_starts", Value::from(m.prewarm_warm_starts)),
     ]);
     fields
 }

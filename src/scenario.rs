@@ -221,6 +221,10 @@ struct PolicySection {
     /// `fixed`, `hybrid` or `greedy-dual` (with `fixed`, `keep_alive` is the
     /// time; the others set their own windows).
     keep_alive_policy: Option<String>,
+    /// The hybrid histogram's pre-warm percentile (`HybridHistogram::
+    /// prewarm_percentile`, 0 to 100; 0 turns pre-warming off; default 5,
+    /// the paper's); the other keep-alive policies ignore it.
+    prewarm_percentile: Option<u32>,
     /// `lru`, `lfu` or `gdsf`, on both disks.
     image_eviction: Option<String>,
 }
@@ -774,6 +778,20 @@ fn resolve_provider(
         if policy.image_eviction.is_some() {
             policies.image_eviction = built.image_eviction;
         }
+        if let Some(percentile) = policy.prewarm_percentile {
+            // Core clamps it (to the tail percentile), but above 100 it is
+            // no percentile: a mistake, not a setting.
+            if percentile > 100 {
+                return Err(key_error(
+                    "prewarm_percentile",
+                    format!("{percentile} is above 100 (a percentile, 0 to turn pre-warming off)"),
+                ));
+            }
+            if let crate::KeepAlivePolicy::HybridHistogram(params) = &mut policies.keep_alive_policy
+            {
+                params.prewarm_percentile = percentile;
+            }
+        }
         if let Some(name) = policy.warm_choice {
             policies.warm_choice = match name {
                 WarmChoiceName::NewestCreated => WarmChoice::NewestCreated,
@@ -1294,6 +1312,53 @@ mod tests {
         );
         assert!(problem.contains("image_eviction"), "{problem}");
         assert!(problem.contains("low mark"), "{problem}");
+    }
+
+    /// `prewarm_percentile` sets the hybrid histogram's pre-warm
+    /// percentile, from the file or `--set`; the other keep-alive policies
+    /// ignore it; above 100 it is refused, naming the key.
+    #[test]
+    fn prewarm_percentile_sets_the_hybrid_histogram() {
+        let hybrid_of = |scenario: Scenario| match scenario.policies.keep_alive_policy {
+            crate::KeepAlivePolicy::HybridHistogram(params) => params,
+            other => panic!("not the hybrid histogram: {other:?}"),
+        };
+        let text = "[provider.policy]\nkeep_alive_policy = \"hybrid\"\nprewarm_percentile = 0\n";
+        let off = hybrid_of(load_text(text, &[]).unwrap());
+        assert_eq!(
+            off,
+            crate::HybridHistogram {
+                prewarm_percentile: 0,
+                ..crate::HybridHistogram::PAPER
+            }
+        );
+        let paper =
+            hybrid_of(load_text("[provider.policy]\nkeep_alive_policy = \"hybrid\"", &[]).unwrap());
+        assert_eq!(paper, crate::HybridHistogram::PAPER);
+        let set = hybrid_of(
+            load_text(
+                "[provider.policy]\nkeep_alive_policy = \"hybrid\"",
+                &["provider.policy.prewarm_percentile=20"],
+            )
+            .unwrap(),
+        );
+        assert_eq!(set.prewarm_percentile, 20);
+        // Fixed keep-alive ignores it.
+        let fixed = load_text("[provider.policy]\nprewarm_percentile = 0", &[]).unwrap();
+        assert_eq!(fixed.policies, Builtin::default());
+        // Above 100, refused, whatever the policy.
+        for (text, sets) in [
+            (text, &["provider.policy.prewarm_percentile=150"][..]),
+            ("[provider.policy]\nprewarm_percentile = 101", &[][..]),
+        ] {
+            let problem = error_of(text, sets);
+            assert!(
+                problem.contains("provider.policy.prewarm_percentile: ")
+                    && problem.contains("above 100")
+                    && !problem.contains('\n'),
+                "{problem}"
+            );
+        }
     }
 
     fn error_of(text: &str, sets: &[&str]) -> String {

@@ -129,6 +129,45 @@ fn compare_is_the_same_whatever_the_thread_count() {
 }
 
 /// `simulate ARGS --json` as a value.
+/// `prewarm-percentile` is a policy axis; the pre-warm counters are in the
+/// CSV (last, as in the report) and the JSON.
+#[test]
+fn the_prewarm_percentile_is_an_axis_and_its_counters_are_reported() {
+    let args = [
+        "compare",
+        "examples/azure-slice.toml",
+        "--set",
+        "provider.policy.keep_alive_policy=hybrid",
+        "--policy",
+        "prewarm-percentile=0,5",
+        "--seeds",
+        "1",
+    ];
+    let rows = json_lines(&ok(&[&args[..], &["--json"]].concat()));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0]["combination"],
+        serde_json::json!({"prewarm-percentile": "0"})
+    );
+    let prewarms = |row: &Value| row["metrics"]["prewarms"]["mean"].as_f64().unwrap();
+    assert_eq!(prewarms(&rows[0]), 0.0);
+    assert!(prewarms(&rows[1]) > 0.0, "{}", rows[1]);
+    let csv = ok(&[&args[..], &["--csv"]].concat());
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("prewarm-percentile,seeds,"), "{header}");
+    assert!(
+        header.ends_with(
+            ",containers_at_end_mean,containers_at_end_ci95,\
+             containers_unloaded_mean,containers_unloaded_ci95,\
+             prewarms_planned_mean,prewarms_planned_ci95,\
+             prewarms_mean,prewarms_ci95,\
+             prewarms_skipped_mean,prewarms_skipped_ci95,\
+             prewarm_warm_starts_mean,prewarm_warm_starts_ci95"
+        ),
+        "{header}"
+    );
+}
+
 fn simulate_report(args: &[&str]) -> Value {
     let mut all = vec!["simulate"];
     all.extend_from_slice(args);
@@ -497,6 +536,11 @@ fn bad_input_is_one_line_naming_the_flag_or_file() {
             "coldstart: --set provider.hosts[7].slots=1: provider.hosts is not in the scenario: \
              only a list the file gives has elements to set (examples/default.toml spells out \
              the default scenario)\n",
+        ),
+        (
+            &["compare", "--policy", "prewarm-percentile=0,150"],
+            "coldstart: --policy prewarm-percentile=150: provider.policy.prewarm_percentile: \
+             150 is above 100",
         ),
         (
             &["compare", "--set", "seed=x,y"],

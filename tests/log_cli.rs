@@ -168,9 +168,9 @@ fn wrong_magic_and_unknown_versions() {
     replay_fails(&future, "log format version 7 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":6}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":7}\n",
     );
-    replay_fails(&json, "log format version 6 is not supported");
+    replay_fails(&json, "log format version 7 is not supported");
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(

@@ -149,6 +149,80 @@ fn the_azure_slice_example_runs_every_row() {
     assert_eq!(limited["invocations"], 100);
 }
 
+/// The hybrid histogram pre-warms on the Azure slice by default; with
+/// `provider.policy.prewarm_percentile = 0` it does not, and a percentile
+/// above 100 is refused in one line naming the key.
+#[test]
+fn prewarm_percentile_turns_the_hybrid_pre_warm_on_and_off() {
+    let hybrid = [
+        "examples/azure-slice.toml",
+        "--set",
+        "provider.policy.keep_alive_policy=hybrid",
+    ];
+    let with = |percentile: &str| {
+        let set = format!("provider.policy.prewarm_percentile={percentile}");
+        report(&[&hybrid[..], &["--set", &set]].concat())
+    };
+    let default = report(&hybrid);
+    assert!(default["prewarms"].as_u64().unwrap() > 0, "{default}");
+    assert_eq!(default["prewarms_planned"], default["containers_unloaded"]);
+    assert!(
+        default["prewarm_warm_starts"].as_u64().unwrap() > 0,
+        "{default}"
+    );
+    assert_eq!(default["events_digest"], with("5")["events_digest"]);
+    let off = with("0");
+    for key in [
+        "containers_unloaded",
+        "prewarms_planned",
+        "prewarms",
+        "prewarms_skipped",
+        "prewarm_warm_starts",
+    ] {
+        assert_eq!(off[key], 0, "{key}: {off}");
+    }
+    assert_ne!(default["events_digest"], off["events_digest"]);
+    // `--keep-alive-policy hybrid` keeps a hybrid scenario's percentile.
+    let named = report(
+        &[
+            &hybrid[..],
+            &[
+                "--set",
+                "provider.policy.prewarm_percentile=0",
+                "--keep-alive-policy",
+                "hybrid",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(named["events_digest"], off["events_digest"]);
+
+    let file = scenario_file(
+        "prewarm-150",
+        "[provider.policy]\nkeep_alive_policy = \"hybrid\"\nprewarm_percentile = 150\n",
+    );
+    let output = coldstart(&["simulate", path_str(&file)]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(
+        error.contains("provider.policy.prewarm_percentile: 150 is above 100"),
+        "{error}"
+    );
+    let output = coldstart(&[
+        "simulate",
+        "--set",
+        "provider.policy.prewarm_percentile=150",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(
+        error.contains("provider.policy.prewarm_percentile: 150 is above 100"),
+        "{error}"
+    );
+}
+
 /// Issue 9's acceptance run: the Azure slice with a host crash every hour
 /// loses nothing and leaks nothing.
 #[test]
