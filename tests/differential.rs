@@ -97,28 +97,82 @@ fn the_generator_reaches_every_event_kind() {
         "MainStorageLost",
         "ImageLost/MainStorage",
         "ImageLost/Host",
+        // Pre-warming (spec §29), by the hybrid histogram once it has
+        // learned a function's idle times; its other image sources and
+        // skips are rarer with the built-in policies, and they never make
+        // a refused decision: `the_generator_reaches_every_prewarm_kind`
+        // requires them under `Fickle`.
+        "ContainerRemoved/Unloaded",
+        "PrewarmPlanned",
+        "Prewarmed/HostDisk",
+        "PrewarmSkipped/AlreadyWarm",
     ];
+    let counts = kinds_reached(RUNS, |case| {
+        let (mut core, mut model) = build(case);
+        run_differential(case, &mut core, &mut model)
+    });
+    require(&counts, RUNS, REQUIRED);
+}
+
+/// Every kind of pre-warm event (spec §29) occurs in at least 2% of
+/// generated runs under the `Fickle` policies, which plan a pre-warm after
+/// most invocations and often choose a host that cannot be used.
+#[test]
+fn the_generator_reaches_every_prewarm_kind() {
+    const RUNS: usize = 400;
+    const REQUIRED: &[&str] = &[
+        "ContainerRemoved/Unloaded",
+        "PrewarmPlanned",
+        "Prewarmed/HostDisk",
+        "Prewarmed/HostCopyInFlight",
+        "Prewarmed/MainStorage",
+        "Prewarmed/DownloadInFlight",
+        "Prewarmed/Registry",
+        "PrewarmSkipped/AlreadyWarm",
+        "PrewarmSkipped/QueueWaiting",
+        "PrewarmSkipped/NoHost",
+        "PrewarmSkipped/Refused",
+    ];
+    let counts = kinds_reached(RUNS, |case| {
+        let (config, inner) = case.shape.build();
+        let policies = Fickle { calls: 0, inner };
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        run_differential(case, &mut core, &mut model)
+    });
+    require(&counts, RUNS, REQUIRED);
+}
+
+/// How many of `runs` generated cases reach each event kind, each run by
+/// `run` (which must not diverge).
+fn kinds_reached(
+    runs: usize,
+    run: impl Fn(&Case) -> Result<coldstart_model::Trace, coldstart_model::Divergence>,
+) -> BTreeMap<&'static str, usize> {
     let mut runner = TestRunner::deterministic();
     let strategy = case(OPS_MAX);
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
-        let (mut core, mut model) = build(&case);
-        let trace = run_differential(&case, &mut core, &mut model)
-            .unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
+        let trace = run(&case).unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
         for kind in trace.kinds {
             *counts.entry(kind).or_default() += 1;
         }
     }
-    eprintln!("runs reaching each kind, of {RUNS}: {counts:#?}");
-    let rare: Vec<String> = REQUIRED
+    eprintln!("runs reaching each kind, of {runs}: {counts:#?}");
+    counts
+}
+
+/// Every kind in `required` occurs in at least 2% of the runs.
+fn require(counts: &BTreeMap<&'static str, usize>, runs: usize, required: &[&str]) {
+    let rare: Vec<String> = required
         .iter()
-        .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < RUNS)
+        .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < runs)
         .map(|k| format!("{k}: {}", counts.get(k).copied().unwrap_or(0)))
         .collect();
     assert!(
         rare.is_empty(),
-        "event kinds in fewer than 2% of {RUNS} runs: {rare:?}\nall: {counts:?}"
+        "event kinds in fewer than 2% of {runs} runs: {rare:?}\nall: {counts:?}"
     );
 }
 
@@ -330,6 +384,17 @@ impl coldstart_core::Policies for Fickle {
             (self.calls * 13 + c.created_seq) % 400
         }
     }
+    /// Its keep-alive; and, two times in three, a pre-warm within 200 µs
+    /// (0 included).
+    fn idle_plan(&mut self, c: &coldstart_core::ContainerFacts) -> coldstart_core::IdlePlan {
+        let keep_alive_us = self.keep_alive_us(c);
+        self.calls += 1;
+        coldstart_core::IdlePlan {
+            keep_alive_us,
+            prewarm_after_us: (!self.calls.is_multiple_of(3))
+                .then_some((self.calls * 17 + c.uses) % 200),
+        }
+    }
     fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
         self.calls += 1;
         (self.calls + i.uses + i.first_stored_us) % 5
@@ -381,7 +446,8 @@ proptest! {
 /// The generated cases reach the learned answers of the stateful built-in
 /// policies, not only their fallbacks: with the hybrid histogram forced,
 /// some containers get a keep-alive from the histogram (a whole number of
-/// 10 µs bins plus 10%, unlike the shape's fallback); with round robin and
+/// 10 µs bins plus 10%, unlike the shape's fallback) or are unloaded for a
+/// planned pre-warm (only a histogram plans one); with round robin and
 /// seeded random forced, cold starts land on more than one host.
 #[test]
 fn the_generator_reaches_the_stateful_policies_learned_answers() {
@@ -408,9 +474,14 @@ fn the_generator_reaches_the_stateful_policies_learned_answers() {
             EventKind::ContainerIdle { expires_at_us, .. } => Some(expires_at_us - e.at_us),
             _ => None,
         });
-        if keep_alives
-            .into_iter()
-            .any(|k| k != fallback_us && k % 11 == 0)
+        let planned = trace
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PrewarmPlanned { .. }));
+        if planned
+            || keep_alives
+                .into_iter()
+                .any(|k| k != fallback_us && k % 11 == 0)
         {
             learned += 1;
         }
