@@ -1161,9 +1161,9 @@ impl<P: Policies> Model<P> {
         request: &PlacementRequest,
         ev: &mut Vec<Event>,
     ) {
-        // 1.–5. and 7.
+        // 1.–7. (PLACE, R156.3)
         let (c, source) = self.place(host, request, CState::Preparing(inv), ev);
-        // 6. and 7.: the counters of a cold start
+        // 6. and 7.: the counters only a cold start has
         self.w.metrics.cold_starts += 1;
         if self.w.inv(inv).attempt > 1 {
             self.w.metrics.retry_cold_starts += 1;
@@ -1204,10 +1204,11 @@ impl<P: Policies> Model<P> {
         self.fetch_image(c, host, request.image, source, ev);
     }
 
-    /// R60 steps 1–5 and 7 (R156.3's `PLACE`): a new container for the
-    /// request on the host in state `initial` (`Preparing` or
-    /// `PrewarmPreparing`), after making room; `containers_created` is
-    /// counted here, the rest by the caller. Returns it and its image source.
+    /// R60 steps 1–7 (R156.3's `PLACE`): a new container for the request on
+    /// the host in state `initial` (`Preparing` or `PrewarmPreparing`),
+    /// after making room; of the counters, only `containers_created` is
+    /// counted here, a cold start's others by `cold_start`. Returns the
+    /// container and its image source.
     fn place(
         &mut self,
         host: HostId,
