@@ -31,8 +31,8 @@ pub struct Shape {
     /// LFU, GDSF, kubelet watermarks, whose high mark is `40 + 10 × (/ 36)`
     /// percent and low mark `high × (% 9) / 9`).
     pub warm_choice: u8,
-    /// `% 4`: attempts allowed after a fault (folded to 1..=4); `/ 4 % 3`:
-    /// the hybrid histogram's pre-warm percentile (0: none, 5, 50). The
+    /// `% 4`: attempts allowed after a fault (folded to 1..=4); `/ 4 % 4`:
+    /// the hybrid histogram's pre-warm percentile (0: none, 5, 50, 50). The
     /// backoff is folded to 0..100 µs.
     pub retry_attempts: u8,
     pub retry_backoff_us: u8,
@@ -105,10 +105,12 @@ impl Shape {
             keep_alive_us,
             keep_alive_policy: match (self.warm_choice / 3) % 3 {
                 0 => KeepAlivePolicy::Fixed,
-                // Bins of 10 µs over 400 µs, so that these short runs fill
-                // the histogram; a CV threshold of 1, since few bins cap
-                // the CV (at √(bins − 1)). Pre-warms (spec §29) at the 5th
-                // percentile (the paper's), the 50th, or none.
+                // Bins of 10 µs over 1 ms (an `Advance` moves at most that),
+                // so that these short runs fill the histogram; a CV
+                // threshold of 1, since few bins cap the CV (at
+                // √(bins − 1)). Pre-warms (spec §29) at the 5th percentile
+                // (the paper's), the 50th (twice as often: its window is
+                // wider, so more happens before the pre-warm), or none.
                 1 => KeepAlivePolicy::HybridHistogram(HybridHistogram {
                     bin_us: 10,
                     bins: 100,
