@@ -97,28 +97,84 @@ fn the_generator_reaches_every_event_kind() {
         "MainStorageLost",
         "ImageLost/MainStorage",
         "ImageLost/Host",
+        // Pre-warming (spec §29), by the hybrid histogram once it has
+        // learned a function's idle times; its other image sources and
+        // skips are rarer with the built-in policies, and they never make
+        // a refused decision: `the_generator_reaches_every_prewarm_kind`
+        // requires them under `Fickle`.
+        "ContainerRemoved/Unloaded",
+        "PrewarmPlanned",
+        "Prewarmed/HostDisk",
+        "PrewarmSkipped/AlreadyWarm",
     ];
+    let counts = kinds_reached(RUNS, |case| {
+        let (mut core, mut model) = build(case);
+        run_differential(case, &mut core, &mut model)
+    });
+    require(&counts, RUNS, REQUIRED);
+}
+
+/// The kinds of pre-warm event (spec §29) occur in at least 2% of
+/// generated runs under the `Prewarmer` policies, which plan a pre-warm
+/// after every other invocation and place it on the hosts in turn,
+/// sometimes on one that does not exist. A pre-warm joining a transfer in
+/// flight, and one skipped for an idle container (which takes concurrent
+/// invocations of the function), stay rare (under 1%):
+/// `rare_prewarm_paths_agree_with_the_model` sets them up by hand, and
+/// `the_generator_reaches_every_event_kind` requires the latter too.
+#[test]
+fn the_generator_reaches_every_prewarm_kind() {
+    const RUNS: usize = 400;
+    const REQUIRED: &[&str] = &[
+        "ContainerRemoved/Unloaded",
+        "PrewarmPlanned",
+        "Prewarmed/HostDisk",
+        "Prewarmed/MainStorage",
+        "Prewarmed/Registry",
+        "PrewarmSkipped/QueueWaiting",
+        "PrewarmSkipped/NoHost",
+        "PrewarmSkipped/Refused",
+    ];
+    let counts = kinds_reached(RUNS, |case| {
+        let (config, inner) = case.shape.build();
+        let policies = Prewarmer::new(inner);
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        run_differential(case, &mut core, &mut model)
+    });
+    require(&counts, RUNS, REQUIRED);
+}
+
+/// How many of `runs` generated cases reach each event kind, each run by
+/// `run` (which must not diverge).
+fn kinds_reached(
+    runs: usize,
+    run: impl Fn(&Case) -> Result<coldstart_model::Trace, coldstart_model::Divergence>,
+) -> BTreeMap<&'static str, usize> {
     let mut runner = TestRunner::deterministic();
     let strategy = case(OPS_MAX);
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let case = strategy.new_tree(&mut runner).expect("a case").current();
-        let (mut core, mut model) = build(&case);
-        let trace = run_differential(&case, &mut core, &mut model)
-            .unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
+        let trace = run(&case).unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
         for kind in trace.kinds {
             *counts.entry(kind).or_default() += 1;
         }
     }
-    eprintln!("runs reaching each kind, of {RUNS}: {counts:#?}");
-    let rare: Vec<String> = REQUIRED
+    eprintln!("runs reaching each kind, of {runs}: {counts:#?}");
+    counts
+}
+
+/// Every kind in `required` occurs in at least 2% of the runs.
+fn require(counts: &BTreeMap<&'static str, usize>, runs: usize, required: &[&str]) {
+    let rare: Vec<String> = required
         .iter()
-        .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < RUNS)
+        .filter(|k| counts.get(*k).copied().unwrap_or(0) * 50 < runs)
         .map(|k| format!("{k}: {}", counts.get(k).copied().unwrap_or(0)))
         .collect();
     assert!(
         rare.is_empty(),
-        "event kinds in fewer than 2% of {RUNS} runs: {rare:?}\nall: {counts:?}"
+        "event kinds in fewer than 2% of {runs} runs: {rare:?}\nall: {counts:?}"
     );
 }
 
@@ -330,6 +386,17 @@ impl coldstart_core::Policies for Fickle {
             (self.calls * 13 + c.created_seq) % 400
         }
     }
+    /// Its keep-alive; and, two times in three, a pre-warm within 200 µs
+    /// (0 included).
+    fn idle_plan(&mut self, c: &coldstart_core::ContainerFacts) -> coldstart_core::IdlePlan {
+        let keep_alive_us = self.keep_alive_us(c);
+        self.calls += 1;
+        coldstart_core::IdlePlan {
+            keep_alive_us,
+            prewarm_after_us: (!self.calls.is_multiple_of(3))
+                .then_some((self.calls * 17 + c.uses) % 200),
+        }
+    }
     fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
         self.calls += 1;
         (self.calls + i.uses + i.first_stored_us) % 5
@@ -381,7 +448,8 @@ proptest! {
 /// The generated cases reach the learned answers of the stateful built-in
 /// policies, not only their fallbacks: with the hybrid histogram forced,
 /// some containers get a keep-alive from the histogram (a whole number of
-/// 10 µs bins plus 10%, unlike the shape's fallback); with round robin and
+/// 10 µs bins plus 10%, unlike the shape's fallback) or are unloaded for a
+/// planned pre-warm (only a histogram plans one); with round robin and
 /// seeded random forced, cold starts land on more than one host.
 #[test]
 fn the_generator_reaches_the_stateful_policies_learned_answers() {
@@ -408,9 +476,14 @@ fn the_generator_reaches_the_stateful_policies_learned_answers() {
             EventKind::ContainerIdle { expires_at_us, .. } => Some(expires_at_us - e.at_us),
             _ => None,
         });
-        if keep_alives
-            .into_iter()
-            .any(|k| k != fallback_us && k % 11 == 0)
+        let planned = trace
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::PrewarmPlanned { .. }));
+        if planned
+            || keep_alives
+                .into_iter()
+                .any(|k| k != fallback_us && k % 11 == 0)
         {
             learned += 1;
         }
@@ -427,7 +500,8 @@ fn the_generator_reaches_the_stateful_policies_learned_answers() {
         }
     }
     eprintln!("of {RUNS}: {learned} with a learned keep-alive, {spread} spread over hosts");
-    // About 21% and 41% at the time of writing.
+    // About 27% (learned keep-alives or pre-warms) and 42% at the time of
+    // writing.
     assert!(
         learned * 10 > RUNS,
         "learned keep-alives in {learned} of {RUNS}"
@@ -436,4 +510,214 @@ fn the_generator_reaches_the_stateful_policies_learned_answers() {
         spread * 5 > RUNS,
         "cold starts spread in {spread} of {RUNS}"
     );
+}
+
+/// The built-in policies, but planning a pre-warm (spec §29) after every
+/// other invocation, within 300 µs, and placing pre-warms on the hosts in
+/// turn (the first that fits from a rotating start), the second and then
+/// one in five on a host that does not exist, so that pre-warms are
+/// refused and land on hosts without the image.
+#[derive(Clone, Debug)]
+struct Prewarmer {
+    inner: Builtin,
+    plans: u64,
+    placements: u64,
+}
+
+impl Prewarmer {
+    fn new(inner: Builtin) -> Self {
+        Prewarmer {
+            inner,
+            plans: 0,
+            placements: 0,
+        }
+    }
+}
+
+impl coldstart_core::Policies for Prewarmer {
+    fn select_host(
+        &mut self,
+        view: &dyn coldstart_core::HostView,
+        request: &coldstart_core::PlacementRequest,
+    ) -> Option<coldstart_core::HostId> {
+        if request.invocation.is_some() {
+            return self.inner.select_host(view, request);
+        }
+        self.placements += 1;
+        let count = view.host_count();
+        if self.placements % 5 == 2 {
+            return Some(coldstart_core::HostId(count));
+        }
+        (0..count)
+            .map(|i| {
+                coldstart_core::HostId((i + (self.placements % u64::from(count)) as u32) % count)
+            })
+            .find(|&h| view.fits(h, request))
+    }
+    fn warm_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.warm_priority(c)
+    }
+    fn idle_eviction_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.idle_eviction_priority(c)
+    }
+    fn keep_alive_us(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.keep_alive_us(c)
+    }
+    fn idle_plan(&mut self, c: &coldstart_core::ContainerFacts) -> coldstart_core::IdlePlan {
+        let plan = self.inner.idle_plan(c);
+        self.plans += 1;
+        if self.plans.is_multiple_of(2) {
+            return plan;
+        }
+        coldstart_core::IdlePlan {
+            keep_alive_us: plan.keep_alive_us,
+            prewarm_after_us: Some((self.plans * 37 + c.last_used_us) % 300),
+        }
+    }
+    fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
+        self.inner.image_priority(i)
+    }
+    fn evicted(&mut self, eviction: &coldstart_core::Eviction) {
+        self.inner.evicted(eviction)
+    }
+    fn collection_target_bytes(&mut self, disk: &coldstart_core::DiskFacts) -> Option<u64> {
+        self.inner.collection_target_bytes(disk)
+    }
+    fn bill(&self, usage: &coldstart_core::Usage) -> u64 {
+        self.inner.bill(usage)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The same differential check with the `Prewarmer` policies.
+    #[test]
+    fn core_agrees_with_the_model_when_prewarming(case in case(OPS_MAX)) {
+        let (config, inner) = case.shape.build();
+        let policies = Prewarmer::new(inner);
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        if let Err(divergence) = run_differential(&case, &mut core, &mut model) {
+            prop_assert!(false, "core (left) and model (right) diverge at {}", divergence);
+        }
+    }
+}
+
+/// Built-in policies that keep the containers of the first `keep_first`
+/// completed invocations idle, then unload every one and plan its
+/// function's pre-warm `after_us` later, placing pre-warms on `host`.
+#[derive(Clone, Debug)]
+struct ScriptedPrewarm {
+    inner: Builtin,
+    keep_first: u64,
+    after_us: u64,
+    host: u32,
+    plans: u64,
+}
+
+impl coldstart_core::Policies for ScriptedPrewarm {
+    fn select_host(
+        &mut self,
+        view: &dyn coldstart_core::HostView,
+        request: &coldstart_core::PlacementRequest,
+    ) -> Option<coldstart_core::HostId> {
+        match request.invocation {
+            Some(_) => self.inner.select_host(view, request),
+            None => Some(coldstart_core::HostId(self.host)),
+        }
+    }
+    fn idle_plan(&mut self, c: &coldstart_core::ContainerFacts) -> coldstart_core::IdlePlan {
+        self.plans += 1;
+        coldstart_core::IdlePlan {
+            keep_alive_us: self.inner.keep_alive_us(c),
+            prewarm_after_us: (self.plans > self.keep_first).then_some(self.after_us),
+        }
+    }
+}
+
+/// The pre-warm paths the generated runs reach rarely, each set up by hand
+/// and checked against the model: a pre-warm joining a download in flight
+/// and a copy in flight (a second function of the same image started the
+/// transfer after both tiers lost the image), and one skipped because an
+/// earlier container of the function is still idle.
+#[test]
+fn rare_prewarm_paths_agree_with_the_model() {
+    use coldstart_model::ops::{HostShape, Op, Shape};
+    let host = HostShape {
+        ram_units: 15,
+        slots: 3,
+        disk_units: 23,
+    };
+    let shape = Shape {
+        hosts: vec![host, host],
+        main_units: 23,
+        queue_capacity: None,
+        cold_start_us: 5,
+        warm_start_us: 1,
+        keep_alive_us: 1_000,
+        retain: None,
+        selection: 0,
+        warm_choice: 0,
+        retry_attempts: 0,
+        retry_backoff_us: 0,
+    };
+    let invoke = |function| Op::Invoke {
+        function,
+        clone_us: 0,
+        build_us: 0,
+        run_us: 10,
+        ending: 3,
+        egress_bytes: 0,
+    };
+    let finish = |ops: &mut Vec<Op>| ops.extend([Op::NextTimer; 4]);
+    // f0 completes (unloaded, its pre-warm planned 50 µs on); host 0 loses
+    // its disk and main storage its image; f1 (same image) cold-starts on
+    // host 0, from the registry; 50 µs on, f0's pre-warm is placed.
+    let mut lost = vec![invoke(0)];
+    finish(&mut lost);
+    lost.extend([
+        Op::HostDown { host: 0 },
+        Op::HostUp {
+            which: 0,
+            disk_kept: false,
+        },
+        Op::MainStorageLost,
+        invoke(1),
+        Op::Advance { dt_us: 50 },
+    ]);
+    // Two concurrent invocations of f0: the first container to end is kept
+    // idle, the second unloaded; its pre-warm finds the first idle.
+    let mut concurrent = vec![invoke(0), invoke(0)];
+    finish(&mut concurrent);
+    concurrent.push(Op::Advance { dt_us: 50 });
+    for (ops, keep_first, prewarm_host, expected) in [
+        (&lost, 0, 1, "Prewarmed/DownloadInFlight"),
+        (&lost, 0, 0, "Prewarmed/HostCopyInFlight"),
+        (&concurrent, 1, 0, "PrewarmSkipped/AlreadyWarm"),
+    ] {
+        let case = Case::with_setup(
+            shape.clone(),
+            &[7],
+            &[(0, 0, 0, 300), (0, 0, 0, 300)],
+            ops.clone(),
+        );
+        let (config, inner) = case.shape.build();
+        let policies = ScriptedPrewarm {
+            inner,
+            keep_first,
+            after_us: 50,
+            host: prewarm_host,
+            plans: 0,
+        };
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        let trace = run_differential(&case, &mut core, &mut model)
+            .unwrap_or_else(|d| panic!("core (left) and model (right) diverge at {d}"));
+        assert!(
+            trace.kinds.contains(expected),
+            "{expected} not reached: {:#?}",
+            trace.events
+        );
+    }
 }

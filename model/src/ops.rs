@@ -31,8 +31,9 @@ pub struct Shape {
     /// LFU, GDSF, kubelet watermarks, whose high mark is `40 + 10 × (/ 36)`
     /// percent and low mark `high × (% 9) / 9`).
     pub warm_choice: u8,
-    /// Attempts allowed after a fault (folded to 1..=4) and the backoff
-    /// (folded to 0..100 µs).
+    /// `% 4`: attempts allowed after a fault (folded to 1..=4); `/ 4 % 4`:
+    /// the hybrid histogram's pre-warm percentile (0: none, 5, 50, 50). The
+    /// backoff is folded to 0..100 µs.
     pub retry_attempts: u8,
     pub retry_backoff_us: u8,
 }
@@ -93,6 +94,7 @@ impl Shape {
             },
         };
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
+        let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin {
             host_selection: host_selection(self.selection),
             warm_choice: [
@@ -103,13 +105,17 @@ impl Shape {
             keep_alive_us,
             keep_alive_policy: match (self.warm_choice / 3) % 3 {
                 0 => KeepAlivePolicy::Fixed,
-                // Bins of 10 µs over 400 µs, so that these short runs fill
-                // the histogram; a CV threshold of 1, since few bins cap
-                // the CV (at √(bins − 1)).
+                // Bins of 10 µs over 1 ms (an `Advance` moves at most that),
+                // so that these short runs fill the histogram; a CV
+                // threshold of 1, since few bins cap the CV (at
+                // √(bins − 1)). Pre-warms (spec §29) at the 5th percentile
+                // (the paper's), the 50th (twice as often: its window is
+                // wider, so more happens before the pre-warm), or none.
                 1 => KeepAlivePolicy::HybridHistogram(HybridHistogram {
                     bin_us: 10,
-                    bins: 40,
+                    bins: 100,
                     cv_threshold_hundredths: 100,
+                    prewarm_percentile,
                     fallback_keep_alive_us: keep_alive_us,
                     ..HybridHistogram::PAPER
                 }),
@@ -426,7 +432,9 @@ pub fn shape() -> impl Strategy<Value = Shape> {
         prop_oneof![Just(0u16), 1u16..100, 100u16..2_000],
         prop::option::weighted(0.2, any::<u8>()),
         any::<u8>(),
-        any::<u8>(),
+        // Half the time the hybrid histogram, whose pre-warms (spec §29)
+        // need a function's idle times learned first; else anything.
+        prop_oneof![any::<u8>().prop_map(with_hybrid_histogram), any::<u8>()],
         (any::<u8>(), any::<u8>()),
     )
         .prop_map(
@@ -455,6 +463,13 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 retry_backoff_us,
             },
         )
+}
+
+/// `warm_choice` with its keep-alive policy (`/ 3 % 3`) set to the hybrid
+/// histogram, its other parts kept where they fit.
+fn with_hybrid_histogram(warm_choice: u8) -> u8 {
+    let (high, low) = (warm_choice / 9, warm_choice % 3);
+    (high.min(27) * 9) + 3 + low
 }
 
 /// Ops weighted to reach the interesting states: most are invocations and

@@ -20,8 +20,8 @@ use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
     HostView, ImageFacts, ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics,
-    Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, Refusal, RejectReason,
-    RemovalCause, Tier, Usage,
+    Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, PrewarmSkip, Refusal,
+    RejectReason, RemovalCause, Tier, Usage,
 };
 
 // ---------------------------------------------------------------------------
@@ -148,6 +148,16 @@ struct Function {
     memory_bytes: u64,
     scratch_bytes: u64,
     time_limit_us: u64,
+    /// R154: the function's pending pre-warm, if it has one.
+    prewarm: Option<PendingPrewarm>,
+}
+
+/// R154: a planned pre-warm: its `Prewarm` timer's key, and how long the
+/// pre-warmed container is to stay idle once ready.
+#[derive(Clone, Copy, Debug)]
+struct PendingPrewarm {
+    timer: Key,
+    keep_alive_us: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -195,6 +205,15 @@ enum CState {
         expiry: Key,
         warm_key: Key,
         evict_key: Key,
+    },
+    /// R154: a pre-warm waiting for its image (no invocation); it is to
+    /// stay idle `keep_alive_us` once ready.
+    PrewarmPreparing {
+        keep_alive_us: u64,
+    },
+    /// R154: a pre-warm paying `cold_start_us` (no invocation).
+    PrewarmStarting {
+        keep_alive_us: u64,
     },
 }
 
@@ -251,6 +270,7 @@ enum Timer {
     RetryDue { invocation: InvocationId },
     DownloadRetry { image: ImageId },
     CopyRetry { host: HostId, image: ImageId },
+    Prewarm { function: FunctionId },
 }
 
 /// The whole state but the policies, so that policies (`&mut`) can be
@@ -335,6 +355,9 @@ impl World {
     }
     fn function(&self, id: FunctionId) -> &Function {
         self.functions.get(id.to_bits()).expect("function")
+    }
+    fn function_mut(&mut self, id: FunctionId) -> &mut Function {
+        self.functions.get_mut(id.to_bits()).expect("function")
     }
     fn inv(&self, id: InvocationId) -> &Invocation {
         self.invocations.get(id.to_bits()).expect("invocation")
@@ -467,6 +490,19 @@ impl World {
             None => disk_needed += request.image_bytes,
         }
         self.disk_free(host) + self.idle_scratch(host) + images_reclaimable >= disk_needed
+    }
+
+    /// R54.5: why a host chosen by `select_host` cannot take the request.
+    fn refusal(&self, host: HostId, request: &PlacementRequest) -> Option<DecisionError> {
+        if host.index() >= self.config.hosts.len() {
+            Some(DecisionError::UnknownHost)
+        } else if !self.up[host.index()] {
+            Some(DecisionError::HostDown)
+        } else if !self.fits_request(host, request) {
+            Some(DecisionError::NoRoom)
+        } else {
+            None
+        }
     }
 
     // --- main storage (R26), by scan ---
@@ -879,6 +915,7 @@ impl<P: Policies> Model<P> {
                     memory_bytes,
                     scratch_bytes,
                     time_limit_us,
+                    prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
                 self.w
@@ -952,6 +989,7 @@ impl<P: Policies> Model<P> {
                 Timer::RetryDue { invocation } => self.on_retry_due(invocation, ev),
                 Timer::DownloadRetry { image } => self.on_download_retry(image, ev),
                 Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, ev),
+                Timer::Prewarm { function } => self.on_prewarm(function, ev),
             }
         }
     }
@@ -1056,16 +1094,7 @@ impl<P: Policies> Model<P> {
             return false;
         };
         // 5. validate the decision
-        let reason = if host.index() >= self.w.config.hosts.len() {
-            Some(DecisionError::UnknownHost)
-        } else if !self.w.up[host.index()] {
-            Some(DecisionError::HostDown)
-        } else if !self.w.fits_request(host, &request) {
-            Some(DecisionError::NoRoom)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        if let Some(reason) = self.w.refusal(host, &request) {
             self.w.metrics.decisions_refused += 1;
             self.w.emit(
                 ev,
@@ -1100,14 +1129,18 @@ impl<P: Policies> Model<P> {
         copy.last_used_us = now;
         copy.uses += 1;
         self.set_pins(host, image);
-        // 5.
+        // 5. MARK_STARTED (R58)
         self.w.inv_mut(inv).state = InvState::Starting {
             container: c,
             host,
             cold: false,
         };
-        // 6.
+        self.cancel_prewarm(self.w.inv(inv).function);
+        // 6. a container idle before its first use was pre-warmed (R157)
         self.w.metrics.warm_starts += 1;
+        if self.w.ctr(c).uses == 0 {
+            self.w.metrics.prewarm_warm_starts += 1;
+        }
         self.w.emit(
             ev,
             EventKind::WarmStart {
@@ -1128,6 +1161,61 @@ impl<P: Policies> Model<P> {
         request: &PlacementRequest,
         ev: &mut Vec<Event>,
     ) {
+        // 1.–7. (PLACE, R156.3)
+        let (c, source) = self.place(host, request, CState::Preparing(inv), ev);
+        // 6. and 7.: the counters only a cold start has
+        self.w.metrics.cold_starts += 1;
+        if self.w.inv(inv).attempt > 1 {
+            self.w.metrics.retry_cold_starts += 1;
+        }
+        match source {
+            ImageSource::HostDisk => self.w.metrics.host_cache_hits += 1,
+            ImageSource::HostCopyInFlight => self.w.metrics.host_cache_joins += 1,
+            _ => self.w.metrics.host_cache_misses += 1,
+        }
+        // 8. MARK_STARTED (R58)
+        self.w.inv_mut(inv).state = if source == ImageSource::HostDisk {
+            InvState::Starting {
+                container: c,
+                host,
+                cold: true,
+            }
+        } else {
+            InvState::Preparing { container: c, host }
+        };
+        self.cancel_prewarm(request.function);
+        // 9.
+        self.w.emit(
+            ev,
+            EventKind::ColdStart {
+                invocation: inv,
+                container: c,
+                host,
+                image: source,
+            },
+        );
+        // 10.
+        match source {
+            ImageSource::MainStorage => self.w.metrics.main_cache_hits += 1,
+            ImageSource::DownloadInFlight => self.w.metrics.main_cache_joins += 1,
+            ImageSource::Registry => self.w.metrics.main_cache_misses += 1,
+            ImageSource::HostDisk | ImageSource::HostCopyInFlight => {}
+        }
+        self.fetch_image(c, host, request.image, source, ev);
+    }
+
+    /// R60 steps 1–7 (R156.3's `PLACE`): a new container for the request on
+    /// the host in state `initial` (`Preparing` or `PrewarmPreparing`),
+    /// after making room; of the counters, only `containers_created` is
+    /// counted here, a cold start's others by `cold_start`. Returns the
+    /// container and its image source.
+    fn place(
+        &mut self,
+        host: HostId,
+        request: &PlacementRequest,
+        initial: CState,
+        ev: &mut Vec<Event>,
+    ) -> (ContainerId, ImageSource) {
         let image = request.image;
         let now = self.w.now;
         // 1. pin the target first
@@ -1149,11 +1237,6 @@ impl<P: Policies> Model<P> {
         // 4.
         let created_seq = self.w.draw();
         // 5.
-        let state = if held == Some(false) {
-            CState::Starting(inv)
-        } else {
-            CState::Preparing(inv)
-        };
         let key = self.w.containers.insert(Container {
             function: request.function,
             host,
@@ -1164,24 +1247,16 @@ impl<P: Policies> Model<P> {
             created_seq,
             last_used_us: now,
             uses: 0,
-            state,
+            state: initial,
         });
         let c = ContainerId::from_bits(key);
         self.w.start_pin = None;
         // 6.
         self.w.metrics.containers_created += 1;
-        self.w.metrics.cold_starts += 1;
-        if self.w.inv(inv).attempt > 1 {
-            self.w.metrics.retry_cold_starts += 1;
-        }
         // 7. image source
         let source = match held {
-            Some(false) => {
-                self.w.metrics.host_cache_hits += 1;
-                ImageSource::HostDisk
-            }
+            Some(false) => ImageSource::HostDisk,
             Some(true) => {
-                self.w.metrics.host_cache_joins += 1;
                 self.w
                     .copy_mut(host, image)
                     .expect("arriving copy")
@@ -1190,7 +1265,6 @@ impl<P: Policies> Model<P> {
                 ImageSource::HostCopyInFlight
             }
             None => {
-                self.w.metrics.host_cache_misses += 1;
                 self.w.copies[host.index()].push(Copy {
                     image,
                     size_bytes: request.image_bytes,
@@ -1211,40 +1285,25 @@ impl<P: Policies> Model<P> {
                 }
             }
         };
-        // 8.
-        self.w.inv_mut(inv).state = if source == ImageSource::HostDisk {
-            InvState::Starting {
-                container: c,
-                host,
-                cold: true,
-            }
-        } else {
-            InvState::Preparing { container: c, host }
-        };
-        // 9.
-        self.w.emit(
-            ev,
-            EventKind::ColdStart {
-                invocation: inv,
-                container: c,
-                host,
-                image: source,
-            },
-        );
-        // 10.
+        (c, source)
+    }
+
+    /// R60 step 10 (without its counters, which only a cold start counts):
+    /// the image comes to the host from where it is.
+    fn fetch_image(
+        &mut self,
+        c: ContainerId,
+        host: HostId,
+        image: ImageId,
+        source: ImageSource,
+        ev: &mut Vec<Event>,
+    ) {
         match source {
             ImageSource::HostDisk => self.begin_overhead(c),
             ImageSource::HostCopyInFlight => {}
-            ImageSource::MainStorage => {
-                self.w.metrics.main_cache_hits += 1;
-                self.start_copy(host, image, ev);
-            }
-            ImageSource::DownloadInFlight => {
-                self.w.metrics.main_cache_joins += 1;
-                self.w.image_mut(image).waiting_hosts.push(host);
-            }
+            ImageSource::MainStorage => self.start_copy(host, image, ev),
+            ImageSource::DownloadInFlight => self.w.image_mut(image).waiting_hosts.push(host),
             ImageSource::Registry => {
-                self.w.metrics.main_cache_misses += 1;
                 self.w.image_mut(image).waiting_hosts.push(host);
                 self.request_download(image, ev);
             }
@@ -1399,8 +1458,14 @@ impl<P: Policies> Model<P> {
     fn begin_overhead(&mut self, c: ContainerId) {
         let ctr = self.w.ctr(c);
         let host = ctr.host;
+        let due = self.w.now + self.w.config.cold_start_us;
         let inv = match ctr.state {
             CState::Preparing(i) | CState::Starting(i) => i,
+            CState::PrewarmPreparing { keep_alive_us } => {
+                self.w.ctr_mut(c).state = CState::PrewarmStarting { keep_alive_us };
+                self.w.schedule(due, Timer::ContainerReady { container: c });
+                return;
+            }
             other => panic!("begin_overhead on {other:?}"),
         };
         self.w.ctr_mut(c).state = CState::Starting(inv);
@@ -1409,7 +1474,6 @@ impl<P: Policies> Model<P> {
             host,
             cold: true,
         };
-        let due = self.w.now + self.w.config.cold_start_us;
         self.w.schedule(due, Timer::ContainerReady { container: c });
     }
 
@@ -1559,8 +1623,13 @@ impl<P: Policies> Model<P> {
 
     /// R86.
     fn on_ready(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
-        let CState::Starting(inv) = self.w.ctr(c).state else {
-            panic!("ready container not starting");
+        let inv = match self.w.ctr(c).state {
+            CState::Starting(inv) => inv,
+            CState::PrewarmStarting { keep_alive_us } => {
+                self.prewarm_ready(c, keep_alive_us, ev);
+                return;
+            }
+            other => panic!("ready container not starting: {other:?}"),
         };
         self.w.ctr_mut(c).state = CState::Busy(inv);
         let now = self.w.now;
@@ -1690,13 +1759,10 @@ impl<P: Policies> Model<P> {
 
     // --- §16: idle, discard, removal ---
 
-    /// R91.
-    fn make_idle(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
-        let now = self.w.now;
-        let ctr = self.w.ctr_mut(c);
-        ctr.last_used_us = now;
-        ctr.uses += 1;
-        let facts = ContainerFacts {
+    /// The facts a policy is told about a container going idle (R91.2).
+    fn facts(&self, c: ContainerId) -> ContainerFacts {
+        let ctr = self.w.ctr(c);
+        ContainerFacts {
             container: c,
             function: ctr.function,
             host: ctr.host,
@@ -1705,11 +1771,38 @@ impl<P: Policies> Model<P> {
             created_seq: ctr.created_seq,
             last_used_us: ctr.last_used_us,
             uses: ctr.uses,
-        };
-        let (host, image) = (ctr.host, ctr.image);
-        let keep_alive = self.policies.keep_alive_us(&facts).min(DURATION_MAX_US);
-        let warm_priority = self.policies.warm_priority(&facts);
-        let evict_priority = self.policies.idle_eviction_priority(&facts);
+        }
+    }
+
+    /// R91.
+    fn make_idle(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        // 1.
+        let now = self.w.now;
+        let ctr = self.w.ctr_mut(c);
+        ctr.last_used_us = now;
+        ctr.uses += 1;
+        // 2.
+        let facts = self.facts(c);
+        // 3.
+        let plan = self.policies.idle_plan(&facts);
+        let keep_alive = plan.keep_alive_us.min(DURATION_MAX_US);
+        if let Some(d) = plan.prewarm_after_us {
+            self.unload(c, d, keep_alive, ev);
+            return;
+        }
+        // 4.–8.
+        self.enter_idle(&facts, keep_alive, ev);
+        // 9.
+        self.cancel_prewarm(facts.function);
+    }
+
+    /// R91 steps 3 (the priorities) to 8: the container becomes idle for
+    /// `keep_alive`.
+    fn enter_idle(&mut self, facts: &ContainerFacts, keep_alive: u64, ev: &mut Vec<Event>) {
+        let c = facts.container;
+        let now = self.w.now;
+        let warm_priority = self.policies.warm_priority(facts);
+        let evict_priority = self.policies.idle_eviction_priority(facts);
         let expires_at_us = now + keep_alive;
         let expiry = self
             .w
@@ -1721,6 +1814,7 @@ impl<P: Policies> Model<P> {
             warm_key,
             evict_key,
         };
+        let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
         self.set_pins(host, image);
         self.w.emit(
             ev,
@@ -1837,6 +1931,49 @@ impl<P: Policies> Model<P> {
                     }
                 }
                 CState::Preparing(_) | CState::Starting(_) => {}
+                // R129, R130: a pre-warm has no invocation and no use yet;
+                // preparing, it waits for its arriving copy with no ready
+                // timer; starting, its copy is present and it has one.
+                CState::PrewarmPreparing { .. } | CState::PrewarmStarting { .. } => {
+                    let preparing = matches!(c.state, CState::PrewarmPreparing { .. });
+                    if c.uses != 0 {
+                        return Err(format!("{id}: pre-warming but used {} times", c.uses));
+                    }
+                    let copy = w.copy(c.host, c.image).expect("checked above");
+                    if preparing != (copy.arriving && copy.waiting.contains(&id)) {
+                        return Err(format!("{id}: pre-warming, its copy disagrees"));
+                    }
+                    let ready = Timer::ContainerReady { container: id };
+                    let timers = w.timers.iter().filter(|t| t.2 == ready).count();
+                    if timers != usize::from(!preparing) {
+                        return Err(format!("{id}: pre-warming with {timers} ready timers"));
+                    }
+                }
+            }
+        }
+        // R129: one Prewarm timer per pending pre-warm, at its key, and no
+        // other.
+        for (k, f) in w.functions.iter() {
+            let function = FunctionId::from_bits(k);
+            let prewarm = Timer::Prewarm { function };
+            let timers: Vec<Key> = w
+                .timers
+                .iter()
+                .filter(|t| t.2 == prewarm)
+                .map(|t| (t.0, t.1))
+                .collect();
+            let expected: Vec<Key> = f.prewarm.iter().map(|p| p.timer).collect();
+            if timers != expected {
+                return Err(format!(
+                    "{function}: Prewarm timers {timers:?}, pending pre-warm {expected:?}"
+                ));
+            }
+        }
+        for t in &w.timers {
+            if let Timer::Prewarm { function } = t.2 {
+                if w.functions.get(function.to_bits()).is_none() {
+                    return Err(format!("a Prewarm timer names unknown {function}"));
+                }
             }
         }
         if w.main_used() > w.config.main_storage.capacity_bytes {
@@ -1880,7 +2017,8 @@ impl<P: Policies> Model<P> {
         match cause {
             RemovalCause::Discarded => self.w.metrics.containers_discarded += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
-            _ => unreachable!(),
+            RemovalCause::Unloaded => self.w.metrics.containers_unloaded += 1,
+            RemovalCause::Expired | RemovalCause::Evicted => unreachable!(),
         }
         self.w.emit(
             ev,
@@ -1916,6 +2054,15 @@ impl<P: Policies> Model<P> {
                     self.w.cancel(Timer::InvocationEnd { invocation: inv });
                     self.remove_busy(c, RemovalCause::HostLost, ev);
                     self.interrupt(inv, ev);
+                }
+                // no invocation to interrupt; the function's pending
+                // pre-warm, if any, stays
+                CState::PrewarmPreparing { .. } => {
+                    self.remove_busy(c, RemovalCause::HostLost, ev);
+                }
+                CState::PrewarmStarting { .. } => {
+                    self.w.cancel(Timer::ContainerReady { container: c });
+                    self.remove_busy(c, RemovalCause::HostLost, ev);
                 }
             }
         }
@@ -2216,13 +2363,126 @@ impl<P: Policies> Model<P> {
     fn abandon_copy(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
         let waiting = std::mem::take(&mut self.w.copy_mut(host, image).expect("copy").waiting);
         for c in waiting {
-            let CState::Preparing(inv) = self.w.ctr(c).state else {
-                panic!("a waiting container is not preparing");
-            };
-            self.remove_busy(c, RemovalCause::Discarded, ev);
-            self.platform_fail(inv, PlatformError::TransferFailed, ev);
+            match self.w.ctr(c).state {
+                CState::Preparing(inv) => {
+                    self.remove_busy(c, RemovalCause::Discarded, ev);
+                    self.platform_fail(inv, PlatformError::TransferFailed, ev);
+                }
+                // a pre-warm has no invocation to fail
+                CState::PrewarmPreparing { .. } => {
+                    self.remove_busy(c, RemovalCause::Discarded, ev);
+                }
+                other => panic!("a waiting container is not preparing: {other:?}"),
+            }
         }
         self.w.copies[host.index()].retain(|c| c.image != image);
+    }
+}
+
+/// §29: pre-warming.
+impl<P: Policies> Model<P> {
+    /// R155: the container of a completed invocation is unloaded and a
+    /// pre-warm of its function is planned `d` from now.
+    fn unload(&mut self, c: ContainerId, d: u64, keep_alive: u64, ev: &mut Vec<Event>) {
+        let function = self.w.ctr(c).function;
+        // 1.
+        self.remove_busy(c, RemovalCause::Unloaded, ev);
+        // 2.
+        self.plan_prewarm(function, d.min(DURATION_MAX_US), keep_alive, ev);
+    }
+
+    /// R155: `PLAN_PREWARM`; the newest plan replaces a pending one.
+    fn plan_prewarm(&mut self, function: FunctionId, d: u64, keep_alive: u64, ev: &mut Vec<Event>) {
+        self.cancel_prewarm(function);
+        let at_us = self.w.now + d;
+        let timer = self.w.schedule(at_us, Timer::Prewarm { function });
+        self.w.function_mut(function).prewarm = Some(PendingPrewarm {
+            timer,
+            keep_alive_us: keep_alive,
+        });
+        self.w.metrics.prewarms_planned += 1;
+        self.w
+            .emit(ev, EventKind::PrewarmPlanned { function, at_us });
+    }
+
+    /// R155: `CANCEL_PREWARM`: no event, no seq.
+    fn cancel_prewarm(&mut self, function: FunctionId) {
+        if self.w.function_mut(function).prewarm.take().is_some() {
+            self.w.cancel(Timer::Prewarm { function });
+        }
+    }
+
+    /// R156: a planned pre-warm is due.
+    fn on_prewarm(&mut self, function: FunctionId, ev: &mut Vec<Event>) {
+        let pending = self
+            .w
+            .function_mut(function)
+            .prewarm
+            .take()
+            .expect("a Prewarm timer without its pending pre-warm");
+        // 1.
+        let warm = self
+            .w
+            .containers()
+            .any(|(_, c)| c.function == function && c.is_idle());
+        if warm {
+            return self.skip_prewarm(function, PrewarmSkip::AlreadyWarm, ev);
+        }
+        if !self.w.queue.is_empty() {
+            return self.skip_prewarm(function, PrewarmSkip::QueueWaiting, ev);
+        }
+        if self.w.containers.is_full() {
+            return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
+        }
+        // 2.
+        let f = self.w.function(function);
+        let request = PlacementRequest {
+            invocation: None,
+            function,
+            image: f.image,
+            image_bytes: self.w.image(f.image).size_bytes,
+            memory_bytes: f.memory_bytes,
+            scratch_bytes: f.scratch_bytes,
+        };
+        let Some(host) = self.policies.select_host(&self.w, &request) else {
+            return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
+        };
+        if let Some(reason) = self.w.refusal(host, &request) {
+            self.w.metrics.decisions_refused += 1;
+            return self.skip_prewarm(function, PrewarmSkip::Refused { host, reason }, ev);
+        }
+        // 3.
+        let initial = CState::PrewarmPreparing {
+            keep_alive_us: pending.keep_alive_us,
+        };
+        let (c, source) = self.place(host, &request, initial, ev);
+        // 4.
+        self.w.metrics.prewarms += 1;
+        self.w.emit(
+            ev,
+            EventKind::Prewarmed {
+                function,
+                container: c,
+                host,
+                image: source,
+            },
+        );
+        // 5.
+        self.fetch_image(c, host, request.image, source, ev);
+    }
+
+    fn skip_prewarm(&mut self, function: FunctionId, reason: PrewarmSkip, ev: &mut Vec<Event>) {
+        self.w.metrics.prewarms_skipped += 1;
+        self.w
+            .emit(ev, EventKind::PrewarmSkipped { function, reason });
+    }
+
+    /// R157: a pre-warmed container is ready: idle for its keep-alive.
+    fn prewarm_ready(&mut self, c: ContainerId, keep_alive: u64, ev: &mut Vec<Event>) {
+        self.w.ctr_mut(c).last_used_us = self.w.now;
+        let facts = self.facts(c);
+        self.enter_idle(&facts, keep_alive, ev);
+        self.drain(ev);
     }
 }
 
