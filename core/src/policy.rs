@@ -298,7 +298,8 @@ pub enum KeepAlivePolicy {
     #[default]
     Fixed,
     /// The hybrid histogram of "Serverless in the Wild" (Shahrad et al.,
-    /// ATC 2020), without pre-warming; evict the least recently used first.
+    /// ATC 2020): keep-alive and pre-warm windows from each function's
+    /// idle times (spec §29); evict the least recently used first.
     HybridHistogram(HybridHistogram),
     /// FaasCache's greedy-dual (Fuerst and Sharma, ASPLOS 2021) eviction
     /// order, `clock + frequency × cold_cost_us ÷ size`, lowest first, the

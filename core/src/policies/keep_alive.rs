@@ -145,17 +145,19 @@ impl IdleHistogram {
     /// The bin holding the `percentile`th percentile (1..=100) of the
     /// `in_range` (> 0) idle times.
     fn percentile_bin(&self, percentile: u32, in_range: u128) -> u128 {
+        // The bins before it are those whose running count is short of
+        // the wanted rank (at most `in_range`, so some bin reaches it).
         let wanted = (u128::from(percentile) * in_range).div_ceil(100);
-        let mut seen = 0u128;
-        let bin = self
+        let before = self
             .counts
             .iter()
-            .position(|&c| {
-                seen += u128::from(c);
-                seen >= wanted
+            .scan(0u128, |seen, &c| {
+                *seen += u128::from(c);
+                Some(*seen)
             })
-            .unwrap_or(self.counts.len() - 1);
-        bin as u128
+            .take_while(|&seen| seen < wanted)
+            .count();
+        before as u128
     }
 }
 
