@@ -224,7 +224,7 @@ impl Core {
                 image: source,
             },
         );
-        self.fetch_image(policies, container, host, &request, source, false, out);
+        self.fetch_image(policies, container, host, request.image, source, out);
     }
 
     fn skip_prewarm(&mut self, function: FunctionId, reason: PrewarmSkip, out: &mut Events) {
@@ -387,10 +387,19 @@ impl Core {
         {
             self.metrics.retry_cold_starts += 1;
         }
+        let m = &mut self.metrics;
         match source {
-            ImageSource::HostDisk => self.metrics.host_cache_hits += 1,
-            ImageSource::HostCopyInFlight => self.metrics.host_cache_joins += 1,
-            _ => self.metrics.host_cache_misses += 1,
+            ImageSource::HostDisk => m.host_cache_hits += 1,
+            ImageSource::HostCopyInFlight => m.host_cache_joins += 1,
+            ImageSource::MainStorage | ImageSource::DownloadInFlight | ImageSource::Registry => {
+                m.host_cache_misses += 1
+            }
+        }
+        match source {
+            ImageSource::MainStorage => m.main_cache_hits += 1,
+            ImageSource::DownloadInFlight => m.main_cache_joins += 1,
+            ImageSource::Registry => m.main_cache_misses += 1,
+            ImageSource::HostDisk | ImageSource::HostCopyInFlight => {}
         }
         // Like its container, the invocation is preparing until the image is
         // on the host; `begin_cold_overhead` moves both on.
@@ -404,7 +413,7 @@ impl Core {
                 image: source,
             },
         );
-        self.fetch_image(policies, container, host, request, source, true, out);
+        self.fetch_image(policies, container, host, request.image, source, out);
     }
 
     /// Creates a container for `request` on `host` in state `initial`
@@ -505,35 +514,22 @@ impl Core {
     }
 
     /// Brings a placed container's image to its host, from wherever it is
-    /// (R60 step 10); `cold_start` says whether to count it in the main
-    /// tier's per-cold-start counters (a pre-warm is not counted there).
-    #[allow(clippy::too_many_arguments)]
+    /// (R60 step 10).
     fn fetch_image<P: Policies>(
         &mut self,
         policies: &mut P,
         container: ContainerId,
         host: HostId,
-        request: &PlacementRequest,
+        image: ImageId,
         source: ImageSource,
-        cold_start: bool,
         out: &mut Events,
     ) {
-        let image = request.image;
-        let count = u64::from(cold_start);
         match source {
             ImageSource::HostDisk => self.begin_cold_overhead(container),
             ImageSource::HostCopyInFlight => {}
-            ImageSource::MainStorage => {
-                self.metrics.main_cache_hits += count;
-                self.start_copy(host, image, out);
-            }
+            ImageSource::MainStorage => self.start_copy(host, image, out),
             ImageSource::DownloadInFlight | ImageSource::Registry => {
                 let absent = source == ImageSource::Registry;
-                if absent {
-                    self.metrics.main_cache_misses += count;
-                } else {
-                    self.metrics.main_cache_joins += count;
-                }
                 if let Some(img) = self.images.get_mut(image) {
                     img.waiting_hosts.push(host);
                 }
