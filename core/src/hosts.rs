@@ -37,6 +37,11 @@ pub(crate) struct Hosts {
     stale_list: Vec<u32>,
     /// `None` below `INDEXED_HOSTS_MIN` hosts.
     index: Option<FitIndex>,
+    /// The hosts' `(ram_bytes, disk_bytes)` capacities that no other host
+    /// has both of at least (the Pareto frontier), by RAM descending (so
+    /// disk ascending): what registration asks of the hosts (R39, R41),
+    /// answered without a pass over every host. Capacities never change.
+    frontier: Vec<(u64, u64)>,
 }
 
 /// What the index keeps of a host: each key is 0 when the condition cannot
@@ -162,7 +167,9 @@ impl Hosts {
 
     fn with_index(indexed: bool, hosts: Vec<Host>) -> Hosts {
         let index = indexed.then(|| FitIndex::build(&hosts));
+        let frontier = capacity_frontier(&hosts);
         Hosts {
+            frontier,
             stale: if indexed {
                 vec![false; hosts.len()]
             } else {
@@ -172,6 +179,14 @@ impl Hosts {
             hosts,
             index,
         }
+    }
+
+    /// Whether some host has at least `ram_bytes` of RAM and `disk_bytes`
+    /// of disk (capacities, not what is free).
+    pub fn some_host_has(&self, ram_bytes: u64, disk_bytes: u64) -> bool {
+        self.frontier
+            .iter()
+            .any(|&(ram, disk)| ram >= ram_bytes && disk >= disk_bytes)
     }
 
     /// Re-keys the hosts changed since the last refresh.
@@ -258,6 +273,25 @@ impl Hosts {
         }
         Ok(())
     }
+}
+
+/// The capacity pairs not dominated by another host's (see
+/// `Hosts::frontier`).
+fn capacity_frontier(hosts: &[Host]) -> Vec<(u64, u64)> {
+    let mut pairs: Vec<(u64, u64)> = hosts
+        .iter()
+        .map(|h| (h.spec.ram_bytes, h.spec.disk_bytes))
+        .collect();
+    // By RAM descending, disk descending: a pair is on the frontier iff its
+    // disk beats every pair before it (each of which has at least its RAM).
+    pairs.sort_unstable_by(|a, b| b.cmp(a));
+    let mut frontier: Vec<(u64, u64)> = Vec::new();
+    for pair in pairs {
+        if frontier.last().is_none_or(|&(_, disk)| pair.1 > disk) {
+            frontier.push(pair);
+        }
+    }
+    frontier
 }
 
 impl std::ops::Deref for Hosts {
@@ -463,5 +497,34 @@ mod tests {
         assert_eq!(restored, hosts);
         assert_eq!(restored.check_index(), Ok(()));
         assert_eq!(restored.stale_list, Vec::<u32>::new());
+    }
+
+    proptest::proptest! {
+        /// The capacity frontier answers what a pass over every host
+        /// answers, and keeps only pairs no other host dominates.
+        #[test]
+        fn the_capacity_frontier_answers_as_a_scan(
+            specs in proptest::collection::vec((1u64..6, 1u64..6), 1..30),
+            queries in proptest::collection::vec((0u64..7, 0u64..7), 1..20),
+        ) {
+            let hosts = Hosts::new(
+                specs
+                    .iter()
+                    .map(|&(ram_bytes, disk_bytes)| {
+                        Host::new(HostSpec { ram_bytes, slots: 1, disk_bytes, copy_bytes_per_s: 1 })
+                    })
+                    .collect(),
+            );
+            for (ram, disk) in queries {
+                let scan = specs.iter().any(|&(r, d)| r >= ram && d >= disk);
+                proptest::prop_assert_eq!(hosts.some_host_has(ram, disk), scan);
+            }
+            for &(ram, disk) in &hosts.frontier {
+                let dominated = specs
+                    .iter()
+                    .any(|&(r, d)| r >= ram && d >= disk && (r, d) != (ram, disk));
+                proptest::prop_assert!(!dominated);
+            }
+        }
     }
 }

@@ -225,7 +225,7 @@ impl Core {
                 why: "larger than main storage",
             });
         }
-        if self.hosts.iter().all(|h| h.spec.disk_bytes < size_bytes) {
+        if !self.hosts.some_host_has(0, size_bytes) {
             return Err(Refusal::ImageNeverFits {
                 size_bytes,
                 why: "larger than every host's disk",
@@ -260,17 +260,13 @@ impl Core {
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
-        if self.hosts.iter().all(|h| h.spec.ram_bytes < memory_bytes) {
+        if !self.hosts.some_host_has(memory_bytes, 0) {
             return Err(Refusal::FunctionNeverFits {
                 why: "needs more RAM than any host has",
             });
         }
         let disk_needed = img.size_bytes + scratch_bytes;
-        if !self
-            .hosts
-            .iter()
-            .any(|h| h.spec.ram_bytes >= memory_bytes && h.spec.disk_bytes >= disk_needed)
-        {
+        if !self.hosts.some_host_has(memory_bytes, disk_needed) {
             return Err(Refusal::FunctionNeverFits {
                 why: "no host has both the RAM and the disk for its image plus scratch",
             });
