@@ -458,18 +458,10 @@ impl Policies for Builtin {
         }
     }
 
+    /// The plan's keep-alive (the core asks `idle_plan`; this answers the
+    /// same for a caller that asks only for the keep-alive).
     fn keep_alive_us(&mut self, container: &ContainerFacts) -> u64 {
-        match self.keep_alive_policy {
-            KeepAlivePolicy::Fixed | KeepAlivePolicy::GreedyDual { .. } => self.keep_alive_us,
-            KeepAlivePolicy::HybridHistogram(params) => {
-                let histogram = self
-                    .state
-                    .idle_histograms
-                    .entry(container.function.to_bits())
-                    .or_default();
-                keep_alive::hybrid_plan(&params, histogram, container).keep_alive_us
-            }
-        }
+        self.idle_plan(container).keep_alive_us
     }
 
     fn idle_plan(&mut self, container: &ContainerFacts) -> IdlePlan {

@@ -613,14 +613,7 @@ impl Core {
         container: ContainerId,
         out: &mut Events,
     ) {
-        let now_us = self.now_us;
-        let c = self
-            .containers
-            .get_mut(container)
-            .unwrap_or_else(|| bug("unknown container"));
-        c.last_used_us = now_us;
-        c.uses += 1;
-        let facts = container_facts(container, c);
+        let facts = self.stamp_used(container, 1);
         let plan = policies.idle_plan(&facts);
         let keep_alive_us = plan.keep_alive_us.min(DURATION_MAX_US);
         match plan.prewarm_after_us {
@@ -645,15 +638,23 @@ impl Core {
         keep_alive_us: u64,
         out: &mut Events,
     ) {
+        let facts = self.stamp_used(container, 0);
+        self.enter_idle(policies, &facts, keep_alive_us, out);
+        self.drain_queue(policies, out);
+    }
+
+    /// Marks the container used now, with `invocations` more completed on
+    /// it (1 after its invocation, 0 for a pre-warm), and returns the facts
+    /// a policy is given about it (R91.1–2, R157).
+    fn stamp_used(&mut self, container: ContainerId, invocations: u64) -> ContainerFacts {
         let now_us = self.now_us;
         let c = self
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("unknown container"));
         c.last_used_us = now_us;
-        let facts = container_facts(container, c);
-        self.enter_idle(policies, &facts, keep_alive_us, out);
-        self.drain_queue(policies, out);
+        c.uses += invocations;
+        container_facts(container, c)
     }
 
     /// Replaces the function's pending pre-warm, if any, by `pending`:

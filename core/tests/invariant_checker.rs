@@ -5,23 +5,29 @@
 use coldstart_core::*;
 use serde_json::Value;
 
-/// A provider mid-run: one busy container, one idle, images on both tiers,
-/// timers pending, one invocation queued.
-fn busy_provider() -> Provider {
+/// One host of 200 bytes of RAM, 2 slots and 1,000 bytes of disk, and main
+/// storage of 1,000 bytes; transfers at 1 byte/µs.
+fn one_host() -> Config {
     let host = HostSpec {
         ram_bytes: 200,
         slots: 2,
         disk_bytes: 1_000,
         copy_bytes_per_s: 1_000_000,
     };
-    let mut config = Config::homogeneous(
+    Config::homogeneous(
         MainStorageSpec {
             capacity_bytes: 1_000,
             download_bytes_per_s: 1_000_000,
         },
         host,
         1,
-    );
+    )
+}
+
+/// A provider mid-run: one busy container, one idle, images on both tiers,
+/// timers pending, one invocation queued.
+fn busy_provider() -> Provider {
+    let mut config = one_host();
     config.pressure = Pressure::Queue { capacity: 4 };
     let mut p = Provider::new(config, Builtin::default()).expect("valid");
     let at = |p: &mut Provider, at_us: u64, command: Command| {
@@ -309,20 +315,7 @@ fn fault_bookkeeping_is_recounted() {
 /// A function with a planned pre-warm (its container unloaded after one
 /// call, spec §29): the plan and its timer must match.
 fn prewarm_planned_provider() -> Provider {
-    let host = HostSpec {
-        ram_bytes: 200,
-        slots: 2,
-        disk_bytes: 1_000,
-        copy_bytes_per_s: 1_000_000,
-    };
-    let mut config = Config::homogeneous(
-        MainStorageSpec {
-            capacity_bytes: 1_000,
-            download_bytes_per_s: 1_000_000,
-        },
-        host,
-        1,
-    );
+    let mut config = one_host();
     config.cold_start_us = 100;
     let policies = Builtin {
         keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {

@@ -492,6 +492,20 @@ impl World {
         self.disk_free(host) + self.idle_scratch(host) + images_reclaimable >= disk_needed
     }
 
+    /// R54.3: what a host-selection policy is asked to place for the
+    /// function (R156.2: with no invocation, for a pre-warm).
+    fn request(&self, function: FunctionId, invocation: Option<InvocationId>) -> PlacementRequest {
+        let f = self.function(function);
+        PlacementRequest {
+            invocation,
+            function,
+            image: f.image,
+            image_bytes: self.image(f.image).size_bytes,
+            memory_bytes: f.memory_bytes,
+            scratch_bytes: f.scratch_bytes,
+        }
+    }
+
     /// R54.5: why a host chosen by `select_host` cannot take the request.
     fn refusal(&self, host: HostId, request: &PlacementRequest) -> Option<DecisionError> {
         if host.index() >= self.config.hosts.len() {
@@ -1080,15 +1094,7 @@ impl<P: Policies> Model<P> {
             return false;
         }
         // 3. request
-        let f = self.w.function(function);
-        let request = PlacementRequest {
-            invocation: Some(inv),
-            function,
-            image: f.image,
-            image_bytes: self.w.image(f.image).size_bytes,
-            memory_bytes: f.memory_bytes,
-            scratch_bytes: f.scratch_bytes,
-        };
+        let request = self.w.request(function, Some(inv));
         // 4. ask the policy
         let Some(host) = self.policies.select_host(&self.w, &request) else {
             return false;
@@ -2435,15 +2441,7 @@ impl<P: Policies> Model<P> {
             return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
         }
         // 2.
-        let f = self.w.function(function);
-        let request = PlacementRequest {
-            invocation: None,
-            function,
-            image: f.image,
-            image_bytes: self.w.image(f.image).size_bytes,
-            memory_bytes: f.memory_bytes,
-            scratch_bytes: f.scratch_bytes,
-        };
+        let request = self.w.request(function, None);
         let Some(host) = self.policies.select_host(&self.w, &request) else {
             return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
         };
