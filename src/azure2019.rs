@@ -68,9 +68,9 @@
 //! reason. Empty lines are skipped.
 
 use crate::input::{Code, Command, Input, Outcome};
-use crate::trace::TraceError;
+use crate::trace::{Registrations, TraceError};
 use crate::workload::{empirical_from, Draws, Percentile, PPM, SAMPLE_MAX};
-use crate::{FunctionId, ImageId, MIB};
+use crate::{FunctionId, MIB};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
@@ -573,8 +573,7 @@ struct Next {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    Images,
-    Functions,
+    Registrations,
     Invocations,
     Done,
 }
@@ -586,7 +585,7 @@ pub struct Azure2019Inputs {
     index: Azure2019Index,
     draws: Draws,
     stage: Stage,
-    next_index: u64,
+    registrations: Registrations,
     /// The minute being issued (0-based) and its pending invocations.
     minute: usize,
     heap: BinaryHeap<Reverse<Next>>,
@@ -597,12 +596,18 @@ impl Azure2019Inputs {
     /// Scans the files and prepares the stream.
     pub fn open(spec: Azure2019Spec) -> Result<Azure2019Inputs, TraceError> {
         let index = Azure2019Index::scan(&spec)?;
+        let registrations = Registrations::new(
+            index.apps.len() as u64,
+            spec.image_size_bytes,
+            spec.scratch_bytes,
+            spec.time_limit_us,
+        );
         Ok(Azure2019Inputs {
             draws: Draws::new(spec.seed),
             spec,
             index,
-            stage: Stage::Images,
-            next_index: 0,
+            stage: Stage::Registrations,
+            registrations,
             minute: 0,
             heap: BinaryHeap::new(),
             issued: 0,
@@ -694,31 +699,11 @@ impl Iterator for Azure2019Inputs {
     fn next(&mut self) -> Option<Input> {
         loop {
             match self.stage {
-                Stage::Images => {
-                    if self.next_index < self.index.apps.len() as u64 {
-                        self.next_index += 1;
-                        return Some(Input {
-                            at_us: 0,
-                            command: Command::RegisterImage {
-                                size_bytes: self.spec.image_size_bytes,
-                            },
-                        });
-                    }
-                    self.stage = Stage::Functions;
-                    self.next_index = 0;
-                }
-                Stage::Functions => {
-                    if let Some(function) = self.index.functions.get(self.next_index as usize) {
-                        self.next_index += 1;
-                        return Some(Input {
-                            at_us: 0,
-                            command: Command::RegisterFunction {
-                                image: ImageId::from_bits(u64::from(function.image)),
-                                memory_bytes: function.memory_bytes,
-                                scratch_bytes: self.spec.scratch_bytes,
-                                time_limit_us: self.spec.time_limit_us,
-                            },
-                        });
+                Stage::Registrations => {
+                    let functions = &self.index.functions;
+                    let function = |i: usize| functions.get(i).map(|f| (f.image, f.memory_bytes));
+                    if let Some(input) = self.registrations.next(function) {
+                        return Some(input);
                     }
                     self.stage = Stage::Invocations;
                 }

@@ -307,10 +307,54 @@ struct Pending {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
-    Images,
-    Functions,
+    Registrations,
     Invocations,
     Done,
+}
+
+/// What an imported trace registers, before its invocations, all at time
+/// 0: one image per app, then its functions in index order, each with its
+/// app's image. Shared by the 2021 trace and the 2019 dataset.
+#[derive(Clone, Debug)]
+pub(crate) struct Registrations {
+    apps: u64,
+    /// Registrations issued so far: images, then functions.
+    issued: u64,
+    image_size_bytes: u64,
+    scratch_bytes: u64,
+    time_limit_us: u64,
+}
+
+impl Registrations {
+    pub fn new(apps: u64, image_size_bytes: u64, scratch_bytes: u64, time_limit_us: u64) -> Self {
+        Registrations {
+            apps,
+            issued: 0,
+            image_size_bytes,
+            scratch_bytes,
+            time_limit_us,
+        }
+    }
+
+    /// The next registration, or `None` after the last: `function(i)` is
+    /// the `i`-th function's `(image index, memory_bytes)`, if it exists.
+    pub fn next(&mut self, function: impl FnOnce(usize) -> Option<(u32, u64)>) -> Option<Input> {
+        let command = if self.issued < self.apps {
+            Command::RegisterImage {
+                size_bytes: self.image_size_bytes,
+            }
+        } else {
+            let (image, memory_bytes) = function((self.issued - self.apps) as usize)?;
+            Command::RegisterFunction {
+                image: ImageId::from_bits(u64::from(image)),
+                memory_bytes,
+                scratch_bytes: self.scratch_bytes,
+                time_limit_us: self.time_limit_us,
+            }
+        };
+        self.issued += 1;
+        Some(Input { at_us: 0, command })
+    }
 }
 
 /// The trace's input stream (second pass). An error mid-stream (the file
@@ -323,7 +367,7 @@ pub struct TraceInputs {
     lines: Option<Lines>,
     window: BinaryHeap<std::cmp::Reverse<Pending>>,
     stage: Stage,
-    next_index: u64,
+    registrations: Registrations,
     issued: u64,
     last_start_us: i64,
     error: Option<TraceError>,
@@ -334,13 +378,19 @@ impl TraceInputs {
     pub fn open(spec: TraceSpec) -> Result<TraceInputs, TraceError> {
         let index = TraceIndex::scan(&spec.path)?;
         let lines = Lines::open(&spec.path)?;
+        let registrations = Registrations::new(
+            index.apps.len() as u64,
+            spec.image_size_bytes,
+            spec.scratch_bytes,
+            spec.time_limit_us,
+        );
         Ok(TraceInputs {
             spec,
             index,
             lines: Some(lines),
             window: BinaryHeap::new(),
-            stage: Stage::Images,
-            next_index: 0,
+            stage: Stage::Registrations,
+            registrations,
             issued: 0,
             last_start_us: i64::MIN,
             error: None,
@@ -466,37 +516,14 @@ impl Iterator for TraceInputs {
     fn next(&mut self) -> Option<Input> {
         loop {
             match self.stage {
-                Stage::Images => {
-                    if self.next_index < self.index.apps.len() as u64 {
-                        self.next_index += 1;
-                        return Some(Input {
-                            at_us: 0,
-                            command: Command::RegisterImage {
-                                size_bytes: self.spec.image_size_bytes,
-                            },
-                        });
-                    }
-                    self.stage = Stage::Functions;
-                    self.next_index = 0;
-                }
-                Stage::Functions => {
-                    // Functions in (app, func) order, each with its app's image.
-                    let next = self
-                        .index
-                        .function_images
-                        .get(self.next_index as usize)
-                        .copied();
-                    if let Some(image) = next {
-                        self.next_index += 1;
-                        return Some(Input {
-                            at_us: 0,
-                            command: Command::RegisterFunction {
-                                image: ImageId::from_bits(u64::from(image)),
-                                memory_bytes: self.spec.memory_bytes,
-                                scratch_bytes: self.spec.scratch_bytes,
-                                time_limit_us: self.spec.time_limit_us,
-                            },
-                        });
+                Stage::Registrations => {
+                    // Functions in (app, func) order, each with its app's
+                    // image; all of the scenario's memory.
+                    let (images, memory_bytes) =
+                        (&self.index.function_images, self.spec.memory_bytes);
+                    let function = |i: usize| images.get(i).map(|&image| (image, memory_bytes));
+                    if let Some(input) = self.registrations.next(function) {
+                        return Some(input);
                     }
                     self.stage = Stage::Invocations;
                 }
