@@ -42,10 +42,10 @@ fn digest(args: &[&str]) -> String {
         .to_string()
 }
 
-/// A scenario file with `text` under the temp directory, unique to this
-/// process and name.
+/// A scenario file with `text` under Cargo's test scratch directory
+/// (`target/tmp`), unique to this process and name.
 fn scenario_file(name: &str, text: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "coldstart-scenario-{}-{name}.toml",
         std::process::id()
     ));
@@ -285,7 +285,7 @@ fn the_simfaas_example_never_reaches_capacity() {
 #[test]
 fn bad_scenarios_fail_with_one_line_naming_the_file() {
     let trace_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let bad_trace = std::env::temp_dir().join(format!(
+    let bad_trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "coldstart-scenario-{}-bad-trace.csv",
         std::process::id()
     ));
@@ -488,7 +488,7 @@ fn the_azure2019_example_imports_the_fixture() {
 fn bad_azure2019_files_fail_with_one_line_naming_file_and_line() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let durations = data.join("azure2019-fixture-durations.csv");
-    let bad_counts = std::env::temp_dir().join(format!(
+    let bad_counts = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "coldstart-scenario-{}-bad-counts.csv",
         std::process::id()
     ));
