@@ -227,8 +227,19 @@ pub fn summarize(key: &str, values: &[f64]) -> Summary {
             ci95: None,
         };
     }
-    let mean = values.iter().sum::<f64>() / n as f64;
+    // Runs that agree (a trace, the same whatever the seed) have exactly
+    // their value as the mean and no interval: summing and dividing would
+    // round the mean off the value and leave a variance of rounding error.
+    let identical = values.iter().all(|&v| v == values[0]);
+    let mean = if identical {
+        values[0]
+    } else {
+        values.iter().sum::<f64>() / n as f64
+    };
     let ci95 = (n >= 2).then(|| {
+        if identical {
+            return 0.0;
+        }
         let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         t_975(n - 1) * (variance / n as f64).sqrt()
     });
@@ -430,6 +441,14 @@ pub fn render_csv(header: &GridHeader, rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_runs_have_their_value_as_mean_and_no_interval() {
+        // 0.4289 × 5 / 5 is not 0.4289 in floating point.
+        let summary = summarize("cold_start_ratio", &[0.4289; 5]);
+        assert_eq!((summary.mean, summary.ci95), (Some(0.4289), Some(0.0)));
+        assert_eq!(mean_ci(Some(&summary)), "0.4289 ± 0");
+    }
 
     #[test]
     fn confidence_intervals_use_students_t() {
