@@ -3,7 +3,8 @@
 //! two images and two functions) runs through core and the reference model,
 //! compared after every step and then drained timer by timer
 //! (`run_differential`); then the same over an alphabet of faults, to a
-//! smaller depth. The counts are recorded in docs/testing.md.
+//! smaller depth; and the first alphabet under pre-warming. The counts are
+//! recorded in docs/testing.md.
 
 use coldstart_core::{Builtin, Provider};
 use coldstart_model::ops::{Case, HostShape, Op, Shape};
@@ -161,12 +162,23 @@ const REACHED: &[&str] = &[
 /// set-up, on both shapes, against the model; every kind in `reached` must
 /// occur. Returns the number of sequences checked.
 fn check_every_sequence(alphabet: &[Op], depth: usize, reached: &[&str]) -> usize {
+    check_every_sequence_on(shapes(), &setup(), alphabet, depth, reached)
+}
+
+/// `check_every_sequence` on the given shapes, after the given set-up.
+fn check_every_sequence_on(
+    shapes: Vec<Shape>,
+    setup: &[Op],
+    alphabet: &[Op],
+    depth: usize,
+    reached: &[&str],
+) -> usize {
     let mut checked = 0usize;
     let mut kinds = std::collections::BTreeSet::new();
-    for shape in shapes() {
+    for shape in shapes {
         let (config, policies) = shape.build();
         for seq in sequences(alphabet.len(), depth) {
-            let mut ops = setup();
+            let mut ops = setup.to_vec();
             ops.extend(seq.iter().map(|&i| alphabet[i]));
             let case = Case {
                 shape: shape.clone(),
@@ -244,4 +256,49 @@ fn every_short_fault_sequence_agrees_with_the_model() {
     let checked = check_every_sequence(&fault_alphabet(), FAULT_DEPTH, FAULT_REACHED);
     // 2 shapes × (7 + 7² + 7³ + 7⁴) = 2 × 2,800.
     assert_eq!(checked, 5_600);
+}
+
+/// Pre-warming (spec §29) on the first shape in reject mode, with the
+/// hybrid histogram over 10 µs bins pre-warming at the 5th percentile
+/// (`Shape::build`). The set-up runs one short invocation of fn0 to its end
+/// (125 µs: download, copy, overhead, code), so its container is idle for
+/// the 30 µs fallback; a later end of fn0, one or more bins after, plans a
+/// pre-warm, which the drain at the end of each run places.
+fn prewarm_shape() -> Shape {
+    Shape {
+        queue_capacity: None,
+        // Hybrid keep-alive, newest created reused first.
+        warm_choice: 3,
+        // Pre-warm percentile 5 (`retry_attempts / 4 % 4 == 1`), one
+        // attempt.
+        retry_attempts: 4,
+        ..shapes()[0].clone()
+    }
+}
+
+/// What five ops reach under pre-warming: a warm start on the set-up's
+/// container, a container unloaded, a pre-warm planned and placed. (No
+/// pre-warm is skipped in five ops; the generator of tests/differential.rs
+/// reaches every skip.)
+const PREWARM_REACHED: &[&str] = &[
+    "ContainerRemoved/Unloaded",
+    "PrewarmPlanned",
+    "Prewarmed/HostDisk",
+    "WarmStart",
+];
+
+#[test]
+fn every_short_prewarming_sequence_agrees_with_the_model() {
+    let mut ops = setup();
+    ops.push(invoke(0, 20, 3));
+    ops.extend([Op::NextTimer; 4]);
+    let checked = check_every_sequence_on(
+        vec![prewarm_shape()],
+        &ops,
+        &alphabet(),
+        DEPTH,
+        PREWARM_REACHED,
+    );
+    // 1 shape × (6 + 6² + … + 6⁵).
+    assert_eq!(checked, 9_330);
 }
