@@ -90,6 +90,37 @@ fn every_built_in_policy_passes() {
     }
 }
 
+/// The hybrid histogram on bins short enough for the harness's cases to
+/// learn (10 µs), pre-warming at the 5th and the 50th percentile (spec
+/// §29), under each host selection: pre-warms are placed through the same
+/// host choice, so a pre-warm must neither be refused nor take room from a
+/// waiting invocation.
+#[test]
+fn the_hybrid_histogram_with_prewarming_passes() {
+    use coldstart::{HostSelection, HybridHistogram, KeepAlivePolicy};
+    let options = HarnessOptions::default();
+    for (index, host_selection) in HostSelection::ALL.into_iter().enumerate() {
+        let policy = Builtin {
+            host_selection,
+            keep_alive_us: 200,
+            keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+                bin_us: 10,
+                bins: 100,
+                cv_threshold_hundredths: 100,
+                prewarm_percentile: [5, 50][index % 2],
+                fallback_keep_alive_us: 200,
+                ..HybridHistogram::PAPER
+            }),
+            ..Builtin::default()
+        };
+        assert_eq!(
+            proptest_policy(&policy, &mut runner(25), &options),
+            Ok(()),
+            "{policy:?}"
+        );
+    }
+}
+
 #[test]
 fn a_policy_choosing_a_full_host_is_caught_with_a_short_case() {
     let finding = proptest_policy(
