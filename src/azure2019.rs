@@ -68,14 +68,12 @@
 //! reason. Empty lines are skipped.
 
 use crate::input::{Code, Command, Input, Outcome};
-use crate::trace::{Registrations, TraceError};
+use crate::trace::{exact_header, Lines, Registrations, TraceError};
 use crate::workload::{empirical_from, Draws, Percentile, PPM, SAMPLE_MAX};
 use crate::{FunctionId, MIB};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Minutes in a day: the most minute columns the counts file has.
 pub const MINUTES_MAX: usize = 1_440;
@@ -125,91 +123,6 @@ pub struct Azure2019Spec {
     pub time_limit_us: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
-}
-
-/// Reads a file line by line, with line numbers, after checking its header.
-struct Lines {
-    path: PathBuf,
-    reader: BufReader<File>,
-    buffer: String,
-    line: u64,
-}
-
-impl Lines {
-    /// Opens the file; `check` judges the header (trimmed) and says why not.
-    fn open(
-        path: &Path,
-        check: impl FnOnce(&str) -> Result<(), String>,
-    ) -> Result<Lines, TraceError> {
-        let file = File::open(path).map_err(|error| TraceError {
-            path: path.to_path_buf(),
-            line: None,
-            reason: error.to_string(),
-        })?;
-        let mut lines = Lines {
-            path: path.to_path_buf(),
-            reader: BufReader::new(file),
-            buffer: String::new(),
-            line: 0,
-        };
-        match lines.next_line()? {
-            None => Err(lines.error("the file is empty (expected a header)".to_string())),
-            Some(header) => {
-                let header = header.trim().to_string();
-                check(&header).map_err(|reason| lines.error(reason))?;
-                Ok(lines)
-            }
-        }
-    }
-
-    fn error(&self, reason: String) -> TraceError {
-        TraceError {
-            path: self.path.clone(),
-            line: Some(self.line.max(1)),
-            reason,
-        }
-    }
-
-    /// The next line without its ending, `None` at the end of the file.
-    fn next_line(&mut self) -> Result<Option<&str>, TraceError> {
-        self.buffer.clear();
-        self.line += 1;
-        match self.reader.read_line(&mut self.buffer) {
-            Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(self.buffer.trim_end_matches(['\n', '\r']))),
-            Err(error) => Err(self.error(error.to_string())),
-        }
-    }
-
-    /// The next non-empty line, with its number.
-    fn next_data(&mut self) -> Result<Option<(u64, &str)>, TraceError> {
-        loop {
-            self.buffer.clear();
-            self.line += 1;
-            match self.reader.read_line(&mut self.buffer) {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(error) => return Err(self.error(error.to_string())),
-            }
-            if !self.buffer.trim_end_matches(['\n', '\r']).is_empty() {
-                break;
-            }
-        }
-        Ok(Some((
-            self.line,
-            self.buffer.trim_end_matches(['\n', '\r']),
-        )))
-    }
-}
-
-fn exact_header(expected: &'static str) -> impl FnOnce(&str) -> Result<(), String> {
-    move |header| {
-        if header == expected {
-            Ok(())
-        } else {
-            Err(format!("the header is `{header}`, expected `{expected}`"))
-        }
-    }
 }
 
 /// `HashOwner,HashApp,HashFunction,Trigger,1,…,M`: returns M.
@@ -378,7 +291,7 @@ impl Azure2019Index {
         // 1. Counts: names and non-zero cells, by row.
         let path = &spec.invocations_path;
         let mut minutes = 0;
-        let mut lines = Lines::open(path, |header| {
+        let mut lines = Lines::open(path, "a header", |header| {
             minutes = counts_header(header)?;
             Ok(())
         })?;
@@ -460,7 +373,11 @@ impl Azure2019Index {
         // 2. Durations, for the functions named above.
         let mut durations: Vec<Option<Vec<Percentile>>> = vec![None; rows.len()];
         let path = &spec.durations_path;
-        let mut lines = Lines::open(path, exact_header(DURATIONS_HEADER))?;
+        let mut lines = Lines::open(
+            path,
+            &format!("`{DURATIONS_HEADER}`"),
+            exact_header(DURATIONS_HEADER),
+        )?;
         while let Some((line, text)) = lines.next_data()? {
             let (names, table) = parse_durations_row(text).map_err(|reason| TraceError {
                 path: path.clone(),
@@ -489,7 +406,11 @@ impl Azure2019Index {
         // 3. Memory, for the apps named above.
         let mut app_memory: Vec<Option<u64>> = vec![None; apps.len()];
         if let Some(path) = &spec.memory_path {
-            let mut lines = Lines::open(path, exact_header(MEMORY_HEADER))?;
+            let mut lines = Lines::open(
+                path,
+                &format!("`{MEMORY_HEADER}`"),
+                exact_header(MEMORY_HEADER),
+            )?;
             while let Some((line, text)) = lines.next_data()? {
                 let (names, memory_bytes) =
                     parse_memory_row(text).map_err(|reason| TraceError {
@@ -717,6 +638,7 @@ impl Iterator for Azure2019Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn data(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -145,7 +145,7 @@ pub fn parse_row(line: &str) -> Result<Row<'_>, String> {
 }
 
 /// Reads a file line by line, with line numbers, reusing one buffer.
-struct Lines {
+pub(crate) struct Lines {
     path: PathBuf,
     reader: BufReader<File>,
     buffer: String,
@@ -153,8 +153,13 @@ struct Lines {
 }
 
 impl Lines {
-    /// Opens the file and checks its header.
-    fn open(path: &Path) -> Result<Lines, TraceError> {
+    /// Opens the file; `check` judges its header (trimmed) and says why it
+    /// is not the one expected, which `expected` names for an empty file.
+    pub(crate) fn open(
+        path: &Path,
+        expected: &str,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Lines, TraceError> {
         let file = File::open(path).map_err(|error| TraceError {
             path: path.to_path_buf(),
             line: None,
@@ -166,17 +171,22 @@ impl Lines {
             buffer: String::new(),
             line: 0,
         };
-        let header = lines.next_line()?.map(|header| header.trim().to_string());
-        match header {
-            Some(header) if header == HEADER => Ok(lines),
+        match lines.next_line()? {
+            None => Err(lines.error(format!("the file is empty (expected {expected})"))),
             Some(header) => {
-                Err(lines.error(format!("the header is `{header}`, expected `{HEADER}`")))
+                let header = header.trim().to_string();
+                check(&header).map_err(|reason| lines.error(reason))?;
+                Ok(lines)
             }
-            None => Err(lines.error(format!("the file is empty (expected `{HEADER}`)"))),
         }
     }
 
-    fn error(&self, reason: String) -> TraceError {
+    /// Opens a 2021 trace file and checks its header.
+    fn open_trace(path: &Path) -> Result<Lines, TraceError> {
+        Lines::open(path, &format!("`{HEADER}`"), exact_header(HEADER))
+    }
+
+    pub(crate) fn error(&self, reason: String) -> TraceError {
         TraceError {
             path: self.path.clone(),
             line: Some(self.line.max(1)),
@@ -185,7 +195,7 @@ impl Lines {
     }
 
     /// The next line without its ending, `None` at the end of the file.
-    fn next_line(&mut self) -> Result<Option<&str>, TraceError> {
+    pub(crate) fn next_line(&mut self) -> Result<Option<&str>, TraceError> {
         self.buffer.clear();
         self.line += 1;
         match self.reader.read_line(&mut self.buffer) {
@@ -193,6 +203,26 @@ impl Lines {
             Ok(_) => Ok(Some(self.buffer.trim_end_matches(['\n', '\r']))),
             Err(error) => Err(self.error(error.to_string())),
         }
+    }
+
+    /// The next non-empty line, with its number.
+    pub(crate) fn next_data(&mut self) -> Result<Option<(u64, &str)>, TraceError> {
+        loop {
+            self.buffer.clear();
+            self.line += 1;
+            match self.reader.read_line(&mut self.buffer) {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(error) => return Err(self.error(error.to_string())),
+            }
+            if !self.buffer.trim_end_matches(['\n', '\r']).is_empty() {
+                break;
+            }
+        }
+        Ok(Some((
+            self.line,
+            self.buffer.trim_end_matches(['\n', '\r']),
+        )))
     }
 
     /// The next non-empty data line, parsed.
@@ -221,6 +251,17 @@ impl Lines {
     }
 }
 
+/// A header check that wants exactly `expected`.
+pub(crate) fn exact_header(expected: &'static str) -> impl FnOnce(&str) -> Result<(), String> {
+    move |header| {
+        if header == expected {
+            Ok(())
+        } else {
+            Err(format!("the header is `{header}`, expected `{expected}`"))
+        }
+    }
+}
+
 /// What the first pass learns: the apps and functions, by name, and the
 /// earliest start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,7 +280,7 @@ pub struct TraceIndex {
 impl TraceIndex {
     /// Reads the whole file once, checking every line.
     pub fn scan(path: &Path) -> Result<TraceIndex, TraceError> {
-        let mut lines = Lines::open(path)?;
+        let mut lines = Lines::open_trace(path)?;
         let mut apps: BTreeMap<String, (u32, BTreeMap<String, u32>)> = BTreeMap::new();
         let (mut rows, mut origin_us, mut functions) = (0u64, 0i64, 0usize);
         while let Some((line, row)) = lines.next_row()? {
@@ -377,7 +418,7 @@ impl TraceInputs {
     /// Scans the file (first pass) and opens it again for the stream.
     pub fn open(spec: TraceSpec) -> Result<TraceInputs, TraceError> {
         let index = TraceIndex::scan(&spec.path)?;
-        let lines = Lines::open(&spec.path)?;
+        let lines = Lines::open_trace(&spec.path)?;
         let registrations = Registrations::new(
             index.apps.len() as u64,
             spec.image_size_bytes,
