@@ -42,14 +42,17 @@ fn digest(args: &[&str]) -> String {
         .to_string()
 }
 
-/// A scenario file with `text` under Cargo's test scratch directory
-/// (`target/tmp`), unique to this process and name.
+/// A scenario file with `text`: `scratch_file` named `name`.toml.
 fn scenario_file(name: &str, text: &str) -> PathBuf {
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "coldstart-scenario-{}-{name}.toml",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).expect("the temp directory is writable");
+    scratch_file(&format!("{name}.toml"), text)
+}
+
+/// A file with `text` under Cargo's test scratch directory (`target/tmp`),
+/// unique to this process and name.
+fn scratch_file(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("coldstart-scenario-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("the scratch directory is writable");
     path
 }
 
@@ -285,15 +288,10 @@ fn the_simfaas_example_never_reaches_capacity() {
 #[test]
 fn bad_scenarios_fail_with_one_line_naming_the_file() {
     let trace_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-    let bad_trace = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "coldstart-scenario-{}-bad-trace.csv",
-        std::process::id()
-    ));
-    std::fs::write(
-        &bad_trace,
+    let bad_trace = scratch_file(
+        "bad-trace.csv",
         "app,func,end_timestamp,duration\na,f,1,0.5\na,f,2\n",
-    )
-    .unwrap();
+    );
     let cases: Vec<(&str, String, &str)> = vec![
         ("syntax", "seed = ".into(), "not valid TOML: line 1, column"),
         (
@@ -488,15 +486,10 @@ fn the_azure2019_example_imports_the_fixture() {
 fn bad_azure2019_files_fail_with_one_line_naming_file_and_line() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let durations = data.join("azure2019-fixture-durations.csv");
-    let bad_counts = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "coldstart-scenario-{}-bad-counts.csv",
-        std::process::id()
-    ));
-    std::fs::write(
-        &bad_counts,
+    let bad_counts = scratch_file(
+        "bad-counts.csv",
         "HashOwner,HashApp,HashFunction,Trigger,1,2\no,a,f,http,1,0\no,a,g,http,1,1.5\n",
-    )
-    .unwrap();
+    );
     let day = |counts: &Path, extra: &str| {
         format!(
             "[workload.trace]\nformat = \"azure2019\"\ninvocations_path = {:?}\ndurations_path = {:?}\n{extra}",
