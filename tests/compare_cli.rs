@@ -51,7 +51,7 @@ fn refused(directory: &Path, args: &[&str]) -> String {
 
 /// A fresh, empty directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("coldstart-compare-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&path);
     std::fs::create_dir_all(&path).unwrap();
@@ -353,7 +353,7 @@ fn jobs_merge_into_exactly_what_compare_prints() {
     std::fs::remove_file(&scenario).unwrap();
     let results = directory.join("results");
     std::fs::create_dir(&results).unwrap();
-    let elsewhere = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let elsewhere = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     for run in 0..8 {
         let job = jobs.join(format!("job-{run:04}.json"));
         let result = results.join(format!("result-{run:04}.json"));
