@@ -771,9 +771,11 @@ mod tests {
     fn round_robin_cycles_past_its_last_choice() {
         let mut policy = selecting(HostSelection::RoundRobin);
         let view = loaded(&[0, 0, 0]);
-        let picks: Vec<_> = (0..4).map(|_| select(&mut policy, &view, 10)).collect();
-        let expected = [0, 1, 2, 0].map(|h| Some(HostId(h)));
-        assert_eq!(picks, expected);
+        let picks: Vec<_> = (0..3).map(|_| select(&mut policy, &view, 10)).collect();
+        assert_eq!(picks, [0, 1, 2].map(|h| Some(HostId(h))));
+        // Past the last host the cursor wraps to 0, in the state too.
+        assert_eq!(policy.state.round_robin_next, 0);
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
         // Host 2 does not fit: from the cursor (1) the next fitting is 1,
         // then 0 (wrapping past 2).
         let view = FakeView::new(&[
@@ -855,6 +857,13 @@ mod tests {
         assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 1])), Some(HostId(3)));
         // Host 3 at its threshold (2 busy of 2 slots ≥ 80%): host 1.
         assert_eq!(ask(&mut policy, &loaded(&[0, 1, 0, 2])), Some(HostId(1)));
+        // Exactly at the threshold (host 3: 1 busy of 2 slots, 50%) does
+        // not qualify either: with host 1 over it, neither candidate does,
+        // and the least loaded host overall (0) takes it.
+        let mut half = selecting(HostSelection::PackageAware {
+            load_threshold_percent: 50,
+        });
+        assert_eq!(ask(&mut half, &loaded(&[0, 2, 0, 1])), Some(HostId(0)));
         // Both candidates over the threshold: the least loaded host.
         assert_eq!(ask(&mut policy, &loaded(&[1, 2, 0, 2])), Some(HostId(2)));
         // A candidate that does not fit is passed over.
@@ -909,6 +918,9 @@ mod tests {
             policy.select_host(view, &request_for(function, 0))
         };
         let home = ask(&mut policy, &loaded(&[0; 4]), 0).expect("all fit");
+        // Pinned by the ring's hashes (spec R108): function 0's nearest
+        // host point over 4 hosts is host 1's, then host 0's.
+        assert_eq!(home, HostId(1));
         // Stable: the same function goes to the same host while it has room.
         assert_eq!(ask(&mut policy, &loaded(&[0; 4]), 0), Some(home));
         // Functions spread: over 16 functions, more than one host is used.
@@ -921,9 +933,13 @@ mod tests {
         let mut busy = [0; 4];
         busy[home.index()] = 1;
         let next = ask(&mut policy, &loaded(&busy), 0).expect("all fit");
-        assert_ne!(next, home);
+        assert_eq!(next, HostId(0));
         // With load everywhere the cap grows and home is back.
         assert_eq!(ask(&mut policy, &loaded(&[1, 1, 1, 1]), 0), Some(home));
+        // Total load 3: cap ⌈1.25·4/4⌉ = 2, so home with 1 busy is under it
+        // (with the total, not the total plus one, the cap would be 1).
+        busy[3] = 2;
+        assert_eq!(ask(&mut policy, &loaded(&busy), 0), Some(home));
         // Over the cap everywhere it fits: the first fitting host on the ring.
         let mut view = loaded(&busy);
         for (host, entry) in view.hosts.iter_mut().enumerate() {
