@@ -486,6 +486,36 @@ mod tests {
         assert!(many.index.is_some());
     }
 
+    /// `check_index` (run by `check_invariants`) reports each way the
+    /// index can disagree with the hosts. The index is rebuilt on restore,
+    /// so a tampered snapshot cannot reach it: corrupt it here.
+    #[test]
+    fn check_index_catches_a_corrupted_index() {
+        let caught = |hosts: &Hosts, words: &str| match hosts.check_index() {
+            Ok(()) => panic!("not caught: {words}"),
+            Err(problem) => assert!(problem.contains(words), "{problem}"),
+        };
+        let mut few = Hosts::with_index(false, hosts(2).hosts);
+        few.stale_list.push(0);
+        caught(&few, "without an index");
+        let mut short = hosts(3);
+        short.index.as_mut().expect("indexed").nodes.pop();
+        caught(&short, "wrong size");
+        let mut unlisted = hosts(3);
+        unlisted.stale[1] = true;
+        caught(&unlisted, "stale list");
+        let mut unflagged = hosts(3);
+        unflagged.stale_list.push(2);
+        caught(&unflagged, "stale list");
+        let mut wrong_keys = hosts(3);
+        wrong_keys
+            .index
+            .as_mut()
+            .expect("indexed")
+            .set(1, FitKeys::default());
+        caught(&wrong_keys, "out of date");
+    }
+
     #[test]
     fn serializes_as_the_hosts_and_rebuilds_the_index() {
         let mut hosts = hosts(INDEXED_HOSTS_MIN);
@@ -495,6 +525,11 @@ mod tests {
         assert_eq!(json, plain);
         let restored: Hosts = serde_json::from_str(&json).expect("deserializes");
         assert_eq!(restored, hosts);
+        // Equality is the hosts' (the index is derived): a changed host is
+        // a different value.
+        let mut changed = restored.clone();
+        changed[0].ram_used_bytes += 1;
+        assert_ne!(changed, hosts);
         assert_eq!(restored.check_index(), Ok(()));
         assert_eq!(restored.stale_list, Vec::<u32>::new());
     }

@@ -1439,5 +1439,7 @@ mod tests {
         // Least loaded never prefers the host without facts.
         let mut least = selecting(HostSelection::LeastLoaded);
         assert_eq!(least.select_host(&view, &request(10)), Some(HostId(2)));
+        // A view that says nothing of faults has every host up.
+        assert!((0..4).all(|h| view.is_up(HostId(h))));
     }
 }
