@@ -200,53 +200,49 @@ impl Lines {
         self.line += 1;
         match self.reader.read_line(&mut self.buffer) {
             Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(self.buffer.trim_end_matches(['\n', '\r']))),
+            Ok(_) => Ok(Some(self.text())),
             Err(error) => Err(self.error(error.to_string())),
         }
     }
 
     /// The next non-empty line, with its number.
     pub(crate) fn next_data(&mut self) -> Result<Option<(u64, &str)>, TraceError> {
+        if !self.read_data()? {
+            return Ok(None);
+        }
+        Ok(Some((self.line, self.text())))
+    }
+
+    /// Reads up to the next non-empty line into the buffer; false at the
+    /// end of the file.
+    fn read_data(&mut self) -> Result<bool, TraceError> {
         loop {
             self.buffer.clear();
             self.line += 1;
             match self.reader.read_line(&mut self.buffer) {
-                Ok(0) => return Ok(None),
+                Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(error) => return Err(self.error(error.to_string())),
             }
-            if !self.buffer.trim_end_matches(['\n', '\r']).is_empty() {
-                break;
+            if !self.text().is_empty() {
+                return Ok(true);
             }
         }
-        Ok(Some((
-            self.line,
-            self.buffer.trim_end_matches(['\n', '\r']),
-        )))
+    }
+
+    /// The buffered line without its ending.
+    fn text(&self) -> &str {
+        self.buffer.trim_end_matches(['\n', '\r'])
     }
 
     /// The next non-empty data line, parsed.
     fn next_row(&mut self) -> Result<Option<(u64, Row<'_>)>, TraceError> {
-        loop {
-            self.buffer.clear();
-            self.line += 1;
-            match self.reader.read_line(&mut self.buffer) {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(error) => return Err(self.error(error.to_string())),
-            }
-            if !self.buffer.trim_end_matches(['\n', '\r']).is_empty() {
-                break;
-            }
+        if !self.read_data()? {
+            return Ok(None);
         }
-        let text = self.buffer.trim_end_matches(['\n', '\r']);
-        match parse_row(text) {
+        match parse_row(self.text()) {
             Ok(row) => Ok(Some((self.line, row))),
-            Err(reason) => Err(TraceError {
-                path: self.path.clone(),
-                line: Some(self.line),
-                reason,
-            }),
+            Err(reason) => Err(self.error(reason)),
         }
     }
 }
