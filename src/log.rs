@@ -158,27 +158,29 @@ fn learned_state(version: u32) -> String {
 impl TryFrom<LogHeaderV4> for LogHeader {
     type Error = String;
 
+    /// As a version 5 header without clocks (an empty idle-histogram list
+    /// is all a version 4 header can hold, `Never` being uninhabited).
     fn try_from(v4: LogHeaderV4) -> Result<LogHeader, String> {
         let p = v4.policies;
-        if p.state.round_robin_next != 0
-            || p.state.random_draws != 0
-            || !p.state.frequencies.is_empty()
-        {
-            return Err(learned_state(4));
-        }
-        Ok(LogHeader {
+        let v5 = LogHeaderV5 {
             coldstart_version: v4.coldstart_version,
             config: v4.config,
-            policies: Builtin {
+            policies: BuiltinV5 {
                 host_selection: p.host_selection,
                 warm_choice: p.warm_choice,
                 keep_alive_us: p.keep_alive_us,
                 prices: p.prices,
-                keep_alive_policy: p.keep_alive_policy.into(),
+                keep_alive_policy: p.keep_alive_policy,
                 image_eviction: p.image_eviction,
-                state: crate::PolicyState::default(),
+                state: PolicyStateV5 {
+                    round_robin_next: p.state.round_robin_next,
+                    random_draws: p.state.random_draws,
+                    frequencies: p.state.frequencies.into_iter().collect(),
+                    ..PolicyStateV5::default()
+                },
             },
-        })
+        };
+        v5.read_as(4)
     }
 }
 
@@ -1534,7 +1536,9 @@ mod tests {
             .err()
             .unwrap();
         assert!(
-            error.to_string().contains("learned policy state"),
+            error
+                .to_string()
+                .contains("a version 4 header with learned policy state"),
             "{error}"
         );
     }
