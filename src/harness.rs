@@ -285,8 +285,9 @@ fn inputs_of<P: Policies>(policy: &P, case: &Case) -> Vec<Input> {
     let mut inputs = Vec::new();
     for op in &case.ops {
         let input = resolver.input(op, provider.now_us(), provider.next_timer_us());
-        if let Ok(events) = provider.apply(&input) {
-            resolver.learn(&events);
+        match provider.apply(&input) {
+            Ok(applied) => resolver.learn(&applied),
+            Err(refused) => resolver.learn(refused.events()),
         }
         inputs.push(input);
     }
@@ -346,9 +347,13 @@ struct Stepper<P: Policies> {
 impl<P: Policies> Stepper<P> {
     fn step(&mut self, input: Input, options: &HarnessOptions) -> Option<Problem> {
         self.inputs.push(input.clone());
-        // A refused input changes nothing; refusals are the op language's
-        // bad inputs, not the policy's doing.
-        let events = self.provider.apply(&input).ok()?;
+        // Refusals are the op language's bad inputs, not the policy's doing;
+        // a refused command still lets the timers due by its time fire
+        // (R29), and what they do is checked like any step.
+        let events = match self.provider.apply(&input) {
+            Ok(applied) => applied.into_vec(),
+            Err(refused) => refused.into_parts().1,
+        };
         self.resolver.learn(&events);
         for event in &events {
             self.digest

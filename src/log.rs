@@ -12,7 +12,7 @@ use crate::codec;
 use crate::digest::{self, fingerprint};
 use crate::driver::{DriveError, Driver, DriverOptions};
 use crate::input::{Command, Input};
-use crate::{Builtin, Config, ConfigError, Event, Provider};
+use crate::{Builtin, Config, ConfigError, Event, InputTiming, Provider};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -34,9 +34,17 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
+
+/// The oldest format whose header has today's layout (version 7 changed
+/// only how a replay judges inputs against timers, spec R29).
+const FORMAT_VERSION_SAME_HEADER: u32 = 6;
+
+/// The newest format recorded under the old input timing: an input judged
+/// before the timers due by its time ([`InputTiming::BeforeTimers`]).
+pub const FORMAT_VERSION_TIMERS_AFTER_JUDGING: u32 = 6;
 /// The `format` value of a JSON Lines log's header line.
 pub const JSON_FORMAT_NAME: &str = "coldstart-log";
 /// The largest record payload a reader accepts (bytes).
@@ -570,6 +578,19 @@ impl LogWriter<BufWriter<std::fs::File>> {
 impl<W: Write> LogWriter<W> {
     /// Writes the header (and, binary, the magic and version).
     pub fn new(out: W, format: LogFormat, header: &LogHeader) -> Result<Self, LogError> {
+        Self::with_version(out, format, header, FORMAT_VERSION)
+    }
+
+    /// [`LogWriter::new`] with a header of format `version` 6 or 7 (the
+    /// same layout; 6 marks a log recorded under the input timing of
+    /// format 6 and older, which replay keeps: `log convert` writes it).
+    fn with_version(
+        out: W,
+        format: LogFormat,
+        header: &LogHeader,
+        version: u32,
+    ) -> Result<Self, LogError> {
+        debug_assert!((FORMAT_VERSION_SAME_HEADER..=FORMAT_VERSION).contains(&version));
         let mut writer = LogWriter {
             out,
             format,
@@ -578,13 +599,13 @@ impl<W: Write> LogWriter<W> {
         match format {
             LogFormat::Binary => {
                 writer.out.write_all(&MAGIC)?;
-                writer.out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+                writer.out.write_all(&version.to_le_bytes())?;
                 writer.record(TAG_HEADER, header)?;
             }
             LogFormat::JsonLines => {
                 let json = JsonHeader {
                     format: JSON_FORMAT_NAME.to_string(),
-                    format_version: FORMAT_VERSION,
+                    format_version: version,
                     coldstart_version: header.coldstart_version.clone(),
                     config: header.config.clone(),
                     policies: header.policies.clone(),
@@ -685,6 +706,7 @@ enum Source<R: BufRead> {
 
 /// Reads a log of either format, checking the version first.
 pub struct LogReader<R: BufRead> {
+    version: u32,
     source: Source<R>,
     header: LogHeader,
     format: LogFormat,
@@ -803,6 +825,7 @@ impl<R: BufRead> LogReader<R> {
             }
         };
         Ok(LogReader {
+            version: found,
             source,
             header,
             format: LogFormat::Binary,
@@ -840,7 +863,7 @@ impl<R: BufRead> LogReader<R> {
             }
             None => return Err(corrupt("no numeric \"format_version\"".to_string())),
         };
-        let header = if found < FORMAT_VERSION {
+        let header = if found < FORMAT_VERSION_SAME_HEADER {
             // Versions 2 to 5: their hybrid histogram has no pre-warm
             // percentile; the fields older versions lack take defaults.
             let json: JsonHeaderV5 =
@@ -862,6 +885,7 @@ impl<R: BufRead> LogReader<R> {
             }
         };
         Ok(LogReader {
+            version: found,
             source: Source::Json {
                 reader,
                 line_number: 1,
@@ -877,6 +901,11 @@ impl<R: BufRead> LogReader<R> {
 
     pub fn header(&self) -> &LogHeader {
         &self.header
+    }
+
+    /// The format version the log was written in.
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     pub fn format(&self) -> LogFormat {
@@ -1274,7 +1303,11 @@ pub fn replay<R: BufRead>(
     mut on_event: impl FnMut(&Event),
 ) -> Result<Replayed, RunError> {
     let header = reader.header().clone();
-    let provider = header.provider().map_err(LogError::Config)?;
+    let mut provider = header.provider().map_err(LogError::Config)?;
+    if reader.format_version() <= FORMAT_VERSION_TIMERS_AFTER_JUDGING {
+        // Replayed as it ran: such logs were recorded under the old timing.
+        provider.set_input_timing(InputTiming::BeforeTimers);
+    }
     let mut driver = Driver::new(provider, options);
     let mut trailer = None;
     let mut stopped_early = false;
@@ -1412,7 +1445,10 @@ pub fn convert<R: BufRead, W: Write>(
     out: W,
     format: LogFormat,
 ) -> Result<W, LogError> {
-    let mut writer = LogWriter::new(out, format, &reader.header().clone())?;
+    // A log keeps the input timing it was recorded under: older formats
+    // are written as 6, the newest format whose replay keeps it.
+    let version = reader.format_version().max(FORMAT_VERSION_SAME_HEADER);
+    let mut writer = LogWriter::with_version(out, format, &reader.header().clone(), version)?;
     let mut trailer = None;
     while let Some(record) = reader.next_record()? {
         match record {
@@ -1667,11 +1703,11 @@ mod tests {
     /// `prewarm_percentile`, and a version 6 one must have it.
     #[test]
     fn a_version_5_hybrid_json_log_replays_without_prewarming() {
-        let (_, trailer, v6) = recorded_log(LogFormat::JsonLines, fine_hybrid(0));
-        let text = String::from_utf8(v6).unwrap();
+        let (_, trailer, v7) = recorded_log(LogFormat::JsonLines, fine_hybrid(0));
+        let text = String::from_utf8(v7).unwrap();
         let (first, rest) = text.split_once('\n').unwrap();
         let mut header: serde_json::Value = serde_json::from_str(first).unwrap();
-        assert_eq!(header["format_version"], 6);
+        assert_eq!(header["format_version"], 7);
         let hybrid = &mut header["policies"]["keep_alive_policy"]["HybridHistogram"];
         assert_eq!(hybrid["prewarm_percentile"], 0);
         hybrid.as_object_mut().unwrap().remove("prewarm_percentile");

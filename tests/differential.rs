@@ -240,14 +240,13 @@ fn continue_run(
     case: &Case,
     core: &mut Provider<Builtin>,
     resolver: &mut coldstart_model::Resolver,
-) -> Vec<Result<Vec<Event>, coldstart_core::Refusal>> {
+) -> Vec<(Vec<Event>, Option<coldstart_core::Refusal>)> {
+    use coldstart_model::Machine;
     let mut out = Vec::new();
     for op in &case.ops {
         let input = resolver.input(op, core.now_us(), core.next_timer_us());
-        let step = core.apply(&input).map(|e| e.into_vec());
-        if let Ok(events) = &step {
-            resolver.learn(events);
-        }
+        let step = Machine::apply(core, &input);
+        resolver.learn(&step.0);
         out.push(step);
     }
     while let Some(due) = core.next_timer_us() {
@@ -255,16 +254,16 @@ fn continue_run(
             at_us: due,
             command: coldstart_core::Command::Advance,
         };
-        out.push(core.apply(&input).map(|e| e.into_vec()));
+        out.push(coldstart_model::Machine::apply(core, &input));
     }
     out
 }
 
-/// Spec R46 (defect D1, fixed): a Reap valid when it arrives, whose record
-/// retention reaps while the step's timers fire, does nothing more. The
-/// generator's Reaps all come at the current time, so this is directed.
+/// Spec R29, R46: a Reap is judged after the timers due by its time; one
+/// whose record retention reaps while they fire is refused
+/// `UnknownInvocation`, and the refusal carries the retention's `Reaped`.
 #[test]
-fn reap_after_retention_in_the_same_step_does_nothing() {
+fn reap_of_a_record_retention_reaps_in_the_same_step_is_refused() {
     use coldstart_core::{
         Code, Command, Config, EventKind, HostSpec, Input, InvocationId, MainStorageSpec,
     };
@@ -315,27 +314,25 @@ fn reap_after_retention_in_the_same_step_does_nothing() {
     ];
     for command in inputs {
         let input = Input { at_us: 0, command };
-        assert_eq!(
-            core.apply(&input).map(|e| e.into_vec()),
-            model.apply(&input)
-        );
+        assert_eq!(Machine::apply(&mut core, &input), model.apply(&input));
     }
     // The first ends at 35 and its record is kept (one is allowed).
     let advance = Input {
         at_us: 40,
         command: Command::Advance,
     };
-    assert_eq!(
-        core.apply(&advance).map(|e| e.into_vec()),
-        model.apply(&advance)
-    );
+    assert_eq!(Machine::apply(&mut core, &advance), model.apply(&advance));
     // The second ends at 75; retention reaps the first before the Reap runs.
     let reap = Input {
         at_us: 80,
         command: Command::Reap { invocation: first },
     };
-    let events = core.apply(&reap).expect("valid when it arrives").into_vec();
-    assert_eq!(Ok(events.clone()), model.apply(&reap));
+    let (events, refusal) = Machine::apply(&mut core, &reap);
+    assert_eq!(
+        refusal,
+        Some(coldstart_core::Refusal::UnknownInvocation { invocation: first })
+    );
+    assert_eq!((events.clone(), refusal), model.apply(&reap));
     let reaped: Vec<_> = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Reaped { .. }))

@@ -6,6 +6,7 @@
 //! integers. See `docs/spec.md` for the semantics and `docs/architecture.md`
 //! for the map of this crate.
 
+mod applied;
 pub mod arena;
 pub mod billing;
 pub mod client;
@@ -28,6 +29,7 @@ mod step;
 mod storage;
 mod timers;
 
+pub use applied::{Applied, Created, InputTiming, Refused};
 pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
 pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB};

@@ -41,6 +41,10 @@ pub(crate) struct Core {
     /// `terminal_records_max` is set; may hold ids reaped since.
     pub ended_order: VecDeque<InvocationId>,
     pub metrics: Metrics,
+    /// How commands are judged against the timers due by their time (R29);
+    /// only replays of old logs change it.
+    #[serde(default)]
+    pub timing: crate::applied::InputTiming,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -358,6 +362,7 @@ impl Core {
             queue: VecDeque::new(),
             ended_order: VecDeque::new(),
             metrics: Metrics::default(),
+            timing: Default::default(),
         }
     }
 

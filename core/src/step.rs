@@ -1,6 +1,7 @@
 //! The transition function: validation, timers, and what each input and
 //! each timer does.
 
+use crate::applied::{Applied, InputTiming, Refused};
 use crate::billing::Usage;
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
@@ -25,13 +26,13 @@ pub struct Provider<P = Builtin> {
     pub(crate) policies: P,
 }
 
-/// The pure transition function: the provider after `input`, and the events
-/// it produced, or the reason it was refused (the provider is then returned
-/// unchanged).
+/// The pure transition function: the provider after `input`, and what the
+/// input did — its events, or its refusal with the events of the timers
+/// that fired before it was judged (spec R29).
 pub fn step<P: Policies>(
     mut provider: Provider<P>,
     input: &Input,
-) -> (Provider<P>, Result<Events, Refusal>) {
+) -> (Provider<P>, Result<Applied, Refused>) {
     let result = provider.apply(input);
     (provider, result)
 }
@@ -67,28 +68,66 @@ impl<P: Policies> Provider<P> {
         })
     }
 
-    /// Applies one input: fires every timer due at or before its time, applies
-    /// it, then fires the timers due by then that it created. A refused input
-    /// changes nothing.
-    pub fn apply(&mut self, input: &Input) -> Result<Events, Refusal> {
+    /// Applies one input (spec R29): after the time checks, fires every
+    /// timer due at or before its time, judges its command against the
+    /// state they leave, applies it, then fires the zero-delay timers it
+    /// created. A refusal by the time checks changes nothing; any other
+    /// refusal leaves the provider as an `Advance` to the input's time
+    /// would, and carries that advance's events.
+    pub fn apply(&mut self, input: &Input) -> Result<Applied, Refused> {
         let mut out = Events::new();
-        self.apply_into(input, &mut out)?;
-        Ok(out)
+        match self.apply_into(input, &mut out) {
+            Ok(own_from) => Ok(Applied::new(out, own_from)),
+            Err(refusal) => Err(Refused::new(refusal, out.into_vec())),
+        }
     }
 
     /// [`Provider::apply`], writing the events into `out` (cleared first)
     /// instead of returning them: a caller stepping millions of times
     /// reuses one buffer rather than moving a fresh one out of each step.
-    pub fn apply_into(&mut self, input: &Input, out: &mut Events) -> Result<(), Refusal> {
+    /// `out` holds every event of the step, even when the command is
+    /// refused; `Ok` gives the index in `out` where the command's own
+    /// events begin (those before it come from timers due by the input's
+    /// time).
+    pub fn apply_into(&mut self, input: &Input, out: &mut Events) -> Result<usize, Refusal> {
         out.clear();
-        self.validate(input)?;
+        self.core.validate_time(input.at_us)?;
+        if self.core.timing == InputTiming::BeforeTimers {
+            // Logs of format 6 and older: judged before the timers, and a
+            // refusal then fires nothing.
+            self.core.validate_command(&input.command)?;
+        }
         self.core
             .fire_timers_until(&mut self.policies, input.at_us, out);
         self.core.set_now(input.at_us);
+        let own_from = out.len();
+        if let (InputTiming::BeforeTimers, Command::Reap { invocation }) =
+            (self.core.timing, &input.command)
+        {
+            // The old rule's one specified race: retention reaped the record
+            // while the timers fired, and the Reap did nothing more.
+            if !self.core.invocations.contains(*invocation) {
+                return Ok(own_from);
+            }
+        }
+        self.core.validate_command(&input.command)?;
         self.core.execute(&mut self.policies, &input.command, out);
         self.core
             .fire_timers_until(&mut self.policies, input.at_us, out);
-        Ok(())
+        Ok(own_from)
+    }
+
+    /// How commands are judged against the timers due by their time; see
+    /// [`InputTiming`]. New providers use [`InputTiming::AtInputTime`].
+    pub fn input_timing(&self) -> InputTiming {
+        self.core.timing
+    }
+
+    /// Sets how commands are judged against the timers due by their time.
+    /// Only replay of a command log of format 6 or older needs
+    /// [`InputTiming::BeforeTimers`]; the setting is part of a snapshot.
+    pub fn set_input_timing(&mut self, timing: InputTiming) {
+        self.core.timing = timing;
     }
 
     /// Fires every timer due at or before `t_us` and moves time there: what
@@ -102,64 +141,29 @@ impl<P: Policies> Provider<P> {
         out
     }
 
-    /// Checks an input against the state as it is before the input's time
-    /// (before any timer due at that time fires).
-    pub fn validate(&self, input: &Input) -> Result<(), Refusal> {
-        let core = &self.core;
-        if input.at_us > TIME_MAX_US {
-            return Err(Refusal::TimeTooLate {
-                at_us: input.at_us,
-                max_us: TIME_MAX_US,
-            });
+    /// Whether [`Provider::apply`] would refuse `input`, and why, judged
+    /// exactly as `apply` judges it: against the state at the input's time.
+    /// When no timer is due by then this costs what `apply`'s own checks
+    /// cost; otherwise it advances a clone of the provider (O(state)).
+    pub fn validate(&self, input: &Input) -> Result<(), Refusal>
+    where
+        P: Clone,
+    {
+        self.core.validate_time(input.at_us)?;
+        if self.core.timing == InputTiming::BeforeTimers {
+            self.core.validate_command(&input.command)?;
         }
-        if input.at_us < core.now_us {
-            return Err(Refusal::TimeWentBackwards {
-                at_us: input.at_us,
-                now_us: core.now_us,
-            });
-        }
-        match input.command {
-            Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
-            Command::RegisterFunction {
-                image,
-                memory_bytes,
-                scratch_bytes,
-                time_limit_us,
-            } => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
-            Command::Invoke {
-                function,
-                code,
-                ingress_bytes,
-                egress_bytes,
-            } => {
-                if !core.functions.contains(function) {
-                    return Err(Refusal::UnknownFunction { function });
-                }
-                check_duration("code.clone_us", code.clone_us)?;
-                check_duration("code.build_us", code.build_us)?;
-                check_duration("code.run_us", code.run_us)?;
-                check_bytes("ingress_bytes", ingress_bytes)?;
-                check_bytes("egress_bytes", egress_bytes)?;
-                if !core.invocations.has_room() {
-                    return Err(Refusal::TooManyEntities {
-                        kind: "invocations",
-                    });
-                }
-                Ok(())
+        match self.next_timer_us() {
+            Some(due_us) if due_us <= input.at_us => {
+                let mut ahead = self.clone();
+                let mut out = Events::new();
+                ahead
+                    .core
+                    .fire_timers_until(&mut ahead.policies, input.at_us, &mut out);
+                ahead.core.set_now(input.at_us);
+                ahead.core.validate_command(&input.command)
             }
-            Command::Advance => Ok(()),
-            Command::Reap { invocation } => match core.invocations.get(invocation) {
-                None => Err(Refusal::UnknownInvocation { invocation }),
-                Some(inv) if !matches!(inv.state, InvState::Ended(_)) => {
-                    Err(Refusal::NotTerminal { invocation })
-                }
-                Some(_) => Ok(()),
-            },
-            Command::HostDown { .. }
-            | Command::HostUp { .. }
-            | Command::DownloadFails { .. }
-            | Command::CopyFails { .. }
-            | Command::MainStorageLost => core.validate_fault(&input.command),
+            _ => self.core.validate_command(&input.command),
         }
     }
 
@@ -212,6 +216,72 @@ impl<P: Policies> Provider<P> {
 }
 
 impl Core {
+    /// The checks common to every input (R37): they refuse atomically,
+    /// before any timer fires.
+    fn validate_time(&self, at_us: u64) -> Result<(), Refusal> {
+        if at_us > TIME_MAX_US {
+            return Err(Refusal::TimeTooLate {
+                at_us,
+                max_us: TIME_MAX_US,
+            });
+        }
+        if at_us < self.now_us {
+            return Err(Refusal::TimeWentBackwards {
+                at_us,
+                now_us: self.now_us,
+            });
+        }
+        Ok(())
+    }
+
+    /// A command's own checks (§8), against the state as it is.
+    fn validate_command(&self, command: &Command) -> Result<(), Refusal> {
+        let core = self;
+        match *command {
+            Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
+            Command::RegisterFunction {
+                image,
+                memory_bytes,
+                scratch_bytes,
+                time_limit_us,
+            } => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
+            Command::Invoke {
+                function,
+                code,
+                ingress_bytes,
+                egress_bytes,
+            } => {
+                if !core.functions.contains(function) {
+                    return Err(Refusal::UnknownFunction { function });
+                }
+                check_duration("code.clone_us", code.clone_us)?;
+                check_duration("code.build_us", code.build_us)?;
+                check_duration("code.run_us", code.run_us)?;
+                check_bytes("ingress_bytes", ingress_bytes)?;
+                check_bytes("egress_bytes", egress_bytes)?;
+                if !core.invocations.has_room() {
+                    return Err(Refusal::TooManyEntities {
+                        kind: "invocations",
+                    });
+                }
+                Ok(())
+            }
+            Command::Advance => Ok(()),
+            Command::Reap { invocation } => match core.invocations.get(invocation) {
+                None => Err(Refusal::UnknownInvocation { invocation }),
+                Some(inv) if !matches!(inv.state, InvState::Ended(_)) => {
+                    Err(Refusal::NotTerminal { invocation })
+                }
+                Some(_) => Ok(()),
+            },
+            Command::HostDown { .. }
+            | Command::HostUp { .. }
+            | Command::DownloadFails { .. }
+            | Command::CopyFails { .. }
+            | Command::MainStorageLost => core.validate_fault(command),
+        }
+    }
+
     fn validate_image(&self, size_bytes: u64) -> Result<(), Refusal> {
         if size_bytes == 0 {
             return Err(Refusal::Zero {
@@ -383,13 +453,9 @@ impl Core {
                 self.admit(policies, invocation, out);
             }
             Command::Advance => {}
-            // Retention may have reaped the record while this step's timers
-            // fired (the input was valid when it arrived): nothing is left to do.
-            Command::Reap { invocation } => {
-                if self.invocations.contains(invocation) {
-                    self.reap(invocation, out);
-                }
-            }
+            // Judged after this step's timers fired (R29), so the record
+            // is still there.
+            Command::Reap { invocation } => self.reap(invocation, out),
             Command::HostDown { host } => self.host_down(policies, host, out),
             Command::HostUp { host, disk_kept } => self.host_up(policies, host, disk_kept, out),
             Command::DownloadFails { image } => self.download_fails(policies, image, out),

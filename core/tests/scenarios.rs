@@ -140,15 +140,18 @@ impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
         events
     }
 
-    /// Applies an input that must be refused, and checks it changed nothing.
+    /// Applies an input that must be refused, and checks it changed nothing
+    /// beyond what an `Advance` to its time does (R30).
     fn refuse(&mut self, at_us: u64, command: Command) -> Refusal {
-        let before = self.p.clone();
+        let (advanced, advance_events) = advanced_to(&self.p, at_us);
         let input = Input { at_us, command };
         let refusal = match self.p.apply(&input) {
             Ok(events) => panic!("{input:?} accepted: {events:#?}"),
-            Err(refusal) => refusal,
+            Err(refused) => refused,
         };
-        assert_eq!(self.p, before, "a refused input changed the provider");
+        assert_eq!(self.p, advanced, "a refused input did more than advance");
+        assert_eq!(refusal.events(), &advance_events[..]);
+        let refusal = refusal.refusal().clone();
         self.p.check_invariants().unwrap_or_else(|v| panic!("{v}"));
         refusal
     }
@@ -1675,6 +1678,17 @@ fn refused_inputs_change_nothing() {
         }
     );
     // Unknown ids.
+    // The first refusal at 5,000 fires the timers due by then, as an
+    // Advance would (R29, R30), and carries their events.
+    assert_eq!(
+        advanced_to(&w.p, 5_000).1,
+        vec![
+            download_finished(1_050, image),
+            copy_started(1_050, image, H0),
+            copy_finished(1_100, image, H0),
+            exec(1_200, running, ctr(0)),
+        ]
+    );
     assert_eq!(
         w.refuse(5_000, register_function(img(9), 100, 0, 10)),
         Refusal::UnknownImage { image: img(9) }
@@ -1790,19 +1804,11 @@ fn refused_inputs_change_nothing() {
             why: "no host has both the RAM and the disk for its image plus scratch"
         }
     );
-    // The same, at the limits, is accepted; the refused inputs fired no
-    // timer, so the download finishes now, at its own time.
+    // The same, at the limits, is accepted; the first refused input at
+    // 5,000 fired the timers due by then (R29), so nothing is left to fire.
     let g = w.function(image, 1_000, 950, DURATION_MAX_US);
     assert_eq!(g, fun(1));
-    assert_eq!(
-        w.advance(5_000),
-        vec![
-            download_finished(1_050, image),
-            copy_started(1_050, image, H0),
-            copy_finished(1_100, image, H0),
-            exec(1_200, running, ctr(0)),
-        ]
-    );
+    assert_eq!(w.advance(5_000), vec![]);
 }
 
 /// `Reap` drops a terminal record (its id becomes unknown) and frees the
@@ -1813,14 +1819,17 @@ fn reap_drops_a_record_and_its_slot_is_reused() {
     let image = w.image(50);
     let f = w.function(image, 100, 0, 10_000);
     let (a, _) = w.invoke(0, f, success(10, 1));
-    // a ends at 210, but an input is judged by the state before the timers
-    // due at its time fire (spec R30): a Reap at 210 is refused.
+    // a ends at 210: a Reap at 209 is refused, and one at 210 is judged
+    // after the timers due at 210 fired (spec R29), so a has ended.
     assert_eq!(
-        w.refuse(210, Command::Reap { invocation: a }),
+        w.refuse(209, Command::Reap { invocation: a }),
         Refusal::NotTerminal { invocation: a }
     );
-    w.advance(1_000);
-    assert_eq!(w.reap(1_000, a), vec![reaped(1_000, a)]);
+    let events = w.reap(210, a);
+    assert_eq!(events.last(), Some(&reaped(210, a)), "{events:#?}");
+    assert!(events[..events.len() - 1]
+        .iter()
+        .all(|e| !matches!(e.kind, EventKind::Reaped { .. })));
     assert_eq!(
         w.p.get_state(a),
         Err(ClientError::UnknownInvocation { invocation: a })
@@ -1900,9 +1909,9 @@ fn retention_reaps_the_oldest_ended_records() {
     assert_eq!(w.p.metrics().reaped, 2);
 }
 
-/// Spec D1: a `Reap` of a record that retention reaps in the same step
-/// (while the timers due by the Reap's time fire) must not panic; the record
-/// is reaped once.
+/// Spec R29, R46: a `Reap` of a record that retention reaps while the
+/// timers due by the Reap's time fire is judged after them: refused
+/// `UnknownInvocation`, the record reaped once (by retention).
 #[test]
 fn reap_of_a_record_retention_reaps_in_the_same_step() {
     let mut cfg = default_config();
@@ -1924,9 +1933,13 @@ fn reap_of_a_record_retention_reaps_in_the_same_step() {
             idle(210, ctr(0), 210 + KEEP),
         ]
     );
-    // At 700 b ends and retention reaps a; the Reap of a at 700 was valid
-    // when checked (before the timers fired).
-    let events = w.reap(700, a);
+    // At 700 b ends and retention reaps a; the Reap of a at 700 is judged
+    // after that, and refused.
+    let (_, events) = advanced_to(&w.p, 700);
+    assert_eq!(
+        w.refuse(700, Command::Reap { invocation: a }),
+        Refusal::UnknownInvocation { invocation: a }
+    );
     assert_eq!(
         events,
         vec![
@@ -2012,8 +2025,23 @@ fn workload() -> (Config, Builtin, Vec<Input>) {
 
 type StepResult = Result<Vec<Event>, Refusal>;
 
+/// The provider after an `Advance` to `at_us`, and that advance's events
+/// (none, and the provider as it is, if the time is refused): what a refused
+/// input leaves (R30).
+fn advanced_to<P: Policies + Clone>(p: &Provider<P>, at_us: u64) -> (Provider<P>, Vec<Event>) {
+    let mut advanced = p.clone();
+    let events = advanced
+        .apply(&Input {
+            at_us,
+            command: Command::Advance,
+        })
+        .map(|e| e.into_vec())
+        .unwrap_or_default();
+    (advanced, events)
+}
+
 /// Applies inputs, checking every invariant, and that refusals change
-/// nothing; returns each step's result.
+/// nothing beyond an advance to their time; returns each step's result.
 fn run_inputs<P: Policies + PartialEq + std::fmt::Debug>(
     p: &mut Provider<P>,
     inputs: &[Input],
@@ -2021,11 +2049,13 @@ fn run_inputs<P: Policies + PartialEq + std::fmt::Debug>(
     inputs
         .iter()
         .map(|input| {
-            let before = p.clone();
+            let (advanced, advance_events) = advanced_to(p, input.at_us);
             let result = p.apply(input).map(|e| e.into_vec());
-            if result.is_err() {
-                assert_eq!(*p, before, "refused {input:?} changed the provider");
+            if let Err(refused) = &result {
+                assert_eq!(*p, advanced, "refused {input:?} did more than advance");
+                assert_eq!(refused.events(), &advance_events[..]);
             }
+            let result = result.map_err(|refused| refused.refusal().clone());
             p.check_invariants()
                 .unwrap_or_else(|v| panic!("after {input:?}: {v}"));
             result
@@ -4050,5 +4080,81 @@ fn a_prewarming_container_dies_with_its_host_or_its_transfer() {
         )));
         let m = w.p.metrics();
         assert_eq!((m.containers_now, m.in_flight_now, m.completed), (0, 0, 1));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Inputs at a later time that name what the timers in between change (R29)
+// ---------------------------------------------------------------------------
+
+/// The four-input log that crashed core (issue 15): a `DownloadFails` at a
+/// time after the download finished, with nothing in between. It is judged
+/// after the timers due by its time fired: refused `NoDownloadInProgress`,
+/// carrying the download's end and what followed.
+#[test]
+fn a_download_fault_after_the_download_ended_is_refused_not_a_crash() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    let (a, _) = w.invoke(0, f, success(10, 1));
+    let (advanced, events) = advanced_to(&w.p, 2_000_000);
+    assert_eq!(events.first(), Some(&download_finished(50, image)));
+    assert_eq!(
+        w.refuse(2_000_000, Command::DownloadFails { image }),
+        Refusal::NoDownloadInProgress { image }
+    );
+    assert_eq!(w.p, advanced);
+    assert!(matches!(
+        w.p.get_state(a),
+        Ok(coldstart_core::InvocationState::Ended(_))
+    ));
+}
+
+/// The same race for a copy: `CopyFails` after the copy ended.
+#[test]
+fn a_copy_fault_after_the_copy_ended_is_refused_not_a_crash() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(10, 1));
+    assert_eq!(
+        w.refuse(2_000_000, Command::CopyFails { host: H0, image }),
+        Refusal::NoCopyInProgress { image, host: H0 }
+    );
+}
+
+/// An input at `t` is `Advance(t)` and then its command (R29): the same
+/// events, in the same order, either way, and the same provider.
+#[test]
+fn an_input_is_an_advance_then_its_command() {
+    let (cfg, policies, inputs) = workload();
+    let mut whole = Provider::new(cfg.clone(), policies.clone()).expect("valid");
+    let mut split = Provider::new(cfg, policies).expect("valid");
+    for input in &inputs {
+        let mut one: Vec<Event> = Vec::new();
+        let r1 = whole.apply(input).map(|a| a.into_vec()).map_err(|r| {
+            one.extend(r.events().iter().cloned());
+            r.refusal().clone()
+        });
+        if let Ok(events) = &r1 {
+            one.extend(events.iter().cloned());
+        }
+        let mut two: Vec<Event> = split
+            .apply(&Input {
+                at_us: input.at_us,
+                command: Command::Advance,
+            })
+            .map(|a| a.into_vec())
+            .unwrap_or_default();
+        let r2 = split.apply(input).map(|a| a.into_vec()).map_err(|r| {
+            assert!(r.events().is_empty(), "timers fired twice");
+            r.refusal().clone()
+        });
+        if let Ok(events) = &r2 {
+            two.extend(events.iter().cloned());
+        }
+        assert_eq!(one, two, "{input:?}");
+        assert_eq!(r1.is_ok(), r2.is_ok(), "{input:?}");
+        assert_eq!(whole, split);
     }
 }

@@ -218,33 +218,30 @@ fn step_both<A: Machine, B: Machine>(
     trace: &mut Trace,
 ) -> Result<Vec<Event>, String> {
     let before_us = a.now_us();
-    let (ra, rb) = (a.apply(input), b.apply(input));
-    match (ra, rb) {
-        (Ok(ea), Ok(eb)) => {
-            if ea != eb {
-                return Err(format!("events differ:\n  {ea:#?}\nvs\n  {eb:#?}"));
-            }
-            if let Some(e) = ea
-                .iter()
-                .find(|e| e.at_us < before_us || e.at_us > input.at_us)
-            {
-                return Err(format!("event out of the step's time span: {e:?}"));
-            }
-            if ea.windows(2).any(|w| w[0].at_us > w[1].at_us) {
-                return Err("events out of time order".into());
-            }
-            for e in &ea {
-                trace.kinds.insert(kind_name(&e.kind));
-            }
-            trace.events.extend_from_slice(&ea);
-            Ok(ea)
-        }
-        (Err(ra), Err(rb)) if ra == rb => {
-            trace.refusals += 1;
-            Ok(Vec::new())
-        }
-        (ra, rb) => Err(format!("results differ: {ra:?} vs {rb:?}")),
+    let ((ea, ra), (eb, rb)) = (a.apply(input), b.apply(input));
+    if ea != eb {
+        return Err(format!("events differ:\n  {ea:#?}\nvs\n  {eb:#?}"));
     }
+    if ra != rb {
+        return Err(format!("results differ: {ra:?} vs {rb:?}"));
+    }
+    if let Some(e) = ea
+        .iter()
+        .find(|e| e.at_us < before_us || e.at_us > input.at_us)
+    {
+        return Err(format!("event out of the step's time span: {e:?}"));
+    }
+    if ea.windows(2).any(|w| w[0].at_us > w[1].at_us) {
+        return Err("events out of time order".into());
+    }
+    if ra.is_some() {
+        trace.refusals += 1;
+    }
+    for e in &ea {
+        trace.kinds.insert(kind_name(&e.kind));
+    }
+    trace.events.extend_from_slice(&ea);
+    Ok(ea)
 }
 
 /// Once no timer is left, nothing is in flight or waiting to retry and no

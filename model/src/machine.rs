@@ -6,7 +6,10 @@ use coldstart_core::{
 };
 
 pub trait Machine {
-    fn apply(&mut self, input: &Input) -> Result<Vec<Event>, Refusal>;
+    /// Applies one input: every event of the step (on a refusal, those of
+    /// the timers that fired before the command was judged, R29), and the
+    /// refusal, if any.
+    fn apply(&mut self, input: &Input) -> (Vec<Event>, Option<Refusal>);
     fn now_us(&self) -> u64;
     fn next_timer_us(&self) -> Option<u64>;
     fn get_state(&self, invocation: InvocationId) -> Result<InvocationState, ClientError>;
@@ -17,8 +20,14 @@ pub trait Machine {
 }
 
 impl<P: Policies> Machine for Provider<P> {
-    fn apply(&mut self, input: &Input) -> Result<Vec<Event>, Refusal> {
-        Provider::apply(self, input).map(|events| events.into_vec())
+    fn apply(&mut self, input: &Input) -> (Vec<Event>, Option<Refusal>) {
+        match Provider::apply(self, input) {
+            Ok(applied) => (applied.into_events().into_vec(), None),
+            Err(refused) => {
+                let (refusal, events) = refused.into_parts();
+                (events, Some(refusal))
+            }
+        }
     }
 
     fn now_us(&self) -> u64 {

@@ -889,14 +889,26 @@ impl<P: Policies> Model<P> {
 
     // --- R29: the step ---
 
-    fn step(&mut self, input: &Input) -> Result<Vec<Event>, Refusal> {
-        self.validate(input)?;
+    fn step(&mut self, input: &Input) -> (Vec<Event>, Option<Refusal>) {
+        // R29: the time checks refuse with nothing changed; then the
+        // timers due by the input's time fire, and the command is judged
+        // against the state they leave (a refusal keeps their events).
         let mut ev = Vec::new();
+        let time_only = Input {
+            at_us: input.at_us,
+            command: Command::Advance,
+        };
+        if let Err(refusal) = self.validate(&time_only) {
+            return (ev, Some(refusal));
+        }
         self.fire_timers(input.at_us, &mut ev);
         self.w.move_time(input.at_us);
+        if let Err(refusal) = self.validate(input) {
+            return (ev, Some(refusal));
+        }
         self.execute(&input.command, &mut ev);
         self.fire_timers(input.at_us, &mut ev);
-        Ok(ev)
+        (ev, None)
     }
 
     fn execute(&mut self, command: &Command, ev: &mut Vec<Event>) {
@@ -963,12 +975,8 @@ impl<P: Policies> Model<P> {
                 self.admit(invocation, ev);
             }
             Command::Advance => {}
-            Command::Reap { invocation } => {
-                // R46: nothing if retention reaped it during this step.
-                if self.w.invocations.get(invocation.to_bits()).is_some() {
-                    self.reap(invocation, ev);
-                }
-            }
+            // R46: judged after this step's timers, so the record is there.
+            Command::Reap { invocation } => self.reap(invocation, ev),
             Command::HostDown { host } => self.host_down(host, ev),
             Command::HostUp { host, disk_kept } => self.host_up(host, disk_kept, ev),
             Command::DownloadFails { image } => self.download_fails(image, ev),
@@ -2485,7 +2493,7 @@ impl<P: Policies> Model<P> {
 }
 
 impl<P: Policies> Machine for Model<P> {
-    fn apply(&mut self, input: &Input) -> Result<Vec<Event>, Refusal> {
+    fn apply(&mut self, input: &Input) -> (Vec<Event>, Option<Refusal>) {
         self.step(input)
     }
 
