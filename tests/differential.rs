@@ -106,6 +106,11 @@ fn the_generator_reaches_every_event_kind() {
         "PrewarmPlanned",
         "Prewarmed/HostDisk",
         "PrewarmSkipped/AlreadyWarm",
+        // Inputs issued past the next timer, naming what the timers in
+        // between change (spec R29): judged after them, refused or not.
+        "Race/NoDownloadInProgress",
+        "Race/NoCopyInProgress",
+        "Race/Accepted",
     ];
     let counts = kinds_reached(RUNS, |case| {
         let (mut core, mut model) = build(case);

@@ -35,6 +35,33 @@ pub struct Trace {
     pub kinds: BTreeSet<&'static str>,
 }
 
+/// The name under which a refusal judged after timers that fired in the
+/// same step counts in the generator's coverage.
+fn race_name(refusal: &coldstart_core::Refusal) -> Option<&'static str> {
+    use coldstart_core::Refusal;
+    Some(match refusal {
+        Refusal::NoDownloadInProgress { .. } => "Race/NoDownloadInProgress",
+        Refusal::NoCopyInProgress { .. } => "Race/NoCopyInProgress",
+        Refusal::UnknownInvocation { .. } => "Race/UnknownInvocation",
+        Refusal::NotTerminal { .. } => "Race/NotTerminal",
+        Refusal::HostAlreadyUp { .. } => "Race/HostAlreadyUp",
+        _ => return None,
+    })
+}
+
+/// Commands whose validity timers can change: faults naming a transfer or
+/// host, and Reap.
+fn is_race_prone(command: &coldstart_core::Command) -> bool {
+    use coldstart_core::Command;
+    matches!(
+        command,
+        Command::Reap { .. }
+            | Command::DownloadFails { .. }
+            | Command::CopyFails { .. }
+            | Command::HostUp { .. }
+    )
+}
+
 /// A short stable name per event kind, refined where a variant has cases
 /// the generator must reach (each removal cause, eviction tier, source).
 pub fn kind_name(kind: &EventKind) -> &'static str {
@@ -234,8 +261,17 @@ fn step_both<A: Machine, B: Machine>(
     if ea.windows(2).any(|w| w[0].at_us > w[1].at_us) {
         return Err("events out of time order".into());
     }
-    if ra.is_some() {
+    if let Some(refusal) = &ra {
         trace.refusals += 1;
+        if !ea.is_empty() {
+            // A command judged after timers that fired in its own step
+            // (spec R29): the races the generator must reach.
+            if let Some(name) = race_name(refusal) {
+                trace.kinds.insert(name);
+            }
+        }
+    } else if !ea.is_empty() && ea[0].at_us < input.at_us && is_race_prone(&input.command) {
+        trace.kinds.insert("Race/Accepted");
     }
     for e in &ea {
         trace.kinds.insert(kind_name(&e.kind));

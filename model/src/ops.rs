@@ -229,6 +229,18 @@ pub enum Op {
     MainStorageLost,
 }
 
+/// When an op that names an entity as last seen (a transfer, an
+/// invocation, a down host) is issued: now, or — when `which`'s high bit is
+/// set — at or just past the next pending timer, so that the timers in
+/// between may change what it names (a transfer that finishes, an
+/// invocation that ends, a record retention reaps): the races of spec R29.
+fn later(now_us: u64, next_timer_us: Option<u64>, which: u8) -> u64 {
+    match next_timer_us {
+        Some(due_us) if which >= 128 => due_us.max(now_us) + u64::from(which % 3),
+        _ => now_us,
+    }
+}
+
 /// Learns ids from events and resolves ops into inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Resolver {
@@ -312,7 +324,7 @@ impl Resolver {
             Op::Advance { dt_us } => (now_us + u64::from(dt_us % 1_000), Command::Advance),
             Op::NextTimer => (next_timer_us.unwrap_or(now_us), Command::Advance),
             Op::Reap { invocation } => (
-                now_us,
+                later(now_us, next_timer_us, invocation),
                 Command::Reap {
                     invocation: pick(&self.invocations, invocation),
                 },
@@ -325,7 +337,7 @@ impl Resolver {
                 },
             ),
             Op::HostUp { which, disk_kept } => (
-                now_us,
+                later(now_us, next_timer_us, which),
                 Command::HostUp {
                     host: if self.down.is_empty() {
                         HostId(u32::from(which % 3))
@@ -336,7 +348,7 @@ impl Resolver {
                 },
             ),
             Op::DownloadFails { which } => (
-                now_us,
+                later(now_us, next_timer_us, which),
                 Command::DownloadFails {
                     image: if self.downloads.is_empty() {
                         pick(&self.images, which)
@@ -351,7 +363,10 @@ impl Resolver {
                 } else {
                     pick(&self.copies, which)
                 };
-                (now_us, Command::CopyFails { host, image })
+                (
+                    later(now_us, next_timer_us, which),
+                    Command::CopyFails { host, image },
+                )
             }
             Op::MainStorageLost => (now_us, Command::MainStorageLost),
             Op::Bogus { which } => (
