@@ -144,26 +144,23 @@ impl<P: Policies> Provider<P> {
     /// Whether [`Provider::apply`] would refuse `input`, and why, judged
     /// exactly as `apply` judges it: against the state at the input's time.
     /// When no timer is due by then this costs what `apply`'s own checks
-    /// cost; otherwise it advances a clone of the provider (O(state)).
+    /// cost; otherwise it applies the input to a clone of the provider
+    /// (O(state)).
     pub fn validate(&self, input: &Input) -> Result<(), Refusal>
     where
         P: Clone,
     {
-        self.core.validate_time(input.at_us)?;
-        if self.core.timing == InputTiming::BeforeTimers {
-            self.core.validate_command(&input.command)?;
-        }
         match self.next_timer_us() {
-            Some(due_us) if due_us <= input.at_us => {
+            Some(due_us) if due_us <= input.at_us && input.at_us <= TIME_MAX_US => {
                 let mut ahead = self.clone();
                 let mut out = Events::new();
-                ahead
-                    .core
-                    .fire_timers_until(&mut ahead.policies, input.at_us, &mut out);
-                ahead.core.set_now(input.at_us);
-                ahead.core.validate_command(&input.command)
+                ahead.apply_into(input, &mut out).map(|_| ())
             }
-            _ => self.core.validate_command(&input.command),
+            // No timer fires: both input timings judge the state as it is.
+            _ => {
+                self.core.validate_time(input.at_us)?;
+                self.core.validate_command(&input.command)
+            }
         }
     }
 

@@ -4158,3 +4158,34 @@ fn an_input_is_an_advance_then_its_command() {
         assert_eq!(whole, split);
     }
 }
+
+/// `validate` answers what `apply` would (R29): for every input of the
+/// seeded workload, refused or not, and for a fault issued after its
+/// transfer ended.
+#[test]
+fn validate_agrees_with_apply() {
+    let (cfg, policies, inputs) = workload();
+    let mut p = Provider::new(cfg, policies).expect("valid");
+    for input in &inputs {
+        let judged = p.validate(input);
+        let applied = p.apply(input).map(|_| ()).map_err(|r| r.refusal().clone());
+        assert_eq!(judged, applied, "{input:?}");
+    }
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(10, 1));
+    let late = Input {
+        at_us: 2_000_000,
+        command: Command::DownloadFails { image },
+    };
+    assert_eq!(
+        w.p.validate(&late),
+        Err(Refusal::NoDownloadInProgress { image })
+    );
+    let now = Input {
+        at_us: 0,
+        command: Command::DownloadFails { image },
+    };
+    assert_eq!(w.p.validate(&now), Ok(()));
+}
