@@ -2,33 +2,34 @@
 //!
 //! ## This crate
 //!
-//! `coldstart` is the facade: it re-exports the whole of `coldstart-core`
-//! (the state machine) and adds what lives outside the pure core — the
-//! seeded [`workload`] generator, the [`driver`] that feeds inputs and
-//! digests events, the default [`simulate`] scenario and its [`summary`],
-//! and seeded host crashes ([`faults`]).
+//! `coldstart` is the library around the pure state machine: it re-exports
+//! the whole of `coldstart-core` and adds what lives outside it, one folder
+//! per concern —
+//!
+//! - [`driver`]: feeds inputs to a provider, digests the events, checks
+//!   invariants, drains timers within a bound;
+//! - [`log`]: command logs (binary and JSON Lines), recording and replay;
+//! - [`scenario`]: scenario files, `--set` overrides, sizes and durations
+//!   with units, built-in policies by name;
+//! - [`workload`]: seeded synthetic workloads, the Azure Functions traces,
+//!   faults;
+//! - [`simulate`] and [`report`]: one run of a scenario and its report;
+//! - [`study`]: grids of runs over scenario keys and seeds, with confidence
+//!   intervals;
+//! - [`harness`] (feature `harness`, on by default): fuzzing your own
+//!   policy, and the bodies of the project's fuzz targets.
+//!
+//! The command line is another crate, `coldstart-cli`; depending on this
+//! one pulls none of it.
 
 pub use coldstart_core::*;
 
-pub mod azure2019;
-pub mod codec;
-pub mod compare;
-pub mod digest;
 pub mod driver;
-pub mod faults;
-#[cfg(feature = "harness")]
-pub mod fuzzing;
-pub mod grid;
 #[cfg(feature = "harness")]
 pub mod harness;
-pub mod jobs;
 pub mod log;
-pub mod policy_names;
 pub mod report;
 pub mod scenario;
 pub mod simulate;
-pub mod summary;
-pub mod svg;
-pub mod trace;
-pub mod units;
+pub mod study;
 pub mod workload;

@@ -13,10 +13,10 @@
 //!   invocations are rejected or queued, per `--pressure`.
 
 use crate::driver::{DriveError, Driver, DriverOptions, RunReport};
-use crate::faults::{FaultOptions, WithCrashes, WithScheduled};
 use crate::log::{LogFormat, Recorder, RunError};
-use crate::policy_names::PolicyChoice;
+use crate::scenario::policy_names::PolicyChoice;
 use crate::scenario::Scenario;
+use crate::workload::faults::{FaultOptions, WithCrashes, WithScheduled};
 use crate::workload::{
     zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
 };
@@ -214,7 +214,7 @@ pub fn simulate_with<W: std::io::Write>(
     })
 }
 
-/// Runs a scenario (`src/scenario.rs`) to the end. `options` gives the
+/// Runs a scenario (`src/scenario/mod.rs`) to the end. `options` gives the
 /// invariant check and the faults; its seed, invocations and pressure are
 /// replaced by the scenario's in the result.
 pub fn simulate_scenario_with<W: std::io::Write>(

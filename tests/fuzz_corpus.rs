@@ -1,7 +1,7 @@
 //! The fuzz targets' seed corpora and crash regressions, replayed on the
 //! stable toolchain: every file under `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/` goes through the same function the cargo-fuzz
-//! target calls (`coldstart::fuzzing`), so CI checks them without nightly.
+//! target calls (`coldstart::harness::fuzzing`), so CI checks them without nightly.
 //! A failure names the file; `cargo +nightly fuzz run <target> <file>`
 //! reruns it under libFuzzer.
 
@@ -41,24 +41,32 @@ fn replay(target: &str, body: fn(&[u8]), files_min: usize) {
 
 #[test]
 fn step_corpus_replays() {
-    replay("step", coldstart::fuzzing::step_target, 5);
+    replay("step", coldstart::harness::fuzzing::step_target, 5);
 }
 
 #[test]
 fn log_decode_corpus_replays() {
-    replay("log_decode", coldstart::fuzzing::log_decode_target, 5);
+    replay(
+        "log_decode",
+        coldstart::harness::fuzzing::log_decode_target,
+        5,
+    );
 }
 
 #[test]
 fn policy_chaos_corpus_replays() {
-    replay("policy_chaos", coldstart::fuzzing::policy_chaos_target, 5);
+    replay(
+        "policy_chaos",
+        coldstart::harness::fuzzing::policy_chaos_target,
+        5,
+    );
 }
 
 #[test]
 fn scenario_parse_corpus_replays() {
     replay(
         "scenario_parse",
-        coldstart::fuzzing::scenario_parse_target,
+        coldstart::harness::fuzzing::scenario_parse_target,
         3,
     );
 }

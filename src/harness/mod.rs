@@ -27,6 +27,8 @@
 //! refuses (a time in the past, an unknown id) are part of the game, not
 //! findings.
 
+pub mod fuzzing;
+
 use crate::driver::EventDigest;
 use crate::{Config, DecisionError, EventKind, HostId, Input, InvocationId, Policies, Provider};
 use coldstart_model::ops::{arbitrary_case, Case};

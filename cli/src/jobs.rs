@@ -19,9 +19,9 @@
 //! Results carry the header so `merge` can refuse a result of another
 //! comparison, a duplicate, a run the grid does not have, or a missing one.
 
-use crate::compare::{run_scenario, Fields};
-use crate::grid::{Grid, GridHeader, RUNS_MAX};
-use crate::scenario;
+use coldstart::scenario;
+use coldstart::study::compare::{run_scenario, Fields};
+use coldstart::study::grid::{Grid, GridHeader, RUNS_MAX};
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -490,7 +490,7 @@ mod tests {
     fn header(values: usize, seeds: usize) -> GridHeader {
         GridHeader {
             scenario: "s".into(),
-            axes: vec![crate::grid::Axis {
+            axes: vec![coldstart::study::grid::Axis {
                 name: "a".into(),
                 key: "a".into(),
                 values: (0..values).map(|v| v.to_string()).collect(),

@@ -68,7 +68,7 @@
 //! reason. Empty lines are skipped.
 
 use crate::input::{Code, Command, Input, Outcome};
-use crate::trace::{exact_header, Lines, Registrations, TraceError};
+use crate::workload::trace::{exact_header, Lines, Registrations, TraceError};
 use crate::workload::{empirical_from, Draws, Percentile, PPM, SAMPLE_MAX};
 use crate::{FunctionId, MIB};
 use std::cmp::Reverse;

@@ -8,7 +8,7 @@ use std::process::Output;
 fn coldstart(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_coldstart"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("the coldstart binary runs")
 }
@@ -287,7 +287,7 @@ fn the_simfaas_example_never_reaches_capacity() {
 
 #[test]
 fn bad_scenarios_fail_with_one_line_naming_the_file() {
-    let trace_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let trace_dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/data");
     let bad_trace = scratch_file(
         "bad-trace.csv",
         "app,func,end_timestamp,duration\na,f,1,0.5\na,f,2\n",
@@ -484,7 +484,7 @@ fn the_azure2019_example_imports_the_fixture() {
 
 #[test]
 fn bad_azure2019_files_fail_with_one_line_naming_file_and_line() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("tests/data");
     let durations = data.join("azure2019-fixture-durations.csv");
     let bad_counts = scratch_file(
         "bad-counts.csv",

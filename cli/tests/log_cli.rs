@@ -327,7 +327,8 @@ fn a_run_with_faults_records_and_replays() {
 /// version 3 build with step checks and trailers.
 #[test]
 fn version_3_logs_replay_and_verify() {
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/log_decode");
+    let corpus =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join("fuzz/corpus/log_decode");
     for name in ["reject-2.cslog", "queue-2.cslog"] {
         let path = corpus.join(name);
         let bytes = std::fs::read(&path).expect("the committed seed log");

@@ -8,8 +8,9 @@
 //! [`Recorder`] records while it drives; [`LogReader`] reads either form
 //! (told apart by their first bytes); [`replay`] runs a log.
 
-use crate::codec;
-use crate::digest::{self, fingerprint};
+pub mod codec;
+
+use crate::driver::digest::{self, fingerprint};
 use crate::driver::{DriveError, Driver, DriverOptions};
 use crate::input::{Command, Input};
 use crate::{Builtin, Config, ConfigError, Event, InputTiming, Provider};
@@ -366,7 +367,7 @@ pub struct Trailer {
     /// Inputs in the log.
     pub steps: u64,
     pub events: u64,
-    /// The run's digest ([`crate::digest`]).
+    /// The run's digest ([`crate::driver::digest`]).
     #[serde(with = "hex_u64")]
     pub events_digest: u64,
 }

@@ -12,12 +12,15 @@
 //! Every key may be left out; a missing key takes the default scenario's
 //! value (`src/simulate.rs`), so an empty file is the default scenario.
 
-use crate::azure2019::{Azure2019Inputs, Azure2019Spec};
+pub mod policy_names;
+pub mod units;
+
+use crate::scenario::units::{Bytes, BytesPerS, DurationUs};
 use crate::simulate::{
     default_config, default_workload, INVOCATIONS_DEFAULT, QUEUE_CAPACITY_DEFAULT, SEED_DEFAULT,
 };
-use crate::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
-use crate::units::{Bytes, BytesPerS, DurationUs};
+use crate::workload::azure2019::{Azure2019Inputs, Azure2019Spec};
+use crate::workload::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
 use crate::workload::{
     zipf_weights, Arrivals, FunctionSpec, ImageSpec, Percentile, RateSegment, RunDistribution,
     Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
@@ -45,17 +48,17 @@ pub struct Scenario {
 /// fixed times (sorted by time).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScenarioFaults {
-    pub random: Option<crate::faults::FaultOptions>,
+    pub random: Option<crate::workload::faults::FaultOptions>,
     pub scheduled: Vec<Input>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkloadSource {
-    /// The seeded generator (`src/workload.rs`); its seed is the scenario's.
+    /// The seeded generator (`src/workload/synthetic.rs`); its seed is the scenario's.
     Synthetic(WorkloadSpec),
-    /// An Azure Functions 2021 trace (`src/trace.rs`).
+    /// An Azure Functions 2021 trace (`src/workload/trace.rs`).
     Trace(TraceSpec),
-    /// A day of the Azure Functions 2019 dataset (`src/azure2019.rs`); its
+    /// A day of the Azure Functions 2019 dataset (`src/workload/azure2019.rs`); its
     /// seed (for the durations) is the scenario's.
     Azure2019(Azure2019Spec),
 }
@@ -646,7 +649,7 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
 fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioError> {
     let random = match (section.crashes_per_hour, section.repair) {
         (None, None) => None,
-        (crashes_per_hour, repair) => Some(crate::faults::FaultOptions {
+        (crashes_per_hour, repair) => Some(crate::workload::faults::FaultOptions {
             crashes_per_hour: crashes_per_hour.unwrap_or(0),
             repair_us: repair.map_or(crate::simulate::REPAIR_S_DEFAULT * 1_000_000, |d| d.0),
         }),
@@ -754,18 +757,20 @@ fn resolve_provider(
             path: format!("provider.policy.{key}"),
             problem,
         };
-        let mut choice = crate::policy_names::PolicyChoice::default();
+        let mut choice = crate::scenario::policy_names::PolicyChoice::default();
         if let Some(text) = &policy.host_selection {
-            choice.host_selection = crate::policy_names::parse_host_selection(&named(text))
-                .map_err(|problem| key_error("host_selection", problem))?;
+            choice.host_selection =
+                crate::scenario::policy_names::parse_host_selection(&named(text))
+                    .map_err(|problem| key_error("host_selection", problem))?;
         }
         if let Some(text) = &policy.keep_alive_policy {
-            choice.keep_alive = crate::policy_names::parse_keep_alive(&named(text))
+            choice.keep_alive = crate::scenario::policy_names::parse_keep_alive(&named(text))
                 .map_err(|problem| key_error("keep_alive_policy", problem))?;
         }
         if let Some(text) = &policy.image_eviction {
-            choice.image_eviction = crate::policy_names::parse_image_eviction(&named(text))
-                .map_err(|problem| key_error("image_eviction", problem))?;
+            choice.image_eviction =
+                crate::scenario::policy_names::parse_image_eviction(&named(text))
+                    .map_err(|problem| key_error("image_eviction", problem))?;
         }
         let built = choice.builtin(&config, seed);
         if policy.host_selection.is_some() {

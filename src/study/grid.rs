@@ -381,7 +381,7 @@ fn fingerprint(base: &toml::Table, axes: &[Axis], seeds: &[u64]) -> String {
     let identity = serde_json::json!({ "base": base, "axes": axes, "seeds": seeds });
     format!(
         "{:016x}",
-        crate::digest::hash_bytes(identity.to_string().as_bytes())
+        crate::driver::digest::hash_bytes(identity.to_string().as_bytes())
     )
 }
 

@@ -6,12 +6,9 @@
 //! rounded to 0.1 px; the scale comes from basic float operations only, no
 //! `log10`, whose last bit may differ between platforms).
 
-use crate::compare::{number, Row};
-use crate::grid::GridHeader;
+use coldstart::study::compare::{number, Row};
+use coldstart::study::grid::GridHeader;
 use std::fmt::Write;
-
-/// The metrics plotted when none are chosen.
-pub const SVG_KEYS_DEFAULT: [&str; 3] = ["cold_start_ratio", "cost", "end_to_end_us_p99"];
 
 const FONT_PX: f64 = 12.0;
 /// A generous average advance of a 12 px sans-serif character, to size the
@@ -112,7 +109,7 @@ pub fn render_svg(header: &GridHeader, rows: &[Row], keys: &[&str]) -> String {
          <text x=\"{MARGIN_PX:.0}\" y=\"{TITLE_Y_PX:.0}\" font-weight=\"bold\">scenario {}: mean and 95% \
          confidence interval across {}</text>",
         escape(&header.scenario),
-        crate::compare::count(header.seeds.len(), "seed")
+        coldstart::study::compare::count(header.seeds.len(), "seed")
     );
     for (index, label) in labels.iter().enumerate() {
         let y = row_middle_px(index);

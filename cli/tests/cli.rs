@@ -1,6 +1,6 @@
 //! The `coldstart` command, and the driver and default scenario it runs on.
 
-use coldstart::digest::{event_hash, mix, DIGEST_START};
+use coldstart::driver::digest::{event_hash, mix, DIGEST_START};
 use coldstart::driver::{DriveError, Driver, DriverOptions, EventDigest};
 use coldstart::simulate::{default_config, default_workload, simulate, SimulateOptions};
 use coldstart::{Builtin, Command, Event, Input, Pressure, Provider, Refusal};

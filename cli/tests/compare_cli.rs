@@ -17,7 +17,7 @@ fn coldstart_in(directory: &Path, args: &[&str]) -> Output {
 }
 
 fn coldstart(args: &[&str]) -> Output {
-    coldstart_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+    coldstart_in(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")), args)
 }
 
 fn stdout(output: &Output) -> String {
@@ -297,7 +297,8 @@ fn the_plot_is_valid_svg_with_a_bar_per_combination() {
 #[test]
 fn jobs_merge_into_exactly_what_compare_prints() {
     let directory = scratch("jobs");
-    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/azure2021-slice-998.csv");
+    let slice = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join("tests/data/azure2021-slice-998.csv");
     std::fs::copy(&slice, directory.join("slice.csv")).unwrap();
     let scenario = directory.join("slice.toml");
     std::fs::write(
@@ -507,7 +508,7 @@ fn jobs_merge_into_exactly_what_compare_prints() {
 /// names the flag or file and the problem.
 #[test]
 fn bad_input_is_one_line_naming_the_flag_or_file() {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     for (args, expected) in [
         (
             &["compare", "--policy", "keep-alive-policy=fixed,lazy"][..],
@@ -577,7 +578,8 @@ fn bad_input_is_one_line_naming_the_flag_or_file() {
 #[test]
 fn a_job_names_its_own_problems() {
     let directory = scratch("job-problems");
-    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/azure2021-slice-998.csv");
+    let slice = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join("tests/data/azure2021-slice-998.csv");
     let trace = directory.join("slice.csv");
     std::fs::copy(&slice, &trace).unwrap();
     let scenario = directory.join("slice.toml");

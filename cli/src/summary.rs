@@ -1,8 +1,8 @@
 //! The human summary of a simulation: a short block of `name: value` lines.
 
-use crate::driver::RunReport;
-use crate::simulate::Simulation;
-use crate::{Metrics, Pressure};
+use coldstart::driver::RunReport;
+use coldstart::simulate::Simulation;
+use coldstart::{Metrics, Pressure};
 use std::fmt::Write;
 
 const PICODOLLARS_PER_DOLLAR: u128 = 1_000_000_000_000;
@@ -185,7 +185,7 @@ fn faults_and_end(out: &mut String, m: &Metrics) {
     let _ = writeln!(
         out,
         "at the end:           {} invocations unaccounted for, {} containers holding RAM or a slot",
-        crate::report::unaccounted(m),
+        coldstart::report::unaccounted(m),
         m.containers_now
     );
 }
@@ -240,7 +240,7 @@ fn milliseconds(duration_us: Option<u64>) -> String {
 /// The latency lines: start delay and end to end, p50/p90/p99/max in ms;
 /// then SimFaaS's window, from 0 to the last arrival: the time-averaged
 /// containers and the expired ones' mean lifespan (src/report.rs).
-pub fn render_latencies(latencies: &mut crate::report::Latencies) -> String {
+pub fn render_latencies(latencies: &mut coldstart::report::Latencies) -> String {
     let [start, end] = latencies.percentiles();
     let line = |values: [Option<u64>; 4]| values.map(milliseconds).join(" / ") + " ms";
     let window = latencies.simfaas().at_last_arrival();

@@ -1,30 +1,30 @@
 //! The `coldstart` command.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use coldstart::compare;
 use coldstart::driver::{DriverOptions, RunReport};
-use coldstart::faults::FaultOptions;
-use coldstart::grid::{Grid, GridArgument, GridError, GridHeader};
-use coldstart::jobs;
 use coldstart::log::{self, LogFormat, LogReader, Until};
-use coldstart::policy_names::{
+use coldstart::report::{self, Latencies};
+use coldstart::scenario::policy_names::{
     self, parse_host_selection, parse_image_eviction, parse_keep_alive, HostSelectionName,
     KeepAliveName, PolicyChoice,
 };
-use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError, WorkloadSource};
 use coldstart::simulate::{
     simulate_scenario_with, SimulateError, SimulateOptions, REPAIR_S_DEFAULT,
 };
-use coldstart::summary;
-use coldstart::svg;
+use coldstart::study::compare;
+use coldstart::study::grid::{Grid, GridArgument, GridError, GridHeader};
+use coldstart::workload::faults::FaultOptions;
 use coldstart::{Config, Event, ImageEviction, KeepAlivePolicy, Metrics};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod jobs;
 mod progress;
+mod summary;
+mod svg;
 use progress::Progress;
 
 /// The most invocations one `simulate` run may generate.

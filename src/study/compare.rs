@@ -1,16 +1,16 @@
 //! `coldstart compare`: a scenario run for every combination of a grid
-//! (`src/grid.rs`) and every seed, in parallel, then each report metric
+//! (`src/study/grid.rs`) and every seed, in parallel, then each report metric
 //! summarized per combination as a mean and a 95% confidence interval
 //! across seeds (Student's t). Runs are deterministic and results are
 //! gathered by their place in the grid, so the output is the same whatever
 //! the number of threads — and the same when the runs come from result
-//! files (`coldstart merge`, `src/jobs.rs`), which go through the same
+//! files (`coldstart merge`, `cli/src/jobs.rs`), which go through the same
 //! [`summarize_runs`] and renderers.
 
-use crate::grid::{Grid, GridHeader};
 use crate::report::{self, Latencies};
 use crate::scenario::Scenario;
 use crate::simulate::{simulate_scenario_with, SimulateError, SimulateOptions};
+use crate::study::grid::{Grid, GridHeader};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -468,7 +468,7 @@ mod tests {
             scenario: "s.toml".into(),
             axes: axes
                 .iter()
-                .map(|(name, values)| crate::grid::Axis {
+                .map(|(name, values)| crate::study::grid::Axis {
                     name: name.to_string(),
                     key: name.to_string(),
                     values: values.iter().map(|v| v.to_string()).collect(),

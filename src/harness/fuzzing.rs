@@ -197,9 +197,9 @@ pub fn log_decode_target(bytes: &[u8]) {
 /// The fast input reader takes only what the serde path takes, as the same
 /// value (`codec::decode_input`), here on the raw bytes as one payload.
 fn check_wire_reader(bytes: &[u8]) {
-    if let Some(fast) = crate::codec::wire::input(bytes) {
+    if let Some(fast) = crate::log::codec::wire::input(bytes) {
         assert_eq!(
-            crate::codec::decode::<crate::Input>(bytes),
+            crate::log::codec::decode::<crate::Input>(bytes),
             Ok(fast),
             "the wire reader took bytes the serde path reads otherwise"
         );

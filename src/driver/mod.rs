@@ -3,15 +3,17 @@
 //! at the end lets time run until no timer is left — within a bound, so a
 //! liveness bug becomes an error instead of a hang.
 //!
-//! The digest is defined in [`crate::digest`]: each event's binary encoding
+//! The digest is defined in [`crate::driver::digest`]: each event's binary encoding
 //! hashed, the hashes mixed in order. Two runs with equal digests produced
 //! the same events, byte for byte (up to a hash collision).
+
+pub mod digest;
 
 use crate::input::{Command, Input};
 use crate::policy::{Builtin, Policies};
 use crate::{Event, Events, Provider, Refusal, Violation};
 
-pub use crate::digest::EventDigest;
+pub use crate::driver::digest::EventDigest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DriverOptions {
@@ -149,7 +151,7 @@ impl<P: Policies> Driver<P> {
         self.digest.digest()
     }
 
-    /// The hashes ([`crate::digest::event_hash`]) of the events of the last
+    /// The hashes ([`crate::driver::digest::event_hash`]) of the events of the last
     /// step applied, in order.
     pub fn step_hashes(&self) -> &[u64] {
         &self.step_hashes

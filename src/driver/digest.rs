@@ -25,7 +25,7 @@
 //! their values, so a change is caught rather than silently breaking every
 //! recorded log.
 
-use crate::codec::CodecError;
+use crate::log::codec::CodecError;
 use crate::Event;
 
 /// The digest of no events, and the starting state of [`hash_bytes`].
