@@ -271,9 +271,22 @@ pub enum RemovalCause {
 /// Why a host-selection decision was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DecisionError {
+    /// The host named does not exist.
     UnknownHost,
     /// The host cannot make room (RAM, slot or disk) even by evicting.
     NoRoom,
     /// The host is down.
     HostDown,
 }
+
+impl core::fmt::Display for DecisionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DecisionError::UnknownHost => "no such host",
+            DecisionError::NoRoom => "the host cannot make room, even by evicting",
+            DecisionError::HostDown => "the host is down",
+        })
+    }
+}
+
+impl std::error::Error for DecisionError {}

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// A configuration, small enough to be tight: sizes are in "units" of 10
 /// bytes, bandwidths make one unit take 10 µs to move.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Shape {
     pub hosts: Vec<HostShape>,
@@ -241,9 +241,41 @@ fn later(now_us: u64, next_timer_us: Option<u64>, which: u8) -> u64 {
     }
 }
 
+/// What one unit of an op stands for when it is resolved into an input:
+/// the op language's sizes are in units of `unit_bytes` (10 by default, to
+/// match its shapes' small hosts) and its durations — time limits, code
+/// phases, `Advance` steps — in units of `unit_us` (1 by default). A
+/// harness run on a user's own configuration scales them to its hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scale {
+    pub unit_bytes: u64,
+    pub unit_us: u64,
+}
+
+impl Default for Scale {
+    fn default() -> Scale {
+        Scale {
+            unit_bytes: UNIT_BYTES,
+            unit_us: 1,
+        }
+    }
+}
+
+impl Scale {
+    fn bytes(&self, units: u64) -> u64 {
+        units.saturating_mul(self.unit_bytes)
+    }
+
+    fn us(&self, units: u64) -> u64 {
+        units.saturating_mul(self.unit_us)
+    }
+}
+
 /// Learns ids from events and resolves ops into inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Resolver {
+    /// What the ops' units stand for.
+    pub scale: Scale,
     pub images: Vec<ImageId>,
     pub functions: Vec<FunctionId>,
     pub invocations: Vec<InvocationId>,
@@ -267,12 +299,20 @@ fn bogus<T: Copy>(from_bits: fn(u64) -> T) -> T {
 }
 
 impl Resolver {
+    /// A resolver whose ops' units stand for `scale`.
+    pub fn with_scale(scale: Scale) -> Resolver {
+        Resolver {
+            scale,
+            ..Resolver::default()
+        }
+    }
+
     pub fn input(&self, op: &Op, now_us: u64, next_timer_us: Option<u64>) -> Input {
         let (at_us, command) = match *op {
             Op::RegisterImage { units } => (
                 now_us,
                 Command::RegisterImage {
-                    size_bytes: u64::from(units % 12) * UNIT_BYTES,
+                    size_bytes: self.scale.bytes(u64::from(units % 12)),
                 },
             ),
             Op::RegisterFunction {
@@ -284,9 +324,9 @@ impl Resolver {
                 now_us,
                 Command::RegisterFunction {
                     image: pick(&self.images, image),
-                    memory_bytes: u64::from(memory_units % 10) * UNIT_BYTES,
-                    scratch_bytes: u64::from(scratch_units % 6) * UNIT_BYTES,
-                    time_limit_us: u64::from(time_limit_us % 400),
+                    memory_bytes: self.scale.bytes(u64::from(memory_units % 10)),
+                    scratch_bytes: self.scale.bytes(u64::from(scratch_units % 6)),
+                    time_limit_us: self.scale.us(u64::from(time_limit_us % 400)),
                 },
             ),
             Op::Invoke {
@@ -301,9 +341,9 @@ impl Resolver {
                 Command::Invoke {
                     function: pick(&self.functions, function),
                     code: Code {
-                        clone_us: u64::from(clone_us % 40),
-                        build_us: u64::from(build_us % 40),
-                        run_us: u64::from(run_us % 300),
+                        clone_us: self.scale.us(u64::from(clone_us % 40)),
+                        build_us: self.scale.us(u64::from(build_us % 40)),
+                        run_us: self.scale.us(u64::from(run_us % 300)),
                         outcome: match ending % 8 {
                             0 => Outcome::Failure {
                                 phase: Phase::Clone,
@@ -321,7 +361,10 @@ impl Resolver {
                     egress_bytes: u64::from(egress_bytes),
                 },
             ),
-            Op::Advance { dt_us } => (now_us + u64::from(dt_us % 1_000), Command::Advance),
+            Op::Advance { dt_us } => (
+                now_us.saturating_add(self.scale.us(u64::from(dt_us % 1_000))),
+                Command::Advance,
+            ),
             Op::NextTimer => (next_timer_us.unwrap_or(now_us), Command::Advance),
             Op::Reap { invocation } => (
                 later(now_us, next_timer_us, invocation),
@@ -377,9 +420,9 @@ impl Resolver {
                     },
                     1 => Command::RegisterFunction {
                         image: bogus(ImageId::from_bits),
-                        memory_bytes: UNIT_BYTES,
+                        memory_bytes: self.scale.unit_bytes,
                         scratch_bytes: 0,
-                        time_limit_us: 10,
+                        time_limit_us: self.scale.us(10),
                     },
                     _ => Command::Invoke {
                         function: bogus(FunctionId::from_bits),

@@ -7,12 +7,14 @@
 //! hashed, the hashes mixed in order. Two runs with equal digests produced
 //! the same events, byte for byte (up to a hash collision).
 
+mod diff;
 pub mod digest;
 
 use crate::input::{Command, Input};
 use crate::policy::{Builtin, Policies};
 use crate::{Event, Events, Finished, InvocationId, Provider, Refusal, Violation, WaitError};
 
+pub use crate::driver::diff::{first_divergence, Divergence};
 pub use crate::driver::digest::EventDigest;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

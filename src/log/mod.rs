@@ -2188,9 +2188,7 @@ mod tests {
         ));
         assert_eq!(recorder.driver().provider().now_us(), later_us);
         assert_eq!(recorder.driver().steps(), steps + 3);
-        recorder
-            .drain_with(|event| events.push(*event))
-            .unwrap();
+        recorder.drain_with(|event| events.push(*event)).unwrap();
         let (driver, trailer, bytes) = recorder.finish().unwrap();
         assert_eq!(driver.events_count(), trailer.events);
         assert_eq!(events.len() as u64, trailer.events);
