@@ -15,7 +15,7 @@
 //! waits release the GIL.
 
 use coldstart::driver::{DriverOptions, RunReport};
-use coldstart::log::{self, codec, LogReader, RunError};
+use coldstart::log::{self, LogReader, RunError};
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError as ScenarioProblem};
 use coldstart::simulate::SimulateError;
@@ -255,10 +255,33 @@ fn event_value(event: &Event) -> PyResult<Value> {
     Ok(Value::Object(out))
 }
 
+/// A flat dict, the keys of `first` (those present) before the others.
+fn ordered<'py>(py: Python<'py>, value: &Value, first: &[&str]) -> PyResult<Bound<'py, PyAny>> {
+    let Value::Object(map) = value else {
+        return to_py(py, value);
+    };
+    let dict = PyDict::new(py);
+    for key in first {
+        if let Some(item) = map.get(*key) {
+            dict.set_item(key, to_py(py, item)?)?;
+        }
+    }
+    for (key, item) in map {
+        if !first.contains(&key.as_str()) {
+            dict.set_item(key, to_py(py, item)?)?;
+        }
+    }
+    Ok(dict.into_any())
+}
+
+fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyAny>> {
+    ordered(py, &event_value(event)?, &["at_us", "kind"])
+}
+
 fn events_list<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for event in events {
-        list.append(to_py(py, &event_value(event)?)?)?;
+        list.append(event_dict(py, event)?)?;
     }
     Ok(list)
 }
@@ -336,6 +359,8 @@ fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
         .map_err(|error| InputError::new_err(format!("not an input: {error}")))
 }
 
+const FINISHED_FIRST: &[&str] = &["invocation", "at_us", "outcome"];
+
 fn invocation_of(bits: u64) -> InvocationId {
     InvocationId::from_bits(bits)
 }
@@ -367,7 +392,7 @@ fn refused_error(py: Python<'_>, refusal: &coldstart::Refusal, events: &[Event])
         let mut map = Map::new();
         flatten_into(&mut map, "kind", json(refusal)?);
         let value = error.value(py);
-        value.setattr("refusal", to_py(py, &Value::Object(map))?)?;
+        value.setattr("refusal", ordered(py, &Value::Object(map), &["kind"])?)?;
         value.setattr("events", events_list(py, events)?)?;
         Ok(())
     })();
@@ -447,10 +472,17 @@ fn simulate<'py>(
     invocations: Option<u64>,
     check: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let path = scenario.and_then(|source| source.extract::<PathBuf>().ok());
     let scenario = load_scenario(scenario, &sets_of(set, invocations), seed)?;
     let fields = py
         .detach(|| compare::run_scenario(&scenario, check))
-        .map_err(simulate_error)?;
+        .map_err(|error| match (error, &path) {
+            // A trace's bad line, after the scenario's path (as the CLI).
+            (SimulateError::Scenario(problem), Some(path)) => {
+                ScenarioError::new_err(format!("{}: {problem}", path.display()))
+            }
+            (error, _) => simulate_error(error),
+        })?;
     fields_dict(py, &fields)
 }
 
@@ -578,7 +610,7 @@ fn extend_events(
 ) -> PyResult<()> {
     if let Some(target) = target {
         for event in events {
-            target.append(to_py(py, &event_value(event)?)?)?;
+            target.append(event_dict(py, event)?)?;
         }
     }
     Ok(())
@@ -658,7 +690,7 @@ impl PyProvider {
             .inner
             .get_state(invocation_of(invocation))
             .map_err(|error| ClientError::new_err(error.to_string()))?;
-        to_py(py, &state_value(&state)?)
+        ordered(py, &state_value(&state)?, &["state", "at_us", "outcome"])
     }
 
     /// The states of several invocations, in order; None for one unknown.
@@ -670,7 +702,11 @@ impl PyProvider {
         let list = PyList::empty(py);
         for state in self.inner.get_states(&ids_of(invocations)) {
             match state {
-                Ok(state) => list.append(to_py(py, &state_value(&state)?)?)?,
+                Ok(state) => list.append(ordered(
+                    py,
+                    &state_value(&state)?,
+                    &["state", "at_us", "outcome"],
+                )?)?,
                 Err(_) => list.append(py.None())?,
             }
         }
@@ -703,7 +739,7 @@ impl PyProvider {
         });
         extend_events(py, events, &seen)?;
         let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
-        to_py(py, &finished_value(&finished)?)
+        ordered(py, &finished_value(&finished)?, FINISHED_FIRST)
     }
 
     /// Waits until every invocation has ended; returns their endings in the
@@ -727,7 +763,7 @@ impl PyProvider {
         let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
         let list = PyList::empty(py);
         for one in &finished {
-            list.append(to_py(py, &finished_value(one)?)?)?;
+            list.append(ordered(py, &finished_value(one)?, FINISHED_FIRST)?)?;
         }
         Ok(list)
     }
@@ -751,7 +787,7 @@ impl PyProvider {
         });
         extend_events(py, events, &seen)?;
         let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
-        to_py(py, &finished_value(&finished)?)
+        ordered(py, &finished_value(&finished)?, FINISHED_FIRST)
     }
 
     /// Checks every invariant; raises `InvariantViolation` with the first
@@ -792,8 +828,10 @@ impl PyProvider {
     /// The whole state as bytes (for this version of coldstart only):
     /// `Provider.restore(bytes)` continues exactly where this one is.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        // JSON: the library's binary codec caps what it allocates at the
+        // size of a log record, which a provider's state outgrows.
         let bytes =
-            codec::encode(&self.inner).map_err(|error| Error::new_err(error.to_string()))?;
+            serde_json::to_vec(&self.inner).map_err(|error| Error::new_err(error.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -835,7 +873,7 @@ impl PyProvider {
 }
 
 fn restore_provider(snapshot: &[u8]) -> PyResult<PyProvider> {
-    let inner: coldstart::Provider<Builtin> = codec::decode(snapshot)
+    let inner: coldstart::Provider<Builtin> = serde_json::from_slice(snapshot)
         .map_err(|error| SnapshotError::new_err(format!("not a snapshot: {error}")))?;
     inner.config().validate().map_err(|error| {
         SnapshotError::new_err(format!("not a snapshot: invalid configuration: {error}"))
