@@ -763,6 +763,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Ok(reader) => reader,
         Err(error) => return file_error(&args.log, error),
     };
+    // A log of the user's own policy is refused before any output is made.
+    if let Err(error) = reader.header().provider() {
+        return file_error(&args.log, error);
+    }
     let format = reader.format();
     let mut events_out = match &args.events {
         None => None,

@@ -162,15 +162,15 @@ fn wrong_magic_and_unknown_versions() {
     let garbage = write("garbage.cslog", b"PK\x03\x04 this is a zip file");
     replay_fails(&garbage, "not a coldstart log");
     let mut future = coldstart::log::MAGIC.to_vec();
-    future.extend_from_slice(&8u32.to_le_bytes());
+    future.extend_from_slice(&9u32.to_le_bytes());
     future.extend_from_slice(&[0; 32]);
     let future = write("future.cslog", &future);
-    replay_fails(&future, "log format version 8 is not supported");
+    replay_fails(&future, "log format version 9 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":8}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":9}\n",
     );
-    replay_fails(&json, "log format version 8 is not supported");
+    replay_fails(&json, "log format version 9 is not supported");
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(
@@ -344,4 +344,93 @@ fn version_3_logs_replay_and_verify() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// A policy of the test's own: the highest-numbered host that fits.
+#[derive(Clone)]
+struct LastFit;
+
+impl coldstart::Policies for LastFit {
+    fn select_host(
+        &mut self,
+        view: &dyn coldstart::HostView,
+        request: &coldstart::PlacementRequest,
+    ) -> Option<coldstart::HostId> {
+        (0..view.host_count())
+            .rev()
+            .map(coldstart::HostId)
+            .find(|&host| view.fits(host, request))
+    }
+}
+
+impl coldstart::log::PolicyIdentity for LastFit {
+    fn identity(&self) -> coldstart::log::PolicySpec {
+        coldstart::log::PolicySpec::Custom(coldstart::log::CustomPolicy::new("tests/last-fit", ""))
+    }
+}
+
+/// Records, from the library, the default workload's first inputs and a
+/// client's wait for all of them, with `policies`; returns the log's path.
+fn record_from_library<P: coldstart::log::PolicyIdentity>(policies: P, name: &str) -> PathBuf {
+    use coldstart::driver::DriverOptions;
+    use coldstart::log::{LogFormat, Recorder};
+    use coldstart::simulate::{default_config, default_workload};
+    let path = temp_path(name);
+    let file = std::fs::File::create(&path).unwrap();
+    let format = LogFormat::from_path(&path).unwrap();
+    let config = default_config(coldstart::Pressure::Reject);
+    let mut recorder = Recorder::new(
+        std::io::BufWriter::new(file),
+        format,
+        config,
+        policies,
+        DriverOptions::default(),
+    )
+    .unwrap();
+    let mut invocations = Vec::new();
+    for input in default_workload(5, 50).inputs().unwrap() {
+        let events = recorder.apply(&input).unwrap();
+        invocations.extend(events.iter().filter_map(|event| match event.kind {
+            coldstart::EventKind::Accepted { invocation, .. } => Some(invocation),
+            _ => None,
+        }));
+    }
+    assert_eq!(invocations.len(), 50);
+    let finished = recorder.wait_for_all(&invocations, None).unwrap();
+    assert_eq!(finished.len(), 50);
+    recorder.drain_with(|_| {}).unwrap();
+    recorder.finish().unwrap();
+    path
+}
+
+#[test]
+fn a_log_recorded_from_the_library_with_waits_replays_with_verify() {
+    for name in ["library.cslog", "library.jsonl"] {
+        let log = record_from_library(coldstart::Builtin::default(), name);
+        let output = coldstart(&["replay", path_str(&log), "--verify"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stdout(&output).contains("verified"), "{}", stdout(&output));
+    }
+}
+
+#[test]
+fn a_log_of_a_custom_policy_is_refused_by_name_in_one_line() {
+    let log = record_from_library(LastFit, "custom.jsonl");
+    let events = temp_path("custom-events.jsonl");
+    let output = coldstart(&[
+        "replay",
+        path_str(&log),
+        "--verify",
+        "--events",
+        path_str(&events),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "coldstart: {}: the log was recorded with the policy \"tests/last-fit\", not a built-in one: the command line replays only built-in policies; replay it with coldstart::log::replay_with and that policy\n",
+            log.display()
+        )
+    );
+    assert!(!events.exists(), "no output is made for a refused log");
 }

@@ -11,7 +11,7 @@ pub mod digest;
 
 use crate::input::{Command, Input};
 use crate::policy::{Builtin, Policies};
-use crate::{Event, Events, Provider, Refusal, Violation};
+use crate::{Event, Events, Finished, InvocationId, Provider, Refusal, Violation, WaitError};
 
 pub use crate::driver::digest::EventDigest;
 
@@ -51,6 +51,12 @@ pub enum DriveError {
         step: u64,
         message: String,
     },
+    /// A wait of the client's could not finish (its time, and the timers
+    /// it fired, are counted as a step all the same).
+    Wait {
+        step: u64,
+        error: WaitError,
+    },
     /// Timers were still pending after `drain_steps_max` advances.
     Undrained {
         drain_steps: u64,
@@ -76,6 +82,7 @@ impl std::fmt::Display for DriveError {
             DriveError::Encoding { step, message } => {
                 write!(f, "step {step}: an event could not be encoded: {message}")
             }
+            DriveError::Wait { step, error } => write!(f, "step {step} (a wait): {error}"),
             DriveError::Undrained {
                 drain_steps,
                 next_timer_us,
@@ -87,7 +94,28 @@ impl std::fmt::Display for DriveError {
     }
 }
 
-impl std::error::Error for DriveError {}
+impl std::error::Error for DriveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DriveError::Refused { refusal, .. } => Some(refusal),
+            DriveError::Invariant { violation, .. } => Some(violation),
+            DriveError::Wait { error, .. } => Some(error),
+            DriveError::Encoding { .. } | DriveError::Undrained { .. } => None,
+        }
+    }
+}
+
+/// What a log must hold to reproduce one step of a driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ToLog {
+    /// The input applied.
+    Input,
+    /// An `Advance` to this time: a wait, or a refused input whose time
+    /// fired timers.
+    Advance(u64),
+    /// Nothing changed.
+    Nothing,
+}
 
 /// What a finished run did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,14 +193,38 @@ impl<P: Policies> Driver<P> {
     /// Applies one input; digests and returns its events (valid until the
     /// next step).
     pub fn apply(&mut self, input: &Input) -> Result<&[Event], DriveError> {
+        self.apply_logged(input).0?;
+        Ok(&self.events)
+    }
+
+    /// [`Driver::apply`], saying what a log must hold to reproduce the
+    /// step: the input itself; or, for a refused input whose time fired
+    /// timers, an `Advance` to its time (the same events, spec R29: a
+    /// refused command changes nothing beyond that advance, which the
+    /// driver counts as a step); or nothing.
+    pub(crate) fn apply_logged(&mut self, input: &Input) -> (Result<(), DriveError>, ToLog) {
         let step = self.steps;
-        self.provider
-            .apply_into(input, &mut self.events)
-            .map_err(|refusal| DriveError::Refused {
-                step,
-                input: input.clone(),
-                refusal,
-            })?;
+        let before_us = self.provider.now_us();
+        match self.provider.apply_into(input, &mut self.events) {
+            Ok(_) => (self.account(step), ToLog::Input),
+            Err(refusal) => {
+                let refused = DriveError::Refused {
+                    step,
+                    input: input.clone(),
+                    refusal,
+                };
+                if self.events.is_empty() && self.provider.now_us() == before_us {
+                    return (Err(refused), ToLog::Nothing);
+                }
+                let advance = ToLog::Advance(self.provider.now_us());
+                (self.account(step).and(Err(refused)), advance)
+            }
+        }
+    }
+
+    /// Counts the events in `self.events` as step `step`'s: the digest,
+    /// the step's hashes, and the invariants if asked.
+    fn account(&mut self, step: u64) -> Result<(), DriveError> {
         self.steps += 1;
         self.step_hashes.clear();
         for event in &self.events {
@@ -190,7 +242,64 @@ impl<P: Policies> Driver<P> {
                 .check_invariants()
                 .map_err(|violation| DriveError::Invariant { step, violation })?;
         }
-        Ok(&self.events)
+        Ok(())
+    }
+
+    /// Waits until `invocation` has ended, as [`Provider::wait_for`] does,
+    /// and counts what the wait did as one step: an `Advance` to the time
+    /// the wait stopped at, whose events are exactly the wait's (the wait
+    /// fires the same timers in the same order). A wait that ends at once
+    /// is no step.
+    pub fn wait_for(
+        &mut self,
+        invocation: InvocationId,
+        deadline_us: Option<u64>,
+    ) -> Result<Finished, DriveError> {
+        self.wait_logged(|provider, events| provider.wait_for(invocation, deadline_us, events))
+            .0
+    }
+
+    /// Waits until every invocation has ended ([`Provider::wait_for_all`]),
+    /// as one step like [`Driver::wait_for`].
+    pub fn wait_for_all(
+        &mut self,
+        invocations: &[InvocationId],
+        deadline_us: Option<u64>,
+    ) -> Result<Vec<Finished>, DriveError> {
+        self.wait_logged(|provider, events| provider.wait_for_all(invocations, deadline_us, events))
+            .0
+    }
+
+    /// Waits until one of the invocations has ended
+    /// ([`Provider::wait_for_any`]), as one step like [`Driver::wait_for`].
+    pub fn wait_for_any(
+        &mut self,
+        invocations: &[InvocationId],
+        deadline_us: Option<u64>,
+    ) -> Result<Finished, DriveError> {
+        self.wait_logged(|provider, events| provider.wait_for_any(invocations, deadline_us, events))
+            .0
+    }
+
+    /// Runs a wait on the provider and accounts for it; says what a log
+    /// must hold to reproduce it (an `Advance`, or nothing).
+    pub(crate) fn wait_logged<T>(
+        &mut self,
+        wait: impl FnOnce(&mut Provider<P>, &mut Vec<Event>) -> Result<T, WaitError>,
+    ) -> (Result<T, DriveError>, ToLog) {
+        let step = self.steps;
+        let before_us = self.provider.now_us();
+        let mut events = Vec::new();
+        let waited = wait(&mut self.provider, &mut events);
+        if events.is_empty() && self.provider.now_us() == before_us {
+            let result = waited.map_err(|error| DriveError::Wait { step, error });
+            return (result, ToLog::Nothing);
+        }
+        self.events.clear();
+        self.events.extend(events);
+        let accounted = self.account(step);
+        let result = accounted.and(waited.map_err(|error| DriveError::Wait { step, error }));
+        (result, ToLog::Advance(self.provider.now_us()))
     }
 
     /// Advances to each next timer until none is left; returns the number
