@@ -20,24 +20,14 @@ use crate::workload::faults::{FaultOptions, WithCrashes, WithScheduled};
 use crate::workload::{
     zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
 };
-use crate::{
-    Builtin, Config, ConfigError, Event, HostSpec, MainStorageSpec, Metrics, Pressure, Provider,
-};
-use crate::{GIB, MIB};
+use crate::MIB;
+use crate::{Builtin, Config, ConfigError, Event, Metrics, Pressure, Provider};
 
 pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
 pub const INVOCATIONS_DEFAULT: u64 = 200_000;
 pub const QUEUE_CAPACITY_DEFAULT: u32 = 1_000;
 /// How long a crashed host stays down with `--faults`, by default (s).
 pub const REPAIR_S_DEFAULT: u64 = 300;
-
-/// Decimal units, as bandwidths are quoted.
-const MB: u64 = 1_000_000;
-const GB: u64 = 1_000_000_000;
-
-/// Terminal invocation records kept: the oldest beyond this are reaped, so
-/// memory stays bounded however long the run.
-const TERMINAL_RECORDS_MAX: u64 = 10_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimulateOptions {
@@ -64,23 +54,10 @@ impl Default for SimulateOptions {
     }
 }
 
-/// The hardware of the default scenario.
+/// The hardware of the default scenario ([`Config::default`]) under
+/// `pressure`.
 pub fn default_config(pressure: Pressure) -> Config {
-    let main_storage = MainStorageSpec {
-        capacity_bytes: 4 * GIB,
-        download_bytes_per_s: 200 * MB,
-    };
-    let host = HostSpec {
-        ram_bytes: 16 * GIB,
-        slots: 8,
-        disk_bytes: 40 * GIB,
-        copy_bytes_per_s: GB,
-    };
-    Config {
-        pressure,
-        terminal_records_max: Some(TERMINAL_RECORDS_MAX),
-        ..Config::homogeneous(main_storage, host, 4)
-    }
+    Config::default().with_pressure(pressure)
 }
 
 /// Eight images from 100 MiB to 2 GiB.

@@ -8,19 +8,29 @@
 //! in is free on AWS, data out to the internet is $0.09 per GB (first tier).
 //! A GB here is 2^30 bytes, as Lambda counts memory.
 
+use crate::FunctionId;
 use serde::{Deserialize, Serialize};
 
 /// What an invocation used, as the billing policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// The function invoked, so that a policy can price functions apart.
+    pub function: FunctionId,
+    /// The function's time limit (µs): with `duration_us`, how close to it
+    /// the invocation ran (a timed-out one is billed up to its end).
+    pub time_limit_us: u64,
+    /// The function's memory, as configured (what Lambda bills by).
     pub memory_bytes: u64,
+    /// The function's scratch space (ephemeral storage).
     pub scratch_bytes: u64,
     /// Billed time before rounding: the cold-start overhead (cold starts
     /// only) plus the time its code ran, in µs.
     pub duration_us: u64,
+    /// Bytes sent to the invocation.
     pub ingress_bytes: u64,
-    /// Zero unless it completed.
+    /// Bytes it sent back; zero unless it completed.
     pub egress_bytes: u64,
+    /// Whether it started cold.
     pub cold: bool,
 }
 
@@ -124,6 +134,8 @@ mod tests {
     fn one_gib_for_one_second_costs_the_list_price_plus_a_request() {
         let prices = LambdaPrices::default();
         let usage = Usage {
+            function: FunctionId::from_bits(0),
+            time_limit_us: 60_000_000,
             memory_bytes: 1 << 30,
             scratch_bytes: 512 << 20,
             duration_us: 1_000_000,
@@ -146,6 +158,8 @@ mod tests {
             rounding_us: u64::MAX,
         };
         let usage = Usage {
+            function: FunctionId::from_bits(0),
+            time_limit_us: 60_000_000,
             memory_bytes: u64::MAX,
             scratch_bytes: u64::MAX,
             duration_us: u64::MAX,
@@ -191,6 +205,8 @@ mod tests {
     fn scratch_above_the_free_allowance_and_egress_are_billed() {
         let prices = LambdaPrices::default();
         let usage = Usage {
+            function: FunctionId::from_bits(0),
+            time_limit_us: 60_000_000,
             memory_bytes: 128 << 20,
             scratch_bytes: (512 << 20) + (1 << 30),
             duration_us: 2_000_000,

@@ -33,6 +33,38 @@ pub struct Config {
     pub retry: Retry,
 }
 
+/// The default scenario's provider: four hosts of 16 GiB RAM, 8 container
+/// slots and a 40 GiB disk, copying at 1 GB/s from a 4 GiB main storage
+/// that downloads at 200 MB/s; cold starts of 250 ms, warm starts of 1 ms;
+/// rejection under pressure; the last 10,000 terminal records kept.
+/// Change it with the `with_*` methods:
+///
+/// ```
+/// use coldstart_core::{Config, Pressure};
+///
+/// let config = Config::default()
+///     .with_pressure(Pressure::Queue { capacity: 1_000 })
+///     .with_cold_start_us(500_000);
+/// assert_eq!(config.hosts.len(), 4);
+/// assert!(config.validate().is_ok());
+/// ```
+impl Default for Config {
+    fn default() -> Config {
+        const MB: u64 = 1_000_000;
+        let main_storage = MainStorageSpec {
+            capacity_bytes: 4 * GIB,
+            download_bytes_per_s: 200 * MB,
+        };
+        let host = HostSpec {
+            ram_bytes: 16 * GIB,
+            slots: 8,
+            disk_bytes: 40 * GIB,
+            copy_bytes_per_s: 1_000 * MB,
+        };
+        Config::homogeneous(main_storage, host, 4).with_terminal_records_max(Some(10_000))
+    }
+}
+
 /// The retry setting: at most `attempts_max` attempts in all (the first
 /// included); after the attempt numbered `n` fails, the next one begins
 /// `backoff_us × 2^(n−1)` µs later (at most `limits::DURATION_MAX_US`).
@@ -150,6 +182,48 @@ fn check_range(field: impl Fn() -> String, value: u64, max: u64) -> Result<(), C
 
 impl Config {
     /// `count` identical hosts.
+    /// A main storage disk.
+    pub fn with_main_storage(mut self, main_storage: MainStorageSpec) -> Config {
+        self.main_storage = main_storage;
+        self
+    }
+
+    /// `count` hosts like `host`, in place of the hosts there were.
+    pub fn with_hosts(mut self, host: HostSpec, count: u32) -> Config {
+        self.hosts = vec![host; count as usize];
+        self
+    }
+
+    /// A cold start's overhead (µs).
+    pub fn with_cold_start_us(mut self, cold_start_us: u64) -> Config {
+        self.cold_start_us = cold_start_us;
+        self
+    }
+
+    /// A warm start's overhead (µs).
+    pub fn with_warm_start_us(mut self, warm_start_us: u64) -> Config {
+        self.warm_start_us = warm_start_us;
+        self
+    }
+
+    /// What happens to an invocation that finds no room.
+    pub fn with_pressure(mut self, pressure: Pressure) -> Config {
+        self.pressure = pressure;
+        self
+    }
+
+    /// How many terminal records to keep (`None`: all, until reaped).
+    pub fn with_terminal_records_max(mut self, terminal_records_max: Option<u64>) -> Config {
+        self.terminal_records_max = terminal_records_max;
+        self
+    }
+
+    /// How a fault's victims are retried.
+    pub fn with_retry(mut self, retry: Retry) -> Config {
+        self.retry = retry;
+        self
+    }
+
     pub fn homogeneous(main_storage: MainStorageSpec, host: HostSpec, count: u32) -> Config {
         Config {
             main_storage,

@@ -601,6 +601,8 @@ impl Core {
         let timed_out = inv.code.duration_us() > function.time_limit_us;
         let success = !timed_out && matches!(inv.code.outcome, Outcome::Success { .. });
         let usage = Usage {
+            function: inv.function,
+            time_limit_us: function.time_limit_us,
             memory_bytes: function.memory_bytes,
             scratch_bytes: function.scratch_bytes,
             duration_us: (if cold { self.config.cold_start_us } else { 0 })

@@ -1694,6 +1694,8 @@ impl<P: Policies> Model<P> {
         let success = !timed_out && matches!(invocation.code.outcome, Outcome::Success { .. });
         // 2.
         let usage = Usage {
+            function: invocation.function,
+            time_limit_us: f.time_limit_us,
             memory_bytes: f.memory_bytes,
             scratch_bytes: f.scratch_bytes,
             duration_us: if cold { self.w.config.cold_start_us } else { 0 } + (now - code_start_us),
