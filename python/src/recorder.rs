@@ -28,6 +28,8 @@ type Inner = Recorder<BufWriter<File>, Policy>;
 pub(crate) struct PyRecorder {
     /// None once finished.
     inner: Option<Inner>,
+    /// The provider as `finish()` left it, for reads.
+    finished: Option<coldstart::Provider<Policy>>,
     path: PathBuf,
     /// As `Provider`'s: why it stopped (its Python policy failed).
     stopped: Option<String>,
@@ -48,6 +50,18 @@ impl PyRecorder {
         self.inner
             .as_mut()
             .ok_or_else(|| Error::new_err(format!("{path}: the recorder is finished")))
+    }
+
+    /// The provider, recording or finished.
+    fn current(&self) -> PyResult<&coldstart::Provider<Policy>> {
+        match (&self.inner, &self.finished) {
+            (Some(inner), _) => Ok(inner.driver().provider()),
+            (None, Some(provider)) => Ok(provider),
+            (None, None) => Err(LogError::new_err(format!(
+                "{}: the recorder failed to finish",
+                self.path.display()
+            ))),
+        }
     }
 
     /// `result`, unless the policy failed on the way (then the recorder
@@ -164,6 +178,7 @@ impl PyRecorder {
         })?;
         Ok(PyRecorder {
             inner: Some(inner),
+            finished: None,
             path,
             stopped: None,
         })
@@ -292,7 +307,8 @@ impl PyRecorder {
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.reading()?;
         let inner = self.inner.take().expect("checked above");
-        let (_, trailer, out) = inner.finish().map_err(|error| self.error(py, error, &[]))?;
+        let (driver, trailer, out) = inner.finish().map_err(|error| self.error(py, error, &[]))?;
+        self.finished = Some(driver.into_provider());
         out.into_inner()
             .map_err(|error| LogError::new_err(format!("{}: {error}", self.path.display())))?;
         let dict = PyDict::new(py);
@@ -317,20 +333,20 @@ impl PyRecorder {
     /// A copy of the provider as it is now (a `Provider`, to read it or
     /// to try inputs on without logging them).
     fn provider(&mut self) -> PyResult<PyProvider> {
-        let inner = self.reading()?.driver().provider().clone();
+        let inner = self.current()?.clone();
         Ok(PyProvider::of(inner))
     }
 
     /// The provider's virtual time, µs.
     #[getter]
     fn now_us(&mut self) -> PyResult<u64> {
-        Ok(self.reading()?.driver().provider().now_us())
+        Ok(self.current()?.now_us())
     }
 
     /// When the next timer is due (µs), or None.
     #[getter]
     fn next_timer_us(&mut self) -> PyResult<Option<u64>> {
-        Ok(self.reading()?.driver().provider().next_timer_us())
+        Ok(self.current()?.next_timer_us())
     }
 
     /// The steps logged so far.
@@ -342,9 +358,7 @@ impl PyRecorder {
     /// As `Provider.get_state`.
     fn get_state<'py>(&mut self, py: Python<'py>, invocation: u64) -> PyResult<Bound<'py, PyAny>> {
         let state = self
-            .reading()?
-            .driver()
-            .provider()
+            .current()?
             .get_state(invocation_of(invocation))
             .map_err(|error| ClientError::new_err(error.to_string()))?;
         ordered(py, &state_value(&state)?, &["state", "at_us", "outcome"])
@@ -352,24 +366,20 @@ impl PyRecorder {
 
     /// As `Provider.get_output`.
     fn get_output(&mut self, invocation: u64) -> PyResult<u64> {
-        self.reading()?
-            .driver()
-            .provider()
+        self.current()?
             .get_output(invocation_of(invocation))
             .map_err(|error| ClientError::new_err(error.to_string()))
     }
 
     /// As `Provider.metrics`.
     fn metrics<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let metrics = crate::json(self.reading()?.driver().provider().metrics())?;
+        let metrics = crate::json(self.current()?.metrics())?;
         crate::to_py(py, &metrics)
     }
 
     /// As `Provider.check_invariants`.
     fn check_invariants(&mut self) -> PyResult<()> {
-        self.reading()?
-            .driver()
-            .provider()
+        self.current()?
             .check_invariants()
             .map_err(|violation| InvariantViolation::new_err(violation.to_string()))
     }
