@@ -4,10 +4,10 @@
 //! regression test). A problem is raised as `PolicyFinding`, whose
 //! `finding` is a `Finding`.
 
-use crate::policy::{self, sharing_failures, PythonPolicy};
+use crate::policy::{self, sharing_failures, Policy, PythonPolicy};
 use crate::{
     flatten_into, from_py, input_of, json, load_scenario, ordered, to_py, ConfigError,
-    HarnessError, LogError, PolicyFinding,
+    HarnessError, LogError, PolicyFinding, PyProvider,
 };
 use coldstart::harness::{
     self as rust, Finding, HarnessError as RustHarnessError, HarnessOptions, Scale,
@@ -121,6 +121,15 @@ impl PyFinding {
         run_harness(py, policy, move |policy| {
             rust::check_inputs(policy, &config, &inputs, &options)
         })
+    }
+
+    /// A fresh provider of the finding's configuration run by `policy`, to
+    /// apply the inputs to one by one.
+    fn provider(&self, policy: &Bound<'_, PyAny>) -> PyResult<PyProvider> {
+        let policy = Policy::Python(PythonPolicy::new(policy)?);
+        coldstart::Provider::new(self.finding.config.clone(), policy)
+            .map(PyProvider::of)
+            .map_err(|error| ConfigError::new_err(format!("invalid configuration: {error}")))
     }
 
     /// A pytest test that checks `policy` (a Python expression, such as

@@ -610,8 +610,16 @@ fn replay<'py>(
                 replay_fields(&replayed, &mut latencies)
             }
             None => {
-                let replayed = log::replay(reader, options, None, verify, observe)
-                    .map_err(|error: RunError| error.to_string())?;
+                let replayed =
+                    log::replay(reader, options, None, verify, observe).map_err(|error| {
+                        match error {
+                            // The Rust way out, then Python's.
+                            RunError::Log(log::LogError::PolicyNeeded { .. }) => {
+                                format!("{error} (from Python: coldstart.replay(log, policy=…))")
+                            }
+                            other => other.to_string(),
+                        }
+                    })?;
                 replay_fields(&replayed, &mut latencies)
             }
         };
