@@ -16,11 +16,13 @@
 //!
 //! Modules: `policy` (policies written in Python), `recorder` (the
 //! `Recorder` class: a provider that writes a command log), `harness` (the
-//! policy harness on a Python policy).
+//! policy harness on a Python policy), `topy` (events into dicts without
+//! JSON in between).
 
 mod harness;
 mod policy;
 mod recorder;
+mod topy;
 
 use coldstart::driver::{DriverOptions, RunReport};
 use coldstart::log::{self, LogReader, RunError};
@@ -274,14 +276,6 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> PyResult<Value> {
     serde_json::to_value(value).map_err(|error| Error::new_err(error.to_string()))
 }
 
-/// An event as `{"at_us": …, "kind": "ColdStart", "invocation": …, …}`.
-fn event_value(event: &Event) -> PyResult<Value> {
-    let mut out = Map::new();
-    out.insert("at_us".into(), Value::from(event.at_us));
-    flatten_into(&mut out, "kind", json(&event.kind)?);
-    Ok(Value::Object(out))
-}
-
 /// A flat dict, the keys of `first` (those present) before the others.
 pub(crate) fn ordered<'py>(
     py: Python<'py>,
@@ -306,7 +300,7 @@ pub(crate) fn ordered<'py>(
 }
 
 pub(crate) fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyAny>> {
-    ordered(py, &event_value(event)?, &["at_us", "kind"])
+    topy::event(py, event)
 }
 
 pub(crate) fn events_list<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
@@ -358,6 +352,9 @@ pub(crate) fn finished_value(finished: &coldstart::Finished) -> PyResult<Value> 
 /// An input dict: `{"at_us": T, "command": "Name", fields…}` (flat), or the
 /// log's JSON form `{"at_us": T, "command": {"Name": {fields…}}}`.
 pub(crate) fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
+    if let Some(input) = fast_input(object) {
+        return Ok(input);
+    }
     let value = from_py(object)?;
     let Value::Object(mut map) = value else {
         return Err(InputError::new_err(
@@ -388,6 +385,96 @@ pub(crate) fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
     input.insert("command".into(), command);
     serde_json::from_value(Value::Object(input))
         .map_err(|error| InputError::new_err(format!("not an input: {error}")))
+}
+
+/// The step API's hot path: the flat dicts the helpers make for the
+/// common commands, read field by field. None for anything else — or
+/// anything off (a missing, extra or mistyped field) — which the general
+/// path then reads, or refuses with serde's message.
+fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
+    use coldstart::{Code, Command, FunctionId, ImageId, Outcome, Phase};
+    let dict = object.cast::<PyDict>().ok()?;
+    let py = object.py();
+    let field = |dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>| -> Option<u64> {
+        let value = dict.get_item(key).ok()??;
+        if value.cast::<PyBool>().is_ok() {
+            return None;
+        }
+        value.extract::<u64>().ok()
+    };
+    let at_us = field(dict, pyo3::intern!(py, "at_us"))?;
+    let command = dict.get_item(pyo3::intern!(py, "command")).ok()??;
+    let command = command.cast::<PyString>().ok()?.to_cow().ok()?;
+    let (command, fields) = match &*command {
+        "Advance" => (Command::Advance, 0),
+        "MainStorageLost" => (Command::MainStorageLost, 0),
+        "RegisterImage" => (
+            Command::RegisterImage {
+                size_bytes: field(dict, pyo3::intern!(py, "size_bytes"))?,
+            },
+            1,
+        ),
+        "Invoke" => {
+            let code = dict.get_item(pyo3::intern!(py, "code")).ok()??;
+            let code = code.cast::<PyDict>().ok()?;
+            let outcome = code.get_item(pyo3::intern!(py, "outcome")).ok()??;
+            let outcome = outcome.cast::<PyDict>().ok()?;
+            if code.len() != 4 || outcome.len() != 1 {
+                return None;
+            }
+            let outcome =
+                if let Some(success) = outcome.get_item(pyo3::intern!(py, "Success")).ok()? {
+                    let success = success.cast::<PyDict>().ok()?;
+                    if success.len() != 1 {
+                        return None;
+                    }
+                    Outcome::Success {
+                        output: field(success, pyo3::intern!(py, "output"))?,
+                    }
+                } else {
+                    let failure = outcome.get_item(pyo3::intern!(py, "Failure")).ok()??;
+                    let failure = failure.cast::<PyDict>().ok()?;
+                    let phase = failure.get_item(pyo3::intern!(py, "phase")).ok()??;
+                    let phase = match &*phase.cast::<PyString>().ok()?.to_cow().ok()? {
+                        "Clone" => Phase::Clone,
+                        "Build" => Phase::Build,
+                        "Run" => Phase::Run,
+                        _ => return None,
+                    };
+                    if failure.len() != 1 {
+                        return None;
+                    }
+                    Outcome::Failure { phase }
+                };
+            let code = Code {
+                clone_us: field(code, pyo3::intern!(py, "clone_us"))?,
+                build_us: field(code, pyo3::intern!(py, "build_us"))?,
+                run_us: field(code, pyo3::intern!(py, "run_us"))?,
+                outcome,
+            };
+            (
+                Command::Invoke {
+                    function: FunctionId::from_bits(field(dict, pyo3::intern!(py, "function"))?),
+                    code,
+                    ingress_bytes: field(dict, pyo3::intern!(py, "ingress_bytes"))?,
+                    egress_bytes: field(dict, pyo3::intern!(py, "egress_bytes"))?,
+                },
+                4,
+            )
+        }
+        "RegisterFunction" => (
+            Command::RegisterFunction {
+                image: ImageId::from_bits(field(dict, pyo3::intern!(py, "image"))?),
+                memory_bytes: field(dict, pyo3::intern!(py, "memory_bytes"))?,
+                scratch_bytes: field(dict, pyo3::intern!(py, "scratch_bytes"))?,
+                time_limit_us: field(dict, pyo3::intern!(py, "time_limit_us"))?,
+            },
+            4,
+        ),
+        _ => return None,
+    };
+    // at_us, command and the command's own fields, nothing else.
+    (dict.len() == 2 + fields).then_some(Input { at_us, command })
 }
 
 pub(crate) const FINISHED_FIRST: &[&str] = &["invocation", "at_us", "outcome"];
