@@ -5,14 +5,16 @@
 //! the step API's hot path: `Provider.apply` returns every event so.
 //!
 //! Field and variant names are `&'static str`s; each becomes a Python str
-//! once (a cache keyed by the name's address).
+//! once per thread (a cache keyed by the name's address).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use pyo3::IntoPyObjectExt;
 use serde::ser::{self, Serialize};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ptr::NonNull;
 
 /// Why a value could not be made (a Python error, or a shape with no
 /// Python form, such as a map keyed by something other than a str).
@@ -45,24 +47,46 @@ impl From<ConvertError> for PyErr {
     }
 }
 
-/// The names made so far, by address. A static is never dropped, so no
-/// reference is released after the interpreter has gone.
-static NAMES: LazyLock<Mutex<Names>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+thread_local! {
+    /// The names made so far on this thread, by address and length. Each
+    /// holds one reference to its str forever (never released: a handful
+    /// of names, and none released after the interpreter has gone).
+    static NAMES: RefCell<HashMap<(usize, usize), NonNull<pyo3::ffi::PyObject>, BuildAddress>> =
+        RefCell::new(HashMap::with_hasher(BuildAddress::default()));
+}
 
-/// Python strs by their `&'static str`'s address and length.
-type Names = HashMap<(usize, usize), Py<PyString>>;
+/// Hashes an address: it is unique already, so one multiply mixes it.
+#[derive(Default)]
+struct AddressHasher(u64);
 
-/// A static name as a Python str, made once.
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.0 = (self.0 ^ value as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type BuildAddress = BuildHasherDefault<AddressHasher>;
+
+/// A static name as a Python str, made once per thread.
 fn name<'py>(py: Python<'py>, text: &'static str) -> Bound<'py, PyString> {
     let key = (text.as_ptr() as usize, text.len());
-    let Ok(mut names) = NAMES.lock() else {
-        return PyString::intern(py, text);
-    };
-    names
-        .entry(key)
-        .or_insert_with(|| PyString::intern(py, text).unbind())
-        .bind(py)
-        .clone()
+    let pointer = NAMES.with(|names| {
+        *names.borrow_mut().entry(key).or_insert_with(|| {
+            let made = PyString::intern(py, text).unbind();
+            NonNull::new(made.into_ptr()).expect("a made str is not null")
+        })
+    });
+    // SAFETY: the pointer is a str this cache holds a reference to for
+    // ever; borrowing it adds one for the Bound.
+    unsafe { Bound::from_borrowed_ptr(py, pointer.as_ptr()).cast_into_unchecked::<PyString>() }
 }
 
 /// `event` as a flat dict.
