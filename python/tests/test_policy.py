@@ -327,3 +327,34 @@ def test_identity_spelled_by_the_policy(tmp_path):
         workload(recorder, count=3)
     policy = Named(FirstFitOnly(), "mine", {"a": [1], "k": 3})
     assert cs.replay(log, verify=True, policy=policy)["completed"] == 3
+
+
+class Counting(FirstFitOnly):
+    """First fit; counts the keep-alives it was asked for."""
+
+    def __init__(self):
+        self.asked = 0
+
+    def keep_alive_us(self, container):
+        self.asked += 1
+        if self.asked > 1:
+            raise RuntimeError("asked twice")
+        return 1_000
+
+
+def test_validate_tries_on_a_copy_of_the_policy():
+    provider = cs.Provider(TOUR, policy=Counting())
+    image = provider.apply(cs.register_image(0, MIB))[0]["image"]
+    function = provider.apply(cs.register_function(0, image, MIB, MIB, 1_000_000))[0]["function"]
+    first = provider.apply(cs.invoke(0, function, cs.success(1_000, 1)))[0]["invocation"]
+    second = provider.apply(cs.invoke(0, function, cs.success(2_000, 1)))[0]["invocation"]
+    provider.wait_for(first)
+    assert provider.policy.asked == 1
+    # Judging an input past the second's end runs the timers on a copy: its
+    # policy is asked (and raises), this one is not, and goes on.
+    with pytest.raises(cs.PolicyError) as error:
+        provider.validate(cs.advance(10**6))
+    assert "keep_alive_us raised RuntimeError: asked twice" in str(error.value)
+    assert provider.policy.asked == 1
+    provider.apply(cs.advance(provider.now_us + 1))
+    assert provider.get_state(second)["state"] == "Running"
