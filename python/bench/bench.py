@@ -10,7 +10,9 @@ Measures, best of N runs each:
 - ``Provider.apply`` (one input per call) and ``Provider.apply_all`` on a
   stream of invocations and advances, in inputs per second;
 - the same default-scenario run four times, one after another and on a
-  ``concurrent.futures.ThreadPoolExecutor`` (the runs release the GIL).
+  ``concurrent.futures.ThreadPoolExecutor`` (the runs release the GIL), and
+  the process's CPU time over the wall time while the threads run (above 1
+  only if they ran at once).
 """
 
 from __future__ import annotations
@@ -114,12 +116,19 @@ def threaded_sweep(runs: int, jobs: int = 4) -> dict:
     assert serial() == threaded()
     serial_s = best_of(runs, serial)
     threaded_s = best_of(runs, threaded)
+    # CPU time over wall time while the threads run: above 1 only if they
+    # ran at once (with the GIL held, one at a time, it stays at or below
+    # 1), whatever else the machine is doing.
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    threaded()
+    parallelism = (time.process_time() - cpu_start) / (time.perf_counter() - wall_start)
     return {
         "runs": jobs,
         "threads": os.cpu_count(),
         "serial_s": serial_s,
         "threaded_s": threaded_s,
         "speedup": serial_s / threaded_s,
+        "cpu_over_wall_threaded": parallelism,
     }
 
 
