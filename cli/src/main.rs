@@ -82,7 +82,8 @@ struct OutputArgs {
     /// Print the report as CSV: a header row and one row of values.
     #[arg(long)]
     csv: bool,
-    /// Print nothing on success (errors still go to stderr).
+    /// No progress and no summary; a report asked for with --json or --csv
+    /// is still printed (errors still go to stderr).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -626,7 +627,8 @@ fn slots_total(config: &Config) -> u64 {
     config.hosts.iter().map(|host| u64::from(host.slots)).sum()
 }
 
-/// Prints the report (`--json`, `--csv`) or the summary, unless `--quiet`.
+/// Prints the report (`--json`, `--csv`), or else the summary unless
+/// `--quiet`: quiet silences what was not asked for, never a report that was.
 fn print_results(
     output: &OutputArgs,
     metrics: &Metrics,
@@ -635,9 +637,6 @@ fn print_results(
     latencies: &mut Latencies,
     summary: impl FnOnce(&mut Latencies) -> String,
 ) {
-    if output.quiet {
-        return;
-    }
     if output.json || output.csv {
         let fields = report::fields(metrics, run, slots_total, latencies);
         if output.json {
@@ -645,7 +644,7 @@ fn print_results(
         } else {
             out(&report::to_csv(&fields));
         }
-    } else {
+    } else if !output.quiet {
         out(&summary(latencies));
     }
 }
