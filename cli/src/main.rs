@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod gen;
 mod jobs;
 mod progress;
 mod summary;
@@ -59,6 +60,10 @@ enum Command {
     /// Works on command logs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Writes a synthetic day in an Azure Functions trace layout (seeded:
+    /// functions, apps, popularity, diurnal rate, durations, memory), and a
+    /// scenario file beside it that runs it.
+    Gen(gen::GenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -919,5 +924,6 @@ fn main() -> ExitCode {
         Command::Merge(args) => run_merge(args),
         Command::Replay(args) => run_replay(args),
         Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
+        Command::Gen(args) => gen::run_gen(args),
     }
 }
