@@ -58,6 +58,14 @@ struct Slot<T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArenaFull;
 
+impl std::fmt::Display for ArenaFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the arena is full: no slot is free, and 2^32 - 1 are in use or retired")
+    }
+}
+
+impl std::error::Error for ArenaFull {}
+
 /// Values of type `T` under generational keys `K` (spec R13): an insert
 /// reuses the most recently freed slot, with the slot's next generation, or
 /// appends a new one; a removed value's key goes stale and names nothing,

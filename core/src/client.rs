@@ -148,7 +148,8 @@ pub struct Finished {
 /// Why a wait returned without its invocations' endings (spec R125, R127).
 ///
 /// `DeadlineReached` leaves the provider at the deadline; `Stalled` leaves
-/// time where it was. Every other error is found before time moves.
+/// it at the last timer the wait fired (not at the deadline). Every other
+/// error is found before time moves.
 ///
 /// ```
 /// use coldstart_core::{Builtin, Config, Provider, WaitError};
@@ -172,9 +173,10 @@ pub enum WaitError {
     },
     /// No timer is left and the condition does not hold: it never will
     /// without new inputs (a queued invocation its policy never places,
-    /// say). Time did not move, even with a deadline.
+    /// say). The provider stays at the last timer the wait fired, even with
+    /// a deadline (spec R127).
     Stalled {
-        /// The provider's current time (µs).
+        /// The provider's current time (µs), where the wait stopped.
         at_us: u64,
     },
     /// Virtual time reached the deadline first; the provider is at the
@@ -356,9 +358,9 @@ impl<P: Policies> Provider<P> {
     /// events produced on the way are appended to `events` (spec R125,
     /// R127). Returns at once if it has ended already. With a deadline
     /// (µs), stops there (having advanced to it) if the invocation has not
-    /// ended. If no timer is left first, it returns `Stalled` at once,
-    /// without moving time: nothing could change before the deadline
-    /// anyway. Every timer due at the instant the invocation ends fires,
+    /// ended. If no timer is left before it ends, it returns `Stalled`,
+    /// without moving time on to the deadline: nothing could change before
+    /// it anyway. Every timer due at the instant the invocation ends fires,
     /// even those after its ending event.
     ///
     /// # Errors

@@ -132,9 +132,9 @@ impl Default for Retry {
 }
 
 impl Retry {
-    /// The wait (µs) between the failure of attempt number `attempt` (from
-    /// 1) and the start of the next: `backoff_us × 2^(attempt−1)`,
-    /// saturating, at most `limits::DURATION_MAX_US`.
+    /// The wait (µs) between the failure of the attempt numbered `attempt`
+    /// (the first is 1) and the start of the next: `backoff_us ×
+    /// 2^(attempt−1)`, saturating, at most `limits::DURATION_MAX_US`.
     pub fn backoff_after_us(&self, attempt: u32) -> u64 {
         let doublings = attempt.saturating_sub(1).min(ATTEMPTS_MAX);
         self.backoff_us

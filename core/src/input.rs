@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// An input at `at_us` is an advance to `at_us` — every timer due by then
 /// fires first — followed by its command, judged against the state those
-/// timers leave. It is refused, changing nothing but that advance, if its
-/// time is earlier than the provider's current time or beyond
-/// `limits::TIME_MAX_US`, or if its command is invalid ([`Refusal`],
-/// spec R30, R37).
+/// timers leave. It is refused ([`Refusal`], spec R30, R37) if its time is
+/// earlier than the provider's current time or beyond
+/// `limits::TIME_MAX_US`, changing nothing at all; or if its command is
+/// invalid, changing nothing beyond that advance.
 ///
 /// [`Refusal`]: crate::Refusal
 ///

@@ -192,7 +192,8 @@ pub struct Metrics {
     /// containers): the warm capacity kept, pre-warms included.
     pub idle_container_us: u128,
     /// The integral of `queued_now` over virtual time (µs × invocations):
-    /// divided by `queued_total`, the mean wait in the queue.
+    /// divided by `queued_total`, the mean time each stay in the queue has
+    /// lasted so far.
     pub queued_us: u128,
 }
 
