@@ -492,6 +492,11 @@ pub fn fields(
         ),
         ("containers_lost", Value::from(m.containers_lost)),
         ("images_lost", Value::from(m.images_lost)),
+        // Invocations the run stopped with that never ended (spec R133): a
+        // queue no host will drain, say, is not "0 unaccounted" alone.
+        ("queued_at_end", Value::from(m.queued_now)),
+        ("in_flight_at_end", Value::from(m.in_flight_now)),
+        ("retrying_at_end", Value::from(m.retrying_now)),
         ("unaccounted_invocations", Value::from(unaccounted(m))),
         ("containers_at_end", Value::from(m.containers_now)),
         // Pre-warming (spec §29): only the hybrid histogram pre-warms.

@@ -19,6 +19,7 @@
 //! Results carry the header so `merge` can refuse a result of another
 //! comparison, a duplicate, a run the grid does not have, or a missing one.
 
+use coldstart::files;
 use coldstart::scenario;
 use coldstart::study::compare::{run_scenario, Fields};
 use coldstart::study::grid::{Grid, GridHeader, RUNS_MAX};
@@ -273,7 +274,12 @@ struct FormatOnly {
 /// Reads a `format` file as `T`; a file of the other format is named as
 /// such rather than by its first unknown field.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|error| file_error(path, error))?;
+    let bytes_max = if format == JOB_FORMAT {
+        files::JOB_BYTES_MAX
+    } else {
+        files::RESULT_BYTES_MAX
+    };
+    let text = files::read_text(path, bytes_max).map_err(|problem| file_error(path, problem))?;
     let what = format.trim_start_matches("coldstart-");
     if let Ok(FormatOnly {
         format: Some(found),
@@ -286,8 +292,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Resul
             ));
         }
     }
-    serde_json::from_str(&text)
-        .map_err(|error| file_error(path, format!("not a coldstart {what} file: {error}")))
+    serde_json::from_str(&text).map_err(|error| {
+        let problem = files::echo_up_to(&error.to_string(), files::MESSAGE_CHARS_MAX);
+        file_error(path, format!("not a coldstart {what} file: {problem}"))
+    })
 }
 
 /// Reads and checks a job file.
@@ -302,6 +310,20 @@ pub fn read_job(path: &Path) -> Result<JobFile, FileError> {
     )?;
     check_run(path, &job.grid, job.combination, &job.labels, job.seed)?;
     Ok(job)
+}
+
+/// The files a job's scenario reads (its traces), for the check that no
+/// output overwrites them; none if the scenario does not resolve (running
+/// it then fails with the reason).
+pub fn job_input_paths(job: &JobFile) -> Vec<PathBuf> {
+    scenario::from_table(
+        job.scenario.clone(),
+        &job.grid.scenario,
+        Path::new("."),
+        Some(job.seed),
+    )
+    .map(|scenario| scenario.workload.input_paths())
+    .unwrap_or_default()
 }
 
 /// Runs a job: the result file's contents. A scenario the job holds that
@@ -576,7 +598,7 @@ mod tests {
         );
         // A file claiming an enormous grid is refused before any table of
         // that size is made; an empty one has no run to be.
-        let mut huge = header(1 << 20, 1 << 20);
+        let mut huge = header(1 << 11, 1 << 10);
         huge.axes.push(huge.axes[0].clone());
         assert!(merge_of("huge", &[result(huge, 0, 0)])
             .unwrap_err()

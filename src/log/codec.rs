@@ -29,16 +29,51 @@ fn config() -> bincode::config::Configuration {
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_std_write(value, out, config())
         .map(|_| ())
-        .map_err(|error| CodecError {
-            message: error.to_string(),
-        })
+        .map_err(|error| encode_problem(&error))
 }
 
 /// Encodes `value`.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|error| CodecError {
-        message: error.to_string(),
-    })
+    bincode::serde::encode_to_vec(value, config()).map_err(|error| encode_problem(&error))
+}
+
+/// bincode's encode error in our words: its `Display` is its `Debug` text.
+fn encode_problem(error: &bincode::error::EncodeError) -> CodecError {
+    use bincode::error::EncodeError;
+    let message = match error {
+        EncodeError::Io { inner, .. } => inner.to_string(),
+        EncodeError::OtherString(text) => text.clone(),
+        EncodeError::Other(text) => (*text).to_string(),
+        _ => "the value cannot be encoded".to_string(),
+    };
+    CodecError { message }
+}
+
+/// bincode's decode error in our words (its `Display` is its `Debug`
+/// text, which names its own types): what was wrong with the bytes.
+fn decode_problem(error: &bincode::error::DecodeError) -> CodecError {
+    use bincode::error::DecodeError;
+    let message = match error {
+        DecodeError::UnexpectedEnd { .. } => "the record ends inside a value".to_string(),
+        DecodeError::LimitExceeded => {
+            "a length claims more bytes than the record holds".to_string()
+        }
+        DecodeError::InvalidIntegerType { .. } => "an integer of the wrong width".to_string(),
+        DecodeError::UnexpectedVariant { found, .. } => {
+            format!("an unknown variant number {found}")
+        }
+        DecodeError::Utf8 { .. } => "a text that is not UTF-8".to_string(),
+        DecodeError::InvalidCharEncoding(_) => "an invalid character".to_string(),
+        DecodeError::InvalidBooleanValue(value) => {
+            format!("a boolean of value {value} (not 0 or 1)")
+        }
+        DecodeError::OutsideUsizeRange(value) => format!("a length of {value}, out of range"),
+        DecodeError::OtherString(text) => crate::files::echo(text),
+        DecodeError::Other(text) => (*text).to_string(),
+        DecodeError::Io { inner, .. } => inner.to_string(),
+        _ => "a value that does not decode".to_string(),
+    };
+    CodecError { message }
 }
 
 /// Decodes a value from the front of `bytes`, allocating for its strings
@@ -77,9 +112,7 @@ fn decode_within_limit<T: DeserializeOwned>(
 /// byte. Re-encoding and comparing refuses those (found by reasoning about
 /// the `log_decode` fuzz target's round trip; see docs/testing.md).
 pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used_bytes) = decode_within_limit(bytes).map_err(|error| CodecError {
-        message: error.to_string(),
-    })?;
+    let (value, used_bytes) = decode_within_limit(bytes).map_err(|error| decode_problem(&error))?;
     if used_bytes != bytes.len() {
         return Err(CodecError {
             message: format!(

@@ -63,6 +63,22 @@ pub enum WorkloadSource {
     Azure2019(Azure2019Spec),
 }
 
+impl WorkloadSource {
+    /// The files the workload reads (none for the generator): what no
+    /// output of the run may overwrite.
+    pub fn input_paths(&self) -> Vec<PathBuf> {
+        match self {
+            WorkloadSource::Synthetic(_) => Vec::new(),
+            WorkloadSource::Trace(spec) => vec![spec.path.clone()],
+            WorkloadSource::Azure2019(spec) => {
+                let mut paths = vec![spec.invocations_path.clone(), spec.durations_path.clone()];
+                paths.extend(spec.memory_path.clone());
+                paths
+            }
+        }
+    }
+}
+
 /// Why a scenario could not be loaded. Its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScenarioError {
@@ -412,7 +428,8 @@ pub fn base_of(path: &Path) -> &Path {
 /// A scenario file's TOML table, before any `--set` and before its values
 /// are read.
 pub fn read_table(path: &Path) -> Result<toml::Table, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read(e.to_string()))?;
+    let text = crate::files::read_text(path, crate::files::SCENARIO_BYTES_MAX)
+        .map_err(|problem| ScenarioError::Read(problem.to_string()))?;
     parse_table(&text)
 }
 
@@ -455,7 +472,11 @@ pub fn from_table(
                 } else {
                     path
                 },
-                problem: error.into_inner().message().to_string(),
+                // A value the message quotes may be long: cut it.
+                problem: crate::files::echo_up_to(
+                    error.into_inner().message(),
+                    crate::files::MESSAGE_CHARS_MAX,
+                ),
             }
         })?;
     if seed.is_some() {
@@ -465,8 +486,24 @@ pub fn from_table(
 }
 
 /// One line: `line L, column C: message`.
+/// TOML's largest integer: values are signed 64-bit.
+pub const TOML_INTEGER_MAX: i64 = i64::MAX;
+
+/// The toml crate's words for an integer past TOML's range (it says
+/// "i128" or "u64"), in the words of the format.
+fn integer_limit_message(message: &str) -> Option<String> {
+    let past_range = message.contains("as i128") || message.contains("u64 value was too large");
+    past_range.then(|| {
+        format!(
+            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); \
+             write a large size or duration with a unit (\"1PiB\", \"30d\")"
+        )
+    })
+}
+
 fn syntax_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', " ");
+    let message = integer_limit_message(&message).unwrap_or(message);
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -493,7 +530,7 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             None => (part, ""),
         };
         if key.is_empty() && rest.is_empty() {
-            return Err(format!("`{path}` has an empty key"));
+            return Err(format!("`{}` has an empty key", crate::files::echo(path)));
         }
         if !key.is_empty() {
             match key.parse::<usize>() {
@@ -504,18 +541,36 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
         while !rest.is_empty() {
             let close = rest
                 .find(']')
-                .ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+                .ok_or_else(|| format!("`{}`: unclosed `[`", crate::files::echo(path)))?;
             let index = rest[1..close]
                 .parse()
                 .map_err(|_| format!("`{path}`: `{}` is not an index", &rest[1..close]))?;
             segments.push(Segment::Index(index));
             rest = &rest[close + 1..];
             if !rest.is_empty() && !rest.starts_with('[') {
-                return Err(format!("`{path}`: unexpected `{rest}`"));
+                return Err(format!(
+                    "`{}`: unexpected `{rest}`",
+                    crate::files::echo(path)
+                ));
             }
         }
     }
     Ok(segments)
+}
+
+/// Whether `text` is an integer literal TOML cannot hold (beyond 64-bit
+/// signed): without this check `--set` would take it as a string.
+fn is_integer_past_toml(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty()
+        && digits
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'_')
+        && digits
+            .bytes()
+            .next()
+            .is_some_and(|byte| byte.is_ascii_digit())
+        && text.replace('_', "").parse::<i64>().is_err()
 }
 
 /// The value of `--set key=value`: TOML if it parses as a TOML value
@@ -544,6 +599,11 @@ pub fn apply_set(table: &mut toml::Table, argument: &str) -> Result<(), Scenario
     let segments = parse_path(path.trim()).map_err(fail)?;
     if segments.is_empty() {
         return Err(fail("empty key path".into()));
+    }
+    if is_integer_past_toml(value.trim()) {
+        return Err(fail(format!(
+            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); write a large size or duration with a unit (\"1PiB\", \"30d\")"
+        )));
     }
     let mut root = toml::Value::Table(std::mem::take(table));
     let result = set_in(&mut root, &segments, parse_set_value(value.trim()), "");

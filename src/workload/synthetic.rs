@@ -177,6 +177,11 @@ pub enum WorkloadError {
         field: &'static str,
         ppm: u32,
     },
+    /// `failure_per_phase_ppm` applies to each of the three phases (clone,
+    /// build, run): their sum must be a probability.
+    FailureTooLikely {
+        per_phase_ppm: u32,
+    },
     /// A rate profile or percentile table that cannot be used.
     BadTable {
         what: &'static str,
@@ -209,6 +214,12 @@ impl std::fmt::Display for WorkloadError {
             WorkloadError::ProbabilityTooLarge { field, ppm } => {
                 write!(f, "{field} = {ppm} ppm is above {PPM} ppm")
             }
+            WorkloadError::FailureTooLikely { per_phase_ppm } => write!(
+                f,
+                "failure_per_phase_ppm = {per_phase_ppm} ppm: over the 3 phases (clone, build, run) an invocation fails with {} ppm, above {PPM} ppm; at most {} ppm per phase",
+                u64::from(*per_phase_ppm) * 3,
+                PPM / 3
+            ),
             WorkloadError::BadTable { what, problem } => write!(f, "{what}: {problem}"),
         }
     }
@@ -271,9 +282,8 @@ impl WorkloadSpec {
         }
         self.validate_tables()?;
         if u64::from(self.failure_per_phase_ppm) * 3 > u64::from(PPM) {
-            return Err(WorkloadError::ProbabilityTooLarge {
-                field: "failure_per_phase_ppm (× 3 phases)",
-                ppm: self.failure_per_phase_ppm,
+            return Err(WorkloadError::FailureTooLikely {
+                per_phase_ppm: self.failure_per_phase_ppm,
             });
         }
         Ok(())
