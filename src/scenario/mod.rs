@@ -485,7 +485,6 @@ pub fn from_table(
     resolve(sections, name, base)
 }
 
-/// One line: `line L, column C: message`.
 /// TOML's largest integer: values are signed 64-bit.
 pub const TOML_INTEGER_MAX: i64 = i64::MAX;
 
@@ -496,11 +495,12 @@ fn integer_limit_message(message: &str) -> Option<String> {
     past_range.then(|| {
         format!(
             "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); \
-             write a large size or duration with a unit (\"1PiB\", \"30d\")"
+             write a large size or duration with a unit (\"1TiB\", \"8760h\")"
         )
     })
 }
 
+/// One line: `line L, column C: message`.
 fn syntax_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', " ");
     let message = integer_limit_message(&message).unwrap_or(message);
@@ -602,7 +602,7 @@ pub fn apply_set(table: &mut toml::Table, argument: &str) -> Result<(), Scenario
     }
     if is_integer_past_toml(value.trim()) {
         return Err(fail(format!(
-            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); write a large size or duration with a unit (\"1PiB\", \"30d\")"
+            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); write a large size or duration with a unit (\"1TiB\", \"8760h\")"
         )));
     }
     let mut root = toml::Value::Table(std::mem::take(table));
@@ -688,7 +688,7 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
     let seed = sections.seed.unwrap_or(SEED_DEFAULT);
     let (config, policies) = resolve_provider(sections.provider, seed)?;
     let workload = resolve_workload(sections.workload, seed, base)?;
-    let faults = resolve_faults(sections.faults)?;
+    let faults = resolve_faults(sections.faults, config.hosts.len())?;
     config
         .validate()
         .map_err(|error| invalid(format!("provider: {error}")))?;
@@ -706,7 +706,33 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
     })
 }
 
-fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioError> {
+/// The most crashes an hour `[faults] crashes_per_hour` may ask for (as
+/// `simulate --faults`).
+pub const CRASHES_PER_HOUR_MAX: u64 = 1_000_000;
+
+fn resolve_faults(section: FaultsSection, hosts: usize) -> Result<ScenarioFaults, ScenarioError> {
+    if let Some(rate) = section
+        .crashes_per_hour
+        .filter(|&r| r > CRASHES_PER_HOUR_MAX)
+    {
+        return Err(ScenarioError::Key {
+            path: "faults.crashes_per_hour".into(),
+            problem: format!("{rate} is above the limit of {CRASHES_PER_HOUR_MAX}"),
+        });
+    }
+    if let Some(repair) = section
+        .repair
+        .filter(|r| r.0 > crate::limits::DURATION_MAX_US)
+    {
+        return Err(ScenarioError::Key {
+            path: "faults.repair".into(),
+            problem: format!(
+                "{} µs is above the longest duration, {} µs (2^48)",
+                repair.0,
+                crate::limits::DURATION_MAX_US
+            ),
+        });
+    }
     let random = match (section.crashes_per_hour, section.repair) {
         (None, None) => None,
         (crashes_per_hour, repair) => Some(crate::workload::faults::FaultOptions {
@@ -737,6 +763,7 @@ fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioErro
                 })
             }
         };
+        check_fault(&path, fault.time.0, &command, hosts)?;
         scheduled.push(Input {
             at_us: fault.time.0,
             command,
@@ -745,6 +772,40 @@ fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioErro
     // Stable: faults at one time keep their order in the file.
     scheduled.sort_by_key(|input| input.at_us);
     Ok(ScenarioFaults { random, scheduled })
+}
+
+/// A scheduled fault the run would refuse, refused at load instead: a time
+/// past the core's limit, a host the provider does not have.
+fn check_fault(
+    path: &str,
+    at_us: u64,
+    command: &crate::Command,
+    hosts: usize,
+) -> Result<(), ScenarioError> {
+    if at_us > crate::limits::TIME_MAX_US {
+        return Err(ScenarioError::Key {
+            path: format!("{path}.time"),
+            problem: format!(
+                "{at_us} µs is past the latest input time the core accepts, {} µs (2^62)",
+                crate::limits::TIME_MAX_US
+            ),
+        });
+    }
+    let (key, host) = match command {
+        crate::Command::HostDown { host } => ("host_down", host),
+        crate::Command::HostUp { host, .. } => ("host_up", host),
+        _ => return Ok(()),
+    };
+    if host.index() >= hosts {
+        return Err(ScenarioError::Key {
+            path: format!("{path}.{key}"),
+            problem: format!(
+                "host {} does not exist: the provider has {hosts} hosts, numbered from 0",
+                host.0
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn resolve_provider(
