@@ -22,7 +22,7 @@
 use coldstart::files;
 use coldstart::scenario;
 use coldstart::study::compare::{run_scenario, Fields};
-use coldstart::study::grid::{Grid, GridHeader, RUNS_MAX};
+use coldstart::study::grid::{Grid, GridHeader};
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -308,7 +308,13 @@ pub fn read_job(path: &Path) -> Result<JobFile, FileError> {
         job.format_version,
         &job.coldstart_version,
     )?;
+    job.grid
+        .check()
+        .map_err(|problem| file_error(path, problem))?;
     check_run(path, &job.grid, job.combination, &job.labels, job.seed)?;
+    job.grid
+        .check_table(job.combination, &job.scenario)
+        .map_err(|problem| file_error(path, problem))?;
     Ok(job)
 }
 
@@ -412,12 +418,10 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
         )?;
         if header.is_none() {
             // Checked before the table of runs is allocated.
-            if result.grid.runs() > RUNS_MAX {
-                return Err(file_error(
-                    path,
-                    format!("its grid claims more than {RUNS_MAX} runs"),
-                ));
-            }
+            result
+                .grid
+                .check()
+                .map_err(|problem| file_error(path, problem))?;
             runs = vec![None; result.grid.runs()];
             header = Some(result.grid.clone());
         }
@@ -442,6 +446,8 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
             &result.labels,
             result.seed,
         )?;
+        coldstart::report::check_report(&result.report.0)
+            .map_err(|problem| file_error(path, problem))?;
         if let Some((_, earlier)) = &runs[run] {
             return Err(file_error(
                 path,
@@ -518,8 +524,25 @@ mod tests {
                 values: (0..values).map(|v| v.to_string()).collect(),
             }],
             seeds: (0..seeds as u64).collect(),
-            fingerprint: "0".into(),
+            fingerprint: "0123456789abcdef".into(),
         }
+    }
+
+    /// A report of the right keys, zero everywhere but its first key
+    /// (`invocations`), which holds `seed`.
+    fn report_of(seed: u64) -> Report {
+        let mut fields: Fields = coldstart::report::keys()
+            .into_iter()
+            .map(|key| {
+                let value = match key {
+                    "events_digest" => Value::from("0000000000000000"),
+                    _ => Value::from(0),
+                };
+                (key.to_string(), value)
+            })
+            .collect();
+        fields[0].1 = Value::from(seed);
+        Report(fields)
     }
 
     fn result(grid: GridHeader, combination: usize, seed: u64) -> ResultFile {
@@ -531,7 +554,7 @@ mod tests {
             grid,
             combination,
             seed,
-            report: Report(vec![("x".into(), Value::from(seed))]),
+            report: report_of(seed),
         }
     }
 
@@ -599,7 +622,10 @@ mod tests {
         // A file claiming an enormous grid is refused before any table of
         // that size is made; an empty one has no run to be.
         let mut huge = header(1 << 11, 1 << 10);
-        huge.axes.push(huge.axes[0].clone());
+        let mut other = huge.axes[0].clone();
+        other.name = "b".into();
+        other.key = "b".into();
+        huge.axes.push(other);
         assert!(merge_of("huge", &[result(huge, 0, 0)])
             .unwrap_err()
             .ends_with("its grid claims more than 1000000 runs"));
@@ -607,7 +633,7 @@ mod tests {
         empty.labels = Vec::new();
         assert_eq!(
             merge_of("empty", &[empty]).unwrap_err(),
-            "r0.json: combination 0, but its grid has 0"
+            "r0.json: grid.axes[0] (a) has fewer than 2 values"
         );
     }
 }

@@ -119,7 +119,6 @@ impl UpHosts {
 pub struct WithCrashes<I: Iterator<Item = Input>> {
     inputs: Peekable<I>,
     draws: Draws,
-    hosts: u32,
     options: FaultOptions,
     /// The next crash's time, while crashes are still drawn.
     next_crash_us: Option<u64>,
@@ -136,7 +135,6 @@ impl<I: Iterator<Item = Input>> WithCrashes<I> {
         WithCrashes {
             inputs: inputs.peekable(),
             draws,
-            hosts,
             options,
             next_crash_us,
             recoveries: BTreeMap::new(),
