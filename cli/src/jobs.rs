@@ -416,12 +416,13 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
             result.format_version,
             &result.coldstart_version,
         )?;
+        // Each file's grid, before the first one sizes the table of runs
+        // and before another is compared with it.
+        result
+            .grid
+            .check()
+            .map_err(|problem| file_error(path, problem))?;
         if header.is_none() {
-            // Checked before the table of runs is allocated.
-            result
-                .grid
-                .check()
-                .map_err(|problem| file_error(path, problem))?;
             runs = vec![None; result.grid.runs()];
             header = Some(result.grid.clone());
         }

@@ -971,8 +971,25 @@ fn run_convert(input: &Path, output: &Path) -> ExitCode {
     }
 }
 
+/// The longest line of a usage error (characters): clap echoes a flag's
+/// value whole, however long.
+const USAGE_LINE_CHARS_MAX: usize = 300;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            let text = error.render().to_string();
+            for line in text.lines() {
+                eprintln!(
+                    "{}",
+                    coldstart::files::echo_up_to(line, USAGE_LINE_CHARS_MAX)
+                );
+            }
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+        Err(error) => error.exit(),
+    };
     match &cli.command {
         Command::Simulate(args) => run_simulate(args),
         Command::Compare(args) => run_compare(args),

@@ -444,6 +444,43 @@ mod tests {
         assert!(taken > 1000, "the check saw only {taken} accepted variants");
     }
 
+    /// bincode's errors come out in words, not its Debug text (its
+    /// `Display` is its `Debug`: `UnexpectedEnd { additional: 1 }`).
+    #[test]
+    fn decode_errors_are_in_words() {
+        let message = |bytes: &[u8]| decode_input(bytes).unwrap_err().message;
+        // An input cut inside its command.
+        assert_eq!(message(&[5]), "the record ends inside a value");
+        // A command number no command has (serde's words, passed on).
+        assert_eq!(
+            message(&[5, 77]),
+            "invalid value: integer `77`, expected variant index 0 <= i < 10"
+        );
+        // A boolean that is neither 0 nor 1 (HostUp's disk_kept).
+        let host_up = encode(&Input {
+            at_us: 5,
+            command: Command::HostUp {
+                host: crate::HostId(1),
+                disk_kept: true,
+            },
+        })
+        .unwrap();
+        let mut bad = host_up.clone();
+        *bad.last_mut().unwrap() = 7;
+        assert_eq!(message(&bad), "a boolean of value 7 (not 0 or 1)");
+        // A string's length beyond the record.
+        let mut bytes = vec![253];
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert_eq!(
+            decode::<String>(&bytes).unwrap_err().message,
+            "a length claims more bytes than the record holds"
+        );
+        for bytes in [&[5u8][..], &[5, 77], &bad] {
+            let text = message(bytes);
+            assert!(!text.contains('{') && !text.contains("Error"), "{text}");
+        }
+    }
+
     #[test]
     fn a_non_canonical_varint_is_refused_with_the_serde_paths_reason() {
         // at_us = 5 written as a u16 varint, then `Advance`.
