@@ -260,6 +260,9 @@ fn simulate_with_faults_loses_nothing() {
     assert_eq!(key("host_crashes"), key("host_recoveries"));
     assert!(key("containers_lost") > 0, "{json}");
     assert_eq!(key("unaccounted_invocations"), 0);
+    assert_eq!(key("queued_at_end"), 0);
+    assert_eq!(key("in_flight_at_end"), 0);
+    assert_eq!(key("retrying_at_end"), 0);
     assert_eq!(key("containers_at_end"), 0);
     assert_eq!(
         key("invocations"),
@@ -280,7 +283,7 @@ fn simulate_with_faults_loses_nothing() {
     assert!(summary_value(&queued, "faults").contains("host crashes"));
     assert_eq!(
         summary_value(&queued, "at the end"),
-        "0 invocations unaccounted for, 0 containers holding RAM or a slot"
+        "0 invocations never ended (0 queued, 0 running, 0 waiting to retry), 0 unaccounted for; 0 containers holding RAM or a slot"
     );
     let plain = simulate_ok(&[]);
     assert_ne!(

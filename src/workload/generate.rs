@@ -65,7 +65,12 @@ pub const DURATION_MAX_MS: u64 = 86_400_000;
 /// use coldstart::workload::generate::{write_azure2019, DaySpec};
 ///
 /// let dir = std::env::temp_dir().join(format!("coldstart-doc-gen-{}", std::process::id()));
-/// let spec = DaySpec { functions: 20, apps: 20, invocations: 5_000, minutes: 10, ..DaySpec::default() };
+/// // Fields are set one by one (the struct will grow).
+/// let mut spec = DaySpec::default();
+/// spec.functions = 20;
+/// spec.apps = 20;
+/// spec.invocations = 5_000;
+/// spec.minutes = 10;
 /// let files = write_azure2019(&spec, &dir)?;
 /// assert_eq!(files.len(), 3);
 /// # std::fs::remove_dir_all(&dir)?;
