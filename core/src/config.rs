@@ -45,15 +45,19 @@ pub struct Config {
     /// allowed; `Config::homogeneous` builds the common case.
     pub hosts: Vec<HostSpec>,
     /// Overhead of starting a new container once its image is on the host's
-    /// disk (the "init" phase), in µs.
+    /// disk (the "init" phase), in µs (spec R64): its invocation's code
+    /// starts this long after the image arrives. Billed as part of a cold
+    /// invocation's duration (spec R102). 0 to `limits::DURATION_MAX_US`.
     pub cold_start_us: u64,
-    /// Overhead of handing an invocation to an idle warm container, in µs.
+    /// Overhead of handing an invocation to an idle warm container, in µs
+    /// (spec R57); never billed. 0 to `limits::DURATION_MAX_US`.
     pub warm_start_us: u64,
     /// What happens to an invocation that finds no room on any host.
     pub pressure: Pressure,
     /// Keep at most this many terminal invocation records; the oldest to end
-    /// is reaped first (`Some(0)` reaps each record as it ends). `None` keeps
-    /// every record until a `Reap` input.
+    /// is reaped first, with a `Reaped` event (`Some(0)` reaps each record
+    /// as it ends; spec R99). `None` keeps every record until a `Reap`
+    /// input.
     pub terminal_records_max: Option<u64>,
     /// How a fault's victims are retried: invocations whose host went down,
     /// and failed image transfers (spec §27).
