@@ -14,6 +14,7 @@
 //! - [`workload`]: seeded synthetic workloads, the Azure Functions traces,
 //!   faults;
 //! - [`simulate`] and [`report`]: one run of a scenario and its report;
+//! - [`html`]: the self-contained HTML report of a run or a comparison;
 //! - [`study`]: grids of runs over scenario keys and seeds, with confidence
 //!   intervals;
 //! - [`harness`] (feature `harness`, on by default): fuzzing your own
@@ -27,6 +28,7 @@ pub use coldstart_core::*;
 pub mod driver;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod html;
 pub mod log;
 pub mod report;
 pub mod scenario;
