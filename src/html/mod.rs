@@ -10,16 +10,16 @@
 
 pub mod buckets;
 mod collector;
-// pub mod compare;
-// mod page;
-// pub mod render;
+pub mod compare;
+mod page;
+pub mod render;
 pub mod sketch;
 
 pub use collector::{
     Collector, FunctionStats, HostRowStats, Outcome, Series, FUNCTION_SUB_BITS, HOST_ROWS_MAX,
     RUN_SUB_BITS,
 };
-// pub use render::{render_run, RunInfo};
+pub use render::{render_run, RunInfo};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use crate::driver::{Driver, DriverOptions};
 use crate::input::{Command, Input};
 use crate::scenario::{self, Scenario};
 use crate::workload::faults::{WithCrashes, WithScheduled};
-use crate::{HostId, HostView, Provider};
+use crate::{HostId, Provider};
 
 /// Runs `scenario` step by step, checking the collector after each step;
 /// returns the finished collector and the provider.
@@ -29,7 +29,7 @@ fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
     };
     let mut driver = Driver::new(provider, options);
     let mut collector = Collector::new(&scenario.config);
-    let mut step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
+    let step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
         collector.observe_input(input);
         for event in driver.apply(input).expect("a valid input") {
             collector.observe(event);
