@@ -132,7 +132,7 @@ p.note { color: var(--muted); margin: 4px 0; max-width: 900px; }
 /// to the figure's `<output>`), table sorting by clicking a header, and,
 /// once both are set up without an error, `data-ready="ok"` on the body:
 /// the browser test reads it back from the rendered page.
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r##"
 (function () {
   "use strict";
   document.querySelectorAll("figure").forEach(function (figure) {
@@ -170,9 +170,31 @@ const SCRIPT: &str = r#"
       th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
     });
   });
+  // scripts/test-browser.sh opens the page at #check-sort: sort the first
+  // numeric column of every table both ways and say whether the rows came
+  // out in order.
+  if (location.hash === "#check-sort") {
+    var checked = 0, failed = 0;
+    document.querySelectorAll("table.sortable").forEach(function (table) {
+      var body = table.tBodies[0];
+      if (body.rows.length < 2) return;
+      var column = Array.prototype.findIndex.call(body.rows[0].cells, function (c) { return c.hasAttribute("data-v"); });
+      if (column < 0) return;
+      var th = table.querySelectorAll("th[data-sort]")[column];
+      [1, -1].forEach(function (direction) {
+        th.click();
+        var values = Array.prototype.map.call(body.rows, function (row) { return key(row.cells[column]); });
+        for (var i = 1; i < values.length; i++) {
+          if (direction * (values[i - 1] - values[i]) < 0) failed++;
+        }
+        checked++;
+      });
+    });
+    document.body.setAttribute("data-sort-check", failed === 0 && checked > 0 ? "ok" : "failed");
+  }
   document.body.setAttribute("data-ready", "ok");
 })();
-"#;
+"##;
 
 /// The whole document around `body` (already HTML).
 pub fn document(title: &str, body: &str) -> String {

@@ -338,7 +338,9 @@ fn gib(bytes: f64) -> String {
 
 fn dollars(picodollars: f64) -> String {
     let value = picodollars / PICODOLLARS_PER_DOLLAR;
-    if value.abs() >= 100.0 {
+    if value == 0.0 {
+        "$0".to_string()
+    } else if value.abs() >= 100.0 {
         format!("${value:.0}")
     } else if value.abs() >= 1.0 {
         format!("${value:.2}")
@@ -961,7 +963,14 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
             Line::new("maximum", queue_max),
         ],
     }
-    .render(&axis, "");
+    .render(
+        &axis,
+        if s.queue.maxima().iter().all(|&m| m == 0) {
+            "No invocation waited in the queue (pressure reject, or room enough)."
+        } else {
+            ""
+        },
+    );
     body += &TimeChart {
         id: "starts",
         title: "Starts and rejections per interval",
