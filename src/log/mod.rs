@@ -1333,8 +1333,13 @@ fn binary_record<R: BufRead>(
             problem: format!("length {length_bytes} bytes is above the limit {RECORD_BYTES_MAX}"),
         });
     }
-    payload.resize(length_bytes as usize, 0);
-    let got = read_up_to(reader, payload)?;
+    // Read as it comes rather than sized from the length: a small file
+    // claiming a huge record costs what the file holds, not the claim.
+    payload.clear();
+    let got = reader
+        .by_ref()
+        .take(u64::from(length_bytes))
+        .read_to_end(payload)?;
     if got < length_bytes as usize {
         return Err(LogError::Truncated {
             what: what("payload"),
