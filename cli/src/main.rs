@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod gen;
 mod jobs;
 mod outputs;
 mod progress;
@@ -60,6 +61,10 @@ enum Command {
     /// Works on command logs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Writes a synthetic day in an Azure Functions trace layout (seeded:
+    /// functions, apps, popularity, diurnal rate, durations, memory), and a
+    /// scenario file beside it that runs it.
+    Gen(gen::GenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +88,8 @@ struct OutputArgs {
     /// Print the report as CSV: a header row and one row of values.
     #[arg(long)]
     csv: bool,
-    /// Print nothing on success (errors still go to stderr).
+    /// No progress and no summary; a report asked for with --json or --csv
+    /// is still printed (errors still go to stderr).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -675,7 +681,8 @@ fn slots_total(config: &Config) -> u64 {
     config.hosts.iter().map(|host| u64::from(host.slots)).sum()
 }
 
-/// Prints the report (`--json`, `--csv`) or the summary, unless `--quiet`.
+/// Prints the report (`--json`, `--csv`), or else the summary unless
+/// `--quiet`: quiet silences what was not asked for, never a report that was.
 fn print_results(
     output: &OutputArgs,
     metrics: &Metrics,
@@ -684,9 +691,6 @@ fn print_results(
     latencies: &mut Latencies,
     summary: impl FnOnce(&mut Latencies) -> String,
 ) {
-    if output.quiet {
-        return;
-    }
     if output.json || output.csv {
         let fields = report::fields(metrics, run, slots_total, latencies);
         if output.json {
@@ -694,7 +698,7 @@ fn print_results(
         } else {
             out(&report::to_csv(&fields));
         }
-    } else {
+    } else if !output.quiet {
         out(&summary(latencies));
     }
 }
@@ -997,5 +1001,6 @@ fn main() -> ExitCode {
         Command::Merge(args) => run_merge(args),
         Command::Replay(args) => run_replay(args),
         Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
+        Command::Gen(args) => gen::run_gen(args),
     }
 }

@@ -72,6 +72,21 @@ fn simulate_prints_the_summary() {
 }
 
 #[test]
+fn quiet_silences_the_summary_but_never_a_report_asked_for() {
+    assert_eq!(simulate_ok(&["--quiet"]), "");
+    let json = simulate_ok(&["--quiet", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    assert_eq!(report["invocations"], 2000);
+    assert_eq!(json, simulate_ok(&["--json"]));
+    let csv = simulate_ok(&["-q", "--csv"]);
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header row and a row of values:\n{csv}"
+    );
+}
+
+#[test]
 fn the_same_seed_gives_the_same_digest_and_another_seed_another() {
     let digest = |seed: &str| summary_value(&simulate_ok(&["--seed", seed]), "events digest");
     let first = digest("42");
