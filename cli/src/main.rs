@@ -393,7 +393,7 @@ fn grid_error(scenario: Option<&Path>, error: GridError) -> ExitCode {
     match (&error, scenario) {
         (GridError::Scenario(_), Some(path)) => file_error(path, error),
         _ => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             ExitCode::FAILURE
         }
     }
@@ -441,7 +441,7 @@ fn print_comparison(
 
 fn run_compare(args: &CompareArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let grid = match args.grid() {
@@ -474,7 +474,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         };
@@ -489,7 +489,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         Err(failure) => match &args.scenario {
             Some(path) => file_error(path, failure),
             None => {
-                eprintln!("coldstart: error: {failure}");
+                complain(&format_args!("error: {failure}"));
                 ExitCode::FAILURE
             }
         },
@@ -500,7 +500,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let job = match jobs::read_job(&args.job) {
         Ok(job) => job,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -513,7 +513,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let result = match result {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -525,7 +525,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
         Some(path) => match jobs::write_result(path, &result) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         },
@@ -534,13 +534,13 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
 
 fn run_merge(args: &MergeArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let files = match jobs::result_paths(&args.results) {
         Ok(files) => files,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -552,8 +552,8 @@ fn run_merge(args: &MergeArgs) -> ExitCode {
         Ok((header, runs)) => print_comparison(&args.output, &header, &runs),
         Err(error) => {
             match error.path {
-                Some(_) => eprintln!("coldstart: {error}"),
-                None => eprintln!("coldstart: merge: {error}"),
+                Some(_) => complain(&error),
+                None => complain(&format_args!("merge: {error}")),
             }
             ExitCode::FAILURE
         }
@@ -658,7 +658,7 @@ fn refuse_clash(inputs: &[PathBuf], outputs: &[(&str, Option<&Path>)]) -> Result
         .filter_map(|(flag, path)| path.map(|path| (*flag, path)))
         .collect();
     outputs::check_outputs(inputs, &named).map_err(|clash| {
-        eprintln!("coldstart: {clash}");
+        complain(&clash);
         ExitCode::FAILURE
     })
 }
@@ -671,9 +671,23 @@ fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// The longest error line printed (characters): a backstop behind the
+/// cut of each echoed value, so no message outgrows a line.
+const ERROR_LINE_CHARS_MAX: usize = 1_000;
+
+/// Prints `coldstart: problem` on stderr, on one line, cut to
+/// [`ERROR_LINE_CHARS_MAX`].
+fn complain(problem: &dyn std::fmt::Display) {
+    let text = problem.to_string();
+    eprintln!(
+        "coldstart: {}",
+        coldstart::files::echo_up_to(&text, ERROR_LINE_CHARS_MAX)
+    );
+}
+
 /// Prints `coldstart: FILE: problem` on stderr; returns the failure code.
 fn file_error(path: &Path, problem: impl std::fmt::Display) -> ExitCode {
-    eprintln!("coldstart: {}: {problem}", path.display());
+    complain(&format_args!("{}: {problem}", path.display()));
     ExitCode::FAILURE
 }
 
@@ -709,7 +723,7 @@ fn scenario_error(args: &SimulateArgs, problem: impl std::fmt::Display) -> ExitC
     match &args.scenario {
         Some(path) => file_error(path, problem),
         None => {
-            eprintln!("coldstart: error: {problem}");
+            complain(&format_args!("error: {problem}"));
             ExitCode::FAILURE
         }
     }
@@ -817,7 +831,10 @@ impl EventsOut {
 
 fn run_replay(args: &ReplayArgs) -> ExitCode {
     let started = Instant::now();
-    if let Err(clash) = refuse_clash(&[args.log.clone()], &[("--events", args.events.as_deref())]) {
+    if let Err(clash) = refuse_clash(
+        std::slice::from_ref(&args.log),
+        &[("--events", args.events.as_deref())],
+    ) {
         return clash;
     }
     let reader = match LogReader::open(&args.log) {

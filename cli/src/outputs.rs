@@ -137,7 +137,8 @@ mod tests {
         assert!(same_file(&spelled, &input));
         assert!(!same_file(&fresh, &input));
         assert!(same_file(&fresh, &directory.join("new.jsonl")));
-        let clash = check_outputs(&[input.clone()], &[("--events", &linked)]).unwrap_err();
+        let clash =
+            check_outputs(std::slice::from_ref(&input), &[("--events", &linked)]).unwrap_err();
         assert_eq!(clash.input, input);
         assert!(check_outputs(&[input], &[("--events", &fresh)]).is_ok());
         let _ = std::fs::remove_dir_all(&directory);
