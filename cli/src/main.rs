@@ -727,7 +727,10 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
             if let Err(error) = html_out::check_output(path, &others) {
                 return file_error(path, error);
             }
-            match html_out::simulate_collector(&scenario) {
+            let t0 = Instant::now();
+            let c = html_out::simulate_collector(&scenario);
+            eprintln!("TMP learn {:?}", t0.elapsed());
+            match c {
                 Ok(collector) => Some(collector),
                 Err(error) => return scenario_error(args, error),
             }
@@ -781,7 +784,9 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
                     steps: simulation.report.steps,
                     version: env!("CARGO_PKG_VERSION").to_string(),
                 };
+                let t0 = Instant::now();
                 let page = coldstart::html::render_run(collector, &info, &simulation.metrics);
+                eprintln!("TMP render {:?}", t0.elapsed());
                 if let Err(error) = std::fs::write(path, page) {
                     return file_error(path, error);
                 }
