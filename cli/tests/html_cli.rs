@@ -237,7 +237,10 @@ fn html_is_refused_over_the_run_s_own_files() {
     let scenario = directory.join("s.toml");
     std::fs::write(&scenario, "[workload]\ninvocations = 50\n").unwrap();
     let error = refused(&directory, &["simulate", "s.toml", "--html", "./s.toml"]);
-    assert!(error.contains("--html would overwrite s.toml"), "{error}");
+    assert!(
+        error.contains("--html: ./s.toml is") && error.contains("an input of this run"),
+        "{error}"
+    );
     assert_eq!(
         std::fs::read_to_string(&scenario).unwrap(),
         "[workload]\ninvocations = 50\n"
@@ -248,7 +251,10 @@ fn html_is_refused_over_the_run_s_own_files() {
             "simulate", "s.toml", "--record", "r.jsonl", "--html", "r.jsonl",
         ],
     );
-    assert!(error.contains("would overwrite r.jsonl"), "{error}");
+    assert!(
+        error.contains("--html: r.jsonl is also --record's output"),
+        "{error}"
+    );
     ok(&[
         "simulate",
         path_arg(&scenario),
@@ -257,26 +263,38 @@ fn html_is_refused_over_the_run_s_own_files() {
         path_arg(&directory.join("r.jsonl")),
     ]);
     let error = refused(&directory, &["replay", "r.jsonl", "--html", "r.jsonl"]);
-    assert!(error.contains("would overwrite r.jsonl"), "{error}");
+    assert!(
+        error.contains("--html: r.jsonl is an input of this run"),
+        "{error}"
+    );
     let error = refused(
         &directory,
         &[
             "replay", "r.jsonl", "--events", "e.jsonl", "--html", "e.jsonl",
         ],
     );
-    assert!(error.contains("would overwrite e.jsonl"), "{error}");
+    assert!(
+        error.contains("--html: e.jsonl is also --events's output"),
+        "{error}"
+    );
     let error = refused(
         &directory,
         &["compare", "s.toml", "--seeds", "1", "--html", "s.toml"],
     );
-    assert!(error.contains("would overwrite s.toml"), "{error}");
+    assert!(
+        error.contains("--html: s.toml is an input of this run"),
+        "{error}"
+    );
     let error = refused(
         &directory,
         &[
             "compare", "--seeds", "1", "--svg", "p.svg", "--html", "p.svg",
         ],
     );
-    assert!(error.contains("would overwrite p.svg"), "{error}");
+    assert!(
+        error.contains("--html: p.svg is also --svg's output"),
+        "{error}"
+    );
     // A trace's file is an input too.
     let trace = repository().join("examples/azure-slice.toml");
     let data = repository().join("tests/data/azure2021-slice-998.csv");
@@ -284,6 +302,6 @@ fn html_is_refused_over_the_run_s_own_files() {
         &directory,
         &["simulate", path_arg(&trace), "--html", path_arg(&data)],
     );
-    assert!(error.contains("would overwrite"), "{error}");
+    assert!(error.contains("an input of this run"), "{error}");
     assert!(!directory.join("e.jsonl").exists());
 }
