@@ -63,6 +63,7 @@ impl Timeline {
     }
 
     /// The interval `t_us` falls in; `t_us` must be inside the axis.
+    #[inline]
     pub fn bucket_of(&self, t_us: u64) -> usize {
         let bucket = (t_us >> self.width_shift) as usize;
         debug_assert!(bucket < BUCKETS, "time {t_us} µs past the axis");
@@ -107,6 +108,7 @@ impl Default for Counter {
 }
 
 impl Counter {
+    #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, count: u64) {
         self.counts[timeline.bucket_of(t_us)] += count;
     }
@@ -161,6 +163,7 @@ impl Gauge {
 
     /// Integrates the current value up to `t_us` (inside the axis, not
     /// before the last change).
+    #[inline]
     pub fn advance(&mut self, timeline: &Timeline, t_us: u64) {
         debug_assert!(t_us >= self.since_us, "a gauge went back in time");
         let t_us = t_us.max(self.since_us);
@@ -169,6 +172,13 @@ impl Gauge {
             self.since_us = t_us;
             return;
         }
+        self.advance_across(timeline, t_us);
+    }
+
+    /// `advance` into a later interval than the current one's.
+    #[cold]
+    #[inline(never)]
+    fn advance_across(&mut self, timeline: &Timeline, t_us: u64) {
         let mut from_us = self.since_us;
         loop {
             let bucket = timeline.bucket_of(from_us);
@@ -194,6 +204,7 @@ impl Gauge {
     }
 
     /// Sets a new value from `t_us` on.
+    #[inline]
     pub fn set(&mut self, timeline: &Timeline, t_us: u64, value: u64) {
         self.advance(timeline, t_us);
         self.value = value;
@@ -202,6 +213,7 @@ impl Gauge {
         }
     }
 
+    #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, delta: u64) {
         let value = self.value.saturating_add(delta);
         self.set(timeline, t_us, value);
@@ -210,6 +222,7 @@ impl Gauge {
     /// Subtracts, saturating at zero: a gauge rebuilt from events never
     /// goes negative on a consistent stream (the tests check it does not
     /// saturate), and a damaged stream must not panic.
+    #[inline]
     pub fn sub(&mut self, timeline: &Timeline, t_us: u64, delta: u64) {
         let value = self.value.saturating_sub(delta);
         self.set(timeline, t_us, value);

@@ -330,12 +330,18 @@ impl Collector {
     }
 
     /// Moves the time axis to `t_us`, merging every series when it doubles.
-    #[inline]
+    /// Inlined: it runs for every event, and almost always only compares.
+    #[inline(always)]
     fn reach(&mut self, t_us: u64) {
         self.last_us = self.last_us.max(t_us);
-        if self.timeline.covers(t_us) {
-            return;
+        if !self.timeline.covers(t_us) {
+            self.grow(t_us);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, t_us: u64) {
         for _ in 0..self.timeline.doublings_for(t_us) {
             self.timeline.double();
             let timeline = self.timeline;
