@@ -10,10 +10,14 @@
 /// Intervals per series: even, so that merging pairs leaves none alone.
 pub const BUCKETS: usize = 200;
 
-/// The shared time axis: the interval width, doubled as time grows.
+/// The shared time axis: the interval width, doubled as time grows. The
+/// width is a power of two, so an interval is found by a shift: this runs
+/// for every event of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeline {
-    width_us: u64,
+    width_shift: u32,
+    /// The end of the last interval (saturated at `u64::MAX`).
+    end_us: u64,
 }
 
 impl Default for Timeline {
@@ -24,17 +28,25 @@ impl Default for Timeline {
 
 impl Timeline {
     pub fn new() -> Timeline {
-        Timeline { width_us: 1 }
+        Timeline {
+            width_shift: 0,
+            end_us: BUCKETS as u64,
+        }
     }
 
     pub fn width_us(&self) -> u64 {
-        self.width_us
+        1 << self.width_shift
+    }
+
+    /// Whether `t_us` is inside the axis (no doubling needed).
+    pub fn covers(&self, t_us: u64) -> bool {
+        t_us < self.end_us
     }
 
     /// How many doublings bring `t_us` inside the last interval (0 when it
     /// already is). The caller merges every series that many times.
     pub fn doublings_for(&self, t_us: u64) -> u32 {
-        let mut width_us = u128::from(self.width_us);
+        let mut width_us = u128::from(self.width_us());
         let mut doublings = 0;
         while u128::from(t_us) >= width_us * BUCKETS as u128 {
             width_us *= 2;
@@ -44,20 +56,23 @@ impl Timeline {
     }
 
     /// Doubles the width once (after every series merged once).
+    /// (Widths past 2^56 µs cannot be needed: times end at 2^63.)
     pub fn double(&mut self) {
-        self.width_us = self.width_us.saturating_mul(2);
+        self.width_shift = (self.width_shift + 1).min(56);
+        self.end_us = self.width_us().saturating_mul(BUCKETS as u64);
     }
 
     /// The interval `t_us` falls in; `t_us` must be inside the axis.
+    #[inline]
     pub fn bucket_of(&self, t_us: u64) -> usize {
-        let bucket = (t_us / self.width_us) as usize;
+        let bucket = (t_us >> self.width_shift) as usize;
         debug_assert!(bucket < BUCKETS, "time {t_us} µs past the axis");
         bucket.min(BUCKETS - 1)
     }
 
     /// The start of interval `bucket`.
     pub fn start_us(&self, bucket: usize) -> u64 {
-        self.width_us.saturating_mul(bucket as u64)
+        self.width_us().saturating_mul(bucket as u64)
     }
 
     /// How many intervals a run that ended at `end_us` uses (at least 1).
@@ -93,6 +108,7 @@ impl Default for Counter {
 }
 
 impl Counter {
+    #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, count: u64) {
         self.counts[timeline.bucket_of(t_us)] += count;
     }
@@ -118,6 +134,10 @@ pub struct Gauge {
     value: u64,
     /// Integrated up to here.
     since_us: u64,
+    /// The interval of `since_us`, and its end: most changes fall in the
+    /// same interval as the one before, and take only an addition.
+    bucket: usize,
+    bucket_end_us: u64,
     /// Value × µs within each interval.
     integral: Vec<u128>,
     max: Vec<u64>,
@@ -128,6 +148,8 @@ impl Default for Gauge {
         Gauge {
             value: 0,
             since_us: 0,
+            bucket: 0,
+            bucket_end_us: 1,
             integral: vec![0; BUCKETS],
             max: vec![0; BUCKETS],
         }
@@ -141,9 +163,22 @@ impl Gauge {
 
     /// Integrates the current value up to `t_us` (inside the axis, not
     /// before the last change).
+    #[inline]
     pub fn advance(&mut self, timeline: &Timeline, t_us: u64) {
         debug_assert!(t_us >= self.since_us, "a gauge went back in time");
         let t_us = t_us.max(self.since_us);
+        if t_us < self.bucket_end_us {
+            self.integral[self.bucket] += u128::from(self.value) * u128::from(t_us - self.since_us);
+            self.since_us = t_us;
+            return;
+        }
+        self.advance_across(timeline, t_us);
+    }
+
+    /// `advance` into a later interval than the current one's.
+    #[cold]
+    #[inline(never)]
+    fn advance_across(&mut self, timeline: &Timeline, t_us: u64) {
         let mut from_us = self.since_us;
         loop {
             let bucket = timeline.bucket_of(from_us);
@@ -157,16 +192,28 @@ impl Gauge {
             from_us = to_us;
         }
         self.since_us = t_us;
+        self.locate(timeline);
+    }
+
+    /// Finds the interval of `since_us` again (after it moved, or after
+    /// the axis doubled), and counts the value in its maximum.
+    fn locate(&mut self, timeline: &Timeline) {
+        self.bucket = timeline.bucket_of(self.since_us);
+        self.bucket_end_us = timeline.start_us(self.bucket + 1);
+        self.max[self.bucket] = self.max[self.bucket].max(self.value);
     }
 
     /// Sets a new value from `t_us` on.
+    #[inline]
     pub fn set(&mut self, timeline: &Timeline, t_us: u64, value: u64) {
         self.advance(timeline, t_us);
         self.value = value;
-        let bucket = timeline.bucket_of(t_us);
-        self.max[bucket] = self.max[bucket].max(value);
+        if value > self.max[self.bucket] {
+            self.max[self.bucket] = value;
+        }
     }
 
+    #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, delta: u64) {
         let value = self.value.saturating_add(delta);
         self.set(timeline, t_us, value);
@@ -175,14 +222,17 @@ impl Gauge {
     /// Subtracts, saturating at zero: a gauge rebuilt from events never
     /// goes negative on a consistent stream (the tests check it does not
     /// saturate), and a damaged stream must not panic.
+    #[inline]
     pub fn sub(&mut self, timeline: &Timeline, t_us: u64, delta: u64) {
         let value = self.value.saturating_sub(delta);
         self.set(timeline, t_us, value);
     }
 
-    pub fn merge(&mut self) {
+    /// Merges pairs of intervals; `timeline` is the axis after doubling.
+    pub fn merge(&mut self, timeline: &Timeline) {
         merge_pairs(&mut self.integral, |a, b| a + b);
         merge_pairs(&mut self.max, u64::max);
+        self.locate(timeline);
     }
 
     pub fn integrals(&self) -> &[u128] {
@@ -222,9 +272,9 @@ mod tests {
         gauges: &mut [&mut Gauge],
     ) {
         for _ in 0..timeline.doublings_for(t_us) {
-            counters.iter_mut().for_each(|c| c.merge());
-            gauges.iter_mut().for_each(|g| g.merge());
             timeline.double();
+            counters.iter_mut().for_each(|c| c.merge());
+            gauges.iter_mut().for_each(|g| g.merge(timeline));
         }
     }
 

@@ -12,7 +12,7 @@
 //! test checks every host's RAM and disk, the container counts and the
 //! queue against the provider after every step of runs with faults.
 
-use super::buckets::{Counter, Gauge, Timeline, BUCKETS};
+use super::buckets::{Counter, Gauge, Timeline};
 use super::sketch::Sketch;
 use crate::input::{Command, Input};
 use crate::{
@@ -127,13 +127,14 @@ struct ContainerTrack {
 #[derive(Clone, Debug, Default)]
 pub struct Series {
     pub live: Gauge,
+    /// Busy containers; idle ones are live − busy, and their series the
+    /// difference (exact for integrals), so one gauge fewer moves per
+    /// event. Likewise the totals of RAM and disk are the rows' sums.
     pub busy: Gauge,
-    pub idle: Gauge,
     pub queue: Gauge,
     pub downloads: Gauge,
     pub copies: Gauge,
-    pub ram_bytes: Gauge,
-    pub disk_bytes: Gauge,
+    /// RAM and disk in use per row of hosts (bytes).
     pub ram_rows: Vec<Gauge>,
     pub disk_rows: Vec<Gauge>,
     pub cold_starts: Counter,
@@ -153,16 +154,39 @@ pub struct Series {
 }
 
 impl Series {
+    /// Idle containers per interval: the time integrals, live − busy.
+    pub fn idle_integrals(&self) -> Vec<u128> {
+        self.live
+            .integrals()
+            .iter()
+            .zip(self.busy.integrals())
+            .map(|(live, busy)| live - busy)
+            .collect()
+    }
+
+    /// The sum of the rows' time averages: all hosts' RAM (or disk).
+    pub fn total_averages(
+        rows: &[Gauge],
+        timeline: &Timeline,
+        end_us: u64,
+        used: usize,
+    ) -> Vec<f64> {
+        let mut totals = vec![0.0; used];
+        for row in rows {
+            for (total, average) in totals.iter_mut().zip(row.averages(timeline, end_us, used)) {
+                *total += average;
+            }
+        }
+        totals
+    }
+
     fn gauges(&mut self) -> impl Iterator<Item = &mut Gauge> {
         [
             &mut self.live,
             &mut self.busy,
-            &mut self.idle,
             &mut self.queue,
             &mut self.downloads,
             &mut self.copies,
-            &mut self.ram_bytes,
-            &mut self.disk_bytes,
         ]
         .into_iter()
         .chain(self.ram_rows.iter_mut())
@@ -306,15 +330,25 @@ impl Collector {
     }
 
     /// Moves the time axis to `t_us`, merging every series when it doubles.
+    /// Inlined: it runs for every event, and almost always only compares.
+    #[inline(always)]
     fn reach(&mut self, t_us: u64) {
         self.last_us = self.last_us.max(t_us);
-        if u128::from(t_us) < u128::from(self.timeline.width_us()) * BUCKETS as u128 {
-            return;
+        if !self.timeline.covers(t_us) {
+            self.grow(t_us);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, t_us: u64) {
         for _ in 0..self.timeline.doublings_for(t_us) {
-            self.series.gauges().for_each(Gauge::merge);
-            self.series.counters().for_each(Counter::merge);
             self.timeline.double();
+            let timeline = self.timeline;
+            self.series
+                .gauges()
+                .for_each(|gauge| gauge.merge(&timeline));
+            self.series.counters().for_each(Counter::merge);
         }
     }
 
@@ -354,31 +388,47 @@ impl Collector {
         }
     }
 
-    /// Changes a host's RAM and disk use (by signed deltas), with its
-    /// row's and the totals.
-    fn host_use(&mut self, at_us: u64, host: u32, ram_delta: i128, disk_delta: i128) {
+    /// Adds to (or, `add` false, takes from) a host's RAM and disk use,
+    /// with its row's.
+    fn host_use(&mut self, at_us: u64, host: u32, ram_bytes: u64, disk_bytes: u64, add: bool) {
         let Some(track) = self.hosts.get_mut(host as usize) else {
             return;
         };
         let row = track.row;
-        let apply = |value: u64, delta: i128| -> u64 {
-            (i128::from(value) + delta).clamp(0, i128::from(u64::MAX)) as u64
-        };
-        track.ram_used_bytes = apply(track.ram_used_bytes, ram_delta);
-        track.disk_used_bytes = apply(track.disk_used_bytes, disk_delta);
         let timeline = self.timeline;
-        let series = &mut self.series;
-        for (gauge, delta) in [
-            (&mut series.ram_bytes, ram_delta),
-            (&mut series.ram_rows[row], ram_delta),
-            (&mut series.disk_bytes, disk_delta),
-            (&mut series.disk_rows[row], disk_delta),
-        ] {
-            if delta != 0 {
-                let value = apply(gauge.value(), delta);
-                gauge.set(&timeline, at_us, value);
+        if add {
+            track.ram_used_bytes += ram_bytes;
+            track.disk_used_bytes += disk_bytes;
+            if ram_bytes > 0 {
+                self.series.ram_rows[row].add(&timeline, at_us, ram_bytes);
+            }
+            if disk_bytes > 0 {
+                self.series.disk_rows[row].add(&timeline, at_us, disk_bytes);
+            }
+        } else {
+            track.ram_used_bytes = track.ram_used_bytes.saturating_sub(ram_bytes);
+            track.disk_used_bytes = track.disk_used_bytes.saturating_sub(disk_bytes);
+            if ram_bytes > 0 {
+                self.series.ram_rows[row].sub(&timeline, at_us, ram_bytes);
+            }
+            if disk_bytes > 0 {
+                self.series.disk_rows[row].sub(&timeline, at_us, disk_bytes);
             }
         }
+    }
+
+    /// An invocation starts on `host` (cold or warm): it leaves the queue
+    /// if it was in it; returns its function. One look-up: this runs for
+    /// every start.
+    fn start(&mut self, at_us: u64, invocation: InvocationId, host: HostId) -> Option<u32> {
+        let track = self.invocation(invocation)?;
+        track.host = Some(host.0);
+        let function = track.function;
+        if track.queued {
+            track.queued = false;
+            self.series.queue.sub(&self.timeline, at_us, 1);
+        }
+        Some(function)
     }
 
     fn dequeue(&mut self, at_us: u64, invocation: InvocationId) {
@@ -437,12 +487,7 @@ impl Collector {
             }
             disk_bytes += size_bytes;
         }
-        self.host_use(
-            at_us,
-            host,
-            i128::from(memory_bytes),
-            i128::from(disk_bytes),
-        );
+        self.host_use(at_us, host, memory_bytes, disk_bytes, true);
     }
 
     fn image_size(&self, image: u32) -> u64 {
@@ -458,7 +503,7 @@ impl Collector {
             if state == CopyState::Copying {
                 self.series.copies.sub(&self.timeline, at_us, 1);
             }
-            self.host_use(at_us, host, 0, -i128::from(size_bytes));
+            self.host_use(at_us, host, 0, size_bytes, false);
         }
     }
 
@@ -530,12 +575,9 @@ impl Collector {
                 host,
                 image,
             } => {
-                self.dequeue(at_us, invocation);
-                let Some(track) = self.invocation(invocation) else {
+                let Some(function) = self.start(at_us, invocation, host) else {
                     return;
                 };
-                track.host = Some(host.0);
-                let function = track.function;
                 self.series.cold_starts.add(&timeline, at_us, 1);
                 self.function_stats(function).cold_starts += 1;
                 if let Some(track) = self.hosts.get(host.0 as usize) {
@@ -557,19 +599,15 @@ impl Collector {
                 container,
                 host,
             } => {
-                self.dequeue(at_us, invocation);
                 if let Some(track) = self.container(container) {
                     if !track.busy {
                         track.busy = true;
                         self.series.busy.add(&timeline, at_us, 1);
-                        self.series.idle.sub(&timeline, at_us, 1);
                     }
                 }
-                let Some(track) = self.invocation(invocation) else {
+                let Some(function) = self.start(at_us, invocation, host) else {
                     return;
                 };
-                track.host = Some(host.0);
-                let function = track.function;
                 self.series.warm_starts.add(&timeline, at_us, 1);
                 self.function_stats(function).warm_starts += 1;
                 if let Some(track) = self.hosts.get(host.0 as usize) {
@@ -613,7 +651,6 @@ impl Collector {
                     if track.busy {
                         track.busy = false;
                         self.series.busy.sub(&timeline, at_us, 1);
-                        self.series.idle.add(&timeline, at_us, 1);
                     }
                 }
             }
@@ -625,16 +662,9 @@ impl Collector {
                 self.series.live.sub(&timeline, at_us, 1);
                 if track.busy {
                     self.series.busy.sub(&timeline, at_us, 1);
-                } else {
-                    self.series.idle.sub(&timeline, at_us, 1);
                 }
                 let (memory_bytes, scratch_bytes, _) = self.function_size(track.function);
-                self.host_use(
-                    at_us,
-                    track.host,
-                    -i128::from(memory_bytes),
-                    -i128::from(scratch_bytes),
-                );
+                self.host_use(at_us, track.host, memory_bytes, scratch_bytes, false);
             }
             _ => self.observe_images(at_us, event),
         }
@@ -827,7 +857,7 @@ impl Collector {
         [
             self.series.live.value(),
             self.series.busy.value(),
-            self.series.idle.value(),
+            self.series.live.value() - self.series.busy.value(),
             self.series.queue.value(),
         ]
     }

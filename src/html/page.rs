@@ -79,25 +79,65 @@ pub fn short_number(value: f64) -> String {
     } else {
         (value, "")
     };
-    let text = if scaled.abs() >= 100.0 || scaled == scaled.trunc() {
-        format!("{scaled:.0}")
+    let decimals = if scaled.abs() >= 100.0 || scaled == scaled.trunc() {
+        0
     } else if scaled.abs() >= 10.0 {
-        format!("{scaled:.1}")
+        1
     } else if scaled.abs() >= 1.0 {
-        format!("{scaled:.2}")
+        2
     } else {
-        format!("{scaled:.3}")
+        3
     };
-    text + suffix
+    format!("{}{suffix}", Fixed(scaled, decimals))
 }
 
-/// Coordinates, rounded to 0.1 px.
-pub fn px(value: f64) -> String {
-    let rounded = (value * 10.0).round() / 10.0;
-    if rounded == rounded.trunc() {
-        format!("{rounded:.0}")
-    } else {
-        format!("{rounded:.1}")
+/// A number with a fixed number of decimals, written from integers: the
+/// report writes tens of thousands of them, and float formatting would be
+/// most of its cost. Values beyond ±9.2 × 10^18 / 10^decimals saturate.
+#[derive(Clone, Copy, Debug)]
+pub struct Fixed(pub f64, pub u32);
+
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Fixed(value, decimals) = *self;
+        if !value.is_finite() {
+            return f.write_str("–");
+        }
+        let scale = 10_u64.pow(decimals);
+        let scaled = (value * scale as f64).round() as i64;
+        if scaled < 0 {
+            f.write_str("-")?;
+        }
+        let magnitude = scaled.unsigned_abs();
+        write!(f, "{}", magnitude / scale)?;
+        if decimals > 0 {
+            write!(
+                f,
+                ".{:0width$}",
+                magnitude % scale,
+                width = decimals as usize
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A coordinate, rounded to 0.1 px, without a trailing `.0`.
+#[derive(Clone, Copy, Debug)]
+pub struct Px(f64);
+
+pub fn px(value: f64) -> Px {
+    Px(value)
+}
+
+impl std::fmt::Display for Px {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round() as i64;
+        if tenths % 10 == 0 {
+            write!(f, "{}", tenths / 10)
+        } else {
+            Fixed(tenths as f64 / 10.0, 1).fmt(f)
+        }
     }
 }
 
@@ -266,8 +306,13 @@ mod tests {
         assert_eq!(short_number(0.1234), "0.123");
         assert_eq!(short_number(250.0), "250");
         assert_eq!(short_number(3.0e9), "3000M");
-        assert_eq!(px(1.26), "1.3");
-        assert_eq!(px(2.0), "2");
+        assert_eq!(px(1.26).to_string(), "1.3");
+        assert_eq!(px(2.0).to_string(), "2");
+        assert_eq!(px(-0.04).to_string(), "0");
+        assert_eq!(px(-3.25).to_string(), "-3.3");
+        assert_eq!(Fixed(0.05, 3).to_string(), "0.050");
+        assert_eq!(Fixed(-12.5, 0).to_string(), "-13");
+        assert_eq!(Fixed(f64::NAN, 2).to_string(), "–");
         assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
 }

@@ -2,8 +2,10 @@
 //! per-function and per-host tables, as one HTML string.
 
 use super::buckets::{Gauge, Timeline};
-use super::collector::{Collector, FunctionStats, Outcome};
-use super::page::{document, escape, nice_ceiling, px, short_number, sortable_table, stroke};
+use super::collector::{Collector, FunctionStats, Outcome, Series};
+use super::page::{
+    document, escape, nice_ceiling, px, short_number, sortable_table, stroke, Fixed,
+};
 use super::sketch::Sketch;
 use crate::Metrics;
 use std::fmt::Write;
@@ -106,7 +108,7 @@ impl Axis {
         let (divisor, unit) = time_unit(self.end_us);
         let start = self.timeline.start_us(bucket).min(self.end_us) as f64 / divisor;
         let end = self.timeline.start_us(bucket + 1).min(self.end_us) as f64 / divisor;
-        format!("{start:.2}–{end:.2} {unit}")
+        format!("{}–{} {unit}", Fixed(start, 2), Fixed(end, 2))
     }
 
     /// The x axis: ticks at nice steps, and the label with its unit.
@@ -311,6 +313,19 @@ impl TimeChart<'_> {
     }
 }
 
+/// Idle containers' time average per interval: (live − busy) integrals
+/// over each interval's span.
+fn idle_averages(collector: &Collector) -> Vec<f64> {
+    let s = collector.series();
+    let (timeline, end_us, used) = (collector.timeline(), collector.end_us(), collector.used());
+    let live = s.live.averages(timeline, end_us, used);
+    let busy = s.busy.averages(timeline, end_us, used);
+    live.iter()
+        .zip(&busy)
+        .map(|(l, b)| (l - b).max(0.0))
+        .collect()
+}
+
 fn counts(values: &[u64], used: usize) -> Vec<f64> {
     values[..used].iter().map(|&v| v as f64).collect()
 }
@@ -329,11 +344,11 @@ fn ratio_line(name: &str, parts: &[u64], wholes: &[&[u64]], used: usize) -> Line
 }
 
 fn percent(value: f64) -> String {
-    format!("{:.1}%", value * 100.0)
+    format!("{}%", Fixed(value * 100.0, 1))
 }
 
 fn gib(bytes: f64) -> String {
-    format!("{:.2} GiB", bytes / GIB)
+    format!("{} GiB", Fixed(bytes / GIB, 2))
 }
 
 fn dollars(picodollars: f64) -> String {
@@ -341,11 +356,11 @@ fn dollars(picodollars: f64) -> String {
     if value == 0.0 {
         "$0".to_string()
     } else if value.abs() >= 100.0 {
-        format!("${value:.0}")
+        format!("${}", Fixed(value, 0))
     } else if value.abs() >= 1.0 {
-        format!("${value:.2}")
+        format!("${}", Fixed(value, 2))
     } else {
-        format!("${value:.4}")
+        format!("${}", Fixed(value, 4))
     }
 }
 
@@ -354,7 +369,7 @@ fn plain(value: f64) -> String {
 }
 
 fn ms(us: u64) -> String {
-    format!("{:.3} ms", us as f64 / 1_000.0)
+    format!("{} ms", Fixed(us as f64 / 1_000.0, 3))
 }
 
 /// The heat map of one gauge per host row: the time average per interval,
@@ -947,7 +962,7 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         lines: vec![
             Line::new("live", averages(&s.live)),
             Line::new("busy", averages(&s.busy)),
-            Line::new("idle", averages(&s.idle)),
+            Line::new("idle", idle_averages(collector)),
         ],
     }
     .render(&axis, "");
@@ -1052,8 +1067,20 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         format: &percent,
         y_max: Some(1.0),
         lines: vec![
-            Line::new("RAM", share_of(averages(&s.ram_bytes), ram_total)),
-            Line::new("disk", share_of(averages(&s.disk_bytes), disk_total)),
+            Line::new(
+                "RAM",
+                share_of(
+                    Series::total_averages(&s.ram_rows, &timeline, end_us, used),
+                    ram_total,
+                ),
+            ),
+            Line::new(
+                "disk",
+                share_of(
+                    Series::total_averages(&s.disk_rows, &timeline, end_us, used),
+                    disk_total,
+                ),
+            ),
         ],
     }
     .render(

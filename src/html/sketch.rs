@@ -24,6 +24,7 @@ impl<const SUB_BITS: u32> Sketch<SUB_BITS> {
         }
     }
 
+    #[inline]
     fn bucket_of(value: u64) -> usize {
         if value < Self::SUB_BUCKETS {
             return value as usize;
@@ -44,6 +45,7 @@ impl<const SUB_BITS: u32> Sketch<SUB_BITS> {
         (Self::SUB_BUCKETS + mantissa) << octave
     }
 
+    #[inline]
     pub fn record(&mut self, value: u64) {
         let bucket = Self::bucket_of(value);
         if bucket >= self.counts.len() {

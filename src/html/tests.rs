@@ -108,7 +108,7 @@ fn check_totals(collector: &Collector, provider: &Provider) {
     let integral = |gauge: &buckets::Gauge| gauge.integrals().iter().sum::<u128>();
     assert_eq!(integral(&s.live), m.container_us);
     assert_eq!(integral(&s.busy), m.busy_container_us);
-    assert_eq!(integral(&s.idle), m.idle_container_us);
+    assert_eq!(s.idle_integrals().iter().sum::<u128>(), m.idle_container_us);
     assert_eq!(integral(&s.queue), m.queued_us);
     let functions = collector.functions();
     let sum = |f: fn(&FunctionStats) -> u64| functions.iter().map(f).sum::<u64>();
