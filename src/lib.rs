@@ -14,6 +14,8 @@
 //! - [`workload`]: seeded synthetic workloads, the Azure Functions traces,
 //!   faults;
 //! - [`simulate`] and [`report`]: one run of a scenario and its report;
+//! - [`files`]: bounded reading of the user's files (regular files only,
+//!   size and line-length limits, values cut for messages);
 //! - [`study`]: grids of runs over scenario keys and seeds, with confidence
 //!   intervals;
 //! - [`harness`] (feature `harness`, on by default): fuzzing your own
@@ -25,6 +27,7 @@
 pub use coldstart_core::*;
 
 pub mod driver;
+pub mod files;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod log;

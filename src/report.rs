@@ -492,6 +492,11 @@ pub fn fields(
         ),
         ("containers_lost", Value::from(m.containers_lost)),
         ("images_lost", Value::from(m.images_lost)),
+        // Invocations the run stopped with that never ended (spec R133): a
+        // queue no host will drain, say, is not "0 unaccounted" alone.
+        ("queued_at_end", Value::from(m.queued_now)),
+        ("in_flight_at_end", Value::from(m.in_flight_now)),
+        ("retrying_at_end", Value::from(m.retrying_now)),
         ("unaccounted_invocations", Value::from(unaccounted(m))),
         ("containers_at_end", Value::from(m.containers_now)),
         // Pre-warming (spec §29): only the hybrid histogram pre-warms.
@@ -502,6 +507,126 @@ pub fn fields(
         ("prewarm_warm_starts", Value::from(m.prewarm_warm_starts)),
     ]);
     fields
+}
+
+/// What a report value may be, for readers of reports written elsewhere
+/// (`merge` reads result files): the schema [`fields`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A whole number (`u64`).
+    Count,
+    /// A whole number, or null when nothing was measured (a percentile).
+    CountOrNull,
+    /// A share in [0, 1], or null when its whole is 0.
+    Ratio,
+    /// A non-negative finite number, or null when undefined (an average
+    /// over no time).
+    NumberOrNull,
+    /// A non-negative finite number.
+    Number,
+    /// 16 lowercase hex digits.
+    Digest,
+}
+
+/// The kind of each report key (see [`fields`]).
+pub fn kind_of(key: &str) -> ValueKind {
+    match key {
+        "events_digest" => ValueKind::Digest,
+        "cost" => ValueKind::Number,
+        "cold_start_ratio" | "simfaas_cold_start_prob" => ValueKind::Ratio,
+        key if key.ends_with("_ratio") => ValueKind::Ratio,
+        "avg_containers"
+        | "avg_running"
+        | "avg_idle"
+        | "utilization"
+        | "simfaas_avg_containers"
+        | "simfaas_avg_running"
+        | "simfaas_avg_idle"
+        | "simfaas_utilization"
+        | "simfaas_expired_lifespan_us_mean" => ValueKind::NumberOrNull,
+        key if key.starts_with("start_delay_us_") || key.starts_with("end_to_end_us_") => {
+            ValueKind::CountOrNull
+        }
+        _ => ValueKind::Count,
+    }
+}
+
+/// Checks one value against its key's kind; the problem says what it is.
+pub fn check_value(key: &str, value: &Value) -> Result<(), String> {
+    let kind = kind_of(key);
+    let shown = || crate::files::echo(&value.to_string());
+    let nullable = matches!(
+        kind,
+        ValueKind::CountOrNull | ValueKind::Ratio | ValueKind::NumberOrNull
+    );
+    if value.is_null() {
+        return if nullable {
+            Ok(())
+        } else {
+            Err("null, expected a value".to_string())
+        };
+    }
+    match kind {
+        ValueKind::Digest => match value.as_str() {
+            Some(text)
+                if text.len() == 16
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
+            {
+                Ok(())
+            }
+            _ => Err(format!("{}, expected 16 lowercase hex digits", shown())),
+        },
+        ValueKind::Count | ValueKind::CountOrNull => match value.as_u64() {
+            Some(_) => Ok(()),
+            None => Err(format!("{}, expected a whole number ≥ 0", shown())),
+        },
+        ValueKind::Ratio | ValueKind::Number | ValueKind::NumberOrNull => {
+            let Some(number) = value.as_f64().filter(|n| n.is_finite() && *n >= 0.0) else {
+                return Err(format!("{}, expected a number ≥ 0", shown()));
+            };
+            if kind == ValueKind::Ratio && number > 1.0 {
+                return Err(format!("{}, expected a share from 0 to 1", shown()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks a report read back: exactly the keys of [`keys`], in order,
+/// each value of its kind. The problem names the key.
+pub fn check_report(fields: &[(String, Value)]) -> Result<(), String> {
+    let expected = keys();
+    for (index, key) in expected.iter().enumerate() {
+        match fields.get(index) {
+            Some((found, _)) if found == key => {}
+            Some((found, _)) if !expected.contains(&found.as_str()) => {
+                return Err(format!(
+                    "report.{}: not a report key",
+                    crate::files::echo(found)
+                ))
+            }
+            _ if !fields.iter().any(|(found, _)| found == key) => {
+                return Err(format!("report.{key}: missing"))
+            }
+            _ => {
+                return Err(format!(
+                    "report.{key}: out of order (keys as `simulate --json` writes them)"
+                ))
+            }
+        }
+    }
+    if let Some((extra, _)) = fields.get(expected.len()) {
+        return Err(format!(
+            "report.{}: not a report key, or a key twice",
+            crate::files::echo(extra)
+        ));
+    }
+    for (key, value) in fields {
+        check_value(key, value).map_err(|problem| format!("report.{key}: {problem}"))?;
+    }
+    Ok(())
 }
 
 /// Every key of the report, in order.
@@ -550,6 +675,69 @@ mod tests {
         let mut histogram = Histogram::default();
         values.into_iter().for_each(|v| histogram.record(v));
         histogram
+    }
+
+    /// A real run's report passes the check; each kind of damage a hand
+    /// or another program could do is refused, naming the key.
+    #[test]
+    fn check_report_takes_a_real_report_and_refuses_damage() {
+        let scenario =
+            crate::scenario::default_with(&["workload.invocations=300".to_string()]).unwrap();
+        let fields = crate::study::compare::run_scenario(&scenario, false).unwrap();
+        assert_eq!(check_report(&fields), Ok(()));
+        type Damage<'a> = &'a dyn Fn(&mut Vec<(String, Value)>);
+        let damaged = |change: Damage| {
+            let mut copy = fields.clone();
+            change(&mut copy);
+            check_report(&copy).unwrap_err()
+        };
+        let set = |key: &'static str, value: Value| {
+            move |fields: &mut Vec<(String, Value)>| {
+                fields.iter_mut().find(|(k, _)| k == key).unwrap().1 = value.clone();
+            }
+        };
+        assert_eq!(
+            damaged(&set("completed", Value::from("12"))),
+            "report.completed: \"12\", expected a whole number ≥ 0"
+        );
+        assert_eq!(
+            damaged(&set("completed", Value::from(-1))),
+            "report.completed: -1, expected a whole number ≥ 0"
+        );
+        assert_eq!(
+            damaged(&set("cold_start_ratio", Value::from(1.5))),
+            "report.cold_start_ratio: 1.5, expected a share from 0 to 1"
+        );
+        assert_eq!(
+            damaged(&set("cost", Value::Null)),
+            "report.cost: null, expected a value"
+        );
+        assert_eq!(
+            damaged(&set("events_digest", Value::from("XYZ"))),
+            "report.events_digest: \"XYZ\", expected 16 lowercase hex digits"
+        );
+        assert_eq!(
+            damaged(&|f| f.push(("bonus".into(), Value::from(1)))),
+            "report.bonus: not a report key, or a key twice"
+        );
+        assert_eq!(
+            damaged(&|f| {
+                f.remove(1);
+            }),
+            "report.completed: missing"
+        );
+        assert_eq!(
+            damaged(&|f| f.swap(1, 2)),
+            "report.completed: out of order (keys as `simulate --json` writes them)"
+        );
+        assert_eq!(
+            damaged(&|f| f[3].0 = "timed out".into()),
+            "report.timed out: not a report key"
+        );
+        // Every key has a kind its real value passes, nulls included.
+        for (key, value) in &fields {
+            assert_eq!(check_value(key, value), Ok(()), "{key}");
+        }
     }
 
     #[test]

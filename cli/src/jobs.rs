@@ -19,9 +19,10 @@
 //! Results carry the header so `merge` can refuse a result of another
 //! comparison, a duplicate, a run the grid does not have, or a missing one.
 
+use coldstart::files;
 use coldstart::scenario;
 use coldstart::study::compare::{run_scenario, Fields};
-use coldstart::study::grid::{Grid, GridHeader, RUNS_MAX};
+use coldstart::study::grid::{Grid, GridHeader};
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -273,7 +274,12 @@ struct FormatOnly {
 /// Reads a `format` file as `T`; a file of the other format is named as
 /// such rather than by its first unknown field.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|error| file_error(path, error))?;
+    let bytes_max = if format == JOB_FORMAT {
+        files::JOB_BYTES_MAX
+    } else {
+        files::RESULT_BYTES_MAX
+    };
+    let text = files::read_text(path, bytes_max).map_err(|problem| file_error(path, problem))?;
     let what = format.trim_start_matches("coldstart-");
     if let Ok(FormatOnly {
         format: Some(found),
@@ -286,8 +292,10 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Resul
             ));
         }
     }
-    serde_json::from_str(&text)
-        .map_err(|error| file_error(path, format!("not a coldstart {what} file: {error}")))
+    serde_json::from_str(&text).map_err(|error| {
+        let problem = files::echo_up_to(&error.to_string(), files::MESSAGE_CHARS_MAX);
+        file_error(path, format!("not a coldstart {what} file: {problem}"))
+    })
 }
 
 /// Reads and checks a job file.
@@ -300,8 +308,28 @@ pub fn read_job(path: &Path) -> Result<JobFile, FileError> {
         job.format_version,
         &job.coldstart_version,
     )?;
+    job.grid
+        .check()
+        .map_err(|problem| file_error(path, problem))?;
     check_run(path, &job.grid, job.combination, &job.labels, job.seed)?;
+    job.grid
+        .check_table(job.combination, &job.scenario)
+        .map_err(|problem| file_error(path, problem))?;
     Ok(job)
+}
+
+/// The files a job's scenario reads (its traces), for the check that no
+/// output overwrites them; none if the scenario does not resolve (running
+/// it then fails with the reason).
+pub fn job_input_paths(job: &JobFile) -> Vec<PathBuf> {
+    scenario::from_table(
+        job.scenario.clone(),
+        &job.grid.scenario,
+        Path::new("."),
+        Some(job.seed),
+    )
+    .map(|scenario| scenario.workload.input_paths())
+    .unwrap_or_default()
 }
 
 /// Runs a job: the result file's contents. A scenario the job holds that
@@ -388,14 +416,13 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
             result.format_version,
             &result.coldstart_version,
         )?;
+        // Each file's grid, before the first one sizes the table of runs
+        // and before another is compared with it.
+        result
+            .grid
+            .check()
+            .map_err(|problem| file_error(path, problem))?;
         if header.is_none() {
-            // Checked before the table of runs is allocated.
-            if result.grid.runs() > RUNS_MAX {
-                return Err(file_error(
-                    path,
-                    format!("its grid claims more than {RUNS_MAX} runs"),
-                ));
-            }
             runs = vec![None; result.grid.runs()];
             header = Some(result.grid.clone());
         }
@@ -420,6 +447,8 @@ pub fn merge(files: &[PathBuf]) -> Result<(GridHeader, Vec<Fields>), FileError> 
             &result.labels,
             result.seed,
         )?;
+        coldstart::report::check_report(&result.report.0)
+            .map_err(|problem| file_error(path, problem))?;
         if let Some((_, earlier)) = &runs[run] {
             return Err(file_error(
                 path,
@@ -496,8 +525,25 @@ mod tests {
                 values: (0..values).map(|v| v.to_string()).collect(),
             }],
             seeds: (0..seeds as u64).collect(),
-            fingerprint: "0".into(),
+            fingerprint: "0123456789abcdef".into(),
         }
+    }
+
+    /// A report of the right keys, zero everywhere but its first key
+    /// (`invocations`), which holds `seed`.
+    fn report_of(seed: u64) -> Report {
+        let mut fields: Fields = coldstart::report::keys()
+            .into_iter()
+            .map(|key| {
+                let value = match key {
+                    "events_digest" => Value::from("0000000000000000"),
+                    _ => Value::from(0),
+                };
+                (key.to_string(), value)
+            })
+            .collect();
+        fields[0].1 = Value::from(seed);
+        Report(fields)
     }
 
     fn result(grid: GridHeader, combination: usize, seed: u64) -> ResultFile {
@@ -509,7 +555,7 @@ mod tests {
             grid,
             combination,
             seed,
-            report: Report(vec![("x".into(), Value::from(seed))]),
+            report: report_of(seed),
         }
     }
 
@@ -576,8 +622,11 @@ mod tests {
         );
         // A file claiming an enormous grid is refused before any table of
         // that size is made; an empty one has no run to be.
-        let mut huge = header(1 << 20, 1 << 20);
-        huge.axes.push(huge.axes[0].clone());
+        let mut huge = header(1 << 11, 1 << 10);
+        let mut other = huge.axes[0].clone();
+        other.name = "b".into();
+        other.key = "b".into();
+        huge.axes.push(other);
         assert!(merge_of("huge", &[result(huge, 0, 0)])
             .unwrap_err()
             .ends_with("its grid claims more than 1000000 runs"));
@@ -585,7 +634,7 @@ mod tests {
         empty.labels = Vec::new();
         assert_eq!(
             merge_of("empty", &[empty]).unwrap_err(),
-            "r0.json: combination 0, but its grid has 0"
+            "r0.json: grid.axes[0] (a) has fewer than 2 values"
         );
     }
 }

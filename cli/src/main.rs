@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod gen;
 mod jobs;
+mod outputs;
 mod progress;
 mod summary;
 mod svg;
@@ -59,6 +61,10 @@ enum Command {
     /// Works on command logs.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Writes a synthetic day in an Azure Functions trace layout (seeded:
+    /// functions, apps, popularity, diurnal rate, durations, memory), and a
+    /// scenario file beside it that runs it.
+    Gen(gen::GenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,7 +88,8 @@ struct OutputArgs {
     /// Print the report as CSV: a header row and one row of values.
     #[arg(long)]
     csv: bool,
-    /// Print nothing on success (errors still go to stderr).
+    /// No progress and no summary; a report asked for with --json or --csv
+    /// is still printed (errors still go to stderr).
     #[arg(long, short)]
     quiet: bool,
 }
@@ -441,6 +448,15 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         Ok(grid) => grid,
         Err(error) => return grid_error(args.scenario.as_deref(), error),
     };
+    let mut inputs: Vec<PathBuf> = args.scenario.iter().cloned().collect();
+    for combination in 0..grid.header.combinations().min(COMBINATIONS_CHECKED_MAX) {
+        if let Ok(scenario) = grid.scenario(combination, grid.header.seeds[0]) {
+            inputs.extend(scenario.workload.input_paths());
+        }
+    }
+    if let Err(clash) = refuse_clash(&inputs, &[("--svg", args.output.svg.as_deref())]) {
+        return clash;
+    }
     if let Some(directory) = &args.emit_jobs {
         // The job records what was asked; the build running it adds its own
         // checks (a debug build always checks).
@@ -481,7 +497,19 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
 }
 
 fn run_run_job(args: &RunJobArgs) -> ExitCode {
-    let result = jobs::read_job(&args.job).and_then(|job| jobs::run_job(&args.job, job));
+    let job = match jobs::read_job(&args.job) {
+        Ok(job) => job,
+        Err(error) => {
+            eprintln!("coldstart: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut inputs = vec![args.job.clone()];
+    inputs.extend(jobs::job_input_paths(&job));
+    if let Err(clash) = refuse_clash(&inputs, &[("--output", args.output.as_deref())]) {
+        return clash;
+    }
+    let result = jobs::run_job(&args.job, job);
     let result = match result {
         Ok(result) => result,
         Err(error) => {
@@ -509,7 +537,17 @@ fn run_merge(args: &MergeArgs) -> ExitCode {
         eprintln!("coldstart: {error}");
         return ExitCode::FAILURE;
     }
-    let merged = jobs::result_paths(&args.results).and_then(|files| jobs::merge(&files));
+    let files = match jobs::result_paths(&args.results) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("coldstart: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(clash) = refuse_clash(&files, &[("--svg", args.output.svg.as_deref())]) {
+        return clash;
+    }
+    let merged = jobs::merge(&files);
     match merged {
         Ok((header, runs)) => print_comparison(&args.output, &header, &runs),
         Err(error) => {
@@ -608,6 +646,23 @@ fn pressure_word(pressure: PressureArg) -> &'static str {
     }
 }
 
+/// The most combinations of a comparison whose traces are checked against
+/// its outputs (the traces of a grid rarely vary past its first few).
+const COMBINATIONS_CHECKED_MAX: usize = 64;
+
+/// Refuses, in one line, an output that is one of the run's inputs
+/// (`outputs.rs`), before any file is created.
+fn refuse_clash(inputs: &[PathBuf], outputs: &[(&str, Option<&Path>)]) -> Result<(), ExitCode> {
+    let named: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(flag, path)| path.map(|path| (*flag, path)))
+        .collect();
+    outputs::check_outputs(inputs, &named).map_err(|clash| {
+        eprintln!("coldstart: {clash}");
+        ExitCode::FAILURE
+    })
+}
+
 /// Writes results to stdout; a closed pipe (`| head`) is not an error.
 fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
@@ -626,7 +681,8 @@ fn slots_total(config: &Config) -> u64 {
     config.hosts.iter().map(|host| u64::from(host.slots)).sum()
 }
 
-/// Prints the report (`--json`, `--csv`) or the summary, unless `--quiet`.
+/// Prints the report (`--json`, `--csv`), or else the summary unless
+/// `--quiet`: quiet silences what was not asked for, never a report that was.
 fn print_results(
     output: &OutputArgs,
     metrics: &Metrics,
@@ -635,9 +691,6 @@ fn print_results(
     latencies: &mut Latencies,
     summary: impl FnOnce(&mut Latencies) -> String,
 ) {
-    if output.quiet {
-        return;
-    }
     if output.json || output.csv {
         let fields = report::fields(metrics, run, slots_total, latencies);
         if output.json {
@@ -645,7 +698,7 @@ fn print_results(
         } else {
             out(&report::to_csv(&fields));
         }
-    } else {
+    } else if !output.quiet {
         out(&summary(latencies));
     }
 }
@@ -673,6 +726,11 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
         WorkloadSource::Synthetic(spec) => Some(spec.invocations),
         WorkloadSource::Trace(_) | WorkloadSource::Azure2019(_) => None,
     };
+    let mut inputs: Vec<PathBuf> = args.scenario.iter().cloned().collect();
+    inputs.extend(scenario.workload.input_paths());
+    if let Err(clash) = refuse_clash(&inputs, &[("--record", args.record.as_deref())]) {
+        return clash;
+    }
     let mut progress = Progress::new(total, "invocations", args.output.quiet);
     let on_event = |event: &Event| {
         latencies.observe(event);
@@ -759,6 +817,12 @@ impl EventsOut {
 
 fn run_replay(args: &ReplayArgs) -> ExitCode {
     let started = Instant::now();
+    if let Err(clash) = refuse_clash(
+        std::slice::from_ref(&args.log),
+        &[("--events", args.events.as_deref())],
+    ) {
+        return clash;
+    }
     let reader = match LogReader::open(&args.log) {
         Ok(reader) => reader,
         Err(error) => return file_error(&args.log, error),
@@ -877,6 +941,9 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
 }
 
 fn run_convert(input: &Path, output: &Path) -> ExitCode {
+    if let Err(clash) = refuse_clash(&[input.to_path_buf()], &[("OUTPUT", Some(output))]) {
+        return clash;
+    }
     let format = match LogFormat::from_path(output) {
         Ok(format) => format,
         Err(error) => return file_error(output, error),
@@ -911,8 +978,25 @@ fn run_convert(input: &Path, output: &Path) -> ExitCode {
     }
 }
 
+/// The longest line of a usage error (characters): clap echoes a flag's
+/// value whole, however long.
+const USAGE_LINE_CHARS_MAX: usize = 300;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            let text = error.render().to_string();
+            for line in text.lines() {
+                eprintln!(
+                    "{}",
+                    coldstart::files::echo_up_to(line, USAGE_LINE_CHARS_MAX)
+                );
+            }
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+        Err(error) => error.exit(),
+    };
     match &cli.command {
         Command::Simulate(args) => run_simulate(args),
         Command::Compare(args) => run_compare(args),
@@ -920,5 +1004,6 @@ fn main() -> ExitCode {
         Command::Merge(args) => run_merge(args),
         Command::Replay(args) => run_replay(args),
         Command::Log(LogCommand::Convert { input, output }) => run_convert(input, output),
+        Command::Gen(args) => gen::run_gen(args),
     }
 }

@@ -184,7 +184,11 @@ fn faults_and_end(out: &mut String, m: &Metrics) {
     }
     let _ = writeln!(
         out,
-        "at the end:           {} invocations unaccounted for, {} containers holding RAM or a slot",
+        "at the end:           {} invocations never ended ({} queued, {} running, {} waiting to retry), {} unaccounted for; {} containers holding RAM or a slot",
+        m.queued_now + m.in_flight_now + m.retrying_now,
+        m.queued_now,
+        m.in_flight_now,
+        m.retrying_now,
         coldstart::report::unaccounted(m),
         m.containers_now
     );

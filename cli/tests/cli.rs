@@ -72,6 +72,21 @@ fn simulate_prints_the_summary() {
 }
 
 #[test]
+fn quiet_silences_the_summary_but_never_a_report_asked_for() {
+    assert_eq!(simulate_ok(&["--quiet"]), "");
+    let json = simulate_ok(&["--quiet", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    assert_eq!(report["invocations"], 2000);
+    assert_eq!(json, simulate_ok(&["--json"]));
+    let csv = simulate_ok(&["-q", "--csv"]);
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header row and a row of values:\n{csv}"
+    );
+}
+
+#[test]
 fn the_same_seed_gives_the_same_digest_and_another_seed_another() {
     let digest = |seed: &str| summary_value(&simulate_ok(&["--seed", seed]), "events digest");
     let first = digest("42");
@@ -245,6 +260,9 @@ fn simulate_with_faults_loses_nothing() {
     assert_eq!(key("host_crashes"), key("host_recoveries"));
     assert!(key("containers_lost") > 0, "{json}");
     assert_eq!(key("unaccounted_invocations"), 0);
+    assert_eq!(key("queued_at_end"), 0);
+    assert_eq!(key("in_flight_at_end"), 0);
+    assert_eq!(key("retrying_at_end"), 0);
     assert_eq!(key("containers_at_end"), 0);
     assert_eq!(
         key("invocations"),
@@ -265,7 +283,7 @@ fn simulate_with_faults_loses_nothing() {
     assert!(summary_value(&queued, "faults").contains("host crashes"));
     assert_eq!(
         summary_value(&queued, "at the end"),
-        "0 invocations unaccounted for, 0 containers holding RAM or a slot"
+        "0 invocations never ended (0 queued, 0 running, 0 waiting to retry), 0 unaccounted for; 0 containers holding RAM or a slot"
     );
     let plain = simulate_ok(&[]);
     assert_ne!(

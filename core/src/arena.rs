@@ -5,7 +5,9 @@
 //! snapshot restored mid-run would then give the next entity a different key
 //! than the original run did, and every later event would differ. This arena
 //! serializes its free list as it is, so a restored provider continues with
-//! identical ids (see `tests/snapshot.rs`).
+//! identical ids (pinned by `snapshot_after_a_reap_continues_with_identical_ids_and_events`
+//! in `core/tests/scenarios.rs`, and by the differential suite's
+//! `snapshots_continue_identically`).
 
 use serde::{Deserialize, Serialize};
 use std::marker::PhantomData;

@@ -3,8 +3,56 @@
 //! A deterministic, pure model of a Function-as-a-Service provider:
 //! `step(provider, input) -> (provider, events)`. No I/O, no clock, no
 //! threads, no randomness; virtual time in µs and money in picodollars, both
-//! integers. See `docs/spec.md` for the semantics and `docs/architecture.md`
-//! for the map of this crate.
+//! integers. The same inputs give the same events, byte for byte, on every
+//! machine.
+//!
+//! A [`Provider`] downloads function images into a main storage disk (an
+//! LRU cache), picks a compute host, copies the image to the host's disk
+//! (another LRU cache, where running containers always win), starts a
+//! container cold or warm, runs the invocation's fake [`Code`], and ends it
+//! with an output, a failure or a timeout, billed by its [`Policies`]. Under
+//! RAM pressure it rejects or queues ([`Pressure`]). Every input is
+//! validated first and refused atomically with a [`Refusal`]; every policy
+//! decision is validated too, so no policy can break an invariant
+//! ([`Provider::check_invariants`]).
+//!
+//! ```
+//! use coldstart_core::{Builtin, Code, Command, Config, EndOutcome, Input, Provider, MIB};
+//!
+//! let mut provider = Provider::new(Config::default(), Builtin::default())?;
+//! let at = |at_us, command| Input { at_us, command };
+//! let image = provider
+//!     .apply(&at(0, Command::RegisterImage { size_bytes: 100 * MIB }))?
+//!     .image()
+//!     .unwrap();
+//! let function = provider
+//!     .apply(&at(0, Command::RegisterFunction {
+//!         image,
+//!         memory_bytes: 256 * MIB,
+//!         scratch_bytes: 0,
+//!         time_limit_us: 1_000_000,
+//!     }))?
+//!     .function()
+//!     .unwrap();
+//! let code = Code::success(30_000, 7); // runs 30 ms, outputs 7
+//! let invocation = provider
+//!     .apply(&at(0, Command::Invoke { function, code, ingress_bytes: 0, egress_bytes: 0 }))?
+//!     .invocation()
+//!     .unwrap();
+//!
+//! // A client's wait moves virtual time until the invocation has ended.
+//! let mut events = Vec::new();
+//! let finished = provider.wait_for(invocation, None, &mut events)?;
+//! assert!(matches!(finished.ending.outcome, EndOutcome::Completed { output: 7, .. }));
+//! assert_eq!(provider.get_output(invocation)?, 7);
+//! assert_eq!(provider.metrics().cold_starts, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The semantics are specified rule by rule in `docs/spec.md`, and the
+//! crate's map and invariants in `docs/architecture.md`, both in the
+//! source repository. The `coldstart` crate adds drivers, command logs,
+//! workloads, reports and a policy harness around this one.
 
 mod applied;
 pub mod arena;

@@ -9,6 +9,8 @@
 pub mod machine;
 pub mod ops;
 pub mod reference;
+#[cfg(feature = "state-machine")]
+pub mod state_machine;
 
 pub use machine::Machine;
 pub use ops::{Case, Op, Resolver, Shape};

@@ -464,6 +464,8 @@ fn slots_total(config: &Config) -> u64 {
 /// `coldstart simulate --json` prints, in order.
 #[pyfunction]
 #[pyo3(signature = (scenario=None, *, set=None, seed=None, invocations=None, check=false))]
+// The library's SimulateError comes back once per run: its size is no cost.
+#[allow(clippy::result_large_err)]
 fn simulate<'py>(
     py: Python<'py>,
     scenario: Option<&Bound<'py, PyAny>>,

@@ -29,16 +29,51 @@ fn config() -> bincode::config::Configuration {
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_std_write(value, out, config())
         .map(|_| ())
-        .map_err(|error| CodecError {
-            message: error.to_string(),
-        })
+        .map_err(|error| encode_problem(&error))
 }
 
 /// Encodes `value`.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|error| CodecError {
-        message: error.to_string(),
-    })
+    bincode::serde::encode_to_vec(value, config()).map_err(|error| encode_problem(&error))
+}
+
+/// bincode's encode error in our words: its `Display` is its `Debug` text.
+fn encode_problem(error: &bincode::error::EncodeError) -> CodecError {
+    use bincode::error::EncodeError;
+    let message = match error {
+        EncodeError::Io { inner, .. } => inner.to_string(),
+        EncodeError::OtherString(text) => text.clone(),
+        EncodeError::Other(text) => (*text).to_string(),
+        _ => "the value cannot be encoded".to_string(),
+    };
+    CodecError { message }
+}
+
+/// bincode's decode error in our words (its `Display` is its `Debug`
+/// text, which names its own types): what was wrong with the bytes.
+fn decode_problem(error: &bincode::error::DecodeError) -> CodecError {
+    use bincode::error::DecodeError;
+    let message = match error {
+        DecodeError::UnexpectedEnd { .. } => "the record ends inside a value".to_string(),
+        DecodeError::LimitExceeded => {
+            "a length claims more bytes than the record holds".to_string()
+        }
+        DecodeError::InvalidIntegerType { .. } => "an integer of the wrong width".to_string(),
+        DecodeError::UnexpectedVariant { found, .. } => {
+            format!("an unknown variant number {found}")
+        }
+        DecodeError::Utf8 { .. } => "a text that is not UTF-8".to_string(),
+        DecodeError::InvalidCharEncoding(_) => "an invalid character".to_string(),
+        DecodeError::InvalidBooleanValue(value) => {
+            format!("a boolean of value {value} (not 0 or 1)")
+        }
+        DecodeError::OutsideUsizeRange(value) => format!("a length of {value}, out of range"),
+        DecodeError::OtherString(text) => crate::files::echo(text),
+        DecodeError::Other(text) => (*text).to_string(),
+        DecodeError::Io { inner, .. } => inner.to_string(),
+        _ => "a value that does not decode".to_string(),
+    };
+    CodecError { message }
 }
 
 /// Decodes a value from the front of `bytes`, allocating for its strings
@@ -77,9 +112,7 @@ fn decode_within_limit<T: DeserializeOwned>(
 /// byte. Re-encoding and comparing refuses those (found by reasoning about
 /// the `log_decode` fuzz target's round trip; see docs/testing.md).
 pub fn decode<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, used_bytes) = decode_within_limit(bytes).map_err(|error| CodecError {
-        message: error.to_string(),
-    })?;
+    let (value, used_bytes) = decode_within_limit(bytes).map_err(|error| decode_problem(&error))?;
     if used_bytes != bytes.len() {
         return Err(CodecError {
             message: format!(
@@ -409,6 +442,43 @@ mod tests {
             }
         }
         assert!(taken > 1000, "the check saw only {taken} accepted variants");
+    }
+
+    /// bincode's errors come out in words, not its Debug text (its
+    /// `Display` is its `Debug`: `UnexpectedEnd { additional: 1 }`).
+    #[test]
+    fn decode_errors_are_in_words() {
+        let message = |bytes: &[u8]| decode_input(bytes).unwrap_err().message;
+        // An input cut inside its command.
+        assert_eq!(message(&[5]), "the record ends inside a value");
+        // A command number no command has (serde's words, passed on).
+        assert_eq!(
+            message(&[5, 77]),
+            "invalid value: integer `77`, expected variant index 0 <= i < 10"
+        );
+        // A boolean that is neither 0 nor 1 (HostUp's disk_kept).
+        let host_up = encode(&Input {
+            at_us: 5,
+            command: Command::HostUp {
+                host: crate::HostId(1),
+                disk_kept: true,
+            },
+        })
+        .unwrap();
+        let mut bad = host_up.clone();
+        *bad.last_mut().unwrap() = 7;
+        assert_eq!(message(&bad), "a boolean of value 7 (not 0 or 1)");
+        // A string's length beyond the record.
+        let mut bytes = vec![253];
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert_eq!(
+            decode::<String>(&bytes).unwrap_err().message,
+            "a length claims more bytes than the record holds"
+        );
+        for bytes in [&[5u8][..], &[5, 77], &bad] {
+            let text = message(bytes);
+            assert!(!text.contains('{') && !text.contains("Error"), "{text}");
+        }
     }
 
     #[test]

@@ -58,8 +58,12 @@ const FORMAT_VERSION_POLICY_SPEC: u32 = 8;
 pub const FORMAT_VERSION_TIMERS_AFTER_JUDGING: u32 = 6;
 /// The `format` value of a JSON Lines log's header line.
 pub const JSON_FORMAT_NAME: &str = "coldstart-log";
-/// The largest record payload a reader accepts (bytes).
+/// The largest record payload a reader accepts (bytes); in a JSON Lines
+/// log, the longest header line.
 pub const RECORD_BYTES_MAX: u32 = 1 << 28;
+/// The longest line after the header of a JSON Lines log (bytes, without
+/// its ending): an input, a check or the trailer is under a kilobyte.
+pub const JSON_LINE_BYTES_MAX: usize = 1 << 16;
 
 const TAG_HEADER: u8 = b'H';
 const TAG_INPUT: u8 = b'I';
@@ -559,6 +563,11 @@ impl LogFormat {
 #[non_exhaustive]
 pub enum LogError {
     Io(std::io::Error),
+    /// The path is not a regular file.
+    NotRegular(&'static str),
+    /// The file begins with a UTF-8 byte order mark, which no log writer
+    /// writes (an editor saved it).
+    ByteOrderMark,
     UnknownExtension,
     Empty,
     /// Neither the binary magic nor a JSON object.
@@ -602,6 +611,11 @@ impl std::fmt::Display for LogError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LogError::Io(error) => write!(f, "{error}"),
+            LogError::NotRegular(what) => write!(f, "{what}, not a regular file"),
+            LogError::ByteOrderMark => write!(
+                f,
+                "begins with a UTF-8 byte order mark (BOM), which no coldstart log has: an editor saved it; remove those 3 bytes"
+            ),
             LogError::UnknownExtension => write!(
                 f,
                 "unknown log file extension (use .cslog for binary, .jsonl for JSON Lines)"
@@ -880,10 +894,39 @@ fn read_up_to<R: Read>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize>
     Ok(filled)
 }
 
+impl From<crate::files::FileProblem> for LogError {
+    fn from(problem: crate::files::FileProblem) -> Self {
+        use crate::files::FileProblem;
+        match problem {
+            FileProblem::NotRegular(what) => LogError::NotRegular(what),
+            FileProblem::Io(error) => LogError::Io(error),
+            other => LogError::Io(std::io::Error::other(other.to_string())),
+        }
+    }
+}
+
 impl LogReader<BufReader<std::fs::File>> {
+    /// Opens a log file: a regular file only (a FIFO or a device is
+    /// refused before it is opened).
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = std::fs::File::open(path)?;
+        let file = crate::files::open_regular(path)?;
         LogReader::new(BufReader::with_capacity(1 << 16, file))
+    }
+}
+
+/// "input N", or what stands for it before the first input.
+fn after_input(index: u64) -> String {
+    match index.checked_sub(1) {
+        Some(previous) => format!("after input {previous}"),
+        None => "before the first input".to_string(),
+    }
+}
+
+/// "the check of input N", or what stands for it before the first input.
+fn check_of(index: u64) -> String {
+    match index.checked_sub(1) {
+        Some(previous) => format!("the check of input {previous}"),
+        None => "a check before the first input".to_string(),
     }
 }
 
@@ -892,6 +935,9 @@ impl<R: BufRead> LogReader<R> {
         let first = reader.fill_buf()?;
         if first.is_empty() {
             return Err(LogError::Empty);
+        }
+        if first.starts_with(crate::files::BOM.as_bytes()) {
+            return Err(LogError::ByteOrderMark);
         }
         let is_json = first
             .iter()
@@ -1081,7 +1127,7 @@ impl<R: BufRead> LogReader<R> {
             Source::Binary { records, .. } => {
                 *records += 1;
                 let number = *records;
-                let what = || format!("record {number} (after input {})", index.wrapping_sub(1));
+                let what = || format!("record {number} ({})", after_input(index));
                 match binary_record(&mut self.source, number)? {
                     None => None,
                     Some((TAG_INPUT, payload)) => Some(Record::Input(
@@ -1092,7 +1138,7 @@ impl<R: BufRead> LogReader<R> {
                     )),
                     Some((TAG_CHECK, payload)) => Some(Record::Check(
                         StepCheck::from_bytes(payload).map_err(|problem| LogError::Corrupt {
-                            what: format!("the check of input {}", index.wrapping_sub(1)),
+                            what: check_of(index),
                             problem,
                         })?,
                     )),
@@ -1131,7 +1177,7 @@ impl<R: BufRead> LogReader<R> {
         }
         if matches!(record, Some(Record::Check(_))) && !self.after_input {
             return Err(LogError::Corrupt {
-                what: format!("after input {}", index.wrapping_sub(1)),
+                what: after_input(index),
                 problem: "a step check must follow an input, once".to_string(),
             });
         }
@@ -1152,16 +1198,27 @@ fn read_json_line<R: BufRead>(
     line: &mut String,
     line_number: u64,
 ) -> Result<usize, LogError> {
-    line.clear();
-    let read = reader.read_line(line).map_err(|error| {
-        if error.kind() == std::io::ErrorKind::InvalidData {
-            LogError::Corrupt {
-                what: format!("line {line_number}"),
-                problem: "not UTF-8".to_string(),
+    // The header holds the configuration (a line per host in all); the
+    // other lines are small.
+    let bytes_max = if line_number == 1 {
+        RECORD_BYTES_MAX as usize
+    } else {
+        JSON_LINE_BYTES_MAX
+    };
+    let mut bytes = std::mem::take(line).into_bytes();
+    let read =
+        crate::files::read_line_bounded(reader, &mut bytes, bytes_max).map_err(|problem| {
+            match problem {
+                crate::files::LineProblem::Io(error) => LogError::Io(error),
+                too_long => LogError::Corrupt {
+                    what: format!("line {line_number}"),
+                    problem: too_long.to_string(),
+                },
             }
-        } else {
-            LogError::Io(error)
-        }
+        })?;
+    *line = String::from_utf8(bytes).map_err(|_| LogError::Corrupt {
+        what: format!("line {line_number}"),
+        problem: "not UTF-8".to_string(),
     })?;
     if line.ends_with('\n') {
         line.pop();
@@ -1191,12 +1248,8 @@ fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogEr
         problem,
     };
     if line.trim_start().starts_with("{\"check\"") {
-        let json: JsonCheck = serde_json::from_str(line).map_err(|error| {
-            corrupt(
-                format!("the check of input {}", index.wrapping_sub(1)),
-                json_problem(&error),
-            )
-        })?;
+        let json: JsonCheck = serde_json::from_str(line)
+            .map_err(|error| corrupt(check_of(index), json_problem(&error)))?;
         return Ok(Record::Check(StepCheck {
             fingerprints: json.check.into(),
         }));

@@ -63,6 +63,22 @@ pub enum WorkloadSource {
     Azure2019(Azure2019Spec),
 }
 
+impl WorkloadSource {
+    /// The files the workload reads (none for the generator): what no
+    /// output of the run may overwrite.
+    pub fn input_paths(&self) -> Vec<PathBuf> {
+        match self {
+            WorkloadSource::Synthetic(_) => Vec::new(),
+            WorkloadSource::Trace(spec) => vec![spec.path.clone()],
+            WorkloadSource::Azure2019(spec) => {
+                let mut paths = vec![spec.invocations_path.clone(), spec.durations_path.clone()];
+                paths.extend(spec.memory_path.clone());
+                paths
+            }
+        }
+    }
+}
+
 /// Why a scenario could not be loaded. Its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScenarioError {
@@ -412,7 +428,8 @@ pub fn base_of(path: &Path) -> &Path {
 /// A scenario file's TOML table, before any `--set` and before its values
 /// are read.
 pub fn read_table(path: &Path) -> Result<toml::Table, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Read(e.to_string()))?;
+    let text = crate::files::read_text(path, crate::files::SCENARIO_BYTES_MAX)
+        .map_err(|problem| ScenarioError::Read(problem.to_string()))?;
     parse_table(&text)
 }
 
@@ -455,7 +472,11 @@ pub fn from_table(
                 } else {
                     path
                 },
-                problem: error.into_inner().message().to_string(),
+                // A value the message quotes may be long: cut it.
+                problem: crate::files::echo_up_to(
+                    error.into_inner().message(),
+                    crate::files::MESSAGE_CHARS_MAX,
+                ),
             }
         })?;
     if seed.is_some() {
@@ -464,9 +485,25 @@ pub fn from_table(
     resolve(sections, name, base)
 }
 
+/// TOML's largest integer: values are signed 64-bit.
+pub const TOML_INTEGER_MAX: i64 = i64::MAX;
+
+/// The toml crate's words for an integer past TOML's range (it says
+/// "i128" or "u64"), in the words of the format.
+fn integer_limit_message(message: &str) -> Option<String> {
+    let past_range = message.contains("as i128") || message.contains("u64 value was too large");
+    past_range.then(|| {
+        format!(
+            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); \
+             write a large size or duration with a unit (\"1TiB\", \"8760h\")"
+        )
+    })
+}
+
 /// One line: `line L, column C: message`.
 fn syntax_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', " ");
+    let message = integer_limit_message(&message).unwrap_or(message);
     match error.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
@@ -493,7 +530,7 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
             None => (part, ""),
         };
         if key.is_empty() && rest.is_empty() {
-            return Err(format!("`{path}` has an empty key"));
+            return Err(format!("`{}` has an empty key", crate::files::echo(path)));
         }
         if !key.is_empty() {
             match key.parse::<usize>() {
@@ -504,18 +541,36 @@ fn parse_path(path: &str) -> Result<Vec<Segment>, String> {
         while !rest.is_empty() {
             let close = rest
                 .find(']')
-                .ok_or_else(|| format!("`{path}`: unclosed `[`"))?;
+                .ok_or_else(|| format!("`{}`: unclosed `[`", crate::files::echo(path)))?;
             let index = rest[1..close]
                 .parse()
                 .map_err(|_| format!("`{path}`: `{}` is not an index", &rest[1..close]))?;
             segments.push(Segment::Index(index));
             rest = &rest[close + 1..];
             if !rest.is_empty() && !rest.starts_with('[') {
-                return Err(format!("`{path}`: unexpected `{rest}`"));
+                return Err(format!(
+                    "`{}`: unexpected `{rest}`",
+                    crate::files::echo(path)
+                ));
             }
         }
     }
     Ok(segments)
+}
+
+/// Whether `text` is an integer literal TOML cannot hold (beyond 64-bit
+/// signed): without this check `--set` would take it as a string.
+fn is_integer_past_toml(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty()
+        && digits
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || byte == b'_')
+        && digits
+            .bytes()
+            .next()
+            .is_some_and(|byte| byte.is_ascii_digit())
+        && text.replace('_', "").parse::<i64>().is_err()
 }
 
 /// The value of `--set key=value`: TOML if it parses as a TOML value
@@ -544,6 +599,11 @@ pub fn apply_set(table: &mut toml::Table, argument: &str) -> Result<(), Scenario
     let segments = parse_path(path.trim()).map_err(fail)?;
     if segments.is_empty() {
         return Err(fail("empty key path".into()));
+    }
+    if is_integer_past_toml(value.trim()) {
+        return Err(fail(format!(
+            "an integer above TOML's limit of {TOML_INTEGER_MAX} (2^63 − 1); write a large size or duration with a unit (\"1TiB\", \"8760h\")"
+        )));
     }
     let mut root = toml::Value::Table(std::mem::take(table));
     let result = set_in(&mut root, &segments, parse_set_value(value.trim()), "");
@@ -628,7 +688,7 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
     let seed = sections.seed.unwrap_or(SEED_DEFAULT);
     let (config, policies) = resolve_provider(sections.provider, seed)?;
     let workload = resolve_workload(sections.workload, seed, base)?;
-    let faults = resolve_faults(sections.faults)?;
+    let faults = resolve_faults(sections.faults, config.hosts.len())?;
     config
         .validate()
         .map_err(|error| invalid(format!("provider: {error}")))?;
@@ -646,7 +706,33 @@ fn resolve(sections: FileSections, name: &str, base: &Path) -> Result<Scenario, 
     })
 }
 
-fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioError> {
+/// The most crashes an hour `[faults] crashes_per_hour` may ask for (as
+/// `simulate --faults`).
+pub const CRASHES_PER_HOUR_MAX: u64 = 1_000_000;
+
+fn resolve_faults(section: FaultsSection, hosts: usize) -> Result<ScenarioFaults, ScenarioError> {
+    if let Some(rate) = section
+        .crashes_per_hour
+        .filter(|&r| r > CRASHES_PER_HOUR_MAX)
+    {
+        return Err(ScenarioError::Key {
+            path: "faults.crashes_per_hour".into(),
+            problem: format!("{rate} is above the limit of {CRASHES_PER_HOUR_MAX}"),
+        });
+    }
+    if let Some(repair) = section
+        .repair
+        .filter(|r| r.0 > crate::limits::DURATION_MAX_US)
+    {
+        return Err(ScenarioError::Key {
+            path: "faults.repair".into(),
+            problem: format!(
+                "{} µs is above the longest duration, {} µs (2^48)",
+                repair.0,
+                crate::limits::DURATION_MAX_US
+            ),
+        });
+    }
     let random = match (section.crashes_per_hour, section.repair) {
         (None, None) => None,
         (crashes_per_hour, repair) => Some(crate::workload::faults::FaultOptions {
@@ -677,6 +763,7 @@ fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioErro
                 })
             }
         };
+        check_fault(&path, fault.time.0, &command, hosts)?;
         scheduled.push(Input {
             at_us: fault.time.0,
             command,
@@ -685,6 +772,40 @@ fn resolve_faults(section: FaultsSection) -> Result<ScenarioFaults, ScenarioErro
     // Stable: faults at one time keep their order in the file.
     scheduled.sort_by_key(|input| input.at_us);
     Ok(ScenarioFaults { random, scheduled })
+}
+
+/// A scheduled fault the run would refuse, refused at load instead: a time
+/// past the core's limit, a host the provider does not have.
+fn check_fault(
+    path: &str,
+    at_us: u64,
+    command: &crate::Command,
+    hosts: usize,
+) -> Result<(), ScenarioError> {
+    if at_us > crate::limits::TIME_MAX_US {
+        return Err(ScenarioError::Key {
+            path: format!("{path}.time"),
+            problem: format!(
+                "{at_us} µs is past the latest input time the core accepts, {} µs (2^62)",
+                crate::limits::TIME_MAX_US
+            ),
+        });
+    }
+    let (key, host) = match command {
+        crate::Command::HostDown { host } => ("host_down", host),
+        crate::Command::HostUp { host, .. } => ("host_up", host),
+        _ => return Ok(()),
+    };
+    if host.index() >= hosts {
+        return Err(ScenarioError::Key {
+            path: format!("{path}.{key}"),
+            problem: format!(
+                "host {} does not exist: the provider has {hosts} hosts, numbered from 0",
+                host.0
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn resolve_provider(

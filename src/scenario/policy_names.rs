@@ -89,10 +89,17 @@ pub const IMAGE_EVICTION_NAMES: &str = "lru, lfu, gdsf, kubelet-watermark[:HIGH:
 fn split(text: &str) -> Result<(&str, Option<u64>), String> {
     match text.split_once(':') {
         None => Ok((text, None)),
-        Some((name, parameter)) => parameter
-            .parse()
-            .map(|value| (name, Some(value)))
-            .map_err(|_| format!("`{parameter}` is not a whole number (in `{text}`)")),
+        Some((name, parameter)) => {
+            parameter
+                .parse()
+                .map(|value| (name, Some(value)))
+                .map_err(|_| {
+                    format!(
+                        "`{}` is not a whole number (in `{text}`)",
+                        crate::files::echo(parameter)
+                    )
+                })
+        }
     }
 }
 
@@ -100,7 +107,10 @@ fn percent(value: Option<u64>, default: u32, text: &str) -> Result<u32, String> 
     match value {
         None => Ok(default),
         Some(value) if value <= 10_000 => Ok(value as u32),
-        Some(_) => Err(format!("the percentage in `{text}` is above 10000")),
+        Some(_) => Err(format!(
+            "the percentage in `{}` is above 10000",
+            crate::files::echo(text)
+        )),
     }
 }
 
@@ -124,7 +134,8 @@ pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
         },
         _ => {
             return Err(format!(
-                "unknown host selection `{text}`; one of: {HOST_SELECTION_NAMES}"
+                "unknown host selection `{}`; one of: {HOST_SELECTION_NAMES}",
+                crate::files::echo(text)
             ))
         }
     };
@@ -164,11 +175,15 @@ pub fn parse_keep_alive(text: &str) -> Result<KeepAliveName, String> {
                 keep_alive_us: seconds * 1_000_000,
             })
         }
-        ("fixed", Some(_)) => Err(format!("the keep-alive in `{text}` is too long")),
+        ("fixed", Some(_)) => Err(format!(
+            "the keep-alive in `{}` is too long",
+            crate::files::echo(text)
+        )),
         ("hybrid", None) => Ok(KeepAliveName::Hybrid),
         ("greedy-dual", None) => Ok(KeepAliveName::GreedyDual),
         _ => Err(format!(
-            "unknown keep-alive policy `{text}`; one of: {KEEP_ALIVE_NAMES}"
+            "unknown keep-alive policy `{}`; one of: {KEEP_ALIVE_NAMES}",
+            crate::files::echo(text)
         )),
     }
 }
@@ -194,20 +209,26 @@ pub fn parse_image_eviction(text: &str) -> Result<ImageEviction, String> {
         .and_then(|marks| marks.split_once(':'));
     let Some((high, low)) = marks else {
         return Err(format!(
-            "unknown image eviction `{text}`; one of: {IMAGE_EVICTION_NAMES}"
+            "unknown image eviction `{}`; one of: {IMAGE_EVICTION_NAMES}",
+            crate::files::echo(text)
         ));
     };
     let mark = |mark: &str| match mark.parse::<u32>() {
         Ok(value) if value <= 100 => Ok(value),
         Ok(_) => Err(format!(
-            "the mark `{mark}` in `{text}` is above 100 (percent)"
+            "the mark `{}` in `{text}` is above 100 (percent)",
+            crate::files::echo(mark)
         )),
-        Err(_) => Err(format!("`{mark}` is not a whole number (in `{text}`)")),
+        Err(_) => Err(format!(
+            "`{}` is not a whole number (in `{text}`)",
+            crate::files::echo(mark)
+        )),
     };
     let (high_percent, low_percent) = (mark(high)?, mark(low)?);
     if low_percent > high_percent {
         return Err(format!(
-            "the low mark in `{text}` is above the high mark (HIGH:LOW, percent of the disk)"
+            "the low mark in `{}` is above the high mark (HIGH:LOW, percent of the disk)",
+            crate::files::echo(text)
         ));
     }
     Ok(ImageEviction::KubeletWatermark {

@@ -43,12 +43,18 @@ fn scale(number: &str, unit: u64) -> Result<u64, String> {
     let (whole, fraction) = digits.split_once('.').unwrap_or((&digits, ""));
     let is_digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
     if whole.is_empty() || !is_digits(whole) || !is_digits(fraction) {
-        return Err(format!("`{number}` is not a non-negative decimal number"));
+        return Err(format!(
+            "`{}` is not a non-negative decimal number",
+            crate::files::echo(number)
+        ));
     }
     if fraction.len() as u32 > FRACTION_DIGITS_MAX {
-        return Err(format!("`{number}` has too many decimals"));
+        return Err(format!(
+            "`{}` has too many decimals",
+            crate::files::echo(number)
+        ));
     }
-    let too_large = || format!("`{number}` is too large");
+    let too_large = || format!("`{}` is too large", crate::files::echo(number));
     let whole: u128 = whole.parse().map_err(|_| too_large())?;
     let denominator = 10u128.pow(fraction.len() as u32);
     let fraction: u128 = if fraction.is_empty() {
@@ -62,7 +68,10 @@ fn scale(number: &str, unit: u64) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(u128::from(unit)))
         .ok_or_else(too_large)?;
     if numerator % denominator != 0 {
-        return Err(format!("`{number}` is not a whole number of the base unit"));
+        return Err(format!(
+            "`{}` is not a whole number of the base unit",
+            crate::files::echo(number)
+        ));
     }
     u64::try_from(numerator / denominator).map_err(|_| too_large())
 }

@@ -72,6 +72,81 @@ impl GridHeader {
         labels
     }
 
+    /// Checks a header read from a file against what [`Grid::new`] makes:
+    /// a fingerprint of 16 lowercase hex digits, at least one seed and no
+    /// seed twice, axes of two or more distinct values with distinct names
+    /// and keys, at most [`RUNS_MAX`] runs. The problem names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let hex = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+        if self.fingerprint.len() != 16 || !self.fingerprint.chars().all(hex) {
+            return Err(format!(
+                "grid.fingerprint `{}` is not 16 lowercase hex digits",
+                crate::files::echo(&self.fingerprint)
+            ));
+        }
+        if self.seeds.is_empty() {
+            return Err("grid.seeds is empty".to_string());
+        }
+        if let Some(seed) = first_repeated(&self.seeds) {
+            return Err(format!("grid.seeds lists {seed} twice"));
+        }
+        for (index, axis) in self.axes.iter().enumerate() {
+            if axis.values.len() < 2 {
+                return Err(format!(
+                    "grid.axes[{index}] ({}) has fewer than 2 values",
+                    crate::files::echo(&axis.name)
+                ));
+            }
+            if let Some(value) = first_repeated(&axis.values) {
+                return Err(format!(
+                    "grid.axes[{index}] ({}) lists `{}` twice",
+                    crate::files::echo(&axis.name),
+                    crate::files::echo(value)
+                ));
+            }
+        }
+        let names: Vec<&str> = self.axes.iter().map(|a| a.name.as_str()).collect();
+        let keys: Vec<&str> = self.axes.iter().map(|a| a.key.as_str()).collect();
+        if let Some(name) = first_repeated(&names) {
+            return Err(format!(
+                "grid.axes names `{}` twice",
+                crate::files::echo(name)
+            ));
+        }
+        if let Some(key) = first_repeated(&keys) {
+            return Err(format!(
+                "grid.axes sets `{}` twice",
+                crate::files::echo(key)
+            ));
+        }
+        if self.runs() > RUNS_MAX {
+            return Err(format!("its grid claims more than {RUNS_MAX} runs"));
+        }
+        Ok(())
+    }
+
+    /// Checks that a job's scenario table holds `combination`'s value of
+    /// every axis (a trace path axis excepted: the job holds it absolute).
+    pub fn check_table(&self, combination: usize, table: &toml::Table) -> Result<(), String> {
+        for (axis, value) in self.axes.iter().zip(self.labels(combination)) {
+            if axis.key == TRACE_PATH_KEY {
+                continue;
+            }
+            let mut with_value = table.clone();
+            let agrees = scenario::apply_set(&mut with_value, &set_argument(&axis.key, &value))
+                .is_ok()
+                && with_value == *table;
+            if !agrees {
+                return Err(format!(
+                    "scenario: {} is not {}, its label in combination {combination}",
+                    crate::files::echo(&axis.key),
+                    crate::files::echo(&value)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `name=value` for every axis, or the scenario's name when nothing
     /// varies: how errors and the plot name a combination.
     pub fn describe(&self, combination: usize) -> String {
@@ -213,6 +288,15 @@ fn set_problem(error: ScenarioError) -> String {
 }
 
 /// A value for `key`, as `--set` reads it.
+/// The scenario key of a trace's path, made absolute in job files.
+const TRACE_PATH_KEY: &str = "workload.trace.path";
+
+/// The first value that comes twice, if any.
+fn first_repeated<T: Ord>(values: &[T]) -> Option<&T> {
+    let mut seen = std::collections::BTreeSet::new();
+    values.iter().find(|value| !seen.insert(*value))
+}
+
 fn set_argument(key: &str, value: &str) -> String {
     format!("{key}={value}")
 }

@@ -129,7 +129,10 @@ pub struct Azure2019Spec {
 fn counts_header(header: &str) -> Result<usize, String> {
     let expected = format!("{COUNTS_HEADER_PREFIX},1,…,1440 (or the first minutes of the day)");
     let Some(minutes) = header.strip_prefix(COUNTS_HEADER_PREFIX) else {
-        return Err(format!("the header is `{header}`, expected `{expected}`"));
+        return Err(format!(
+            "the header is `{}`, expected `{expected}`",
+            crate::files::echo(header)
+        ));
     };
     let columns: Vec<&str> = minutes.split(',').skip(1).collect();
     let numbered = minutes.starts_with(',')
@@ -153,10 +156,12 @@ fn names<'a>(fields: &[&'a str], count: usize) -> Result<Vec<&'a str>, String> {
 }
 
 fn count_of(field: &str, minute: usize) -> Result<u64, String> {
-    let count: u64 = field
-        .trim()
-        .parse()
-        .map_err(|_| format!("minute {minute}: `{field}` is not a whole number of invocations"))?;
+    let count: u64 = field.trim().parse().map_err(|_| {
+        format!(
+            "minute {minute}: `{}` is not a whole number of invocations",
+            crate::files::echo(field)
+        )
+    })?;
     if count > COUNT_MAX {
         return Err(format!(
             "minute {minute}: {count} invocations, above {COUNT_MAX}"
@@ -169,15 +174,24 @@ fn value_of(field: &str, name: &str) -> Result<f64, String> {
     let value: f64 = field
         .trim()
         .parse()
-        .map_err(|_| format!("{name} `{field}` is not a number"))?;
+        .map_err(|_| format!("{name} `{}` is not a number", crate::files::echo(field)))?;
     if !value.is_finite() {
-        return Err(format!("{name} `{field}` is not finite"));
+        return Err(format!(
+            "{name} `{}` is not finite",
+            crate::files::echo(field)
+        ));
     }
     if value < 0.0 {
-        return Err(format!("{name} `{field}` is negative"));
+        return Err(format!(
+            "{name} `{}` is negative",
+            crate::files::echo(field)
+        ));
     }
     if value > VALUE_MAX {
-        return Err(format!("{name} `{field}` is above {VALUE_MAX:e}"));
+        return Err(format!(
+            "{name} `{}` is above {VALUE_MAX:e}",
+            crate::files::echo(field)
+        ));
     }
     Ok(value)
 }
@@ -218,7 +232,8 @@ pub fn parse_durations_row(line: &str) -> Result<([&str; 3], Vec<Percentile>), S
             let previous: &Percentile = previous;
             if value_us < previous.value_us {
                 return Err(format!(
-                    "{name} `{field}` is below the percentile before it: percentiles must not fall"
+                    "{name} `{}` is below the percentile before it: percentiles must not fall",
+                    crate::files::echo(field)
                 ));
             }
         }
@@ -246,7 +261,8 @@ pub fn parse_memory_row(line: &str) -> Result<([&str; 2], u64), String> {
         let value = value_of(field, &name)?;
         if value < previous {
             return Err(format!(
-                "{name} `{field}` is below the percentile before it: percentiles must not fall"
+                "{name} `{}` is below the percentile before it: percentiles must not fall",
+                crate::files::echo(field)
             ));
         }
         previous = value;

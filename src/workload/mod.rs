@@ -1,10 +1,12 @@
 //! Where a run's inputs come from, outside the pure core: seeded synthetic
 //! workloads ([`synthetic`], re-exported here), the two Azure Functions trace
 //! formats ([`trace`] for 2021, [`azure2019`] for the 2019 dataset), and
-//! faults merged into either ([`faults`]).
+//! faults merged into either ([`faults`]), and synthetic days written in
+//! the traces' layouts ([`generate`]).
 
 pub mod azure2019;
 pub mod faults;
+pub mod generate;
 mod synthetic;
 pub mod trace;
 

@@ -49,6 +49,14 @@ pub const PPM: u32 = 1_000_000;
 /// mean) stays below the core's limits.
 pub const MEAN_MAX: u64 = 1 << 40;
 
+/// The latest time a synthetic workload's last arrival may come at: the
+/// core's limit on an input's time, less the longest duration, so that a
+/// fault's recovery after it (at most a duration later) is still an input
+/// the core accepts. A workload that could pass it is refused before it
+/// runs ([`WorkloadError::ArrivalsPastLimit`]).
+pub const ARRIVAL_MAX_US: u64 =
+    coldstart_core::limits::TIME_MAX_US - coldstart_core::limits::DURATION_MAX_US;
+
 /// The most images or functions a workload may register.
 pub const ENTITIES_MAX: usize = 1 << 16;
 
@@ -177,6 +185,17 @@ pub enum WorkloadError {
         field: &'static str,
         ppm: u32,
     },
+    /// The last arrival could come later than the core accepts an input:
+    /// the bound on its time (µs).
+    ArrivalsPastLimit {
+        invocations: u64,
+        gap_max_us: u128,
+    },
+    /// `failure_per_phase_ppm` applies to each of the three phases (clone,
+    /// build, run): their sum must be a probability.
+    FailureTooLikely {
+        per_phase_ppm: u32,
+    },
     /// A rate profile or percentile table that cannot be used.
     BadTable {
         what: &'static str,
@@ -209,6 +228,20 @@ impl std::fmt::Display for WorkloadError {
             WorkloadError::ProbabilityTooLarge { field, ppm } => {
                 write!(f, "{field} = {ppm} ppm is above {PPM} ppm")
             }
+            WorkloadError::ArrivalsPastLimit {
+                invocations,
+                gap_max_us,
+            } => write!(
+                f,
+                "invocations = {invocations} arrivals, each gap at most {gap_max_us} µs (the longest the generator draws from interarrival_mean, through rate_profile), could take the last arrival to {} µs, past the latest input time the core accepts, {ARRIVAL_MAX_US} µs (2^62 − 2^48); lower invocations or interarrival_mean, or raise rate_profile's multipliers",
+                u128::from(*invocations) * gap_max_us
+            ),
+            WorkloadError::FailureTooLikely { per_phase_ppm } => write!(
+                f,
+                "failure_per_phase_ppm = {per_phase_ppm} ppm: over the 3 phases (clone, build, run) an invocation fails with {} ppm, above {PPM} ppm; at most {} ppm per phase",
+                u64::from(*per_phase_ppm) * 3,
+                PPM / 3
+            ),
             WorkloadError::BadTable { what, problem } => write!(f, "{what}: {problem}"),
         }
     }
@@ -270,10 +303,15 @@ impl WorkloadSpec {
             }
         }
         self.validate_tables()?;
+        if self.last_arrival_max_us() > u128::from(ARRIVAL_MAX_US) {
+            return Err(WorkloadError::ArrivalsPastLimit {
+                invocations: self.invocations,
+                gap_max_us: self.gap_max_us(),
+            });
+        }
         if u64::from(self.failure_per_phase_ppm) * 3 > u64::from(PPM) {
-            return Err(WorkloadError::ProbabilityTooLarge {
-                field: "failure_per_phase_ppm (× 3 phases)",
-                ppm: self.failure_per_phase_ppm,
+            return Err(WorkloadError::FailureTooLikely {
+                per_phase_ppm: self.failure_per_phase_ppm,
             });
         }
         Ok(())
@@ -329,6 +367,43 @@ impl WorkloadSpec {
             }
         }
         Ok(())
+    }
+
+    /// The longest gap between two arrivals the generator can draw, in
+    /// wall time (µs): the largest base gap (an exponential's largest
+    /// sample, 36.7 × the mean; or the mean for constant arrivals) through
+    /// the rate profile from its worst starting point — a whole period of
+    /// wall time holds a whole period's base time from anywhere in the
+    /// cycle, so `k` periods cover any gap `k` periods' base time covers.
+    /// Call on a validated spec.
+    pub fn gap_max_us(&self) -> u128 {
+        let base_us = match self.arrivals {
+            Arrivals::Poisson => exponential_from(0, self.interarrival_mean_us),
+            Arrivals::Constant => self.interarrival_mean_us,
+        };
+        if self.rate_profile.is_empty() {
+            return u128::from(base_us);
+        }
+        let period_us: u128 = self
+            .rate_profile
+            .iter()
+            .map(|s| u128::from(s.duration_us))
+            .sum();
+        let per_period: u128 = self
+            .rate_profile
+            .iter()
+            .map(|s| u128::from(s.duration_us) * u128::from(s.multiplier_ppm))
+            .sum();
+        if per_period == 0 {
+            return u128::MAX;
+        }
+        (u128::from(base_us) * u128::from(PPM)).div_ceil(per_period) * period_us
+    }
+
+    /// The latest time the last arrival can come at (µs): every gap at its
+    /// longest.
+    pub fn last_arrival_max_us(&self) -> u128 {
+        u128::from(self.invocations).saturating_mul(self.gap_max_us())
     }
 
     /// The lazy input stream of this workload.
@@ -1113,6 +1188,69 @@ mod tests {
         assert_eq!(rescale_gap(5, 0, &profile), 0);
         // Many periods at once: 1,000 base µs are 100 periods of 20 µs.
         assert_eq!(rescale_gap(0, 1_000, &profile), 1_990);
+    }
+
+    /// The bound on a gap holds for every drawn gap, from any point of the
+    /// cycle, and is reached by the largest draw; a spec whose last
+    /// arrival could pass the core's limit is refused before it runs.
+    #[test]
+    fn gaps_stay_within_their_bound_and_overflowing_arrivals_are_refused() {
+        let profile = vec![
+            RateSegment {
+                duration_us: 7_000,
+                multiplier_ppm: 3_000_000,
+            },
+            RateSegment {
+                duration_us: 50_000,
+                multiplier_ppm: 0,
+            },
+            RateSegment {
+                duration_us: 1_000,
+                multiplier_ppm: 1,
+            },
+        ];
+        let spec = WorkloadSpec {
+            rate_profile: profile.clone(),
+            ..small_spec(3)
+        };
+        let gap_max_us = spec.gap_max_us();
+        let base_max_us = exponential_from(0, spec.interarrival_mean_us);
+        assert!(base_max_us > 36 * spec.interarrival_mean_us);
+        assert!(exponential_from(u64::MAX, spec.interarrival_mean_us) < base_max_us);
+        for now_us in (0..58_000).step_by(997) {
+            let gap_us = rescale_gap(now_us, base_max_us, &profile);
+            assert!(u128::from(gap_us) <= gap_max_us, "from {now_us}: {gap_us}");
+        }
+        let mut previous_us = 0;
+        for input in spec.inputs().unwrap() {
+            assert!(u128::from(input.at_us - previous_us) <= gap_max_us);
+            previous_us = input.at_us;
+        }
+        // Constant arrivals without a profile: the mean, exactly.
+        let constant = WorkloadSpec {
+            arrivals: Arrivals::Constant,
+            ..small_spec(3)
+        };
+        assert_eq!(constant.gap_max_us(), 50_000);
+        assert_eq!(constant.last_arrival_max_us(), 50_000_000);
+        // At the limit it runs; one arrival more could pass it.
+        let invocations = ARRIVAL_MAX_US / 50_000;
+        let at_limit = WorkloadSpec {
+            invocations,
+            ..constant.clone()
+        };
+        assert_eq!(at_limit.validate(), Ok(()));
+        let past = WorkloadSpec {
+            invocations: invocations + 1,
+            ..constant
+        };
+        assert_eq!(
+            past.validate(),
+            Err(WorkloadError::ArrivalsPastLimit {
+                invocations: invocations + 1,
+                gap_max_us: 50_000
+            })
+        );
     }
 
     #[test]

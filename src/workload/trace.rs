@@ -41,13 +41,16 @@
 //! response bytes. A duration beyond the time limit times out.
 //!
 //! Malformed lines give the file, the line number (1-based, the header is
-//! line 1) and the reason. Empty lines are skipped.
+//! line 1) and the reason. Empty lines are skipped; a line longer than
+//! [`TRACE_LINE_BYTES_MAX`] is refused (so is a path that is not a regular
+//! file), and a UTF-8 byte order mark before the header is skipped.
 
+use crate::files::{self, TRACE_LINE_BYTES_MAX};
 use crate::input::{Code, Command, Input, Outcome};
 use crate::{FunctionId, ImageId};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 pub const HEADER: &str = "app,func,end_timestamp,duration";
@@ -109,15 +112,24 @@ fn seconds_to_us(field: &str, name: &str) -> Result<i64, String> {
     let seconds: f64 = field
         .trim()
         .parse()
-        .map_err(|_| format!("{name} `{field}` is not a number"))?;
+        .map_err(|_| format!("{name} `{}` is not a number", crate::files::echo(field)))?;
     if !seconds.is_finite() {
-        return Err(format!("{name} `{field}` is not finite"));
+        return Err(format!(
+            "{name} `{}` is not finite",
+            crate::files::echo(field)
+        ));
     }
     if seconds < 0.0 {
-        return Err(format!("{name} `{field}` is negative"));
+        return Err(format!(
+            "{name} `{}` is negative",
+            crate::files::echo(field)
+        ));
     }
     if seconds > SECONDS_MAX {
-        return Err(format!("{name} `{field}` is above {SECONDS_MAX:e} s"));
+        return Err(format!(
+            "{name} `{}` is above {SECONDS_MAX:e} s",
+            crate::files::echo(field)
+        ));
     }
     Ok((seconds * 1e6).round() as i64)
 }
@@ -144,7 +156,8 @@ pub fn parse_row(line: &str) -> Result<Row<'_>, String> {
     })
 }
 
-/// Reads a file line by line, with line numbers, reusing one buffer.
+/// Reads a file line by line, with line numbers, reusing one buffer; a
+/// line longer than [`TRACE_LINE_BYTES_MAX`] is refused before it is kept.
 pub(crate) struct Lines {
     path: PathBuf,
     reader: BufReader<File>,
@@ -160,10 +173,10 @@ impl Lines {
         expected: &str,
         check: impl FnOnce(&str) -> Result<(), String>,
     ) -> Result<Lines, TraceError> {
-        let file = File::open(path).map_err(|error| TraceError {
+        let file = files::open_regular(path).map_err(|problem| TraceError {
             path: path.to_path_buf(),
             line: None,
-            reason: error.to_string(),
+            reason: problem.to_string(),
         })?;
         let mut lines = Lines {
             path: path.to_path_buf(),
@@ -174,7 +187,9 @@ impl Lines {
         match lines.next_line()? {
             None => Err(lines.error(format!("the file is empty (expected {expected})"))),
             Some(header) => {
-                let header = header.trim().to_string();
+                // A byte order mark (an editor's) is skipped, not compared:
+                // it is invisible in the message that would refuse it.
+                let header = header.trim_start_matches(files::BOM).trim().to_string();
                 check(&header).map_err(|reason| lines.error(reason))?;
                 Ok(lines)
             }
@@ -196,13 +211,21 @@ impl Lines {
 
     /// The next line without its ending, `None` at the end of the file.
     pub(crate) fn next_line(&mut self) -> Result<Option<&str>, TraceError> {
-        self.buffer.clear();
         self.line += 1;
-        match self.reader.read_line(&mut self.buffer) {
-            Ok(0) => Ok(None),
-            Ok(_) => Ok(Some(self.text())),
-            Err(error) => Err(self.error(error.to_string())),
+        if self.read_bounded()? == 0 {
+            Ok(None)
+        } else {
+            Ok(Some(self.text()))
         }
+    }
+
+    /// Reads the next line into the buffer, bounded; returns the bytes read.
+    fn read_bounded(&mut self) -> Result<usize, TraceError> {
+        let mut bytes = std::mem::take(&mut self.buffer).into_bytes();
+        let read = files::read_line_bounded(&mut self.reader, &mut bytes, TRACE_LINE_BYTES_MAX)
+            .map_err(|problem| self.error(problem.to_string()))?;
+        self.buffer = String::from_utf8(bytes).map_err(|_| self.error("not UTF-8".to_string()))?;
+        Ok(read)
     }
 
     /// The next non-empty line, with its number.
@@ -217,12 +240,9 @@ impl Lines {
     /// end of the file.
     fn read_data(&mut self) -> Result<bool, TraceError> {
         loop {
-            self.buffer.clear();
             self.line += 1;
-            match self.reader.read_line(&mut self.buffer) {
-                Ok(0) => return Ok(false),
-                Ok(_) => {}
-                Err(error) => return Err(self.error(error.to_string())),
+            if self.read_bounded()? == 0 {
+                return Ok(false);
             }
             if !self.text().is_empty() {
                 return Ok(true);
@@ -253,7 +273,10 @@ pub(crate) fn exact_header(expected: &'static str) -> impl FnOnce(&str) -> Resul
         if header == expected {
             Ok(())
         } else {
-            Err(format!("the header is `{header}`, expected `{expected}`"))
+            Err(format!(
+                "the header is `{}`, expected `{expected}`",
+                crate::files::echo(header)
+            ))
         }
     }
 }
