@@ -184,7 +184,7 @@ struct SimulateArgs {
 /// The built-in policies of a run, by name (docs/policies.md).
 #[derive(Debug, Args)]
 struct PolicyArgs {
-    /// Host selection: first-fit, best-fit, image-locality, round-robin,
+    /// Host selection: room-first, first-fit, best-fit, image-locality, round-robin,
     /// least-loaded, random[:SEED] (default: the workload seed),
     /// package-aware[:THRESHOLD_PERCENT], home-invoker,
     /// consistent-hashing[:EPSILON_PERCENT]. Default: the scenario's.

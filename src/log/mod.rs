@@ -1901,10 +1901,7 @@ mod tests {
         let header = v4_header(policies());
         let v4 = with_header(&header);
         let reader = LogReader::new(&v4[..]).unwrap();
-        assert_eq!(
-            reader.header().policies.builtin(),
-            Some(&Builtin::default())
-        );
+        assert_eq!(reader.header().policies.builtin(), Some(&old_default()));
         let replayed = replay_bytes(&v4, true).unwrap();
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
         // A version 4 header read as version 6 does not decode: it lacks
@@ -1924,10 +1921,20 @@ mod tests {
         );
     }
 
-    /// A binary log of 200 default-scenario invocations, with its
-    /// configuration and trailer.
+    /// A binary log of 200 default-scenario invocations under the old
+    /// default policies, with its configuration and trailer.
     fn recorded_default_log() -> (Config, Trailer, Vec<u8>) {
-        recorded_log(LogFormat::Binary, Builtin::default())
+        recorded_log(LogFormat::Binary, old_default())
+    }
+
+    /// The default policies as formats up to 8 knew them: first fit (room
+    /// first, today's default, came after), so that a header written as an
+    /// old version names what its run used.
+    fn old_default() -> Builtin {
+        Builtin {
+            host_selection: crate::HostSelection::FirstFit,
+            ..Builtin::default()
+        }
     }
 
     /// A log of 200 default-scenario invocations under `policies`, with
@@ -1961,7 +1968,7 @@ mod tests {
                 cv_threshold_hundredths: 0,
                 ..crate::HybridHistogram::PAPER
             }),
-            ..Builtin::default()
+            ..old_default()
         }
     }
 
