@@ -16,6 +16,7 @@
 //! - [`simulate`] and [`report`]: one run of a scenario and its report;
 //! - [`files`]: bounded reading of the user's files (regular files only,
 //!   size and line-length limits, values cut for messages);
+//! - [`html`]: the self-contained HTML report of a run or a comparison;
 //! - [`study`]: grids of runs over scenario keys and seeds, with confidence
 //!   intervals;
 //! - [`harness`] (feature `harness`, on by default): fuzzing your own
@@ -30,6 +31,7 @@ pub mod driver;
 pub mod files;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod html;
 pub mod log;
 pub mod report;
 pub mod scenario;

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 mod gen;
+mod html_out;
 mod jobs;
 mod outputs;
 mod progress;
@@ -92,6 +93,10 @@ struct OutputArgs {
     /// is still printed (errors still go to stderr).
     #[arg(long, short)]
     quiet: bool,
+    /// Also write the run's report as one self-contained HTML file: time
+    /// series, latency CDFs, per-function and per-host tables.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -105,11 +110,11 @@ struct ReplayArgs {
     #[arg(long, conflicts_with_all = ["until", "until_time"])]
     verify: bool,
     /// Stop after this many inputs and print the provider's state as JSON.
-    #[arg(long, value_name = "STEP", conflicts_with = "until_time")]
+    #[arg(long, value_name = "STEP", conflicts_with_all = ["until_time", "html"])]
     until: Option<u64>,
     /// Stop at this virtual time (µs): apply the inputs at or before it, let
     /// the timers due by then fire, and print the provider's state as JSON.
-    #[arg(long, value_name = "T_US")]
+    #[arg(long, value_name = "T_US", conflicts_with = "html")]
     until_time: Option<u64>,
     /// Check every invariant after every step (always on in debug builds).
     #[arg(long)]
@@ -290,7 +295,7 @@ struct CompareArgs {
     /// Write one job file per run (combination × seed) into DIR (new or
     /// empty) instead of running them; run each with `coldstart run-job`
     /// and combine the results with `coldstart merge`.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "csv", "svg"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["json", "csv", "svg", "html"])]
     emit_jobs: Option<PathBuf>,
     #[command(flatten)]
     output: ComparisonOutputArgs,
@@ -317,6 +322,10 @@ struct ComparisonOutputArgs {
         default_value = "cold_start_ratio,cost,end_to_end_us_p99"
     )]
     svg_metrics: Vec<String>,
+    /// Also write the comparison as one self-contained HTML file: the
+    /// table, and per metric a bar per combination with its 95% CI.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -393,7 +402,7 @@ fn grid_error(scenario: Option<&Path>, error: GridError) -> ExitCode {
     match (&error, scenario) {
         (GridError::Scenario(_), Some(path)) => file_error(path, error),
         _ => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             ExitCode::FAILURE
         }
     }
@@ -423,6 +432,13 @@ fn print_comparison(
     runs: &[compare::Fields],
 ) -> ExitCode {
     let rows = compare::summarize_runs(header, runs);
+    if let Some(path) = &output.html {
+        let keys = html_plot_keys(output);
+        let page = coldstart::html::compare::render_comparison(header, &rows, &keys);
+        if let Err(error) = std::fs::write(path, page) {
+            return file_error(path, error);
+        }
+    }
     if let Some(path) = &output.svg {
         let keys: Vec<&str> = output.svg_metrics.iter().map(String::as_str).collect();
         if let Err(error) = std::fs::write(path, svg::render_svg(header, &rows, &keys)) {
@@ -439,9 +455,20 @@ fn print_comparison(
     ExitCode::SUCCESS
 }
 
+/// The HTML report's plots: the --svg-metrics keys, then the defaults.
+fn html_plot_keys(output: &ComparisonOutputArgs) -> Vec<&str> {
+    let mut keys: Vec<&str> = output.svg_metrics.iter().map(String::as_str).collect();
+    for key in coldstart::html::compare::PLOT_KEYS_DEFAULT {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
 fn run_compare(args: &CompareArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let grid = match args.grid() {
@@ -454,7 +481,13 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
             inputs.extend(scenario.workload.input_paths());
         }
     }
-    if let Err(clash) = refuse_clash(&inputs, &[("--svg", args.output.svg.as_deref())]) {
+    if let Err(clash) = refuse_clash(
+        &inputs,
+        &[
+            ("--svg", args.output.svg.as_deref()),
+            ("--html", args.output.html.as_deref()),
+        ],
+    ) {
         return clash;
     }
     if let Some(directory) = &args.emit_jobs {
@@ -474,7 +507,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         };
@@ -489,7 +522,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         Err(failure) => match &args.scenario {
             Some(path) => file_error(path, failure),
             None => {
-                eprintln!("coldstart: error: {failure}");
+                complain(&format_args!("error: {failure}"));
                 ExitCode::FAILURE
             }
         },
@@ -500,7 +533,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let job = match jobs::read_job(&args.job) {
         Ok(job) => job,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -513,7 +546,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let result = match result {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -525,7 +558,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
         Some(path) => match jobs::write_result(path, &result) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         },
@@ -534,17 +567,23 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
 
 fn run_merge(args: &MergeArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let files = match jobs::result_paths(&args.results) {
         Ok(files) => files,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
-    if let Err(clash) = refuse_clash(&files, &[("--svg", args.output.svg.as_deref())]) {
+    if let Err(clash) = refuse_clash(
+        &files,
+        &[
+            ("--svg", args.output.svg.as_deref()),
+            ("--html", args.output.html.as_deref()),
+        ],
+    ) {
         return clash;
     }
     let merged = jobs::merge(&files);
@@ -552,8 +591,8 @@ fn run_merge(args: &MergeArgs) -> ExitCode {
         Ok((header, runs)) => print_comparison(&args.output, &header, &runs),
         Err(error) => {
             match error.path {
-                Some(_) => eprintln!("coldstart: {error}"),
-                None => eprintln!("coldstart: merge: {error}"),
+                Some(_) => complain(&error),
+                None => complain(&format_args!("merge: {error}")),
             }
             ExitCode::FAILURE
         }
@@ -658,7 +697,7 @@ fn refuse_clash(inputs: &[PathBuf], outputs: &[(&str, Option<&Path>)]) -> Result
         .filter_map(|(flag, path)| path.map(|path| (*flag, path)))
         .collect();
     outputs::check_outputs(inputs, &named).map_err(|clash| {
-        eprintln!("coldstart: {clash}");
+        complain(&clash);
         ExitCode::FAILURE
     })
 }
@@ -671,9 +710,23 @@ fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// The longest error line printed (characters): a backstop behind the
+/// cut of each echoed value, so no message outgrows a line.
+const ERROR_LINE_CHARS_MAX: usize = 1_000;
+
+/// Prints `coldstart: problem` on stderr, on one line, cut to
+/// [`ERROR_LINE_CHARS_MAX`].
+fn complain(problem: &dyn std::fmt::Display) {
+    let text = problem.to_string();
+    eprintln!(
+        "coldstart: {}",
+        coldstart::files::echo_up_to(&text, ERROR_LINE_CHARS_MAX)
+    );
+}
+
 /// Prints `coldstart: FILE: problem` on stderr; returns the failure code.
 fn file_error(path: &Path, problem: impl std::fmt::Display) -> ExitCode {
-    eprintln!("coldstart: {}: {problem}", path.display());
+    complain(&format_args!("{}: {problem}", path.display()));
     ExitCode::FAILURE
 }
 
@@ -709,7 +762,7 @@ fn scenario_error(args: &SimulateArgs, problem: impl std::fmt::Display) -> ExitC
     match &args.scenario {
         Some(path) => file_error(path, problem),
         None => {
-            eprintln!("coldstart: error: {problem}");
+            complain(&format_args!("error: {problem}"));
             ExitCode::FAILURE
         }
     }
@@ -728,12 +781,28 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     };
     let mut inputs: Vec<PathBuf> = args.scenario.iter().cloned().collect();
     inputs.extend(scenario.workload.input_paths());
-    if let Err(clash) = refuse_clash(&inputs, &[("--record", args.record.as_deref())]) {
+    if let Err(clash) = refuse_clash(
+        &inputs,
+        &[
+            ("--record", args.record.as_deref()),
+            ("--html", args.output.html.as_deref()),
+        ],
+    ) {
         return clash;
     }
+    let mut collector = match &args.output.html {
+        None => None,
+        Some(_) => match html_out::simulate_collector(&scenario) {
+            Ok(collector) => Some(collector),
+            Err(error) => return scenario_error(args, error),
+        },
+    };
     let mut progress = Progress::new(total, "invocations", args.output.quiet);
     let on_event = |event: &Event| {
         latencies.observe(event);
+        if let Some(collector) = &mut collector {
+            collector.observe(event);
+        }
         if let coldstart::EventKind::Accepted { .. } = event.kind {
             progress.add(1);
         }
@@ -765,6 +834,22 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     progress.finish();
     match result {
         Ok(simulation) => {
+            if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
+                collector.finish(simulation.report.end_us);
+                let info = coldstart::html::RunInfo {
+                    scenario: simulation.scenario.clone(),
+                    source: args.rerun_command(scenario.seed).replace(" --check", ""),
+                    seed: Some(scenario.seed),
+                    digest: simulation.report.digest,
+                    events: simulation.report.events,
+                    steps: simulation.report.steps,
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                };
+                let page = coldstart::html::render_run(collector, &info, &simulation.metrics);
+                if let Err(error) = std::fs::write(path, page) {
+                    return file_error(path, error);
+                }
+            }
             let wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             print_results(
                 &args.output,
@@ -819,7 +904,10 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     let started = Instant::now();
     if let Err(clash) = refuse_clash(
         std::slice::from_ref(&args.log),
-        &[("--events", args.events.as_deref())],
+        &[
+            ("--events", args.events.as_deref()),
+            ("--html", args.output.html.as_deref()),
+        ],
     ) {
         return clash;
     }
@@ -832,6 +920,13 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         return file_error(&args.log, error);
     }
     let format = reader.format();
+    let mut collector = match &args.output.html {
+        None => None,
+        Some(_) => match html_out::replay_collector(&args.log) {
+            Ok(collector) => Some(collector),
+            Err(error) => return file_error(&args.log, error),
+        },
+    };
     let mut events_out = match &args.events {
         None => None,
         Some(path) => match std::fs::File::create(path) {
@@ -856,6 +951,9 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     let result = log::replay(reader, options, until, args.verify, |event| {
         progress.add(1);
         latencies.observe(event);
+        if let Some(collector) = &mut collector {
+            collector.observe(event);
+        }
         if let Some(out) = &mut events_out {
             out.write(event);
         }
@@ -904,6 +1002,22 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         end_us: driver.provider().now_us(),
     };
     let metrics = driver.provider().metrics();
+    if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
+        collector.finish(run.end_us);
+        let info = coldstart::html::RunInfo {
+            scenario: args.log.display().to_string(),
+            source: format!("coldstart replay {}", args.log.display()),
+            seed: None,
+            digest: run.digest,
+            events: run.events,
+            steps: run.steps,
+            version: replayed.header.coldstart_version.clone(),
+        };
+        let page = coldstart::html::render_run(collector, &info, metrics);
+        if let Err(error) = std::fs::write(path, page) {
+            return file_error(path, error);
+        }
+    }
     print_results(
         &args.output,
         metrics,

@@ -20,6 +20,8 @@ pub struct Clash {
     pub flag: String,
     pub output: PathBuf,
     pub input: PathBuf,
+    /// When the clash is with another output: that output's flag.
+    pub other_output: Option<String>,
 }
 
 impl std::fmt::Display for Clash {
@@ -29,6 +31,14 @@ impl std::fmt::Display for Clash {
                 f,
                 "standard output is {}, an input of this run: the shell emptied it before coldstart started; nothing was written to it",
                 self.input.display()
+            );
+        }
+        if let Some(other) = &self.other_output {
+            return write!(
+                f,
+                "{}: {} is also {other}'s output; give each output its own file (nothing was written)",
+                self.flag,
+                self.output.display()
             );
         }
         write!(f, "{}: {} is ", self.flag, self.output.display())?;
@@ -74,15 +84,28 @@ pub fn same_file(output: &Path, input: &Path) -> bool {
     }
 }
 
-/// Refuses the first output that is one of `inputs`, and standard output
-/// redirected to one of them.
+/// Refuses the first output that is one of `inputs` or another output
+/// (two flags writing one file would leave only the last), and standard
+/// output redirected to one of the inputs.
 pub fn check_outputs(inputs: &[PathBuf], outputs: &[(&str, &Path)]) -> Result<(), Clash> {
-    for (flag, output) in outputs {
+    for (index, (flag, output)) in outputs.iter().enumerate() {
+        if let Some((other_flag, other)) = outputs[..index]
+            .iter()
+            .find(|(_, other)| same_file(output, other))
+        {
+            return Err(Clash {
+                flag: flag.to_string(),
+                output: output.to_path_buf(),
+                input: other.to_path_buf(),
+                other_output: Some(other_flag.to_string()),
+            });
+        }
         if let Some(input) = inputs.iter().find(|input| same_file(output, input)) {
             return Err(Clash {
                 flag: flag.to_string(),
                 output: output.to_path_buf(),
                 input: input.clone(),
+                other_output: None,
             });
         }
     }
@@ -105,6 +128,7 @@ fn check_stdout(inputs: &[PathBuf]) -> Result<(), Clash> {
                                 output: std::fs::read_link(stdout)
                                     .unwrap_or_else(|_| input.clone()),
                                 input: input.clone(),
+                                other_output: None,
                             });
                         }
                     }

@@ -16,7 +16,10 @@ use std::marker::PhantomData;
 /// the value was inserted. A key whose generation no longer matches is stale.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct RawKey {
+    /// The slot's index in the arena, from 0.
     pub index: u32,
+    /// The slot's generation when the value was inserted: 0 for a new slot,
+    /// one more each time the slot is freed (spec R13).
     pub generation: u32,
 }
 
@@ -27,6 +30,7 @@ impl RawKey {
         (u64::from(self.generation) << 32) | u64::from(self.index)
     }
 
+    /// Unpacks [`to_bits`](RawKey::to_bits)'s form.
     pub fn from_bits(bits: u64) -> RawKey {
         RawKey {
             index: bits as u32,
@@ -37,7 +41,9 @@ impl RawKey {
 
 /// Key types of the arena implement this (see `define_id!`).
 pub trait ArenaKey: Copy {
+    /// The key for a raw slot index and generation.
     fn from_raw(raw: RawKey) -> Self;
+    /// The key's raw slot index and generation.
     fn raw(self) -> RawKey;
 }
 
@@ -52,6 +58,19 @@ struct Slot<T> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArenaFull;
 
+impl std::fmt::Display for ArenaFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the arena is full: no slot is free, and 2^32 - 1 are in use or retired")
+    }
+}
+
+impl std::error::Error for ArenaFull {}
+
+/// Values of type `T` under generational keys `K` (spec R13): an insert
+/// reuses the most recently freed slot, with the slot's next generation, or
+/// appends a new one; a removed value's key goes stale and names nothing,
+/// ever again. It holds at most 2^32 − 1 values. Its serialized form keeps
+/// the free list as it is, so that a restored arena hands out the same keys.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
 pub struct Arena<K, T> {
@@ -75,10 +94,12 @@ impl<K: ArenaKey, T> Default for Arena<K, T> {
 }
 
 impl<K: ArenaKey, T> Arena<K, T> {
+    /// How many values it holds.
     pub fn len(&self) -> u32 {
         self.len
     }
 
+    /// Whether it holds no value.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -88,6 +109,12 @@ impl<K: ArenaKey, T> Arena<K, T> {
         !self.free.is_empty() || self.slots.len() < u32::MAX as usize
     }
 
+    /// Stores `value` and returns its key: the last freed slot if any, with
+    /// its current generation, else a new slot with generation 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ArenaFull`] if no slot is free and there are `u32::MAX` slots.
     pub fn insert(&mut self, value: T) -> Result<K, ArenaFull> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
@@ -114,6 +141,8 @@ impl<K: ArenaKey, T> Arena<K, T> {
         }))
     }
 
+    /// The value under `key`, or `None` if the key is stale or was never
+    /// handed out.
     pub fn get(&self, key: K) -> Option<&T> {
         let raw = key.raw();
         let slot = self.slots.get(raw.index as usize)?;
@@ -123,6 +152,7 @@ impl<K: ArenaKey, T> Arena<K, T> {
         slot.value.as_ref()
     }
 
+    /// The value under `key`, mutably, or `None` as for [`get`](Arena::get).
     pub fn get_mut(&mut self, key: K) -> Option<&mut T> {
         let raw = key.raw();
         let slot = self.slots.get_mut(raw.index as usize)?;
@@ -132,10 +162,13 @@ impl<K: ArenaKey, T> Arena<K, T> {
         slot.value.as_mut()
     }
 
+    /// Whether `key` names a value.
     pub fn contains(&self, key: K) -> bool {
         self.get(key).is_some()
     }
 
+    /// Takes the value under `key` out, or returns `None` if the key names
+    /// nothing. The key, and every copy of it, goes stale.
     pub fn remove(&mut self, key: K) -> Option<T> {
         let raw = key.raw();
         let slot = self.slots.get_mut(raw.index as usize)?;
@@ -168,6 +201,7 @@ impl<K: ArenaKey, T> Arena<K, T> {
         })
     }
 
+    /// The keys of the live entries, in slot order.
     pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
         self.iter().map(|(key, _)| key)
     }
@@ -188,6 +222,9 @@ macro_rules! define_id {
             pub fn to_bits(self) -> u64 {
                 self.0.to_bits()
             }
+            /// The id packed in `bits` ([`to_bits`](Self::to_bits)'s
+            /// form). Any value is an id, though most name nothing: the
+            /// provider refuses an input that names an unknown one.
             pub fn from_bits(bits: u64) -> Self {
                 $name($crate::arena::RawKey::from_bits(bits))
             }

@@ -34,20 +34,54 @@ pub struct Usage {
     pub cold: bool,
 }
 
+/// A price sheet in Lambda's shape (spec R103, R104): a fee per request,
+/// memory and scratch by the GiB-second of billed duration, transfers by
+/// the GiB. [`LambdaPrices::default`] is AWS Lambda's x86 us-east-1 first
+/// tier; every figure is a parameter, so other providers' sheets fit too.
+///
+/// ```
+/// use coldstart_core::{FunctionId, LambdaPrices, Usage, GIB, MIB};
+///
+/// let usage = Usage {
+///     function: FunctionId::from_bits(0),
+///     time_limit_us: 3_000_000,
+///     memory_bytes: GIB,
+///     scratch_bytes: 512 * MIB, // within the free allowance
+///     duration_us: 999_001,     // billed as 1 s
+///     ingress_bytes: 0,
+///     egress_bytes: 0,
+///     cold: false,
+/// };
+/// // $0.0000166667 for the GiB-second, $0.0000002 for the request.
+/// assert_eq!(LambdaPrices::default().cost_picodollars(&usage), 16_666_700 + 200_000);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LambdaPrices {
+    /// The fee per invocation billed (picodollars); 200,000 ($0.20 per
+    /// million requests) by default.
     pub per_request_picodollars: u64,
+    /// Memory's price per GiB of `memory_bytes` per second of billed
+    /// duration (picodollars); 16,666,700 by default.
     pub per_gib_second_picodollars: u64,
+    /// Scratch below this is free (bytes); 512 MiB by default.
     pub scratch_free_bytes: u64,
+    /// Scratch's price above the free allowance, per GiB per second of
+    /// billed duration (picodollars); 30,900 by default.
     pub scratch_per_gib_second_picodollars: u64,
+    /// The price of a GiB of request payload (picodollars); 0 by default,
+    /// as data in is free on AWS.
     pub ingress_per_gib_picodollars: u64,
+    /// The price of a GiB of response sent (picodollars); 90,000,000,000
+    /// ($0.09 per GB out to the internet) by default.
     pub egress_per_gib_picodollars: u64,
-    /// Duration is rounded up to a multiple of this (1 ms on Lambda).
+    /// Duration is rounded up to a multiple of this (µs; 1 ms on Lambda; 0
+    /// counts as 1).
     pub rounding_us: u64,
 }
 
 impl Default for LambdaPrices {
+    /// AWS Lambda's public prices, x86, us-east-1, first tier (spec R104).
     fn default() -> Self {
         LambdaPrices {
             per_request_picodollars: 200_000,
@@ -88,8 +122,10 @@ impl LambdaPrices {
         duration_us.div_ceil(rounding).saturating_mul(rounding)
     }
 
-    /// Each component is rounded up to a whole picodollar, then summed;
-    /// the sum saturates at `u64::MAX`.
+    /// What `usage` costs, in picodollars (spec R103): the request fee,
+    /// plus memory and scratch over the billed duration, plus ingress and
+    /// egress. Each component is rounded up to a whole picodollar, then
+    /// summed; the sum saturates at `u64::MAX`. `usage.cold` is ignored.
     pub fn cost_picodollars(&self, usage: &Usage) -> u64 {
         let billed_us = self.billed_duration_us(usage.duration_us);
         let memory = ceil_div(

@@ -1,5 +1,10 @@
-//! The client's view: the state of an invocation, its output, and waits that
-//! drive virtual time until invocations end.
+//! The client's view (spec §23): the state of an invocation, its output,
+//! and waits that drive virtual time until invocations end.
+//!
+//! The reads (`get_state`, `get_states`, `get_output`) never change the
+//! provider. The waits change it only by moving virtual time, timer by
+//! timer, as an `Advance` would (but without an input's validation, spec
+//! R128); they return an error instead of hanging when no timer is left.
 
 use crate::event::{Event, EventKind};
 use crate::ids::{ContainerId, HostId, InvocationId};
@@ -9,50 +14,100 @@ use crate::state::{EndOutcome, Ending, InvState};
 use crate::step::Provider;
 use serde::{Deserialize, Serialize};
 
-/// Where an invocation is in its life.
+/// Where an invocation is in its life, as
+/// [`Provider::get_state`] reports it (spec R114, R122).
+///
+/// The states follow one another as `Queued`, then `Preparing` (only when
+/// its image must travel to the host), `Starting`, `Running` and `Ended`; a
+/// host going down sends a started invocation to `Retrying`, then back to
+/// `Queued`. A rejected invocation goes from `Queued` to `Ended` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InvocationState {
-    /// Waiting in the queue for room (queue mode).
-    Queued { since_us: u64 },
-    /// Placed on a host; its container waits for the image to arrive.
+    /// Waiting in the queue for room (queue mode), or, within its own step,
+    /// accepted and not yet started.
+    Queued {
+        /// When it joined the queue (µs): accepted, or admitted again after
+        /// a retry's backoff.
+        since_us: u64,
+    },
+    /// Placed on a host; its container waits for the image to arrive (a
+    /// download and/or a copy).
     Preparing {
+        /// The host chosen.
         host: HostId,
+        /// Its container there.
         container: ContainerId,
     },
-    /// Its container is paying the start overhead.
+    /// Its container is paying the start overhead (`Config::cold_start_us`
+    /// or `warm_start_us`).
     Starting {
+        /// The host its container is on.
         host: HostId,
+        /// Its container.
         container: ContainerId,
+        /// Whether it started cold (a new container) or warm (an idle one).
         cold: bool,
     },
-    /// Its code runs; `phase` is the phase at the provider's current time.
+    /// Its code runs; its time limit counts from `started_us`.
     Running {
+        /// The host its container is on.
         host: HostId,
+        /// Its container.
         container: ContainerId,
+        /// Whether it started cold.
         cold: bool,
+        /// When its code began (µs): its `ExecutionStarted`.
         started_us: u64,
+        /// The phase its code is in at the provider's current time.
         phase: Phase,
     },
-    /// Lost its container to a fault; attempt `attempt` is admitted again at
-    /// `retry_at_us`.
-    Retrying { attempt: u32, retry_at_us: u64 },
-    /// Terminal.
+    /// Lost its container to a host going down; it is admitted again when
+    /// its backoff ends (spec R137, R147).
+    Retrying {
+        /// The number of the attempt to come (2 for the first retry).
+        attempt: u32,
+        /// When it is admitted again (µs).
+        retry_at_us: u64,
+    },
+    /// Terminal: when it ended and how. The record stays until reaped.
     Ended(Ending),
 }
 
 impl InvocationState {
+    /// Whether the invocation has ended (`Ended`): no state follows.
     pub fn is_terminal(&self) -> bool {
         matches!(self, InvocationState::Ended(_))
     }
 }
 
+/// Why a client read failed (spec R122, R124).
+///
+/// ```
+/// use coldstart_core::{Builtin, ClientError, Config, InvocationId, Provider};
+///
+/// let provider = Provider::new(Config::default(), Builtin::default())?;
+/// let ghost = InvocationId::from_bits(42);
+/// let error = provider.get_output(ghost).unwrap_err();
+/// assert_eq!(error, ClientError::UnknownInvocation { invocation: ghost });
+/// assert_eq!(error.to_string(), "unknown (or reaped) invocation inv#42.0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum ClientError {
-    /// Never existed, or already reaped.
-    UnknownInvocation { invocation: InvocationId },
-    /// `get_output` of an invocation that has not completed.
-    NotCompleted {
+    /// The id names no invocation: it never existed, or its record was
+    /// reaped (by `Reap` or by retention, `Config::terminal_records_max`).
+    UnknownInvocation {
+        /// The id given.
         invocation: InvocationId,
+    },
+    /// `get_output` of an invocation that has not completed: still on its
+    /// way, or ended otherwise (failed, timed out, rejected, failed on the
+    /// platform).
+    NotCompleted {
+        /// The invocation.
+        invocation: InvocationId,
+        /// Its state now.
         state: InvocationState,
     },
 }
@@ -67,7 +122,11 @@ impl std::fmt::Display for ClientError {
                 write!(
                     f,
                     "invocation {invocation} has no output: its state is {state:?}"
-                )
+                )?;
+                if !state.is_terminal() {
+                    write!(f, "; wait for it to end first")?;
+                }
+                Ok(())
             }
         }
     }
@@ -75,41 +134,72 @@ impl std::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// An invocation that ended, as a wait reports it.
+/// An invocation that ended, as a wait reports it (spec R125): taken from
+/// its ending event, so it is reported even if retention reaped the record
+/// in the same step (spec R126).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finished {
+    /// The invocation that ended.
     pub invocation: InvocationId,
+    /// When it ended and how.
     pub ending: Ending,
 }
 
+/// Why a wait returned without its invocations' endings (spec R125, R127).
+///
+/// `DeadlineReached` leaves the provider at the deadline; `Stalled` leaves
+/// it at the last timer the wait fired (not at the deadline). Every other
+/// error is found before time moves.
+///
+/// ```
+/// use coldstart_core::{Builtin, Config, Provider, WaitError};
+///
+/// let mut provider = Provider::new(Config::default(), Builtin::default())?;
+/// let mut events = Vec::new();
+/// let error = provider.wait_for_any(&[], None, &mut events).unwrap_err();
+/// assert_eq!(error, WaitError::NothingToWaitFor);
+/// assert_eq!(error.to_string(), "wait_for_any needs at least one invocation");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum WaitError {
-    Unknown {
+    /// An id names no invocation: it never existed, or its record was
+    /// reaped. Returned for the first such id in the order given, before
+    /// time moves.
+    UnknownInvocation {
+        /// The id given.
         invocation: InvocationId,
     },
     /// No timer is left and the condition does not hold: it never will
-    /// without new inputs.
+    /// without new inputs (a queued invocation its policy never places,
+    /// say). The provider stays at the last timer the wait fired, even with
+    /// a deadline (spec R127).
     Stalled {
+        /// The provider's current time (µs), where the wait stopped.
         at_us: u64,
     },
     /// Virtual time reached the deadline first; the provider is at the
-    /// deadline.
+    /// deadline, and the invocations may still end later.
     DeadlineReached {
+        /// The deadline (µs), now the provider's current time.
         at_us: u64,
     },
     /// The deadline is earlier than the provider's current time.
     DeadlineInPast {
+        /// The deadline given (µs).
         deadline_us: u64,
+        /// The provider's current time (µs).
         now_us: u64,
     },
-    /// `wait_for_any` of no invocation.
+    /// `wait_for_any` of no invocation: nothing could ever end.
     NothingToWaitFor,
 }
 
 impl std::fmt::Display for WaitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WaitError::Unknown { invocation } => {
+            WaitError::UnknownInvocation { invocation } => {
                 write!(f, "unknown (or reaped) invocation {invocation}")
             }
             WaitError::Stalled { at_us } => {
@@ -118,14 +208,19 @@ impl std::fmt::Display for WaitError {
                     "no timer left at {at_us} µs: the wait can never finish without new inputs"
                 )
             }
-            WaitError::DeadlineReached { at_us } => write!(f, "deadline reached at {at_us} µs"),
+            WaitError::DeadlineReached { at_us } => write!(
+                f,
+                "deadline reached at {at_us} µs before the invocation ended: \
+                 wait again with a later deadline, or none"
+            ),
             WaitError::DeadlineInPast {
                 deadline_us,
                 now_us,
             } => {
                 write!(
                     f,
-                    "deadline {deadline_us} µs is before the current time {now_us} µs"
+                    "deadline {deadline_us} µs is before the current time {now_us} µs: \
+                     give one at or after it, or none"
                 )
             }
             WaitError::NothingToWaitFor => write!(f, "wait_for_any needs at least one invocation"),
@@ -174,6 +269,14 @@ fn ending_of(event: &Event) -> Option<(InvocationId, Ending)> {
 }
 
 impl<P> Provider<P> {
+    /// Where the invocation is in its life (spec R122); the running phase
+    /// is the one at the provider's current time. Never changes the
+    /// provider.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::UnknownInvocation`] if the id names no invocation
+    /// (never existed, or reaped).
     pub fn get_state(&self, invocation: InvocationId) -> Result<InvocationState, ClientError> {
         let inv = self
             .core
@@ -214,6 +317,8 @@ impl<P> Provider<P> {
         })
     }
 
+    /// [`get_state`](Provider::get_state) of each invocation, in the order
+    /// given (spec R123).
     pub fn get_states(
         &self,
         invocations: &[InvocationId],
@@ -221,7 +326,14 @@ impl<P> Provider<P> {
         invocations.iter().map(|&id| self.get_state(id)).collect()
     }
 
-    /// The output of a completed invocation.
+    /// The output of a completed invocation: the value its code's
+    /// `Outcome::Success` named (spec R124).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::UnknownInvocation`] if the id names no invocation;
+    /// [`ClientError::NotCompleted`], with its state, if it has not ended or
+    /// ended other than `Completed`.
     pub fn get_output(&self, invocation: InvocationId) -> Result<u64, ClientError> {
         match self.get_state(invocation)? {
             InvocationState::Ended(Ending {
@@ -236,17 +348,26 @@ impl<P> Provider<P> {
         match self.get_state(invocation) {
             Ok(InvocationState::Ended(ending)) => Ok(Some(ending)),
             Ok(_) => Ok(None),
-            Err(_) => Err(WaitError::Unknown { invocation }),
+            Err(_) => Err(WaitError::UnknownInvocation { invocation }),
         }
     }
 }
 
 impl<P: Policies> Provider<P> {
     /// Advances virtual time, timer by timer, until `invocation` ends; the
-    /// events produced on the way are appended to `events`. With a deadline,
-    /// stops there (having advanced to it) if the invocation has not ended.
-    /// If no timer is left first, it returns `Stalled` at once, without
-    /// moving time: nothing could change before the deadline anyway.
+    /// events produced on the way are appended to `events` (spec R125,
+    /// R127). Returns at once if it has ended already. With a deadline
+    /// (µs), stops there (having advanced to it) if the invocation has not
+    /// ended. If no timer is left before it ends, it returns `Stalled`,
+    /// without moving time on to the deadline: nothing could change before
+    /// it anyway. Every timer due at the instant the invocation ends fires,
+    /// even those after its ending event.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitError::UnknownInvocation`], [`WaitError::DeadlineInPast`]
+    /// before time moves; [`WaitError::Stalled`] and
+    /// [`WaitError::DeadlineReached`] when the invocation did not end.
     pub fn wait_for(
         &mut self,
         invocation: InvocationId,
@@ -257,8 +378,10 @@ impl<P: Policies> Provider<P> {
         Ok(found.swap_remove(0))
     }
 
-    /// Waits until every invocation has ended; returns them in the order
-    /// given.
+    /// Waits until every invocation has ended; returns their endings in the
+    /// order given (a duplicated id gets its ending twice). An empty list,
+    /// or one whose invocations have all ended, returns at once. Otherwise
+    /// as [`wait_for`](Provider::wait_for), with the same errors.
     pub fn wait_for_all(
         &mut self,
         invocations: &[InvocationId],
@@ -294,7 +417,9 @@ impl<P: Policies> Provider<P> {
 
     /// Waits until any of the invocations has ended and returns the first to
     /// end (if several end at once, the first in event order; if some had
-    /// already ended, the first of those in the order given).
+    /// already ended, the first of those in the order given). Otherwise as
+    /// [`wait_for`](Provider::wait_for), with the same errors and
+    /// [`WaitError::NothingToWaitFor`] for an empty list.
     pub fn wait_for_any(
         &mut self,
         invocations: &[InvocationId],

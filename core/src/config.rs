@@ -1,31 +1,63 @@
-//! The provider's configuration: hardware, overheads and the pressure mode.
-//! Policies (host selection, keep-alive, eviction, billing) are given apart,
-//! as a `Policies` value (see `policy.rs`).
+//! The provider's configuration (spec §4): hardware, overheads, the
+//! pressure mode, retention and retries. Policies (host selection,
+//! keep-alive, eviction, billing) are given apart, as a `Policies` value
+//! (see [`crate::policy`]). A configuration is checked once, by
+//! [`Config::validate`] (which `Provider::new` calls), and never changes
+//! after (spec R18).
 
 use crate::limits::{BYTES_MAX, DURATION_MAX_US, HOSTS_MAX, SLOTS_MAX};
 use serde::{Deserialize, Serialize};
 
-/// Bytes in a mebibyte and a gibibyte, for readable configurations.
+/// Bytes in a mebibyte (2^20), for readable configurations.
 pub const MIB: u64 = 1 << 20;
+/// Bytes in a gibibyte (2^30), for readable configurations.
 pub const GIB: u64 = 1 << 30;
 
+/// The provider's configuration (spec R16): main storage, the hosts, the
+/// start overheads, what happens under pressure, how many terminal records
+/// to keep, and how faults are retried.
+///
+/// Start from [`Config::default`] (the default scenario's hardware) or
+/// [`Config::homogeneous`], and change parts with the `with_*` methods; or
+/// write the struct out, as every field is public. Every size is in bytes,
+/// every duration in µs, every bandwidth in bytes per second.
+///
+/// ```
+/// use coldstart_core::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, GIB, MIB};
+///
+/// let main = MainStorageSpec { capacity_bytes: 100 * GIB, download_bytes_per_s: 100 * MIB };
+/// let host = HostSpec { ram_bytes: 8 * GIB, slots: 16, disk_bytes: 50 * GIB, copy_bytes_per_s: GIB };
+/// let config = Config::homogeneous(main, host, 10)
+///     .with_pressure(Pressure::Queue { capacity: 500 })
+///     .with_terminal_records_max(Some(1_000));
+/// assert_eq!(config.validate(), Ok(()));
+///
+/// let broken = config.with_hosts(HostSpec { slots: 0, ..host }, 2);
+/// assert_eq!(broken.validate(), Err(ConfigError::Zero { field: "hosts[0].slots".into() }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Config {
+    /// The provider's main storage disk, where every image is downloaded
+    /// first and copied to hosts from.
     pub main_storage: MainStorageSpec,
     /// One entry per host; `HostId(i)` is `hosts[i]`. Heterogeneous hosts are
     /// allowed; `Config::homogeneous` builds the common case.
     pub hosts: Vec<HostSpec>,
     /// Overhead of starting a new container once its image is on the host's
-    /// disk (the "init" phase), in µs.
+    /// disk (the "init" phase), in µs (spec R64): its invocation's code
+    /// starts this long after the image arrives. Billed as part of a cold
+    /// invocation's duration (spec R102). 0 to `limits::DURATION_MAX_US`.
     pub cold_start_us: u64,
-    /// Overhead of handing an invocation to an idle warm container, in µs.
+    /// Overhead of handing an invocation to an idle warm container, in µs
+    /// (spec R57); never billed. 0 to `limits::DURATION_MAX_US`.
     pub warm_start_us: u64,
     /// What happens to an invocation that finds no room on any host.
     pub pressure: Pressure,
     /// Keep at most this many terminal invocation records; the oldest to end
-    /// is reaped first (`Some(0)` reaps each record as it ends). `None` keeps
-    /// every record until a `Reap` input.
+    /// is reaped first, with a `Reaped` event (`Some(0)` reaps each record
+    /// as it ends; spec R99). `None` keeps every record until a `Reap`
+    /// input.
     pub terminal_records_max: Option<u64>,
     /// How a fault's victims are retried: invocations whose host went down,
     /// and failed image transfers (spec §27).
@@ -65,13 +97,27 @@ impl Default for Config {
     }
 }
 
-/// The retry setting: at most `attempts_max` attempts in all (the first
-/// included); after the attempt numbered `n` fails, the next one begins
-/// `backoff_us × 2^(n−1)` µs later (at most `limits::DURATION_MAX_US`).
+/// The retry setting (spec R136): at most `attempts_max` attempts in all
+/// (the first included); after the attempt numbered `n` fails, the next one
+/// begins `backoff_us × 2^(n−1)` µs later (at most
+/// `limits::DURATION_MAX_US`). It governs invocations whose host went down
+/// and failed downloads and copies, each counted apart.
+///
+/// ```
+/// use coldstart_core::Retry;
+///
+/// let retry = Retry { attempts_max: 4, backoff_us: 500_000 };
+/// assert_eq!(retry.backoff_after_us(1), 500_000);
+/// assert_eq!(retry.backoff_after_us(3), 2_000_000);
+/// ```
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retry {
+    /// Attempts in all, the first included: 1 (no retry) to
+    /// [`ATTEMPTS_MAX`].
     pub attempts_max: u32,
+    /// The wait after the first failed attempt (µs), doubled after each
+    /// later one; 0 retries at once.
     pub backoff_us: u64,
 }
 
@@ -90,7 +136,9 @@ impl Default for Retry {
 }
 
 impl Retry {
-    /// The wait before the attempt after attempt `attempt` (1-based).
+    /// The wait (µs) between the failure of the attempt numbered `attempt`
+    /// (the first is 1) and the start of the next: `backoff_us ×
+    /// 2^(attempt−1)`, saturating, at most `limits::DURATION_MAX_US`.
     pub fn backoff_after_us(&self, attempt: u32) -> u64 {
         let doublings = attempt.saturating_sub(1).min(ATTEMPTS_MAX);
         self.backoff_us
@@ -99,25 +147,42 @@ impl Retry {
     }
 }
 
+/// The main storage disk (spec §13): an LRU cache of images, which every
+/// image is downloaded into before it is copied to a host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MainStorageSpec {
+    /// Its size (bytes): images downloading or present use it; every image
+    /// registered must fit (spec R38). 1 to `limits::BYTES_MAX`.
     pub capacity_bytes: u64,
-    /// Download bandwidth from the image registry into main storage.
+    /// Download bandwidth from the image registry into main storage (bytes
+    /// per second). Each download takes `⌈size × 10^6 / bandwidth⌉` µs,
+    /// whatever else is in flight (spec R84, R85). 1 to `limits::BYTES_MAX`.
     pub download_bytes_per_s: u64,
 }
 
+/// One compute host (spec §12): RAM, container slots, and a local disk that
+/// holds image copies (an LRU cache) and each live container's scratch.
+/// Hosts may differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HostSpec {
+    /// Its RAM (bytes): every live container, idle or busy, holds its
+    /// function's `memory_bytes`. 1 to `limits::BYTES_MAX`.
     pub ram_bytes: u64,
-    /// How many containers (idle or busy) the host may hold at once.
+    /// How many containers (idle or busy) the host may hold at once. 1 to
+    /// `limits::SLOTS_MAX`.
     pub slots: u32,
+    /// Its local disk (bytes): image copies, present or arriving, plus the
+    /// scratch of its live containers. 1 to `limits::BYTES_MAX`.
     pub disk_bytes: u64,
-    /// Copy bandwidth from main storage to this host's disk.
+    /// Copy bandwidth from main storage to this host's disk (bytes per
+    /// second). 1 to `limits::BYTES_MAX`.
     pub copy_bytes_per_s: u64,
 }
 
+/// What happens to an invocation that cannot start at once: no idle
+/// container of its function, and no host with room (spec §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Pressure {
@@ -125,32 +190,51 @@ pub enum Pressure {
     /// { reason: ResourceUnavailable }`.
     Reject,
     /// It waits in one provider-wide FIFO queue of at most `capacity`
-    /// invocations (beyond that it is rejected with `QueueFull`).
-    Queue { capacity: u32 },
+    /// invocations (beyond that it is rejected with `QueueFull`). While the
+    /// queue is not empty a new invocation joins its back without being
+    /// tried, and only the head is retried, each time an invocation ends
+    /// (spec R48, R50–R52). Its time limit starts only when it starts.
+    Queue {
+        /// The most invocations that may wait at once (at least 1).
+        capacity: u32,
+    },
 }
 
+/// Why [`Config::validate`] rejected a configuration (spec R17): the first
+/// field found wrong, by its path, such as `"hosts[2].slots"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
+    /// `hosts` is empty: a provider needs at least one host.
     NoHosts,
+    /// `hosts` lists more than `limits::HOSTS_MAX` hosts.
     TooManyHosts {
+        /// How many it lists.
         count: usize,
     },
-    /// A value that must be positive is zero: the field's path.
+    /// A value that must be positive is zero.
     Zero {
+        /// The field's path, e.g. `"main_storage.capacity_bytes"`.
         field: String,
     },
-    /// A value above its limit: the field's path and the limit.
+    /// A value above its limit.
     TooLarge {
+        /// The field's path, e.g. `"retry.backoff_us"`.
         field: String,
+        /// The largest value allowed.
         max: u64,
     },
+    /// `Pressure::Queue { capacity: 0 }`: a queue must hold at least one
+    /// invocation (use `Pressure::Reject` for none).
     QueueCapacityZero,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConfigError::NoHosts => write!(f, "the configuration lists no hosts"),
+            ConfigError::NoHosts => {
+                write!(f, "the configuration lists no hosts: give it at least one")
+            }
             ConfigError::TooManyHosts { count } => {
                 write!(f, "{count} hosts is more than the limit of {HOSTS_MAX}")
             }
@@ -159,7 +243,10 @@ impl std::fmt::Display for ConfigError {
                 write!(f, "{field} is above its limit of {max}")
             }
             ConfigError::QueueCapacityZero => {
-                write!(f, "pressure.queue.capacity must be greater than zero")
+                write!(
+                    f,
+                    "pressure.queue.capacity must be greater than zero (for no queue, reject)"
+                )
             }
         }
     }
@@ -181,8 +268,7 @@ fn check_range(field: impl Fn() -> String, value: u64, max: u64) -> Result<(), C
 }
 
 impl Config {
-    /// `count` identical hosts.
-    /// A main storage disk.
+    /// This main storage disk in place of the one there was.
     pub fn with_main_storage(mut self, main_storage: MainStorageSpec) -> Config {
         self.main_storage = main_storage;
         self
@@ -194,36 +280,41 @@ impl Config {
         self
     }
 
-    /// A cold start's overhead (µs).
+    /// This cold-start overhead (µs), in place of the one there was.
     pub fn with_cold_start_us(mut self, cold_start_us: u64) -> Config {
         self.cold_start_us = cold_start_us;
         self
     }
 
-    /// A warm start's overhead (µs).
+    /// This warm-start overhead (µs), in place of the one there was.
     pub fn with_warm_start_us(mut self, warm_start_us: u64) -> Config {
         self.warm_start_us = warm_start_us;
         self
     }
 
-    /// What happens to an invocation that finds no room.
+    /// This pressure mode: what happens to an invocation that finds no
+    /// room.
     pub fn with_pressure(mut self, pressure: Pressure) -> Config {
         self.pressure = pressure;
         self
     }
 
-    /// How many terminal records to keep (`None`: all, until reaped).
+    /// How many terminal records to keep (`None`: all, until reaped; spec
+    /// R99).
     pub fn with_terminal_records_max(mut self, terminal_records_max: Option<u64>) -> Config {
         self.terminal_records_max = terminal_records_max;
         self
     }
 
-    /// How a fault's victims are retried.
+    /// How a fault's victims are retried (spec R136).
     pub fn with_retry(mut self, retry: Retry) -> Config {
         self.retry = retry;
         self
     }
 
+    /// `count` hosts like `host` behind `main_storage`, with the defaults of
+    /// spec R16: cold starts of 250 ms, warm starts of 1 ms, rejection under
+    /// pressure, every terminal record kept, and [`Retry::default`].
     pub fn homogeneous(main_storage: MainStorageSpec, host: HostSpec, count: u32) -> Config {
         Config {
             main_storage,
@@ -236,6 +327,13 @@ impl Config {
         }
     }
 
+    /// Checks every value against its limit, in the order of spec R17, and
+    /// returns the first that is wrong. `Provider::new` calls it and builds
+    /// nothing from a configuration it rejects.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of the first field found wrong.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.hosts.is_empty() {
             return Err(ConfigError::NoHosts);

@@ -32,6 +32,7 @@ crate::define_id!(
 pub struct HostId(pub u32);
 
 impl HostId {
+    /// The host's position in `Config::hosts`.
     pub fn index(self) -> usize {
         self.0 as usize
     }

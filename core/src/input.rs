@@ -1,93 +1,221 @@
 //! Inputs: what a driver feeds to `step`. Every input carries its virtual
-//! time; `Command` says what happens at that time.
+//! time; [`Command`] says what happens at that time (spec §8).
 
 use crate::ids::{FunctionId, HostId, ImageId, InvocationId};
 use serde::{Deserialize, Serialize};
 
+/// One input: a command at a virtual time (spec R29).
+///
+/// An input at `at_us` is an advance to `at_us` — every timer due by then
+/// fires first — followed by its command, judged against the state those
+/// timers leave. It is refused ([`Refusal`], spec R30, R37) if its time is
+/// earlier than the provider's current time or beyond
+/// `limits::TIME_MAX_US`, changing nothing at all; or if its command is
+/// invalid, changing nothing beyond that advance.
+///
+/// [`Refusal`]: crate::Refusal
+///
+/// ```
+/// use coldstart_core::{Builtin, Command, Config, Input, Provider, Refusal, MIB};
+///
+/// let mut provider = Provider::new(Config::default(), Builtin::default())?;
+/// let register = Input { at_us: 1_000, command: Command::RegisterImage { size_bytes: 50 * MIB } };
+/// let image = provider.apply(&register)?.image().unwrap();
+/// assert_eq!(provider.now_us(), 1_000);
+///
+/// // An input earlier than the current time is refused, and changes nothing.
+/// let late = Input { at_us: 999, command: Command::Advance };
+/// let refused = provider.apply(&late).unwrap_err();
+/// assert_eq!(refused.refusal(), &Refusal::TimeWentBackwards { at_us: 999, now_us: 1_000 });
+/// # let _ = image;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Input {
-    /// Virtual time in µs. Must not be earlier than the provider's `now`.
+    /// Virtual time in µs. Must not be earlier than the provider's current
+    /// time ([`Provider::now_us`](crate::Provider::now_us)), nor later than
+    /// `limits::TIME_MAX_US`; equal to it is allowed.
     pub at_us: u64,
+    /// What happens at that time.
     pub command: Command,
 }
 
+/// What an input does (spec §8 and, for the faults, §27).
+///
+/// The registrations and `Invoke` create an entity and name it in their
+/// events ([`Applied::image`](crate::Applied::image),
+/// [`function`](crate::Applied::function),
+/// [`invocation`](crate::Applied::invocation) return it); `Advance` only
+/// moves time; `Reap` drops a record; the rest are faults, which the driver
+/// decides (core draws none itself).
+///
+/// Unlike the event and error enums, `Command` is exhaustive on purpose: a
+/// system checked against coldstart (an oracle's other side, the reference
+/// model) must handle every command, and a new one should fail its build
+/// rather than fall into a catch-all arm.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Command {
-    /// Registers an image of `size_bytes`; answered by `ImageRegistered`.
-    RegisterImage { size_bytes: u64 },
-    /// Registers a function that runs from `image` in a container with
-    /// `memory_bytes` of RAM and `scratch_bytes` of local disk (its /tmp),
-    /// whose code may run for at most `time_limit_us`.
+    /// Registers an image; answered by `ImageRegistered` (spec R38, R39).
+    /// Refused if `size_bytes` is zero, above `limits::BYTES_MAX`, larger
+    /// than main storage or than every host's disk.
+    RegisterImage {
+        /// The image's size (bytes): what it takes on main storage and on
+        /// each host's disk that holds a copy, and what every download and
+        /// copy of it moves.
+        size_bytes: u64,
+    },
+    /// Registers a function; answered by `FunctionRegistered` (spec R40,
+    /// R41). Refused if the image is unknown, a value is zero (scratch
+    /// may be) or above its limit, or no host could ever hold one of its
+    /// containers.
     RegisterFunction {
+        /// The image its containers run from.
         image: ImageId,
+        /// RAM each container of the function holds, from creation to
+        /// removal, idle or busy (bytes); also what billing charges by.
         memory_bytes: u64,
+        /// Local disk each container reserves on its host for its life,
+        /// like Lambda's `/tmp` (bytes; may be zero).
         scratch_bytes: u64,
+        /// The longest an invocation's code may run before it times out
+        /// (µs), counted from its `ExecutionStarted` (spec R88).
         time_limit_us: u64,
     },
-    /// Invokes `function`; the fake code's behaviour is given here.
+    /// Invokes `function`; the fake code's behaviour is given here (spec
+    /// R42, R43). Answered by `Accepted`, then a warm or cold start, a
+    /// `Queued` or a `Rejected`.
     Invoke {
+        /// The function invoked.
         function: FunctionId,
+        /// What the invocation's code does, and for how long.
         code: Code,
         /// Bytes of the request payload (billed as ingress).
         ingress_bytes: u64,
         /// Bytes of the response, sent on success only (billed as egress).
         egress_bytes: u64,
     },
-    /// Only lets time pass: fires every timer due at or before `at_us`.
+    /// Only lets time pass: fires every timer due at or before `at_us`
+    /// (spec R44).
     Advance,
-    /// Drops the record of a terminal invocation.
-    Reap { invocation: InvocationId },
-    /// Fault: the host goes down. Its containers die, their invocations are
-    /// retried or fail (platform error), copies to it are abandoned.
-    HostDown { host: HostId },
-    /// The host comes back with empty RAM; its disk cache is kept if
-    /// `disk_kept`, else lost.
-    HostUp { host: HostId, disk_kept: bool },
-    /// Fault: the image's download in progress fails (retried per
-    /// `Config::retry`, then the invocations waiting for it fail).
-    DownloadFails { image: ImageId },
-    /// Fault: the copy of the image to the host in progress fails (retried
-    /// per `Config::retry`, then the invocations waiting for it fail).
-    CopyFails { host: HostId, image: ImageId },
-    /// Fault: main storage's disk is lost: its images are gone and every
-    /// transfer into or out of it fails.
+    /// Drops the record of a terminal invocation, freeing its id's slot
+    /// (spec R45, R46). Refused if the invocation is unknown (or already
+    /// reaped) or has not ended.
+    Reap {
+        /// The ended invocation whose record is dropped.
+        invocation: InvocationId,
+    },
+    /// Fault: the host goes down (spec R141). Its containers die, their
+    /// invocations are retried (per `Config::retry`) or fail (platform
+    /// error), copies to it are abandoned. Refused if it is unknown or
+    /// already down.
+    HostDown {
+        /// The host that goes down.
+        host: HostId,
+    },
+    /// The host comes back with empty RAM and slots (spec R142). Refused if
+    /// it is unknown or already up.
+    HostUp {
+        /// The host that comes back.
+        host: HostId,
+        /// Whether its disk cache survived; if not, its image copies are
+        /// lost (`ImageLost`).
+        disk_kept: bool,
+    },
+    /// Fault: the image's download in progress fails (spec R143): retried
+    /// per `Config::retry`, then the invocations waiting for it fail.
+    /// Refused if no download of it is in progress at this time.
+    DownloadFails {
+        /// The image whose download fails.
+        image: ImageId,
+    },
+    /// Fault: the copy of the image to the host in progress fails (spec
+    /// R144): retried per `Config::retry`, then the invocations waiting for
+    /// it fail. Refused if no such copy is in progress at this time.
+    CopyFails {
+        /// The host the copy goes to.
+        host: HostId,
+        /// The image being copied.
+        image: ImageId,
+    },
+    /// Fault: main storage's disk is lost (spec R145): its images are gone
+    /// and every transfer into or out of it fails, without retry.
     MainStorageLost,
 }
 
 /// The fake code of one invocation: clone, build and run phases, and how it
-/// ends.
+/// ends (spec R87).
+///
+/// The code runs for [`duration_us`](Code::duration_us) — the phases up to
+/// the one it fails in, or all three — unless that is longer than the
+/// function's time limit, in which case it times out at the limit (spec
+/// R88). The phase durations are at most `limits::DURATION_MAX_US` each.
+///
+/// ```
+/// use coldstart_core::{Code, Outcome, Phase};
+///
+/// let ok = Code::success(30_000, 7);
+/// assert_eq!(ok.duration_us(), 30_000);
+///
+/// let broken_build = Code {
+///     clone_us: 2_000,
+///     build_us: 5_000,
+///     run_us: 10_000,
+///     outcome: Outcome::Failure { phase: Phase::Build },
+/// };
+/// assert_eq!(broken_build.duration_us(), 7_000); // the run phase never starts
+/// assert_eq!(broken_build.phase_at(1_000), Phase::Clone);
+/// assert_eq!(broken_build.phase_at(2_000), Phase::Build);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Code {
+    /// How long the clone phase takes (µs).
     pub clone_us: u64,
+    /// How long the build phase takes (µs), after the clone.
     pub build_us: u64,
+    /// How long the run phase takes (µs), after the build.
     pub run_us: u64,
+    /// How the code ends, if the time limit does not end it first.
     pub outcome: Outcome,
 }
 
+/// How an invocation's code ends on its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Outcome {
     /// Completes after the run phase with this output value (an opaque token
     /// chosen by the driver, e.g. a hash or a key into its own table).
-    Success { output: u64 },
+    Success {
+        /// The value `Completed` carries and `Provider::get_output` returns.
+        output: u64,
+    },
     /// Fails at the end of the named phase; later phases do not run.
-    Failure { phase: Phase },
+    Failure {
+        /// The phase it fails in.
+        phase: Phase,
+    },
 }
 
+/// A phase of an invocation's code, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Phase {
+    /// Fetching the function's source (`Code::clone_us`).
     Clone,
+    /// Building it (`Code::build_us`).
     Build,
+    /// Running it (`Code::run_us`).
     Run,
 }
 
 impl Phase {
+    /// The three phases, in the order they run.
     pub const ALL: [Phase; 3] = [Phase::Clone, Phase::Build, Phase::Run];
 
+    /// The phase's position: 0 for clone, 1 for build, 2 for run (the index
+    /// into `Metrics::failed_by_phase`).
     pub fn index(self) -> usize {
         match self {
             Phase::Clone => 0,

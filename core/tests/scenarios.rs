@@ -1465,7 +1465,10 @@ fn wait_for_any_then_wait_for_all() {
     assert_eq!(result, Err(WaitError::NothingToWaitFor));
     let ghost = inv(99);
     let (result, _) = w.wait(|p, ev| p.wait_for_all(&[a, ghost], None, ev));
-    assert_eq!(result, Err(WaitError::Unknown { invocation: ghost }));
+    assert_eq!(
+        result,
+        Err(WaitError::UnknownInvocation { invocation: ghost })
+    );
     assert_eq!(
         w.p.get_output(ghost),
         Err(ClientError::UnknownInvocation { invocation: ghost })
@@ -2602,7 +2605,10 @@ fn errors_explain_themselves() {
             "before the current time",
         ),
         (WaitError::NothingToWaitFor, "at least one"),
-        (WaitError::Unknown { invocation: inv(3) }, "inv#3.0"),
+        (
+            WaitError::UnknownInvocation { invocation: inv(3) },
+            "inv#3.0",
+        ),
     ];
     for (error, words) in waits {
         assert!(error.to_string().contains(words), "{error}");

@@ -1080,6 +1080,8 @@ impl<P: Policies> Model<P> {
         match reason {
             RejectReason::ResourceUnavailable => self.w.metrics.rejected_resource_unavailable += 1,
             RejectReason::QueueFull => self.w.metrics.rejected_queue_full += 1,
+            // The enum is non-exhaustive; the model rejects for these two alone.
+            other => unreachable!("the model rejected for {other:?}"),
         }
         let now = self.w.now;
         self.w.inv_mut(inv).state = InvState::Ended(Ending {
@@ -1893,7 +1895,7 @@ impl<P: Policies> Model<P> {
             RemovalCause::Expired => self.w.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
-            RemovalCause::Discarded | RemovalCause::Unloaded => unreachable!(),
+            other => unreachable!("an idle container removed as {other:?}"),
         }
         self.w.emit(
             ev,
@@ -2061,7 +2063,7 @@ impl<P: Policies> Model<P> {
             RemovalCause::Discarded => self.w.metrics.containers_discarded += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
             RemovalCause::Unloaded => self.w.metrics.containers_unloaded += 1,
-            RemovalCause::Expired | RemovalCause::Evicted => unreachable!(),
+            other => unreachable!("a busy container removed as {other:?}"),
         }
         self.w.emit(
             ev,
@@ -2376,6 +2378,8 @@ impl<P: Policies> Model<P> {
         match reason {
             PlatformError::HostLost => self.w.metrics.platform_failed_host_lost += 1,
             PlatformError::TransferFailed => self.w.metrics.platform_failed_transfer += 1,
+            // The enum is non-exhaustive; the model fails for these two alone.
+            other => unreachable!("a platform failure for {other:?}"),
         }
         let now = self.w.now;
         self.w.inv_mut(inv).state = InvState::Ended(Ending {

@@ -13,10 +13,21 @@ reports as dicts:
 The step API is :class:`Provider`: apply inputs one at a time (dicts, made
 with the helpers below or by hand), read events, states and outputs, wait
 for invocations, check invariants, snapshot, restore and pickle.
+:class:`Recorder` is a provider that writes a command log as it goes,
+which ``coldstart replay LOG --verify`` runs again.
+
+A policy written in Python is any object with ``select_host(view,
+request)`` and, optionally, the other hooks of core's ``Policies`` trait
+(``warm_priority``, ``idle_eviction_priority``, ``idle_plan``,
+``keep_alive_us``, ``image_priority``, ``evicted``,
+``collection_target_bytes``, ``bill``): give it as ``Provider(config,
+policy=obj)`` or ``Recorder(path, config, policy=obj)``, replay its logs
+with ``replay(log, policy=obj)``, and check it with the policy harness:
+:func:`check_policy`, :func:`fuzz_policy`, :func:`check_inputs`.
 
 Every error is a :class:`Error`; its message is the Rust error's one line.
-Runs, comparisons, replays and waits release the GIL, so threads run them
-in parallel.
+Runs, comparisons, replays, waits and harness checks release the GIL, so
+threads run them in parallel.
 """
 
 from __future__ import annotations
@@ -29,16 +40,32 @@ from ._native import (
     COLDSTART_VERSION,
     ClientError,
     ConfigError,
+    ContainerFacts,
+    DiskFacts,
     Error,
+    Eviction,
+    Finding,
+    HarnessError,
+    HostFacts,
+    HostView,
+    ImageFacts,
     InputError,
     InvariantViolation,
     LogError,
+    PlacementRequest,
+    PolicyError,
+    PolicyFinding,
     Provider,
+    Recorder,
     Refused,
     ScenarioError,
     SimulationError,
     SnapshotError,
+    Usage,
     WaitError,
+    check_inputs,
+    check_policy,
+    fuzz_policy,
     report_keys,
 )
 
@@ -48,22 +75,38 @@ __all__ = [
     "COLDSTART_VERSION",
     "ClientError",
     "ConfigError",
+    "ContainerFacts",
+    "DiskFacts",
     "Error",
+    "Eviction",
+    "Finding",
+    "HarnessError",
+    "HostFacts",
+    "HostView",
+    "ImageFacts",
     "InputError",
     "InvariantViolation",
     "LogError",
+    "PlacementRequest",
+    "PolicyError",
+    "PolicyFinding",
     "Provider",
+    "Recorder",
     "Refused",
     "ScenarioError",
     "SimulationError",
     "SnapshotError",
+    "Usage",
     "WaitError",
     "advance",
+    "check_inputs",
+    "check_policy",
     "compare",
     "compare_frame",
     "copy_fails",
     "download_fails",
     "failure",
+    "fuzz_policy",
     "host_down",
     "host_up",
     "invoke",
@@ -223,17 +266,24 @@ def compare_frame(scenario: Union[None, str, "os.PathLike[str]"] = None, **optio
     return to_dataframe(compare(scenario, **options))
 
 
-def replay(path: Union[str, "os.PathLike[str]"], *, verify: bool = False, check: bool = False) -> Dict[str, Any]:
+def replay(
+    path: Union[str, "os.PathLike[str]"], *, verify: bool = False, check: bool = False, policy: Any = None
+) -> Dict[str, Any]:
     """Replays a command log (binary ``.cslog`` or JSON Lines) and returns its report.
 
     The same keys and values as ``coldstart replay LOG --json``.
 
     :param verify: check every step's events against the log's step checks,
         and the run's event count and digest against its trailer.
-    :raises LogError: the log cannot be read, a step is refused, or it does
-        not verify (the message starts with the file's path).
+    :param policy: for a log recorded with a policy written in Python: the
+        policy, in its starting state (its identity must be the one the log
+        names, see :class:`Recorder`).
+    :raises LogError: the log cannot be read, a step is refused, it does
+        not verify, or it needs another policy (the message starts with the
+        file's path).
+    :raises PolicyError: the policy raised or answered no decision.
     """
-    return _native.replay(os.fspath(path), verify=verify, check=check)
+    return _native.replay(os.fspath(path), verify=verify, check=check, policy=policy)
 
 
 # ---------------------------------------------------------------------------

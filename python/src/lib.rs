@@ -11,8 +11,18 @@
 //! event's kind, an input's command, a state) becomes a flat dict with the
 //! variant's name under one key (`kind`, `command`, `state`, `outcome`).
 //! Errors are the exceptions of python/coldstart/__init__.py, each message
-//! the Rust error's one-line `Display`. Runs, comparisons, replays and
-//! waits release the GIL.
+//! the Rust error's one-line `Display`. Runs, comparisons, replays,
+//! waits and the harness release the GIL.
+//!
+//! Modules: `policy` (policies written in Python), `recorder` (the
+//! `Recorder` class: a provider that writes a command log), `harness` (the
+//! policy harness on a Python policy), `topy` (events into dicts without
+//! JSON in between).
+
+mod harness;
+mod policy;
+mod recorder;
+mod topy;
 
 use coldstart::driver::{DriverOptions, RunReport};
 use coldstart::log::{self, LogReader, RunError};
@@ -21,7 +31,8 @@ use coldstart::scenario::{self, Scenario, ScenarioError as ScenarioProblem};
 use coldstart::simulate::SimulateError;
 use coldstart::study::compare;
 use coldstart::study::grid::{Grid, GridArgument, GridError};
-use coldstart::{Builtin, Config, Event, Input, InvocationId, Refused as RefusedStep};
+use coldstart::{Config, Event, Input, InvocationId, Refused as RefusedStep};
+use policy::{sharing_failures, Policy};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -95,12 +106,30 @@ create_exception!(
     Error,
     "Bytes given to `Provider.restore` are not a snapshot of this version of coldstart."
 );
+create_exception!(
+    coldstart,
+    PolicyError,
+    Error,
+    "A policy written in Python raised (its exception is the `__cause__`), answered something that is not a decision, or could not be copied; or a provider whose policy failed was used again."
+);
+create_exception!(
+    coldstart,
+    HarnessError,
+    Error,
+    "The policy harness could not check the policy (an invalid configuration is a ConfigError)."
+);
+create_exception!(
+    coldstart,
+    PolicyFinding,
+    HarnessError,
+    "The policy harness found a problem: `finding` is the Finding (the problem, the configuration and inputs that show it, a way to record it)."
+);
 
 // ---------------------------------------------------------------------------
 // Values across the boundary.
 
 /// A JSON value as the Python value `json.loads` would give.
-fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -133,7 +162,7 @@ fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
 
 /// A Python value (None, bool, int, float, str, list or tuple, dict with
 /// str keys) as JSON.
-fn from_py(object: &Bound<'_, PyAny>) -> PyResult<Value> {
+pub(crate) fn from_py(object: &Bound<'_, PyAny>) -> PyResult<Value> {
     if object.is_none() {
         return Ok(Value::Null);
     }
@@ -225,7 +254,7 @@ fn toml_of(value: &Value, path: &str) -> Result<toml::Value, ScenarioProblem> {
 /// `{"Variant": {fields}}` or `"Variant"` (serde's external tagging) as
 /// `{tag: "Variant", fields…}` into `out`. Anything else is put under `tag`
 /// as it is.
-fn flatten_into(out: &mut Map<String, Value>, tag: &str, value: Value) {
+pub(crate) fn flatten_into(out: &mut Map<String, Value>, tag: &str, value: Value) {
     match value {
         Value::Object(map) if map.len() == 1 => {
             let (name, inner) = map.into_iter().next().expect("one entry");
@@ -243,20 +272,16 @@ fn flatten_into(out: &mut Map<String, Value>, tag: &str, value: Value) {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) -> PyResult<Value> {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> PyResult<Value> {
     serde_json::to_value(value).map_err(|error| Error::new_err(error.to_string()))
 }
 
-/// An event as `{"at_us": …, "kind": "ColdStart", "invocation": …, …}`.
-fn event_value(event: &Event) -> PyResult<Value> {
-    let mut out = Map::new();
-    out.insert("at_us".into(), Value::from(event.at_us));
-    flatten_into(&mut out, "kind", json(&event.kind)?);
-    Ok(Value::Object(out))
-}
-
 /// A flat dict, the keys of `first` (those present) before the others.
-fn ordered<'py>(py: Python<'py>, value: &Value, first: &[&str]) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn ordered<'py>(
+    py: Python<'py>,
+    value: &Value,
+    first: &[&str],
+) -> PyResult<Bound<'py, PyAny>> {
     let Value::Object(map) = value else {
         return to_py(py, value);
     };
@@ -274,11 +299,11 @@ fn ordered<'py>(py: Python<'py>, value: &Value, first: &[&str]) -> PyResult<Boun
     Ok(dict.into_any())
 }
 
-fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyAny>> {
-    ordered(py, &event_value(event)?, &["at_us", "kind"])
+pub(crate) fn event_dict<'py>(py: Python<'py>, event: &Event) -> PyResult<Bound<'py, PyAny>> {
+    topy::event(py, event)
 }
 
-fn events_list<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
+pub(crate) fn events_list<'py>(py: Python<'py>, events: &[Event]) -> PyResult<Bound<'py, PyList>> {
     let list = PyList::empty(py);
     for event in events {
         list.append(event_dict(py, event)?)?;
@@ -301,7 +326,7 @@ fn ending_into(out: &mut Map<String, Value>, ending: Value) {
 
 /// An invocation state as `{"state": "Running", "host": …, …}`; an ended
 /// one as `{"state": "Ended", "at_us": …, "outcome": "Completed", …}`.
-fn state_value(state: &coldstart::InvocationState) -> PyResult<Value> {
+pub(crate) fn state_value(state: &coldstart::InvocationState) -> PyResult<Value> {
     let mut out = Map::new();
     match state {
         coldstart::InvocationState::Ended(ending) => {
@@ -314,7 +339,7 @@ fn state_value(state: &coldstart::InvocationState) -> PyResult<Value> {
 }
 
 /// A finished invocation as `{"invocation": …, "at_us": …, "outcome": …}`.
-fn finished_value(finished: &coldstart::Finished) -> PyResult<Value> {
+pub(crate) fn finished_value(finished: &coldstart::Finished) -> PyResult<Value> {
     let mut out = Map::new();
     out.insert(
         "invocation".into(),
@@ -326,7 +351,10 @@ fn finished_value(finished: &coldstart::Finished) -> PyResult<Value> {
 
 /// An input dict: `{"at_us": T, "command": "Name", fields…}` (flat), or the
 /// log's JSON form `{"at_us": T, "command": {"Name": {fields…}}}`.
-fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
+pub(crate) fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
+    if let Some(input) = fast_input(object) {
+        return Ok(input);
+    }
     let value = from_py(object)?;
     let Value::Object(mut map) = value else {
         return Err(InputError::new_err(
@@ -359,16 +387,106 @@ fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
         .map_err(|error| InputError::new_err(format!("not an input: {error}")))
 }
 
-const FINISHED_FIRST: &[&str] = &["invocation", "at_us", "outcome"];
+/// The step API's hot path: the flat dicts the helpers make for the
+/// common commands, read field by field. None for anything else — or
+/// anything off (a missing, extra or mistyped field) — which the general
+/// path then reads, or refuses with serde's message.
+fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
+    use coldstart::{Code, Command, FunctionId, ImageId, Outcome, Phase};
+    let dict = object.cast::<PyDict>().ok()?;
+    let py = object.py();
+    let field = |dict: &Bound<'_, PyDict>, key: &Bound<'_, PyString>| -> Option<u64> {
+        let value = dict.get_item(key).ok()??;
+        if value.cast::<PyBool>().is_ok() {
+            return None;
+        }
+        value.extract::<u64>().ok()
+    };
+    let at_us = field(dict, pyo3::intern!(py, "at_us"))?;
+    let command = dict.get_item(pyo3::intern!(py, "command")).ok()??;
+    let command = command.cast::<PyString>().ok()?.to_cow().ok()?;
+    let (command, fields) = match &*command {
+        "Advance" => (Command::Advance, 0),
+        "MainStorageLost" => (Command::MainStorageLost, 0),
+        "RegisterImage" => (
+            Command::RegisterImage {
+                size_bytes: field(dict, pyo3::intern!(py, "size_bytes"))?,
+            },
+            1,
+        ),
+        "Invoke" => {
+            let code = dict.get_item(pyo3::intern!(py, "code")).ok()??;
+            let code = code.cast::<PyDict>().ok()?;
+            let outcome = code.get_item(pyo3::intern!(py, "outcome")).ok()??;
+            let outcome = outcome.cast::<PyDict>().ok()?;
+            if code.len() != 4 || outcome.len() != 1 {
+                return None;
+            }
+            let outcome =
+                if let Some(success) = outcome.get_item(pyo3::intern!(py, "Success")).ok()? {
+                    let success = success.cast::<PyDict>().ok()?;
+                    if success.len() != 1 {
+                        return None;
+                    }
+                    Outcome::Success {
+                        output: field(success, pyo3::intern!(py, "output"))?,
+                    }
+                } else {
+                    let failure = outcome.get_item(pyo3::intern!(py, "Failure")).ok()??;
+                    let failure = failure.cast::<PyDict>().ok()?;
+                    let phase = failure.get_item(pyo3::intern!(py, "phase")).ok()??;
+                    let phase = match &*phase.cast::<PyString>().ok()?.to_cow().ok()? {
+                        "Clone" => Phase::Clone,
+                        "Build" => Phase::Build,
+                        "Run" => Phase::Run,
+                        _ => return None,
+                    };
+                    if failure.len() != 1 {
+                        return None;
+                    }
+                    Outcome::Failure { phase }
+                };
+            let code = Code {
+                clone_us: field(code, pyo3::intern!(py, "clone_us"))?,
+                build_us: field(code, pyo3::intern!(py, "build_us"))?,
+                run_us: field(code, pyo3::intern!(py, "run_us"))?,
+                outcome,
+            };
+            (
+                Command::Invoke {
+                    function: FunctionId::from_bits(field(dict, pyo3::intern!(py, "function"))?),
+                    code,
+                    ingress_bytes: field(dict, pyo3::intern!(py, "ingress_bytes"))?,
+                    egress_bytes: field(dict, pyo3::intern!(py, "egress_bytes"))?,
+                },
+                4,
+            )
+        }
+        "RegisterFunction" => (
+            Command::RegisterFunction {
+                image: ImageId::from_bits(field(dict, pyo3::intern!(py, "image"))?),
+                memory_bytes: field(dict, pyo3::intern!(py, "memory_bytes"))?,
+                scratch_bytes: field(dict, pyo3::intern!(py, "scratch_bytes"))?,
+                time_limit_us: field(dict, pyo3::intern!(py, "time_limit_us"))?,
+            },
+            4,
+        ),
+        _ => return None,
+    };
+    // at_us, command and the command's own fields, nothing else.
+    (dict.len() == 2 + fields).then_some(Input { at_us, command })
+}
 
-fn invocation_of(bits: u64) -> InvocationId {
+pub(crate) const FINISHED_FIRST: &[&str] = &["invocation", "at_us", "outcome"];
+
+pub(crate) fn invocation_of(bits: u64) -> InvocationId {
     InvocationId::from_bits(bits)
 }
 
 // ---------------------------------------------------------------------------
 // Errors.
 
-fn scenario_error(error: ScenarioProblem) -> PyErr {
+pub(crate) fn scenario_error(error: ScenarioProblem) -> PyErr {
     ScenarioError::new_err(error.to_string())
 }
 
@@ -386,7 +504,11 @@ fn grid_error(error: GridError) -> PyErr {
     ScenarioError::new_err(error.to_string())
 }
 
-fn refused_error(py: Python<'_>, refusal: &coldstart::Refusal, events: &[Event]) -> PyErr {
+pub(crate) fn refused_error(
+    py: Python<'_>,
+    refusal: &coldstart::Refusal,
+    events: &[Event],
+) -> PyErr {
     let error = Refused::new_err(refusal.to_string());
     let attached = (|| -> PyResult<()> {
         let mut map = Map::new();
@@ -408,7 +530,7 @@ fn refused_error(py: Python<'_>, refusal: &coldstart::Refusal, events: &[Event])
 /// A scenario from a path, a dict shaped like the file, or the default;
 /// `set` overrides applied in order, then the seed (as `simulate --set …
 /// --seed N`).
-fn load_scenario(
+pub(crate) fn load_scenario(
     source: Option<&Bound<'_, PyAny>>,
     sets: &[String],
     seed: Option<u64>,
@@ -445,7 +567,10 @@ fn sets_of(set: Option<Vec<String>>, invocations: Option<u64>) -> Vec<String> {
     sets
 }
 
-fn fields_dict<'py>(py: Python<'py>, fields: &[(String, Value)]) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn fields_dict<'py>(
+    py: Python<'py>,
+    fields: &[(String, Value)],
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in fields {
         dict.set_item(key, to_py(py, value)?)?;
@@ -453,7 +578,7 @@ fn fields_dict<'py>(py: Python<'py>, fields: &[(String, Value)]) -> PyResult<Bou
     Ok(dict)
 }
 
-fn slots_total(config: &Config) -> u64 {
+pub(crate) fn slots_total(config: &Config) -> u64 {
     config.hosts.iter().map(|host| u64::from(host.slots)).sum()
 }
 
@@ -541,47 +666,82 @@ fn compare_rows<'py>(
 }
 
 /// Replays a command log (binary or JSON Lines) and returns its report, as
-/// `coldstart replay --json` prints it.
+/// `coldstart replay --json` prints it. A log recorded with a policy
+/// written in Python is replayed by `policy`, which must have the identity
+/// the log names.
 #[pyfunction]
-#[pyo3(signature = (path, *, verify=false, check=false))]
+#[pyo3(signature = (path, *, verify=false, check=false, policy=None))]
 fn replay<'py>(
     py: Python<'py>,
     path: PathBuf,
     verify: bool,
     check: bool,
+    policy: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let file_error = |problem: String| LogError::new_err(format!("{}: {problem}", path.display()));
+    let policy = match policy.filter(|policy| !policy.is_none()) {
+        Some(object) => Some(policy::PythonPolicy::new(object)?),
+        None => None,
+    };
+    let failure = policy.as_ref().map(|policy| policy.failure().clone());
+    let options = DriverOptions {
+        check_invariants: check,
+        ..DriverOptions::default()
+    };
     let result = py.detach(|| -> Result<Vec<(String, Value)>, String> {
         let reader = LogReader::open(&path).map_err(|error| error.to_string())?;
-        let options = DriverOptions {
-            check_invariants: check,
-            ..DriverOptions::default()
-        };
         let mut latencies = Latencies::new();
-        let replayed = log::replay(reader, options, None, verify, |event| {
-            latencies.observe(event)
-        })
-        .map_err(|error: RunError| error.to_string())?;
-        let driver = &replayed.driver;
-        let run = RunReport {
-            steps: driver.steps(),
-            drain_steps: 0,
-            events: driver.events_count(),
-            digest: driver.digest(),
-            end_us: driver.provider().now_us(),
+        let observe = |event: &Event| latencies.observe(event);
+        let fields = match policy {
+            Some(policy) => {
+                let replayed = log::replay_with(reader, policy, options, None, verify, observe)
+                    .map_err(|error: RunError| error.to_string())?;
+                replay_fields(&replayed, &mut latencies)
+            }
+            None => {
+                let replayed =
+                    log::replay(reader, options, None, verify, observe).map_err(|error| {
+                        match error {
+                            // The Rust way out, then Python's.
+                            RunError::Log(log::LogError::PolicyNeeded { .. }) => {
+                                format!("{error} (from Python: coldstart.replay(log, policy=…))")
+                            }
+                            other => other.to_string(),
+                        }
+                    })?;
+                replay_fields(&replayed, &mut latencies)
+            }
         };
-        let fields = report::fields(
-            driver.provider().metrics(),
-            &run,
-            slots_total(&replayed.header.config),
-            &mut latencies,
-        );
-        Ok(fields
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect())
+        Ok(fields)
     });
+    if let Some(error) = failure.as_ref().and_then(policy::take_failure) {
+        return Err(error);
+    }
     fields_dict(py, &result.map_err(file_error)?)
+}
+
+/// A replay's report, as `coldstart replay --json` prints it.
+fn replay_fields<P: coldstart::Policies>(
+    replayed: &log::Replayed<P>,
+    latencies: &mut Latencies,
+) -> Vec<(String, Value)> {
+    let driver = &replayed.driver;
+    let run = RunReport {
+        steps: driver.steps(),
+        drain_steps: 0,
+        events: driver.events_count(),
+        digest: driver.digest(),
+        end_us: driver.provider().now_us(),
+    };
+    report::fields(
+        driver.provider().metrics(),
+        &run,
+        slots_total(&replayed.header.config),
+        latencies,
+    )
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect()
 }
 
 /// The report's keys, in order (README, "The report").
@@ -594,18 +754,52 @@ fn report_keys() -> Vec<&'static str> {
 // The step API.
 
 /// A provider, stepped one input at a time (`coldstart::Provider` with the
-/// built-in policies).
+/// built-in policies or a policy written in Python).
 #[pyclass(module = "coldstart._native", name = "Provider")]
 #[derive(Clone)]
-struct PyProvider {
-    inner: coldstart::Provider<Builtin>,
+pub(crate) struct PyProvider {
+    inner: coldstart::Provider<Policy>,
+    /// Why the provider stopped: its Python policy failed during a step,
+    /// which core finished with the trait's defaults in the failed hooks'
+    /// place, so what follows would not be the policy's run.
+    stopped: Option<String>,
 }
 
-fn ids_of(invocations: Vec<u64>) -> Vec<InvocationId> {
+impl PyProvider {
+    pub(crate) fn of(inner: coldstart::Provider<Policy>) -> PyProvider {
+        PyProvider {
+            inner,
+            stopped: None,
+        }
+    }
+
+    fn running(&self) -> PyResult<()> {
+        match &self.stopped {
+            Some(why) => Err(PolicyError::new_err(format!(
+                "the provider is stopped: {why} (restore a snapshot taken before)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// `result`, unless the policy failed on the way: then the provider
+    /// stops and the failure is raised.
+    fn settle<T>(&mut self, py: Python<'_>, result: PyResult<T>) -> PyResult<T> {
+        match self.inner.policies().take_failure() {
+            Some(failure) => {
+                self.stopped = Some(failure.value(py).to_string());
+                Err(failure)
+            }
+            None => result,
+        }
+    }
+}
+
+pub(crate) fn ids_of(invocations: Vec<u64>) -> Vec<InvocationId> {
     invocations.into_iter().map(invocation_of).collect()
 }
 
-fn extend_events(
+pub(crate) fn extend_events(
     py: Python<'_>,
     target: Option<&Bound<'_, PyList>>,
     events: &[Event],
@@ -622,18 +816,32 @@ fn extend_events(
 impl PyProvider {
     /// A fresh provider with the configuration and policies of a scenario's
     /// `[provider]` section: a path, a dict shaped like the file, or None
-    /// (the default scenario's). Its workload is not run.
+    /// (the default scenario's). Its workload is not run. `policy`, an
+    /// object with `select_host(view, request)`, replaces the scenario's
+    /// built-in policies.
     #[new]
-    #[pyo3(signature = (config=None, *, set=None, seed=None))]
+    #[pyo3(signature = (config=None, *, set=None, seed=None, policy=None))]
     fn new(
         config: Option<&Bound<'_, PyAny>>,
         set: Option<Vec<String>>,
         seed: Option<u64>,
+        policy: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyProvider> {
         let scenario = load_scenario(config, &set.unwrap_or_default(), seed)?;
-        let inner = coldstart::Provider::new(scenario.config, scenario.policies)
+        let policies = Policy::of(policy, scenario.policies)?;
+        let inner = coldstart::Provider::new(scenario.config, policies)
             .map_err(|error| ConfigError::new_err(format!("invalid configuration: {error}")))?;
-        Ok(PyProvider { inner })
+        Ok(PyProvider {
+            inner,
+            stopped: None,
+        })
+    }
+
+    /// The policy object given as `policy=` (it is the provider's: its
+    /// state is what the run taught it), or None for the built-ins.
+    #[getter]
+    fn policy(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.inner.policies().object(py)
     }
 
     /// Applies one input; returns its events. Raises `Refused` (the
@@ -644,14 +852,16 @@ impl PyProvider {
         py: Python<'py>,
         input: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
+        self.running()?;
         let input = input_of(input)?;
-        match self.inner.apply(&input) {
+        let result = match self.inner.apply(&input) {
             Ok(applied) => events_list(py, applied.events()),
             Err(refused) => {
                 let refused: RefusedStep = refused;
                 Err(refused_error(py, refused.refusal(), refused.events()))
             }
-        }
+        };
+        self.settle(py, result)
     }
 
     /// Applies inputs in order and returns all their events; stops at the
@@ -662,17 +872,19 @@ impl PyProvider {
         py: Python<'py>,
         inputs: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
+        self.running()?;
         let list = PyList::empty(py);
         for (index, input) in inputs.try_iter()?.enumerate() {
             let input = input_of(&input?)?;
-            match self.inner.apply(&input) {
-                Ok(applied) => extend_events(py, Some(&list), applied.events())?,
+            let result = match self.inner.apply(&input) {
+                Ok(applied) => extend_events(py, Some(&list), applied.events()),
                 Err(refused) => {
                     let error = refused_error(py, refused.refusal(), refused.events());
                     error.value(py).setattr("step", index)?;
-                    return Err(error);
+                    Err(error)
                 }
-            }
+            };
+            self.settle(py, result)?;
         }
         Ok(list)
     }
@@ -681,9 +893,13 @@ impl PyProvider {
     /// raises `Refused` if so, changing nothing.
     fn validate(&self, py: Python<'_>, input: &Bound<'_, PyAny>) -> PyResult<()> {
         let input = input_of(input)?;
-        self.inner
-            .validate(&input)
-            .map_err(|refusal| refused_error(py, &refusal, &[]))
+        // A due timer makes `validate` try the input on a clone: a failure
+        // of the clone's policy is raised, and this provider goes on.
+        let result = sharing_failures(|| self.inner.validate(&input));
+        if let Some(failure) = self.inner.policies().take_failure() {
+            return Err(failure);
+        }
+        result.map_err(|refusal| refused_error(py, &refusal, &[]))
     }
 
     /// The state of an invocation (`{"state": "Running", …}`).
@@ -733,6 +949,7 @@ impl PyProvider {
         deadline_us: Option<u64>,
         events: Option<&Bound<'py, PyList>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        self.running()?;
         let inner = &mut self.inner;
         let (result, seen) = py.detach(|| {
             let mut seen = Vec::new();
@@ -740,7 +957,10 @@ impl PyProvider {
             (result, seen)
         });
         extend_events(py, events, &seen)?;
-        let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
+        let finished = self.settle(
+            py,
+            result.map_err(|error| WaitError::new_err(error.to_string())),
+        )?;
         ordered(py, &finished_value(&finished)?, FINISHED_FIRST)
     }
 
@@ -755,6 +975,7 @@ impl PyProvider {
         events: Option<&Bound<'py, PyList>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let ids = ids_of(invocations);
+        self.running()?;
         let inner = &mut self.inner;
         let (result, seen) = py.detach(|| {
             let mut seen = Vec::new();
@@ -762,7 +983,10 @@ impl PyProvider {
             (result, seen)
         });
         extend_events(py, events, &seen)?;
-        let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
+        let finished = self.settle(
+            py,
+            result.map_err(|error| WaitError::new_err(error.to_string())),
+        )?;
         let list = PyList::empty(py);
         for one in &finished {
             list.append(ordered(py, &finished_value(one)?, FINISHED_FIRST)?)?;
@@ -781,6 +1005,7 @@ impl PyProvider {
         events: Option<&Bound<'py, PyList>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ids = ids_of(invocations);
+        self.running()?;
         let inner = &mut self.inner;
         let (result, seen) = py.detach(|| {
             let mut seen = Vec::new();
@@ -788,7 +1013,10 @@ impl PyProvider {
             (result, seen)
         });
         extend_events(py, events, &seen)?;
-        let finished = result.map_err(|error| WaitError::new_err(error.to_string()))?;
+        let finished = self.settle(
+            py,
+            result.map_err(|error| WaitError::new_err(error.to_string())),
+        )?;
         ordered(py, &finished_value(&finished)?, FINISHED_FIRST)
     }
 
@@ -829,11 +1057,13 @@ impl PyProvider {
 
     /// The whole state as bytes (for this version of coldstart only):
     /// `Provider.restore(bytes)` continues exactly where this one is.
+    /// A Python policy is pickled into it.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.running()?;
         // JSON: the library's binary codec caps what it allocates at the
         // size of a log record, which a provider's state outgrows.
-        let bytes =
-            serde_json::to_vec(&self.inner).map_err(|error| Error::new_err(error.to_string()))?;
+        let bytes = serde_json::to_vec(&self.inner)
+            .map_err(|error| SnapshotError::new_err(error.to_string()))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
@@ -865,8 +1095,12 @@ impl PyProvider {
     }
 
     fn __repr__(&self) -> String {
+        let policy = match self.inner.policies() {
+            Policy::Builtin(_) => String::new(),
+            Policy::Python(policy) => format!(", policy {:?}", policy),
+        };
         format!(
-            "<coldstart.Provider at {} µs: {} hosts, {} accepted>",
+            "<coldstart.Provider at {} µs: {} hosts, {} accepted{policy}>",
             self.inner.now_us(),
             self.inner.config().hosts.len(),
             self.inner.metrics().accepted
@@ -874,8 +1108,8 @@ impl PyProvider {
     }
 }
 
-fn restore_provider(snapshot: &[u8]) -> PyResult<PyProvider> {
-    let inner: coldstart::Provider<Builtin> = serde_json::from_slice(snapshot)
+pub(crate) fn restore_provider(snapshot: &[u8]) -> PyResult<PyProvider> {
+    let inner: coldstart::Provider<Policy> = serde_json::from_slice(snapshot)
         .map_err(|error| SnapshotError::new_err(format!("not a snapshot: {error}")))?;
     inner.config().validate().map_err(|error| {
         SnapshotError::new_err(format!("not a snapshot: invalid configuration: {error}"))
@@ -883,7 +1117,10 @@ fn restore_provider(snapshot: &[u8]) -> PyResult<PyProvider> {
     inner
         .check_invariants()
         .map_err(|violation| SnapshotError::new_err(format!("not a snapshot: {violation}")))?;
-    Ok(PyProvider { inner })
+    Ok(PyProvider {
+        inner,
+        stopped: None,
+    })
 }
 
 /// Unpickles a provider (what `Provider.__reduce__` names).
@@ -906,12 +1143,21 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("WaitError", py.get_type::<WaitError>())?;
     m.add("InvariantViolation", py.get_type::<InvariantViolation>())?;
     m.add("SnapshotError", py.get_type::<SnapshotError>())?;
+    m.add("PolicyError", py.get_type::<PolicyError>())?;
+    m.add("HarnessError", py.get_type::<HarnessError>())?;
+    m.add("PolicyFinding", py.get_type::<PolicyFinding>())?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(compare_rows, m)?)?;
     m.add_function(wrap_pyfunction!(replay, m)?)?;
     m.add_function(wrap_pyfunction!(report_keys, m)?)?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_class::<PyProvider>()?;
+    m.add_class::<recorder::PyRecorder>()?;
+    m.add_class::<harness::PyFinding>()?;
+    m.add_function(wrap_pyfunction!(harness::check_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(harness::fuzz_policy, m)?)?;
+    m.add_function(wrap_pyfunction!(harness::check_inputs, m)?)?;
+    policy::add_classes(m)?;
     m.add("COLDSTART_VERSION", log::COLDSTART_VERSION)?;
     Ok(())
 }

@@ -94,7 +94,7 @@ def test_refusals_carry_the_rust_message_and_the_timer_events():
     provider, function = registered()
     with pytest.raises(cs.Refused) as error:
         provider.apply(cs.invoke(0, 77, cs.success(1, 1)))
-    assert str(error.value) == "unknown function fn#77.0"
+    assert str(error.value) == "unknown function fn#77.0: use an id a FunctionRegistered event returned"
     assert error.value.refusal == {"kind": "UnknownFunction", "function": 77}
     assert error.value.events == []
 
@@ -102,7 +102,9 @@ def test_refusals_carry_the_rust_message_and_the_timer_events():
     provider.wait_for(invocation)
     with pytest.raises(cs.Refused) as error:
         provider.apply(cs.advance(0))
-    assert str(error.value) == f"input at 0 µs is earlier than the current time {provider.now_us} µs"
+    assert str(error.value) == (
+        f"input at 0 µs is earlier than the current time {provider.now_us} µs: give inputs in time order"
+    )
     assert error.value.refusal["kind"] == "TimeWentBackwards"
 
     # A refusal judged after the timers due by its time carries their events.
@@ -176,11 +178,13 @@ def test_wait_errors():
     invocation = provider.apply(cs.invoke(0, function, cs.success(10_000_000, 1)))[0]["invocation"]
     with pytest.raises(cs.WaitError) as error:
         provider.wait_for(invocation, deadline_us=5_000)
-    assert str(error.value) == "deadline reached at 5000 µs"
+    assert str(error.value) == (
+        "deadline reached at 5000 µs before the invocation ended: wait again with a later deadline, or none"
+    )
     assert provider.now_us == 5_000
     with pytest.raises(cs.WaitError) as error:
         provider.wait_for(invocation, deadline_us=10)
-    assert str(error.value) == "deadline 10 µs is before the current time 5000 µs"
+    assert str(error.value) == "deadline 10 µs is before the current time 5000 µs: give one at or after it, or none"
     with pytest.raises(cs.WaitError) as error:
         provider.wait_for_any([])
     assert str(error.value) == "wait_for_any needs at least one invocation"

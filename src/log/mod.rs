@@ -575,7 +575,8 @@ pub enum LogError {
         first_bytes: Vec<u8>,
     },
     UnsupportedVersion {
-        found: u32,
+        /// As written (a JSON header's number may be any `u64`).
+        found: u64,
     },
     /// The file ends inside something.
     Truncated {
@@ -969,7 +970,9 @@ impl<R: BufRead> LogReader<R> {
         }
         let found = u32::from_le_bytes(version);
         if !(FORMAT_VERSION_OLDEST..=FORMAT_VERSION).contains(&found) {
-            return Err(LogError::UnsupportedVersion { found });
+            return Err(LogError::UnsupportedVersion {
+                found: u64::from(found),
+            });
         }
         let mut source = Source::Binary {
             reader,
@@ -1055,11 +1058,7 @@ impl<R: BufRead> LogReader<R> {
             {
                 found as u32
             }
-            Some(found) => {
-                return Err(LogError::UnsupportedVersion {
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                })
-            }
+            Some(found) => return Err(LogError::UnsupportedVersion { found }),
             None => return Err(corrupt("no numeric \"format_version\"".to_string())),
         };
         let header = if found < FORMAT_VERSION_SAME_HEADER {
@@ -1333,8 +1332,13 @@ fn binary_record<R: BufRead>(
             problem: format!("length {length_bytes} bytes is above the limit {RECORD_BYTES_MAX}"),
         });
     }
-    payload.resize(length_bytes as usize, 0);
-    let got = read_up_to(reader, payload)?;
+    // Read as it comes rather than sized from the length: a small file
+    // claiming a huge record costs what the file holds, not the claim.
+    payload.clear();
+    let got = reader
+        .by_ref()
+        .take(u64::from(length_bytes))
+        .read_to_end(payload)?;
     if got < length_bytes as usize {
         return Err(LogError::Truncated {
             what: what("payload"),

@@ -24,7 +24,14 @@ pub enum ImageEviction {
     /// and when a disk's use reaches `high_percent` of its capacity after
     /// an image lands, evictable images are collected down to
     /// `low_percent` (the kubelet's defaults: 85 and 80).
-    KubeletWatermark { high_percent: u32, low_percent: u32 },
+    KubeletWatermark {
+        /// Disk use, in percent of its capacity, at or above which a
+        /// landing image sets off a collection (clamped to 100).
+        high_percent: u32,
+        /// Disk use, in percent of its capacity, a collection comes down to
+        /// (clamped to `high_percent`).
+        low_percent: u32,
+    },
 }
 
 impl ImageEviction {
