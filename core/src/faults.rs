@@ -172,6 +172,8 @@ impl Core {
                 h.evictable_images.remove(&(priority, seq, image));
                 h.evictable_image_bytes -= copy.size_bytes;
                 h.disk_used_bytes -= copy.size_bytes;
+                self.hosts
+                    .note_class(host.index(), image, Some(ImageClass::Evictable), None);
                 self.metrics.images_lost += 1;
                 self.emit(
                     out,

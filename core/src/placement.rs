@@ -45,6 +45,28 @@ impl HostView for Core {
             .map(|host| HostId(host as u32))
     }
 
+    fn first_fitting_host_from(&self, start: u32, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts
+            .first_fit_from(request, Want::Fit, start as usize)
+            .map(|host| HostId(host as u32))
+    }
+
+    fn best_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts.best_fit(request).map(|host| HostId(host as u32))
+    }
+
+    fn least_loaded_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts
+            .least_loaded(request)
+            .map(|host| HostId(host as u32))
+    }
+
+    fn first_fitting_host_with_image(&self, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts
+            .first_fit_holding(request)
+            .map(|host| HostId(host as u32))
+    }
+
     fn is_up(&self, host: HostId) -> bool {
         self.hosts.get(host.index()).is_some_and(|h| h.up)
     }

@@ -86,6 +86,41 @@ pub trait HostView {
             .map(HostId)
             .find(|&host| self.fits_in_room(host, request))
     }
+
+    /// The lowest-numbered host numbered `start` or more where `fits`
+    /// holds: round robin's first look. Default: that scan; the core
+    /// answers from its index, with the same answer.
+    fn first_fitting_host_from(&self, start: u32, request: &PlacementRequest) -> Option<HostId> {
+        (start..self.host_count())
+            .map(HostId)
+            .find(|&host| self.fits(host, request))
+    }
+
+    /// Best fit's choice (spec R108): the fitting host with the least
+    /// `(needs_eviction, left_bytes, host)`. Default: a scan; the core
+    /// answers from its index, with the same answer.
+    fn best_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        (0..self.host_count())
+            .map(HostId)
+            .filter(|&host| self.fits(host, request))
+            .min_by_key(|&host| (best_fit_key(self, host, request), host))
+    }
+
+    /// Least loaded's choice (spec R108): the fitting host with the least
+    /// busy containers per slot, ties to the lowest number. Default: a
+    /// scan; the core answers from its index, with the same answer.
+    fn least_loaded_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
+        hosts::least_loaded(self, request)
+    }
+
+    /// The lowest-numbered host that holds the request's image (`has_image`)
+    /// and fits: image locality's first choice. Default: a scan; the core
+    /// answers from the image's copies, with the same answer.
+    fn first_fitting_host_with_image(&self, request: &PlacementRequest) -> Option<HostId> {
+        (0..self.host_count())
+            .map(HostId)
+            .find(|&host| self.has_image(host, request.image) && self.fits(host, request))
+    }
 }
 
 /// Facts about a container that has just become idle.
@@ -441,7 +476,11 @@ impl Default for Builtin {
 /// Best-fit's ordering key for a host that fits: hosts with the RAM and a
 /// slot free without evicting come first, then the least free RAM left after
 /// placing.
-fn best_fit_key(view: &dyn HostView, host: HostId, request: &PlacementRequest) -> (bool, u64) {
+fn best_fit_key<V: HostView + ?Sized>(
+    view: &V,
+    host: HostId,
+    request: &PlacementRequest,
+) -> (bool, u64) {
     let Some(facts) = view.host(host) else {
         return (true, u64::MAX);
     };
@@ -455,20 +494,17 @@ fn best_fit_key(view: &dyn HostView, host: HostId, request: &PlacementRequest) -
 
 impl Policies for Builtin {
     fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
-        let fitting = (0..view.host_count())
-            .map(HostId)
-            .filter(|&h| view.fits(h, request));
         match self.host_selection {
             HostSelection::RoomFirst => room_first(view, request),
             HostSelection::FirstFit => first_fit(view, request),
-            HostSelection::BestFit => fitting.min_by_key(|&h| (best_fit_key(view, h, request), h)),
-            HostSelection::ImageLocality => {
-                fitting.min_by_key(|&h| (!view.has_image(h, request.image), h))
-            }
+            HostSelection::BestFit => view.best_fitting_host(request),
+            HostSelection::ImageLocality => view
+                .first_fitting_host_with_image(request)
+                .or_else(|| view.first_fitting_host(request)),
             HostSelection::RoundRobin => {
                 hosts::round_robin(view, request, &mut self.state.round_robin_next)
             }
-            HostSelection::LeastLoaded => hosts::least_loaded(view, request),
+            HostSelection::LeastLoaded => view.least_loaded_fitting_host(request),
             HostSelection::SeededRandom { seed } => {
                 hosts::seeded_random(view, request, seed, &mut self.state.random_draws)
             }

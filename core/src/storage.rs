@@ -117,6 +117,8 @@ impl Core {
             .unwrap_or_else(|| bug("evictable image not on host"));
         h.evictable_image_bytes -= copy.size_bytes;
         h.disk_used_bytes -= copy.size_bytes;
+        self.hosts
+            .note_class(host.index(), image, Some(ImageClass::Evictable), None);
         self.metrics.images_evicted_host += 1;
         self.emit(
             out,

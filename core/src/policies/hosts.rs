@@ -22,7 +22,7 @@ const SALT_RING: u64 = 16;
 /// `(busy_containers, slots)`: the load per slot as a fraction. A host the
 /// view has no facts for (in the core and the model, none below
 /// `host_count`) counts as full, so it is never preferred.
-fn load_per_slot(view: &dyn HostView, host: HostId) -> (u64, u64) {
+fn load_per_slot<V: HostView + ?Sized>(view: &V, host: HostId) -> (u64, u64) {
     match view.host(host) {
         Some(facts) => (
             u64::from(facts.busy_containers),
@@ -43,8 +43,9 @@ fn less_loaded(a: (u64, u64), b: (u64, u64)) -> bool {
     a.0 * b.1 < b.0 * a.1
 }
 
-/// The fitting host with the least load per slot; ties to the lowest number.
-pub fn least_loaded(view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+/// The fitting host with the least load per slot; ties to the lowest number:
+/// the scan `HostView::least_loaded_fitting_host` stands for.
+pub fn least_loaded<V: HostView + ?Sized>(view: &V, request: &PlacementRequest) -> Option<HostId> {
     let mut best: Option<(HostId, (u64, u64))> = None;
     for host in (0..view.host_count()).map(HostId) {
         if !view.fits(host, request) {
@@ -70,9 +71,11 @@ pub fn round_robin(
         return None;
     }
     let start = *next % count;
-    let host = (0..count)
-        .map(|i| HostId((start + i) % count))
-        .find(|&host| view.fits(host, request))?;
+    // The cyclic scan from `start`: the hosts from it up, then (only if
+    // none of those fits) the lowest fitting host, which is below it.
+    let host = view
+        .first_fitting_host_from(start, request)
+        .or_else(|| view.first_fitting_host(request))?;
     *next = (host.0 + 1) % count;
     Some(host)
 }
@@ -129,7 +132,7 @@ pub fn package_aware(
     }
     match best {
         Some((host, _)) => Some(host),
-        None => least_loaded(view, request),
+        None => view.least_loaded_fitting_host(request),
     }
 }
 
