@@ -685,14 +685,13 @@ mod tests {
             crate::scenario::default_with(&["workload.invocations=300".to_string()]).unwrap();
         let fields = crate::study::compare::run_scenario(&scenario, false).unwrap();
         assert_eq!(check_report(&fields), Ok(()));
-        type Damage<'a> = &'a dyn Fn(&mut Vec<(String, Value)>);
-        let damaged = |change: Damage| {
+        let damaged = |change: &dyn Fn(&mut crate::study::compare::Fields)| {
             let mut copy = fields.clone();
             change(&mut copy);
             check_report(&copy).unwrap_err()
         };
         let set = |key: &'static str, value: Value| {
-            move |fields: &mut Vec<(String, Value)>| {
+            move |fields: &mut crate::study::compare::Fields| {
                 fields.iter_mut().find(|(k, _)| k == key).unwrap().1 = value.clone();
             }
         };

@@ -184,7 +184,7 @@ struct SimulateArgs {
 /// The built-in policies of a run, by name (docs/policies.md).
 #[derive(Debug, Args)]
 struct PolicyArgs {
-    /// Host selection: first-fit, best-fit, image-locality, round-robin,
+    /// Host selection: room-first, first-fit, best-fit, image-locality, round-robin,
     /// least-loaded, random[:SEED] (default: the workload seed),
     /// package-aware[:THRESHOLD_PERCENT], home-invoker,
     /// consistent-hashing[:EPSILON_PERCENT]. Default: the scenario's.
@@ -402,7 +402,7 @@ fn grid_error(scenario: Option<&Path>, error: GridError) -> ExitCode {
     match (&error, scenario) {
         (GridError::Scenario(_), Some(path)) => file_error(path, error),
         _ => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             ExitCode::FAILURE
         }
     }
@@ -468,7 +468,7 @@ fn html_plot_keys(output: &ComparisonOutputArgs) -> Vec<&str> {
 
 fn run_compare(args: &CompareArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let grid = match args.grid() {
@@ -507,7 +507,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         };
@@ -522,7 +522,7 @@ fn run_compare(args: &CompareArgs) -> ExitCode {
         Err(failure) => match &args.scenario {
             Some(path) => file_error(path, failure),
             None => {
-                eprintln!("coldstart: error: {failure}");
+                complain(&format_args!("error: {failure}"));
                 ExitCode::FAILURE
             }
         },
@@ -533,7 +533,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let job = match jobs::read_job(&args.job) {
         Ok(job) => job,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -546,7 +546,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
     let result = match result {
         Ok(result) => result,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -558,7 +558,7 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
         Some(path) => match jobs::write_result(path, &result) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("coldstart: {error}");
+                complain(&error);
                 ExitCode::FAILURE
             }
         },
@@ -567,13 +567,13 @@ fn run_run_job(args: &RunJobArgs) -> ExitCode {
 
 fn run_merge(args: &MergeArgs) -> ExitCode {
     if let Err(error) = check_svg_metrics(&args.output) {
-        eprintln!("coldstart: {error}");
+        complain(&error);
         return ExitCode::FAILURE;
     }
     let files = match jobs::result_paths(&args.results) {
         Ok(files) => files,
         Err(error) => {
-            eprintln!("coldstart: {error}");
+            complain(&error);
             return ExitCode::FAILURE;
         }
     };
@@ -591,8 +591,8 @@ fn run_merge(args: &MergeArgs) -> ExitCode {
         Ok((header, runs)) => print_comparison(&args.output, &header, &runs),
         Err(error) => {
             match error.path {
-                Some(_) => eprintln!("coldstart: {error}"),
-                None => eprintln!("coldstart: merge: {error}"),
+                Some(_) => complain(&error),
+                None => complain(&format_args!("merge: {error}")),
             }
             ExitCode::FAILURE
         }
@@ -697,7 +697,7 @@ fn refuse_clash(inputs: &[PathBuf], outputs: &[(&str, Option<&Path>)]) -> Result
         .filter_map(|(flag, path)| path.map(|path| (*flag, path)))
         .collect();
     outputs::check_outputs(inputs, &named).map_err(|clash| {
-        eprintln!("coldstart: {clash}");
+        complain(&clash);
         ExitCode::FAILURE
     })
 }
@@ -710,9 +710,23 @@ fn out(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
+/// The longest error line printed (characters): a backstop behind the
+/// cut of each echoed value, so no message outgrows a line.
+const ERROR_LINE_CHARS_MAX: usize = 1_000;
+
+/// Prints `coldstart: problem` on stderr, on one line, cut to
+/// [`ERROR_LINE_CHARS_MAX`].
+fn complain(problem: &dyn std::fmt::Display) {
+    let text = problem.to_string();
+    eprintln!(
+        "coldstart: {}",
+        coldstart::files::echo_up_to(&text, ERROR_LINE_CHARS_MAX)
+    );
+}
+
 /// Prints `coldstart: FILE: problem` on stderr; returns the failure code.
 fn file_error(path: &Path, problem: impl std::fmt::Display) -> ExitCode {
-    eprintln!("coldstart: {}: {problem}", path.display());
+    complain(&format_args!("{}: {problem}", path.display()));
     ExitCode::FAILURE
 }
 
@@ -748,7 +762,7 @@ fn scenario_error(args: &SimulateArgs, problem: impl std::fmt::Display) -> ExitC
     match &args.scenario {
         Some(path) => file_error(path, problem),
         None => {
-            eprintln!("coldstart: error: {problem}");
+            complain(&format_args!("error: {problem}"));
             ExitCode::FAILURE
         }
     }

@@ -314,7 +314,7 @@ fn simulate_takes_policies_by_name() {
     assert_eq!(
         digest(&[
             "--host-selection",
-            "first-fit",
+            "room-first",
             "--keep-alive-policy",
             "fixed:600",
             "--image-eviction",
@@ -323,6 +323,9 @@ fn simulate_takes_policies_by_name() {
         default
     );
     assert_ne!(digest(&["--host-selection", "least-loaded"]), default);
+    // First fit, the default before room first, evicts where room first
+    // finds room.
+    assert_ne!(digest(&["--host-selection", "first-fit"]), default);
     assert_ne!(
         digest(&[
             "--keep-alive-policy",

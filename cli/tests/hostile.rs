@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 const TIME_MAX: Duration = Duration::from_secs(60);
 
 /// The address space a refusal may use (KiB, for `ulimit -v`): a hostile
-/// file must not make the binary grow past this.
-const MEMORY_KIB_MAX: u64 = 2 << 20;
+/// file must not make the binary grow past this. A debug build refusing
+/// a file needs about 10 MB; a binary record claiming 256 MiB made it
+/// allocate that much before reading it.
+const MEMORY_KIB_MAX: u64 = 200 << 10;
 
 /// A fresh directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -240,6 +242,32 @@ fn every_reader_is_bounded_and_reads_regular_files_only() {
             "line 2",
             "longer than the limit of 65536 bytes",
         ],
+    );
+    // A binary log whose first input claims the largest record (256 MiB)
+    // and holds 100 bytes: refused as truncated, costing what it holds.
+    succeeds(
+        &d,
+        &[
+            "simulate",
+            "--invocations",
+            "3",
+            "-q",
+            "--record",
+            "run.cslog",
+        ],
+    );
+    let bytes = std::fs::read(d.join("run.cslog")).unwrap();
+    // Magic (8), version (4), the header record: tag, length, payload, check.
+    let header_bytes = u32::from_le_bytes(bytes[13..17].try_into().unwrap()) as usize;
+    let mut claim = bytes[..12 + 5 + header_bytes + 4].to_vec();
+    claim.push(b'I');
+    claim.extend_from_slice(&(1u32 << 28).to_le_bytes());
+    claim.extend_from_slice(&[0; 100]);
+    std::fs::write(d.join("claim.cslog"), claim).unwrap();
+    refused(
+        &d,
+        &["replay", "claim.cslog"],
+        &["claim.cslog", "truncated", "payload"],
     );
     // A 50 MB scenario: refused by its size, before parsing.
     write_long(&d.join("huge.toml"), "seed = 1\n# ", b'x', 50 << 20);

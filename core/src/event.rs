@@ -462,15 +462,13 @@ pub enum DecisionError {
 }
 
 impl core::fmt::Display for DecisionError {
+    /// A reason, short enough to follow "refused decision: host#7 for
+    /// inv#0.0: " in a finding or a log line.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            DecisionError::UnknownHost => {
-                "the policy chose a host the configuration does not have: choose one below HostView::host_count()"
-            }
-            DecisionError::NoRoom => {
-                "the host cannot make room, even by evicting: choose one for which HostView::fits holds"
-            }
-            DecisionError::HostDown => "the host is down: choose one that is up",
+            DecisionError::UnknownHost => "no such host",
+            DecisionError::NoRoom => "the host cannot make room, even by evicting",
+            DecisionError::HostDown => "the host is down",
         })
     }
 }

@@ -8,7 +8,9 @@ use crate::ids::{ContainerId, HostId, ImageId, InvocationId};
 use crate::input::Command;
 use crate::policy::Policies;
 use crate::refusal::Refusal;
-use crate::state::{bug, ContainerState, Core, EndOutcome, Ending, InvState, MainState, Timer};
+use crate::state::{
+    bug, ContainerState, Core, EndOutcome, Ending, ImageClass, InvState, MainState, Timer,
+};
 use crate::storage::transfer_us;
 
 impl Core {
@@ -557,5 +559,7 @@ impl Core {
             bug("dropping a copy that is present or in use");
         }
         h.disk_used_bytes -= copy.size_bytes;
+        self.hosts
+            .note_class(host.index(), image, Some(ImageClass::Pinned), None);
     }
 }

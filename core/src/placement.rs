@@ -2,6 +2,7 @@
 //! on a host chosen by the policy, making room on that host first.
 
 use crate::event::{DecisionError, EventKind, Events, ImageSource, PrewarmSkip};
+use crate::hosts::Want;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
 use crate::policy::{HostFacts, HostView, PlacementRequest, Policies};
 use crate::state::{
@@ -29,11 +30,18 @@ impl HostView for Core {
         })
     }
 
-    /// From the host index (`hosts.rs`): O(log hosts) where hosts with room
-    /// are found, the same answer as the scan.
+    /// From the host index (`hosts.rs`): the scan's answer, in O(log hosts)
+    /// where hosts with room are found.
     fn first_fitting_host(&self, request: &PlacementRequest) -> Option<HostId> {
         self.hosts
-            .first_fit(request, |host| self.fits(HostId(host as u32), request))
+            .first_fit(request, Want::Fit)
+            .map(|host| HostId(host as u32))
+    }
+
+    /// From the host index (`hosts.rs`), as `first_fitting_host`.
+    fn first_host_with_room(&self, request: &PlacementRequest) -> Option<HostId> {
+        self.hosts
+            .first_fit(request, Want::Room)
             .map(|host| HostId(host as u32))
     }
 
@@ -46,29 +54,15 @@ impl HostView for Core {
     }
 
     fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
-        let Some(h) = self.hosts.get(host.index()) else {
-            return false;
-        };
-        if !h.up {
-            return false;
-        }
-        let ram_reclaimable = h.ram_free_bytes() + h.idle_ram_bytes;
-        let slots_reclaimable = h.slots_free() + h.idle_count;
-        if ram_reclaimable < request.memory_bytes || slots_reclaimable < 1 {
-            return false;
-        }
-        let mut images_reclaimable = h.evictable_image_bytes + h.idle_pinned_image_bytes;
-        let mut disk_needed = request.scratch_bytes;
-        match h.images.get(&request.image) {
-            // The target image will be pinned, so it is not reclaimable.
-            Some(copy) => {
-                if copy.class() != ImageClass::Pinned {
-                    images_reclaimable -= copy.size_bytes;
-                }
-            }
-            None => disk_needed += request.image_bytes,
-        }
-        h.disk_free_bytes() + h.idle_scratch_bytes + images_reclaimable >= disk_needed
+        self.hosts
+            .get(host.index())
+            .is_some_and(|h| h.fits(request))
+    }
+
+    fn fits_in_room(&self, host: HostId, request: &PlacementRequest) -> bool {
+        self.hosts
+            .get(host.index())
+            .is_some_and(|h| h.fits_in_room(request))
     }
 }
 
@@ -503,6 +497,8 @@ impl Core {
                         copy_attempt: 1,
                     },
                 );
+                self.hosts
+                    .note_class(host.index(), image, None, Some(ImageClass::Pinned));
                 match self.images.get(image).map(|i| i.main) {
                     Some(MainState::Present) => ImageSource::MainStorage,
                     Some(MainState::Absent) => ImageSource::Registry,

@@ -63,6 +63,12 @@ pub trait HostView {
         true
     }
 
+    /// Whether the host can take the request now without evicting any
+    /// container (spec R59a): RAM that no container holds, a free slot, and
+    /// disk that is free or held by unpinned images (which it may evict).
+    /// Implies `fits`.
+    fn fits_in_room(&self, host: HostId, request: &PlacementRequest) -> bool;
+
     /// The lowest-numbered host where `fits` holds, if any: first fit.
     /// Default: a scan of every host. A view may answer from an index
     /// (the core's does, in O(log hosts)), but must give the scan's answer.
@@ -70,6 +76,15 @@ pub trait HostView {
         (0..self.host_count())
             .map(HostId)
             .find(|&host| self.fits(host, request))
+    }
+
+    /// The lowest-numbered host where `fits_in_room` holds, if any.
+    /// Default: a scan of every host; a view may answer from an index (the
+    /// core's does), but must give the scan's answer.
+    fn first_host_with_room(&self, request: &PlacementRequest) -> Option<HostId> {
+        (0..self.host_count())
+            .map(HostId)
+            .find(|&host| self.fits_in_room(host, request))
     }
 }
 
@@ -148,10 +163,11 @@ pub struct DiskFacts {
 /// behaviour, so a custom policy overrides only what it changes.
 pub trait Policies: Clone {
     /// Picks a host for a cold start, or `None` to decline (the invocation is
-    /// then rejected or queued as if no host had room). Default: first fit,
-    /// the lowest-numbered host that fits.
+    /// then rejected or queued as if no host had room). Default: room
+    /// first, the lowest-numbered host with room that evicts no container,
+    /// else the lowest-numbered host that fits.
     fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
-        first_fit(view, request)
+        room_first(view, request)
     }
 
     /// Priority of an idle container for warm reuse: lowest is reused first.
@@ -221,12 +237,21 @@ pub fn first_fit(view: &dyn HostView, request: &PlacementRequest) -> Option<Host
     view.first_fitting_host(request)
 }
 
+/// Room first, the default: the lowest-numbered host that can take the
+/// request without evicting a container (`HostView::first_host_with_room`);
+/// only when none can, the lowest-numbered host that fits, evicting idle
+/// containers there (`first_fit`). See docs/policies.md for its sources.
+pub fn room_first(view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
+    view.first_host_with_room(request)
+        .or_else(|| view.first_fitting_host(request))
+}
+
 /// Host selection rules built in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum HostSelection {
-    /// The lowest-numbered host that fits.
-    #[default]
+    /// The lowest-numbered host that fits, evicting idle containers there
+    /// if it must (the default before `RoomFirst`).
     FirstFit,
     /// Among hosts that fit, those with the RAM and a slot free without
     /// evicting an idle container first; within each group the one with the
@@ -257,11 +282,17 @@ pub enum HostSelection {
     /// busy containers are under `⌈(1 + ε)·(load + 1)/hosts⌉`, with
     /// `ε = epsilon_percent / 100`.
     BoundedConsistentHashing { epsilon_percent: u32 },
+    /// The default: the lowest-numbered host with room for the request
+    /// without evicting a container; if none has, first fit. Last in the
+    /// list so that the serialized index of every older rule stays.
+    #[default]
+    RoomFirst,
 }
 
 impl HostSelection {
     /// Every rule, with example parameters: for tests and listings.
-    pub const ALL: [HostSelection; 9] = [
+    pub const ALL: [HostSelection; 10] = [
+        HostSelection::RoomFirst,
         HostSelection::FirstFit,
         HostSelection::BestFit,
         HostSelection::ImageLocality,
@@ -396,7 +427,7 @@ impl<'a> arbitrary::Arbitrary<'a> for PolicyState {
 impl Default for Builtin {
     fn default() -> Self {
         Builtin {
-            host_selection: HostSelection::FirstFit,
+            host_selection: HostSelection::RoomFirst,
             warm_choice: WarmChoice::NewestCreated,
             keep_alive_us: DEFAULT_KEEP_ALIVE_US,
             prices: LambdaPrices::default(),
@@ -428,6 +459,7 @@ impl Policies for Builtin {
             .map(HostId)
             .filter(|&h| view.fits(h, request));
         match self.host_selection {
+            HostSelection::RoomFirst => room_first(view, request),
             HostSelection::FirstFit => first_fit(view, request),
             HostSelection::BestFit => fitting.min_by_key(|&h| (best_fit_key(view, h, request), h)),
             HostSelection::ImageLocality => {
@@ -595,6 +627,17 @@ mod tests {
         }
         fn fits(&self, host: HostId, _request: &PlacementRequest) -> bool {
             self.hosts.get(host.index()).is_some_and(|h| h.1)
+        }
+        /// A host that fits has room if its free RAM and a free slot
+        /// suffice (these hosts' disks always have room).
+        fn fits_in_room(&self, host: HostId, request: &PlacementRequest) -> bool {
+            self.hosts
+                .get(host.index())
+                .is_some_and(|(facts, fits, _)| {
+                    *fits
+                        && facts.spec.ram_bytes - facts.ram_used_bytes >= request.memory_bytes
+                        && facts.slots_used < facts.spec.slots
+                })
         }
     }
 
@@ -1424,6 +1467,9 @@ mod tests {
             }
             fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
                 self.0.fits(host, request)
+            }
+            fn fits_in_room(&self, host: HostId, request: &PlacementRequest) -> bool {
+                self.0.fits_in_room(host, request)
             }
         }
         let view = Holes(loaded(&[2, 0, 1, 2]));

@@ -48,6 +48,13 @@ impl Core {
             return;
         }
         let size = copy.size_bytes;
+        self.hosts
+            .note_class(host.index(), image, Some(before), Some(after));
+        let h = &mut self.hosts[host.index()];
+        let copy = h
+            .images
+            .get_mut(&image)
+            .unwrap_or_else(|| bug("image vanished"));
         match before {
             ImageClass::Pinned => {}
             ImageClass::IdlePinned => h.idle_pinned_image_bytes -= size,

@@ -284,17 +284,21 @@ proptest! {
     }
 }
 
-/// First fit, found by asking every host in turn: what the core's host
-/// index (core/src/hosts.rs) must agree with. Every other decision is
-/// `Builtin`'s.
+/// First fit or room first (`room`), found by asking every host in turn:
+/// what the core's host index (core/src/hosts.rs) must agree with. Every
+/// other decision is `Builtin`'s.
 #[derive(Clone, Debug)]
-struct ScanFirstFit(Builtin);
+struct ScanFirstFit(Builtin, bool);
 
 impl Policies for ScanFirstFit {
     fn select_host(&mut self, view: &dyn HostView, request: &PlacementRequest) -> Option<HostId> {
-        (0..view.host_count())
-            .map(HostId)
-            .find(|&host| view.fits(host, request))
+        let mut hosts = (0..view.host_count()).map(HostId);
+        let with_room = if self.1 {
+            hosts.clone().find(|&host| view.fits_in_room(host, request))
+        } else {
+            None
+        };
+        with_room.or_else(|| hosts.find(|&host| view.fits(host, request)))
     }
     fn warm_priority(&mut self, container: &ContainerFacts) -> u64 {
         self.0.warm_priority(container)
@@ -313,7 +317,8 @@ impl Policies for ScanFirstFit {
     }
 }
 
-/// The host index answers first fit exactly as a scan does: 1 to 129 hosts
+/// The host index answers first fit and room first exactly as a scan does:
+/// 1 to 129 hosts
 /// of unlike sizes (scanned up to 16, indexed from 17, in trees of 32 to 256
 /// leaves, full and partly empty), tight enough
 /// that hosts fill, evict and reject, with hosts crashing and returning;
@@ -328,7 +333,10 @@ fn host_index_first_fit_equals_a_scan() {
             .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % bound
     };
-    for hosts_count in [1u64, 3, 16, 17, 32, 33, 70, 129] {
+    for (hosts_count, room) in [1u64, 3, 16, 17, 32, 33, 70, 129]
+        .into_iter()
+        .flat_map(|count| [(count, false), (count, true)])
+    {
         let hosts = (0..hosts_count)
             .map(|_| HostSpec {
                 ram_bytes: (1 + draw(8)) * 100,
@@ -364,8 +372,16 @@ fn host_index_first_fit_equals_a_scan() {
                 1,
             )
         };
-        let mut indexed = Provider::new(config.clone(), Builtin::default()).expect("valid");
-        let mut scanned = Provider::new(config, ScanFirstFit(Builtin::default())).expect("valid");
+        let builtin = Builtin {
+            host_selection: if room {
+                HostSelection::RoomFirst
+            } else {
+                HostSelection::FirstFit
+            },
+            ..Builtin::default()
+        };
+        let mut indexed = Provider::new(config.clone(), builtin.clone()).expect("valid");
+        let mut scanned = Provider::new(config, ScanFirstFit(builtin, room)).expect("valid");
         let mut now_us = 0u64;
         let mut inputs = vec![];
         for size in [50u64, 120, 200] {
@@ -410,7 +426,10 @@ fn host_index_first_fit_equals_a_scan() {
             };
             let a = indexed.apply(&input);
             let b = scanned.apply(&input);
-            assert_eq!(a, b, "{hosts_count} hosts, step {i}: {input:?}");
+            assert_eq!(
+                a, b,
+                "{hosts_count} hosts, room {room}, step {i}: {input:?}"
+            );
             indexed
                 .check_invariants()
                 .unwrap_or_else(|v| panic!("{hosts_count} hosts, step {i}: {v}"));

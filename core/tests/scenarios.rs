@@ -3338,6 +3338,226 @@ fn round_robin_and_least_loaded_spread_what_first_fit_piles_up() {
     }
 }
 
+/// Room first, the default, against first fit on one story: two hosts of
+/// one slot. While host 1 is empty, room first puts b there instead of
+/// evicting a's warm container on host 0, so a's next invocation is warm;
+/// first fit evicts it. When neither host has room (both hold an idle
+/// container), room first falls back to first fit: host 0's idle
+/// container is evicted for c.
+#[test]
+fn room_first_takes_an_empty_host_before_evicting_a_warm_container() {
+    for selection in [HostSelection::RoomFirst, HostSelection::FirstFit] {
+        let policies = Builtin {
+            host_selection: selection,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(2, host_spec(100, 1, 100), 1_000), policies);
+        let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
+        let fa = w.function(a_img, 100, 0, 100_000);
+        let fb = w.function(b_img, 100, 0, 100_000);
+        let fc = w.function(c_img, 100, 0, 100_000);
+        let (i0, _) = w.invoke(0, fa, success(10, 0));
+        assert_eq!(
+            w.advance(1_000),
+            vec![
+                download_finished(40, a_img),
+                copy_started(40, a_img, H0),
+                copy_finished(80, a_img, H0),
+                exec(180, i0, ctr(0)),
+                completed(190, i0, 0, SMALL_COST),
+                idle(190, ctr(0), 190 + KEEP),
+            ]
+        );
+        let (i1, events) = w.invoke(1_000, fb, success(10, 1));
+        if selection == HostSelection::FirstFit {
+            // First fit: host 0 fits by evicting a's idle container.
+            assert_eq!(
+                events,
+                vec![
+                    accepted(1_000, i1, fb),
+                    removed(1_000, ctr(0), H0, RemovalCause::Evicted),
+                    cold(1_000, i1, ctr_g(0, 1), H0, ImageSource::Registry),
+                    download_started(1_000, b_img),
+                ]
+            );
+            w.advance(2_000);
+            // And again for a, whose image is still on host 0's disk;
+            // host 1 is never used.
+            let (i2, events) = w.invoke(2_000, fa, success(10, 2));
+            assert_eq!(
+                events,
+                vec![
+                    accepted(2_000, i2, fa),
+                    removed(2_000, ctr_g(0, 1), H0, RemovalCause::Evicted),
+                    cold(2_000, i2, ctr_g(0, 2), H0, ImageSource::HostDisk),
+                ]
+            );
+            let m = w.p.metrics();
+            assert_eq!((m.warm_starts, m.containers_evicted), (0, 2));
+            continue;
+        }
+        // Room first: host 1 has room, host 0 only by evicting.
+        assert_eq!(
+            events,
+            vec![
+                accepted(1_000, i1, fb),
+                cold(1_000, i1, ctr(1), H1, ImageSource::Registry),
+                download_started(1_000, b_img),
+            ]
+        );
+        assert_eq!(
+            w.advance(2_000),
+            vec![
+                download_finished(1_040, b_img),
+                copy_started(1_040, b_img, H1),
+                copy_finished(1_080, b_img, H1),
+                exec(1_180, i1, ctr(1)),
+                completed(1_190, i1, 1, SMALL_COST),
+                idle(1_190, ctr(1), 1_190 + KEEP),
+            ]
+        );
+        let (i2, events) = w.invoke(2_000, fa, success(10, 2));
+        assert_eq!(
+            events,
+            vec![accepted(2_000, i2, fa), warm(2_000, i2, ctr(0), H0)]
+        );
+        assert_eq!(
+            w.advance(3_000),
+            vec![
+                exec(2_010, i2, ctr(0)),
+                completed(2_020, i2, 2, SMALL_COST),
+                idle(2_020, ctr(0), 2_020 + KEEP),
+            ]
+        );
+        // No host has room: the lowest host that fits, evicting there.
+        let (i3, events) = w.invoke(3_000, fc, success(10, 3));
+        assert_eq!(
+            events,
+            vec![
+                accepted(3_000, i3, fc),
+                removed(3_000, ctr(0), H0, RemovalCause::Evicted),
+                cold(3_000, i3, ctr_g(0, 1), H0, ImageSource::Registry),
+                download_started(3_000, c_img),
+            ]
+        );
+        let m = w.p.metrics();
+        assert_eq!((m.warm_starts, m.containers_evicted), (1, 1));
+    }
+}
+
+/// Room counts disk held by unused cached images (the placement evicts
+/// them, as the kubelet's image collection would) but not by idle
+/// containers: host 0 holds a warm container, host 1 only image b, left
+/// unused when b's container expired. Room first takes host 1 and evicts
+/// image b; first fit takes host 0, evicting the warm container and then
+/// image a for the disk.
+#[test]
+fn room_first_evicts_an_unused_image_rather_than_a_warm_container() {
+    for selection in [HostSelection::RoomFirst, HostSelection::FirstFit] {
+        let policies = Builtin {
+            host_selection: selection,
+            keep_alive_us: 1_000,
+            ..Builtin::default()
+        };
+        let mut w = World::with(config(2, host_spec(100, 1, 50), 1_000), policies);
+        let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
+        let fa = w.function(a_img, 100, 0, 100_000);
+        let fb = w.function(b_img, 100, 0, 100_000);
+        let fc = w.function(c_img, 100, 0, 100_000);
+        let (i0, _) = w.invoke(0, fa, success(10, 0));
+        let (i1, events) = w.invoke(0, fb, success(10, 1));
+        assert_eq!(
+            events,
+            vec![
+                accepted(0, i1, fb),
+                cold(0, i1, ctr(1), H1, ImageSource::Registry),
+                download_started(0, b_img),
+            ]
+        );
+        assert_eq!(
+            w.advance(1_000),
+            vec![
+                download_finished(40, a_img),
+                copy_started(40, a_img, H0),
+                download_finished(40, b_img),
+                copy_started(40, b_img, H1),
+                copy_finished(80, a_img, H0),
+                copy_finished(80, b_img, H1),
+                exec(180, i0, ctr(0)),
+                exec(180, i1, ctr(1)),
+                completed(190, i0, 0, SMALL_COST),
+                idle(190, ctr(0), 1_190),
+                completed(190, i1, 1, SMALL_COST),
+                idle(190, ctr(1), 1_190),
+            ]
+        );
+        // a is used again, so its container lives on; b's expires.
+        let (i2, _) = w.invoke(1_100, fa, success(10, 2));
+        assert_eq!(
+            w.advance(1_500),
+            vec![
+                exec(1_110, i2, ctr(0)),
+                completed(1_120, i2, 2, SMALL_COST),
+                idle(1_120, ctr(0), 2_120),
+                removed(1_190, ctr(1), H1, RemovalCause::Expired),
+            ]
+        );
+        let (i3, events) = w.invoke(1_500, fc, success(10, 3));
+        let expected = if selection == HostSelection::RoomFirst {
+            vec![
+                accepted(1_500, i3, fc),
+                evicted(1_500, b_img, Tier::Host(H1)),
+                cold(1_500, i3, ctr_g(1, 1), H1, ImageSource::Registry),
+                download_started(1_500, c_img),
+            ]
+        } else {
+            vec![
+                accepted(1_500, i3, fc),
+                removed(1_500, ctr(0), H0, RemovalCause::Evicted),
+                evicted(1_500, a_img, Tier::Host(H0)),
+                cold(1_500, i3, ctr_g(0, 1), H0, ImageSource::Registry),
+                download_started(1_500, c_img),
+            ]
+        };
+        assert_eq!(events, expected, "{selection:?}");
+    }
+}
+
+/// A host short of disk for the image but holding it for a busy container
+/// has room for the scratch alone: room first takes it although a lower
+/// host has RAM and a slot free, as its disk cannot hold the image.
+#[test]
+fn room_first_counts_a_held_image_as_room_for_itself() {
+    let mut w = World::new(config(2, host_spec(200, 2, 60), 1_000));
+    let image = w.image(40);
+    let small = w.image(30);
+    let f = w.function(image, 100, 10, 100_000);
+    let filler = w.function(small, 100, 0, 100_000);
+    // A long run of the filler keeps host 0's disk (30 of 60 bytes).
+    let (i0, _) = w.invoke(0, filler, success(100_000, 0));
+    // Host 0 lacks 50 bytes for f; host 1 takes it and holds the image.
+    let (i1, events) = w.invoke(0, f, success(100_000, 1));
+    assert_eq!(
+        events,
+        vec![
+            accepted(0, i1, f),
+            cold(0, i1, ctr(1), H1, ImageSource::Registry),
+            download_started(0, image),
+        ]
+    );
+    // Another f: host 0 has RAM and a slot but not the disk (30 free of
+    // the 50 needed); host 1 needs 10 bytes of scratch, and has 10.
+    let (i2, events) = w.invoke(10, f, success(10, 2));
+    assert_eq!(
+        events,
+        vec![
+            accepted(10, i2, f),
+            cold(10, i2, ctr(2), H1, ImageSource::HostCopyInFlight),
+        ]
+    );
+    let _ = i0;
+}
+
 /// Seeded random placement replays: the same seed gives the same hosts,
 /// and a snapshot taken mid-run carries the draw count, so the restored
 /// provider continues with the same choices.

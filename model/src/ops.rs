@@ -24,7 +24,7 @@ pub struct Shape {
     pub warm_start_us: u8,
     pub keep_alive_us: u16,
     pub retain: Option<u8>,
-    /// `selection % 9`: the host-selection rule; `/ 9`: its parameter.
+    /// `selection % 10`: the host-selection rule; `/ 10`: its parameter.
     pub selection: u8,
     /// `% 3`: the warm choice; `/ 3 % 3`: the keep-alive policy (fixed,
     /// hybrid histogram, greedy dual); `/ 9 % 4`: the image eviction (LRU,
@@ -143,12 +143,12 @@ impl Shape {
     }
 }
 
-/// Every built-in host-selection rule: `selection % 9` picks the rule and
-/// `selection / 9` (0..=28) its parameter (a seed, a load threshold of 10%
-/// to 150%, an ε of 0% to 140%).
+/// Every built-in host-selection rule: `selection % 10` picks the rule and
+/// `selection / 10` (0..=25) its parameter (a seed, a load threshold of 10%
+/// to 135%, an ε of 0% to 125%).
 fn host_selection(selection: u8) -> HostSelection {
-    let parameter = u32::from(selection / 9);
-    match selection % 9 {
+    let parameter = u32::from(selection / 10);
+    match selection % 10 {
         0 => HostSelection::FirstFit,
         1 => HostSelection::BestFit,
         2 => HostSelection::ImageLocality,
@@ -161,9 +161,10 @@ fn host_selection(selection: u8) -> HostSelection {
             load_threshold_percent: 10 + parameter * 5,
         },
         7 => HostSelection::HomeInvoker,
-        _ => HostSelection::BoundedConsistentHashing {
+        8 => HostSelection::BoundedConsistentHashing {
             epsilon_percent: parameter * 5,
         },
+        _ => HostSelection::RoomFirst,
     }
 }
 

@@ -492,6 +492,29 @@ impl World {
         self.disk_free(host) + self.idle_scratch(host) + images_reclaimable >= disk_needed
     }
 
+    /// R59a: room without evicting a container — free RAM, a free slot,
+    /// and disk free or held by Evictable copies (the target's own copy,
+    /// if Evictable, is kept, so it counts as room for itself only).
+    fn fits_in_room_request(&self, host: HostId, request: &PlacementRequest) -> bool {
+        if host.index() >= self.config.hosts.len() || !self.up[host.index()] {
+            return false;
+        }
+        if self.ram_free(host) < request.memory_bytes || self.slots_free(host) < 1 {
+            return false;
+        }
+        let mut images_evictable = self.copies_bytes_in(host, Class::Evictable);
+        let mut disk_needed = request.scratch_bytes;
+        match self.copy(host, request.image) {
+            Some(copy) => {
+                if self.class(host, request.image) == Class::Evictable {
+                    images_evictable -= copy.size_bytes;
+                }
+            }
+            None => disk_needed += request.image_bytes,
+        }
+        self.disk_free(host) + images_evictable >= disk_needed
+    }
+
     /// R54.3: what a host-selection policy is asked to place for the
     /// function (R156.2: with no invocation, for a pre-warm).
     fn request(&self, function: FunctionId, invocation: Option<InvocationId>) -> PlacementRequest {
@@ -688,6 +711,10 @@ impl HostView for World {
 
     fn fits(&self, host: HostId, request: &PlacementRequest) -> bool {
         self.fits_request(host, request)
+    }
+
+    fn fits_in_room(&self, host: HostId, request: &PlacementRequest) -> bool {
+        self.fits_in_room_request(host, request)
     }
 
     fn is_up(&self, host: HostId) -> bool {

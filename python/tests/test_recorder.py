@@ -26,7 +26,7 @@ def record_tour(recorder):
     assert [e["output"] for e in recorder.wait_for_all(ids)] == [0, 1, 2]
     with pytest.raises(cs.Refused) as error:
         recorder.apply(cs.invoke(recorder.now_us, 77, cs.success(1, 1)))
-    assert str(error.value) == "unknown function fn#77.0"
+    assert str(error.value) == "unknown function fn#77.0: use an id a FunctionRegistered event returned"
     drained = []
     # The three ran at once: the first warm on container 0, two cold.
     assert recorder.drain(events=drained) == 3

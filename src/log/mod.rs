@@ -575,7 +575,8 @@ pub enum LogError {
         first_bytes: Vec<u8>,
     },
     UnsupportedVersion {
-        found: u32,
+        /// As written (a JSON header's number may be any `u64`).
+        found: u64,
     },
     /// The file ends inside something.
     Truncated {
@@ -969,7 +970,9 @@ impl<R: BufRead> LogReader<R> {
         }
         let found = u32::from_le_bytes(version);
         if !(FORMAT_VERSION_OLDEST..=FORMAT_VERSION).contains(&found) {
-            return Err(LogError::UnsupportedVersion { found });
+            return Err(LogError::UnsupportedVersion {
+                found: u64::from(found),
+            });
         }
         let mut source = Source::Binary {
             reader,
@@ -1055,11 +1058,7 @@ impl<R: BufRead> LogReader<R> {
             {
                 found as u32
             }
-            Some(found) => {
-                return Err(LogError::UnsupportedVersion {
-                    found: u32::try_from(found).unwrap_or(u32::MAX),
-                })
-            }
+            Some(found) => return Err(LogError::UnsupportedVersion { found }),
             None => return Err(corrupt("no numeric \"format_version\"".to_string())),
         };
         let header = if found < FORMAT_VERSION_SAME_HEADER {
@@ -1333,8 +1332,13 @@ fn binary_record<R: BufRead>(
             problem: format!("length {length_bytes} bytes is above the limit {RECORD_BYTES_MAX}"),
         });
     }
-    payload.resize(length_bytes as usize, 0);
-    let got = read_up_to(reader, payload)?;
+    // Read as it comes rather than sized from the length: a small file
+    // claiming a huge record costs what the file holds, not the claim.
+    payload.clear();
+    let got = reader
+        .by_ref()
+        .take(u64::from(length_bytes))
+        .read_to_end(payload)?;
     if got < length_bytes as usize {
         return Err(LogError::Truncated {
             what: what("payload"),
@@ -1897,10 +1901,7 @@ mod tests {
         let header = v4_header(policies());
         let v4 = with_header(&header);
         let reader = LogReader::new(&v4[..]).unwrap();
-        assert_eq!(
-            reader.header().policies.builtin(),
-            Some(&Builtin::default())
-        );
+        assert_eq!(reader.header().policies.builtin(), Some(&old_default()));
         let replayed = replay_bytes(&v4, true).unwrap();
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
         // A version 4 header read as version 6 does not decode: it lacks
@@ -1920,10 +1921,20 @@ mod tests {
         );
     }
 
-    /// A binary log of 200 default-scenario invocations, with its
-    /// configuration and trailer.
+    /// A binary log of 200 default-scenario invocations under the old
+    /// default policies, with its configuration and trailer.
     fn recorded_default_log() -> (Config, Trailer, Vec<u8>) {
-        recorded_log(LogFormat::Binary, Builtin::default())
+        recorded_log(LogFormat::Binary, old_default())
+    }
+
+    /// The default policies as formats up to 8 knew them: first fit (room
+    /// first, today's default, came after), so that a header written as an
+    /// old version names what its run used.
+    fn old_default() -> Builtin {
+        Builtin {
+            host_selection: crate::HostSelection::FirstFit,
+            ..Builtin::default()
+        }
     }
 
     /// A log of 200 default-scenario invocations under `policies`, with
@@ -1957,7 +1968,7 @@ mod tests {
                 cv_threshold_hundredths: 0,
                 ..crate::HybridHistogram::PAPER
             }),
-            ..Builtin::default()
+            ..old_default()
         }
     }
 

@@ -1616,7 +1616,7 @@ mod tests {
             ),
             (
                 "[provider.policy]\nhost_selection = \"worst_fit\"",
-                "provider.policy.host_selection: unknown host selection `worst-fit`; one of: first-fit",
+                "provider.policy.host_selection: unknown host selection `worst-fit`; one of: room-first, first-fit",
             ),
             (
                 "[workload]\nfunctions = [{}, { colour = 1 }]",

@@ -38,7 +38,7 @@ pub enum HostSelectionName {
 impl Default for PolicyChoice {
     fn default() -> Self {
         PolicyChoice {
-            host_selection: HostSelectionName::Rule(HostSelection::FirstFit),
+            host_selection: HostSelectionName::Rule(HostSelection::RoomFirst),
             keep_alive: KeepAliveName::Fixed {
                 keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
             },
@@ -78,7 +78,8 @@ impl PolicyChoice {
 }
 
 /// Every host-selection name, for help texts.
-pub const HOST_SELECTION_NAMES: &str = "first-fit, best-fit, image-locality, round-robin, \
+pub const HOST_SELECTION_NAMES: &str =
+    "room-first, first-fit, best-fit, image-locality, round-robin, \
 least-loaded, random[:SEED], package-aware[:THRESHOLD_PERCENT] (80), home-invoker, \
 consistent-hashing[:EPSILON_PERCENT] (25)";
 pub const KEEP_ALIVE_NAMES: &str = "fixed[:SECONDS] (600), hybrid, greedy-dual";
@@ -116,6 +117,7 @@ fn percent(value: Option<u64>, default: u32, text: &str) -> Result<u32, String> 
 pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
     let (name, parameter) = split(text)?;
     let rule = match (name, parameter) {
+        ("room-first", None) => HostSelection::RoomFirst,
         ("first-fit", None) => HostSelection::FirstFit,
         ("best-fit", None) => HostSelection::BestFit,
         ("image-locality", None) => HostSelection::ImageLocality,
@@ -144,6 +146,7 @@ pub fn host_selection_name(rule: HostSelectionName) -> String {
     match rule {
         HostSelectionName::RandomFromRunSeed => "random".into(),
         HostSelectionName::Rule(rule) => match rule {
+            HostSelection::RoomFirst => "room-first".into(),
             HostSelection::FirstFit => "first-fit".into(),
             HostSelection::BestFit => "best-fit".into(),
             HostSelection::ImageLocality => "image-locality".into(),
@@ -253,6 +256,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for text in [
+            "room-first",
             "first-fit",
             "best-fit",
             "image-locality",

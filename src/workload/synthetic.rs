@@ -57,6 +57,16 @@ pub const MEAN_MAX: u64 = 1 << 40;
 pub const ARRIVAL_MAX_US: u64 =
     coldstart_core::limits::TIME_MAX_US - coldstart_core::limits::DURATION_MAX_US;
 
+/// A bound in µs for a message: the number, or "over 2^64" once it
+/// reaches `u64::MAX` (where a saturated value stands).
+fn past_u64(value: u128) -> String {
+    if value >= u128::from(u64::MAX) {
+        "over 2^64".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
 /// The most images or functions a workload may register.
 pub const ENTITIES_MAX: usize = 1 << 16;
 
@@ -189,7 +199,8 @@ pub enum WorkloadError {
     /// the bound on its time (µs).
     ArrivalsPastLimit {
         invocations: u64,
-        gap_max_us: u128,
+        /// Saturated at `u64::MAX` (then named as "over 2^64").
+        gap_max_us: u64,
     },
     /// `failure_per_phase_ppm` applies to each of the three phases (clone,
     /// build, run): their sum must be a probability.
@@ -233,8 +244,9 @@ impl std::fmt::Display for WorkloadError {
                 gap_max_us,
             } => write!(
                 f,
-                "invocations = {invocations} arrivals, each gap at most {gap_max_us} µs (the longest the generator draws from interarrival_mean, through rate_profile), could take the last arrival to {} µs, past the latest input time the core accepts, {ARRIVAL_MAX_US} µs (2^62 − 2^48); lower invocations or interarrival_mean, or raise rate_profile's multipliers",
-                u128::from(*invocations) * gap_max_us
+                "invocations = {invocations} arrivals, each gap up to {} µs (the longest the generator draws from interarrival_mean, through rate_profile), could take the last arrival to {} µs, past the latest input time the core accepts, {ARRIVAL_MAX_US} µs (2^62 − 2^48); lower invocations or interarrival_mean, or raise rate_profile's multipliers",
+                past_u64(u128::from(*gap_max_us)),
+                past_u64(u128::from(*invocations) * u128::from(*gap_max_us))
             ),
             WorkloadError::FailureTooLikely { per_phase_ppm } => write!(
                 f,
@@ -306,7 +318,7 @@ impl WorkloadSpec {
         if self.last_arrival_max_us() > u128::from(ARRIVAL_MAX_US) {
             return Err(WorkloadError::ArrivalsPastLimit {
                 invocations: self.invocations,
-                gap_max_us: self.gap_max_us(),
+                gap_max_us: u64::try_from(self.gap_max_us()).unwrap_or(u64::MAX),
             });
         }
         if u64::from(self.failure_per_phase_ppm) * 3 > u64::from(PPM) {
