@@ -24,20 +24,31 @@ use std::collections::BTreeMap;
 pub struct PlacementRequest {
     /// The invocation to start, or `None` for a pre-warm (spec R156).
     pub invocation: Option<InvocationId>,
+    /// The function a container is needed for.
     pub function: FunctionId,
+    /// Its image, which the chosen host's disk must hold (or receive).
     pub image: ImageId,
+    /// The image's size: disk the host needs if it lacks the image.
     pub image_bytes: u64,
+    /// RAM the container holds while it lives.
     pub memory_bytes: u64,
+    /// Disk the container holds for its scratch space while it lives.
     pub scratch_bytes: u64,
 }
 
 /// A host's capacity and use, as a policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostFacts {
+    /// The host's capacity, as configured.
     pub spec: HostSpec,
+    /// RAM held by its live containers, idle ones included.
     pub ram_used_bytes: u64,
+    /// Slots held by its live containers, idle ones included.
     pub slots_used: u32,
+    /// Disk reserved: image copies present or arriving, and every live
+    /// container's scratch.
     pub disk_used_bytes: u64,
+    /// Containers idle on it (warm, evictable to make room).
     pub idle_containers: u32,
     /// Live containers that are not idle (preparing, starting or running).
     pub busy_containers: u32,
@@ -46,8 +57,11 @@ pub struct HostFacts {
 /// Read-only view of the provider for host selection. Implemented by the core
 /// and by the reference model, so one policy object serves both.
 pub trait HostView {
+    /// The provider's virtual time (µs).
     fn now_us(&self) -> u64;
+    /// How many hosts the configuration has: hosts are `0..host_count()`.
     fn host_count(&self) -> u32;
+    /// A host's capacity and use, or `None` for a host it does not have.
     fn host(&self, host: HostId) -> Option<HostFacts>;
     /// Whether the image is on the host's disk or on its way there.
     fn has_image(&self, host: HostId, image: ImageId) -> bool;
@@ -126,10 +140,15 @@ pub trait HostView {
 /// Facts about a container that has just become idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ContainerFacts {
+    /// The container.
     pub container: ContainerId,
+    /// The function it runs.
     pub function: FunctionId,
+    /// The host it lives on.
     pub host: HostId,
+    /// The RAM it holds (its function's memory).
     pub memory_bytes: u64,
+    /// When it was placed (its `ColdStart`, µs).
     pub created_at_us: u64,
     /// The provider sequence number drawn when the container was created:
     /// unique, increasing with creation order.
@@ -143,11 +162,17 @@ pub struct ContainerFacts {
 /// Facts about an image copy that has just become evictable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageFacts {
+    /// The image.
     pub image: ImageId,
+    /// The disk the copy is on: main storage or a host's.
     pub tier: Tier,
+    /// Its size: the room its eviction frees.
     pub size_bytes: u64,
+    /// When this copy landed on the disk (µs).
     pub first_stored_us: u64,
+    /// When a cold start last used this copy (µs).
     pub last_used_us: u64,
+    /// How many cold starts have used this copy.
     pub uses: u64,
 }
 
@@ -169,15 +194,22 @@ pub struct IdlePlan {
 /// or by a collection, R152), with the priority that ordered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Eviction {
+    /// An idle container, removed to make room on its host.
     Container {
+        /// The container.
         container: ContainerId,
+        /// Its function.
         function: FunctionId,
+        /// Its host.
         host: HostId,
         /// Its idle-eviction priority (`idle_eviction_priority`'s answer).
         priority: u64,
     },
+    /// An unpinned image copy, dropped from a disk.
     Image {
+        /// The image.
         image: ImageId,
+        /// The disk it was on.
         tier: Tier,
         /// Its eviction priority (`image_priority`'s answer).
         priority: u64,
@@ -187,7 +219,9 @@ pub enum Eviction {
 /// A disk's capacity and use, as a collection policy sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiskFacts {
+    /// Which disk: main storage or a host's.
     pub tier: Tier,
+    /// Its capacity, as configured.
     pub capacity_bytes: u64,
     /// Bytes reserved: images present or on their way, and (on a host's
     /// disk) every live container's scratch.
@@ -303,11 +337,18 @@ pub enum HostSelection {
     LeastLoaded,
     /// A uniform choice among the fitting hosts, drawn from SplitMix64
     /// seeded with `seed`; the draw count is in `PolicyState`.
-    SeededRandom { seed: u64 },
+    SeededRandom {
+        /// The seed of the host draws.
+        seed: u64,
+    },
     /// Package-aware (Aumala et al., CCGrid 2019): the image hashes to two
     /// candidate hosts; the less loaded one that fits with busy containers
     /// under `load_threshold_percent` of its slots, else the least loaded.
-    PackageAware { load_threshold_percent: u32 },
+    PackageAware {
+        /// The load (busy containers per slot, in percent) above which
+        /// the second candidate is tried.
+        load_threshold_percent: u32,
+    },
     /// OpenWhisk's home invoker: the function hashes to a home host and a
     /// step coprime with the host count; the first fitting host probing
     /// home, home + step, …
@@ -316,7 +357,10 @@ pub enum HostSelection {
     /// al., SODA 2018): the first fitting host clockwise on the ring whose
     /// busy containers are under `⌈(1 + ε)·(load + 1)/hosts⌉`, with
     /// `ε = epsilon_percent / 100`.
-    BoundedConsistentHashing { epsilon_percent: u32 },
+    BoundedConsistentHashing {
+        /// ε in percent: how far above the mean load a host may go.
+        epsilon_percent: u32,
+    },
     /// The default: the lowest-numbered host with room for the request
     /// without evicting a container; if none has, first fit. Last in the
     /// list so that the serialized index of every older rule stays.
@@ -348,9 +392,13 @@ impl HostSelection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum WarmChoice {
+    /// The most recently created idle container (SimFaaS's rule): older
+    /// ones age out.
     #[default]
     NewestCreated,
+    /// The idle container that finished an invocation last.
     MostRecentlyUsed,
+    /// The idle container that has been idle longest.
     LeastRecentlyUsed,
 }
 
@@ -372,7 +420,11 @@ pub enum KeepAlivePolicy {
     /// host's clock rising to each evicted container's priority;
     /// `Builtin::keep_alive_us` bounds how long a container idles
     /// (FaasCache has no bound: set it to `limits::DURATION_MAX_US`).
-    GreedyDual { cold_cost_us: u64 },
+    GreedyDual {
+        /// The cost a cold start adds (µs): the cold start's overhead minus
+        /// the warm start's.
+        cold_cost_us: u64,
+    },
 }
 
 impl KeepAlivePolicy {
@@ -391,9 +443,14 @@ impl KeepAlivePolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Builtin {
+    /// Which host a cold start goes to.
     pub host_selection: HostSelection,
+    /// Which idle container a warm start reuses.
     pub warm_choice: WarmChoice,
+    /// How long an idle container stays warm (µs) under the fixed
+    /// keep-alive, and the bound under greedy-dual.
     pub keep_alive_us: u64,
+    /// The price sheet invocations are billed by.
     pub prices: LambdaPrices,
     /// How long idle containers stay, and which is evicted first.
     #[serde(default)]
