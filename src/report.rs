@@ -1,5 +1,5 @@
 //! The machine-readable report of a run (`--json`, `--csv`): a fixed list
-//! of keys, in a fixed order, documented in README. Latencies come from the
+//! of keys, in a fixed order, documented in docs/guide.md. Latencies come from the
 //! events: start delay is `Accepted` → `ExecutionStarted`, end-to-end is
 //! `Accepted` → `Completed`, `Failed` or `TimedOut` (rejected invocations
 //! have neither; one failed by a platform error has no end-to-end sample,

@@ -83,7 +83,7 @@ enum LogCommand {
 /// How a run's results are printed.
 #[derive(Debug, Args)]
 struct OutputArgs {
-    /// Print the report as one JSON object (keys in README) instead of the summary.
+    /// Print the report as one JSON object (keys in docs/guide.md) instead of the summary.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
     /// Print the report as CSV: a header row and one row of values.
@@ -133,7 +133,7 @@ enum PressureArg {
 
 #[derive(Debug, Args)]
 struct SimulateArgs {
-    /// A scenario file (TOML; keys in README). Without one, the default
+    /// A scenario file (TOML; keys in docs/guide.md). Without one, the default
     /// scenario (the same as examples/default.toml).
     scenario: Option<PathBuf>,
     /// Override a scenario key (after the file is parsed, before its values
@@ -237,11 +237,11 @@ impl PolicyArgs {
     }
 }
 
-/// A comparison's grid and its seeds (README, "Choosing and comparing
+/// A comparison's grid and its seeds (docs/guide.md, "Choosing and comparing
 /// policies").
 #[derive(Debug, Args)]
 struct CompareArgs {
-    /// A scenario file (TOML; keys in README). Without one, the default
+    /// A scenario file (TOML; keys in docs/guide.md). Without one, the default
     /// scenario (the same as examples/default.toml).
     scenario: Option<PathBuf>,
     /// A policy axis: NAME=P1,P2,… sets the scenario key
@@ -417,7 +417,7 @@ fn check_svg_metrics(output: &ComparisonOutputArgs) -> Result<(), String> {
         }
         if !keys.contains(&metric.as_str()) {
             return Err(format!(
-                "--svg-metrics: `{metric}` is not a report key (README, \"The report\")"
+                "--svg-metrics: `{metric}` is not a report key (docs/guide.md, \"The report\")"
             ));
         }
     }

@@ -1,5 +1,5 @@
 //! Scenario files: a TOML description of a provider and a workload that
-//! fully determines a run, given a seed (README, "Scenario files", lists the
+//! fully determines a run, given a seed (docs/guide.md, "Scenario files", lists the
 //! keys; `examples/default.toml` spells out the default scenario).
 //!
 //! Loading goes: the file's text → a TOML table → the `--set` overrides,
