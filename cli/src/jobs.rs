@@ -280,6 +280,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Resul
         files::RESULT_BYTES_MAX
     };
     let text = files::read_text(path, bytes_max).map_err(|problem| file_error(path, problem))?;
+    if text.starts_with(files::BOM) {
+        return Err(file_error(
+            path,
+            "begins with a UTF-8 byte order mark (BOM), which coldstart does not write: an editor saved it; remove those 3 bytes",
+        ));
+    }
     let what = format.trim_start_matches("coldstart-");
     if let Ok(FormatOnly {
         format: Some(found),

@@ -692,6 +692,27 @@ fn messages_name_the_problem_in_the_files_words() {
         &["replay", "bom.jsonl"],
         &["bom.jsonl", "byte order mark (BOM)"],
     );
+    // A BOM before a result file: named; before a trace's header: skipped.
+    let [r0, _] = two_results(&d);
+    let mut with_bom = "\u{feff}".as_bytes().to_vec();
+    with_bom.extend(std::fs::read(&r0).unwrap());
+    std::fs::write(d.join("bom-result.json"), with_bom).unwrap();
+    refused(
+        &d,
+        &["merge", "bom-result.json"],
+        &["bom-result.json", "byte order mark (BOM)"],
+    );
+    let slice = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/azure2021-slice-998.csv");
+    let mut with_bom = "\u{feff}".as_bytes().to_vec();
+    with_bom.extend(std::fs::read(slice).unwrap());
+    std::fs::write(d.join("bom.csv"), with_bom).unwrap();
+    std::fs::write(
+        d.join("bom-trace.toml"),
+        "[workload.trace]\npath = \"bom.csv\"\n",
+    )
+    .unwrap();
+    let summary = succeeds(&d, &["simulate", "bom-trace.toml", "-q", "--json"]);
+    assert!(summary.contains("\"invocations\":998"), "{summary}");
     // A check before any input: no index of 2^64 − 1.
     let header = std::fs::read_to_string(&log)
         .unwrap()

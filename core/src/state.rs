@@ -279,31 +279,48 @@ pub(crate) enum InvState {
     Ended(Ending),
 }
 
-/// How and when an invocation ended.
+/// How and when an invocation ended: what `get_state` reports as
+/// `InvocationState::Ended` and the waits return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ending {
+    /// When it ended (µs): the time of its terminal event.
     pub at_us: u64,
+    /// How it ended.
     pub outcome: EndOutcome,
 }
 
+/// The terminal outcome of an invocation, one per terminal event
+/// (`Completed`, `Failed`, `TimedOut`, `Rejected`, `PlatformFailed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EndOutcome {
+    /// Its code ran to the end and succeeded (spec R89).
     Completed {
+        /// The output its code was given (`Outcome::Success`).
         output: u64,
+        /// What it was billed (picodollars, spec R102).
         cost_picodollars: u64,
     },
+    /// Its code failed in `phase` (spec R89).
     Failed {
+        /// The phase that failed.
         phase: Phase,
+        /// What it was billed, up to the failure (picodollars).
         cost_picodollars: u64,
     },
+    /// Its code ran past the function's time limit and was stopped there.
     TimedOut {
+        /// What it was billed, up to the limit (picodollars).
         cost_picodollars: u64,
     },
+    /// It never started: no room, or the queue was full (not billed).
     Rejected {
+        /// Why.
         reason: RejectReason,
     },
     /// A platform error ended it (not billed).
     PlatformFailed {
+        /// Which error (a host lost with no attempt left, a transfer that
+        /// failed for good).
         reason: PlatformError,
     },
 }

@@ -60,6 +60,9 @@ fn check_bytes(field: &'static str, value: u64) -> Result<(), Refusal> {
 }
 
 impl<P: Policies> Provider<P> {
+    /// A provider at time 0 with nothing registered, run by `policies`.
+    /// The configuration is checked first ([`Config::validate`]): an
+    /// invalid one is refused with the field it names.
     pub fn new(config: Config, policies: P) -> Result<Provider<P>, ConfigError> {
         config.validate()?;
         Ok(Provider {
@@ -164,14 +167,18 @@ impl<P: Policies> Provider<P> {
         }
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &Config {
         &self.core.config
     }
 
+    /// Its policies, in their current state (a stateful policy's state
+    /// moves with every decision).
     pub fn policies(&self) -> &P {
         &self.policies
     }
 
+    /// Its counters and time integrals so far (spec §22).
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.core.metrics
     }

@@ -787,7 +787,7 @@ impl PyProvider {
     fn settle<T>(&mut self, py: Python<'_>, result: PyResult<T>) -> PyResult<T> {
         match self.inner.policies().take_failure() {
             Some(failure) => {
-                self.stopped = Some(failure.value(py).to_string());
+                self.stopped = Some(policy::one_line(py, &failure));
                 Err(failure)
             }
             None => result,

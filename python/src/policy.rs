@@ -19,7 +19,7 @@ use coldstart::{
     Builtin, ContainerFacts, DiskFacts, Eviction, FunctionId, HostFacts, HostId, HostView,
     IdlePlan, ImageFacts, ImageId, InvocationId, PlacementRequest, Policies, Tier, Usage,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use serde::{Deserialize, Serialize};
@@ -174,6 +174,11 @@ impl PythonPolicy {
                 .bind(py)
                 .call_method1(name, args)
                 .map_err(|error| {
+                    // Ctrl-C and exit() are the user's, not the policy's
+                    // failure: they go up as they are.
+                    if !error.is_instance_of::<PyException>(py) {
+                        return error;
+                    }
                     let wrapped = PolicyError::new_err(format!(
                         "policy {}: {name} raised {}",
                         self.identity.name,
@@ -200,7 +205,7 @@ impl PythonPolicy {
 }
 
 /// `TypeError: message`, as Python prints an exception's last line.
-fn one_line(py: Python<'_>, error: &PyErr) -> String {
+pub(crate) fn one_line(py: Python<'_>, error: &PyErr) -> String {
     let kind = error
         .get_type(py)
         .name()

@@ -73,7 +73,7 @@ impl PyRecorder {
             .and_then(|inner| inner.driver().provider().policies().take_failure());
         match failure {
             Some(failure) => {
-                self.stopped = Some(failure.value(py).to_string());
+                self.stopped = Some(crate::policy::one_line(py, &failure));
                 Err(failure)
             }
             None => result,

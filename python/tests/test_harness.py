@@ -41,7 +41,7 @@ def test_a_refused_decision_is_found_shrunk_and_reproduced(tmp_path):
     assert finding.kind == "refused decision"
     assert str(error.value) == finding.problem
     assert finding.problem.startswith("refused decision: host#7 for inv#")
-    assert finding.problem.endswith(": no such host")
+    assert finding.details["DecisionRefused"]["reason"] == "UnknownHost"
     assert list(finding.details) == ["DecisionRefused"]
     assert finding.details["DecisionRefused"]["host"] == 7
     # Shrunk: an image, a function, and the invocation that showed it.
@@ -122,7 +122,8 @@ def test_check_inputs_on_a_users_configuration():
     with pytest.raises(cs.PolicyFinding) as error:
         cs.check_inputs(HostSeven(), TOUR, inputs)
     finding = error.value.finding
-    assert finding.problem == "refused decision: host#7 for inv#0.0: no such host"
+    assert finding.problem.startswith("refused decision: host#7 for inv#0.0: ")
+    assert finding.details == {"DecisionRefused": {"invocation": 0, "host": 7, "reason": "UnknownHost"}}
     assert finding.inputs == inputs
     assert finding.config == cs.Provider(TOUR).config()
     with pytest.raises(cs.ScenarioError):

@@ -221,7 +221,7 @@ def test_an_answer_that_is_no_decision_is_a_policy_error(answer, words):
     # The provider stops: its next step would not be the policy's run.
     with pytest.raises(cs.PolicyError) as stopped:
         provider.apply(cs.advance(10))
-    assert str(stopped.value).startswith("the provider is stopped: policy test_policy.Answers: ")
+    assert str(stopped.value).startswith("the provider is stopped: PolicyError: policy test_policy.Answers: ")
     with pytest.raises(cs.PolicyError):
         provider.snapshot()
     assert provider.metrics()["accepted"] == 1  # reads still work
@@ -358,3 +358,31 @@ def test_validate_tries_on_a_copy_of_the_policy():
     assert provider.policy.asked == 1
     provider.apply(cs.advance(provider.now_us + 1))
     assert provider.get_state(second)["state"] == "Running"
+
+
+def test_an_interrupt_in_the_policy_goes_up_as_it_is():
+    provider = cs.Provider(TOUR, policy=Answers(host=KeyboardInterrupt()))
+    image = provider.apply(cs.register_image(0, MIB))[0]["image"]
+    function = provider.apply(cs.register_function(0, image, MIB, MIB, 1_000_000))[0]["function"]
+    with pytest.raises(KeyboardInterrupt):
+        provider.apply(cs.invoke(0, function, cs.success(1_000, 1)))
+    with pytest.raises(cs.PolicyError):  # stopped all the same
+        provider.apply(cs.advance(10))
+
+
+def test_a_recorder_whose_policy_fails_stops_and_still_finishes(tmp_path):
+    log = tmp_path / "failed.jsonl"
+    recorder = cs.Recorder(log, TOUR, policy=Answers(host="x"))
+    image = recorder.apply(cs.register_image(0, MIB))[0]["image"]
+    function = recorder.apply(cs.register_function(0, image, MIB, MIB, 1_000_000))[0]["function"]
+    with pytest.raises(cs.PolicyError) as error:
+        recorder.apply(cs.invoke(0, function, cs.success(1_000, 1)))
+    assert "select_host returned 'x'" in str(error.value)
+    with pytest.raises(cs.PolicyError) as stopped:
+        recorder.drain()
+    assert str(stopped.value).startswith("the recorder is stopped: PolicyError: policy test_policy.Answers: ")
+    assert recorder.finish()["steps"] == 3
+    # The log holds the steps as core ran them (first fit in the failed
+    # hook's place): a policy that answers so replays it.
+    first_fit = Named(FirstFitOnly(), "test_policy.Answers", json.dumps({"host": "x"}, sort_keys=True))
+    assert cs.replay(log, verify=True, policy=first_fit)["cold_starts"] == 1

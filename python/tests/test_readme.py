@@ -1,5 +1,6 @@
-"""The Python examples of python/README.md run as written (```python
-blocks; ```py blocks need packages the project does not install, Dask)."""
+"""The Python examples of README.md and python/README.md run as written
+(```python blocks; ```py blocks need packages the project does not
+install, Dask)."""
 
 import contextlib
 import io
@@ -32,3 +33,21 @@ def test_the_package_readme_examples_run(monkeypatch):
         )
         assert f"ratio {report['cold_start_ratio']:.3f}," in line
         assert f"cost {report['cost_picodollars'] / 1e12:.4f} USD" in line
+
+
+def test_the_readme_examples_run(monkeypatch, tmp_path):
+    blocks = python_blocks(ROOT / "README.md")
+    assert len(blocks) == 2
+    # The first runs from the repository (its scenario paths); the
+    # second writes a log, here into a scratch folder.
+    namespace = {"__name__": "readme"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        monkeypatch.chdir(ROOT)
+        exec(compile(blocks[0], "README.md", "exec"), namespace)
+        monkeypatch.chdir(tmp_path)
+        exec(compile(blocks[1], "README.md", "exec"), namespace)
+    lines = out.getvalue().splitlines()
+    assert "'outcome': 'Completed'" in lines[1] and lines[1].endswith(" 42")
+    assert lines[-1] == "1"
+    assert (tmp_path / "lastfit.jsonl").exists()
