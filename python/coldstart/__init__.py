@@ -72,6 +72,8 @@ from ._native import (
 __version__ = COLDSTART_VERSION
 
 __all__ = [
+    "functions",
+    "functions_frame",
     "COLDSTART_VERSION",
     "ClientError",
     "ConfigError",
@@ -234,6 +236,36 @@ def compare(
         threads=threads,
         check=check,
     )
+
+
+def functions(
+    scenario: Scenario = None,
+    *,
+    set: Sets = None,
+    seed: Optional[int] = None,
+    invocations: Optional[int] = None,
+) -> List[Dict[str, Any]]:
+    """Runs a scenario to the end and returns one dict per function, in
+    registration order: the per-function table of the HTML report.
+
+    Keys: ``function`` (its id), ``memory_bytes``, ``invocations``,
+    ``cold_starts``, ``warm_starts``, ``cold_start_ratio`` (None if it
+    never started), ``completed``, ``failed``, ``platform_failed``,
+    ``timed_out``, ``rejected``, ``cost_picodollars``,
+    ``end_to_end_us_p50`` and ``end_to_end_us_p99`` (None if none ended;
+    a bucket's lower bound, within 1/32 of the value). Summed over the
+    functions, the counts and the cost are the report's. Arguments as
+    :func:`simulate`.
+    """
+    return _native.function_figures(scenario, set=_sets(set), seed=seed, invocations=invocations)
+
+
+def functions_frame(scenario: Scenario = None, **options: Any) -> Any:
+    """:func:`functions` (same arguments) as a pandas DataFrame, one row per
+    function. Needs pandas."""
+    import pandas  # noqa: PLC0415 -- optional dependency
+
+    return pandas.DataFrame(functions(scenario, **options))
 
 
 def to_dataframe(rows: Iterable[Mapping[str, Any]]) -> Any:

@@ -73,6 +73,13 @@ def simulate(
     invocations: Optional[int] = None,
     check: bool = False,
 ) -> Dict[str, Any]: ...
+def function_figures(
+    scenario: Union[None, str, os.PathLike[str], Mapping[str, Any]] = None,
+    *,
+    set: Optional[Sequence[str]] = None,
+    seed: Optional[int] = None,
+    invocations: Optional[int] = None,
+) -> List[Dict[str, Any]]: ...
 def compare_rows(
     scenario: Optional[str] = None,
     *,

@@ -613,6 +613,65 @@ fn simulate<'py>(
     fields_dict(py, &fields)
 }
 
+/// Runs a scenario to the end and returns one dict per function: what the
+/// HTML report's per-function table holds (invocations, starts, endings,
+/// cost, end-to-end percentiles), in registration order.
+#[pyfunction]
+#[pyo3(signature = (scenario=None, *, set=None, seed=None, invocations=None))]
+fn function_figures<'py>(
+    py: Python<'py>,
+    scenario: Option<&Bound<'py, PyAny>>,
+    set: Option<Vec<String>>,
+    seed: Option<u64>,
+    invocations: Option<u64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let path = scenario.and_then(|source| source.extract::<PathBuf>().ok());
+    let scenario = load_scenario(scenario, &sets_of(set, invocations), seed)?;
+    let functions = py
+        .detach(|| per_function(&scenario))
+        .map_err(|problem| match &path {
+            Some(path) => ScenarioError::new_err(format!("{}: {problem}", path.display())),
+            None => SimulationError::new_err(problem),
+        })?;
+    let rows = PyList::empty(py);
+    for stats in &functions {
+        let row = PyDict::new(py);
+        row.set_item("function", stats.function.map(|id| id.to_bits()))?;
+        row.set_item("memory_bytes", stats.memory_bytes)?;
+        row.set_item("invocations", stats.invocations)?;
+        row.set_item("cold_starts", stats.cold_starts)?;
+        row.set_item("warm_starts", stats.warm_starts)?;
+        let started = stats.cold_starts + stats.warm_starts;
+        let ratio = (started > 0).then(|| stats.cold_starts as f64 / started as f64);
+        row.set_item("cold_start_ratio", ratio)?;
+        row.set_item("completed", stats.completed)?;
+        row.set_item("failed", stats.failed)?;
+        row.set_item("platform_failed", stats.platform_failed)?;
+        row.set_item("timed_out", stats.timed_out)?;
+        row.set_item("rejected", stats.rejected)?;
+        row.set_item("cost_picodollars", stats.cost_picodollars)?;
+        row.set_item("end_to_end_us_p50", stats.end_to_end_us.quantile(500))?;
+        row.set_item("end_to_end_us_p99", stats.end_to_end_us.quantile(990))?;
+        rows.append(row)?;
+    }
+    Ok(rows)
+}
+
+/// One run of `scenario` with the HTML report's collector watching it.
+fn per_function(scenario: &Scenario) -> Result<Vec<coldstart::html::FunctionStats>, String> {
+    let mut collector = coldstart::html::Collector::new(&scenario.config);
+    collector.learn_functions(scenario.inputs()?);
+    let simulation = coldstart::simulate::simulate_scenario_with(
+        scenario,
+        coldstart::simulate::SimulateOptions::default(),
+        None::<(std::io::Sink, log::LogFormat)>,
+        |event| collector.observe(event),
+    )
+    .map_err(|error| error.to_string())?;
+    collector.finish(simulation.report.end_us);
+    Ok(collector.functions().to_vec())
+}
+
 /// Runs a grid (as `coldstart compare`) and returns one dict per
 /// combination, as `coldstart compare --json` prints them.
 #[pyfunction]
@@ -1147,6 +1206,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("HarnessError", py.get_type::<HarnessError>())?;
     m.add("PolicyFinding", py.get_type::<PolicyFinding>())?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(function_figures, m)?)?;
     m.add_function(wrap_pyfunction!(compare_rows, m)?)?;
     m.add_function(wrap_pyfunction!(replay, m)?)?;
     m.add_function(wrap_pyfunction!(report_keys, m)?)?;

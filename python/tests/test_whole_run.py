@@ -252,3 +252,30 @@ def test_threads_run_simulations_in_parallel():
     assert [r["events_digest"] for r in reports] == [
         coldstart.simulate(invocations=2_000, seed=s)["events_digest"] for s in seeds
     ]
+
+
+def test_per_function_figures_add_up_to_the_report():
+    report = coldstart.simulate(invocations=5_000)
+    rows = coldstart.functions(invocations=5_000)
+    assert len(rows) == 12  # the default scenario's functions
+    assert [row["function"] for row in rows] == sorted(row["function"] for row in rows)
+    for key in ["cold_starts", "warm_starts", "completed", "timed_out"]:
+        assert sum(row[key] for row in rows) == report[key], key
+    assert sum(row["invocations"] for row in rows) == report["invocations"]
+    assert sum(row["rejected"] for row in rows) == report["rejected"]
+    assert sum(row["failed"] for row in rows) == report["failed"]
+    assert sum(row["cost_picodollars"] for row in rows) == report["cost_picodollars"]
+    for row in rows:
+        started = row["cold_starts"] + row["warm_starts"]
+        if started:
+            assert row["cold_start_ratio"] == row["cold_starts"] / started
+            assert row["end_to_end_us_p50"] <= row["end_to_end_us_p99"]
+    # The Zipf head is invoked most.
+    assert rows[0]["invocations"] == max(row["invocations"] for row in rows)
+
+
+def test_per_function_figures_take_a_scenario_file_and_refuse_a_bad_one():
+    rows = coldstart.functions(EXAMPLES / "azure-slice.toml")
+    assert sum(row["invocations"] for row in rows) == coldstart.simulate(EXAMPLES / "azure-slice.toml")["invocations"]
+    with pytest.raises(coldstart.ScenarioError):
+        coldstart.functions(set=["workload.nope=1"])
