@@ -469,7 +469,7 @@ fn the_generator_reaches_the_stateful_policies_learned_answers() {
     for _ in 0..RUNS {
         let mut case = strategy.new_tree(&mut runner).expect("a case").current();
         // Hybrid histogram (warm_choice / 3 % 3 = 1); round robin or
-        // seeded random (selection % 9 = 3 or 5).
+        // seeded random (selection % 10 = 3 or 5).
         case.shape.warm_choice = 3 + case.shape.warm_choice / 9 * 9;
         case.shape.selection = if case.shape.selection.is_multiple_of(2) {
             3
@@ -728,4 +728,47 @@ fn rare_prewarm_paths_agree_with_the_model() {
             trace.events
         );
     }
+}
+
+/// The generator reaches the states where room first (the default, R59a)
+/// and first fit part ways: the same case, run under each (core against
+/// model both times), gives other cold-start hosts — first fit evicting an
+/// idle container on a low host where room first found room elsewhere.
+#[test]
+fn the_generator_reaches_cases_where_room_first_and_first_fit_differ() {
+    use coldstart_core::EventKind;
+    const RUNS: usize = 200;
+    let mut runner = TestRunner::deterministic();
+    let strategy = case(OPS_MAX);
+    let cold_start_hosts = |case: &Case| -> Vec<coldstart_core::HostId> {
+        let (mut core, mut model) = build(case);
+        run_differential(case, &mut core, &mut model)
+            .unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"))
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::ColdStart { host, .. } => Some(host),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut differ = 0;
+    for _ in 0..RUNS {
+        let mut case = strategy.new_tree(&mut runner).expect("a case").current();
+        let parameter = (case.shape.selection / 10).min(24) * 10;
+        case.shape.selection = parameter + 9; // room first
+        let room_first = cold_start_hosts(&case);
+        case.shape.selection = parameter; // first fit
+        if cold_start_hosts(&case) != room_first {
+            differ += 1;
+        }
+    }
+    eprintln!("of {RUNS}: room first and first fit differ in {differ}");
+    // 6 of 200 (3%) at the time of writing: the op language's small hosts
+    // rarely hold an idle container on a low host while a higher one has
+    // room. Low, but reached; the scenario tests pin the choice itself.
+    assert!(
+        differ * 100 >= RUNS * 2,
+        "they differ in only {differ} of {RUNS}"
+    );
 }
