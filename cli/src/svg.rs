@@ -6,6 +6,7 @@
 //! rounded to 0.1 px; the scale comes from basic float operations only, no
 //! `log10`, whose last bit may differ between platforms).
 
+use coldstart::html::{escape, nice_ceiling};
 use coldstart::study::compare::{number, Row};
 use coldstart::study::grid::GridHeader;
 use std::fmt::Write;
@@ -29,43 +30,6 @@ const AXIS_PX: f64 = 36.0;
 const BAR_FILL: &str = "#4e79a7";
 const WHISKER: &str = "#1b1b1b";
 const GRID_LINE: &str = "#d9d9d9";
-
-/// Escapes text for XML content and attributes.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-/// The smallest of 1, 2, 2.5, 5 × 10^k at or above `max` (1 when `max` is
-/// not positive): the axis's end.
-pub fn nice_ceiling(max: f64) -> f64 {
-    if !(max > 0.0 && max.is_finite()) {
-        return 1.0;
-    }
-    let mut power = 1.0;
-    while power * 10.0 < max {
-        power *= 10.0;
-    }
-    while power > max {
-        power /= 10.0;
-    }
-    // Now power ≤ max < 10 × power.
-    [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * power)
-        .find(|&end| end >= max)
-        .unwrap_or(10.0 * power)
-}
 
 /// A tick's label: at most four decimals, trailing zeros dropped; from
 /// 10,000 up, in thousands (`k`), millions (`M`) or billions (`G`).
@@ -243,6 +207,6 @@ mod tests {
 
     #[test]
     fn text_is_escaped() {
-        assert_eq!(escape("a<b & \"c\"'"), "a&lt;b &amp; &quot;c&quot;&apos;");
+        assert_eq!(escape("a<b & \"c\"'"), "a&lt;b &amp; &quot;c&quot;&#39;");
     }
 }

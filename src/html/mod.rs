@@ -19,6 +19,8 @@ pub use collector::{
     Collector, FunctionStats, HostRowStats, Outcome, Series, FUNCTION_SUB_BITS, HOST_ROWS_MAX,
     RUN_SUB_BITS,
 };
+/// Shared with the command line's `compare --svg`.
+pub use page::{escape, nice_ceiling};
 pub use render::{render_run, RunInfo};
 
 #[cfg(test)]
