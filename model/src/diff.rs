@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 pub struct Divergence {
     /// Index of the op (or, past the ops, of the draining step).
     pub step: usize,
+    /// The input of that step (`None` for a draining step or a final check).
     pub input: Option<Input>,
+    /// What differed, in words.
     pub what: String,
 }
 
@@ -30,8 +32,11 @@ impl std::fmt::Display for Divergence {
 /// and every event, in order.
 #[derive(Clone, Debug, Default)]
 pub struct Trace {
+    /// Every event, in order.
     pub events: Vec<Event>,
+    /// How many inputs were refused.
     pub refusals: usize,
+    /// The names of the event kinds (and races) seen.
     pub kinds: BTreeSet<&'static str>,
 }
 

@@ -6,6 +6,10 @@
 //! shared by property tests, the exhaustive check and the fuzz targets, and
 //! the `Machine` trait both implementations answer to.
 
+// Every public item is documented, and stays so: an undocumented one does
+// not build.
+#![deny(missing_docs)]
+
 pub mod machine;
 pub mod ops;
 pub mod reference;

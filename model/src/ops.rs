@@ -17,12 +17,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Shape {
+    /// The compute hosts: at most 4 are used (an empty list gives one host of
+    /// 8 RAM units, 2 slots and 12 disk units).
     pub hosts: Vec<HostShape>,
+    /// Main storage capacity in units, folded to 1..=24.
     pub main_units: u8,
+    /// `Some(c)`: queue under RAM pressure, capacity `c` folded to 1..=6;
+    /// `None`: reject.
     pub queue_capacity: Option<u8>,
+    /// The cold start's duration, folded to 0..50 µs.
     pub cold_start_us: u8,
+    /// The warm start's duration, folded to 0..10 µs.
     pub warm_start_us: u8,
+    /// The keep-alive of idle containers, folded to 0..2000 µs.
     pub keep_alive_us: u16,
+    /// `Some(r)`: keep at most `r % 6` terminal records; `None`: keep all.
     pub retain: Option<u8>,
     /// `selection % 10`: the host-selection rule; `/ 10`: its parameter.
     pub selection: u8,
@@ -35,14 +44,19 @@ pub struct Shape {
     /// the hybrid histogram's pre-warm percentile (0: none, 5, 50, 50). The
     /// backoff is folded to 0..100 µs.
     pub retry_attempts: u8,
+    /// The retry backoff after a fault, folded to 0..100 µs.
     pub retry_backoff_us: u8,
 }
 
+/// One compute host of a [`Shape`], in units of 10 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HostShape {
+    /// RAM in units, folded to 1..=16.
     pub ram_units: u8,
+    /// Container slots, folded to 1..=4.
     pub slots: u8,
+    /// Disk in units, folded to 1..=24.
     pub disk_units: u8,
 }
 
@@ -173,57 +187,82 @@ fn host_selection(selection: u8) -> HostSelection {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
+    /// Registers an image of `units % 12` units.
     RegisterImage {
+        /// The image's size in units (folded to 0..12; 0 is refused).
         units: u8,
     },
+    /// Registers a function.
     RegisterFunction {
+        /// Which image, by creation order.
         image: u8,
+        /// Memory in units, folded to 0..10 (0 is refused).
         memory_units: u8,
+        /// Scratch disk in units, folded to 0..6.
         scratch_units: u8,
+        /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
     },
+    /// Invokes a function with fake code.
     Invoke {
+        /// Which function, by creation order.
         function: u8,
+        /// The clone phase in duration units, folded to 0..40.
         clone_us: u8,
+        /// The build phase in duration units, folded to 0..40.
         build_us: u8,
+        /// The run phase in duration units, folded to 0..300.
         run_us: u16,
+        /// `% 8`: 0, 1, 2 fail in the clone, build or run phase; the rest succeed.
         ending: u8,
+        /// Bytes out (and half as many in), not scaled.
         egress_bytes: u8,
     },
     /// Lets `dt_us` pass.
     Advance {
+        /// Duration units to let pass, folded to 0..1000.
         dt_us: u16,
     },
     /// Advances to the next pending timer (or stays, if none).
     NextTimer,
+    /// Reaps the record of an invocation (by creation order), now or just past
+    /// the next timer (see `which` of [`Op::HostUp`]).
     Reap {
+        /// Which invocation; its high bit issues the op at the next timer.
         invocation: u8,
     },
     /// An input `dt_us` in the past (refused unless 0).
     Backwards {
+        /// How far back, in µs (not scaled).
         dt_us: u8,
     },
     /// An input naming an id that was never handed out.
     Bogus {
+        /// Which kind of id: `% 3` picks a reap, a registration or an invocation.
         which: u8,
     },
     /// Fault: a host (folded to 0..3, so sometimes unknown) goes down.
     HostDown {
+        /// The host's index, folded to 0..3.
         host: u8,
     },
     /// A host that is down (as learned from events; else `which` folded
     /// to 0..3) comes back.
     HostUp {
+        /// Which down host; its high bit issues the op at the next timer.
         which: u8,
+        /// Whether the host's disk survived the outage.
         disk_kept: bool,
     },
     /// Fault: one of the downloads in progress (as learned from events)
     /// fails.
     DownloadFails {
+        /// Which download; its high bit issues the op at the next timer.
         which: u8,
     },
     /// Fault: one of the copies in progress fails.
     CopyFails {
+        /// Which copy; its high bit issues the op at the next timer.
         which: u8,
     },
     /// Fault: main storage is lost.
@@ -249,7 +288,9 @@ fn later(now_us: u64, next_timer_us: Option<u64>, which: u8) -> u64 {
 /// harness run on a user's own configuration scales them to its hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scale {
+    /// Bytes per size unit.
     pub unit_bytes: u64,
+    /// µs per duration unit.
     pub unit_us: u64,
 }
 
@@ -277,14 +318,19 @@ impl Scale {
 pub struct Resolver {
     /// What the ops' units stand for.
     pub scale: Scale,
+    /// Images, in the order they were registered.
     pub images: Vec<ImageId>,
+    /// Functions, in the order they were registered.
     pub functions: Vec<FunctionId>,
+    /// Invocations, in the order they were accepted.
     pub invocations: Vec<InvocationId>,
     /// Transfers started and not yet seen to end, and hosts seen going down
     /// and not back up: what fault ops aim at (an entry gone stale only
     /// makes the op refused).
     pub downloads: Vec<ImageId>,
+    /// Copies in progress, as `(host, image)`.
     pub copies: Vec<(HostId, ImageId)>,
+    /// Hosts that are down.
     pub down: Vec<HostId>,
 }
 
@@ -308,6 +354,10 @@ impl Resolver {
         }
     }
 
+    /// The input `op` stands for, at `now_us` (or, for ops that name an
+    /// entity as last seen, possibly just past `next_timer_us`), with its
+    /// entities resolved from what was learned so far. Every op resolves to
+    /// some input; one that names nothing real is refused by the provider.
     pub fn input(&self, op: &Op, now_us: u64, next_timer_us: Option<u64>) -> Input {
         let (at_us, command) = match *op {
             Op::RegisterImage { units } => (
@@ -437,6 +487,8 @@ impl Resolver {
         Input { at_us, command }
     }
 
+    /// Learns the ids and transfers that `events` create or end, so that later
+    /// ops can name them. Feed it every event of every step, in order.
     pub fn learn(&mut self, events: &[Event]) {
         for event in events {
             match event.kind {
@@ -467,10 +519,13 @@ impl Resolver {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Case {
+    /// The configuration and policies.
     pub shape: Shape,
+    /// The ops to run, in order.
     pub ops: Vec<Op>,
 }
 
+/// Any host shape.
 pub fn host_shape() -> impl Strategy<Value = HostShape> {
     (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(ram_units, slots, disk_units)| HostShape {
         ram_units,
@@ -479,6 +534,8 @@ pub fn host_shape() -> impl Strategy<Value = HostShape> {
     })
 }
 
+/// Shapes weighted towards tight main storage and the hybrid histogram, so
+/// that cases reach queued downloads and pre-warms.
 pub fn shape() -> impl Strategy<Value = Shape> {
     (
         prop::collection::vec(host_shape(), 1..4),

@@ -750,6 +750,7 @@ impl<P: Policies> Model<P> {
         })
     }
 
+    /// The policies the model decides with.
     pub fn policies(&self) -> &P {
         &self.policies
     }

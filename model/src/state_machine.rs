@@ -72,7 +72,9 @@ pub struct ReferenceProvider;
 /// (on a refusal, those of the timers that fired first) and the refusal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
+    /// Every event of the step, in order.
     pub events: Vec<Event>,
+    /// Why the input was refused, if it was.
     pub refusal: Option<Refusal>,
 }
 
@@ -80,8 +82,11 @@ pub struct Step {
 /// system with, the model, and what the last input did.
 #[derive(Clone, Debug)]
 pub struct ReferenceState {
+    /// The configuration to build the system under test with.
     pub config: Config,
+    /// The policies to build the system under test with.
     pub policies: Builtin,
+    /// The reference model, after every input so far.
     pub model: Model<Builtin>,
     /// What the last transition did (`None` before the first).
     pub last: Option<Step>,
