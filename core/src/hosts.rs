@@ -40,10 +40,12 @@
 //! would pay about 3% more instructions per invocation for it).
 
 use crate::ids::ImageId;
+use crate::policies::hosts::{ring_distance, ring_point, RING_POINTS_PER_HOST};
 use crate::policy::PlacementRequest;
 use crate::state::{Host, ImageClass};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// The fewest hosts for which the host selections are answered from the
 /// index.
@@ -139,6 +141,11 @@ pub(crate) struct Hosts {
     /// disk ascending): what registration asks of the hosts (R39, R41),
     /// answered without a pass over every host. Capacities never change.
     frontier: Vec<(u64, u64)>,
+    /// Consistent hashing's ring: every host's points, `(point, host)`
+    /// sorted, each pair once. It depends on the host count alone, so it is
+    /// built on the first walk (only a run that uses the rule pays for it,
+    /// 8 points of 16 bytes per host).
+    ring: OnceLock<Vec<(u64, u32)>>,
 }
 
 /// The orders the host selections besides first fit and room first walk,
@@ -315,6 +322,10 @@ struct FitIndex {
     /// A power of two, at least the host count.
     leaves: usize,
     nodes: Vec<FitKeys>,
+    /// Per node, the least `(fit_ram, fit_disk)` of its leaves (`u64::MAX`
+    /// past the last host): a subtree whose least keys cover a request is
+    /// a run of hosts that all fit it (seeded random counts them so).
+    mins: Vec<(u64, u64)>,
 }
 
 impl FitIndex {
@@ -324,10 +335,19 @@ impl FitIndex {
         for (i, host) in hosts.iter().enumerate() {
             nodes[leaves + i] = FitKeys::of(host);
         }
+        let mut mins = vec![(u64::MAX, u64::MAX); 2 * leaves];
+        for (i, keys) in nodes[leaves..leaves + hosts.len()].iter().enumerate() {
+            mins[leaves + i] = (keys.fit_ram, keys.fit_disk);
+        }
         for node in (1..leaves).rev() {
             nodes[node] = nodes[2 * node].max(nodes[2 * node + 1]);
+            mins[node] = min_pair(mins[2 * node], mins[2 * node + 1]);
         }
-        FitIndex { leaves, nodes }
+        FitIndex {
+            leaves,
+            nodes,
+            mins,
+        }
     }
 
     fn leaf(&self, host: usize) -> FitKeys {
@@ -340,14 +360,42 @@ impl FitIndex {
             return;
         }
         self.nodes[node] = keys;
+        self.mins[node] = (keys.fit_ram, keys.fit_disk);
         while node > 1 {
             node /= 2;
             let keys = self.nodes[2 * node].max(self.nodes[2 * node + 1]);
-            if self.nodes[node] == keys {
+            let least = min_pair(self.mins[2 * node], self.mins[2 * node + 1]);
+            if self.nodes[node] == keys && self.mins[node] == least {
                 break;
             }
             self.nodes[node] = keys;
+            self.mins[node] = least;
         }
+    }
+
+    /// Calls `emit(low, high)` on runs of hosts `low..high` that fit
+    /// `needed` for `Want::Fit` by their keys, in host order, until it
+    /// returns true (then returns true). A subtree whose maxima do not
+    /// cover `needed` holds no such host and is skipped; one whose minima
+    /// do is one run; the rest are split. Hosts `hosts..` are padding.
+    fn fit_runs(
+        &self,
+        node: usize,
+        (low, high): (usize, usize),
+        hosts: usize,
+        needed: Needed,
+        emit: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> bool {
+        if low >= hosts || !self.nodes[node].covers(Want::Fit, needed) {
+            return false;
+        }
+        let (ram, disk) = self.mins[node];
+        if node >= self.leaves || (ram >= needed.ram_key && disk >= needed.disk_key) {
+            return emit(low, high.min(hosts));
+        }
+        let middle = (low + high) / 2;
+        self.fit_runs(2 * node, (low, middle), hosts, needed, emit)
+            || self.fit_runs(2 * node + 1, (middle, high), hosts, needed, emit)
     }
 
     /// The lowest host at or after `start` whose leaf covers `needed` for
@@ -381,6 +429,11 @@ impl FitIndex {
         self.first_under(2 * node, low, middle, search)
             .or_else(|| self.first_under(2 * node + 1, middle, high, search))
     }
+}
+
+/// The pairwise least of two `(ram, disk)` pairs.
+fn min_pair(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
+    (a.0.min(b.0), a.1.min(b.1))
 }
 
 /// What `FitIndex::first` looks for.
@@ -467,6 +520,7 @@ impl Hosts {
         let frontier = capacity_frontier(&hosts);
         Hosts {
             frontier,
+            ring: OnceLock::new(),
             stale: if indexed {
                 vec![false; hosts.len()]
             } else {
@@ -698,6 +752,164 @@ impl Hosts {
             .find(|&host| fitting(host))
     }
 
+    /// Calls `emit(low, high)` on runs of hosts `low..high` that all fit
+    /// the request, in host order, together covering exactly the hosts
+    /// that fit, until it returns true. Only with an index and no stale
+    /// host. The tree gives the hosts that fit with room for the image
+    /// too; the image's pinned holders that fit only because they need no
+    /// room for it (never in those runs) are merged in, each a run of one.
+    fn fitting_runs(&self, request: &PlacementRequest, emit: &mut dyn FnMut(usize, usize) -> bool) {
+        let Some(index) = &self.index else {
+            bug_unindexed();
+        };
+        let with_image = Needed::with_image(request);
+        let scratch_only = Needed::scratch_only(request);
+        let extra: Vec<usize> = self
+            .held
+            .get(&request.image)
+            .into_iter()
+            .flatten()
+            .filter(|&(_, &class)| Want::Fit.discounts(class))
+            .map(|(&host, _)| host as usize)
+            .filter(|&host| {
+                let leaf = index.leaf(host);
+                !leaf.covers(Want::Fit, with_image) && leaf.covers(Want::Fit, scratch_only)
+            })
+            .collect();
+        let mut extra = extra.into_iter().peekable();
+        let mut merged = |low: usize, high: usize| -> bool {
+            while let Some(host) = extra.next_if(|&host| host < low) {
+                if emit(host, host + 1) {
+                    return true;
+                }
+            }
+            emit(low, high)
+        };
+        let all = (0, index.leaves);
+        if index.fit_runs(1, all, self.hosts.len(), with_image, &mut merged) {
+            return;
+        }
+        for host in extra {
+            if emit(host, host + 1) {
+                return;
+            }
+        }
+    }
+
+    /// Whether the index answers the rules that count or enumerate fitting
+    /// hosts (`fitting_runs`): it exists and no host is stale (the core
+    /// refreshes before every host selection, so in a run it always does).
+    fn runs_ready(&self) -> bool {
+        self.index.is_some() && self.stale_list.is_empty()
+    }
+
+    /// Seeded random's choice: of the hosts that fit, in host order, the
+    /// one at index `reduce(hash, how many)`. From the index, two walks of
+    /// the runs of fitting hosts (count, then select): O(log hosts) per run,
+    /// and hosts that fit lie in few runs unless fitting and full hosts
+    /// alternate. Otherwise a scan.
+    pub fn fitting_at(&self, request: &PlacementRequest, hash: u64) -> Option<usize> {
+        if !self.runs_ready() {
+            let fitting: Vec<usize> = (0..self.hosts.len())
+                .filter(|&host| self.hosts[host].fits(request))
+                .collect();
+            if fitting.is_empty() {
+                return None;
+            }
+            return Some(fitting[crate::policies::reduce(hash, fitting.len() as u32) as usize]);
+        }
+        let mut count = 0usize;
+        self.fitting_runs(request, &mut |low, high| {
+            count += high - low;
+            false
+        });
+        if count == 0 {
+            return None;
+        }
+        let mut left = crate::policies::reduce(hash, count as u32) as usize;
+        let mut chosen = None;
+        self.fitting_runs(request, &mut |low, high| {
+            if left < high - low {
+                chosen = Some(low + left);
+                return true;
+            }
+            left -= high - low;
+            false
+        });
+        chosen
+    }
+
+    /// Home invoker's choice: the first host that fits in the probe
+    /// `home, home + step, …` (mod the host count; `step` coprime with it).
+    /// The first `HOME_PROBES` are probed; past them, with an index, every
+    /// fitting host (from its runs) is placed in the probe by the inverse
+    /// of the step, and the earliest wins: O(HOME_PROBES + fitting hosts)
+    /// where a probe of full hosts would cost O(hosts).
+    pub fn first_fit_probing(
+        &self,
+        request: &PlacementRequest,
+        home: u32,
+        step: u32,
+    ) -> Option<usize> {
+        let count = self.hosts.len() as u64;
+        if count == 0 {
+            return None;
+        }
+        let (home, step) = (u64::from(home) % count, u64::from(step) % count);
+        let probe = |i: u64| {
+            ((u128::from(home) + u128::from(i) * u128::from(step)) % u128::from(count)) as usize
+        };
+        let probes = if self.runs_ready() {
+            HOME_PROBES.min(count)
+        } else {
+            count
+        };
+        if let Some(i) = (0..probes).find(|&i| self.hosts[probe(i)].fits(request)) {
+            return Some(probe(i));
+        }
+        if probes == count {
+            return None;
+        }
+        // Host h is probe i where h = home + i·step, i = (h − home)·step⁻¹.
+        let inverse = modular_inverse(step, count);
+        let mut earliest: Option<u64> = None;
+        self.fitting_runs(request, &mut |low, high| {
+            for host in low as u64..high as u64 {
+                let offset = (host + count - home) % count;
+                let i = (u128::from(offset) * u128::from(inverse) % u128::from(count)) as u64;
+                if earliest.is_none_or(|best| i < best) {
+                    earliest = Some(i);
+                }
+            }
+            // None before `probes` fits: nothing can come earlier.
+            earliest == Some(probes)
+        });
+        earliest.map(probe)
+    }
+
+    /// Calls `visit` on every host in ring order from `key` (see
+    /// `policies::hosts::ring_order`), each once, until it returns true: the
+    /// ring's points are walked clockwise from `key`, and a point is a
+    /// host's place in the order if it is the host's nearest one
+    /// (`ring_distance`). O(log hosts) to start, then O(1) per point.
+    pub fn walk_ring(&self, key: u64, visit: &mut dyn FnMut(u32) -> bool) {
+        let ring = self.ring.get_or_init(|| ring_of(self.hosts.len()));
+        let start = ring.partition_point(|&(point, _)| point < key);
+        let mut visited = 0;
+        for &(point, host) in ring[start..].iter().chain(&ring[..start]) {
+            if point.wrapping_sub(key) != ring_distance(host, key) {
+                continue;
+            }
+            if visit(host) {
+                return;
+            }
+            visited += 1;
+            if visited == self.hosts.len() {
+                return;
+            }
+        }
+    }
+
     /// Checks the index against the hosts: every fresh host's keys as
     /// computed now, every inner node the maximum of its children, the
     /// holders as the copies' classes say, the stale list and flags in
@@ -738,11 +950,29 @@ impl Hosts {
                     "host index node {node} is not its children's maximum"
                 ));
             }
+            if index.mins[node] != min_pair(index.mins[2 * node], index.mins[2 * node + 1]) {
+                return Err(format!(
+                    "host index node {node} is not its children's minimum"
+                ));
+            }
+        }
+        let leaf_mins = (0..index.leaves).all(|leaf| {
+            let keys = index.nodes[index.leaves + leaf];
+            let least = if leaf < self.hosts.len() {
+                (keys.fit_ram, keys.fit_disk)
+            } else {
+                (u64::MAX, u64::MAX)
+            };
+            index.mins.len() == 2 * index.leaves && index.mins[index.leaves + leaf] == least
+        });
+        if !leaf_mins {
+            return Err("host index minima disagree with its leaves".to_string());
         }
         if self.held != held_of(&self.hosts) {
             return Err("host index holders disagree with the copies' classes".to_string());
         }
         self.check_orders(index)?;
+        self.check_ring()?;
         let flagged = self.stale.iter().filter(|&&stale| stale).count();
         let listed_and_flagged = self
             .stale_list
@@ -756,6 +986,16 @@ impl Hosts {
 }
 
 impl Hosts {
+    /// Checks the consistent-hashing ring, if built, against a rebuild.
+    fn check_ring(&self) -> Result<(), String> {
+        match self.ring.get() {
+            Some(ring) if *ring != ring_of(self.hosts.len()) => {
+                Err("host index ring disagrees with the hosts' points".to_string())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the other rules' orders against the leaves (which
     /// `check_index` checks against the hosts) and the copies.
     fn check_orders(&self, index: &FitIndex) -> Result<(), String> {
@@ -777,6 +1017,40 @@ impl Hosts {
         }
         Ok(())
     }
+}
+
+/// Home invoker's probes before the index is asked (`first_fit_probing`):
+/// the home host and a few after it fit unless the hosts are nearly full.
+const HOME_PROBES: u64 = 16;
+
+/// `value⁻¹ mod modulus`, for `value` coprime with `modulus` (0 when the
+/// modulus is 1): extended Euclid.
+fn modular_inverse(value: u64, modulus: u64) -> u64 {
+    let (mut old_r, mut r) = (i128::from(value), i128::from(modulus));
+    let (mut old_s, mut s) = (1i128, 0i128);
+    while r != 0 {
+        let quotient = old_r / r;
+        (old_r, r) = (r, old_r - quotient * r);
+        (old_s, s) = (s, old_s - quotient * s);
+    }
+    old_s.rem_euclid(i128::from(modulus)) as u64
+}
+
+/// Consistent hashing's ring for `hosts` hosts: every host's points,
+/// `(point, host)`, sorted, duplicates dropped.
+fn ring_of(hosts: usize) -> Vec<(u64, u32)> {
+    let mut ring: Vec<(u64, u32)> = (0..hosts as u32)
+        .flat_map(|host| (0..RING_POINTS_PER_HOST).map(move |v| (ring_point(host, v), host)))
+        .collect();
+    ring.sort_unstable();
+    ring.dedup();
+    ring
+}
+
+/// `fitting_runs` without an index: a bug in the caller.
+#[cold]
+fn bug_unindexed() -> ! {
+    crate::state::bug("fitting runs asked of hosts without an index")
 }
 
 /// The capacity pairs not dominated by another host's (see
@@ -851,7 +1125,7 @@ impl<'de> Deserialize<'de> for Hosts {
 mod tests {
     use super::*;
     use crate::config::HostSpec;
-    use crate::ids::{FunctionId, InvocationId};
+    use crate::ids::{FunctionId, HostId, InvocationId};
     use crate::state::HostImage;
 
     /// The images of these tests: image `k` has `IMAGE_BYTES[k]` bytes.
@@ -1131,6 +1405,19 @@ mod tests {
             .expect("indexed")
             .set(1, FitKeys::default());
         caught(&wrong_keys, "out of date");
+        let mut wrong_min = hosts(3);
+        wrong_min.index.as_mut().expect("indexed").mins[1] = (0, 0);
+        caught(&wrong_min, "minimum");
+        let mut wrong_leaf_min = hosts(3);
+        let index = wrong_leaf_min.index.as_mut().expect("indexed");
+        let last = index.mins.len() - 1;
+        index.mins[last] = (0, 0);
+        caught(&wrong_leaf_min, "minim");
+        let bent = hosts(3);
+        bent.walk_ring(0, &mut |_| true);
+        let mut bent = bent.clone();
+        bent.ring = OnceLock::from(vec![(0, 0)]);
+        caught(&bent, "ring");
         let mut unheld = hosts(3);
         set_copy(&mut unheld, 1, 0, Some(ImageClass::Pinned));
         unheld.held.clear();
@@ -1235,7 +1522,86 @@ mod tests {
         check("least loaded", hosts.least_loaded(request), least)?;
         let holding = scan_holding(hosts, request);
         check("holding", hosts.first_fit_holding(request), holding)?;
+        let fitting: Vec<usize> = (0..hosts.len())
+            .filter(|&i| hosts[i].fits(request))
+            .collect();
+        // Hashes at both ends and between: every position among the fitting.
+        let salt = request.memory_bytes ^ (request.scratch_bytes << 20) ^ start as u64;
+        for hash in [0, u64::MAX, 1 << 63, crate::policies::hash64(salt, 0)] {
+            let at = (!fitting.is_empty())
+                .then(|| fitting[crate::policies::reduce(hash, fitting.len() as u32) as usize]);
+            check("at", hosts.fitting_at(request, hash), at)?;
+        }
+        let count = hosts.len() as u32;
+        let home = start as u32;
+        let step = crate::policies::hosts::coprime_step(salt, count) as u32;
+        let probed = (0..u64::from(count))
+            .map(|i| ((u64::from(home) + i * u64::from(step)) % u64::from(count)) as usize)
+            .find(|&i| hosts[i].fits(request));
+        check(
+            "probe",
+            hosts.first_fit_probing(request, home, step),
+            probed,
+        )?;
+        let key = crate::policies::hash64(salt, 1);
+        let mut walked = Vec::new();
+        hosts.walk_ring(key, &mut |host| {
+            walked.push(HostId(host));
+            false
+        });
+        if walked != crate::policies::hosts::ring_order(count, key) {
+            return Err(format!("ring: walked {walked:?} from {key}"));
+        }
         hosts.check_index()
+    }
+
+    /// The ring walk stops where its visitor says, and starts at the host
+    /// whose point is nearest clockwise, wrapping past the top.
+    #[test]
+    fn the_ring_walk_stops_and_wraps() {
+        let hosts = hosts(5);
+        for key in [0, u64::MAX, 1 << 63] {
+            let mut first = None;
+            hosts.walk_ring(key, &mut |host| {
+                first = Some(host);
+                true
+            });
+            let nearest = (0..5).min_by_key(|&h| (ring_distance(h, key), h));
+            assert_eq!(first, nearest);
+        }
+        assert_eq!(hosts.check_index(), Ok(()));
+    }
+
+    /// Seeded random counts and picks from runs of fitting hosts, and
+    /// home invoker places fitting hosts in its probe by the step's
+    /// inverse past its first probes: checked where most hosts are full,
+    /// so the probes run out, at a size past `HOME_PROBES`.
+    #[test]
+    fn runs_answer_past_the_probes_on_nearly_full_hosts() {
+        let mut hosts = hosts(100);
+        for i in 0..100 {
+            if i % 37 != 5 {
+                hosts[i].slots_used = 2;
+            }
+        }
+        hosts.refresh();
+        let wanted = request(10, 0);
+        // Hosts 5, 42 and 79 fit.
+        for (hash, host) in [(0, 5), (u64::MAX, 79), (1 << 63, 42)] {
+            assert_eq!(hosts.fitting_at(&wanted, hash), Some(host));
+        }
+        for (home, step) in [(0, 1), (43, 1), (80, 3), (6, 99), (99, 7)] {
+            let probed = (0..100u64)
+                .map(|i| ((home + i * step) % 100) as usize)
+                .find(|&i| hosts[i].fits(&wanted));
+            assert_eq!(
+                hosts.first_fit_probing(&wanted, home as u32, step as u32),
+                probed
+            );
+        }
+        assert_eq!(modular_inverse(3, 100), 67);
+        assert_eq!(modular_inverse(1, 1), 0);
+        assert_eq!(hosts.check_index(), Ok(()));
     }
 
     /// A pseudo-random stream from a seed, for `randomize`.

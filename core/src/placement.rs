@@ -67,6 +67,36 @@ impl HostView for Core {
             .map(|host| HostId(host as u32))
     }
 
+    /// From the host index's runs of fitting hosts (`hosts.rs`).
+    fn fitting_host_at(&self, request: &PlacementRequest, hash: u64) -> Option<HostId> {
+        self.hosts
+            .fitting_at(request, hash)
+            .map(|host| HostId(host as u32))
+    }
+
+    /// A few probes, then the host index's fitting hosts (`hosts.rs`).
+    fn first_fitting_host_probing(
+        &self,
+        request: &PlacementRequest,
+        home: u32,
+        step: u32,
+    ) -> Option<HostId> {
+        self.hosts
+            .first_fit_probing(request, home, step)
+            .map(|host| HostId(host as u32))
+    }
+
+    /// The busy-container gauge: the hosts' busy containers summed (the
+    /// invariant checker holds the two equal).
+    fn busy_containers_total(&self) -> u128 {
+        u128::from(self.metrics.busy_containers_now)
+    }
+
+    /// A walk of the ring's points (`hosts.rs`).
+    fn walk_ring(&self, key: u64, visit: &mut dyn FnMut(HostId) -> bool) {
+        self.hosts.walk_ring(key, &mut |host| visit(HostId(host)));
+    }
+
     fn is_up(&self, host: HostId) -> bool {
         self.hosts.get(host.index()).is_some_and(|h| h.up)
     }

@@ -135,6 +135,51 @@ pub trait HostView {
             .map(HostId)
             .find(|&host| self.has_image(host, request.image) && self.fits(host, request))
     }
+
+    /// Seeded random's choice (spec R108): of the hosts where `fits` holds,
+    /// in host order, the one at index `reduce(hash, how many)`; `None` when
+    /// none fits. Default: a scan; the core answers from its index, with
+    /// the same answer.
+    fn fitting_host_at(&self, request: &PlacementRequest, hash: u64) -> Option<HostId> {
+        hosts::fitting_host_at(self, request, hash)
+    }
+
+    /// Home invoker's choice (spec R108): the first host where `fits` holds
+    /// in the order `home, home + step, home + 2·step, …` (mod the host
+    /// count; `step` coprime with it, so every host once). Default: that
+    /// probe; the core probes a few and then answers from its index, with
+    /// the same answer.
+    fn first_fitting_host_probing(
+        &self,
+        request: &PlacementRequest,
+        home: u32,
+        step: u32,
+    ) -> Option<HostId> {
+        hosts::first_fitting_host_probing(self, request, home, step)
+    }
+
+    /// The busy containers of every host: consistent hashing's total load.
+    /// Default: the sum of `host(…).busy_containers`; the core keeps it.
+    fn busy_containers_total(&self) -> u128 {
+        (0..self.host_count())
+            .filter_map(|h| self.host(HostId(h)))
+            .map(|facts| u128::from(facts.busy_containers))
+            .sum()
+    }
+
+    /// Calls `visit` on every host in consistent hashing's ring order from
+    /// `key` (by the clockwise distance from `key` to the host's nearest
+    /// ring point, ties by host number; `policies::hosts::ring_order`),
+    /// each once, until it returns true. Default: that order, sorted; the
+    /// core walks a table of the ring's points from `key`, with the same
+    /// order.
+    fn walk_ring(&self, key: u64, visit: &mut dyn FnMut(HostId) -> bool) {
+        for host in hosts::ring_order(self.host_count(), key) {
+            if visit(host) {
+                return;
+            }
+        }
+    }
 }
 
 /// Facts about a container that has just become idle.

@@ -357,10 +357,14 @@ fn host_index_answers_every_rule_as_a_scan() {
         (state >> 33) % bound
     };
     // Room first and first fit on every size; the other rules where the
-    // index answers them (below 17 hosts they scan).
+    // index answers them (below 17 hosts they scan), but consistent
+    // hashing's ring table, and home invoker's probes past their first
+    // 16, on small sizes too.
     let runs = HostSelection::ALL.into_iter().flat_map(|rule| {
         let counts: &[u64] = match rule {
             HostSelection::RoomFirst | HostSelection::FirstFit => &[1, 3, 16, 17, 32, 33, 70, 129],
+            HostSelection::BoundedConsistentHashing { .. } => &[1, 3, 17, 129],
+            HostSelection::HomeInvoker | HostSelection::SeededRandom { .. } => &[3, 17, 33, 129],
             _ => &[17, 129],
         };
         counts.iter().map(move |&count| (count, rule))

@@ -82,12 +82,25 @@ pub fn round_robin(
 
 /// Seeded random: a uniform choice among the fitting hosts (in host order),
 /// index `reduce(hash64(seed, draws), fitting)`; `draws` counts the draws
-/// made so far and grows by one per draw. No draw when nothing fits.
+/// made so far and grows by one per draw. No draw when nothing fits. The
+/// choice is `HostView::fitting_host_at` (the core's answers from its index).
 pub fn seeded_random(
     view: &dyn HostView,
     request: &PlacementRequest,
     seed: u64,
     draws: &mut u64,
+) -> Option<HostId> {
+    let host = view.fitting_host_at(request, hash64(seed, *draws))?;
+    *draws = draws.wrapping_add(1);
+    Some(host)
+}
+
+/// The scan `HostView::fitting_host_at` stands for: the fitting hosts in
+/// host order, the one at index `reduce(hash, fitting)`.
+pub fn fitting_host_at<V: HostView + ?Sized>(
+    view: &V,
+    request: &PlacementRequest,
+    hash: u64,
 ) -> Option<HostId> {
     let fitting: Vec<HostId> = (0..view.host_count())
         .map(HostId)
@@ -96,9 +109,7 @@ pub fn seeded_random(
     if fitting.is_empty() {
         return None;
     }
-    let value = hash64(seed, *draws);
-    *draws = draws.wrapping_add(1);
-    let index = reduce(value, fitting.len() as u32);
+    let index = reduce(hash, fitting.len() as u32);
     Some(fitting[index as usize])
 }
 
@@ -156,9 +167,22 @@ pub fn home_invoker(view: &dyn HostView, request: &PlacementRequest) -> Option<H
         return None;
     }
     let function = request.function.to_bits();
-    let home = u64::from(reduce(hash64(function, SALT_FIRST), count));
+    let home = reduce(hash64(function, SALT_FIRST), count);
     let step = coprime_step(hash64(function, SALT_SECOND), count);
-    let count = u64::from(count);
+    view.first_fitting_host_probing(request, home, step as u32)
+}
+
+/// The probe `HostView::first_fitting_host_probing` stands for: the hosts
+/// `home, home + step, home + 2·step, …` (mod the host count), the first
+/// that fits. With `step` coprime with the count, every host once.
+pub fn first_fitting_host_probing<V: HostView + ?Sized>(
+    view: &V,
+    request: &PlacementRequest,
+    home: u32,
+    step: u32,
+) -> Option<HostId> {
+    let count = u64::from(view.host_count());
+    let (home, step) = (u64::from(home), u64::from(step));
     (0..count)
         .map(|i| HostId(((home + i * step) % count) as u32))
         .find(|&host| view.fits(host, request))
@@ -186,34 +210,53 @@ pub fn bounded_consistent_hashing(
     epsilon_percent: u32,
 ) -> Option<HostId> {
     let count = view.host_count();
-    let key = hash64(request.function.to_bits(), SALT_FIRST);
-    // A host's place in the walk: the clockwise distance from the key to
-    // its nearest point (ties, vanishingly rare, by host number).
-    let mut ring: Vec<(u64, HostId)> = (0..count)
-        .map(|h| {
-            let distance = (0..RING_POINTS_PER_HOST)
-                .map(|v| hash64(u64::from(h), SALT_RING + v).wrapping_sub(key))
-                .min()
-                .unwrap_or(u64::MAX);
-            (distance, HostId(h))
-        })
-        .collect();
-    ring.sort_unstable();
-    let total_load: u128 = (0..count)
-        .filter_map(|h| view.host(HostId(h)))
-        .map(|facts| u128::from(facts.busy_containers))
-        .sum();
+    // Nothing fits: no walk of the ring (the answer is `None` either way).
+    view.first_fitting_host(request)?;
+    let key = ring_key(request);
+    let total_load = view.busy_containers_total();
     let cap = ((100 + u128::from(epsilon_percent)) * (total_load + 1))
         .div_ceil(100 * u128::from(count.max(1)));
+    let mut chosen = None;
     let mut fallback = None;
-    for &(_, host) in &ring {
+    view.walk_ring(key, &mut |host| {
         if !view.fits(host, request) {
-            continue;
+            return false;
         }
         if busy(view, host) < cap {
-            return Some(host);
+            chosen = Some(host);
+            return true;
         }
         fallback = fallback.or(Some(host));
-    }
-    fallback
+        false
+    });
+    chosen.or(fallback)
+}
+
+/// A function's point on the consistent-hashing ring.
+pub fn ring_key(request: &PlacementRequest) -> u64 {
+    hash64(request.function.to_bits(), SALT_FIRST)
+}
+
+/// Host `host`'s `v`-th point on the ring (`v < RING_POINTS_PER_HOST`).
+pub fn ring_point(host: u32, v: u64) -> u64 {
+    hash64(u64::from(host), SALT_RING + v)
+}
+
+/// The clockwise distance from `key` to the host's nearest ring point.
+pub fn ring_distance(host: u32, key: u64) -> u64 {
+    (0..RING_POINTS_PER_HOST)
+        .map(|v| ring_point(host, v).wrapping_sub(key))
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// The walk `HostView::walk_ring` stands for: every host, by the clockwise
+/// distance from `key` to its nearest point (ties, vanishingly rare, by host
+/// number), sorted.
+pub fn ring_order(count: u32, key: u64) -> Vec<HostId> {
+    let mut ring: Vec<(u64, HostId)> = (0..count)
+        .map(|h| (ring_distance(h, key), HostId(h)))
+        .collect();
+    ring.sort_unstable();
+    ring.into_iter().map(|(_, host)| host).collect()
 }
