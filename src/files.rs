@@ -1,9 +1,9 @@
 //! Reading the user's files with bounds: every reader of a file in the
-//! library and the command line (scenarios, traces, logs, job and result
-//! files) opens it here, so that a directory, a FIFO or a device is refused
-//! by name before anything blocks on it or reads it forever, a whole-file
-//! read stops at a size limit before parsing, and a line stops at a length
-//! limit before it is kept.
+//! library and the command line (scenarios, traces, logs, the command
+//! line's job and result files) opens it here, so that a directory, a FIFO
+//! or a device is refused by name before anything blocks on it or reads it
+//! forever, a whole-file read stops at a size limit before parsing, and a
+//! line stops at a length limit before it is kept.
 //!
 //! The limits are far above any real file of each kind (a scenario of
 //! hundreds of hosts is a few kilobytes, a trace line under a hundred
@@ -17,11 +17,6 @@ use std::path::Path;
 /// The largest scenario file read (bytes): checked before parsing, so a
 /// huge list is refused without building it.
 pub const SCENARIO_BYTES_MAX: u64 = 4 << 20;
-/// The largest job file (`compare --emit-jobs`) read: a scenario table
-/// with the grid's header.
-pub const JOB_BYTES_MAX: u64 = 16 << 20;
-/// The largest result file (`run-job`) read: a report and the grid header.
-pub const RESULT_BYTES_MAX: u64 = 16 << 20;
 /// The longest line of a trace file, either format (bytes, without its
 /// ending): a 2019 counts line of 1,440 minutes is under 20 KB.
 pub const TRACE_LINE_BYTES_MAX: usize = 1 << 20;
@@ -59,7 +54,10 @@ pub enum FileProblem {
     /// Not a regular file: what it is instead.
     NotRegular(&'static str),
     /// Larger than the limit of its kind.
-    TooLarge { bytes_max: u64 },
+    TooLarge {
+        /// The limit, in bytes.
+        bytes_max: u64,
+    },
     /// Not UTF-8 text (whole-file reads).
     NotUtf8,
     /// The operating system's error.
@@ -154,10 +152,15 @@ pub fn read_text(path: &Path, bytes_max: u64) -> Result<String, FileProblem> {
     String::from_utf8(bytes).map_err(|_| FileProblem::NotUtf8)
 }
 
-/// A line longer than its limit.
+/// Why a line cannot be read: longer than its limit, or an I/O error.
 #[derive(Debug)]
 pub enum LineProblem {
-    TooLong { bytes_max: usize },
+    /// The line went on past `bytes_max` bytes without ending.
+    TooLong {
+        /// The limit, in bytes, without the line's ending.
+        bytes_max: usize,
+    },
+    /// The operating system's error while reading.
     Io(std::io::Error),
 }
 
@@ -168,6 +171,15 @@ impl std::fmt::Display for LineProblem {
                 write!(f, "the line is longer than the limit of {bytes_max} bytes")
             }
             LineProblem::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for LineProblem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LineProblem::Io(error) => Some(error),
+            LineProblem::TooLong { .. } => None,
         }
     }
 }

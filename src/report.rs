@@ -63,13 +63,21 @@ pub struct SimfaasWindow {
     at_last_arrival: WindowTotals,
 }
 
+/// SimFaaS's totals over a window from time 0: the time integrals of the
+/// container counts (container × µs) and the containers that expired in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WindowTotals {
+    /// Where the window ends, in µs of virtual time.
     pub end_us: u64,
+    /// Live containers integrated over time (container × µs).
     pub live_us: u128,
+    /// Running containers integrated over time (container × µs).
     pub busy_us: u128,
+    /// Idle containers integrated over time (container × µs).
     pub idle_us: u128,
+    /// Containers removed by their keep-alive in the window.
     pub expired: u64,
+    /// The sum of their lifespans, creation to expiry (µs).
     pub expired_lifespan_us_total: u128,
 }
 
@@ -93,6 +101,7 @@ impl WindowTotals {
 }
 
 impl SimfaasWindow {
+    /// Counts one event; feed it every event of a run, in order.
     pub fn observe(&mut self, event: &Event) {
         self.last_event_us = self.last_event_us.max(event.at_us);
         // The counts are integrated only where they change or are read:
@@ -202,10 +211,13 @@ fn slot_of(invocation: InvocationId) -> usize {
 }
 
 impl Latencies {
+    /// An empty collector: no samples yet.
     pub fn new() -> Latencies {
         Latencies::default()
     }
 
+    /// Counts one event (latency samples and SimFaaS's window); feed it every
+    /// event of a run, in order.
     pub fn observe(&mut self, event: &Event) {
         self.simfaas.observe(event);
         match event.kind {
@@ -289,6 +301,7 @@ impl Histogram {
         (SUB_BUCKETS + mantissa) << octave
     }
 
+    /// Adds one sample (µs).
     pub fn record(&mut self, value: u64) {
         let bucket = Histogram::bucket_of(value);
         if bucket >= self.counts.len() {
@@ -299,6 +312,7 @@ impl Histogram {
         self.max = self.max.max(value);
     }
 
+    /// How many samples were added.
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -361,6 +375,7 @@ impl Latencies {
         [self.start_delays_us.summary(), self.end_to_end_us.summary()]
     }
 
+    /// SimFaaS's figures, from the same events.
     pub fn simfaas(&self) -> &SimfaasWindow {
         &self.simfaas
     }

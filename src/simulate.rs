@@ -23,17 +23,26 @@ use crate::workload::{
 use crate::MIB;
 use crate::{Builtin, Config, ConfigError, Event, Metrics, Pressure, Provider};
 
+/// The default scenario's workload seed.
 pub const SEED_DEFAULT: u64 = 0x00c0_1d57_a127;
+/// How many invocations the default scenario generates.
 pub const INVOCATIONS_DEFAULT: u64 = 200_000;
+/// The queue's capacity under `Pressure::Queue` when none is given.
 pub const QUEUE_CAPACITY_DEFAULT: u32 = 1_000;
 /// How long a crashed host stays down with `--faults`, by default (s).
 pub const REPAIR_S_DEFAULT: u64 = 300;
 
+/// How to run the default scenario ([`simulate`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimulateOptions {
+    /// The workload's seed.
     pub seed: u64,
+    /// How many invocations to generate.
     pub invocations: u64,
+    /// What the provider does under RAM pressure.
     pub pressure: Pressure,
+    /// Check the invariants after every step (slower; a violation stops the
+    /// run with [`DriveError::Invariant`]).
     pub check_invariants: bool,
     /// Seeded host crashes (`--faults`), drawn from the same seed.
     pub faults: Option<FaultOptions>,
@@ -130,10 +139,15 @@ pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
     }
 }
 
+/// Why a simulation did not finish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SimulateError {
+    /// The configuration is invalid: what to fix is in the error.
     Config(ConfigError),
+    /// The workload's parameters are invalid.
     Workload(WorkloadError),
+    /// The run stopped (a refused input, a broken invariant, timers that
+    /// never ran out).
     Drive(DriveError),
     /// Recording failed (writing the log, or the run it recorded).
     Record(String),
@@ -153,15 +167,27 @@ impl std::fmt::Display for SimulateError {
     }
 }
 
-impl std::error::Error for SimulateError {}
+impl std::error::Error for SimulateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SimulateError::Config(error) => Some(error),
+            SimulateError::Workload(error) => Some(error),
+            SimulateError::Drive(error) => Some(error),
+            SimulateError::Record(_) | SimulateError::Scenario(_) => None,
+        }
+    }
+}
 
 /// A finished simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Simulation {
     /// The scenario's name: `default`, or the scenario file's path.
     pub scenario: String,
+    /// The options it ran with.
     pub options: SimulateOptions,
+    /// Steps, events, digest and end time.
     pub report: RunReport,
+    /// The core's metrics at the end.
     pub metrics: Metrics,
 }
 

@@ -29,6 +29,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// The largest job file (`compare --emit-jobs`) read: a scenario table
+/// with the grid's header.
+const JOB_BYTES_MAX: u64 = 16 << 20;
+/// The largest result file (`run-job`) read: a report and the grid header.
+const RESULT_BYTES_MAX: u64 = 16 << 20;
+
 pub const JOB_FORMAT: &str = "coldstart-job";
 pub const RESULT_FORMAT: &str = "coldstart-result";
 /// The version of both file formats.
@@ -275,9 +281,9 @@ struct FormatOnly {
 /// such rather than by its first unknown field.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, format: &str) -> Result<T, FileError> {
     let bytes_max = if format == JOB_FORMAT {
-        files::JOB_BYTES_MAX
+        JOB_BYTES_MAX
     } else {
-        files::RESULT_BYTES_MAX
+        RESULT_BYTES_MAX
     };
     let text = files::read_text(path, bytes_max).map_err(|problem| file_error(path, problem))?;
     if text.starts_with(files::BOM) {

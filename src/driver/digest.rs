@@ -314,6 +314,7 @@ impl Default for EventDigest {
 }
 
 impl EventDigest {
+    /// An empty digest: no events yet.
     pub fn new() -> EventDigest {
         EventDigest::default()
     }
@@ -331,10 +332,13 @@ impl EventDigest {
         self.count += 1;
     }
 
+    /// How many events were added.
     pub fn count(&self) -> u64 {
         self.count
     }
 
+    /// The digest of the events added, in order: equal digests mean the same
+    /// events (up to a hash collision).
     pub fn digest(&self) -> u64 {
         self.state
     }

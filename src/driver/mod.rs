@@ -17,6 +17,8 @@ use crate::{Event, Events, Finished, InvocationId, Provider, Refusal, Violation,
 pub use crate::driver::diff::{first_divergence, Divergence};
 pub use crate::driver::digest::EventDigest;
 
+/// How a [`Driver`] runs: whether it checks the invariants after every step,
+/// and how long the final drain may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DriverOptions {
     /// Call `check_invariants` after every step.
@@ -40,28 +42,47 @@ impl Default for DriverOptions {
 /// `Advance`s), so for a stream input it is its index in the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DriveError {
+    /// An input of the stream was refused. A scenario's own inputs should
+    /// never be: this is a bug in whatever produced the stream (or a log
+    /// edited by hand), and `refusal` says what was wrong with the input.
     Refused {
+        /// The refused input's step.
         step: u64,
+        /// The refused input.
         input: Input,
+        /// Why the provider refused it.
         refusal: Refusal,
     },
+    /// The invariant check after a step failed: a bug in the core (or in a
+    /// policy's decisions that the core failed to refuse). Please report it
+    /// with the log that reproduces it.
     Invariant {
+        /// The step after which the check failed.
         step: u64,
+        /// The first broken invariant.
         violation: Violation,
     },
+    /// An event could not be encoded for the digest (should not happen: every
+    /// event has a binary encoding).
     Encoding {
+        /// The step whose event could not be encoded.
         step: u64,
+        /// The encoder's message.
         message: String,
     },
     /// A wait of the client's could not finish (its time, and the timers
     /// it fired, are counted as a step all the same).
     Wait {
+        /// The wait's step.
         step: u64,
+        /// Why the wait could not finish.
         error: WaitError,
     },
     /// Timers were still pending after `drain_steps_max` advances.
     Undrained {
+        /// How many advances the drain took.
         drain_steps: u64,
+        /// When the next timer was still due, in µs of virtual time.
         next_timer_us: u64,
     },
 }
@@ -124,8 +145,11 @@ pub(crate) enum ToLog {
 pub struct RunReport {
     /// Inputs applied: the stream's plus the drain's `Advance`s.
     pub steps: u64,
+    /// Of those, the drain's `Advance`s.
     pub drain_steps: u64,
+    /// Events produced, timers' included.
     pub events: u64,
+    /// The digest of every event, in order ([`EventDigest`]).
     pub digest: u64,
     /// Virtual time at the end (µs).
     pub end_us: u64,
@@ -146,6 +170,7 @@ pub struct Driver<P: Policies = Builtin> {
 }
 
 impl<P: Policies> Driver<P> {
+    /// A driver of `provider` at step 0 with an empty digest.
     pub fn new(provider: Provider<P>, options: DriverOptions) -> Driver<P> {
         Driver {
             provider,
@@ -157,26 +182,33 @@ impl<P: Policies> Driver<P> {
         }
     }
 
+    /// The provider as it is after the steps so far.
     pub fn provider(&self) -> &Provider<P> {
         &self.provider
     }
 
+    /// The options the driver was made with.
     pub fn options(&self) -> DriverOptions {
         self.options
     }
 
+    /// The provider, giving up the driver.
     pub fn into_provider(self) -> Provider<P> {
         self.provider
     }
 
+    /// Inputs applied so far (waits and refused inputs that fired timers
+    /// count as one each).
     pub fn steps(&self) -> u64 {
         self.steps
     }
 
+    /// Events produced so far.
     pub fn events_count(&self) -> u64 {
         self.digest.count()
     }
 
+    /// The digest of every event so far ([`EventDigest::digest`]).
     pub fn digest(&self) -> u64 {
         self.digest.digest()
     }

@@ -133,8 +133,11 @@ fn run_core_and_model<P: Policies>(case: &Case, config: Config, policies: P) -> 
 /// A whole log as read: the header and every record, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedLog {
+    /// Binary or JSON Lines.
     pub format: LogFormat,
+    /// The log's header.
     pub header: LogHeader,
+    /// Every record after the header, in order.
     pub records: Vec<Record>,
 }
 

@@ -109,14 +109,19 @@ pub enum Problem {
     /// The policy named a host that does not exist or cannot take the
     /// container, and core answered `DecisionRefused`.
     DecisionRefused {
+        /// The invocation being placed.
         invocation: InvocationId,
+        /// The host the policy named.
         host: HostId,
+        /// Why core refused it.
         reason: DecisionError,
     },
     /// The oldest queued invocation waited while some host had room;
     /// `waited_us` is `None` when no timer was left: it would wait forever.
     Starvation {
+        /// The invocation at the head of the queue.
         invocation: InvocationId,
+        /// How long it had waited, in µs of virtual time.
         waited_us: Option<u64>,
     },
     /// Two runs of the same inputs, each from a fresh clone of the policy,
@@ -124,7 +129,9 @@ pub enum Problem {
     /// the same events met another verdict. A failure that does not show
     /// again when its case is run again is reported so, never dropped.
     Nondeterminism {
+        /// The digest of the first run's events.
         first_digest: u64,
+        /// The digest of the second run's events.
         second_digest: u64,
         /// The first event that differs, if the events differ.
         divergence: Option<Divergence>,
@@ -135,7 +142,10 @@ pub enum Problem {
         second_problem: Option<Box<Problem>>,
     },
     /// Timers were still pending after the drain bound.
-    TimersNeverRunOut { next_timer_us: u64 },
+    TimersNeverRunOut {
+        /// When the next timer was still due, in µs of virtual time.
+        next_timer_us: u64,
+    },
 }
 
 impl Problem {

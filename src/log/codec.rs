@@ -10,6 +10,7 @@ use serde::Serialize;
 /// A value could not be encoded, or bytes could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CodecError {
+    /// What went wrong, in the encoder's words.
     pub message: String,
 }
 

@@ -425,6 +425,7 @@ impl LogHeader {
 pub struct Trailer {
     /// Inputs in the log.
     pub steps: u64,
+    /// Events the run produced, timers' included.
     pub events: u64,
     /// The run's digest ([`crate::driver::digest`]).
     #[serde(with = "hex_u64")]
@@ -540,9 +541,12 @@ struct JsonCheck {
     check: Vec<u16>,
 }
 
+/// How a log is written: the two encodings of the same records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Compact framed records with checksums (`.cslog`): for long runs.
     Binary,
+    /// One JSON object per line (`.jsonl`): for reading and editing by hand.
     JsonLines,
 }
 
@@ -562,30 +566,41 @@ impl LogFormat {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LogError {
+    /// The operating system's error while reading or writing.
     Io(std::io::Error),
     /// The path is not a regular file.
     NotRegular(&'static str),
     /// The file begins with a UTF-8 byte order mark, which no log writer
     /// writes (an editor saved it).
     ByteOrderMark,
+    /// The path ends in neither `.cslog` nor `.jsonl`: name the file so.
     UnknownExtension,
+    /// The file has no bytes at all.
     Empty,
     /// Neither the binary magic nor a JSON object.
     NotALog {
+        /// Its first bytes (at most a few), to say what it looks like.
         first_bytes: Vec<u8>,
     },
+    /// The log was written in a format version this crate does not read
+    /// (newer than [`FORMAT_VERSION`], or unknown): replay it with the
+    /// version that wrote it.
     UnsupportedVersion {
         /// As written (a JSON header's number may be any `u64`).
         found: u64,
     },
     /// The file ends inside something.
     Truncated {
+        /// What was being read.
         what: String,
+        /// The byte offset it started at.
         offset: u64,
     },
     /// A record or line is malformed.
     Corrupt {
+        /// What was being read (a record, a line, by position).
         what: String,
+        /// What is wrong with it.
         problem: String,
     },
     /// The header's configuration is invalid.
@@ -810,6 +825,7 @@ impl<W: Write> LogWriter<W> {
         Ok(())
     }
 
+    /// Writes one input. Inputs must come in the order they were applied.
     pub fn write_input(&mut self, input: &Input) -> Result<(), LogError> {
         match self.format {
             LogFormat::Binary => self.record(TAG_INPUT, input),
@@ -848,9 +864,11 @@ impl<W: Write> LogWriter<W> {
 /// One record after the header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// An input, applied in order.
     Input(Input),
     /// The check of the input before it.
     Check(StepCheck),
+    /// What the run produced, to verify against (at most one, last).
     Trailer(Trailer),
 }
 
@@ -932,6 +950,9 @@ fn check_of(index: u64) -> String {
 }
 
 impl<R: BufRead> LogReader<R> {
+    /// Reads the header from `reader` and tells the format by its first
+    /// bytes; refuses an empty file, a byte order mark, and anything that is
+    /// neither format.
     pub fn new(mut reader: R) -> Result<Self, LogError> {
         let first = reader.fill_buf()?;
         if first.is_empty() {
@@ -1105,6 +1126,7 @@ impl<R: BufRead> LogReader<R> {
         })
     }
 
+    /// The log's header: its configuration, policy and seed.
     pub fn header(&self) -> &LogHeader {
         &self.header
     }
@@ -1114,6 +1136,7 @@ impl<R: BufRead> LogReader<R> {
         self.version
     }
 
+    /// Which encoding the log is in.
     pub fn format(&self) -> LogFormat {
         self.format
     }
@@ -1366,7 +1389,10 @@ fn binary_record<R: BufRead>(
 /// Why recording or replaying stopped.
 #[derive(Debug)]
 pub enum RunError {
+    /// The log could not be read or written.
     Log(LogError),
+    /// The run itself stopped (a refused input, a broken invariant, an
+    /// undrained timer).
     Drive(DriveError),
     /// The replay's events differ from the trailer's.
     Mismatch(String),

@@ -36,9 +36,13 @@ use std::path::{Path, PathBuf};
 pub struct Scenario {
     /// For the summary: the file's path, or `default`.
     pub name: String,
+    /// The workload's seed (and of `random` host selection without its own).
     pub seed: u64,
+    /// The provider's configuration.
     pub config: Config,
+    /// The built-in policies the run decides with.
     pub policies: Builtin,
+    /// Where the invocations come from.
     pub workload: WorkloadSource,
     /// Faults the run injects (`[faults]`): none by default.
     pub faults: ScenarioFaults,
@@ -48,10 +52,14 @@ pub struct Scenario {
 /// fixed times (sorted by time).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScenarioFaults {
+    /// Seeded random host crashes (`[faults]`'s rate keys), if any.
     pub random: Option<crate::workload::faults::FaultOptions>,
+    /// Fault inputs at fixed times, sorted by time.
     pub scheduled: Vec<Input>,
 }
 
+/// Where a scenario's invocations come from (`[workload]`, `[trace]` or
+/// `[azure2019]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkloadSource {
     /// The seeded generator (`src/workload/synthetic.rs`); its seed is the scenario's.
@@ -87,9 +95,19 @@ pub enum ScenarioError {
     /// Not valid TOML: where, and why.
     Syntax(String),
     /// A `--set` argument that cannot be applied.
-    Set { argument: String, problem: String },
+    Set {
+        /// The argument as given, `KEY=VALUE`.
+        argument: String,
+        /// Why it cannot be applied.
+        problem: String,
+    },
     /// A key or value refused: its full path, and why.
-    Key { path: String, problem: String },
+    Key {
+        /// The key's full path, e.g. `provider.hosts[0].count`.
+        path: String,
+        /// Why it is refused.
+        problem: String,
+    },
     /// The values do not make a valid provider or workload.
     Invalid(String),
 }
@@ -1309,8 +1327,11 @@ fn resolve_workload(
 
 /// A scenario's input stream: the generator's or the trace's.
 pub enum ScenarioInputs {
+    /// The seeded generator's stream.
     Synthetic(Box<Workload>),
+    /// A 2021 trace's stream, read as it goes.
     Trace(Box<TraceInputs>),
+    /// A 2019 day's stream, read as it goes.
     Azure2019(Box<Azure2019Inputs>),
 }
 

@@ -11,7 +11,11 @@ use crate::{Builtin, Config, HostSelection, HybridHistogram, ImageEviction, Keep
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeepAliveName {
     /// `fixed` (10 minutes) or `fixed:SECONDS`.
-    Fixed { keep_alive_us: u64 },
+    /// `fixed` (10 minutes) or `fixed:SECONDS`.
+    Fixed {
+        /// How long an idle container is kept, in µs.
+        keep_alive_us: u64,
+    },
     /// `hybrid`: the hybrid histogram with the paper's parameters.
     Hybrid,
     /// `greedy-dual`: cold cost = the configuration's cold − warm start
@@ -22,8 +26,11 @@ pub enum KeepAliveName {
 /// The policies of one run, as chosen on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyChoice {
+    /// The host-selection rule.
     pub host_selection: HostSelectionName,
+    /// The keep-alive policy.
     pub keep_alive: KeepAliveName,
+    /// The image eviction rule of the hosts' disks.
     pub image_eviction: ImageEviction,
 }
 
@@ -31,7 +38,9 @@ pub struct PolicyChoice {
 /// workload seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostSelectionName {
+    /// A rule with all its parameters.
     Rule(HostSelection),
+    /// `random` without a seed: seeded with the run's workload seed.
     RandomFromRunSeed,
 }
 
@@ -82,7 +91,9 @@ pub const HOST_SELECTION_NAMES: &str =
     "room-first, first-fit, best-fit, image-locality, round-robin, \
 least-loaded, random[:SEED], package-aware[:THRESHOLD_PERCENT] (80), home-invoker, \
 consistent-hashing[:EPSILON_PERCENT] (25)";
+/// Every keep-alive policy name, for help texts.
 pub const KEEP_ALIVE_NAMES: &str = "fixed[:SECONDS] (600), hybrid, greedy-dual";
+/// Every image eviction name, for help texts.
 pub const IMAGE_EVICTION_NAMES: &str = "lru, lfu, gdsf, kubelet-watermark[:HIGH:LOW] (85:80)";
 
 /// Splits `name:parameter`; the parameter must be a decimal integer.
@@ -114,6 +125,19 @@ fn percent(value: Option<u64>, default: u32, text: &str) -> Result<u32, String> 
     }
 }
 
+/// The host-selection rule `text` names (one of
+/// [`HOST_SELECTION_NAMES`]), or a one-line message saying why it names
+/// none. Parameters are whole numbers after a colon; a missing one takes
+/// the default shown in the list.
+///
+/// ```
+/// use coldstart::scenario::policy_names::{host_selection_name, parse_host_selection};
+///
+/// let rule = parse_host_selection("package-aware")?;
+/// assert_eq!(host_selection_name(rule), "package-aware:80");
+/// assert!(parse_host_selection("fastest").is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
     let (name, parameter) = split(text)?;
     let rule = match (name, parameter) {
@@ -142,6 +166,8 @@ pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
     Ok(HostSelectionName::Rule(rule))
 }
 
+/// The name of `rule`, with its parameters, which
+/// [`parse_host_selection`] parses back to `rule`.
 pub fn host_selection_name(rule: HostSelectionName) -> String {
     match rule {
         HostSelectionName::RandomFromRunSeed => "random".into(),
@@ -164,6 +190,8 @@ pub fn host_selection_name(rule: HostSelectionName) -> String {
     }
 }
 
+/// The keep-alive policy `text` names (one of [`KEEP_ALIVE_NAMES`]), or a
+/// one-line message saying why it names none.
 pub fn parse_keep_alive(text: &str) -> Result<KeepAliveName, String> {
     let (name, parameter) = split(text)?;
     match (name, parameter) {
@@ -188,6 +216,8 @@ pub fn parse_keep_alive(text: &str) -> Result<KeepAliveName, String> {
     }
 }
 
+/// The name of `policy`, which [`parse_keep_alive`] parses back to it (a
+/// fixed keep-alive in whole seconds).
 pub fn keep_alive_name(policy: KeepAliveName) -> String {
     match policy {
         KeepAliveName::Fixed { keep_alive_us } => format!("fixed:{}", keep_alive_us / 1_000_000),
@@ -196,6 +226,9 @@ pub fn keep_alive_name(policy: KeepAliveName) -> String {
     }
 }
 
+/// The image eviction rule `text` names (one of
+/// [`IMAGE_EVICTION_NAMES`]; the kubelet's marks are percent of the disk,
+/// low at most high), or a one-line message saying why it names none.
 pub fn parse_image_eviction(text: &str) -> Result<ImageEviction, String> {
     match text {
         "lru" => return Ok(ImageEviction::Lru),
@@ -237,6 +270,8 @@ pub fn parse_image_eviction(text: &str) -> Result<ImageEviction, String> {
     })
 }
 
+/// The name of `rule`, with its parameters, which
+/// [`parse_image_eviction`] parses back to `rule`.
 pub fn image_eviction_name(rule: ImageEviction) -> String {
     match rule {
         ImageEviction::Lru => "lru".into(),

@@ -21,10 +21,12 @@ pub type Fields = Vec<(String, Value)>;
 /// One metric of one combination across seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Summary {
+    /// The report key, as `simulate --json` names it.
     pub key: String,
     /// Runs that had a value (a ratio of nothing, or a percentile of no
     /// samples, has none).
     pub samples: usize,
+    /// The mean over the runs that had a value.
     pub mean: Option<f64>,
     /// Half-width of the 95% confidence interval of the mean; `None` with
     /// fewer than two samples.
@@ -38,10 +40,12 @@ pub struct Row {
     pub labels: Vec<String>,
     /// Each seed's event digest, in seed order: the runs' fingerprints.
     pub digests: Vec<String>,
+    /// Each report key's summary, in the report's order.
     pub metrics: Vec<Summary>,
 }
 
 impl Row {
+    /// The summary of report key `key`, if the report has it.
     pub fn metric(&self, key: &str) -> Option<&Summary> {
         self.metrics.iter().find(|m| m.key == key)
     }
@@ -84,7 +88,9 @@ pub fn run_scenario(scenario: &Scenario, check_invariants: bool) -> Result<Field
 pub struct RunFailure {
     /// `name=value, …` of the combination.
     pub combination: String,
+    /// The seed of the failed run.
     pub seed: u64,
+    /// What went wrong, on one line.
     pub problem: String,
 }
 

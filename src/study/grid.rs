@@ -37,7 +37,9 @@ pub struct Axis {
 pub struct GridHeader {
     /// The scenario's name: its file's path as given, or `default`.
     pub scenario: String,
+    /// The axes, in the order given: each a key and its values.
     pub axes: Vec<Axis>,
+    /// The seeds every combination runs with.
     pub seeds: Vec<u64>,
     /// A hash (16 hex digits) of the scenario with its fixed overrides, the
     /// axes and the seeds: two comparisons with equal names and axes but
@@ -54,6 +56,7 @@ impl GridHeader {
         })
     }
 
+    /// How many runs the grid is: combinations × seeds (saturating).
     pub fn runs(&self) -> usize {
         self.combinations().saturating_mul(self.seeds.len())
     }
@@ -166,6 +169,7 @@ impl GridHeader {
 /// starts from.
 #[derive(Clone, Debug)]
 pub struct Grid {
+    /// What identifies the comparison.
     pub header: GridHeader,
     /// The scenario file's table (empty for the default) with the fixed
     /// overrides applied and the trace path, if any, made absolute.
@@ -182,7 +186,12 @@ pub struct Grid {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GridError {
     /// A flag's argument: the flag as given, and the problem.
-    Flag { flag: String, problem: String },
+    Flag {
+        /// The flag as given, e.g. `--set workload.invocations=1,2`.
+        flag: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The scenario (the file, or a fixed override) is refused.
     Scenario(ScenarioError),
 }
@@ -196,13 +205,22 @@ impl std::fmt::Display for GridError {
     }
 }
 
-impl std::error::Error for GridError {}
+impl std::error::Error for GridError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GridError::Scenario(error) => Some(error),
+            GridError::Flag { .. } => None,
+        }
+    }
+}
 
 /// A grid argument before it is checked: `--policy NAME=V1,V2` or `--set
 /// KEY=V1,V2`, as given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GridArgument {
+    /// `--policy NAME=V1,V2`: a policy axis, as given after the flag.
     Policy(String),
+    /// `--set KEY=V1,V2`: a scenario key's axis, as given after the flag.
     Set(String),
 }
 

@@ -78,6 +78,7 @@ use std::path::PathBuf;
 /// Minutes in a day: the most minute columns the counts file has.
 pub const MINUTES_MAX: usize = 1_440;
 
+/// Microseconds in a minute: the counts file's time unit.
 pub const US_PER_MINUTE: u64 = 60_000_000;
 
 /// The most functions the counts file may list (bounds the names kept:
@@ -96,10 +97,13 @@ pub const COUNT_MAX: u64 = US_PER_MINUTE;
 /// data, and small enough that every value fits the core's limits.
 pub const VALUE_MAX: f64 = 1e9;
 
+/// How the header of the counts file begins (the minute columns follow).
 pub const COUNTS_HEADER_PREFIX: &str = "HashOwner,HashApp,HashFunction,Trigger";
+/// The header line of the durations file.
 pub const DURATIONS_HEADER: &str = "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum,\
 percentile_Average_0,percentile_Average_1,percentile_Average_25,percentile_Average_50,\
 percentile_Average_75,percentile_Average_99,percentile_Average_100";
+/// The header line of the memory file.
 pub const MEMORY_HEADER: &str = "HashOwner,HashApp,SampleCount,AverageAllocatedMb,\
 AverageAllocatedMb_pct1,AverageAllocatedMb_pct5,AverageAllocatedMb_pct25,\
 AverageAllocatedMb_pct50,AverageAllocatedMb_pct75,AverageAllocatedMb_pct95,\
@@ -111,15 +115,22 @@ const DURATION_PERCENTILES_PPM: [u32; 7] = [0, 10_000, 250_000, 500_000, 750_000
 /// What the importer needs besides the files' contents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Azure2019Spec {
+    /// The counts file: invocations per function per minute.
     pub invocations_path: PathBuf,
+    /// The durations file: percentiles of each function's duration.
     pub durations_path: PathBuf,
+    /// The memory file: each app's allocated memory, if given (else every
+    /// app takes `memory_bytes_default`).
     pub memory_path: Option<PathBuf>,
     /// Seeds the duration draws.
     pub seed: u64,
+    /// The size of each app's image.
     pub image_size_bytes: u64,
     /// For apps without a memory row.
     pub memory_bytes_default: u64,
+    /// Each function's scratch disk.
     pub scratch_bytes: u64,
+    /// Each function's time limit (µs); a drawn duration beyond it times out.
     pub time_limit_us: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
@@ -289,6 +300,7 @@ pub struct Azure2019Index {
     pub invocations_total: u64,
     /// Functions without a durations row, and their invocations (skipped).
     pub functions_without_durations: u64,
+    /// Invocations of those functions.
     pub invocations_skipped: u64,
     /// Apps that took the default memory (no memory row, or no file).
     pub apps_without_memory: u64,
@@ -479,10 +491,12 @@ impl Azure2019Index {
         })
     }
 
+    /// How many distinct apps (so images) the day has.
     pub fn apps(&self) -> usize {
         self.apps.len()
     }
 
+    /// How many functions with durations (so registered) the day has.
     pub fn functions(&self) -> usize {
         self.functions.len()
     }
@@ -551,6 +565,7 @@ impl Azure2019Inputs {
         })
     }
 
+    /// The index the first read built.
     pub fn index(&self) -> &Azure2019Index {
         &self.index
     }

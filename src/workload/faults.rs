@@ -22,8 +22,11 @@ use std::iter::Peekable;
 const US_PER_HOUR: u64 = 3_600_000_000;
 
 /// Mixed into the workload's seed so the crashes do not reuse its draws.
-pub const SEED_SALT: u64 = 0xfa17_5eed_c0de_0001;
+const SEED_SALT: u64 = 0xfa17_5eed_c0de_0001;
 
+/// Seeded host crashes: how often, and how long a crashed host stays
+/// down. The fault config of `simulate --faults` and a scenario's
+/// `[faults]` rate keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FaultOptions {
     /// Mean host crashes per hour of virtual time (0: none).
@@ -36,7 +39,7 @@ pub struct FaultOptions {
 /// a Fenwick tree of 0/1 counts, so a crash costs O(log hosts) rather than
 /// a scan of every host (minutes per run at 10^6 hosts).
 #[derive(Clone, Debug)]
-pub struct UpHosts {
+struct UpHosts {
     /// `tree[i]` (1-based) counts the hosts up in `(i − lowbit(i), i]`.
     tree: Vec<u32>,
     up: Vec<bool>,
@@ -67,7 +70,8 @@ impl UpHosts {
         self.count
     }
 
-    pub fn is_up(&self, host: u32) -> bool {
+    #[cfg(test)]
+    fn is_up(&self, host: u32) -> bool {
         self.up[host as usize]
     }
 
@@ -128,6 +132,8 @@ pub struct WithCrashes<I: Iterator<Item = Input>> {
 }
 
 impl<I: Iterator<Item = Input>> WithCrashes<I> {
+    /// `inputs` with seeded crashes among `hosts` hosts merged in, drawn from
+    /// `seed` (salted, so they do not reuse the workload's draws).
     pub fn new(inputs: I, hosts: u32, seed: u64, options: FaultOptions) -> Self {
         let mut draws = Draws::new(seed ^ SEED_SALT);
         let next_crash_us = (options.crashes_per_hour > 0 && hosts > 0)
@@ -207,7 +213,7 @@ impl<I: Iterator<Item = Input>> Iterator for WithCrashes<I> {
 
 /// A workload's inputs with a fixed schedule of fault inputs merged in,
 /// in time order; a fault at the same time as workload inputs comes after
-/// them. The schedule must be sorted by time (scenario files sort it).
+/// them.
 pub struct WithScheduled<I: Iterator<Item = Input>> {
     inputs: Peekable<I>,
     schedule: std::vec::IntoIter<Input>,
@@ -215,8 +221,11 @@ pub struct WithScheduled<I: Iterator<Item = Input>> {
 }
 
 impl<I: Iterator<Item = Input>> WithScheduled<I> {
-    pub fn new(inputs: I, schedule: Vec<Input>) -> Self {
-        debug_assert!(schedule.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+    /// `inputs` with the `schedule`'s fault inputs merged in, by time (an
+    /// input and a fault at the same time: the input first). The schedule
+    /// is sorted here, stably, so faults at the same time keep their order.
+    pub fn new(inputs: I, mut schedule: Vec<Input>) -> Self {
+        schedule.sort_by_key(|input| input.at_us);
         let mut schedule = schedule.into_iter();
         let next_fault = schedule.next();
         WithScheduled {

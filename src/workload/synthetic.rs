@@ -70,8 +70,10 @@ fn past_u64(value: u128) -> String {
 /// The most images or functions a workload may register.
 pub const ENTITIES_MAX: usize = 1 << 16;
 
+/// An image to register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageSpec {
+    /// The image's size.
     pub size_bytes: u64,
 }
 
@@ -80,19 +82,27 @@ pub struct ImageSpec {
 pub struct FunctionSpec {
     /// Index into [`WorkloadSpec::images`].
     pub image_index: u32,
+    /// The memory each container of it reserves.
     pub memory_bytes: u64,
+    /// The scratch disk each container of it reserves on its host.
     pub scratch_bytes: u64,
+    /// How long an invocation may run (µs) before it times out.
     pub time_limit_us: u64,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
     /// phase, the parameter of `run_distribution`.
     pub clone_mean_us: u64,
+    /// Mean of the build phase (µs); see `clone_mean_us`.
     pub build_mean_us: u64,
+    /// Mean (or median, or constant) of the run phase (µs), as
+    /// `run_distribution` reads it.
     pub run_mean_us: u64,
+    /// How the run phase's duration is drawn.
     pub run_distribution: RunDistribution,
     /// Means of the exponentially distributed request and response sizes.
     pub ingress_mean_bytes: u64,
+    /// Mean of the response size (bytes); see `ingress_mean_bytes`.
     pub egress_mean_bytes: u64,
 }
 
@@ -106,9 +116,17 @@ pub enum RunDistribution {
     Constant,
     /// Log-normal with median `run_mean_us` and shape σ = `sigma_milli` /
     /// 1000 (the standard deviation of the logarithm).
-    LogNormal { sigma_milli: u32 },
+    /// Log-normal around `run_mean_us`.
+    LogNormal {
+        /// σ × 1000, at most [`SIGMA_MILLI_MAX`].
+        sigma_milli: u32,
+    },
     /// Interpolated in the percentile table `WorkloadSpec::run_tables[table]`.
-    Empirical { table: u32 },
+    /// An empirical table of percentiles.
+    Empirical {
+        /// The index of the table in `WorkloadSpec::run_tables`.
+        table: u32,
+    },
 }
 
 /// A point of an empirical distribution: at `percentile_ppm` (parts per
@@ -116,7 +134,9 @@ pub enum RunDistribution {
 /// in both, from 0 to 1,000,000 ppm; a draw is interpolated linearly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Percentile {
+    /// Where in the distribution, in parts per million (0 to 1,000,000).
     pub percentile_ppm: u32,
+    /// The duration there (µs).
     pub value_us: u64,
 }
 
@@ -134,7 +154,10 @@ pub enum Arrivals {
 /// rate is `multiplier_ppm / 1,000,000` times the base rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateSegment {
+    /// How long the segment lasts, in µs of base time.
     pub duration_us: u64,
+    /// The rate multiplier, in parts per million (1,000,000: the base rate),
+    /// at most [`MULTIPLIER_PPM_MAX`].
     pub multiplier_ppm: u64,
 }
 
@@ -153,8 +176,11 @@ pub const SAMPLE_MAX: u64 = 37 * MEAN_MAX;
 /// Everything a workload is generated from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadSpec {
+    /// Seeds every draw: the same spec and seed give the same inputs.
     pub seed: u64,
+    /// The images to register, in order (the first gets the first id).
     pub images: Vec<ImageSpec>,
+    /// The functions to register, in order.
     pub functions: Vec<FunctionSpec>,
     /// How many `Invoke` inputs follow the registrations.
     pub invocations: u64,
@@ -166,6 +192,7 @@ pub struct WorkloadSpec {
     /// Probability that an invocation's run phase is longer than its
     /// function's time limit (so it times out, unless it fails first).
     pub long_run_ppm: u32,
+    /// How arrivals are spaced.
     pub arrivals: Arrivals,
     /// Cyclic; empty for a constant rate.
     pub rate_profile: Vec<RateSegment>,
@@ -173,31 +200,50 @@ pub struct WorkloadSpec {
     pub run_tables: Vec<Vec<Percentile>>,
 }
 
+/// Why a [`WorkloadSpec`] cannot make a workload. Each names the field to
+/// fix; its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkloadError {
+    /// `functions` is empty: there is nothing to invoke.
     NoFunctions,
+    /// More images or functions than [`ENTITIES_MAX`].
     TooMany {
+        /// `"images"` or `"functions"`.
         what: &'static str,
+        /// How many were given.
         count: usize,
     },
+    /// A function names an image index past the end of `images`.
     UnknownImage {
+        /// The function's index in `functions`.
         function_index: usize,
+        /// The image index it names.
         image_index: u32,
     },
+    /// Every function's weight is 0: no function could be drawn.
     ZeroWeights,
+    /// The weights sum past `u64::MAX`: scale them down.
     WeightsOverflow,
+    /// `interarrival_mean_us` is 0.
     ZeroInterarrival,
+    /// A mean is above [`MEAN_MAX`].
     MeanTooLarge {
+        /// The field's name.
         field: &'static str,
+        /// Its value.
         value: u64,
     },
+    /// A probability is above 1,000,000 ppm.
     ProbabilityTooLarge {
+        /// The field's name.
         field: &'static str,
+        /// Its value, in parts per million.
         ppm: u32,
     },
     /// The last arrival could come later than the core accepts an input:
     /// the bound on its time (µs).
     ArrivalsPastLimit {
+        /// How many arrivals.
         invocations: u64,
         /// Saturated at `u64::MAX` (then named as "over 2^64").
         gap_max_us: u64,
@@ -205,11 +251,14 @@ pub enum WorkloadError {
     /// `failure_per_phase_ppm` applies to each of the three phases (clone,
     /// build, run): their sum must be a probability.
     FailureTooLikely {
+        /// The probability given, per phase (ppm).
         per_phase_ppm: u32,
     },
     /// A rate profile or percentile table that cannot be used.
     BadTable {
+        /// Which table: the rate profile, or a percentile table by index.
         what: &'static str,
+        /// What is wrong with it.
         problem: String,
     },
 }
@@ -458,17 +507,19 @@ pub fn zipf_weights(count: usize) -> Vec<u64> {
 /// The random source of a workload: ChaCha8 and the distributions built on
 /// its raw `u64` output.
 #[derive(Clone, Debug)]
-pub struct Draws {
+pub(crate) struct Draws {
     rng: ChaCha8Rng,
 }
 
 impl Draws {
+    /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Draws {
         Draws {
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
 
+    /// The next raw 64 bits.
     pub fn next_u64(&mut self) -> u64 {
         self.rng.next_u64()
     }
@@ -486,13 +537,13 @@ impl Draws {
 }
 
 /// A uniform `u64` as a float in `(0, 1]`: its top 53 bits plus one, over 2^53.
-pub fn unit_from(draw: u64) -> f64 {
+pub(crate) fn unit_from(draw: u64) -> f64 {
     ((draw >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Inverse CDF of the exponential: `round(-mean · ln(u))`, `u` in `(0, 1]`.
 /// At most about `36.8 × mean` (for `u = 2^-53`).
-pub fn exponential_from(draw: u64, mean: u64) -> u64 {
+pub(crate) fn exponential_from(draw: u64, mean: u64) -> u64 {
     let sample = -(mean as f64) * ln_portable(unit_from(draw));
     sample.round() as u64
 }
@@ -500,7 +551,7 @@ pub fn exponential_from(draw: u64, mean: u64) -> u64 {
 /// Natural logarithm of a positive, normal `x`, computed with basic IEEE-754
 /// operations only, so every machine gets the same bits. Relative error
 /// about 1e-16. Returns NaN for zero, negative or non-finite input.
-pub fn ln_portable(x: f64) -> f64 {
+pub(crate) fn ln_portable(x: f64) -> f64 {
     if !(x.is_finite() && x >= f64::MIN_POSITIVE) {
         return f64::NAN;
     }
@@ -526,7 +577,7 @@ pub fn ln_portable(x: f64) -> f64 {
 /// machine): `x = k·ln 2 + r`, a Taylor series for `e^r` (|r| ≤ 0.35), and
 /// `2^k` built from its bits. Relative error about 1e-15. Overflows to
 /// infinity above 709, underflows to 0 below −708.
-pub fn exp_portable(x: f64) -> f64 {
+pub(crate) fn exp_portable(x: f64) -> f64 {
     if x.is_nan() {
         return f64::NAN;
     }
@@ -552,7 +603,7 @@ pub fn exp_portable(x: f64) -> f64 {
 /// The standard normal's inverse CDF at `p` in (0, 1), by Acklam's rational
 /// approximations (absolute error below 1e-8), with basic operations, the
 /// square root (exact in IEEE-754) and [`ln_portable`].
-pub fn inverse_normal(p: f64) -> f64 {
+pub(crate) fn inverse_normal(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,
@@ -601,13 +652,13 @@ pub fn inverse_normal(p: f64) -> f64 {
 
 /// A uniform `u64` as a float strictly inside (0, 1): its top 53 bits plus
 /// a half, over 2^53.
-pub fn open_unit_from(draw: u64) -> f64 {
+pub(crate) fn open_unit_from(draw: u64) -> f64 {
     ((draw >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Log-normal with the given median and σ (× 1000), rounded, capped at
 /// [`SAMPLE_MAX`].
-pub fn log_normal_from(draw: u64, median: u64, sigma_milli: u32) -> u64 {
+pub(crate) fn log_normal_from(draw: u64, median: u64, sigma_milli: u32) -> u64 {
     let z = inverse_normal(open_unit_from(draw));
     let sample = median as f64 * exp_portable(f64::from(sigma_milli) / 1_000.0 * z);
     if sample.is_nan() || sample >= SAMPLE_MAX as f64 {
@@ -619,7 +670,7 @@ pub fn log_normal_from(draw: u64, median: u64, sigma_milli: u32) -> u64 {
 /// A draw from a percentile table (checked by `check_table`): the draw's
 /// top 32 bits place a point in [0, 10^6) ppm, interpolated linearly
 /// between the table's points, in integers.
-pub fn empirical_from(draw: u64, table: &[Percentile]) -> u64 {
+pub(crate) fn empirical_from(draw: u64, table: &[Percentile]) -> u64 {
     // Position in ppm, scaled by 2^32.
     let position = u128::from(draw >> 32) * u128::from(PPM);
     let index = table
@@ -636,7 +687,7 @@ pub fn empirical_from(draw: u64, table: &[Percentile]) -> u64 {
 /// rate profile (checked: non-empty, not all zero). The wall time is the
 /// least `t` whose integrated rate from `now_us` reaches the gap, rounded
 /// up to the microsecond.
-pub fn rescale_gap(now_us: u64, gap_us: u64, profile: &[RateSegment]) -> u64 {
+pub(crate) fn rescale_gap(now_us: u64, gap_us: u64, profile: &[RateSegment]) -> u64 {
     let period_us: u64 = profile.iter().map(|s| s.duration_us).sum();
     // Base time per period, in µs × ppm.
     let per_period: u128 = profile
@@ -695,6 +746,24 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A workload generating from `spec`, or why `spec` cannot make one.
+    ///
+    /// ```
+    /// use coldstart::simulate::default_workload;
+    /// use coldstart::workload::{Workload, WorkloadError};
+    ///
+    /// let spec = default_workload(7, 10);
+    /// let registrations = spec.images.len() + spec.functions.len();
+    /// let inputs: Vec<_> = Workload::new(spec)?.collect();
+    /// // The registrations first, then the ten invocations, in time order.
+    /// assert_eq!(inputs.len(), registrations + 10);
+    /// assert!(inputs.windows(2).all(|w| w[0].at_us <= w[1].at_us));
+    ///
+    /// let mut spec = default_workload(7, 10);
+    /// spec.functions.clear();
+    /// assert_eq!(Workload::new(spec).unwrap_err(), WorkloadError::NoFunctions);
+    /// # Ok::<(), WorkloadError>(())
+    /// ```
     pub fn new(spec: WorkloadSpec) -> Result<Workload, WorkloadError> {
         spec.validate()?;
         let mut cumulative_weights = Vec::with_capacity(spec.functions.len());
@@ -718,6 +787,7 @@ impl Workload {
         })
     }
 
+    /// The spec it generates from.
     pub fn spec(&self) -> &WorkloadSpec {
         &self.spec
     }

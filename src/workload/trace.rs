@@ -53,6 +53,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+/// The header line a 2021 trace file begins with.
 pub const HEADER: &str = "app,func,end_timestamp,duration";
 
 /// The most `(app, func)` pairs a trace may hold (the full 2021 trace has
@@ -69,21 +70,32 @@ pub const SECONDS_MAX: f64 = 1e9;
 /// What the importer needs besides the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceSpec {
+    /// The trace file.
     pub path: PathBuf,
+    /// The size of each app's image.
     pub image_size_bytes: u64,
+    /// Each function's memory.
     pub memory_bytes: u64,
+    /// Each function's scratch disk.
     pub scratch_bytes: u64,
+    /// Each function's time limit (µs); a row that runs longer times out.
     pub time_limit_us: u64,
+    /// How many rows the reorder window holds (see the module's docs): a
+    /// row more out of place than this stops the import.
     pub reorder_window_rows: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
 }
 
+/// Why a trace cannot be read: the file, the line and the reason, which
+/// its `Display` prints as `path:line: reason`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceError {
+    /// The trace file.
     pub path: PathBuf,
     /// 1-based; `None` for an error about the whole file (cannot open it).
     pub line: Option<u64>,
+    /// What is wrong, in words.
     pub reason: String,
 }
 
@@ -101,10 +113,13 @@ impl std::error::Error for TraceError {}
 /// One row, parsed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row<'a> {
+    /// The app's name (hash).
     pub app: &'a str,
+    /// The function's name (hash), within its app.
     pub func: &'a str,
     /// `round(end × 10⁶) − round(duration × 10⁶)`; may be negative.
     pub start_us: i64,
+    /// How long it ran, in µs (rounded to the nearest).
     pub duration_us: u64,
 }
 
@@ -291,6 +306,7 @@ pub struct TraceIndex {
     functions: usize,
     /// The image index of each function, in function order.
     function_images: Vec<u32>,
+    /// Rows in the file, the header and empty lines not counted.
     pub rows: u64,
     /// Subtracted from every start: `min(0, earliest start)`.
     pub origin_us: i64,
@@ -342,10 +358,12 @@ impl TraceIndex {
         })
     }
 
+    /// How many distinct apps (so images) the trace has.
     pub fn apps(&self) -> usize {
         self.apps.len()
     }
 
+    /// How many distinct `(app, func)` pairs (so functions) the trace has.
     pub fn functions(&self) -> usize {
         self.functions
     }
@@ -457,6 +475,7 @@ impl TraceInputs {
         })
     }
 
+    /// The index the first read built.
     pub fn index(&self) -> &TraceIndex {
         &self.index
     }
@@ -472,6 +491,7 @@ impl TraceInputs {
         self.error.as_ref()
     }
 
+    /// The error that ended the stream early, if any, taken out.
     pub fn take_error(&mut self) -> Option<TraceError> {
         self.error.take()
     }
