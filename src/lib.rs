@@ -25,6 +25,10 @@
 //! The command line is another crate, `coldstart-cli`; depending on this
 //! one pulls none of it.
 
+// Every public item is documented, and stays so: an undocumented one does
+// not build.
+#![deny(missing_docs)]
+
 pub use coldstart_core::*;
 
 pub mod driver;

@@ -27,6 +27,7 @@ impl Default for Timeline {
 }
 
 impl Timeline {
+    /// An axis of [`BUCKETS`] intervals of 1 µs, from time 0.
     pub fn new() -> Timeline {
         Timeline {
             width_shift: 0,
@@ -34,6 +35,7 @@ impl Timeline {
         }
     }
 
+    /// The width of one interval (µs): a power of two.
     pub fn width_us(&self) -> u64 {
         1 << self.width_shift
     }
@@ -108,19 +110,23 @@ impl Default for Counter {
 }
 
 impl Counter {
+    /// Adds `count` in the interval of `t_us` (inside the axis).
     #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, count: u64) {
         self.counts[timeline.bucket_of(t_us)] += count;
     }
 
+    /// Merges pairs of intervals, after the axis doubled.
     pub fn merge(&mut self) {
         merge_pairs(&mut self.counts, |a, b| a + b);
     }
 
+    /// The count of each interval.
     pub fn counts(&self) -> &[u64] {
         &self.counts
     }
 
+    /// The sum over every interval.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -157,6 +163,7 @@ impl Default for Gauge {
 }
 
 impl Gauge {
+    /// The value now.
     pub fn value(&self) -> u64 {
         self.value
     }
@@ -213,6 +220,7 @@ impl Gauge {
         }
     }
 
+    /// Adds `delta` from `t_us` on (saturating).
     #[inline]
     pub fn add(&mut self, timeline: &Timeline, t_us: u64, delta: u64) {
         let value = self.value.saturating_add(delta);
@@ -235,10 +243,12 @@ impl Gauge {
         self.locate(timeline);
     }
 
+    /// The time integral of each interval (value × µs).
     pub fn integrals(&self) -> &[u128] {
         &self.integral
     }
 
+    /// The maximum within each interval.
     pub fn maxima(&self) -> &[u64] {
         &self.max
     }

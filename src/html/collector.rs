@@ -32,14 +32,19 @@ pub const RUN_SUB_BITS: u32 = 7;
 /// How an invocation ended, for the CDFs and the tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// Ended with an output.
     Completed,
+    /// Failed in a phase of its code.
     Failed,
+    /// Ran past its time limit.
     TimedOut,
 }
 
 impl Outcome {
+    /// Every outcome, in the order the report shows them.
     pub const ALL: [Outcome; 3] = [Outcome::Completed, Outcome::Failed, Outcome::TimedOut];
 
+    /// The outcome's name in the report.
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
@@ -56,18 +61,27 @@ impl Outcome {
 /// One function's totals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FunctionStats {
+    /// The function (`None` until its registration is seen).
     pub function: Option<FunctionId>,
+    /// The memory each container of it reserves.
     pub memory_bytes: u64,
+    /// Invocations accepted.
     pub invocations: u64,
+    /// Cold starts.
     pub cold_starts: u64,
+    /// Warm starts.
     pub warm_starts: u64,
+    /// Invocations that completed.
     pub completed: u64,
     /// Failed in a phase (`Failed`).
     pub failed: u64,
     /// Ended on a platform error (`PlatformFailed`).
     pub platform_failed: u64,
+    /// Invocations that ran past their time limit.
     pub timed_out: u64,
+    /// Invocations rejected under RAM pressure.
     pub rejected: u64,
+    /// What its invocations were billed, in picodollars.
     pub cost_picodollars: u128,
     /// End to end (`Accepted` → its end), every outcome.
     pub end_to_end_us: Sketch<FUNCTION_SUB_BITS>,
@@ -76,13 +90,21 @@ pub struct FunctionStats {
 /// One row of hosts' totals (one host, or a group of them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostRowStats {
+    /// The first host of the row, by index.
     pub first_host: u32,
+    /// How many hosts the row groups, from `first_host` on.
     pub hosts: u32,
+    /// Their RAM, summed.
     pub ram_bytes: u64,
+    /// Their disks, summed.
     pub disk_bytes: u64,
+    /// Cold starts on them.
     pub cold_starts: u64,
+    /// Warm starts on them.
     pub warm_starts: u64,
+    /// What the invocations they ran were billed, in picodollars.
     pub cost_picodollars: u128,
+    /// How many times one of them went down.
     pub crashes: u64,
 }
 
@@ -126,30 +148,45 @@ struct ContainerTrack {
 /// The series: one per chart line.
 #[derive(Clone, Debug, Default)]
 pub struct Series {
+    /// Live containers.
     pub live: Gauge,
     /// Busy containers; idle ones are live − busy, and their series the
     /// difference (exact for integrals), so one gauge fewer moves per
     /// event. Likewise the totals of RAM and disk are the rows' sums.
     pub busy: Gauge,
+    /// Invocations queued.
     pub queue: Gauge,
+    /// Downloads into main storage in progress.
     pub downloads: Gauge,
+    /// Copies to hosts' disks in progress.
     pub copies: Gauge,
     /// RAM and disk in use per row of hosts (bytes).
     pub ram_rows: Vec<Gauge>,
+    /// Disk in use per row of hosts (bytes).
     pub disk_rows: Vec<Gauge>,
+    /// Cold starts per interval.
     pub cold_starts: Counter,
+    /// Warm starts per interval.
     pub warm_starts: Counter,
+    /// Rejections per interval.
     pub rejected: Counter,
+    /// Completions per interval.
     pub completed: Counter,
+    /// Failures per interval.
     pub failed: Counter,
+    /// Time-outs per interval.
     pub timed_out: Counter,
     /// Host tier per cold start: hit, joined a copy, miss.
     pub host_cache: [Counter; 3],
     /// Main storage per host miss: hit, joined a download, miss.
     pub main_cache: [Counter; 3],
+    /// Money billed per interval, in picodollars.
     pub cost_picodollars: Counter,
+    /// Hosts going down per interval.
     pub host_downs: Counter,
+    /// Hosts coming back per interval.
     pub host_ups: Counter,
+    /// Losses of main storage per interval.
     pub main_storage_losses: Counter,
 }
 
@@ -809,10 +846,12 @@ impl Collector {
         self.last_us = end_us;
     }
 
+    /// The time axis the series share.
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
     }
 
+    /// The series, one per chart line.
     pub fn series(&self) -> &Series {
         &self.series
     }
@@ -832,6 +871,7 @@ impl Collector {
         &self.functions
     }
 
+    /// The hosts' rows of totals, in host order.
     pub fn host_rows(&self) -> &[HostRowStats] {
         &self.host_rows
     }
@@ -842,6 +882,8 @@ impl Collector {
         &self.start_delay_us[outcome.index()]
     }
 
+    /// End to end (`Accepted` → its end) of the invocations that ended so,
+    /// for each outcome of [`Outcome::ALL`].
     pub fn end_to_end_us(&self, outcome: Outcome) -> &Sketch<RUN_SUB_BITS> {
         &self.end_to_end_us[outcome.index()]
     }

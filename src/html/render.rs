@@ -17,9 +17,13 @@ pub struct RunInfo {
     pub scenario: String,
     /// What made it: `simulate …` or `replay …`.
     pub source: String,
+    /// The workload's seed, if the run has one.
     pub seed: Option<u64>,
+    /// The run's event digest.
     pub digest: u64,
+    /// Events the run produced.
     pub events: u64,
+    /// Inputs applied.
     pub steps: u64,
     /// The coldstart version that made the run (a log's writer, for a
     /// replay); the report's own is printed beside it.

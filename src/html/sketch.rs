@@ -16,6 +16,7 @@ pub struct Sketch<const SUB_BITS: u32> {
 impl<const SUB_BITS: u32> Sketch<SUB_BITS> {
     const SUB_BUCKETS: u64 = 1 << SUB_BITS;
 
+    /// An empty sketch.
     pub fn new() -> Self {
         Sketch {
             counts: Vec::new(),
@@ -45,6 +46,7 @@ impl<const SUB_BITS: u32> Sketch<SUB_BITS> {
         (Self::SUB_BUCKETS + mantissa) << octave
     }
 
+    /// Adds one sample.
     #[inline]
     pub fn record(&mut self, value: u64) {
         let bucket = Self::bucket_of(value);
@@ -56,10 +58,12 @@ impl<const SUB_BITS: u32> Sketch<SUB_BITS> {
         self.max = self.max.max(value);
     }
 
+    /// How many samples were added.
     pub fn samples(&self) -> u64 {
         self.samples
     }
 
+    /// The largest sample, exactly (`None` when empty).
     pub fn max(&self) -> Option<u64> {
         (self.samples > 0).then_some(self.max)
     }

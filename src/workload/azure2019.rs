@@ -35,7 +35,7 @@
 //! - **Durations.** Each invocation's run is drawn from its function's
 //!   percentile table — points 0, 1, 25, 50, 75, 99 and 100, the dataset's
 //!   `percentile_Average_*` in ms converted to µs (rounded to the nearest),
-//!   interpolated linearly by [`crate::workload::empirical_from`] — with one
+//!   interpolated linearly (as [`RunDistribution::Empirical`](crate::workload::RunDistribution::Empirical)) — with one
 //!   ChaCha8 draw per invocation, in issue order, from the scenario's seed.
 //!   So the seed changes durations and nothing else. The table is of
 //!   30-second *averages* (the dataset's note 7), a little narrower than the

@@ -9,7 +9,7 @@
 //! the day (a cosine around a peak minute), how long functions run and how
 //! much memory apps hold. Everything random comes from one ChaCha8 stream
 //! seeded by `seed`, through arithmetic that gives the same bits on every
-//! machine ([`super::exp_portable`], [`super::ln_portable`],
+//! machine (the workload's own `exp_portable`, `ln_portable`,
 //! [`cos_portable`]), so a spec always writes the same files.
 //!
 //! **Popularity.** Function `i` (in name order) gets a rank `r` from a

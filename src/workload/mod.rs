@@ -1,5 +1,5 @@
 //! Where a run's inputs come from, outside the pure core: seeded synthetic
-//! workloads ([`synthetic`], re-exported here), the two Azure Functions trace
+//! workloads ([`Workload`] from a [`WorkloadSpec`]), the two Azure Functions trace
 //! formats ([`trace`] for 2021, [`azure2019`] for the 2019 dataset), and
 //! faults merged into either ([`faults`]), and synthetic days written in
 //! the traces' layouts ([`generate`]).
