@@ -95,12 +95,14 @@ impl<K: ArenaKey, T> Default for Arena<K, T> {
 
 impl<K: ArenaKey, T> Arena<K, T> {
     /// How many values it holds.
-    pub fn len(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> u32 {
         self.len
     }
 
     /// Whether it holds no value.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -202,15 +204,14 @@ impl<K: ArenaKey, T> Arena<K, T> {
     }
 
     /// The keys of the live entries, in slot order.
-    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> impl Iterator<Item = K> + '_ {
         self.iter().map(|(key, _)| key)
     }
 }
 
 /// Defines an id type backed by a `RawKey`, serialized as one `u64`, shown as
 /// `prefix#index.generation` (`inv#3.0`).
-#[macro_export]
-#[doc(hidden)]
 macro_rules! define_id {
     ($(#[$meta:meta])* $name:ident, $prefix:literal) => {
         $(#[$meta])*
@@ -274,12 +275,14 @@ macro_rules! define_id {
         }
     };
 }
+// Crate-local: the ids are public, the arena and this macro are not.
+pub(crate) use define_id;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    crate::define_id!(TestId, "t");
+    crate::arena::define_id!(TestId, "t");
 
     #[test]
     fn stale_keys_miss_and_slots_are_reused_last_freed_first() {

@@ -4,22 +4,22 @@
 
 use serde::{Deserialize, Serialize};
 
-crate::define_id!(
+crate::arena::define_id!(
     /// An image, returned by `Event::ImageRegistered`.
     ImageId,
     "img"
 );
-crate::define_id!(
+crate::arena::define_id!(
     /// A function, returned by `Event::FunctionRegistered`.
     FunctionId,
     "fn"
 );
-crate::define_id!(
+crate::arena::define_id!(
     /// An invocation, returned by `Event::Accepted`.
     InvocationId,
     "inv"
 );
-crate::define_id!(
+crate::arena::define_id!(
     /// A container, named in `Event::ColdStart` and later events.
     ContainerId,
     "ctr"

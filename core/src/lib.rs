@@ -103,7 +103,7 @@
 #![deny(missing_docs)]
 
 mod applied;
-pub mod arena;
+mod arena;
 pub mod billing;
 pub mod client;
 pub mod config;

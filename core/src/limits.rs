@@ -1,6 +1,11 @@
 //! Bounds on every quantity an input or a configuration may carry. They are
 //! far above any real platform's figures, and low enough that no sum the
 //! provider forms (a due time, a disk total, a bill) can overflow a `u64`.
+//!
+//! Public on purpose: an input past one of them is refused
+//! ([`Refusal`](crate::Refusal) names the field and the bound), so a caller
+//! that builds inputs (a workload generator, a fuzzer, a scenario parser)
+//! checks or clamps against these same numbers rather than its own copies.
 
 /// The latest virtual time an input may carry: 2^62 µs, about 146,000 years.
 pub const TIME_MAX_US: u64 = 1 << 62;
