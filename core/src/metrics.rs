@@ -197,6 +197,13 @@ pub struct Metrics {
     pub queued_us: u128,
 }
 
+/// The totals are methods, not fields, on purpose: each is a sum of fields
+/// the core keeps (`failed_by_phase`, the two platform-failure and the two
+/// rejection reasons), and a stored copy would be one more number that
+/// could disagree with its parts. The invariant check still proves the
+/// parts add up to what was accepted: `accepted = queued_now +
+/// in_flight_now + retrying_now + ended()` (spec R133, in
+/// [`Provider::check_invariants`](crate::Provider::check_invariants)).
 impl Metrics {
     /// Invocations that failed, all phases (the sum of `failed_by_phase`).
     pub fn failed(&self) -> u64 {
