@@ -262,48 +262,68 @@ impl Latencies {
     }
 }
 
-/// Sub-buckets per power of two: values below `2^SUB_BITS` have a bucket
-/// each; above, a bucket spans less than `2^-SUB_BITS` (0.1%) of its value.
-const SUB_BITS: u32 = 10;
-const SUB_BUCKETS: u64 = 1 << SUB_BITS;
+/// The `--json`/`--csv` report's sub-bits: values below `2^10` have a
+/// bucket each; above, a bucket spans less than `2^-10` (0.1%) of its value.
+pub const REPORT_SUB_BITS: u32 = 10;
 
-/// A log-linear histogram of latencies: constant memory (at most 56,320
+/// A log-linear histogram of latencies with `2^SUB_BITS` buckets per power
+/// of two: constant memory (at most `2^SUB_BITS × (65 − SUB_BITS)`
 /// counters, allocated up to the largest value seen) whatever the number of
 /// samples, so a run of 10^8 invocations reports percentiles without
-/// keeping 10^8 samples. Exact below 1,024 µs; above, a percentile is its
-/// bucket's lower bound, below the true value by less than 0.1%. The
-/// maximum is kept exactly.
+/// keeping 10^8 samples. Exact below `2^SUB_BITS`; above, a percentile is
+/// its bucket's lower bound, below the true value by less than
+/// `2^-SUB_BITS` of it. The maximum is kept exactly.
+///
+/// The report's own (`--json`, `--csv`) has 10 sub-bits (0.1%, at most
+/// 56,320 counters); the HTML report keeps one per function and per
+/// outcome with fewer ([`crate::html::FUNCTION_SUB_BITS`],
+/// [`crate::html::RUN_SUB_BITS`]), so that thousands of functions stay
+/// small. One type, so the two reports' percentiles are the same rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Histogram {
+pub struct Histogram<const SUB_BITS: u32 = REPORT_SUB_BITS> {
     counts: Vec<u64>,
     samples: u64,
     max: u64,
 }
 
-impl Histogram {
+impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
+    const SUB_BUCKETS: u64 = 1 << SUB_BITS;
+
+    /// An empty histogram (allocates nothing until a value is recorded).
+    pub fn new() -> Self {
+        Histogram {
+            counts: Vec::new(),
+            samples: 0,
+            max: 0,
+        }
+    }
+
+    #[inline]
     fn bucket_of(value: u64) -> usize {
-        if value < SUB_BUCKETS {
+        if value < Self::SUB_BUCKETS {
             return value as usize;
         }
         let octave = 63 - value.leading_zeros() - SUB_BITS;
-        let mantissa = (value >> octave) - SUB_BUCKETS;
-        (SUB_BUCKETS + u64::from(octave) * SUB_BUCKETS + mantissa) as usize
+        let mantissa = (value >> octave) - Self::SUB_BUCKETS;
+        (Self::SUB_BUCKETS + u64::from(octave) * Self::SUB_BUCKETS + mantissa) as usize
     }
 
     /// The smallest value that falls in `bucket`.
-    fn lower_bound(bucket: usize) -> u64 {
+    pub fn lower_bound(bucket: usize) -> u64 {
         let bucket = bucket as u64;
-        if bucket < SUB_BUCKETS {
+        if bucket < Self::SUB_BUCKETS {
             return bucket;
         }
-        let octave = (bucket - SUB_BUCKETS) / SUB_BUCKETS;
-        let mantissa = (bucket - SUB_BUCKETS) % SUB_BUCKETS;
-        (SUB_BUCKETS + mantissa) << octave
+        let octave = (bucket - Self::SUB_BUCKETS) / Self::SUB_BUCKETS;
+        let mantissa = (bucket - Self::SUB_BUCKETS) % Self::SUB_BUCKETS;
+        (Self::SUB_BUCKETS + mantissa) << octave
     }
 
-    /// Adds one sample (µs).
+    /// Counts one sample (µs). Inlined: the HTML report records three per
+    /// invocation.
+    #[inline]
     pub fn record(&mut self, value: u64) {
-        let bucket = Histogram::bucket_of(value);
+        let bucket = Self::bucket_of(value);
         if bucket >= self.counts.len() {
             self.counts.resize(bucket + 1, 0);
         }
@@ -317,8 +337,13 @@ impl Histogram {
         self.samples
     }
 
-    /// The nearest-rank percentile (`per_mille` of 1,000); `None` when
-    /// empty.
+    /// The largest sample, exactly; `None` when empty.
+    pub fn max(&self) -> Option<u64> {
+        (self.samples > 0).then_some(self.max)
+    }
+
+    /// The nearest-rank percentile (`per_mille` of 1,000), as its bucket's
+    /// lower bound (never above the maximum); `None` when empty.
     pub fn percentile(&self, per_mille: u64) -> Option<u64> {
         if self.samples == 0 {
             return None;
@@ -328,7 +353,7 @@ impl Histogram {
         for (bucket, &count) in self.counts.iter().enumerate() {
             seen += count;
             if seen >= rank {
-                return Some(Histogram::lower_bound(bucket).min(self.max));
+                return Some(Self::lower_bound(bucket).min(self.max));
             }
         }
         Some(self.max)
@@ -336,13 +361,33 @@ impl Histogram {
 
     /// p50, p90, p99 and max.
     pub fn summary(&self) -> [Option<u64>; 4] {
-        let max = (self.samples > 0).then_some(self.max);
         [
             self.percentile(500),
             self.percentile(900),
             self.percentile(990),
-            max,
+            self.max(),
         ]
+    }
+
+    /// The empirical CDF at each occupied bucket: (the bucket's lower
+    /// bound, never above the maximum; samples at or below the bucket), in
+    /// increasing order.
+    pub fn cumulative(&self) -> Vec<(u64, u64)> {
+        let mut seen = 0;
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(bucket, &count)| {
+                seen += count;
+                (Self::lower_bound(bucket).min(self.max), seen)
+            })
+            .collect()
+    }
+
+    /// Counters allocated: bounded by the largest value's octave.
+    pub fn counters(&self) -> usize {
+        self.counts.len()
     }
 }
 
@@ -687,7 +732,7 @@ mod tests {
     use super::*;
 
     fn histogram_of(values: impl IntoIterator<Item = u64>) -> Histogram {
-        let mut histogram = Histogram::default();
+        let mut histogram = Histogram::new();
         values.into_iter().for_each(|v| histogram.record(v));
         histogram
     }
@@ -919,20 +964,64 @@ mod tests {
             u64::MAX / 3,
             u64::MAX,
         ] {
-            let bucket = Histogram::bucket_of(value);
-            let low = Histogram::lower_bound(bucket);
+            let bucket = <Histogram>::bucket_of(value);
+            let low = <Histogram>::lower_bound(bucket);
             assert!(low <= value, "{value}");
-            assert!(value - low <= value >> SUB_BITS, "{value}: {low}");
+            assert!(value - low <= value >> REPORT_SUB_BITS, "{value}: {low}");
             // The next bucket starts above the value.
-            assert!(Histogram::lower_bound(bucket + 1) > value || value == u64::MAX);
+            assert!(<Histogram>::lower_bound(bucket + 1) > value || value == u64::MAX);
         }
         // Every bucket's lower bound falls in that bucket.
         for bucket in [0, 1_023, 1_024, 2_047, 2_048, 30_000, 56_319] {
-            assert_eq!(Histogram::bucket_of(Histogram::lower_bound(bucket)), bucket);
+            assert_eq!(
+                <Histogram>::bucket_of(<Histogram>::lower_bound(bucket)),
+                bucket
+            );
         }
         let histogram = histogram_of([250_000, 250_001, 5_912_311]);
         assert_eq!(histogram.percentile(500), Some(249_984));
         assert_eq!(histogram.summary()[3], Some(5_912_311));
         assert_eq!(histogram.samples(), 3);
+    }
+
+    #[test]
+    fn fewer_sub_bits_small_values_are_exact_and_large_ones_close_below() {
+        let mut histogram = Histogram::<5>::new();
+        for value in 0..32 {
+            histogram.record(value);
+        }
+        assert_eq!(histogram.percentile(500), Some(15));
+        assert_eq!(histogram.percentile(1_000), Some(31));
+        let mut large = Histogram::<5>::new();
+        large.record(1_000_000);
+        let q = large.percentile(500).unwrap();
+        assert!(q <= 1_000_000 && q as f64 >= 1_000_000.0 * (1.0 - 1.0 / 32.0));
+        assert_eq!(large.max(), Some(1_000_000));
+    }
+
+    #[test]
+    fn cumulative_counts_end_at_the_sample_count() {
+        let mut histogram = Histogram::<5>::new();
+        for value in [5, 5, 100, 7_000, 7_001, 1 << 40] {
+            histogram.record(value);
+        }
+        let cdf = histogram.cumulative();
+        assert_eq!(cdf.first(), Some(&(5, 2)));
+        assert_eq!(cdf.last().map(|p| p.1), Some(6));
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1));
+        // 64 octaves at most, 32 counters each: bounded whatever the values.
+        assert!(histogram.counters() <= 32 + 64 * 32);
+    }
+
+    #[test]
+    fn bucket_bounds_round_trip_at_every_width() {
+        assert_eq!(Histogram::<5>::bucket_of(u64::MAX), 32 + 59 * 32 - 1);
+        // Octaves 0 to 58 of 5 sub-bits: the last bucket holds u64::MAX.
+        for bucket in 0..32 + 59 * 32 {
+            let low = Histogram::<5>::lower_bound(bucket);
+            assert_eq!(Histogram::<5>::bucket_of(low), bucket);
+        }
+        assert_eq!(Histogram::<7>::bucket_of(u64::MAX), 128 + 57 * 128 - 1);
+        assert_eq!(<Histogram>::bucket_of(u64::MAX), 1_024 + 54 * 1_024 - 1);
     }
 }

@@ -650,8 +650,8 @@ fn function_figures<'py>(
         row.set_item("timed_out", stats.timed_out)?;
         row.set_item("rejected", stats.rejected)?;
         row.set_item("cost_picodollars", stats.cost_picodollars)?;
-        row.set_item("end_to_end_us_p50", stats.end_to_end_us.quantile(500))?;
-        row.set_item("end_to_end_us_p99", stats.end_to_end_us.quantile(990))?;
+        row.set_item("end_to_end_us_p50", stats.end_to_end_us.percentile(500))?;
+        row.set_item("end_to_end_us_p99", stats.end_to_end_us.percentile(990))?;
         rows.append(row)?;
     }
     Ok(rows)

@@ -13,8 +13,8 @@
 //! queue against the provider after every step of runs with faults.
 
 use super::buckets::{Counter, Gauge, Timeline};
-use super::sketch::Sketch;
 use crate::input::{Command, Input};
+use crate::report::Histogram;
 use crate::{
     Config, ContainerId, Event, EventKind, FunctionId, HostId, ImageSource, InvocationId, Tier,
 };
@@ -84,7 +84,7 @@ pub struct FunctionStats {
     /// What its invocations were billed, in picodollars.
     pub cost_picodollars: u128,
     /// End to end (`Accepted` → its end), every outcome.
-    pub end_to_end_us: Sketch<FUNCTION_SUB_BITS>,
+    pub end_to_end_us: Histogram<FUNCTION_SUB_BITS>,
 }
 
 /// One row of hosts' totals (one host, or a group of them).
@@ -271,8 +271,8 @@ pub struct Collector {
     /// small as the number alive at once).
     invocations: Vec<Option<InvocationTrack>>,
     containers: Vec<Option<ContainerTrack>>,
-    start_delay_us: [Sketch<RUN_SUB_BITS>; 3],
-    end_to_end_us: [Sketch<RUN_SUB_BITS>; 3],
+    start_delay_us: [Histogram<RUN_SUB_BITS>; 3],
+    end_to_end_us: [Histogram<RUN_SUB_BITS>; 3],
     last_us: u64,
 }
 
@@ -878,13 +878,13 @@ impl Collector {
 
     /// Start delay (`Accepted` → its last `ExecutionStarted`) of the
     /// invocations that ended so, for each outcome of [`Outcome::ALL`].
-    pub fn start_delay_us(&self, outcome: Outcome) -> &Sketch<RUN_SUB_BITS> {
+    pub fn start_delay_us(&self, outcome: Outcome) -> &Histogram<RUN_SUB_BITS> {
         &self.start_delay_us[outcome.index()]
     }
 
     /// End to end (`Accepted` → its end) of the invocations that ended so,
     /// for each outcome of [`Outcome::ALL`].
-    pub fn end_to_end_us(&self, outcome: Outcome) -> &Sketch<RUN_SUB_BITS> {
+    pub fn end_to_end_us(&self, outcome: Outcome) -> &Histogram<RUN_SUB_BITS> {
         &self.end_to_end_us[outcome.index()]
     }
 

@@ -13,7 +13,6 @@ mod collector;
 pub mod compare;
 mod page;
 pub mod render;
-pub mod sketch;
 
 pub use collector::{
     Collector, FunctionStats, HostRowStats, Outcome, Series, FUNCTION_SUB_BITS, HOST_ROWS_MAX,

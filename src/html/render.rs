@@ -2,11 +2,11 @@
 //! per-function and per-host tables, as one HTML string.
 
 use super::buckets::{Gauge, Timeline};
-use super::collector::{Collector, FunctionStats, Outcome, Series};
+use super::collector::{Collector, FunctionStats, Outcome, Series, RUN_SUB_BITS};
 use super::page::{
     document, escape, nice_ceiling, px, short_number, sortable_table, stroke, Fixed,
 };
-use super::sketch::Sketch;
+use crate::report::Histogram;
 use crate::Metrics;
 use std::fmt::Write;
 
@@ -539,7 +539,12 @@ fn log10(mut x: f64) -> f64 {
 const CDF_POINTS_MAX: u64 = 400;
 
 /// The CDF chart of one latency, a line per outcome, on a log time axis.
-fn cdf_chart(id: &str, title: &str, sketches: &[(&str, &Sketch<7>)], note: &str) -> String {
+fn cdf_chart(
+    id: &str,
+    title: &str,
+    sketches: &[(&str, &Histogram<RUN_SUB_BITS>)],
+    note: &str,
+) -> String {
     let bottom = HEIGHT_PX - BOTTOM_PX;
     let plot_h = bottom - TOP_PX;
     let plot_w = WIDTH_PX - LEFT_PX - RIGHT_PX;
@@ -629,7 +634,7 @@ fn cdf_chart(id: &str, title: &str, sketches: &[(&str, &Sketch<7>)], note: &str)
             path_data(points.into_iter())
         );
         for (per_mille, label) in [(500, "p50"), (990, "p99")] {
-            if let Some(value_us) = sketch.quantile(per_mille) {
+            if let Some(value_us) = sketch.percentile(per_mille) {
                 let x = x_of(value_us);
                 let y = bottom - plot_h * per_mille as f64 / 1_000.0;
                 let tip = format!("{name}: {label} {}", ms(value_us));
@@ -658,7 +663,7 @@ fn cdf_chart(id: &str, title: &str, sketches: &[(&str, &Sketch<7>)], note: &str)
 }
 
 /// The percentiles under a CDF chart.
-fn quantile_table(id: &str, sketches: &[(&str, &Sketch<7>)]) -> String {
+fn quantile_table(id: &str, sketches: &[(&str, &Histogram<RUN_SUB_BITS>)]) -> String {
     let headers = [
         ("outcome", "how the invocation ended"),
         ("invocations", "samples"),
@@ -676,7 +681,7 @@ fn quantile_table(id: &str, sketches: &[(&str, &Sketch<7>)]) -> String {
                 (sketch.samples().to_string(), Some(sketch.samples() as f64)),
             ];
             for per_mille in [500, 900, 990, 999] {
-                row.push(ms_cell(sketch.quantile(per_mille)));
+                row.push(ms_cell(sketch.percentile(per_mille)));
             }
             row.push(ms_cell(sketch.max()));
             row
@@ -720,8 +725,8 @@ fn function_row(name: String, f: &FunctionStats) -> Vec<(String, Option<f64>)> {
         ),
         count_cell(f.invocations),
         ratio_cell(f.cold_starts, started),
-        ms_cell(f.end_to_end_us.quantile(500)),
-        ms_cell(f.end_to_end_us.quantile(990)),
+        ms_cell(f.end_to_end_us.percentile(500)),
+        ms_cell(f.end_to_end_us.percentile(990)),
         count_cell(f.completed),
         count_cell(f.timed_out),
         count_cell(f.failed + f.platform_failed),
@@ -1160,11 +1165,11 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         ),
     );
     body += "</div>\n<h2>Latency</h2>\n<div class=\"charts\">\n";
-    let start: Vec<(&str, &Sketch<7>)> = Outcome::ALL
+    let start: Vec<(&str, &Histogram<RUN_SUB_BITS>)> = Outcome::ALL
         .iter()
         .map(|&o| (o.name(), collector.start_delay_us(o)))
         .collect();
-    let end: Vec<(&str, &Sketch<7>)> = Outcome::ALL
+    let end: Vec<(&str, &Histogram<RUN_SUB_BITS>)> = Outcome::ALL
         .iter()
         .map(|&o| (o.name(), collector.end_to_end_us(o)))
         .collect();
