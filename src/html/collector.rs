@@ -18,6 +18,7 @@ use crate::report::Histogram;
 use crate::{
     Config, ContainerId, Event, EventKind, FunctionId, HostId, ImageSource, InvocationId, Tier,
 };
+use coldstart_core::FunctionDef;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The most rows of the per-host heat maps and table: hosts beyond are
@@ -343,11 +344,11 @@ impl Collector {
     /// of other kinds are ignored). Call it before the registration's
     /// `FunctionRegistered` event, or for every registration up front.
     pub fn observe_input(&mut self, input: &Input) {
-        if let Command::RegisterFunction {
+        if let Command::RegisterFunction(FunctionDef {
             memory_bytes,
             scratch_bytes,
             ..
-        } = input.command
+        }) = input.command
         {
             self.pending_functions
                 .push_back((memory_bytes, scratch_bytes));
