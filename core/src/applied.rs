@@ -30,8 +30,8 @@ pub enum Created {
 /// ```
 /// use coldstart_core::{Builtin, Command, Config, HostSpec, Input, MainStorageSpec, Provider, GIB};
 ///
-/// let main = MainStorageSpec { capacity_bytes: 10 * GIB, download_bytes_per_s: 100 << 20 };
-/// let host = HostSpec { ram_bytes: 4 * GIB, slots: 8, disk_bytes: 10 * GIB, copy_bytes_per_s: 1 << 30 };
+/// let main = MainStorageSpec::new(10 * GIB, 100 << 20);
+/// let host = HostSpec::new(4 * GIB, 8, 10 * GIB, 1 << 30);
 /// let mut provider = Provider::new(Config::homogeneous(main, host, 2), Builtin::default()).unwrap();
 /// let applied = provider
 ///     .apply(&Input { at_us: 0, command: Command::RegisterImage { size_bytes: 1 << 20 } })

@@ -21,25 +21,13 @@ const WARM: u64 = 10;
 const KEEP: u64 = 600_000_000;
 
 fn host_spec(ram_bytes: u64, slots: u32, disk_bytes: u64) -> HostSpec {
-    HostSpec {
-        ram_bytes,
-        slots,
-        disk_bytes,
-        copy_bytes_per_s: BW,
-    }
+    HostSpec::new(ram_bytes, slots, disk_bytes, BW)
 }
 
 /// `hosts` identical hosts and main storage of `main_bytes`, with the round
 /// bandwidths and overheads of this file.
 fn config(hosts: u32, host: HostSpec, main_bytes: u64) -> Config {
-    let mut config = Config::homogeneous(
-        MainStorageSpec {
-            capacity_bytes: main_bytes,
-            download_bytes_per_s: BW,
-        },
-        host,
-        hosts,
-    );
+    let mut config = Config::homogeneous(MainStorageSpec::new(main_bytes, BW), host, hosts);
     config.cold_start_us = COLD;
     config.warm_start_us = WARM;
     config
@@ -2480,10 +2468,7 @@ fn heterogeneous_hosts_and_image_locality() {
         let mut cfg = default_config();
         cfg.hosts = vec![
             host_spec(100, 4, 1_000),
-            HostSpec {
-                copy_bytes_per_s: 3_000_000,
-                ..host_spec(1_000, 4, 1_000)
-            },
+            host_spec(1_000, 4, 1_000).with_copy_bytes_per_s(3_000_000),
         ];
         let policies = Builtin {
             host_selection: selection,
@@ -2765,10 +2750,7 @@ fn values_at_the_limits_are_accepted() {
 /// attempts, the first retry 1,000 µs after a failure, the second 2,000 µs.
 fn fault_config(hosts: u32, slots: u32) -> Config {
     let mut config = config(hosts, host_spec(1_000, slots, 1_000), 1_000);
-    config.retry = Retry {
-        attempts_max: 3,
-        backoff_us: 1_000,
-    };
+    config.retry = Retry::new(3, 1_000);
     config
 }
 
