@@ -144,8 +144,9 @@ impl<'a> IntoIterator for &'a Applied {
 /// its command was judged (R29, R30). A refusal by the time checks
 /// (`TimeTooLate`, `TimeWentBackwards`) fires nothing, so its events are
 /// empty; any other refusal leaves the provider as `Advance` to the
-/// input's time would have.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// input's time would have. It serializes and deserializes (from any
+/// buffer: it owns its text), so a driver can log or send it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Refused {
     refusal: Refusal,

@@ -1700,7 +1700,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 0 }),
         Refusal::Zero {
-            field: "size_bytes"
+            field: "size_bytes".into()
         }
     );
     assert_eq!(
@@ -1711,7 +1711,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "size_bytes",
+            field: "size_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1719,19 +1719,19 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, register_function(image, 0, 0, 10)),
         Refusal::Zero {
-            field: "memory_bytes"
+            field: "memory_bytes".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, 0)),
         Refusal::Zero {
-            field: "time_limit_us"
+            field: "time_limit_us".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, DURATION_MAX_US + 1)),
         Refusal::TooLarge {
-            field: "time_limit_us",
+            field: "time_limit_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1739,7 +1739,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, invoke_cmd(f, success(DURATION_MAX_US + 1, 0))),
         Refusal::TooLarge {
-            field: "code.run_us",
+            field: "code.run_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1755,7 +1755,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "egress_bytes",
+            field: "egress_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1765,26 +1765,26 @@ fn refused_inputs_change_nothing() {
         w.refuse(5_000, Command::RegisterImage { size_bytes: 2_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 2_001,
-            why: "larger than main storage"
+            why: "larger than main storage".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 1_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 1_001,
-            why: "larger than every host's disk"
+            why: "larger than every host's disk".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 1_001, 0, 10)),
         Refusal::FunctionNeverFits {
-            why: "needs more RAM than any host has"
+            why: "needs more RAM than any host has".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 951, 10)),
         Refusal::FunctionNeverFits {
-            why: "no host has both the RAM and the disk for its image plus scratch"
+            why: "no host has both the RAM and the disk for its image plus scratch".into()
         }
     );
     // The same, at the limits, is accepted; the first refused input at
