@@ -7,6 +7,7 @@
 //! `cargo bench --bench memory` (Linux only; prints, does not time).
 //! `MEMORY_ENTITIES=N` changes N (default 1,000,000).
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, Event, EventKind, Events, HostSpec, Input, InvocationId,
     MainStorageSpec, Pressure, Provider, GIB, MIB,
@@ -48,12 +49,10 @@ fn provider(containers: u64, pressure: Pressure) -> Provider {
     let mut provider = Provider::new(config, Builtin::default()).expect("valid");
     for command in [
         Command::RegisterImage { size_bytes: MIB },
-        Command::RegisterFunction {
-            image: coldstart::ImageId::from_bits(0),
-            memory_bytes: MIB,
-            scratch_bytes: 1_024,
-            time_limit_us: 10_000_000,
-        },
+        Command::RegisterFunction(
+            FunctionDef::new(coldstart::ImageId::from_bits(0), MIB, 10_000_000)
+                .with_scratch_bytes(1_024),
+        ),
     ] {
         provider
             .apply(&Input { at_us: 0, command })

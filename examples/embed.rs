@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo run --example embed`.
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, EndOutcome, Input, InvocationId, MainStorageSpec, Provider,
     GIB, MIB,
@@ -30,12 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let function = provider
         .apply(&Input {
             at_us: 0,
-            command: Command::RegisterFunction {
-                image,
-                memory_bytes: 512 * MIB,
-                scratch_bytes: 512 * MIB,
-                time_limit_us: 3_000_000,
-            },
+            command: Command::RegisterFunction(
+                FunctionDef::new(image, 512 * MIB, 3_000_000).with_scratch_bytes(512 * MIB),
+            ),
         })?
         .function()
         .ok_or("a registration creates a function")?;

@@ -5,6 +5,7 @@
 //!
 //! `PROPTEST_CASES=N cargo test --test differential` runs deeper.
 
+use coldstart::FunctionDef;
 use coldstart_core::{Builtin, Event, Provider};
 use coldstart_model::ops::{case, Case};
 use coldstart_model::{run_differential, Model};
@@ -304,12 +305,7 @@ fn reap_of_a_record_retention_reaps_in_the_same_step_is_refused() {
     let first = InvocationId::from_bits(0);
     let inputs = [
         Command::RegisterImage { size_bytes: 10 },
-        Command::RegisterFunction {
-            image,
-            memory_bytes: 10,
-            scratch_bytes: 0,
-            time_limit_us: 1_000,
-        },
+        Command::RegisterFunction(FunctionDef::new(image, 10, 1_000)),
         Command::Invoke {
             function,
             code: Code::success(10, 1),

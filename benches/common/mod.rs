@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, Events, FunctionId, HostSpec, ImageId, Input, MainStorageSpec,
     Pressure, Provider, MIB,
@@ -110,12 +111,14 @@ impl Scale {
         for function in 0..self.functions {
             let input = Input {
                 at_us: 0,
-                command: Command::RegisterFunction {
-                    image: ImageId::from_bits(u64::from(function % self.images)),
-                    memory_bytes: FUNCTION_MEMORY_BYTES,
-                    scratch_bytes: FUNCTION_SCRATCH_BYTES,
-                    time_limit_us: 60_000_000,
-                },
+                command: Command::RegisterFunction(
+                    FunctionDef::new(
+                        ImageId::from_bits(u64::from(function % self.images)),
+                        FUNCTION_MEMORY_BYTES,
+                        60_000_000,
+                    )
+                    .with_scratch_bytes(FUNCTION_SCRATCH_BYTES),
+                ),
             };
             provider.apply_into(&input, &mut out).expect("registers");
         }

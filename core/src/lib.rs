@@ -17,7 +17,9 @@
 //! ([`Provider::check_invariants`]).
 //!
 //! ```
-//! use coldstart_core::{Builtin, Code, Command, Config, EndOutcome, Input, Provider, MIB};
+//! use coldstart_core::{
+//!     Builtin, Code, Command, Config, EndOutcome, FunctionDef, Input, Provider, MIB,
+//! };
 //!
 //! let mut provider = Provider::new(Config::default(), Builtin::default())?;
 //! let at = |at_us, command| Input { at_us, command };
@@ -26,12 +28,7 @@
 //!     .image()
 //!     .unwrap();
 //! let function = provider
-//!     .apply(&at(0, Command::RegisterFunction {
-//!         image,
-//!         memory_bytes: 256 * MIB,
-//!         scratch_bytes: 0,
-//!         time_limit_us: 1_000_000,
-//!     }))?
+//!     .apply(&at(0, Command::RegisterFunction(FunctionDef::new(image, 256 * MIB, 1_000_000))))?
 //!     .function()
 //!     .unwrap();
 //! let code = Code::success(30_000, 7); // runs 30 ms, outputs 7
@@ -134,7 +131,7 @@ pub use event::{
     RemovalCause, Tier,
 };
 pub use ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
-pub use input::{Code, Command, Input, Outcome, Phase};
+pub use input::{Code, Command, FunctionDef, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{

@@ -6,7 +6,7 @@ use crate::billing::Usage;
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
-use crate::input::{Command, Input, Outcome};
+use crate::input::{Command, FunctionDef, Input, Outcome};
 use crate::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
@@ -243,12 +243,12 @@ impl Core {
         let core = self;
         match *command {
             Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
+            }) => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
             Command::Invoke {
                 function,
                 code,
@@ -405,12 +405,12 @@ impl Core {
                     .unwrap_or_else(|_| bug("validated image insert failed"));
                 self.emit(out, EventKind::ImageRegistered { image, size_bytes });
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+            }) => {
                 let function = self
                     .functions
                     .insert(Function {

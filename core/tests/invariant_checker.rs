@@ -40,12 +40,7 @@ fn busy_provider() -> Provider {
     at(
         &mut p,
         0,
-        Command::RegisterFunction {
-            image,
-            memory_bytes: 100,
-            scratch_bytes: 10,
-            time_limit_us: 10_000_000,
-        },
+        Command::RegisterFunction(FunctionDef::new(image, 100, 10_000_000).with_scratch_bytes(10)),
     );
     let function = FunctionId::from_bits(0);
     let invoke = |run_us| Command::Invoke {
@@ -176,12 +171,11 @@ fn one_invocation_at(at_us: u64) -> Provider {
     };
     at(&mut p, 0, Command::RegisterImage { size_bytes: 100 });
     let memory_bytes = 100;
-    let register = Command::RegisterFunction {
-        image: ImageId::from_bits(0),
+    let register = Command::RegisterFunction(FunctionDef::new(
+        ImageId::from_bits(0),
         memory_bytes,
-        scratch_bytes: 0,
-        time_limit_us: 10_000_000,
-    };
+        10_000_000,
+    ));
     at(&mut p, 0, register);
     let invoke = Command::Invoke {
         function: FunctionId::from_bits(0),
@@ -333,12 +327,7 @@ fn prewarm_planned_provider() -> Provider {
     at(0, Command::RegisterImage { size_bytes: 10 });
     at(
         0,
-        Command::RegisterFunction {
-            image: ImageId::from_bits(0),
-            memory_bytes: 100,
-            scratch_bytes: 0,
-            time_limit_us: 1_000,
-        },
+        Command::RegisterFunction(FunctionDef::new(ImageId::from_bits(0), 100, 1_000)),
     );
     let invoke = Command::Invoke {
         function: FunctionId::from_bits(0),

@@ -165,15 +165,17 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                 memory,
                 scratch,
                 limit_us,
-            } => Command::RegisterFunction {
-                image: images
-                    .get(image % images.len().max(1))
-                    .copied()
-                    .unwrap_or_default(),
-                memory_bytes: memory,
-                scratch_bytes: scratch,
-                time_limit_us: limit_us,
-            },
+            } => Command::RegisterFunction(
+                FunctionDef::new(
+                    images
+                        .get(image % images.len().max(1))
+                        .copied()
+                        .unwrap_or_default(),
+                    memory,
+                    limit_us,
+                )
+                .with_scratch_bytes(scratch),
+            ),
             Op::Invoke {
                 function,
                 code,
@@ -417,12 +419,10 @@ fn host_index_answers_every_rule_as_a_scan() {
             inputs.push(Command::RegisterImage { size_bytes: size });
         }
         for f in 0..6u64 {
-            inputs.push(Command::RegisterFunction {
-                image: ImageId::from_bits(f % 3),
-                memory_bytes: 50 + 50 * (f % 3),
-                scratch_bytes: 20 * (f % 4),
-                time_limit_us: 10_000,
-            });
+            inputs.push(Command::RegisterFunction(
+                FunctionDef::new(ImageId::from_bits(f % 3), 50 + 50 * (f % 3), 10_000)
+                    .with_scratch_bytes(20 * (f % 4)),
+            ));
         }
         while inputs.len() < 1_000 {
             inputs.push(match draw(40) {

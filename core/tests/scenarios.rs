@@ -179,12 +179,9 @@ impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
         let at = self.now();
         let events = self.step(
             at,
-            Command::RegisterFunction {
-                image,
-                memory_bytes: memory,
-                scratch_bytes: scratch,
-                time_limit_us: limit,
-            },
+            Command::RegisterFunction(
+                FunctionDef::new(image, memory, limit).with_scratch_bytes(scratch),
+            ),
         );
         let [Event {
             kind: EventKind::FunctionRegistered { function, .. },
@@ -1635,12 +1632,7 @@ fn invalid_host_decisions_are_refused() {
 // ---------------------------------------------------------------------------
 
 fn register_function(image: ImageId, memory: u64, scratch: u64, limit: u64) -> Command {
-    Command::RegisterFunction {
-        image,
-        memory_bytes: memory,
-        scratch_bytes: scratch,
-        time_limit_us: limit,
-    }
+    Command::RegisterFunction(FunctionDef::new(image, memory, limit).with_scratch_bytes(scratch))
 }
 
 fn invoke_cmd(function: FunctionId, code: Code) -> Command {

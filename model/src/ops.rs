@@ -4,6 +4,7 @@
 //! any generated value is meaningful and shrinks well. A `Resolver` turns
 //! each op into a real `Input` using the ids learned from earlier events.
 
+use coldstart_core::FunctionDef;
 use coldstart_core::{
     Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection, HostSpec,
     HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy, MainStorageSpec,
@@ -373,12 +374,14 @@ impl Resolver {
                 time_limit_us,
             } => (
                 now_us,
-                Command::RegisterFunction {
-                    image: pick(&self.images, image),
-                    memory_bytes: self.scale.bytes(u64::from(memory_units % 10)),
-                    scratch_bytes: self.scale.bytes(u64::from(scratch_units % 6)),
-                    time_limit_us: self.scale.us(u64::from(time_limit_us % 400)),
-                },
+                Command::RegisterFunction(
+                    FunctionDef::new(
+                        pick(&self.images, image),
+                        self.scale.bytes(u64::from(memory_units % 10)),
+                        self.scale.us(u64::from(time_limit_us % 400)),
+                    )
+                    .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6))),
+                ),
             ),
             Op::Invoke {
                 function,
@@ -469,12 +472,11 @@ impl Resolver {
                     0 => Command::Reap {
                         invocation: bogus(InvocationId::from_bits),
                     },
-                    1 => Command::RegisterFunction {
-                        image: bogus(ImageId::from_bits),
-                        memory_bytes: self.scale.unit_bytes,
-                        scratch_bytes: 0,
-                        time_limit_us: self.scale.us(10),
-                    },
+                    1 => Command::RegisterFunction(FunctionDef::new(
+                        bogus(ImageId::from_bits),
+                        self.scale.unit_bytes,
+                        self.scale.us(10),
+                    )),
                     _ => Command::Invoke {
                         function: bogus(FunctionId::from_bits),
                         code: Code::success(1, 0),

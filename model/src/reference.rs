@@ -16,6 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use coldstart_core::FunctionDef;
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
@@ -804,12 +805,13 @@ impl<P: Policies> Model<P> {
                     return Err(Refusal::TooManyEntities { kind: "images" });
                 }
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+                ..
+            }) => {
                 // R40
                 let Some(img) = w.images.get(image.to_bits()) else {
                     return Err(Refusal::UnknownImage { image });
@@ -957,12 +959,13 @@ impl<P: Policies> Model<P> {
                 self.w
                     .emit(ev, EventKind::ImageRegistered { image, size_bytes });
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+                ..
+            }) => {
                 // R41
                 let key = self.w.functions.insert(Function {
                     image,

@@ -31,6 +31,7 @@ use coldstart::scenario::{self, Scenario, ScenarioError as ScenarioProblem};
 use coldstart::simulate::SimulateError;
 use coldstart::study::compare;
 use coldstart::study::grid::{Grid, GridArgument, GridError};
+use coldstart::FunctionDef;
 use coldstart::{Config, Event, Input, InvocationId, Refused as RefusedStep};
 use policy::{sharing_failures, Policy};
 use pyo3::create_exception;
@@ -463,11 +464,17 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
             )
         }
         "RegisterFunction" => (
-            Command::RegisterFunction {
-                image: ImageId::from_bits(field(dict, pyo3::intern!(py, "image"))?),
-                memory_bytes: field(dict, pyo3::intern!(py, "memory_bytes"))?,
-                scratch_bytes: field(dict, pyo3::intern!(py, "scratch_bytes"))?,
-                time_limit_us: field(dict, pyo3::intern!(py, "time_limit_us"))?,
+            {
+                // Read in the order the fields are documented, so the first
+                // missing one is the one named.
+                let image = ImageId::from_bits(field(dict, pyo3::intern!(py, "image"))?);
+                let memory_bytes = field(dict, pyo3::intern!(py, "memory_bytes"))?;
+                let scratch_bytes = field(dict, pyo3::intern!(py, "scratch_bytes"))?;
+                let time_limit_us = field(dict, pyo3::intern!(py, "time_limit_us"))?;
+                Command::RegisterFunction(
+                    FunctionDef::new(image, memory_bytes, time_limit_us)
+                        .with_scratch_bytes(scratch_bytes),
+                )
             },
             4,
         ),

@@ -19,6 +19,7 @@ use crate::{
     Config, ContainerId, Event, EventKind, FunctionId, HostId, ImageSource, InvocationId,
     RemovalCause, Tier,
 };
+use coldstart_core::FunctionDef;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The most rows of the per-host heat maps and table: hosts beyond are
@@ -382,11 +383,11 @@ impl Collector {
     /// of other kinds are ignored). Call it before the registration's
     /// `FunctionRegistered` event, or for every registration up front.
     pub fn observe_input(&mut self, input: &Input) {
-        if let Command::RegisterFunction {
+        if let Command::RegisterFunction(FunctionDef {
             memory_bytes,
             scratch_bytes,
             ..
-        } = input.command
+        }) = input.command
         {
             self.pending_functions
                 .push_back((memory_bytes, scratch_bytes));

@@ -168,7 +168,10 @@ pub fn decode_input(bytes: &[u8]) -> Result<Input, CodecError> {
 
 /// A reader of bincode's `config::standard()` layout for [`Input`], by hand.
 pub mod wire {
-    use crate::{Code, Command, FunctionId, HostId, ImageId, Input, InvocationId, Outcome, Phase};
+    use crate::{
+        Code, Command, FunctionDef, FunctionId, HostId, ImageId, Input, InvocationId, Outcome,
+        Phase,
+    };
 
     /// The input `bytes` encode, if they are the canonical encoding of one
     /// with nothing after it; `None` otherwise (the caller's serde path
@@ -228,12 +231,17 @@ pub mod wire {
                 0 => Command::RegisterImage {
                     size_bytes: self.u64()?,
                 },
-                1 => Command::RegisterFunction {
-                    image: ImageId::from_bits(self.u64()?),
-                    memory_bytes: self.u64()?,
-                    scratch_bytes: self.u64()?,
-                    time_limit_us: self.u64()?,
-                },
+                1 => {
+                    // The fields in the order they are encoded.
+                    let image = ImageId::from_bits(self.u64()?);
+                    let memory_bytes = self.u64()?;
+                    let scratch_bytes = self.u64()?;
+                    let time_limit_us = self.u64()?;
+                    Command::RegisterFunction(
+                        FunctionDef::new(image, memory_bytes, time_limit_us)
+                            .with_scratch_bytes(scratch_bytes),
+                    )
+                }
                 2 => Command::Invoke {
                     function: FunctionId::from_bits(self.u64()?),
                     code: self.code()?,
@@ -341,7 +349,7 @@ mod tests {
 
     /// Every kind of command, with values at each varint width's edges.
     fn sample_inputs() -> Vec<Input> {
-        use crate::{FunctionId, HostId, ImageId, InvocationId, Outcome, Phase};
+        use crate::{FunctionDef, FunctionId, HostId, ImageId, InvocationId, Outcome, Phase};
         let edges = [
             0,
             250,
@@ -365,12 +373,9 @@ mod tests {
             let host = HostId(u32::try_from(n).unwrap_or(u32::MAX));
             for command in [
                 Command::RegisterImage { size_bytes: n },
-                Command::RegisterFunction {
-                    image: ImageId::from_bits(m),
-                    memory_bytes: n,
-                    scratch_bytes: m,
-                    time_limit_us: n,
-                },
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(m), n, n).with_scratch_bytes(m),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {

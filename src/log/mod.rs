@@ -1832,7 +1832,7 @@ pub fn convert<R: BufRead, W: Write>(
 mod tests {
     use super::*;
     use crate::simulate::{default_config, default_workload};
-    use crate::Pressure;
+    use crate::{FunctionDef, Pressure};
 
     fn record(format: LogFormat) -> (Vec<u8>, Trailer) {
         let mut recorder = Recorder::new(
@@ -2221,12 +2221,7 @@ mod tests {
             &mut recorder,
             command_at(
                 0,
-                Command::RegisterFunction {
-                    image,
-                    memory_bytes: 512 * crate::MIB,
-                    scratch_bytes: 0,
-                    time_limit_us: 60_000_000,
-                },
+                Command::RegisterFunction(FunctionDef::new(image, 512 * crate::MIB, 60_000_000)),
             ),
         );
         take(&recorder);

@@ -669,6 +669,7 @@ impl Iterator for Azure2019Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FunctionDef;
     use std::path::Path;
 
     fn data(name: &str) -> PathBuf {
@@ -731,7 +732,7 @@ mod tests {
         let images: Vec<u64> = registrations[3..]
             .iter()
             .map(|input| match input.command {
-                Command::RegisterFunction { image, .. } => image.to_bits(),
+                Command::RegisterFunction(FunctionDef { image, .. }) => image.to_bits(),
                 _ => panic!("{input:?}"),
             })
             .collect();

@@ -35,6 +35,7 @@
 
 use crate::input::{Code, Command, Input, Outcome, Phase};
 use crate::{FunctionId, ImageId};
+use coldstart_core::FunctionDef;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -813,12 +814,14 @@ impl Workload {
         self.next_index += 1;
         Some(Input {
             at_us: self.now_us,
-            command: Command::RegisterFunction {
-                image: ImageId::from_bits(u64::from(spec.image_index)),
-                memory_bytes: spec.memory_bytes,
-                scratch_bytes: spec.scratch_bytes,
-                time_limit_us: spec.time_limit_us,
-            },
+            command: Command::RegisterFunction(
+                FunctionDef::new(
+                    ImageId::from_bits(u64::from(spec.image_index)),
+                    spec.memory_bytes,
+                    spec.time_limit_us,
+                )
+                .with_scratch_bytes(spec.scratch_bytes),
+            ),
         })
     }
 
@@ -1028,7 +1031,7 @@ mod tests {
         assert!(matches!(inputs[0].command, Command::RegisterImage { .. }));
         assert!(matches!(
             inputs[1].command,
-            Command::RegisterFunction { .. }
+            Command::RegisterFunction(FunctionDef { .. })
         ));
         assert!(matches!(inputs[3].command, Command::Invoke { .. }));
         assert!(inputs.windows(2).all(|w| w[0].at_us <= w[1].at_us));

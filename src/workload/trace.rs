@@ -48,6 +48,7 @@
 use crate::files::{self, TRACE_LINE_BYTES_MAX};
 use crate::input::{Code, Command, Input, Outcome};
 use crate::{FunctionId, ImageId};
+use coldstart_core::FunctionDef;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fs::File;
 use std::io::BufReader;
@@ -423,12 +424,14 @@ impl Registrations {
             }
         } else {
             let (image, memory_bytes) = function((self.issued - self.apps) as usize)?;
-            Command::RegisterFunction {
-                image: ImageId::from_bits(u64::from(image)),
-                memory_bytes,
-                scratch_bytes: self.scratch_bytes,
-                time_limit_us: self.time_limit_us,
-            }
+            Command::RegisterFunction(
+                FunctionDef::new(
+                    ImageId::from_bits(u64::from(image)),
+                    memory_bytes,
+                    self.time_limit_us,
+                )
+                .with_scratch_bytes(self.scratch_bytes),
+            )
         };
         self.issued += 1;
         Some(Input { at_us: 0, command })
@@ -682,7 +685,7 @@ mod tests {
         let images: Vec<u64> = registrations[2..]
             .iter()
             .map(|input| match input.command {
-                Command::RegisterFunction { image, .. } => image.to_bits(),
+                Command::RegisterFunction(FunctionDef { image, .. }) => image.to_bits(),
                 _ => panic!("{input:?}"),
             })
             .collect();
