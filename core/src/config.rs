@@ -71,6 +71,37 @@ pub struct Config {
     /// and failed image transfers (spec §27).
     #[serde(default)]
     pub retry: Retry,
+    /// How concurrent transfers on one link share it (spec R85):
+    /// [`Bandwidth::Dedicated`] (the default, each at the link's full
+    /// rate) or [`Bandwidth::FairShare`] (equal shares, re-timed at every
+    /// start and end on the link).
+    #[serde(default)]
+    pub bandwidth: Bandwidth,
+}
+
+/// How the transfers on one link — main storage's download feed, or one
+/// host's copy link — share its bandwidth (spec R85).
+///
+/// ```
+/// use coldstart_core::{Bandwidth, Config};
+///
+/// let config = Config::default().with_bandwidth(Bandwidth::FairShare);
+/// assert_eq!(config.bandwidth, Bandwidth::FairShare);
+/// assert_eq!(Config::default().bandwidth, Bandwidth::Dedicated);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum Bandwidth {
+    /// Every transfer runs at the link's full rate however many run at
+    /// once: `transfer_us(size, bandwidth)` from its start (spec R85).
+    #[default]
+    Dedicated,
+    /// The link is shared max-min fairly among the transfers on it; as
+    /// every transfer wants the whole link, that is an equal share each.
+    /// Progress is charged and completion timers re-set whenever a
+    /// transfer starts or ends on the link (spec R85a–R85d).
+    FairShare,
 }
 
 /// The default scenario's provider: four hosts of 16 GiB RAM, 8 container
@@ -186,7 +217,8 @@ pub struct MainStorageSpec {
     pub capacity_bytes: u64,
     /// Download bandwidth from the image registry into main storage (bytes
     /// per second). Each download takes `⌈size × 10^6 / bandwidth⌉` µs,
-    /// whatever else is in flight (spec R84, R85). 1 to `limits::BYTES_MAX`.
+    /// whatever else is in flight, unless [`Config::bandwidth`] shares the
+    /// feed (spec R84, R85). 1 to `limits::BYTES_MAX`.
     pub download_bytes_per_s: u64,
 }
 
@@ -428,6 +460,12 @@ impl Config {
         self
     }
 
+    /// How concurrent transfers share a link (spec R85).
+    pub fn with_bandwidth(mut self, bandwidth: Bandwidth) -> Config {
+        self.bandwidth = bandwidth;
+        self
+    }
+
     /// `count` hosts like `host` behind `main_storage`, with the defaults of
     /// spec R16: cold starts of 250 ms, warm starts of 1 ms, rejection under
     /// pressure, every terminal record kept, and [`Retry::default`].
@@ -447,6 +485,7 @@ impl Config {
             pressure: Pressure::Reject,
             terminal_records_max: None,
             retry: Retry::default(),
+            bandwidth: Bandwidth::Dedicated,
         }
     }
 

@@ -11,7 +11,6 @@ use crate::refusal::Refusal;
 use crate::state::{
     bug, ContainerState, Core, EndOutcome, Ending, ImageClass, InvState, MainState, Timer,
 };
-use crate::storage::transfer_us;
 
 impl Core {
     /// Checks a fault input (R140).
@@ -60,7 +59,7 @@ impl Core {
             .map(|(key, _)| key)
     }
 
-    fn cancel_timer(&mut self, timer: Timer) {
+    pub(crate) fn cancel_timer(&mut self, timer: Timer) {
         let key = self
             .timer_key(timer)
             .unwrap_or_else(|| bug("cancelling a timer that is not pending"));
@@ -131,7 +130,12 @@ impl Core {
             .into_iter()
             .find(|&t| self.timer_key(t).is_some());
             if let Some(timer) = copy_timer {
-                self.cancel_timer(timer);
+                if let Timer::CopyDone { .. } = timer {
+                    // R85d: the host's other copies are re-timed.
+                    self.cancel_transfer(timer);
+                } else {
+                    self.cancel_timer(timer);
+                }
                 self.unpin_main(image);
                 self.refresh_main_evictable(policies, image);
             } else {
@@ -194,7 +198,7 @@ impl Core {
         image: ImageId,
         out: &mut Events,
     ) {
-        self.cancel_timer(Timer::DownloadDone { image });
+        self.cancel_transfer(Timer::DownloadDone { image });
         self.metrics.downloads_failed += 1;
         let retry = self.config.retry;
         let now_us = self.now_us;
@@ -241,7 +245,7 @@ impl Core {
         image: ImageId,
         out: &mut Events,
     ) {
-        self.cancel_timer(Timer::CopyDone { host, image });
+        self.cancel_transfer(Timer::CopyDone { host, image });
         self.metrics.copies_failed += 1;
         let retry = self.config.retry;
         let now_us = self.now_us;
@@ -302,19 +306,25 @@ impl Core {
         self.metrics.main_storage_losses += 1;
         self.emit(out, EventKind::MainStorageLost);
         // 1. Copies out of it (in flight or waiting to retry), in timer order.
-        let copies: Vec<((u64, u64), HostId, ImageId)> = self
+        let copies: Vec<((u64, u64), Timer, HostId, ImageId)> = self
             .timers
             .sorted()
             .into_iter()
             .filter_map(|(key, timer)| match timer {
                 Timer::CopyDone { host, image } | Timer::CopyRetry { host, image } => {
-                    Some((key, host, image))
+                    Some((key, timer, host, image))
                 }
                 _ => None,
             })
             .collect();
-        for (key, host, image) in copies {
-            self.timers.cancel(key);
+        for (key, timer, host, image) in copies {
+            if let Timer::CopyDone { .. } = timer {
+                // Its key may have moved: an earlier copy on its host's
+                // link ended and re-timed it (R85d).
+                self.cancel_transfer(timer);
+            } else {
+                self.timers.cancel(key);
+            }
             self.metrics.copies_failed += 1;
             let attempt = self.host_image(host, image).map_or_else(
                 || bug("copy of an image not on the host"),
@@ -340,7 +350,7 @@ impl Core {
                 .get(image)
                 .map_or_else(|| bug("unknown image"), |i| (i.main, i.download_attempt));
             if main == MainState::Downloading {
-                self.cancel_timer(Timer::DownloadDone { image });
+                self.cancel_transfer(Timer::DownloadDone { image });
             } else {
                 self.cancel_timer(Timer::DownloadRetry { image });
             }
@@ -420,8 +430,7 @@ impl Core {
         img.main = MainState::Downloading;
         let size = img.size_bytes;
         self.metrics.bytes_downloaded += u128::from(size);
-        let due = self.now_us + transfer_us(size, self.config.main_storage.download_bytes_per_s);
-        self.schedule(due, Timer::DownloadDone { image });
+        self.start_transfer(Timer::DownloadDone { image }, size);
         self.emit(out, EventKind::DownloadStarted { image });
     }
 
@@ -431,11 +440,7 @@ impl Core {
             .host_image(host, image)
             .map_or_else(|| bug("retry of a copy not on the host"), |c| c.size_bytes);
         self.metrics.bytes_copied += u128::from(size);
-        let bandwidth = self.hosts[host.index()].spec.copy_bytes_per_s;
-        self.schedule(
-            self.now_us + transfer_us(size, bandwidth),
-            Timer::CopyDone { host, image },
-        );
+        self.start_transfer(Timer::CopyDone { host, image }, size);
         self.emit(out, EventKind::CopyStarted { image, host });
     }
 

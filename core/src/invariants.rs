@@ -51,6 +51,7 @@ impl<P> Provider<P> {
         check_hosts(core, &tallies)?;
         core.hosts.check_index().map_err(Violation)?;
         check_main_storage(core)?;
+        check_links(core)?;
         check_invocations(core)?;
         Ok(())
     }
@@ -418,6 +419,61 @@ fn check_hosts(core: &Core, tallies: &[HostTally]) -> Result<(), Violation> {
             h.spec.disk_bytes
         );
     }
+    Ok(())
+}
+
+/// With shared bandwidth, every transfer on a link has a pending
+/// completion timer under the key it records, naming it, and every pending
+/// `DownloadDone` or `CopyDone` timer is a transfer on its link (R85a).
+/// With dedicated bandwidth the links hold nothing.
+fn check_links(core: &Core) -> Result<(), Violation> {
+    let links = &core.links;
+    if core.config.bandwidth == crate::config::Bandwidth::Dedicated {
+        ensure!(
+            links.download.transfers.is_empty() && links.copies.is_empty(),
+            "links hold transfers with dedicated bandwidth"
+        );
+        return Ok(());
+    }
+    ensure!(
+        links.copies.len() == core.hosts.len(),
+        "{} copy links for {} hosts",
+        links.copies.len(),
+        core.hosts.len()
+    );
+    let pending: BTreeMap<(u64, u64), Timer> = core.timers.sorted().into_iter().collect();
+    let mut on_links = 0usize;
+    let all = std::iter::once((None, &links.download))
+        .chain(links.copies.iter().enumerate().map(|(i, l)| (Some(i), l)));
+    for (host, link) in all {
+        ensure!(
+            link.since_us <= core.now_us,
+            "a link was re-timed in the future"
+        );
+        for t in &link.transfers {
+            on_links += 1;
+            let named = match t.timer {
+                Timer::DownloadDone { .. } => host.is_none(),
+                Timer::CopyDone { host: h, .. } => host == Some(h.index()),
+                _ => false,
+            };
+            ensure!(named, "{:?} is on the wrong link", t.timer);
+            ensure!(
+                pending.get(&t.key) == Some(&t.timer),
+                "{:?} has no pending timer at {:?}",
+                t.timer,
+                t.key
+            );
+        }
+    }
+    let timers = pending
+        .values()
+        .filter(|t| matches!(t, Timer::DownloadDone { .. } | Timer::CopyDone { .. }))
+        .count();
+    ensure!(
+        timers == on_links,
+        "{timers} transfer timers for {on_links} transfers on links"
+    );
     Ok(())
 }
 

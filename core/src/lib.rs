@@ -115,6 +115,7 @@ pub mod ids;
 pub mod input;
 pub mod invariants;
 pub mod limits;
+mod links;
 pub mod metrics;
 mod ordered_set;
 mod placement;
@@ -129,7 +130,9 @@ mod timers;
 pub use applied::{Applied, Created, InputTiming, Refused};
 pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
-pub use config::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB};
+pub use config::{
+    Bandwidth, Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB,
+};
 pub use event::{
     DecisionError, Event, EventKind, Events, ImageSource, PlatformError, PrewarmSkip, RejectReason,
     RemovalCause, Tier,

@@ -45,6 +45,9 @@ pub(crate) struct Core {
     /// only replays of old logs change it.
     #[serde(default)]
     pub timing: crate::applied::InputTiming,
+    /// The shared links' transfers (R85a); empty with dedicated bandwidth.
+    #[serde(default)]
+    pub links: crate::links::Links,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,6 +367,7 @@ pub(crate) enum Timer {
 
 impl Core {
     pub fn new(config: Config) -> Core {
+        let links = crate::links::Links::new(config.bandwidth, config.hosts.len());
         let hosts = Hosts::new(config.hosts.iter().map(|&spec| Host::new(spec)).collect());
         Core {
             config,
@@ -380,6 +384,7 @@ impl Core {
             ended_order: VecDeque::new(),
             metrics: Metrics::default(),
             timing: Default::default(),
+            links,
         }
     }
 

@@ -202,8 +202,7 @@ impl Core {
             img.download_attempt = 1;
         }
         self.metrics.bytes_downloaded += u128::from(size);
-        let due = self.now_us + transfer_us(size, self.config.main_storage.download_bytes_per_s);
-        self.schedule(due, Timer::DownloadDone { image });
+        self.start_transfer(Timer::DownloadDone { image }, size);
         self.emit(out, EventKind::DownloadStarted { image });
     }
 
@@ -341,11 +340,7 @@ impl Core {
             self.main.evictable_bytes -= size;
         }
         self.metrics.bytes_copied += u128::from(size);
-        let bandwidth = self.hosts[host.index()].spec.copy_bytes_per_s;
-        self.schedule(
-            now_us + transfer_us(size, bandwidth),
-            Timer::CopyDone { host, image },
-        );
+        self.start_transfer(Timer::CopyDone { host, image }, size);
         self.emit(out, EventKind::CopyStarted { image, host });
     }
 
@@ -355,6 +350,7 @@ impl Core {
         image: ImageId,
         out: &mut Events,
     ) {
+        self.transfer_done(Timer::DownloadDone { image });
         let now_us = self.now_us;
         let img = self
             .images
@@ -382,6 +378,7 @@ impl Core {
         image: ImageId,
         out: &mut Events,
     ) {
+        self.transfer_done(Timer::CopyDone { host, image });
         let now_us = self.now_us;
         let img = self
             .images

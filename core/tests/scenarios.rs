@@ -4389,3 +4389,312 @@ fn validate_agrees_with_apply() {
     };
     assert_eq!(w.p.validate(&now), Ok(()));
 }
+
+// ---------------------------------------------------------------------------
+// Shared bandwidth (R85a–R85d)
+// ---------------------------------------------------------------------------
+
+/// The file's world with every link shared fairly among its transfers.
+fn shared_config() -> Config {
+    default_config().with_bandwidth(Bandwidth::FairShare)
+}
+
+/// Only the transfer events (downloads and copies started and finished),
+/// in order.
+fn transfers(events: &[Event]) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::DownloadStarted { .. }
+                    | EventKind::DownloadFinished { .. }
+                    | EventKind::CopyStarted { .. }
+                    | EventKind::CopyFinished { .. }
+            )
+        })
+        .copied()
+        .collect()
+}
+
+/// `n` functions, each with its own image of `size` bytes.
+fn functions_with_own_images(w: &mut World, n: u32, size: u64) -> Vec<(ImageId, FunctionId)> {
+    (0..n)
+        .map(|_| {
+            let image = w.image(size);
+            (image, w.function(image, 100, 10, 10_000))
+        })
+        .collect()
+}
+
+/// The analytic check: three equal downloads started together on one
+/// link each get a third of it and finish together at three times the
+/// single time (100 bytes at 1 B/µs: 300 µs, not 100); their three copies
+/// then share the host's link the same way (the second and third start at
+/// the same µs and re-time the first). With dedicated bandwidth (R85) the
+/// same story ends 400 µs sooner.
+#[test]
+fn equal_transfers_started_together_finish_together_at_n_times_the_single_time() {
+    for (bandwidth, download_us, copy_us) in [
+        (Bandwidth::FairShare, 300, 300),
+        (Bandwidth::Dedicated, 100, 100),
+    ] {
+        let mut w = World::new(default_config().with_bandwidth(bandwidth));
+        let fs = functions_with_own_images(&mut w, 3, 100);
+        let mut invocations = Vec::new();
+        for (k, &(image, f)) in fs.iter().enumerate() {
+            let (i, events) = w.invoke(0, f, success(200, k as u64));
+            assert_eq!(
+                events,
+                vec![
+                    accepted(0, i, f),
+                    cold(0, i, ctr(k as u32), H0, ImageSource::Registry),
+                    download_started(0, image),
+                ]
+            );
+            invocations.push(i);
+        }
+        let d = download_us;
+        let c = d + copy_us;
+        let (i0, i1, i2) = (invocations[0], invocations[1], invocations[2]);
+        let [(a, _), (b, _), (e, _)] = fs[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            w.advance(10_000),
+            vec![
+                download_finished(d, a),
+                copy_started(d, a, H0),
+                download_finished(d, b),
+                copy_started(d, b, H0),
+                download_finished(d, e),
+                copy_started(d, e, H0),
+                copy_finished(c, a, H0),
+                copy_finished(c, b, H0),
+                copy_finished(c, e, H0),
+                exec(c + COLD, i0, ctr(0)),
+                exec(c + COLD, i1, ctr(1)),
+                exec(c + COLD, i2, ctr(2)),
+                completed(c + COLD + 200, i0, 0, w_cost(&w, i0)),
+                idle(c + COLD + 200, ctr(0), c + COLD + 200 + KEEP),
+                completed(c + COLD + 200, i1, 1, w_cost(&w, i1)),
+                idle(c + COLD + 200, ctr(1), c + COLD + 200 + KEEP),
+                completed(c + COLD + 200, i2, 2, w_cost(&w, i2)),
+                idle(c + COLD + 200, ctr(2), c + COLD + 200 + KEEP),
+            ]
+        );
+    }
+}
+
+/// What an ended invocation was billed, as its state reports it.
+fn w_cost(w: &World, invocation: InvocationId) -> u64 {
+    match w.state(invocation) {
+        InvocationState::Ended(Ending {
+            outcome: EndOutcome::Completed {
+                cost_picodollars, ..
+            },
+            ..
+        }) => cost_picodollars,
+        other => panic!("{invocation} not completed: {other:?}"),
+    }
+}
+
+/// n equal transfers on one link, for n from 1 to 8 and an awkward
+/// bandwidth (3 B/µs, 10-byte images): all finish at the same µs,
+/// `⌈n × 10 / 3⌉`, the single time scaled by n and rounded up once.
+#[test]
+fn n_equal_downloads_finish_at_n_times_the_single_time_rounded_up_once() {
+    for n in 1..=8u64 {
+        let mut config = shared_config();
+        config.main_storage.download_bytes_per_s = 3 * BW;
+        config.hosts[0].slots = 8;
+        let mut w = World::new(config);
+        let fs = functions_with_own_images(&mut w, n as u32, 10);
+        for &(_, f) in &fs {
+            w.invoke(0, f, success(200, 0));
+        }
+        let finished: Vec<Event> = transfers(&w.advance(10_000))
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventKind::DownloadFinished { .. }))
+            .collect();
+        let expected: Vec<Event> = fs
+            .iter()
+            .map(|&(image, _)| download_finished((n * 10).div_ceil(3), image))
+            .collect();
+        assert_eq!(finished, expected, "n = {n}");
+    }
+}
+
+/// A download starts while another is half done: the first has 50 bytes
+/// left and now half the link, so it ends at 150; the second then has the
+/// link alone for its last 50 bytes and ends at 200 — the 200 bytes moved
+/// in 200 µs, as on one link they must.
+#[test]
+fn a_transfer_that_starts_while_another_is_half_done() {
+    let mut w = World::new(shared_config());
+    let fs = functions_with_own_images(&mut w, 2, 100);
+    let [(a, fa), (b, fb)] = fs[..] else {
+        unreachable!()
+    };
+    w.invoke(0, fa, success(200, 0));
+    let (_, events) = w.invoke(50, fb, success(200, 0));
+    assert_eq!(transfers(&events), vec![download_started(50, b)]);
+    assert_eq!(
+        transfers(&w.advance(10_000)),
+        vec![
+            download_finished(150, a),
+            copy_started(150, a, H0),
+            // b's copy starts at 200 and shares the host's link with a's
+            // (50 bytes left of it): a's ends at 300, b's at 350.
+            download_finished(200, b),
+            copy_started(200, b, H0),
+            copy_finished(300, a, H0),
+            copy_finished(350, b, H0),
+        ]
+    );
+}
+
+/// Rounding (R85b): progress is rounded down to a millionth of a byte and
+/// a completion time up to a µs. On a 3 B/µs feed, a 10-byte download
+/// alone would take ⌈10/3⌉ = 4 µs; a second one starts at 1 µs (3 bytes
+/// of the first done): the first, 7 bytes left at 1.5 B/µs, is due at
+/// 1 + ⌈14/3⌉ = 6; the second at 1 + ⌈20/3⌉ = 8, re-timed at 6 (7.5 bytes
+/// done, 2.5 left alone) to 6 + ⌈2.5/3⌉ = 7. Neither finishes before its
+/// share allows: the fluid times are 5.67 and 6.67.
+#[test]
+fn shared_progress_rounds_down_and_completion_times_round_up() {
+    let mut config = shared_config();
+    config.main_storage.download_bytes_per_s = 3 * BW;
+    let mut w = World::new(config);
+    let fs = functions_with_own_images(&mut w, 2, 10);
+    let [(a, fa), (b, fb)] = fs[..] else {
+        unreachable!()
+    };
+    w.invoke(0, fa, success(200, 0));
+    w.invoke(1, fb, success(200, 0));
+    let events = transfers(&w.advance(7));
+    assert_eq!(
+        events,
+        vec![
+            download_finished(6, a),
+            copy_started(6, a, H0),
+            download_finished(7, b),
+            copy_started(7, b, H0),
+        ]
+    );
+}
+
+/// A download fails mid-share (R85d): the other one on the feed is charged
+/// its half-rate progress and re-timed to the whole feed. Both start at 0
+/// (100 bytes each, due at 200); a fails at 60 (30 bytes of each done),
+/// so b, 70 bytes left alone, ends at 130. a's retry (at 1,060) has the
+/// feed alone again.
+#[test]
+fn a_download_that_fails_mid_share_re_times_the_other() {
+    let mut w = World::new(fault_config(1, 4).with_bandwidth(Bandwidth::FairShare));
+    let fs = functions_with_own_images(&mut w, 2, 100);
+    let [(a, fa), (b, fb)] = fs[..] else {
+        unreachable!()
+    };
+    w.invoke(0, fa, success(200, 0));
+    w.invoke(0, fb, success(200, 0));
+    assert_eq!(
+        w.step(60, Command::DownloadFails { image: a }),
+        vec![download_failed(60, a, 1, true)]
+    );
+    assert_eq!(
+        transfers(&w.advance(5_000)),
+        vec![
+            download_finished(130, b),
+            copy_started(130, b, H0),
+            copy_finished(230, b, H0),
+            download_started(1_060, a),
+            download_finished(1_160, a),
+            copy_started(1_160, a, H0),
+            copy_finished(1_260, a, H0),
+        ]
+    );
+}
+
+/// A copy fails mid-share (R85d): two copies to one host, 100 bytes each,
+/// start at 200 (their downloads shared the feed); b's fails at 260 (30
+/// bytes of each done), so a's, 70 bytes left with the link alone, ends at
+/// 330 instead of 400.
+#[test]
+fn a_copy_that_fails_mid_share_re_times_the_other() {
+    let mut w = World::new(fault_config(1, 4).with_bandwidth(Bandwidth::FairShare));
+    let fs = functions_with_own_images(&mut w, 2, 100);
+    let [(a, fa), (b, fb)] = fs[..] else {
+        unreachable!()
+    };
+    w.invoke(0, fa, success(200, 0));
+    w.invoke(0, fb, success(200, 0));
+    assert_eq!(
+        transfers(&w.advance(250)),
+        vec![
+            download_finished(200, a),
+            copy_started(200, a, H0),
+            download_finished(200, b),
+            copy_started(200, b, H0),
+        ]
+    );
+    assert_eq!(
+        w.step(260, Command::CopyFails { host: H0, image: b }),
+        vec![copy_failed(260, b, H0, 1, true)]
+    );
+    assert_eq!(
+        transfers(&w.advance(5_000)),
+        vec![
+            copy_finished(330, a, H0),
+            copy_started(1_260, b, H0),
+            copy_finished(1_360, b, H0),
+        ]
+    );
+}
+
+/// A host goes down mid-share: every copy on its link ends with it, and
+/// the copies to the other host keep their own link's timing (each host's
+/// link is its own). Two hosts, two images; both downloads share the feed
+/// (land at 200), then host 0 copies a and host 1 copies b at full rate
+/// each; host 0 dies at 250; host 1's copy ends at 300 as it would have.
+/// After host 0 comes back, a copy to it has its link alone.
+#[test]
+fn a_host_that_goes_down_mid_share_takes_its_copies_and_leaves_other_links_alone() {
+    let mut config = fault_config(2, 4).with_bandwidth(Bandwidth::FairShare);
+    config.hosts[0].slots = 1;
+    let mut w = World::new(config);
+    let fs = functions_with_own_images(&mut w, 2, 100);
+    let [(a, fa), (b, fb)] = fs[..] else {
+        unreachable!()
+    };
+    w.invoke(0, fa, success(200, 0));
+    let (_, events) = w.invoke(0, fb, success(200, 0));
+    assert_eq!(
+        events[1],
+        cold(0, inv(1), ctr(1), H1, ImageSource::Registry)
+    );
+    assert_eq!(
+        transfers(&w.advance(250)),
+        vec![
+            download_finished(200, a),
+            copy_started(200, a, H0),
+            download_finished(200, b),
+            copy_started(200, b, H1),
+        ]
+    );
+    w.step(250, Command::HostDown { host: H0 });
+    let events = w.advance(320);
+    assert_eq!(transfers(&events), vec![copy_finished(300, b, H1)]);
+    w.step(
+        400,
+        Command::HostUp {
+            host: H0,
+            disk_kept: false,
+        },
+    );
+    // a's invocation retries at 1,250 and finds host 0 back, slot free.
+    assert_eq!(
+        transfers(&w.advance(5_000)),
+        vec![copy_started(1_250, a, H0), copy_finished(1_350, a, H0)]
+    );
+}
