@@ -78,6 +78,7 @@ fn shapes() -> Vec<Shape> {
             warm_choice: 0,
             retry_attempts: 1,
             retry_backoff_us: 10,
+            bandwidth_shared: false,
         },
         // Two unequal hosts (RAM 3/6 units, 1/2 slots, disk 5/10), main
         // storage 12, reject mode, keep-alive 0, best fit, LRU warm choice.
@@ -104,6 +105,7 @@ fn shapes() -> Vec<Shape> {
             warm_choice: 2,
             retry_attempts: 0,
             retry_backoff_us: 0,
+            bandwidth_shared: true,
         },
     ]
 }

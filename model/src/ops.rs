@@ -6,9 +6,9 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection, HostSpec,
-    HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy, MainStorageSpec,
-    Outcome, Phase, Pressure, Retry, WarmChoice,
+    Bandwidth, Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection,
+    HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy,
+    MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,10 @@ pub struct Shape {
     pub retry_attempts: u8,
     /// The retry backoff after a fault, folded to 0..100 µs.
     pub retry_backoff_us: u8,
+    /// Links shared among their transfers (`Bandwidth::FairShare`, spec
+    /// R85a) rather than dedicated to each (absent in older cases: false).
+    #[serde(default)]
+    pub bandwidth_shared: bool,
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
@@ -107,7 +111,12 @@ impl Shape {
             .with_retry(Retry::new(
                 u32::from(self.retry_attempts % 4 + 1),
                 u64::from(self.retry_backoff_us % 100),
-            ));
+            ))
+            .with_bandwidth(if self.bandwidth_shared {
+                Bandwidth::FairShare
+            } else {
+                Bandwidth::Dedicated
+            });
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin {
@@ -579,6 +588,10 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 warm_choice,
                 retry_attempts,
                 retry_backoff_us,
+                // Half the cases share links; drawn from a bit of
+                // `retry_attempts` no other setting reads, so the cases
+                // drawn are the same as before links could be shared.
+                bandwidth_shared: retry_attempts / 16 % 2 == 1,
             },
         )
 }

@@ -16,7 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
-use coldstart_core::FunctionDef;
+use coldstart_core::{Bandwidth, FunctionDef};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
@@ -297,6 +297,13 @@ struct World {
     metrics: Metrics,
     /// R60.1: the copy a cold start pinned before its container exists.
     start_pin: Option<(HostId, ImageId)>,
+    /// R85a, with shared bandwidth: every transfer in flight on any link,
+    /// in the order they started, with the work it has left (millionths of
+    /// a byte). A link's transfers are found by scanning this list.
+    transfers: Vec<(Timer, u128)>,
+    /// R85a: each link's last re-timing (µs): `[0]` the download feed,
+    /// `[1 + i]` host i's copy link.
+    link_since_us: Vec<u64>,
 }
 
 /// The reference model of a provider.
@@ -310,6 +317,16 @@ fn transfer_us(size: u64, bandwidth: u64) -> u64 {
     // R84
     let t = (u128::from(size) * 1_000_000).div_ceil(u128::from(bandwidth));
     t.min(u128::from(DURATION_MAX_US)) as u64
+}
+
+/// R85a: the link a transfer runs on (0: the download feed, 1 + i: host
+/// i's copy link).
+fn link_of(timer: Timer) -> usize {
+    match timer {
+        Timer::DownloadDone { .. } => 0,
+        Timer::CopyDone { host, .. } => 1 + host.index(),
+        _ => unreachable!("not a transfer"),
+    }
 }
 
 /// R87, written out.
@@ -346,6 +363,95 @@ impl World {
 
     fn cancel(&mut self, timer: Timer) {
         self.timers.retain(|t| t.2 != timer);
+    }
+
+    fn shared_bandwidth(&self) -> bool {
+        self.config.bandwidth == Bandwidth::FairShare
+    }
+
+    fn link_bytes_per_s(&self, link: usize) -> u64 {
+        if link == 0 {
+            self.config.main_storage.download_bytes_per_s
+        } else {
+            self.config.hosts[link - 1].copy_bytes_per_s
+        }
+    }
+
+    /// R84, R85, R85c: a transfer of `size` bytes starts.
+    fn start_transfer(&mut self, timer: Timer, size: u64) {
+        let link = link_of(timer);
+        if !self.shared_bandwidth() {
+            let due = self.now + transfer_us(size, self.link_bytes_per_s(link));
+            self.schedule(due, timer);
+            return;
+        }
+        self.charge(link);
+        self.transfers.push((timer, u128::from(size) * 1_000_000));
+        self.retime(link, Some(timer));
+    }
+
+    /// R85c: a transfer's timer fired.
+    fn transfer_done(&mut self, timer: Timer) {
+        if !self.shared_bandwidth() {
+            return;
+        }
+        let link = link_of(timer);
+        self.charge(link);
+        self.transfers.retain(|t| t.0 != timer);
+        self.retime(link, None);
+    }
+
+    /// R85, R85d: a fault ends a transfer before its timer.
+    fn end_transfer(&mut self, timer: Timer) {
+        if !self.shared_bandwidth() {
+            self.cancel(timer);
+            return;
+        }
+        let link = link_of(timer);
+        self.charge(link);
+        self.transfers.retain(|t| t.0 != timer);
+        self.cancel(timer);
+        self.retime(link, None);
+    }
+
+    /// R85b: `CHARGE(link)`.
+    fn charge(&mut self, link: usize) {
+        let k = self
+            .transfers
+            .iter()
+            .filter(|t| link_of(t.0) == link)
+            .count() as u128;
+        let elapsed = u128::from(self.now - self.link_since_us[link]);
+        let pool = elapsed * u128::from(self.link_bytes_per_s(link));
+        if let Some(each) = pool.checked_div(k) {
+            for t in self.transfers.iter_mut().filter(|t| link_of(t.0) == link) {
+                t.1 = t.1.saturating_sub(each);
+            }
+        }
+        self.link_since_us[link] = self.now;
+    }
+
+    /// R85b: `RETIME(link)`, from scratch: every transfer on the link with
+    /// work left (and `new`) gets a new timer, in start order.
+    fn retime(&mut self, link: usize, new: Option<Timer>) {
+        let on_link: Vec<(Timer, u128)> = self
+            .transfers
+            .iter()
+            .copied()
+            .filter(|t| link_of(t.0) == link)
+            .collect();
+        let k = on_link.len() as u128;
+        let bandwidth = u128::from(self.link_bytes_per_s(link));
+        for (timer, left) in on_link {
+            if left == 0 && new != Some(timer) {
+                continue;
+            }
+            self.cancel(timer);
+            let us = (left * k)
+                .div_ceil(bandwidth)
+                .min(u128::from(DURATION_MAX_US)) as u64;
+            self.schedule(self.now + us, timer);
+        }
     }
 
     fn image(&self, id: ImageId) -> &Image {
@@ -747,6 +853,8 @@ impl<P: Policies> Model<P> {
                 ended_order: Vec::new(),
                 metrics: Metrics::default(),
                 start_pin: None,
+                transfers: Vec::new(),
+                link_since_us: vec![0; hosts + 1],
             },
         })
     }
@@ -1584,8 +1692,7 @@ impl<P: Policies> Model<P> {
         self.w.image_mut(image).main = Main::Downloading;
         self.w.image_mut(image).download_attempt = 1;
         self.w.metrics.bytes_downloaded += u128::from(size);
-        let due = self.w.now + transfer_us(size, self.w.config.main_storage.download_bytes_per_s);
-        self.w.schedule(due, Timer::DownloadDone { image });
+        self.w.start_transfer(Timer::DownloadDone { image }, size);
         self.w.emit(ev, EventKind::DownloadStarted { image });
     }
 
@@ -1611,8 +1718,7 @@ impl<P: Policies> Model<P> {
         img.main_key = None;
         let size = img.size_bytes;
         self.w.metrics.bytes_copied += u128::from(size);
-        let due = now + transfer_us(size, self.w.spec(host).copy_bytes_per_s);
-        self.w.schedule(due, Timer::CopyDone { host, image });
+        self.w.start_transfer(Timer::CopyDone { host, image }, size);
         self.w.emit(ev, EventKind::CopyStarted { image, host });
     }
 
@@ -1640,6 +1746,7 @@ impl<P: Policies> Model<P> {
 
     /// R81.
     fn on_download_done(&mut self, image: ImageId, ev: &mut Vec<Event>) {
+        self.w.transfer_done(Timer::DownloadDone { image });
         let now = self.w.now;
         let img = self.w.image_mut(image);
         img.main = Main::Present;
@@ -1657,6 +1764,7 @@ impl<P: Policies> Model<P> {
 
     /// R82.
     fn on_copy_done(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
+        self.w.transfer_done(Timer::CopyDone { host, image });
         let now = self.w.now;
         self.w.image_mut(image).last_used_us = now;
         self.w.emit(ev, EventKind::CopyFinished { image, host });
@@ -2135,7 +2243,9 @@ impl<P: Policies> Model<P> {
             let done = Timer::CopyDone { host, image };
             let retry = Timer::CopyRetry { host, image };
             if self.w.has_timer(done) || self.w.has_timer(retry) {
-                self.w.cancel(done);
+                if self.w.has_timer(done) {
+                    self.w.end_transfer(done);
+                }
                 self.w.cancel(retry);
                 self.refresh_main(image);
             } else {
@@ -2189,7 +2299,7 @@ impl<P: Policies> Model<P> {
 
     /// R143.
     fn download_fails(&mut self, image: ImageId, ev: &mut Vec<Event>) {
-        self.w.cancel(Timer::DownloadDone { image });
+        self.w.end_transfer(Timer::DownloadDone { image });
         self.w.metrics.downloads_failed += 1;
         let attempt = self.w.image(image).download_attempt;
         if attempt < self.w.config.retry.attempts_max {
@@ -2226,14 +2336,13 @@ impl<P: Policies> Model<P> {
         let size = self.w.image(image).size_bytes;
         self.w.image_mut(image).main = Main::Downloading;
         self.w.metrics.bytes_downloaded += u128::from(size);
-        let due = self.w.now + transfer_us(size, self.w.config.main_storage.download_bytes_per_s);
-        self.w.schedule(due, Timer::DownloadDone { image });
+        self.w.start_transfer(Timer::DownloadDone { image }, size);
         self.w.emit(ev, EventKind::DownloadStarted { image });
     }
 
     /// R144.
     fn copy_fails(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
-        self.w.cancel(Timer::CopyDone { host, image });
+        self.w.end_transfer(Timer::CopyDone { host, image });
         self.w.metrics.copies_failed += 1;
         let attempt = self.w.copy(host, image).expect("copy").copy_attempt;
         if attempt < self.w.config.retry.attempts_max {
@@ -2270,8 +2379,7 @@ impl<P: Policies> Model<P> {
     fn on_copy_retry(&mut self, host: HostId, image: ImageId, ev: &mut Vec<Event>) {
         let size = self.w.image(image).size_bytes;
         self.w.metrics.bytes_copied += u128::from(size);
-        let due = self.w.now + transfer_us(size, self.w.spec(host).copy_bytes_per_s);
-        self.w.schedule(due, Timer::CopyDone { host, image });
+        self.w.start_transfer(Timer::CopyDone { host, image }, size);
         self.w.emit(ev, EventKind::CopyStarted { image, host });
     }
 
@@ -2292,7 +2400,11 @@ impl<P: Policies> Model<P> {
             let (Timer::CopyDone { host, image } | Timer::CopyRetry { host, image }) = timer else {
                 unreachable!()
             };
-            self.w.cancel(timer);
+            if let Timer::CopyDone { .. } = timer {
+                self.w.end_transfer(timer);
+            } else {
+                self.w.cancel(timer);
+            }
             self.w.metrics.copies_failed += 1;
             let attempt = self.w.copy(host, image).expect("copy").copy_attempt;
             self.w.emit(
@@ -2315,7 +2427,9 @@ impl<P: Policies> Model<P> {
             .map(|(k, _)| ImageId::from_bits(k))
             .collect();
         for image in downloads {
-            self.w.cancel(Timer::DownloadDone { image });
+            if self.w.has_timer(Timer::DownloadDone { image }) {
+                self.w.end_transfer(Timer::DownloadDone { image });
+            }
             self.w.cancel(Timer::DownloadRetry { image });
             self.w.metrics.downloads_failed += 1;
             let attempt = self.w.image(image).download_attempt;
