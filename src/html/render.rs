@@ -1048,9 +1048,10 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         (
             "interval",
             format!(
-                "{:.3} s, {used} in use, drawn as {} columns",
+                "{:.3} s, {used} in use, drawn as {} column{}",
                 timeline.width_us() as f64 / 1e6,
-                axis.columns.len()
+                axis.columns.len(),
+                if axis.columns.len() == 1 { "" } else { "s" }
             ),
         ),
     ]);
