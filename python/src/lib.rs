@@ -750,10 +750,7 @@ fn replay<'py>(
         None => None,
     };
     let failure = policy.as_ref().map(|policy| policy.failure().clone());
-    let options = DriverOptions {
-        check_invariants: check,
-        ..DriverOptions::default()
-    };
+    let options = DriverOptions::default().with_check_invariants(check);
     let result = py.detach(|| -> Result<Vec<(String, Value)>, String> {
         let reader = LogReader::open(&path).map_err(|error| error.to_string())?;
         let mut latencies = Latencies::new();

@@ -159,10 +159,7 @@ impl PyRecorder {
             |problem: String| LogError::new_err(format!("{}: {problem}", path.display()));
         let format = LogFormat::from_path(&path).map_err(|error| file_error(error.to_string()))?;
         let file = File::create(&path).map_err(|error| file_error(error.to_string()))?;
-        let options = DriverOptions {
-            check_invariants: check,
-            ..DriverOptions::default()
-        };
+        let options = DriverOptions::default().with_check_invariants(check);
         let inner = Recorder::new(
             BufWriter::new(file),
             format,

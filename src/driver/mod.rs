@@ -18,8 +18,17 @@ pub use crate::driver::diff::{first_divergence, Divergence};
 pub use crate::driver::digest::EventDigest;
 
 /// How a [`Driver`] runs: whether it checks the invariants after every step,
-/// and how long the final drain may take.
+/// and how long the final drain may take. `#[non_exhaustive]`: start from
+/// [`DriverOptions::default`] and change it with the `with_*` methods.
+///
+/// ```
+/// use coldstart::driver::DriverOptions;
+///
+/// let options = DriverOptions::default().with_check_invariants(true).with_drain_steps_max(10);
+/// assert!(options.check_invariants);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DriverOptions {
     /// Call `check_invariants` after every step.
     pub check_invariants: bool,
@@ -34,6 +43,20 @@ impl Default for DriverOptions {
             check_invariants: cfg!(debug_assertions),
             drain_steps_max: 1_000_000,
         }
+    }
+}
+
+impl DriverOptions {
+    /// Whether to check the invariants after every step, in place of what there was.
+    pub fn with_check_invariants(mut self, check_invariants: bool) -> DriverOptions {
+        self.check_invariants = check_invariants;
+        self
+    }
+
+    /// This bound on the final drain's `Advance` steps, in place of what there was.
+    pub fn with_drain_steps_max(mut self, drain_steps_max: u64) -> DriverOptions {
+        self.drain_steps_max = drain_steps_max;
+        self
     }
 }
 
