@@ -181,6 +181,7 @@ pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
 
 /// Why a simulation did not finish.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SimulateError {
     /// The configuration is invalid: what to fix is in the error.
     Config(ConfigError),
@@ -220,6 +221,7 @@ impl std::error::Error for SimulateError {
 
 /// A finished simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Simulation {
     /// The scenario's name: `default`, or the scenario file's path.
     pub scenario: String,

@@ -207,11 +207,10 @@ impl PolicyArgs {
     /// those (a scenario's other policy settings stay).
     fn apply_to(&self, scenario: &mut Scenario) {
         let defaults = PolicyChoice::default();
-        let choice = PolicyChoice {
-            host_selection: self.host_selection.unwrap_or(defaults.host_selection),
-            keep_alive: self.keep_alive_policy.unwrap_or(defaults.keep_alive),
-            image_eviction: self.image_eviction.unwrap_or(defaults.image_eviction),
-        };
+        let choice = defaults
+            .with_host_selection(self.host_selection.unwrap_or(defaults.host_selection))
+            .with_keep_alive(self.keep_alive_policy.unwrap_or(defaults.keep_alive))
+            .with_image_eviction(self.image_eviction.unwrap_or(defaults.image_eviction));
         let named = choice.builtin(&scenario.config, scenario.seed);
         let policies = &mut scenario.policies;
         if self.host_selection.is_some() {
@@ -998,13 +997,7 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             Err(error) => file_error(&args.log, format!("cannot print the state: {error}")),
         };
     }
-    let run = RunReport {
-        steps: driver.steps(),
-        drain_steps: 0,
-        events: driver.events_count(),
-        digest: driver.digest(),
-        end_us: driver.provider().now_us(),
-    };
+    let run = driver.report_so_far();
     let metrics = driver.provider().metrics();
     if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
         collector.finish(run.end_us);

@@ -96,6 +96,7 @@ impl PyRecorder {
             RunError::Drive(other) => SimulationError::new_err(other.to_string()),
             RunError::Log(error) => LogError::new_err(format!("{}: {error}", self.path.display())),
             RunError::Mismatch(message) => LogError::new_err(message),
+            other => SimulationError::new_err(other.to_string()),
         }
     }
 

@@ -89,6 +89,7 @@ impl WorkloadSource {
 
 /// Why a scenario could not be loaded. Its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
     Read(String),

@@ -257,6 +257,7 @@ impl FunctionSpec {
 
 /// How a function's run phase lasts (clone and build are exponential).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RunDistribution {
     /// Exponential with mean `run_mean_us`.
     #[default]
@@ -291,6 +292,7 @@ pub struct Percentile {
 
 /// How arrivals are spaced in base time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Arrivals {
     /// Exponential gaps: a Poisson process (under the rate profile).
     #[default]
@@ -365,6 +367,7 @@ pub struct WorkloadSpec {
 /// Why a [`WorkloadSpec`] cannot make a workload. Each names the field to
 /// fix; its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WorkloadError {
     /// `functions` is empty: there is nothing to invoke.
     NoFunctions,
@@ -428,7 +431,10 @@ pub enum WorkloadError {
 impl std::fmt::Display for WorkloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WorkloadError::NoFunctions => write!(f, "the workload has no functions to invoke"),
+            WorkloadError::NoFunctions => write!(
+                f,
+                "the workload has no functions to invoke: give it at least one"
+            ),
             WorkloadError::TooMany { what, count } => {
                 write!(f, "{count} {what} is more than the limit of {ENTITIES_MAX}")
             }
@@ -437,10 +443,17 @@ impl std::fmt::Display for WorkloadError {
                 image_index,
             } => write!(
                 f,
-                "function {function_index} names image {image_index}, which is not in the workload"
+                "function {function_index} names image {image_index}, which is not in the workload: \
+                 add the image, or name one of the workload's images (from 0)"
             ),
-            WorkloadError::ZeroWeights => write!(f, "the function weights sum to zero"),
-            WorkloadError::WeightsOverflow => write!(f, "the function weights overflow a u64"),
+            WorkloadError::ZeroWeights => write!(
+                f,
+                "the function weights sum to zero: give at least one function a positive weight"
+            ),
+            WorkloadError::WeightsOverflow => write!(
+                f,
+                "the function weights overflow a u64: scale them down (only their ratios count)"
+            ),
             WorkloadError::ZeroInterarrival => {
                 write!(f, "interarrival_mean_us must be greater than zero")
             }
