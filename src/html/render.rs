@@ -11,8 +11,10 @@ use crate::Metrics;
 use std::fmt::Write;
 use std::ops::Range;
 
-/// What identifies the run, for the report's header.
+/// What identifies the run, for the report's header. `#[non_exhaustive]`:
+/// build it with [`RunInfo::new`] and the `with_*` methods.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunInfo {
     /// The scenario's name (its file, or `default`), or the log replayed.
     pub scenario: String,
@@ -29,6 +31,41 @@ pub struct RunInfo {
     /// The coldstart version that made the run (a log's writer, for a
     /// replay); the report's own is printed beside it.
     pub version: String,
+}
+
+impl RunInfo {
+    /// The run of `scenario`, made by `source`, whose `steps` inputs gave
+    /// `events` events of digest `digest`; no seed, and this crate's
+    /// version as the maker's.
+    pub fn new(
+        scenario: impl Into<String>,
+        source: impl Into<String>,
+        digest: u64,
+        events: u64,
+        steps: u64,
+    ) -> RunInfo {
+        RunInfo {
+            scenario: scenario.into(),
+            source: source.into(),
+            seed: None,
+            digest,
+            events,
+            steps,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// This workload seed (`None`: the run has none), in place of what there was.
+    pub fn with_seed(mut self, seed: Option<u64>) -> RunInfo {
+        self.seed = seed;
+        self
+    }
+
+    /// This maker's version, in place of what there was.
+    pub fn with_version(mut self, version: String) -> RunInfo {
+        self.version = version;
+        self
+    }
 }
 
 /// The most rows of the per-function table: the functions with the most
