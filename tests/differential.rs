@@ -58,6 +58,9 @@ fn the_generator_reaches_every_event_kind() {
         "Rejected/ResourceUnavailable",
         "Rejected/QueueFull",
         "WarmStart",
+        // Starts of a function with a cost of its own for them (spec R41a).
+        "WarmStart/OwnCost",
+        "ColdStart/OwnCost",
         "ColdStart/HostDisk",
         "ColdStart/HostCopyInFlight",
         "ColdStart/MainStorage",
@@ -638,25 +641,19 @@ impl coldstart_core::Policies for ScriptedPrewarm {
 #[test]
 fn rare_prewarm_paths_agree_with_the_model() {
     use coldstart_model::ops::{HostShape, Op, Shape};
-    let host = HostShape {
-        ram_units: 15,
-        slots: 3,
-        disk_units: 23,
-    };
-    let shape = Shape {
-        hosts: vec![host, host],
-        main_units: 23,
-        queue_capacity: None,
-        cold_start_us: 5,
-        warm_start_us: 1,
-        keep_alive_us: 1_000,
-        retain: None,
-        selection: 0,
-        warm_choice: 0,
-        retry_attempts: 0,
-        retry_backoff_us: 0,
-        bandwidth_shared: false,
-    };
+    let host = HostShape::new(15, 3, 23);
+    let shape = Shape::default()
+        .with_hosts(vec![host, host])
+        .with_main_units(23)
+        .with_queue_capacity(None)
+        .with_cold_start_us(5)
+        .with_warm_start_us(1)
+        .with_keep_alive_us(1_000)
+        .with_retain(None)
+        .with_selection(0)
+        .with_warm_choice(0)
+        .with_retry_attempts(0)
+        .with_retry_backoff_us(0);
     let invoke = |function| Op::Invoke {
         function,
         clone_us: 0,
@@ -694,7 +691,7 @@ fn rare_prewarm_paths_agree_with_the_model() {
         let case = Case::with_setup(
             shape.clone(),
             &[7],
-            &[(0, 0, 0, 300), (0, 0, 0, 300)],
+            &[(0, 0, 0, 300, 0), (0, 0, 0, 300, 0)],
             ops.clone(),
         );
         let (config, inner) = case.shape.build();
@@ -764,9 +761,8 @@ fn the_generator_reaches_cases_where_room_first_and_first_fit_differ() {
 /// re-timing path: a download or a copy that starts while another on the
 /// same link has been in progress since an earlier µs (so the other has
 /// made progress to charge), and a fault that ends a transfer while
-/// another shares its link. Each in at least 2% of those runs but the copy
-/// fault (at least one); they agree with the model (the runs go through
-/// `run_differential`).
+/// another shares its link. Each in at least 2% of those runs; they agree
+/// with the model (the runs go through `run_differential`).
 #[test]
 fn the_generator_reaches_shared_link_re_timings() {
     use coldstart_core::EventKind;
@@ -848,10 +844,84 @@ fn the_generator_reaches_shared_link_re_timings() {
         let n = counts.get(kind).copied().unwrap_or(0);
         assert!(n * 50 >= shared_runs, "{kind}: {n} of {shared_runs} runs");
     }
-    // Rarer: a copy fault needs two copies in flight to one host at once
-    // (about 1% of shared runs). A host going down with two copies in
-    // flight is not reached by this generator; the core scenario tests
-    // cover it.
-    let n = counts.get("copy fails mid-share").copied().unwrap_or(0);
-    assert!(n >= 1, "copy fails mid-share: {n} of {shared_runs} runs");
+    // Rarer: a copy fault or a host going down with two copies in flight
+    // to one host at once; `shared_link_faults_agree_with_the_model` sets
+    // them up by hand.
+}
+
+/// The shared-link faults the generated runs reach rarely, set up by hand
+/// and checked against the model: two images downloaded together share the
+/// feed, then their two copies share the host's link; 40 µs into the
+/// copies one copy fails (the other is charged and re-timed), or the host
+/// goes down (both end), or — earlier — one download fails mid-share.
+#[test]
+fn shared_link_faults_agree_with_the_model() {
+    use coldstart_model::ops::{HostShape, Op, Shape};
+    let shape = Shape::default()
+        .with_hosts(vec![HostShape::new(15, 3, 23)])
+        .with_main_units(23)
+        .with_cold_start_us(5)
+        .with_keep_alive_us(1_000)
+        .with_retry_attempts(1)
+        .with_retry_backoff_us(10)
+        .with_bandwidth_shared(true);
+    let invoke = |function| Op::Invoke {
+        function,
+        clone_us: 0,
+        build_us: 0,
+        run_us: 10,
+        ending: 3,
+        egress_bytes: 0,
+    };
+    let both = [invoke(0), invoke(1)];
+    let copies_in_flight = [
+        invoke(0),
+        invoke(1),
+        Op::NextTimer,
+        Op::Advance { dt_us: 40 },
+    ];
+    for (ops, expected) in [
+        (
+            [&copies_in_flight[..], &[Op::CopyFails { which: 0 }]].concat(),
+            "CopyFailed/Retrying",
+        ),
+        (
+            [&copies_in_flight[..], &[Op::HostDown { host: 0 }]].concat(),
+            "HostDown",
+        ),
+        (
+            [
+                &both[..],
+                &[Op::Advance { dt_us: 40 }, Op::DownloadFails { which: 0 }],
+            ]
+            .concat(),
+            "DownloadFailed/Retrying",
+        ),
+    ] {
+        let mut ops = ops;
+        ops.extend([Op::NextTimer; 12]);
+        let case = Case::with_setup(
+            shape.clone(),
+            &[7, 7],
+            &[(0, 0, 0, 300, 0), (1, 0, 0, 300, 0)],
+            ops,
+        );
+        let (mut core, mut model) = build(&case);
+        let trace = run_differential(&case, &mut core, &mut model)
+            .unwrap_or_else(|d| panic!("core (left) and model (right) diverge at {d}"));
+        assert!(
+            trace.kinds.contains(expected),
+            "{expected} not reached: {:#?}",
+            trace.events
+        );
+        // Both transfers of the faulted link were in flight together.
+        let started = |e: &&Event| {
+            matches!(
+                e.kind,
+                coldstart_core::EventKind::CopyStarted { .. }
+                    | coldstart_core::EventKind::DownloadStarted { .. }
+            )
+        };
+        assert!(trace.events.iter().filter(started).count() >= 4);
+    }
 }
