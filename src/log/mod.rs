@@ -29,7 +29,10 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 9 gave a function's
+/// The format version this build writes. Version 10 added the
+/// configuration's bandwidth setting (`Config::bandwidth`, spec R85) to
+/// the header; older headers are read through a frozen copy of the
+/// configuration without it, as `Bandwidth::Dedicated`. Version 9 gave a function's
 /// definition start costs of its own (`FunctionDef::cold_start_us`,
 /// `warm_start_us`; spec R41a), which changes how inputs encode: logs of
 /// versions 2 to 8 share one input layout, read through frozen copies of
@@ -44,13 +47,13 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// version 4 added the policy library's fields to the header's `Builtin`
 /// (keep-alive policy, image eviction, policy state); version 3 added the
 /// retry setting to the configuration, and fault inputs (spec §27). This
-/// build still reads versions 2 to 8, through frozen copies of their header
+/// build still reads versions 2 to 9, through frozen copies of their header
 /// types (a version 6 or 7 header's policies are built-in): a version 4 or 5 hybrid histogram gets `prewarm_percentile: 0`
 /// (they never pre-warmed), version 2 and 3 policies get the newer fields'
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 
@@ -62,6 +65,10 @@ const FORMAT_VERSION_POLICY_SPEC: u32 = 8;
 /// The oldest format whose inputs give a function start costs of its own
 /// (older ones are read and written through `inputs_v8`).
 const FORMAT_VERSION_START_COSTS: u32 = 9;
+/// The oldest format whose header's configuration says how links share
+/// bandwidth (`Config::bandwidth`, spec R85); older ones read as
+/// `Bandwidth::Dedicated`, which is how they ran.
+const FORMAT_VERSION_BANDWIDTH: u32 = 10;
 
 /// The newest format recorded under the old input timing: an input judged
 /// before the timers due by its time ([`InputTiming::BeforeTimers`]).
@@ -99,7 +106,7 @@ pub struct LogHeader {
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV7 {
     coldstart_version: String,
-    config: Config,
+    config: ConfigV9,
     policies: Builtin,
 }
 
@@ -107,7 +114,7 @@ impl From<LogHeaderV7> for LogHeader {
     fn from(v7: LogHeaderV7) -> LogHeader {
         LogHeader {
             coldstart_version: v7.coldstart_version,
-            config: v7.config,
+            config: v7.config.into(),
             policies: PolicySpec::Builtin(v7.policies),
         }
     }
@@ -128,7 +135,7 @@ struct LogHeaderV2 {
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV3 {
     coldstart_version: String,
-    config: Config,
+    config: ConfigV9,
     policies: BuiltinV3,
 }
 
@@ -158,7 +165,7 @@ impl From<LogHeaderV3> for LogHeader {
     fn from(v3: LogHeaderV3) -> LogHeader {
         LogHeader {
             coldstart_version: v3.coldstart_version,
-            config: v3.config,
+            config: v3.config.into(),
             policies: PolicySpec::Builtin(v3.policies.into()),
         }
     }
@@ -170,7 +177,7 @@ impl From<LogHeaderV3> for LogHeader {
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV4 {
     coldstart_version: String,
-    config: Config,
+    config: ConfigV9,
     policies: BuiltinV4,
 }
 
@@ -245,7 +252,7 @@ impl TryFrom<LogHeaderV4> for LogHeader {
 #[derive(Serialize, Deserialize)]
 struct LogHeaderV5 {
     coldstart_version: String,
-    config: Config,
+    config: ConfigV9,
     policies: BuiltinV5,
 }
 
@@ -347,7 +354,7 @@ impl LogHeaderV5 {
         }
         Ok(LogHeader {
             coldstart_version: self.coldstart_version,
-            config: self.config,
+            config: self.config.into(),
             policies: PolicySpec::Builtin(Builtin {
                 host_selection: p.host_selection,
                 warm_choice: p.warm_choice,
@@ -358,6 +365,72 @@ impl LogHeaderV5 {
                 state: crate::PolicyState::default(),
             }),
         })
+    }
+}
+
+/// `Config` as versions 3 to 9 wrote it (fields in the same order, no
+/// `bandwidth`): it reads as a configuration of dedicated bandwidth
+/// (spec R85), which is how those logs ran. Serialize too: an old version
+/// is written through it. `retry` defaults for JSON headers of version 2.
+#[derive(Serialize, Deserialize)]
+struct ConfigV9 {
+    main_storage: crate::MainStorageSpec,
+    hosts: Vec<crate::HostSpec>,
+    cold_start_us: u64,
+    warm_start_us: u64,
+    pressure: crate::Pressure,
+    terminal_records_max: Option<u64>,
+    #[serde(default)]
+    retry: crate::Retry,
+}
+
+impl From<ConfigV9> for Config {
+    fn from(c: ConfigV9) -> Config {
+        Config::new(c.main_storage, c.hosts)
+            .with_cold_start_us(c.cold_start_us)
+            .with_warm_start_us(c.warm_start_us)
+            .with_pressure(c.pressure)
+            .with_terminal_records_max(c.terminal_records_max)
+            .with_retry(c.retry)
+    }
+}
+
+impl ConfigV9 {
+    /// `config` in a header of format `version` (before 10), which cannot
+    /// say that links are shared.
+    fn of(config: &Config, version: u32) -> Result<ConfigV9, LogError> {
+        if config.bandwidth != crate::Bandwidth::Dedicated {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold shared bandwidth (format {FORMAT_VERSION_BANDWIDTH} added it)"
+            )));
+        }
+        Ok(ConfigV9 {
+            main_storage: config.main_storage,
+            hosts: config.hosts.clone(),
+            cold_start_us: config.cold_start_us,
+            warm_start_us: config.warm_start_us,
+            pressure: config.pressure,
+            terminal_records_max: config.terminal_records_max,
+            retry: config.retry,
+        })
+    }
+}
+
+/// A version 8 or 9 header: its configuration has no bandwidth setting.
+#[derive(Serialize, Deserialize)]
+struct LogHeaderV9 {
+    coldstart_version: String,
+    config: ConfigV9,
+    policies: PolicySpec,
+}
+
+impl From<LogHeaderV9> for LogHeader {
+    fn from(v9: LogHeaderV9) -> LogHeader {
+        LogHeader {
+            coldstart_version: v9.coldstart_version,
+            config: v9.config.into(),
+            policies: v9.policies,
+        }
     }
 }
 
@@ -504,21 +577,21 @@ mod hex_u64 {
 /// from version 8, a [`Builtin`] in versions 6 and 7.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct JsonHeader<P> {
+struct JsonHeader<P, C = Config> {
     format: String,
     format_version: u32,
     coldstart_version: String,
-    config: Config,
+    config: C,
     policies: P,
 }
 
-impl<P> JsonHeader<P> {
-    fn of(header: &LogHeader, version: u32, policies: P) -> JsonHeader<P> {
+impl<P, C> JsonHeader<P, C> {
+    fn of(header: &LogHeader, version: u32, config: C, policies: P) -> JsonHeader<P, C> {
         JsonHeader {
             format: JSON_FORMAT_NAME.to_string(),
             format_version: version,
             coldstart_version: header.coldstart_version.clone(),
-            config: header.config.clone(),
+            config,
             policies,
         }
     }
@@ -533,7 +606,7 @@ struct JsonHeaderV5 {
     #[allow(dead_code)]
     format_version: u32,
     coldstart_version: String,
-    config: Config,
+    config: ConfigV9,
     policies: BuiltinV5,
 }
 
@@ -756,7 +829,8 @@ impl<W: Write> LogWriter<W> {
         Self::with_version(out, format, header, FORMAT_VERSION)
     }
 
-    /// [`LogWriter::new`] with a header of format `version` 6 to 9. Versions
+    /// [`LogWriter::new`] with a header of format `version` 6 to 10. Before
+    /// 10 the configuration cannot share bandwidth. Versions
     /// 6 and 7 have one layout, with built-in policies only (6 marks a log
     /// recorded under the input timing of format 6 and older, which replay
     /// keeps: `log convert` writes it, and keeps 7 as 7). Before 9, inputs
@@ -769,6 +843,11 @@ impl<W: Write> LogWriter<W> {
         version: u32,
     ) -> Result<Self, LogError> {
         debug_assert!((FORMAT_VERSION_SAME_HEADER..=FORMAT_VERSION).contains(&version));
+        let old_config = if version < FORMAT_VERSION_BANDWIDTH {
+            Some(ConfigV9::of(&header.config, version)?)
+        } else {
+            None
+        };
         let old_layout = if version < FORMAT_VERSION_POLICY_SPEC {
             let builtin = header.policies.builtin().ok_or_else(|| {
                 LogError::Encode(format!(
@@ -778,7 +857,7 @@ impl<W: Write> LogWriter<W> {
             })?;
             Some(LogHeaderV7 {
                 coldstart_version: header.coldstart_version.clone(),
-                config: header.config.clone(),
+                config: ConfigV9::of(&header.config, version)?,
                 policies: builtin.clone(),
             })
         } else {
@@ -790,20 +869,41 @@ impl<W: Write> LogWriter<W> {
             buffer: Vec::new(),
             version,
         };
-        match (format, old_layout) {
-            (LogFormat::Binary, old_layout) => {
+        match (format, old_layout, old_config) {
+            (LogFormat::Binary, old_layout, old_config) => {
                 writer.out.write_all(&MAGIC)?;
                 writer.out.write_all(&version.to_le_bytes())?;
-                match old_layout {
-                    Some(v7) => writer.record(TAG_HEADER, &v7)?,
-                    None => writer.record(TAG_HEADER, header)?,
+                match (old_layout, old_config) {
+                    (Some(v7), _) => writer.record(TAG_HEADER, &v7)?,
+                    (None, Some(config)) => writer.record(
+                        TAG_HEADER,
+                        &LogHeaderV9 {
+                            coldstart_version: header.coldstart_version.clone(),
+                            config,
+                            policies: header.policies.clone(),
+                        },
+                    )?,
+                    (None, None) => writer.record(TAG_HEADER, header)?,
                 }
             }
-            (LogFormat::JsonLines, Some(v7)) => {
-                writer.line(&JsonHeader::of(header, version, v7.policies))?;
+            (LogFormat::JsonLines, Some(v7), _) => {
+                writer.line(&JsonHeader::of(header, version, v7.config, v7.policies))?;
             }
-            (LogFormat::JsonLines, None) => {
-                writer.line(&JsonHeader::of(header, version, header.policies.clone()))?;
+            (LogFormat::JsonLines, None, Some(config)) => {
+                writer.line(&JsonHeader::of(
+                    header,
+                    version,
+                    config,
+                    header.policies.clone(),
+                ))?;
+            }
+            (LogFormat::JsonLines, None, None) => {
+                writer.line(&JsonHeader::of(
+                    header,
+                    version,
+                    header.config.clone(),
+                    header.policies.clone(),
+                ))?;
             }
         }
         Ok(writer)
@@ -1051,6 +1151,9 @@ impl<R: BufRead> LogReader<R> {
                     6 | 7 => codec::decode::<LogHeaderV7>(payload)
                         .map_err(corrupt)?
                         .into(),
+                    8 | 9 => codec::decode::<LogHeaderV9>(payload)
+                        .map_err(corrupt)?
+                        .into(),
                     _ => codec::decode::<LogHeader>(payload).map_err(corrupt)?,
                 }
             }
@@ -1115,12 +1218,20 @@ impl<R: BufRead> LogReader<R> {
             .read_as(found)
             .map_err(corrupt)?
         } else if found < FORMAT_VERSION_POLICY_SPEC {
-            let json: JsonHeader<Builtin> =
+            let json: JsonHeader<Builtin, ConfigV9> =
                 serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
             LogHeader {
                 coldstart_version: json.coldstart_version,
-                config: json.config,
+                config: json.config.into(),
                 policies: PolicySpec::Builtin(json.policies),
+            }
+        } else if found < FORMAT_VERSION_BANDWIDTH {
+            let json: JsonHeader<PolicySpec, ConfigV9> =
+                serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
+            LogHeader {
+                coldstart_version: json.coldstart_version,
+                config: json.config.into(),
+                policies: json.policies,
             }
         } else {
             let json: JsonHeader<PolicySpec> =
@@ -1986,7 +2097,7 @@ mod tests {
         let v4_header = |policies: BuiltinV4| {
             codec::encode(&LogHeaderV4 {
                 coldstart_version: "0.1.0".to_string(),
-                config: config.clone(),
+                config: ConfigV9::of(&config, 4).unwrap(),
                 policies,
             })
             .unwrap()
@@ -2133,7 +2244,7 @@ mod tests {
         );
         let header = codec::encode(&LogHeaderV5 {
             coldstart_version: "0.1.0".to_string(),
-            config: config.clone(),
+            config: ConfigV9::of(&config, 5).unwrap(),
             policies: BuiltinV5 {
                 host_selection: crate::HostSelection::FirstFit,
                 warm_choice: crate::WarmChoice::NewestCreated,
@@ -2158,7 +2269,7 @@ mod tests {
         // The same run as version 4 wrote it.
         let header = codec::encode(&LogHeaderV4 {
             coldstart_version: "0.1.0".to_string(),
-            config,
+            config: ConfigV9::of(&config, 4).unwrap(),
             policies: BuiltinV4 {
                 host_selection: crate::HostSelection::FirstFit,
                 warm_choice: crate::WarmChoice::NewestCreated,
@@ -2547,7 +2658,7 @@ mod tests {
         for format in [LogFormat::Binary, LogFormat::JsonLines] {
             let (bytes, trailer, own) = start_costs_run(format);
             let mut reader = LogReader::new(&bytes[..]).unwrap();
-            assert_eq!(reader.format_version(), 9);
+            assert_eq!(reader.format_version(), FORMAT_VERSION);
             let mut defs = Vec::new();
             while let Some(record) = reader.next_record().unwrap() {
                 if let Record::Input(Input {
@@ -2602,6 +2713,8 @@ mod tests {
     #[test]
     fn format_8_inputs_have_their_own_layout() {
         let (_, trailer, current) = recorded_current_log(LogFormat::Binary, old_default());
+        // Format 9's header, so that only the inputs differ from format 8's.
+        let current = rewritten_as(&current, 9);
         let mut relabelled = current.clone();
         relabelled[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&8u32.to_le_bytes());
         let mut reader = LogReader::new(&relabelled[..]).unwrap();
@@ -2619,6 +2732,52 @@ mod tests {
         assert_eq!(reader.format_version(), 8);
         let replayed = replay_bytes(&v8, true).unwrap();
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
+    }
+
+    /// Format 10 holds the bandwidth setting: a run with shared links
+    /// round-trips and replays to its digest in both encodings; the same
+    /// header cannot be written as format 9; a format 9 header (the default
+    /// run rewritten) reads as dedicated bandwidth, and format 10's encoding
+    /// of the dedicated default differs from 9's by the setting alone.
+    #[test]
+    fn format_10_headers_hold_the_bandwidth_setting() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let config =
+                default_config(Pressure::Reject).with_bandwidth(crate::Bandwidth::FairShare);
+            let mut recorder = Recorder::new(
+                Vec::new(),
+                format,
+                config.clone(),
+                old_default(),
+                DriverOptions::default(),
+            )
+            .unwrap();
+            recorder
+                .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+                .unwrap();
+            let (_, trailer, bytes) = recorder.finish().unwrap();
+            let reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.format_version(), 10);
+            assert_eq!(reader.header().config, config);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            let error = LogWriter::with_version(Vec::new(), format, reader.header(), 9)
+                .err()
+                .expect("a version 9 header took shared bandwidth")
+                .to_string();
+            assert!(error.contains("cannot hold shared bandwidth"), "{error}");
+
+            let (config, trailer, current) = recorded_current_log(format, old_default());
+            assert_eq!(config.bandwidth, crate::Bandwidth::Dedicated);
+            let v9 = rewritten_as(&current, 9);
+            assert_ne!(v9, current);
+            let reader = LogReader::new(&v9[..]).unwrap();
+            assert_eq!(reader.format_version(), 9);
+            assert_eq!(reader.header().config, config);
+            let replayed = replay_bytes(&v9, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(rewritten_as(&v9, 10), current);
+        }
     }
 
     #[test]
