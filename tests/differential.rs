@@ -58,6 +58,9 @@ fn the_generator_reaches_every_event_kind() {
         "Rejected/ResourceUnavailable",
         "Rejected/QueueFull",
         "WarmStart",
+        // Starts of a function with a cost of its own for them (spec R41a).
+        "WarmStart/OwnCost",
+        "ColdStart/OwnCost",
         "ColdStart/HostDisk",
         "ColdStart/HostCopyInFlight",
         "ColdStart/MainStorage",
@@ -688,7 +691,7 @@ fn rare_prewarm_paths_agree_with_the_model() {
         let case = Case::with_setup(
             shape.clone(),
             &[7],
-            &[(0, 0, 0, 300), (0, 0, 0, 300)],
+            &[(0, 0, 0, 300, 0), (0, 0, 0, 300, 0)],
             ops.clone(),
         );
         let (config, inner) = case.shape.build();

@@ -21,12 +21,16 @@ fn setup() -> Vec<Op> {
             memory_units: 2,
             scratch_units: 1,
             time_limit_us: 100,
+            start_costs: 0,
         },
         Op::RegisterFunction {
             image: 1,
             memory_units: 3,
             scratch_units: 0,
             time_limit_us: 60,
+            // Its own start costs (spec R41a): a cold start of 20 µs and a
+            // warm start of 8 µs.
+            start_costs: 3 + 20 * 4,
         },
     ]
 }

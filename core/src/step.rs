@@ -243,12 +243,7 @@ impl Core {
         let core = self;
         match *command {
             Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
-            Command::RegisterFunction(FunctionDef {
-                image,
-                memory_bytes,
-                scratch_bytes,
-                time_limit_us,
-            }) => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
+            Command::RegisterFunction(ref def) => core.validate_function(def),
             Command::Invoke {
                 function,
                 code,
@@ -313,13 +308,15 @@ impl Core {
         Ok(())
     }
 
-    fn validate_function(
-        &self,
-        image: crate::ids::ImageId,
-        memory_bytes: u64,
-        scratch_bytes: u64,
-        time_limit_us: u64,
-    ) -> Result<(), Refusal> {
+    fn validate_function(&self, def: &FunctionDef) -> Result<(), Refusal> {
+        let FunctionDef {
+            image,
+            memory_bytes,
+            scratch_bytes,
+            time_limit_us,
+            cold_start_us,
+            warm_start_us,
+        } = *def;
         let Some(img) = self.images.get(image) else {
             return Err(Refusal::UnknownImage { image });
         };
@@ -336,6 +333,12 @@ impl Core {
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
+        if let Some(cold_start_us) = cold_start_us {
+            check_duration("cold_start_us", cold_start_us)?;
+        }
+        if let Some(warm_start_us) = warm_start_us {
+            check_duration("warm_start_us", warm_start_us)?;
+        }
         if !self.hosts.some_host_has(memory_bytes, 0) {
             return Err(Refusal::FunctionNeverFits {
                 why: "needs more RAM than any host has".into(),
@@ -414,6 +417,8 @@ impl Core {
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
+                cold_start_us,
+                warm_start_us,
             }) => {
                 let function = self
                     .functions
@@ -422,6 +427,8 @@ impl Core {
                         memory_bytes,
                         scratch_bytes,
                         time_limit_us,
+                        cold_start_us: cold_start_us.unwrap_or(self.config.cold_start_us),
+                        warm_start_us: warm_start_us.unwrap_or(self.config.warm_start_us),
                         idle: Default::default(),
                         prewarm: None,
                     })
@@ -616,8 +623,7 @@ impl Core {
             time_limit_us: function.time_limit_us,
             memory_bytes: function.memory_bytes,
             scratch_bytes: function.scratch_bytes,
-            duration_us: (if cold { self.config.cold_start_us } else { 0 })
-                + (now_us - code_start_us),
+            duration_us: (if cold { function.cold_start_us } else { 0 }) + (now_us - code_start_us),
             ingress_bytes: inv.ingress_bytes,
             egress_bytes: if success { inv.egress_bytes } else { 0 },
             cold,

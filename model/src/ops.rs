@@ -297,6 +297,12 @@ pub enum Op {
         scratch_units: u8,
         /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
+        /// Start costs of its own (spec R41a): `% 4` is 0 for none (the
+        /// configuration's), 1 for a cold-start cost, 2 for a warm-start
+        /// cost, 3 for both; `v = / 4` (0..64) gives them in duration units,
+        /// `v` for the cold start and `v % 12` for the warm start.
+        #[serde(default)]
+        start_costs: u8,
     },
     /// Invokes a function with fake code.
     Invoke {
@@ -466,17 +472,23 @@ impl Resolver {
                 memory_units,
                 scratch_units,
                 time_limit_us,
-            } => (
-                now_us,
-                Command::RegisterFunction(
-                    FunctionDef::new(
-                        pick(&self.images, image),
-                        self.scale.bytes(u64::from(memory_units % 10)),
-                        self.scale.us(u64::from(time_limit_us % 400)),
-                    )
-                    .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6))),
-                ),
-            ),
+                start_costs,
+            } => {
+                let mut def = FunctionDef::new(
+                    pick(&self.images, image),
+                    self.scale.bytes(u64::from(memory_units % 10)),
+                    self.scale.us(u64::from(time_limit_us % 400)),
+                )
+                .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6)));
+                let v = u64::from(start_costs / 4);
+                if start_costs % 4 == 1 || start_costs % 4 == 3 {
+                    def = def.with_cold_start_us(self.scale.us(v));
+                }
+                if start_costs % 4 >= 2 {
+                    def = def.with_warm_start_us(self.scale.us(v % 12));
+                }
+                (now_us, Command::RegisterFunction(def))
+            }
             Op::Invoke {
                 function,
                 clone_us,
@@ -689,7 +701,7 @@ fn with_hybrid_histogram(warm_choice: u8) -> u8 {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
-        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400).prop_map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, start_costs)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, start_costs }),
         10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
         4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
         3 => Just(Op::NextTimer),
@@ -710,7 +722,16 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     (
         shape(),
         prop::collection::vec(any::<u8>(), 2..5),
-        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 2..6),
+        prop::collection::vec(
+            (
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                1u16..400,
+                any::<u8>(),
+            ),
+            2..6,
+        ),
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
@@ -719,8 +740,9 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
 }
 
 /// A function registration in a case's set-up: `(image, memory_units,
-/// scratch_units, time_limit_us)`, folded into range by `Case::with_setup`.
-pub type FunctionSetup = (u8, u8, u8, u16);
+/// scratch_units, time_limit_us, start_costs)`, folded into range by
+/// `Case::with_setup` (`start_costs` as [`Op::RegisterFunction`] reads it).
+pub type FunctionSetup = (u8, u8, u8, u16, u8);
 
 impl Case {
     /// A case whose ops register an image per `image_units` entry and a
@@ -741,18 +763,17 @@ impl Case {
                 units: units % 8 + 1,
             })
             .collect();
-        ops.extend(
-            functions
-                .iter()
-                .map(
-                    |&(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
-                        image,
-                        memory_units: memory_units % 4 + 1,
-                        scratch_units,
-                        time_limit_us: time_limit_us.max(50),
-                    },
-                ),
-        );
+        ops.extend(functions.iter().map(
+            |&(image, memory_units, scratch_units, time_limit_us, start_costs)| {
+                Op::RegisterFunction {
+                    image,
+                    memory_units: memory_units % 4 + 1,
+                    scratch_units,
+                    time_limit_us: time_limit_us.max(50),
+                    start_costs,
+                }
+            },
+        ));
         ops.extend(tail);
         Case { shape, ops }
     }

@@ -388,6 +388,11 @@ pub(crate) fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
         .map_err(|error| InputError::new_err(format!("not an input: {error}")))
 }
 
+/// Whether `dict` has the key `name`.
+fn def_has(dict: &Bound<'_, PyDict>, py: Python<'_>, name: &str) -> bool {
+    dict.contains(PyString::new(py, name)).unwrap_or(false)
+}
+
 /// The step API's hot path: the flat dicts the helpers make for the
 /// common commands, read field by field. None for anything else — or
 /// anything off (a missing, extra or mistyped field) — which the general
@@ -471,12 +476,23 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                 let memory_bytes = field(dict, pyo3::intern!(py, "memory_bytes"))?;
                 let scratch_bytes = field(dict, pyo3::intern!(py, "scratch_bytes"))?;
                 let time_limit_us = field(dict, pyo3::intern!(py, "time_limit_us"))?;
-                Command::RegisterFunction(
-                    FunctionDef::new(image, memory_bytes, time_limit_us)
-                        .with_scratch_bytes(scratch_bytes),
-                )
+                let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
+                    .with_scratch_bytes(scratch_bytes);
+                // The optional start costs: an integer, or absent (a
+                // `None` value goes to the general path, which reads it
+                // as absent too).
+                let cold = pyo3::intern!(py, "cold_start_us");
+                if dict.contains(cold).ok()? {
+                    def = def.with_cold_start_us(field(dict, cold)?);
+                }
+                let warm = pyo3::intern!(py, "warm_start_us");
+                if dict.contains(warm).ok()? {
+                    def = def.with_warm_start_us(field(dict, warm)?);
+                }
+                Command::RegisterFunction(def)
             },
-            4,
+            4 + usize::from(def_has(dict, py, "cold_start_us"))
+                + usize::from(def_has(dict, py, "warm_start_us")),
         ),
         _ => return None,
     };
