@@ -117,6 +117,8 @@ fn default_functions() -> Vec<FunctionSpec> {
                 ingress_mean_bytes: 4 * 1_024,
                 egress_mean_bytes: 16 * 1_024,
                 run_distribution: RunDistribution::Exponential,
+                cold_start_us: None,
+                warm_start_us: None,
             },
         )
         .collect()
@@ -136,6 +138,7 @@ pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
         arrivals: Arrivals::Poisson,
         rate_profile: Vec::new(),
         run_tables: Vec::new(),
+        cold_start_model: None,
     }
 }
 

@@ -1350,7 +1350,7 @@ fn a_function_pays_and_is_billed_its_own_start_costs() {
         assert_eq!(
             w.refuse(30_000, Command::RegisterFunction(def)),
             Refusal::TooLarge {
-                field,
+                field: field.into(),
                 value: DURATION_MAX_US + 1,
                 max: DURATION_MAX_US
             }
