@@ -641,24 +641,19 @@ impl coldstart_core::Policies for ScriptedPrewarm {
 #[test]
 fn rare_prewarm_paths_agree_with_the_model() {
     use coldstart_model::ops::{HostShape, Op, Shape};
-    let host = HostShape {
-        ram_units: 15,
-        slots: 3,
-        disk_units: 23,
-    };
-    let shape = Shape {
-        hosts: vec![host, host],
-        main_units: 23,
-        queue_capacity: None,
-        cold_start_us: 5,
-        warm_start_us: 1,
-        keep_alive_us: 1_000,
-        retain: None,
-        selection: 0,
-        warm_choice: 0,
-        retry_attempts: 0,
-        retry_backoff_us: 0,
-    };
+    let host = HostShape::new(15, 3, 23);
+    let shape = Shape::default()
+        .with_hosts(vec![host, host])
+        .with_main_units(23)
+        .with_queue_capacity(None)
+        .with_cold_start_us(5)
+        .with_warm_start_us(1)
+        .with_keep_alive_us(1_000)
+        .with_retain(None)
+        .with_selection(0)
+        .with_warm_choice(0)
+        .with_retry_attempts(0)
+        .with_retry_backoff_us(0);
     let invoke = |function| Op::Invoke {
         function,
         clone_us: 0,

@@ -15,8 +15,22 @@ use serde::{Deserialize, Serialize};
 
 /// A configuration, small enough to be tight: sizes are in "units" of 10
 /// bytes, bandwidths make one unit take 10 µs to move.
+///
+/// `#[non_exhaustive]`: build it from [`Shape::default`] with the `with_*`
+/// methods, one for every field, so a field added later folds its default.
+///
+/// ```
+/// use coldstart_model::ops::{HostShape, Shape};
+///
+/// let shape = Shape::default()
+///     .with_hosts(vec![HostShape::new(7, 1, 11)])
+///     .with_queue_capacity(Some(2));
+/// let (config, _policies) = shape.build();
+/// assert_eq!(config.hosts.len(), 1);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Shape {
     /// The compute hosts: at most 4 are used (an empty list gives one host of
     /// 8 RAM units, 2 slots and 12 disk units).
@@ -50,8 +64,10 @@ pub struct Shape {
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
+/// `#[non_exhaustive]`: build it with [`HostShape::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct HostShape {
     /// RAM in units, folded to 1..=16.
     pub ram_units: u8,
@@ -65,7 +81,85 @@ const UNIT_BYTES: u64 = 10;
 /// One unit per 10 µs.
 const BYTES_PER_S: u64 = 1_000_000;
 
+impl HostShape {
+    /// A host of `ram_units` RAM, `slots` slots and `disk_units` disk
+    /// (each folded into range by [`Shape::build`]).
+    pub fn new(ram_units: u8, slots: u8, disk_units: u8) -> HostShape {
+        HostShape {
+            ram_units,
+            slots,
+            disk_units,
+        }
+    }
+}
+
 impl Shape {
+    /// These hosts, in place of what there was.
+    pub fn with_hosts(mut self, hosts: Vec<HostShape>) -> Shape {
+        self.hosts = hosts;
+        self
+    }
+
+    /// This main storage capacity (units), in place of what there was.
+    pub fn with_main_units(mut self, main_units: u8) -> Shape {
+        self.main_units = main_units;
+        self
+    }
+
+    /// This pressure mode (`Some`: a queue), in place of what there was.
+    pub fn with_queue_capacity(mut self, queue_capacity: Option<u8>) -> Shape {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// This cold start (µs, folded), in place of what there was.
+    pub fn with_cold_start_us(mut self, cold_start_us: u8) -> Shape {
+        self.cold_start_us = cold_start_us;
+        self
+    }
+
+    /// This warm start (µs, folded), in place of what there was.
+    pub fn with_warm_start_us(mut self, warm_start_us: u8) -> Shape {
+        self.warm_start_us = warm_start_us;
+        self
+    }
+
+    /// This keep-alive (µs, folded), in place of what there was.
+    pub fn with_keep_alive_us(mut self, keep_alive_us: u16) -> Shape {
+        self.keep_alive_us = keep_alive_us;
+        self
+    }
+
+    /// This retention, in place of what there was.
+    pub fn with_retain(mut self, retain: Option<u8>) -> Shape {
+        self.retain = retain;
+        self
+    }
+
+    /// This host-selection code, in place of what there was.
+    pub fn with_selection(mut self, selection: u8) -> Shape {
+        self.selection = selection;
+        self
+    }
+
+    /// This warm-choice, keep-alive and eviction code, in place of what there was.
+    pub fn with_warm_choice(mut self, warm_choice: u8) -> Shape {
+        self.warm_choice = warm_choice;
+        self
+    }
+
+    /// This retry and pre-warm code, in place of what there was.
+    pub fn with_retry_attempts(mut self, retry_attempts: u8) -> Shape {
+        self.retry_attempts = retry_attempts;
+        self
+    }
+
+    /// This retry backoff (µs, folded), in place of what there was.
+    pub fn with_retry_backoff_us(mut self, retry_backoff_us: u8) -> Shape {
+        self.retry_backoff_us = retry_backoff_us;
+        self
+    }
+
     /// The configuration and policies this shape describes. Out-of-range
     /// values are folded into range, so every shape is valid.
     pub fn build(&self) -> (Config, Builtin) {

@@ -24,7 +24,7 @@ mod policy;
 mod recorder;
 mod topy;
 
-use coldstart::driver::{DriverOptions, RunReport};
+use coldstart::driver::DriverOptions;
 use coldstart::log::{self, LogReader, RunError};
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError as ScenarioProblem};
@@ -766,10 +766,7 @@ fn replay<'py>(
         None => None,
     };
     let failure = policy.as_ref().map(|policy| policy.failure().clone());
-    let options = DriverOptions {
-        check_invariants: check,
-        ..DriverOptions::default()
-    };
+    let options = DriverOptions::default().with_check_invariants(check);
     let result = py.detach(|| -> Result<Vec<(String, Value)>, String> {
         let reader = LogReader::open(&path).map_err(|error| error.to_string())?;
         let mut latencies = Latencies::new();
@@ -808,13 +805,7 @@ fn replay_fields<P: coldstart::Policies>(
     latencies: &mut Latencies,
 ) -> Vec<(String, Value)> {
     let driver = &replayed.driver;
-    let run = RunReport {
-        steps: driver.steps(),
-        drain_steps: 0,
-        events: driver.events_count(),
-        digest: driver.digest(),
-        end_us: driver.provider().now_us(),
-    };
+    let run = driver.report_so_far();
     report::fields(
         driver.provider().metrics(),
         &run,

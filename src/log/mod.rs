@@ -1418,6 +1418,7 @@ fn binary_record<R: BufRead>(
 
 /// Why recording or replaying stopped.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RunError {
     /// The log could not be read or written.
     Log(LogError),
@@ -1438,7 +1439,15 @@ impl std::fmt::Display for RunError {
     }
 }
 
-impl std::error::Error for RunError {}
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Log(error) => Some(error),
+            RunError::Drive(error) => Some(error),
+            RunError::Mismatch(_) => None,
+        }
+    }
+}
 
 impl From<LogError> for RunError {
     fn from(error: LogError) -> Self {
@@ -1878,6 +1887,49 @@ mod tests {
             .unwrap();
         let (_, trailer, bytes) = recorder.finish().unwrap();
         (bytes, trailer)
+    }
+
+    /// A run that stops names its cause as the error's source, and a
+    /// driver reports the run so far as `run` would, without the drain.
+    #[test]
+    fn run_errors_chain_to_their_cause_and_a_driver_reports_so_far() {
+        use std::error::Error;
+        let provider = Provider::new(default_config(Pressure::Reject), Builtin::default()).unwrap();
+        let mut driver = Driver::new(provider, DriverOptions::default().with_drain_steps_max(0));
+        let inputs: Vec<Input> = default_workload(3, 10).inputs().unwrap().collect();
+        let error = RunError::from(driver.run(inputs).unwrap_err());
+        let RunError::Drive(drive) = &error else {
+            panic!("not a drive error: {error}");
+        };
+        assert!(matches!(
+            drive,
+            DriveError::Undrained { drain_steps: 0, .. }
+        ));
+        let source = error.source().expect("a cause").to_string();
+        assert_eq!(source, drive.to_string());
+        assert!(
+            source.contains("DriverOptions::drain_steps_max"),
+            "{source}"
+        );
+        let so_far = driver.report_so_far();
+        assert_eq!(
+            (
+                so_far.steps,
+                so_far.drain_steps,
+                so_far.events,
+                so_far.digest,
+                so_far.end_us
+            ),
+            (
+                driver.steps(),
+                0,
+                driver.events_count(),
+                driver.digest(),
+                driver.provider().now_us()
+            )
+        );
+        assert!(so_far.steps > 0);
+        assert!(RunError::Mismatch("differs".into()).source().is_none());
     }
 
     /// A version 2 log (its configuration without `retry`) still replays
