@@ -168,6 +168,8 @@ fn default_functions() -> Vec<FunctionSpec> {
                 ingress_mean_bytes: 4 * 1_024,
                 egress_mean_bytes: 16 * 1_024,
                 run_distribution: RunDistribution::Exponential,
+                cold_start_us: None,
+                warm_start_us: None,
             },
         )
         .collect()

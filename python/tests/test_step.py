@@ -29,6 +29,36 @@ def registered(provider=None):
     return provider, event["function"]
 
 
+def test_a_function_has_start_costs_of_its_own():
+    provider = cs.Provider(TOUR)
+    provider.apply(cs.register_image(0, 200 * MIB))
+    own = cs.register_function(0, 0, 512 * MIB, 512 * MIB, 3_000_000, cold_start_us=900_000, warm_start_us=7_000)
+    assert (own["cold_start_us"], own["warm_start_us"]) == (900_000, 7_000)
+    assert "cold_start_us" not in cs.register_function(0, 0, MIB, 0, 1_000)
+    (event,) = provider.apply(own)
+    function = event["function"]
+    # The log's nested form takes them too (a None is absent).
+    (event,) = provider.apply({
+        "at_us": 0,
+        "command": {"RegisterFunction": {
+            "image": 0, "memory_bytes": MIB, "scratch_bytes": 0, "time_limit_us": 1_000,
+            "cold_start_us": None, "warm_start_us": 3,
+        }},
+    })
+    assert event["kind"] == "FunctionRegistered"
+    first = provider.apply(cs.invoke(1_000, function, cs.success(50_000, 1)))[0]["invocation"]
+    finished = provider.wait_for(first)
+    # As the tour, but its own 900 ms cold start instead of the 250 ms.
+    assert finished["at_us"] == 1_000 + 1_048_576 + 209_716 + 900_000 + 50_000
+    seen = []
+    second = provider.apply(cs.invoke(finished["at_us"], function, cs.success(50_000, 2)))[0]["invocation"]
+    provider.wait_for(second, events=seen)
+    started = next(e for e in seen if e["kind"] == "ExecutionStarted")
+    assert started["at_us"] == finished["at_us"] + 7_000
+    with pytest.raises(cs.Refused):
+        provider.apply(cs.register_function(provider.now_us, 0, MIB, 0, 1_000, cold_start_us=1 << 62))
+
+
 def test_the_tour():
     provider, function = registered()
     events = provider.apply(cs.invoke(1_000, function, cs.success(50_000, 42)))

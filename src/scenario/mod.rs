@@ -22,8 +22,8 @@ use crate::simulate::{
 use crate::workload::azure2019::{Azure2019Inputs, Azure2019Spec};
 use crate::workload::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
 use crate::workload::{
-    zipf_weights, Arrivals, FunctionSpec, ImageSpec, Percentile, RateSegment, RunDistribution,
-    Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
+    zipf_weights, Arrivals, ColdStartModel, FunctionSpec, ImageSpec, Percentile, RateSegment,
+    RunDistribution, Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
 };
 use crate::{
     Builtin, Config, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure, WarmChoice,
@@ -301,6 +301,27 @@ struct WorkloadSection {
     function_defaults: Option<FunctionEntry>,
     functions: Option<Vec<FunctionEntry>>,
     trace: Option<TraceSection>,
+    cold_start_model: Option<ColdStartModelName>,
+}
+
+/// `workload.cold_start_model`: the measured platform functions' cold-start
+/// costs are drawn from by memory size.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ColdStartModelName {
+    Lambda,
+    Google,
+    Azure,
+}
+
+impl ColdStartModelName {
+    fn model(self) -> ColdStartModel {
+        match self {
+            ColdStartModelName::Lambda => ColdStartModel::Lambda,
+            ColdStartModelName::Google => ColdStartModel::Google,
+            ColdStartModelName::Azure => ColdStartModel::Azure,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -337,6 +358,8 @@ struct FunctionEntry {
     run_percentiles: Option<Vec<(f64, DurationUs)>>,
     ingress_mean: Option<Bytes>,
     egress_mean: Option<Bytes>,
+    cold_start: Option<DurationUs>,
+    warm_start: Option<DurationUs>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -1120,6 +1143,8 @@ fn resolve_function(
             EGRESS_MEAN_BYTES_DEFAULT,
             bytes,
         ),
+        cold_start_us: entry.cold_start.or(defaults.cold_start).map(us),
+        warm_start_us: entry.warm_start.or(defaults.warm_start).map(us),
     })
 }
 
@@ -1175,6 +1200,15 @@ fn resolve_workload(
                 "function_defaults.run_percentiles",
                 defaults.run_percentiles.is_some(),
             ),
+            (
+                "function_defaults.cold_start",
+                defaults.cold_start.is_some(),
+            ),
+            (
+                "function_defaults.warm_start",
+                defaults.warm_start.is_some(),
+            ),
+            ("cold_start_model", section.cold_start_model.is_some()),
         ];
         if let Some((key, _)) = unused.iter().find(|(_, given)| *given) {
             return Err(ScenarioError::Key {
@@ -1285,7 +1319,16 @@ fn resolve_workload(
             }
             functions
         }
-        None => default_spec.functions.clone(),
+        // The default functions, with `function_defaults`' start costs.
+        None => default_spec
+            .functions
+            .iter()
+            .map(|&function| FunctionSpec {
+                cold_start_us: defaults.cold_start.map(|d| d.0),
+                warm_start_us: defaults.warm_start.map(|d| d.0),
+                ..function
+            })
+            .collect(),
     };
     let mut rate_profile = Vec::new();
     for (index, segment) in section.rate_profile.iter().flatten().enumerate() {
@@ -1318,6 +1361,7 @@ fn resolve_workload(
         arrivals,
         rate_profile,
         run_tables,
+        cold_start_model: section.cold_start_model.map(ColdStartModelName::model),
     }))
 }
 
@@ -1612,6 +1656,94 @@ mod tests {
             (f[0].weight, f[1].weight, f[2].weight),
             (1_000_000, 500_000, 5)
         );
+    }
+
+    /// The registrations a scenario's workload makes, in order.
+    fn registered_functions(scenario: &Scenario) -> Vec<crate::FunctionDef> {
+        scenario
+            .inputs()
+            .unwrap()
+            .filter_map(|input| match input.command {
+                crate::input::Command::RegisterFunction(def) => Some(def),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Start costs per function (spec R41a): `cold_start` and `warm_start`
+    /// on a function or in `function_defaults`, and the memory-dependent
+    /// model, which draws the cold-start cost of the functions without one.
+    #[test]
+    fn functions_take_start_costs_of_their_own_or_drawn_by_memory() {
+        let text = r#"
+            [workload]
+            invocations = 10
+            function_defaults = { warm_start = "5ms" }
+            functions = [
+                { cold_start = "400ms" },
+                { memory = "128MiB", warm_start = "2ms" },
+                { memory = "2GiB" },
+            ]
+            "#;
+        let scenario = load_text(text, &[]).unwrap();
+        let defs = registered_functions(&scenario);
+        let costs: Vec<_> = defs
+            .iter()
+            .map(|d| (d.cold_start_us, d.warm_start_us))
+            .collect();
+        assert_eq!(
+            costs,
+            [
+                (Some(400_000), Some(5_000)),
+                (None, Some(2_000)),
+                (None, Some(5_000))
+            ]
+        );
+        // The model on: the functions without their own cold start get one
+        // drawn, the same for the same seed; the one with its own keeps it.
+        let modelled = load_text(text, &["workload.cold_start_model=\"google\""]).unwrap();
+        let defs = registered_functions(&modelled);
+        assert_eq!(defs[0].cold_start_us, Some(400_000));
+        let drawn = (
+            defs[1].cold_start_us.unwrap(),
+            defs[2].cold_start_us.unwrap(),
+        );
+        assert_eq!(
+            registered_functions(&modelled)
+                .iter()
+                .map(|d| d.cold_start_us)
+                .collect::<Vec<_>>(),
+            [Some(400_000), Some(drawn.0), Some(drawn.1)]
+        );
+        assert!(drawn.0 > 0 && drawn.1 > 0, "{drawn:?}");
+        // Its draws are a stream of their own: the invocations do not move.
+        let invocations = |scenario: &Scenario| {
+            scenario
+                .inputs()
+                .unwrap()
+                .filter(|input| matches!(input.command, crate::input::Command::Invoke { .. }))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(invocations(&modelled), invocations(&scenario));
+        // Without a list of functions, function_defaults' costs go to the
+        // default ones.
+        let defaults = load_text(
+            "[workload]\ninvocations = 1\nfunction_defaults = { cold_start = \"1s\" }",
+            &[],
+        )
+        .unwrap();
+        assert!(registered_functions(&defaults)
+            .iter()
+            .all(|d| d.cold_start_us == Some(1_000_000) && d.warm_start_us.is_none()));
+        // Off by default; an unknown model is refused by name.
+        let WorkloadSource::Synthetic(spec) = &scenario.workload else {
+            panic!("synthetic");
+        };
+        assert_eq!(spec.cold_start_model, None);
+        let error = load_text(text, &["workload.cold_start_model=\"aws\""])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("workload.cold_start_model"), "{error}");
     }
 
     #[test]

@@ -33,6 +33,7 @@
 //! images and functions get the ids `#0.0, #1.0, …` in registration order.
 //! Feed a workload to a fresh provider only.
 
+use super::ColdStartModel;
 use crate::input::{Code, Command, Input, Outcome, Phase};
 use crate::{FunctionId, ImageId, MIB};
 use coldstart_core::FunctionDef;
@@ -151,6 +152,12 @@ pub struct FunctionSpec {
     pub ingress_mean_bytes: u64,
     /// Mean of the response size (bytes); see `ingress_mean_bytes`.
     pub egress_mean_bytes: u64,
+    /// The function's own cold-start cost (µs; spec R41a); `None`: drawn
+    /// from [`WorkloadSpec::cold_start_model`] if it is on, else the
+    /// provider's.
+    pub cold_start_us: Option<u64>,
+    /// The function's own warm-start cost (µs); `None`: the provider's.
+    pub warm_start_us: Option<u64>,
 }
 
 /// The defaults of a scenario's function: image 0, [`FUNCTION_MEMORY_DEFAULT`],
@@ -171,6 +178,8 @@ impl Default for FunctionSpec {
             run_distribution: RunDistribution::Exponential,
             ingress_mean_bytes: INGRESS_MEAN_BYTES_DEFAULT,
             egress_mean_bytes: EGRESS_MEAN_BYTES_DEFAULT,
+            cold_start_us: None,
+            warm_start_us: None,
         }
     }
 }
@@ -251,6 +260,21 @@ impl FunctionSpec {
     /// This mean response size (bytes), in place of what there was.
     pub fn with_egress_mean_bytes(mut self, egress_mean_bytes: u64) -> FunctionSpec {
         self.egress_mean_bytes = egress_mean_bytes;
+        self
+    }
+
+    /// A cold-start cost of its own (µs; spec R41a), or none (`None`: the
+    /// cold-start model's draw, or the provider's), in place of what there
+    /// was.
+    pub fn with_cold_start_us(mut self, cold_start_us: Option<u64>) -> FunctionSpec {
+        self.cold_start_us = cold_start_us;
+        self
+    }
+
+    /// A warm-start cost of its own (µs), or none (`None`: the provider's),
+    /// in place of what there was.
+    pub fn with_warm_start_us(mut self, warm_start_us: Option<u64>) -> FunctionSpec {
+        self.warm_start_us = warm_start_us;
         self
     }
 }
@@ -362,6 +386,12 @@ pub struct WorkloadSpec {
     pub rate_profile: Vec<RateSegment>,
     /// Percentile tables of `RunDistribution::Empirical`.
     pub run_tables: Vec<Vec<Percentile>>,
+    /// When on, each function without a cold-start cost of its own gets one
+    /// drawn from its memory size by this model, once, when it is
+    /// registered (from a stream of its own: one draw per function, in
+    /// order, so the invocations' draws do not move). Off (`None`) by
+    /// default: such functions pay the provider's.
+    pub cold_start_model: Option<ColdStartModel>,
 }
 
 /// Why a [`WorkloadSpec`] cannot make a workload. Each names the field to
@@ -525,6 +555,7 @@ impl WorkloadSpec {
             arrivals: Arrivals::Poisson,
             rate_profile: Vec::new(),
             run_tables: Vec::new(),
+            cold_start_model: None,
         }
     }
 
@@ -585,6 +616,15 @@ impl WorkloadSpec {
     /// These percentile tables, in place of what there was.
     pub fn with_run_tables(mut self, run_tables: Vec<Vec<Percentile>>) -> WorkloadSpec {
         self.run_tables = run_tables;
+        self
+    }
+
+    /// This cold-start model (`None`: off), in place of what there was.
+    pub fn with_cold_start_model(
+        mut self,
+        cold_start_model: Option<ColdStartModel>,
+    ) -> WorkloadSpec {
+        self.cold_start_model = cold_start_model;
         self
     }
 
@@ -758,6 +798,10 @@ fn check_table(table: &[Percentile]) -> Result<(), WorkloadError> {
 pub fn zipf_weights(count: usize) -> Vec<u64> {
     (1..=count as u64).map(|rank| 1_000_000 / rank).collect()
 }
+
+/// Mixed into the seed of the cold-start model's draws, so that they are a
+/// stream apart from the invocations'.
+const START_COST_SEED_SALT: u64 = 0x5354_4152_5443_4f53; // "STARTCOS"
 
 /// The random source of a workload: ChaCha8 and the distributions built on
 /// its raw `u64` output.
@@ -994,6 +1038,8 @@ pub struct Workload {
     /// Running sums of the function weights, for the popularity draw.
     cumulative_weights: Vec<u64>,
     draws: Draws,
+    /// The cold-start model's draws, one per function (apart from `draws`).
+    start_cost_draws: Draws,
     stage: Stage,
     /// Index of the next image, function or invocation in its stage.
     next_index: u64,
@@ -1034,6 +1080,7 @@ impl Workload {
         }
         Ok(Workload {
             draws: Draws::new(spec.seed),
+            start_cost_draws: Draws::new(spec.seed ^ START_COST_SEED_SALT),
             spec,
             cumulative_weights,
             stage: Stage::Images,
@@ -1066,16 +1113,26 @@ impl Workload {
     fn next_function(&mut self) -> Option<Input> {
         let spec = self.spec.functions.get(self.next_index as usize)?;
         self.next_index += 1;
+        let mut def = FunctionDef::new(
+            ImageId::from_bits(u64::from(spec.image_index)),
+            spec.memory_bytes,
+            spec.time_limit_us,
+        )
+        .with_scratch_bytes(spec.scratch_bytes);
+        // One draw per function while the model is on, used or not.
+        let drawn = self
+            .spec
+            .cold_start_model
+            .map(|model| model.cold_start_us(spec.memory_bytes, self.start_cost_draws.next_u64()));
+        if let Some(cold_start_us) = spec.cold_start_us.or(drawn) {
+            def = def.with_cold_start_us(cold_start_us);
+        }
+        if let Some(warm_start_us) = spec.warm_start_us {
+            def = def.with_warm_start_us(warm_start_us);
+        }
         Some(Input {
             at_us: self.now_us,
-            command: Command::RegisterFunction(
-                FunctionDef::new(
-                    ImageId::from_bits(u64::from(spec.image_index)),
-                    spec.memory_bytes,
-                    spec.time_limit_us,
-                )
-                .with_scratch_bytes(spec.scratch_bytes),
-            ),
+            command: Command::RegisterFunction(def),
         })
     }
 
@@ -1197,6 +1254,8 @@ mod tests {
             ingress_mean_bytes: 1_000,
             egress_mean_bytes: 2_000,
             run_distribution: RunDistribution::Exponential,
+            cold_start_us: None,
+            warm_start_us: None,
         };
         WorkloadSpec {
             seed,
@@ -1217,6 +1276,7 @@ mod tests {
             arrivals: Arrivals::Poisson,
             rate_profile: Vec::new(),
             run_tables: Vec::new(),
+            cold_start_model: None,
         }
     }
 
