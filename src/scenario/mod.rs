@@ -179,6 +179,8 @@ struct ProviderSection {
     queue_capacity: Option<u32>,
     terminal_records_max: Option<RecordsMax>,
     retry: Option<RetrySection>,
+    /// How a link's concurrent transfers share it (spec R85).
+    bandwidth: Option<BandwidthMode>,
     policy: Option<PolicySection>,
     billing: Option<BillingSection>,
 }
@@ -199,6 +201,15 @@ struct HostKind {
 struct MainStorageSection {
     capacity: Option<Bytes>,
     download_bandwidth: Option<BytesPerS>,
+}
+
+/// `bandwidth`: `"dedicated"` (the default: every transfer at the link's
+/// full rate) or `"fair_share"` (spec R85a–R85d).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BandwidthMode {
+    Dedicated,
+    FairShare,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -901,6 +912,10 @@ fn resolve_provider(
             config.retry.backoff_us = backoff.0;
         }
     }
+    config.bandwidth = match section.bandwidth.unwrap_or(BandwidthMode::Dedicated) {
+        BandwidthMode::Dedicated => coldstart_core::Bandwidth::Dedicated,
+        BandwidthMode::FairShare => coldstart_core::Bandwidth::FairShare,
+    };
     let mut policies = Builtin::default();
     if let Some(policy) = section.policy {
         // Command-line names; `first_fit` reads as `first-fit`.
@@ -1800,6 +1815,30 @@ mod tests {
             );
             assert!(!error.contains('\n'), "{error}");
         }
+    }
+
+    /// `provider.bandwidth` selects how links are shared (spec R85):
+    /// dedicated when absent, fair share when asked, and an unknown mode is
+    /// refused.
+    #[test]
+    fn bandwidth_is_dedicated_unless_fair_share_is_asked_for() {
+        let base = "[[provider.hosts]]\ncount = 1\nram = \"8GiB\"\nslots = 4\ndisk = \"20GB\"\ncopy_bandwidth = \"1GB/s\"";
+        let config = |extra: &str, set: &[&str]| {
+            load_text(&format!("[provider]\n{extra}\n{base}"), set).map(|s| s.config.bandwidth)
+        };
+        assert_eq!(
+            config("", &[]).unwrap(),
+            coldstart_core::Bandwidth::Dedicated
+        );
+        assert_eq!(
+            config("bandwidth = \"fair_share\"", &[]).unwrap(),
+            coldstart_core::Bandwidth::FairShare
+        );
+        assert_eq!(
+            config("", &["provider.bandwidth=fair_share"]).unwrap(),
+            coldstart_core::Bandwidth::FairShare
+        );
+        assert!(config("bandwidth = \"shared\"", &[]).is_err());
     }
 
     #[test]
