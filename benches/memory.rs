@@ -7,6 +7,7 @@
 //! `cargo bench --bench memory` (Linux only; prints, does not time).
 //! `MEMORY_ENTITIES=N` changes N (default 1,000,000).
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, Event, EventKind, Events, HostSpec, Input, InvocationId,
     MainStorageSpec, Pressure, Provider, GIB, MIB,
@@ -28,32 +29,25 @@ fn resident_bytes() -> u64 {
 /// 2^20), RAM and disk to match; nothing is ever evicted or reaped by
 /// retention.
 fn provider(containers: u64, pressure: Pressure) -> Provider {
-    let config = Config {
-        pressure,
-        terminal_records_max: None,
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: GIB,
-                download_bytes_per_s: 1_000_000_000,
-            },
-            HostSpec {
-                ram_bytes: (containers + 1) * MIB,
-                slots: containers.max(1) as u32,
-                disk_bytes: (containers + 1) * 1_024 + GIB,
-                copy_bytes_per_s: 1_000_000_000,
-            },
-            1,
-        )
-    };
+    let config = Config::homogeneous(
+        MainStorageSpec::new(GIB, 1_000_000_000),
+        HostSpec::new(
+            (containers + 1) * MIB,
+            containers.max(1) as u32,
+            (containers + 1) * 1_024 + GIB,
+            1_000_000_000,
+        ),
+        1,
+    )
+    .with_pressure(pressure)
+    .with_terminal_records_max(None);
     let mut provider = Provider::new(config, Builtin::default()).expect("valid");
     for command in [
         Command::RegisterImage { size_bytes: MIB },
-        Command::RegisterFunction {
-            image: coldstart::ImageId::from_bits(0),
-            memory_bytes: MIB,
-            scratch_bytes: 1_024,
-            time_limit_us: 10_000_000,
-        },
+        Command::RegisterFunction(
+            FunctionDef::new(coldstart::ImageId::from_bits(0), MIB, 10_000_000)
+                .with_scratch_bytes(1_024),
+        ),
     ] {
         provider
             .apply(&Input { at_us: 0, command })

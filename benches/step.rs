@@ -5,6 +5,7 @@
 //!
 //! `cargo bench --bench step [-- FILTER]`.
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, Event, EventKind, Events, FunctionId, HostId, HostSpec,
     ImageId, Input, InvocationId, MainStorageSpec, Pressure, Provider, GIB, MIB,
@@ -14,23 +15,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn config(pressure: Pressure) -> Config {
-    Config {
-        pressure,
-        terminal_records_max: Some(10_000),
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: 4 * GIB,
-                download_bytes_per_s: 200_000_000,
-            },
-            HostSpec {
-                ram_bytes: 2 * GIB,
-                slots: 2,
-                disk_bytes: 40 * GIB,
-                copy_bytes_per_s: 1_000_000_000,
-            },
-            4,
-        )
-    }
+    Config::homogeneous(
+        MainStorageSpec::new(4 * GIB, 200_000_000),
+        HostSpec::new(2 * GIB, 2, 40 * GIB, 1_000_000_000),
+        4,
+    )
+    .with_pressure(pressure)
+    .with_terminal_records_max(Some(10_000))
 }
 
 fn at(at_us: u64, command: Command) -> Input {
@@ -74,12 +65,9 @@ fn registered(pressure: Pressure) -> Prepared {
     }
     let mut functions = vec![];
     for image in [images[0], images[0], images[1]] {
-        let command = Command::RegisterFunction {
-            image,
-            memory_bytes: 512 * MIB,
-            scratch_bytes: 512 * MIB,
-            time_limit_us: 10_000_000,
-        };
+        let command = Command::RegisterFunction(
+            FunctionDef::new(image, 512 * MIB, 10_000_000).with_scratch_bytes(512 * MIB),
+        );
         let events = apply(&mut provider, &at(0, command));
         let EventKind::FunctionRegistered { function, .. } = events[0].kind else {
             unreachable!()
@@ -153,12 +141,9 @@ fn steps(c: &mut Criterion) {
         &base.provider,
         &at(
             0,
-            Command::RegisterFunction {
-                image: base.images[0],
-                memory_bytes: MIB,
-                scratch_bytes: MIB,
-                time_limit_us: 1_000_000,
-            },
+            Command::RegisterFunction(
+                FunctionDef::new(base.images[0], MIB, 1_000_000).with_scratch_bytes(MIB),
+            ),
         ),
         |k| matches!(k, EventKind::FunctionRegistered { .. }),
     );

@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo run --example embed`.
 
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, EndOutcome, Input, InvocationId, MainStorageSpec, Provider,
     GIB, MIB,
@@ -12,10 +13,7 @@ use coldstart::{
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The default scenario's hardware (four hosts of 16 GiB), with a
     // smaller main storage disk.
-    let config = Config::default().with_main_storage(MainStorageSpec {
-        capacity_bytes: 2 * GIB,
-        download_bytes_per_s: 200_000_000,
-    });
+    let config = Config::default().with_main_storage(MainStorageSpec::new(2 * GIB, 200_000_000));
     let mut provider = Provider::new(config, Builtin::default())?;
 
     let image = provider
@@ -30,12 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let function = provider
         .apply(&Input {
             at_us: 0,
-            command: Command::RegisterFunction {
-                image,
-                memory_bytes: 512 * MIB,
-                scratch_bytes: 512 * MIB,
-                time_limit_us: 3_000_000,
-            },
+            command: Command::RegisterFunction(
+                FunctionDef::new(image, 512 * MIB, 3_000_000).with_scratch_bytes(512 * MIB),
+            ),
         })?
         .function()
         .ok_or("a registration creates a function")?;

@@ -9,6 +9,7 @@
 
 use coldstart::driver::{Driver, DriverOptions};
 use coldstart::simulate::default_workload;
+use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Command, Config, Event, EventKind, FunctionId, Input, InvocationId, Provider,
 };
@@ -50,11 +51,11 @@ impl Metering {
     /// Sees an input before the platform does.
     fn sent(&mut self, input: &Input) {
         match input.command {
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 memory_bytes,
                 scratch_bytes,
                 ..
-            } => self.registering = Some((memory_bytes, scratch_bytes)),
+            }) => self.registering = Some((memory_bytes, scratch_bytes)),
             Command::Invoke { egress_bytes, .. } => self.sending = Some(egress_bytes),
             _ => {}
         }

@@ -5,6 +5,7 @@
 //!
 //! `PROPTEST_CASES=N cargo test --test differential` runs deeper.
 
+use coldstart::FunctionDef;
 use coldstart_core::{Builtin, Event, Provider};
 use coldstart_model::ops::{case, Case};
 use coldstart_model::{run_differential, Model};
@@ -57,6 +58,9 @@ fn the_generator_reaches_every_event_kind() {
         "Rejected/ResourceUnavailable",
         "Rejected/QueueFull",
         "WarmStart",
+        // Starts of a function with a cost of its own for them (spec R41a).
+        "WarmStart/OwnCost",
+        "ColdStart/OwnCost",
         "ColdStart/HostDisk",
         "ColdStart/HostCopyInFlight",
         "ColdStart/MainStorage",
@@ -279,24 +283,14 @@ fn reap_of_a_record_retention_reaps_in_the_same_step_is_refused() {
         Code, Command, Config, EventKind, HostSpec, Input, InvocationId, MainStorageSpec,
     };
     use coldstart_model::Machine;
-    let config = Config {
-        terminal_records_max: Some(1),
-        cold_start_us: 5,
-        warm_start_us: 1,
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: 100,
-                download_bytes_per_s: 1_000_000,
-            },
-            HostSpec {
-                ram_bytes: 100,
-                slots: 4,
-                disk_bytes: 100,
-                copy_bytes_per_s: 1_000_000,
-            },
-            1,
-        )
-    };
+    let config = Config::homogeneous(
+        MainStorageSpec::new(100, 1_000_000),
+        HostSpec::new(100, 4, 100, 1_000_000),
+        1,
+    )
+    .with_terminal_records_max(Some(1))
+    .with_cold_start_us(5)
+    .with_warm_start_us(1);
     let mut core = Provider::new(config.clone(), Builtin::default()).expect("valid");
     let mut model = Model::new(config, Builtin::default()).expect("valid");
     let image = coldstart_core::ImageId::from_bits(0);
@@ -304,12 +298,7 @@ fn reap_of_a_record_retention_reaps_in_the_same_step_is_refused() {
     let first = InvocationId::from_bits(0);
     let inputs = [
         Command::RegisterImage { size_bytes: 10 },
-        Command::RegisterFunction {
-            image,
-            memory_bytes: 10,
-            scratch_bytes: 0,
-            time_limit_us: 1_000,
-        },
+        Command::RegisterFunction(FunctionDef::new(image, 10, 1_000)),
         Command::Invoke {
             function,
             code: Code::success(10, 1),
@@ -652,24 +641,19 @@ impl coldstart_core::Policies for ScriptedPrewarm {
 #[test]
 fn rare_prewarm_paths_agree_with_the_model() {
     use coldstart_model::ops::{HostShape, Op, Shape};
-    let host = HostShape {
-        ram_units: 15,
-        slots: 3,
-        disk_units: 23,
-    };
-    let shape = Shape {
-        hosts: vec![host, host],
-        main_units: 23,
-        queue_capacity: None,
-        cold_start_us: 5,
-        warm_start_us: 1,
-        keep_alive_us: 1_000,
-        retain: None,
-        selection: 0,
-        warm_choice: 0,
-        retry_attempts: 0,
-        retry_backoff_us: 0,
-    };
+    let host = HostShape::new(15, 3, 23);
+    let shape = Shape::default()
+        .with_hosts(vec![host, host])
+        .with_main_units(23)
+        .with_queue_capacity(None)
+        .with_cold_start_us(5)
+        .with_warm_start_us(1)
+        .with_keep_alive_us(1_000)
+        .with_retain(None)
+        .with_selection(0)
+        .with_warm_choice(0)
+        .with_retry_attempts(0)
+        .with_retry_backoff_us(0);
     let invoke = |function| Op::Invoke {
         function,
         clone_us: 0,
@@ -707,7 +691,7 @@ fn rare_prewarm_paths_agree_with_the_model() {
         let case = Case::with_setup(
             shape.clone(),
             &[7],
-            &[(0, 0, 0, 300), (0, 0, 0, 300)],
+            &[(0, 0, 0, 300, 0), (0, 0, 0, 300, 0)],
             ops.clone(),
         );
         let (config, inner) = case.shape.build();

@@ -41,6 +41,100 @@ pub struct Input {
     pub command: Command,
 }
 
+/// A function's definition: what [`Command::RegisterFunction`] registers
+/// (spec R40, R41).
+///
+/// Built with [`FunctionDef::new`] and the `with_*` methods, so that
+/// definitions written today keep compiling as the type grows (it is
+/// `#[non_exhaustive]`); read its fields directly.
+///
+/// ```
+/// use coldstart_core::{Builtin, Command, Config, FunctionDef, Input, Provider, MIB};
+///
+/// let mut provider = Provider::new(Config::default(), Builtin::default())?;
+/// let image = provider
+///     .apply(&Input { at_us: 0, command: Command::RegisterImage { size_bytes: 50 * MIB } })?
+///     .image()
+///     .unwrap();
+/// let def = FunctionDef::new(image, 128 * MIB, 3_000_000)
+///     .with_scratch_bytes(10 * MIB)
+///     .with_cold_start_us(400_000); // its own; warm starts use the Config's
+/// assert_eq!(def.scratch_bytes, 10 * MIB);
+/// assert_eq!((def.cold_start_us, def.warm_start_us), (Some(400_000), None));
+/// let function = provider
+///     .apply(&Input { at_us: 0, command: Command::RegisterFunction(def) })?
+///     .function();
+/// assert!(function.is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub struct FunctionDef {
+    /// The image its containers run from.
+    pub image: ImageId,
+    /// RAM each container of the function holds, from creation to
+    /// removal, idle or busy (bytes); also what billing charges by.
+    pub memory_bytes: u64,
+    /// Local disk each container reserves on its host for its life,
+    /// like Lambda's `/tmp` (bytes; may be zero).
+    pub scratch_bytes: u64,
+    /// The longest an invocation's code may run before it times out
+    /// (µs), counted from its `ExecutionStarted` (spec R88).
+    pub time_limit_us: u64,
+    /// The function's own cold-start overhead (µs, at most
+    /// `limits::DURATION_MAX_US`): what its containers pay once their image
+    /// is on the host, before they are ready, and what a cold invocation is
+    /// billed for on top of its run (spec R41a). `None`: the configuration's
+    /// [`Config::cold_start_us`](crate::Config::cold_start_us).
+    #[serde(default)]
+    pub cold_start_us: Option<u64>,
+    /// The function's own warm-start overhead (µs, at most
+    /// `limits::DURATION_MAX_US`): what a warm start waits before its code
+    /// runs (spec R41a). `None`: the configuration's
+    /// [`Config::warm_start_us`](crate::Config::warm_start_us).
+    #[serde(default)]
+    pub warm_start_us: Option<u64>,
+}
+
+impl FunctionDef {
+    /// A function of `memory_bytes` per container whose invocations may run
+    /// for `time_limit_us`, from `image`, with no scratch disk.
+    pub fn new(image: ImageId, memory_bytes: u64, time_limit_us: u64) -> Self {
+        FunctionDef {
+            image,
+            memory_bytes,
+            scratch_bytes: 0,
+            time_limit_us,
+            cold_start_us: None,
+            warm_start_us: None,
+        }
+    }
+
+    /// The same, with a cold-start overhead of its own (µs) instead of the
+    /// configuration's.
+    #[must_use]
+    pub fn with_cold_start_us(mut self, cold_start_us: u64) -> Self {
+        self.cold_start_us = Some(cold_start_us);
+        self
+    }
+
+    /// The same, with a warm-start overhead of its own (µs) instead of the
+    /// configuration's.
+    #[must_use]
+    pub fn with_warm_start_us(mut self, warm_start_us: u64) -> Self {
+        self.warm_start_us = Some(warm_start_us);
+        self
+    }
+
+    /// The same, with `scratch_bytes` of local disk per container.
+    #[must_use]
+    pub fn with_scratch_bytes(mut self, scratch_bytes: u64) -> Self {
+        self.scratch_bytes = scratch_bytes;
+        self
+    }
+}
+
 /// What an input does (spec §8 and, for the faults, §27).
 ///
 /// The registrations and `Invoke` create an entity and name it in their
@@ -67,22 +161,10 @@ pub enum Command {
         size_bytes: u64,
     },
     /// Registers a function; answered by `FunctionRegistered` (spec R40,
-    /// R41). Refused if the image is unknown, a value is zero (scratch
-    /// may be) or above its limit, or no host could ever hold one of its
-    /// containers.
-    RegisterFunction {
-        /// The image its containers run from.
-        image: ImageId,
-        /// RAM each container of the function holds, from creation to
-        /// removal, idle or busy (bytes); also what billing charges by.
-        memory_bytes: u64,
-        /// Local disk each container reserves on its host for its life,
-        /// like Lambda's `/tmp` (bytes; may be zero).
-        scratch_bytes: u64,
-        /// The longest an invocation's code may run before it times out
-        /// (µs), counted from its `ExecutionStarted` (spec R88).
-        time_limit_us: u64,
-    },
+    /// R41). Refused if the image is unknown, a value is zero (scratch and
+    /// start costs may be) or above its limit, or no host could ever hold
+    /// one of its containers.
+    RegisterFunction(FunctionDef),
     /// Invokes `function`; the fake code's behaviour is given here (spec
     /// R42, R43). Answered by `Accepted`, then a warm or cold start, a
     /// `Queued` or a `Rejected`.

@@ -17,7 +17,9 @@
 //! ([`Provider::check_invariants`]).
 //!
 //! ```
-//! use coldstart_core::{Builtin, Code, Command, Config, EndOutcome, Input, Provider, MIB};
+//! use coldstart_core::{
+//!     Builtin, Code, Command, Config, EndOutcome, FunctionDef, Input, Provider, MIB,
+//! };
 //!
 //! let mut provider = Provider::new(Config::default(), Builtin::default())?;
 //! let at = |at_us, command| Input { at_us, command };
@@ -26,12 +28,7 @@
 //!     .image()
 //!     .unwrap();
 //! let function = provider
-//!     .apply(&at(0, Command::RegisterFunction {
-//!         image,
-//!         memory_bytes: 256 * MIB,
-//!         scratch_bytes: 0,
-//!         time_limit_us: 1_000_000,
-//!     }))?
+//!     .apply(&at(0, Command::RegisterFunction(FunctionDef::new(image, 256 * MIB, 1_000_000))))?
 //!     .function()
 //!     .unwrap();
 //! let code = Code::success(30_000, 7); // runs 30 ms, outputs 7
@@ -94,7 +91,11 @@
 //! reasons events carry, [`Refusal`], [`ClientError`], [`WaitError`],
 //! [`ConfigError`] — so a `match` on them needs a `_` arm. [`Command`],
 //! [`Outcome`] and [`Phase`] are exhaustive: whoever implements them must
-//! handle every one. A [`Provider`]'s serialized form (a snapshot) is for
+//! handle every one. Configuration structs that will grow are
+//! `#[non_exhaustive]` too — [`Config`], [`HostSpec`], [`MainStorageSpec`],
+//! [`Retry`], [`LambdaPrices`] — and are built with constructors (`new`,
+//! `Default`) and `with_*` methods, one for every field, so that a field
+//! added later takes its default in code written against this version. A [`Provider`]'s serialized form (a snapshot) is for
 //! the same version of this crate; command logs, the stable format, are
 //! versioned by the `coldstart` crate.
 
@@ -134,7 +135,7 @@ pub use event::{
     RemovalCause, Tier,
 };
 pub use ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
-pub use input::{Code, Command, Input, Outcome, Phase};
+pub use input::{Code, Command, FunctionDef, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{

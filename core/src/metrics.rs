@@ -12,18 +12,13 @@ use serde::{Deserialize, Serialize};
 /// The provider's metrics: [`Provider::metrics`](crate::Provider::metrics).
 ///
 /// ```
-/// use coldstart_core::{Builtin, Code, Command, Config, Input, Provider, MIB};
+/// use coldstart_core::{Builtin, Code, Command, Config, FunctionDef, Input, Provider, MIB};
 ///
 /// let mut provider = Provider::new(Config::default(), Builtin::default())?;
 /// let at = |at_us, command| Input { at_us, command };
 /// let image = provider.apply(&at(0, Command::RegisterImage { size_bytes: 10 * MIB }))?.image().unwrap();
 /// let function = provider
-///     .apply(&at(0, Command::RegisterFunction {
-///         image,
-///         memory_bytes: 128 * MIB,
-///         scratch_bytes: 0,
-///         time_limit_us: 1_000_000,
-///     }))?
+///     .apply(&at(0, Command::RegisterFunction(FunctionDef::new(image, 128 * MIB, 1_000_000))))?
 ///     .function()
 ///     .unwrap();
 /// let invoke = Command::Invoke { function, code: Code::success(1_000, 0), ingress_bytes: 0, egress_bytes: 0 };

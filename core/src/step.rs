@@ -6,7 +6,7 @@ use crate::billing::Usage;
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
-use crate::input::{Command, Input, Outcome};
+use crate::input::{Command, FunctionDef, Input, Outcome};
 use crate::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
@@ -40,7 +40,7 @@ pub fn step<P: Policies>(
 fn check_duration(field: &'static str, value: u64) -> Result<(), Refusal> {
     if value > DURATION_MAX_US {
         return Err(Refusal::TooLarge {
-            field,
+            field: field.into(),
             value,
             max: DURATION_MAX_US,
         });
@@ -51,7 +51,7 @@ fn check_duration(field: &'static str, value: u64) -> Result<(), Refusal> {
 fn check_bytes(field: &'static str, value: u64) -> Result<(), Refusal> {
     if value > BYTES_MAX {
         return Err(Refusal::TooLarge {
-            field,
+            field: field.into(),
             value,
             max: BYTES_MAX,
         });
@@ -243,12 +243,7 @@ impl Core {
         let core = self;
         match *command {
             Command::RegisterImage { size_bytes } => core.validate_image(size_bytes),
-            Command::RegisterFunction {
-                image,
-                memory_bytes,
-                scratch_bytes,
-                time_limit_us,
-            } => core.validate_function(image, memory_bytes, scratch_bytes, time_limit_us),
+            Command::RegisterFunction(ref def) => core.validate_function(def),
             Command::Invoke {
                 function,
                 code,
@@ -265,7 +260,7 @@ impl Core {
                 check_bytes("egress_bytes", egress_bytes)?;
                 if !core.invocations.has_room() {
                     return Err(Refusal::TooManyEntities {
-                        kind: "invocations",
+                        kind: "invocations".into(),
                     });
                 }
                 Ok(())
@@ -289,64 +284,76 @@ impl Core {
     fn validate_image(&self, size_bytes: u64) -> Result<(), Refusal> {
         if size_bytes == 0 {
             return Err(Refusal::Zero {
-                field: "size_bytes",
+                field: "size_bytes".into(),
             });
         }
         check_bytes("size_bytes", size_bytes)?;
         if size_bytes > self.config.main_storage.capacity_bytes {
             return Err(Refusal::ImageNeverFits {
                 size_bytes,
-                why: "larger than main storage",
+                why: "larger than main storage".into(),
             });
         }
         if !self.hosts.some_host_has(0, size_bytes) {
             return Err(Refusal::ImageNeverFits {
                 size_bytes,
-                why: "larger than every host's disk",
+                why: "larger than every host's disk".into(),
             });
         }
         if !self.images.has_room() {
-            return Err(Refusal::TooManyEntities { kind: "images" });
+            return Err(Refusal::TooManyEntities {
+                kind: "images".into(),
+            });
         }
         Ok(())
     }
 
-    fn validate_function(
-        &self,
-        image: crate::ids::ImageId,
-        memory_bytes: u64,
-        scratch_bytes: u64,
-        time_limit_us: u64,
-    ) -> Result<(), Refusal> {
+    fn validate_function(&self, def: &FunctionDef) -> Result<(), Refusal> {
+        let FunctionDef {
+            image,
+            memory_bytes,
+            scratch_bytes,
+            time_limit_us,
+            cold_start_us,
+            warm_start_us,
+        } = *def;
         let Some(img) = self.images.get(image) else {
             return Err(Refusal::UnknownImage { image });
         };
         if memory_bytes == 0 {
             return Err(Refusal::Zero {
-                field: "memory_bytes",
+                field: "memory_bytes".into(),
             });
         }
         if time_limit_us == 0 {
             return Err(Refusal::Zero {
-                field: "time_limit_us",
+                field: "time_limit_us".into(),
             });
         }
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
+        if let Some(cold_start_us) = cold_start_us {
+            check_duration("cold_start_us", cold_start_us)?;
+        }
+        if let Some(warm_start_us) = warm_start_us {
+            check_duration("warm_start_us", warm_start_us)?;
+        }
         if !self.hosts.some_host_has(memory_bytes, 0) {
             return Err(Refusal::FunctionNeverFits {
-                why: "needs more RAM than any host has",
+                why: "needs more RAM than any host has".into(),
             });
         }
         let disk_needed = img.size_bytes + scratch_bytes;
         if !self.hosts.some_host_has(memory_bytes, disk_needed) {
             return Err(Refusal::FunctionNeverFits {
-                why: "no host has both the RAM and the disk for its image plus scratch",
+                why: "no host has both the RAM and the disk for its image plus scratch".into(),
             });
         }
         if !self.functions.has_room() {
-            return Err(Refusal::TooManyEntities { kind: "functions" });
+            return Err(Refusal::TooManyEntities {
+                kind: "functions".into(),
+            });
         }
         Ok(())
     }
@@ -405,12 +412,14 @@ impl Core {
                     .unwrap_or_else(|_| bug("validated image insert failed"));
                 self.emit(out, EventKind::ImageRegistered { image, size_bytes });
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+                cold_start_us,
+                warm_start_us,
+            }) => {
                 let function = self
                     .functions
                     .insert(Function {
@@ -418,6 +427,8 @@ impl Core {
                         memory_bytes,
                         scratch_bytes,
                         time_limit_us,
+                        cold_start_us: cold_start_us.unwrap_or(self.config.cold_start_us),
+                        warm_start_us: warm_start_us.unwrap_or(self.config.warm_start_us),
                         idle: Default::default(),
                         prewarm: None,
                     })
@@ -612,8 +623,7 @@ impl Core {
             time_limit_us: function.time_limit_us,
             memory_bytes: function.memory_bytes,
             scratch_bytes: function.scratch_bytes,
-            duration_us: (if cold { self.config.cold_start_us } else { 0 })
-                + (now_us - code_start_us),
+            duration_us: (if cold { function.cold_start_us } else { 0 }) + (now_us - code_start_us),
             ingress_bytes: inv.ingress_bytes,
             egress_bytes: if success { inv.egress_bytes } else { 0 },
             cold,

@@ -98,17 +98,9 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
     )
         .prop_map(
             |(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
-                let host = HostSpec {
-                    ram_bytes: ram,
-                    slots,
-                    disk_bytes: disk,
-                    copy_bytes_per_s: 1_000_000,
-                };
+                let host = HostSpec::new(ram, slots, disk, 1_000_000);
                 let mut config = Config::homogeneous(
-                    MainStorageSpec {
-                        capacity_bytes: main_cap,
-                        download_bytes_per_s: 500_000,
-                    },
+                    MainStorageSpec::new(main_cap, 500_000),
                     host,
                     hosts as u32,
                 );
@@ -165,15 +157,17 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                 memory,
                 scratch,
                 limit_us,
-            } => Command::RegisterFunction {
-                image: images
-                    .get(image % images.len().max(1))
-                    .copied()
-                    .unwrap_or_default(),
-                memory_bytes: memory,
-                scratch_bytes: scratch,
-                time_limit_us: limit_us,
-            },
+            } => Command::RegisterFunction(
+                FunctionDef::new(
+                    images
+                        .get(image % images.len().max(1))
+                        .copied()
+                        .unwrap_or_default(),
+                    memory,
+                    limit_us,
+                )
+                .with_scratch_bytes(scratch),
+            ),
             Op::Invoke {
                 function,
                 code,
@@ -371,40 +365,23 @@ fn host_index_answers_every_rule_as_a_scan() {
     });
     for (hosts_count, rule) in runs {
         let hosts = (0..hosts_count)
-            .map(|_| HostSpec {
-                ram_bytes: (1 + draw(8)) * 100,
-                slots: 1 + draw(3) as u32,
-                disk_bytes: (2 + draw(10)) * 100,
-                copy_bytes_per_s: 1_000_000,
+            .map(|_| {
+                HostSpec::new(
+                    (1 + draw(8)) * 100,
+                    1 + draw(3) as u32,
+                    (2 + draw(10)) * 100,
+                    1_000_000,
+                )
             })
             .collect();
-        let config = Config {
-            main_storage: MainStorageSpec {
-                capacity_bytes: 600,
-                download_bytes_per_s: 1_000_000,
-            },
-            hosts,
-            cold_start_us: 100,
-            warm_start_us: 10,
-            pressure: if hosts_count % 2 == 0 {
+        let config = Config::new(MainStorageSpec::new(600, 1_000_000), hosts)
+            .with_cold_start_us(100)
+            .with_warm_start_us(10)
+            .with_pressure(if hosts_count % 2 == 0 {
                 Pressure::Reject
             } else {
                 Pressure::Queue { capacity: 20 }
-            },
-            ..Config::homogeneous(
-                MainStorageSpec {
-                    capacity_bytes: 600,
-                    download_bytes_per_s: 1_000_000,
-                },
-                HostSpec {
-                    ram_bytes: 100,
-                    slots: 1,
-                    disk_bytes: 200,
-                    copy_bytes_per_s: 1_000_000,
-                },
-                1,
-            )
-        };
+            });
         let builtin = Builtin {
             host_selection: rule,
             ..Builtin::default()
@@ -417,12 +394,10 @@ fn host_index_answers_every_rule_as_a_scan() {
             inputs.push(Command::RegisterImage { size_bytes: size });
         }
         for f in 0..6u64 {
-            inputs.push(Command::RegisterFunction {
-                image: ImageId::from_bits(f % 3),
-                memory_bytes: 50 + 50 * (f % 3),
-                scratch_bytes: 20 * (f % 4),
-                time_limit_us: 10_000,
-            });
+            inputs.push(Command::RegisterFunction(
+                FunctionDef::new(ImageId::from_bits(f % 3), 50 + 50 * (f % 3), 10_000)
+                    .with_scratch_bytes(20 * (f % 4)),
+            ));
         }
         while inputs.len() < 1_000 {
             inputs.push(match draw(40) {

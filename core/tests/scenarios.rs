@@ -21,25 +21,13 @@ const WARM: u64 = 10;
 const KEEP: u64 = 600_000_000;
 
 fn host_spec(ram_bytes: u64, slots: u32, disk_bytes: u64) -> HostSpec {
-    HostSpec {
-        ram_bytes,
-        slots,
-        disk_bytes,
-        copy_bytes_per_s: BW,
-    }
+    HostSpec::new(ram_bytes, slots, disk_bytes, BW)
 }
 
 /// `hosts` identical hosts and main storage of `main_bytes`, with the round
 /// bandwidths and overheads of this file.
 fn config(hosts: u32, host: HostSpec, main_bytes: u64) -> Config {
-    let mut config = Config::homogeneous(
-        MainStorageSpec {
-            capacity_bytes: main_bytes,
-            download_bytes_per_s: BW,
-        },
-        host,
-        hosts,
-    );
+    let mut config = Config::homogeneous(MainStorageSpec::new(main_bytes, BW), host, hosts);
     config.cold_start_us = COLD;
     config.warm_start_us = WARM;
     config
@@ -179,12 +167,9 @@ impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
         let at = self.now();
         let events = self.step(
             at,
-            Command::RegisterFunction {
-                image,
-                memory_bytes: memory,
-                scratch_bytes: scratch,
-                time_limit_us: limit,
-            },
+            Command::RegisterFunction(
+                FunctionDef::new(image, memory, limit).with_scratch_bytes(scratch),
+            ),
         );
         let [Event {
             kind: EventKind::FunctionRegistered { function, .. },
@@ -1289,6 +1274,94 @@ fn keep_alive_expires_at_the_exact_time() {
     assert_eq!(w.p.metrics().containers_expired, 1);
 }
 
+/// A function's own start costs (spec R41a): paid on its cold and warm
+/// starts and billed on its cold one, while a function beside it keeps the
+/// configuration's.
+#[test]
+fn a_function_pays_and_is_billed_its_own_start_costs() {
+    use coldstart_core::limits::DURATION_MAX_US;
+    let mut w = World::new(config(1, host_spec(4 * GIB, 4, 2 * GIB), 1_000));
+    let image = w.image(50);
+    let own = FunctionDef::new(image, 512 * MIB, 1_000_000)
+        .with_cold_start_us(1_500)
+        .with_warm_start_us(30);
+    let events = w.step(0, Command::RegisterFunction(own));
+    assert_eq!(
+        events,
+        vec![ev(
+            0,
+            EventKind::FunctionRegistered {
+                function: fun(0),
+                image
+            }
+        )]
+    );
+    let g = fun(0);
+    let f = w.function(image, 512 * MIB, 0, 1_000_000);
+    let (a, _) = w.invoke(0, g, success(500, 1));
+    let (b, _) = w.invoke(0, f, success(500, 2));
+    // The image is on the host at 100; f pays the configuration's 100 µs,
+    // g its own 1,500. Billed: f 100 + 500 µs → 1 ms: 200,000 + 8,334;
+    // g 1,500 + 500 µs → 2 ms: 200,000 + 16,667.
+    assert_eq!(
+        w.advance(10_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, b, ctr(1)),
+            completed(700, b, 2, 208_334),
+            idle(700, ctr(1), 700 + KEEP),
+            exec(1_600, a, ctr(0)),
+            completed(2_100, a, 1, 216_667),
+            idle(2_100, ctr(0), 2_100 + KEEP),
+        ]
+    );
+    // Warm: g waits its own 30 µs, f the configuration's 10; neither is
+    // billed for it (1 ms of code each).
+    let (c, events) = w.invoke(10_000, g, success(1_000, 3));
+    assert_eq!(
+        events,
+        vec![accepted(10_000, c, g), warm(10_000, c, ctr(0), H0)]
+    );
+    let (d, _) = w.invoke(10_000, f, success(1_000, 4));
+    assert_eq!(
+        w.advance(20_000),
+        vec![
+            exec(10_010, d, ctr(1)),
+            exec(10_030, c, ctr(0)),
+            completed(11_010, d, 4, 208_334),
+            idle(11_010, ctr(1), 11_010 + KEEP),
+            completed(11_030, c, 3, 208_334),
+            idle(11_030, ctr(0), 11_030 + KEEP),
+        ]
+    );
+    // Start costs are durations: at most DURATION_MAX_US, and 0 is allowed.
+    for (def, field) in [
+        (
+            FunctionDef::new(image, 100, 10).with_cold_start_us(DURATION_MAX_US + 1),
+            "cold_start_us",
+        ),
+        (
+            FunctionDef::new(image, 100, 10).with_warm_start_us(DURATION_MAX_US + 1),
+            "warm_start_us",
+        ),
+    ] {
+        assert_eq!(
+            w.refuse(30_000, Command::RegisterFunction(def)),
+            Refusal::TooLarge {
+                field: field.into(),
+                value: DURATION_MAX_US + 1,
+                max: DURATION_MAX_US
+            }
+        );
+    }
+    let edge = FunctionDef::new(image, 100, 10)
+        .with_cold_start_us(DURATION_MAX_US)
+        .with_warm_start_us(0);
+    assert_eq!(w.step(30_000, Command::RegisterFunction(edge)).len(), 1);
+}
+
 /// Billing to the picodollar with the default Lambda prices.
 #[test]
 fn billing_to_the_exact_picodollar() {
@@ -1635,12 +1708,7 @@ fn invalid_host_decisions_are_refused() {
 // ---------------------------------------------------------------------------
 
 fn register_function(image: ImageId, memory: u64, scratch: u64, limit: u64) -> Command {
-    Command::RegisterFunction {
-        image,
-        memory_bytes: memory,
-        scratch_bytes: scratch,
-        time_limit_us: limit,
-    }
+    Command::RegisterFunction(FunctionDef::new(image, memory, limit).with_scratch_bytes(scratch))
 }
 
 fn invoke_cmd(function: FunctionId, code: Code) -> Command {
@@ -1720,7 +1788,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 0 }),
         Refusal::Zero {
-            field: "size_bytes"
+            field: "size_bytes".into()
         }
     );
     assert_eq!(
@@ -1731,7 +1799,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "size_bytes",
+            field: "size_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1739,19 +1807,19 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, register_function(image, 0, 0, 10)),
         Refusal::Zero {
-            field: "memory_bytes"
+            field: "memory_bytes".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, 0)),
         Refusal::Zero {
-            field: "time_limit_us"
+            field: "time_limit_us".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, DURATION_MAX_US + 1)),
         Refusal::TooLarge {
-            field: "time_limit_us",
+            field: "time_limit_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1759,7 +1827,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, invoke_cmd(f, success(DURATION_MAX_US + 1, 0))),
         Refusal::TooLarge {
-            field: "code.run_us",
+            field: "code.run_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1775,7 +1843,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "egress_bytes",
+            field: "egress_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1785,26 +1853,26 @@ fn refused_inputs_change_nothing() {
         w.refuse(5_000, Command::RegisterImage { size_bytes: 2_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 2_001,
-            why: "larger than main storage"
+            why: "larger than main storage".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 1_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 1_001,
-            why: "larger than every host's disk"
+            why: "larger than every host's disk".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 1_001, 0, 10)),
         Refusal::FunctionNeverFits {
-            why: "needs more RAM than any host has"
+            why: "needs more RAM than any host has".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 951, 10)),
         Refusal::FunctionNeverFits {
-            why: "no host has both the RAM and the disk for its image plus scratch"
+            why: "no host has both the RAM and the disk for its image plus scratch".into()
         }
     );
     // The same, at the limits, is accepted; the first refused input at
@@ -2488,10 +2556,7 @@ fn heterogeneous_hosts_and_image_locality() {
         let mut cfg = default_config();
         cfg.hosts = vec![
             host_spec(100, 4, 1_000),
-            HostSpec {
-                copy_bytes_per_s: 3_000_000,
-                ..host_spec(1_000, 4, 1_000)
-            },
+            host_spec(1_000, 4, 1_000).with_copy_bytes_per_s(3_000_000),
         ];
         let policies = Builtin {
             host_selection: selection,
@@ -2773,10 +2838,7 @@ fn values_at_the_limits_are_accepted() {
 /// attempts, the first retry 1,000 µs after a failure, the second 2,000 µs.
 fn fault_config(hosts: u32, slots: u32) -> Config {
     let mut config = config(hosts, host_spec(1_000, slots, 1_000), 1_000);
-    config.retry = Retry {
-        attempts_max: 3,
-        backoff_us: 1_000,
-    };
+    config.retry = Retry::new(3, 1_000);
     config
 }
 

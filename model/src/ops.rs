@@ -4,6 +4,7 @@
 //! any generated value is meaningful and shrinks well. A `Resolver` turns
 //! each op into a real `Input` using the ids learned from earlier events.
 
+use coldstart_core::FunctionDef;
 use coldstart_core::{
     Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection, HostSpec,
     HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy, MainStorageSpec,
@@ -14,8 +15,22 @@ use serde::{Deserialize, Serialize};
 
 /// A configuration, small enough to be tight: sizes are in "units" of 10
 /// bytes, bandwidths make one unit take 10 µs to move.
+///
+/// `#[non_exhaustive]`: build it from [`Shape::default`] with the `with_*`
+/// methods, one for every field, so a field added later folds its default.
+///
+/// ```
+/// use coldstart_model::ops::{HostShape, Shape};
+///
+/// let shape = Shape::default()
+///     .with_hosts(vec![HostShape::new(7, 1, 11)])
+///     .with_queue_capacity(Some(2));
+/// let (config, _policies) = shape.build();
+/// assert_eq!(config.hosts.len(), 1);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Shape {
     /// The compute hosts: at most 4 are used (an empty list gives one host of
     /// 8 RAM units, 2 slots and 12 disk units).
@@ -49,8 +64,10 @@ pub struct Shape {
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
+/// `#[non_exhaustive]`: build it with [`HostShape::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct HostShape {
     /// RAM in units, folded to 1..=16.
     pub ram_units: u8,
@@ -64,7 +81,85 @@ const UNIT_BYTES: u64 = 10;
 /// One unit per 10 µs.
 const BYTES_PER_S: u64 = 1_000_000;
 
+impl HostShape {
+    /// A host of `ram_units` RAM, `slots` slots and `disk_units` disk
+    /// (each folded into range by [`Shape::build`]).
+    pub fn new(ram_units: u8, slots: u8, disk_units: u8) -> HostShape {
+        HostShape {
+            ram_units,
+            slots,
+            disk_units,
+        }
+    }
+}
+
 impl Shape {
+    /// These hosts, in place of what there was.
+    pub fn with_hosts(mut self, hosts: Vec<HostShape>) -> Shape {
+        self.hosts = hosts;
+        self
+    }
+
+    /// This main storage capacity (units), in place of what there was.
+    pub fn with_main_units(mut self, main_units: u8) -> Shape {
+        self.main_units = main_units;
+        self
+    }
+
+    /// This pressure mode (`Some`: a queue), in place of what there was.
+    pub fn with_queue_capacity(mut self, queue_capacity: Option<u8>) -> Shape {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// This cold start (µs, folded), in place of what there was.
+    pub fn with_cold_start_us(mut self, cold_start_us: u8) -> Shape {
+        self.cold_start_us = cold_start_us;
+        self
+    }
+
+    /// This warm start (µs, folded), in place of what there was.
+    pub fn with_warm_start_us(mut self, warm_start_us: u8) -> Shape {
+        self.warm_start_us = warm_start_us;
+        self
+    }
+
+    /// This keep-alive (µs, folded), in place of what there was.
+    pub fn with_keep_alive_us(mut self, keep_alive_us: u16) -> Shape {
+        self.keep_alive_us = keep_alive_us;
+        self
+    }
+
+    /// This retention, in place of what there was.
+    pub fn with_retain(mut self, retain: Option<u8>) -> Shape {
+        self.retain = retain;
+        self
+    }
+
+    /// This host-selection code, in place of what there was.
+    pub fn with_selection(mut self, selection: u8) -> Shape {
+        self.selection = selection;
+        self
+    }
+
+    /// This warm-choice, keep-alive and eviction code, in place of what there was.
+    pub fn with_warm_choice(mut self, warm_choice: u8) -> Shape {
+        self.warm_choice = warm_choice;
+        self
+    }
+
+    /// This retry and pre-warm code, in place of what there was.
+    pub fn with_retry_attempts(mut self, retry_attempts: u8) -> Shape {
+        self.retry_attempts = retry_attempts;
+        self
+    }
+
+    /// This retry backoff (µs, folded), in place of what there was.
+    pub fn with_retry_backoff_us(mut self, retry_backoff_us: u8) -> Shape {
+        self.retry_backoff_us = retry_backoff_us;
+        self
+    }
+
     /// The configuration and policies this shape describes. Out-of-range
     /// values are folded into range, so every shape is valid.
     pub fn build(&self) -> (Config, Builtin) {
@@ -72,41 +167,41 @@ impl Shape {
             .hosts
             .iter()
             .take(4)
-            .map(|h| HostSpec {
-                ram_bytes: u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
-                slots: u32::from(h.slots % 4 + 1),
-                disk_bytes: u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
-                copy_bytes_per_s: BYTES_PER_S,
+            .map(|h| {
+                HostSpec::new(
+                    u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
+                    u32::from(h.slots % 4 + 1),
+                    u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
+                    BYTES_PER_S,
+                )
             })
             .collect();
         if hosts.is_empty() {
-            hosts.push(HostSpec {
-                ram_bytes: 8 * UNIT_BYTES,
-                slots: 2,
-                disk_bytes: 12 * UNIT_BYTES,
-                copy_bytes_per_s: BYTES_PER_S,
-            });
+            hosts.push(HostSpec::new(
+                8 * UNIT_BYTES,
+                2,
+                12 * UNIT_BYTES,
+                BYTES_PER_S,
+            ));
         }
-        let config = Config {
-            main_storage: MainStorageSpec {
-                capacity_bytes: u64::from(self.main_units % 24 + 1) * UNIT_BYTES,
-                download_bytes_per_s: BYTES_PER_S / 2,
-            },
-            hosts,
-            cold_start_us: u64::from(self.cold_start_us % 50),
-            warm_start_us: u64::from(self.warm_start_us % 10),
-            pressure: match self.queue_capacity {
+        let main_storage = MainStorageSpec::new(
+            u64::from(self.main_units % 24 + 1) * UNIT_BYTES,
+            BYTES_PER_S / 2,
+        );
+        let config = Config::new(main_storage, hosts)
+            .with_cold_start_us(u64::from(self.cold_start_us % 50))
+            .with_warm_start_us(u64::from(self.warm_start_us % 10))
+            .with_pressure(match self.queue_capacity {
                 Some(c) => Pressure::Queue {
                     capacity: u32::from(c % 6 + 1),
                 },
                 None => Pressure::Reject,
-            },
-            terminal_records_max: self.retain.map(|r| u64::from(r % 6)),
-            retry: Retry {
-                attempts_max: u32::from(self.retry_attempts % 4 + 1),
-                backoff_us: u64::from(self.retry_backoff_us % 100),
-            },
-        };
+            })
+            .with_terminal_records_max(self.retain.map(|r| u64::from(r % 6)))
+            .with_retry(Retry::new(
+                u32::from(self.retry_attempts % 4 + 1),
+                u64::from(self.retry_backoff_us % 100),
+            ));
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin {
@@ -202,6 +297,12 @@ pub enum Op {
         scratch_units: u8,
         /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
+        /// Start costs of its own (spec R41a): `% 4` is 0 for none (the
+        /// configuration's), 1 for a cold-start cost, 2 for a warm-start
+        /// cost, 3 for both; `v = / 4` (0..64) gives them in duration units,
+        /// `v` for the cold start and `v % 12` for the warm start.
+        #[serde(default)]
+        start_costs: u8,
     },
     /// Invokes a function with fake code.
     Invoke {
@@ -371,15 +472,23 @@ impl Resolver {
                 memory_units,
                 scratch_units,
                 time_limit_us,
-            } => (
-                now_us,
-                Command::RegisterFunction {
-                    image: pick(&self.images, image),
-                    memory_bytes: self.scale.bytes(u64::from(memory_units % 10)),
-                    scratch_bytes: self.scale.bytes(u64::from(scratch_units % 6)),
-                    time_limit_us: self.scale.us(u64::from(time_limit_us % 400)),
-                },
-            ),
+                start_costs,
+            } => {
+                let mut def = FunctionDef::new(
+                    pick(&self.images, image),
+                    self.scale.bytes(u64::from(memory_units % 10)),
+                    self.scale.us(u64::from(time_limit_us % 400)),
+                )
+                .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6)));
+                let v = u64::from(start_costs / 4);
+                if start_costs % 4 == 1 || start_costs % 4 == 3 {
+                    def = def.with_cold_start_us(self.scale.us(v));
+                }
+                if start_costs % 4 >= 2 {
+                    def = def.with_warm_start_us(self.scale.us(v % 12));
+                }
+                (now_us, Command::RegisterFunction(def))
+            }
             Op::Invoke {
                 function,
                 clone_us,
@@ -469,12 +578,11 @@ impl Resolver {
                     0 => Command::Reap {
                         invocation: bogus(InvocationId::from_bits),
                     },
-                    1 => Command::RegisterFunction {
-                        image: bogus(ImageId::from_bits),
-                        memory_bytes: self.scale.unit_bytes,
-                        scratch_bytes: 0,
-                        time_limit_us: self.scale.us(10),
-                    },
+                    1 => Command::RegisterFunction(FunctionDef::new(
+                        bogus(ImageId::from_bits),
+                        self.scale.unit_bytes,
+                        self.scale.us(10),
+                    )),
                     _ => Command::Invoke {
                         function: bogus(FunctionId::from_bits),
                         code: Code::success(1, 0),
@@ -593,7 +701,7 @@ fn with_hybrid_histogram(warm_choice: u8) -> u8 {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
-        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400).prop_map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, start_costs)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, start_costs }),
         10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
         4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
         3 => Just(Op::NextTimer),
@@ -614,7 +722,16 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     (
         shape(),
         prop::collection::vec(any::<u8>(), 2..5),
-        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 2..6),
+        prop::collection::vec(
+            (
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                1u16..400,
+                any::<u8>(),
+            ),
+            2..6,
+        ),
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
@@ -623,8 +740,9 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
 }
 
 /// A function registration in a case's set-up: `(image, memory_units,
-/// scratch_units, time_limit_us)`, folded into range by `Case::with_setup`.
-pub type FunctionSetup = (u8, u8, u8, u16);
+/// scratch_units, time_limit_us, start_costs)`, folded into range by
+/// `Case::with_setup` (`start_costs` as [`Op::RegisterFunction`] reads it).
+pub type FunctionSetup = (u8, u8, u8, u16, u8);
 
 impl Case {
     /// A case whose ops register an image per `image_units` entry and a
@@ -645,18 +763,17 @@ impl Case {
                 units: units % 8 + 1,
             })
             .collect();
-        ops.extend(
-            functions
-                .iter()
-                .map(
-                    |&(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
-                        image,
-                        memory_units: memory_units % 4 + 1,
-                        scratch_units,
-                        time_limit_us: time_limit_us.max(50),
-                    },
-                ),
-        );
+        ops.extend(functions.iter().map(
+            |&(image, memory_units, scratch_units, time_limit_us, start_costs)| {
+                Op::RegisterFunction {
+                    image,
+                    memory_units: memory_units % 4 + 1,
+                    scratch_units,
+                    time_limit_us: time_limit_us.max(50),
+                    start_costs,
+                }
+            },
+        ));
         ops.extend(tail);
         Case { shape, ops }
     }

@@ -16,6 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use coldstart_core::FunctionDef;
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
@@ -148,6 +149,10 @@ struct Function {
     memory_bytes: u64,
     scratch_bytes: u64,
     time_limit_us: u64,
+    /// R41a: its own cold-start overhead, if it has one.
+    cold_start_us: Option<u64>,
+    /// R41a: its own warm-start overhead, if it has one.
+    warm_start_us: Option<u64>,
     /// R154: the function's pending pre-warm, if it has one.
     prewarm: Option<PendingPrewarm>,
 }
@@ -355,6 +360,16 @@ impl World {
     }
     fn function(&self, id: FunctionId) -> &Function {
         self.functions.get(id.to_bits()).expect("function")
+    }
+    /// R41a: what a cold start of `id`'s containers pays.
+    fn cold_cost(&self, id: FunctionId) -> u64 {
+        let own = self.function(id).cold_start_us;
+        own.unwrap_or(self.config.cold_start_us)
+    }
+    /// R41a: what a warm start of `id` pays.
+    fn warm_cost(&self, id: FunctionId) -> u64 {
+        let own = self.function(id).warm_start_us;
+        own.unwrap_or(self.config.warm_start_us)
     }
     fn function_mut(&mut self, id: FunctionId) -> &mut Function {
         self.functions.get_mut(id.to_bits()).expect("function")
@@ -774,7 +789,11 @@ impl<P: Policies> Model<P> {
         }
         let too_large = |field: &'static str, value: u64, max: u64| {
             if value > max {
-                Err(Refusal::TooLarge { field, value, max })
+                Err(Refusal::TooLarge {
+                    field: field.into(),
+                    value,
+                    max,
+                })
             } else {
                 Ok(())
             }
@@ -784,63 +803,73 @@ impl<P: Policies> Model<P> {
                 // R38
                 if size_bytes == 0 {
                     return Err(Refusal::Zero {
-                        field: "size_bytes",
+                        field: "size_bytes".into(),
                     });
                 }
                 too_large("size_bytes", size_bytes, BYTES_MAX)?;
                 if size_bytes > w.config.main_storage.capacity_bytes {
                     return Err(Refusal::ImageNeverFits {
                         size_bytes,
-                        why: "larger than main storage",
+                        why: "larger than main storage".into(),
                     });
                 }
                 if w.config.hosts.iter().all(|h| h.disk_bytes < size_bytes) {
                     return Err(Refusal::ImageNeverFits {
                         size_bytes,
-                        why: "larger than every host's disk",
+                        why: "larger than every host's disk".into(),
                     });
                 }
                 if w.images.is_full() {
-                    return Err(Refusal::TooManyEntities { kind: "images" });
+                    return Err(Refusal::TooManyEntities {
+                        kind: "images".into(),
+                    });
                 }
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+                cold_start_us,
+                warm_start_us,
+                ..
+            }) => {
                 // R40
                 let Some(img) = w.images.get(image.to_bits()) else {
                     return Err(Refusal::UnknownImage { image });
                 };
                 if memory_bytes == 0 {
                     return Err(Refusal::Zero {
-                        field: "memory_bytes",
+                        field: "memory_bytes".into(),
                     });
                 }
                 if time_limit_us == 0 {
                     return Err(Refusal::Zero {
-                        field: "time_limit_us",
+                        field: "time_limit_us".into(),
                     });
                 }
                 too_large("memory_bytes", memory_bytes, BYTES_MAX)?;
                 too_large("scratch_bytes", scratch_bytes, BYTES_MAX)?;
                 too_large("time_limit_us", time_limit_us, DURATION_MAX_US)?;
+                too_large("cold_start_us", cold_start_us.unwrap_or(0), DURATION_MAX_US)?;
+                too_large("warm_start_us", warm_start_us.unwrap_or(0), DURATION_MAX_US)?;
                 if w.config.hosts.iter().all(|h| h.ram_bytes < memory_bytes) {
                     return Err(Refusal::FunctionNeverFits {
-                        why: "needs more RAM than any host has",
+                        why: "needs more RAM than any host has".into(),
                     });
                 }
                 if !w.config.hosts.iter().any(|h| {
                     h.ram_bytes >= memory_bytes && h.disk_bytes >= img.size_bytes + scratch_bytes
                 }) {
                     return Err(Refusal::FunctionNeverFits {
-                        why: "no host has both the RAM and the disk for its image plus scratch",
+                        why: "no host has both the RAM and the disk for its image plus scratch"
+                            .into(),
                     });
                 }
                 if w.functions.is_full() {
-                    return Err(Refusal::TooManyEntities { kind: "functions" });
+                    return Err(Refusal::TooManyEntities {
+                        kind: "functions".into(),
+                    });
                 }
             }
             Command::Invoke {
@@ -860,7 +889,7 @@ impl<P: Policies> Model<P> {
                 too_large("egress_bytes", egress_bytes, BYTES_MAX)?;
                 if w.invocations.is_full() {
                     return Err(Refusal::TooManyEntities {
-                        kind: "invocations",
+                        kind: "invocations".into(),
                     });
                 }
             }
@@ -957,18 +986,23 @@ impl<P: Policies> Model<P> {
                 self.w
                     .emit(ev, EventKind::ImageRegistered { image, size_bytes });
             }
-            Command::RegisterFunction {
+            Command::RegisterFunction(FunctionDef {
                 image,
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
-            } => {
+                cold_start_us,
+                warm_start_us,
+                ..
+            }) => {
                 // R41
                 let key = self.w.functions.insert(Function {
                     image,
                     memory_bytes,
                     scratch_bytes,
                     time_limit_us,
+                    cold_start_us,
+                    warm_start_us,
                     prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
@@ -1159,7 +1193,7 @@ impl<P: Policies> Model<P> {
         // 1. take it out of the idle state (sets are derived; cancel the timer)
         self.w.cancel(Timer::KeepAliveExpired { container: c });
         // 2.
-        let due = self.w.now + self.w.config.warm_start_us;
+        let due = self.w.now + self.w.warm_cost(self.w.ctr(c).function);
         self.w.schedule(due, Timer::ContainerReady { container: c });
         // 3.
         self.w.ctr_mut(c).state = CState::Starting(inv);
@@ -1502,7 +1536,7 @@ impl<P: Policies> Model<P> {
     fn begin_overhead(&mut self, c: ContainerId) {
         let ctr = self.w.ctr(c);
         let host = ctr.host;
-        let due = self.w.now + self.w.config.cold_start_us;
+        let due = self.w.now + self.w.cold_cost(ctr.function);
         let inv = match ctr.state {
             CState::Preparing(i) | CState::Starting(i) => i,
             CState::PrewarmPreparing { keep_alive_us } => {
@@ -1728,7 +1762,11 @@ impl<P: Policies> Model<P> {
             time_limit_us: f.time_limit_us,
             memory_bytes: f.memory_bytes,
             scratch_bytes: f.scratch_bytes,
-            duration_us: if cold { self.w.config.cold_start_us } else { 0 } + (now - code_start_us),
+            duration_us: if cold {
+                self.w.cold_cost(invocation.function)
+            } else {
+                0
+            } + (now - code_start_us),
             ingress_bytes: invocation.ingress_bytes,
             egress_bytes: if success { invocation.egress_bytes } else { 0 },
             cold,

@@ -348,10 +348,21 @@ def register_image(at_us: int, size_bytes: int) -> Dict[str, Any]:
 
 
 def register_function(
-    at_us: int, image: int, memory_bytes: int, scratch_bytes: int, time_limit_us: int
+    at_us: int,
+    image: int,
+    memory_bytes: int,
+    scratch_bytes: int,
+    time_limit_us: int,
+    *,
+    cold_start_us: Optional[int] = None,
+    warm_start_us: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Registers a function of ``image``; answered by ``FunctionRegistered``."""
-    return {
+    """Registers a function of ``image``; answered by ``FunctionRegistered``.
+
+    ``cold_start_us`` and ``warm_start_us`` give the function start costs of
+    its own (µs); left out (``None``), it has the configuration's.
+    """
+    command = {
         "at_us": at_us,
         "command": "RegisterFunction",
         "image": image,
@@ -359,6 +370,11 @@ def register_function(
         "scratch_bytes": scratch_bytes,
         "time_limit_us": time_limit_us,
     }
+    if cold_start_us is not None:
+        command["cold_start_us"] = cold_start_us
+    if warm_start_us is not None:
+        command["warm_start_us"] = warm_start_us
+    return command
 
 
 def invoke(

@@ -4,12 +4,15 @@
 use super::*;
 use crate::driver::{Driver, DriverOptions};
 use crate::input::{Command, Input};
+use crate::report::Latencies;
 use crate::scenario::{self, Scenario};
 use crate::workload::faults::{WithCrashes, WithScheduled};
 use crate::{HostId, Provider};
 
 /// Runs `scenario` step by step, checking the collector after each step;
-/// returns the finished collector and the provider.
+/// returns the finished collector and the provider. The collector keeps
+/// the summary's latencies too, and they must equal those of a
+/// `Latencies` fed the same events on its own.
 fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
     let mut inputs = scenario.inputs().expect("the scenario's inputs");
     let scheduled = WithScheduled::new(&mut inputs, scenario.faults.scheduled.clone());
@@ -28,11 +31,13 @@ fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
         ..DriverOptions::default()
     };
     let mut driver = Driver::new(provider, options);
-    let mut collector = Collector::new(&scenario.config);
-    let step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
+    let mut collector = Collector::new(&scenario.config).with_latencies();
+    let mut alone = Latencies::new();
+    let mut step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
         collector.observe_input(input);
         for event in driver.apply(input).expect("a valid input") {
             collector.observe(event);
+            alone.observe(event);
         }
         check_step(collector, driver.provider());
     };
@@ -47,6 +52,17 @@ fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
         step(&mut driver, &mut collector, &advance);
     }
     collector.finish(driver.provider().now_us());
+    let kept = collector
+        .take_latencies()
+        .expect("kept since with_latencies");
+    assert_eq!(kept.percentiles(), alone.percentiles());
+    assert!(kept.percentiles()[1][0].is_some(), "end-to-end samples");
+    assert_eq!(kept.simfaas().whole_run(), alone.simfaas().whole_run());
+    assert_eq!(
+        kept.simfaas().at_last_arrival(),
+        alone.simfaas().at_last_arrival()
+    );
+    assert!(collector.take_latencies().is_none(), "taken once");
     (collector, driver.into_provider())
 }
 
@@ -191,5 +207,47 @@ fn a_longer_run_keeps_the_same_number_of_intervals() {
     for collector in [&short, &long] {
         assert!(collector.used() > buckets::BUCKETS / 2);
         assert_eq!(collector.series().live.integrals().len(), buckets::BUCKETS);
+    }
+}
+
+/// The page's size, for a run of the default scenario with these
+/// settings (its 4 hosts and 12 functions).
+fn page_bytes(sets: &[&str]) -> usize {
+    let (collector, provider) = run_checked(&default_with(sets));
+    let info = RunInfo {
+        scenario: "default".to_string(),
+        source: "test".to_string(),
+        seed: Some(11),
+        digest: 0,
+        events: 0,
+        steps: 0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let page = render_run(&collector, &info, provider.metrics());
+    assert_eq!(
+        page.matches("class=\"hit\"").count(),
+        8 * render::COLUMNS + 2 * (4 * render::COLUMNS / 4),
+        "a hover cell per column of each time chart, per 4 columns of each heat-map row"
+    );
+    page.len()
+}
+
+#[test]
+fn the_page_size_does_not_follow_the_run_s_length() {
+    // 40 times the invocations (and the virtual time): the same columns,
+    // so within 5% of one size (numbers of more digits, more heat-map cells
+    // not empty, fewer gaps in the ratio lines); with faults (a marker in a column of every
+    // chart per crash or repair) a little more, and all under the bound
+    // docs/guide.md gives for this many hosts and functions.
+    let short = page_bytes(&["workload.invocations=300"]);
+    let long = page_bytes(&["workload.invocations=12000"]);
+    let faults = page_bytes(&[
+        "workload.invocations=12000",
+        "faults.crashes_per_hour=20",
+        "faults.repair=\"2min\"",
+    ]);
+    assert!(short.abs_diff(long) * 20 < short, "{short} B and {long} B");
+    for size in [short, long, faults] {
+        assert!(size < 250_000, "{short} B, {long} B, {faults} B");
     }
 }

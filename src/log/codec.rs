@@ -166,17 +166,50 @@ pub fn decode_input(bytes: &[u8]) -> Result<Input, CodecError> {
     }
 }
 
+/// Decodes one input of a log of format 8 or older (a function's definition
+/// without start costs of its own), as [`decode_input`] does the current
+/// layout: the wire reader first, the frozen serde types of `inputs_v8`
+/// otherwise.
+pub fn decode_input_v8(bytes: &[u8]) -> Result<Input, CodecError> {
+    match wire::input_v8(bytes) {
+        Some(input) => Ok(input),
+        None => decode::<super::inputs_v8::InputV8>(bytes).map(Input::from),
+    }
+}
+
 /// A reader of bincode's `config::standard()` layout for [`Input`], by hand.
 pub mod wire {
-    use crate::{Code, Command, FunctionId, HostId, ImageId, Input, InvocationId, Outcome, Phase};
+    use crate::{
+        Code, Command, FunctionDef, FunctionId, HostId, ImageId, Input, InvocationId, Outcome,
+        Phase,
+    };
 
     /// The input `bytes` encode, if they are the canonical encoding of one
     /// with nothing after it; `None` otherwise (the caller's serde path
     /// then decides).
     pub fn input(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::Current)
+    }
+
+    /// [`input`] for a log of format 8 or older: a function's definition
+    /// there has no start costs (formats 2 to 8 share one input layout).
+    pub fn input_v8(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::V8)
+    }
+
+    /// Which version's layout of `Input` to read.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Layout {
+        /// Formats 2 to 8.
+        V8,
+        /// This build's.
+        Current,
+    }
+
+    fn input_in(bytes: &[u8], layout: Layout) -> Option<Input> {
         let mut reader = Reader { bytes };
         let at_us = reader.u64()?;
-        let command = reader.command()?;
+        let command = reader.command(layout)?;
         reader.bytes.is_empty().then_some(Input { at_us, command })
     }
 
@@ -223,17 +256,35 @@ pub mod wire {
             }
         }
 
-        fn command(&mut self) -> Option<Command> {
+        /// An `Option<u64>`: a `0` byte for `None`, a `1` byte and the value
+        /// for `Some`.
+        fn option_u64(&mut self) -> Option<Option<u64>> {
+            match self.take::<1>()? {
+                [0] => Some(None),
+                [1] => Some(Some(self.u64()?)),
+                _ => None,
+            }
+        }
+
+        fn command(&mut self, layout: Layout) -> Option<Command> {
             Some(match self.u32()? {
                 0 => Command::RegisterImage {
                     size_bytes: self.u64()?,
                 },
-                1 => Command::RegisterFunction {
-                    image: ImageId::from_bits(self.u64()?),
-                    memory_bytes: self.u64()?,
-                    scratch_bytes: self.u64()?,
-                    time_limit_us: self.u64()?,
-                },
+                1 => {
+                    // The fields in the order they are encoded.
+                    let image = ImageId::from_bits(self.u64()?);
+                    let memory_bytes = self.u64()?;
+                    let scratch_bytes = self.u64()?;
+                    let time_limit_us = self.u64()?;
+                    let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
+                        .with_scratch_bytes(scratch_bytes);
+                    if layout == Layout::Current {
+                        def.cold_start_us = self.option_u64()?;
+                        def.warm_start_us = self.option_u64()?;
+                    }
+                    Command::RegisterFunction(def)
+                }
                 2 => Command::Invoke {
                     function: FunctionId::from_bits(self.u64()?),
                     code: self.code()?,
@@ -341,7 +392,7 @@ mod tests {
 
     /// Every kind of command, with values at each varint width's edges.
     fn sample_inputs() -> Vec<Input> {
-        use crate::{FunctionId, HostId, ImageId, InvocationId, Outcome, Phase};
+        use crate::{FunctionDef, FunctionId, HostId, ImageId, InvocationId, Outcome, Phase};
         let edges = [
             0,
             250,
@@ -365,12 +416,17 @@ mod tests {
             let host = HostId(u32::try_from(n).unwrap_or(u32::MAX));
             for command in [
                 Command::RegisterImage { size_bytes: n },
-                Command::RegisterFunction {
-                    image: ImageId::from_bits(m),
-                    memory_bytes: n,
-                    scratch_bytes: m,
-                    time_limit_us: n,
-                },
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(m), n, n).with_scratch_bytes(m),
+                ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_cold_start_us(n)
+                        .with_warm_start_us(m),
+                ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n).with_warm_start_us(n),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -415,6 +471,33 @@ mod tests {
         }
     }
 
+    /// The same for the layout of formats 2 to 8, from the frozen types.
+    #[test]
+    fn the_wire_reader_reads_format_8_inputs_as_the_frozen_types_do() {
+        use crate::log::inputs_v8::InputV8;
+        let mut registrations = 0;
+        for input in sample_inputs() {
+            let Ok(v8) = InputV8::try_from(&input) else {
+                continue;
+            };
+            let bytes = encode(&v8).unwrap();
+            assert_eq!(wire::input_v8(&bytes), Some(input.clone()), "{bytes:?}");
+            assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
+            if matches!(input.command, Command::RegisterFunction(_)) {
+                registrations += 1;
+                // Without its two bytes of absent costs, it is not this
+                // build's layout.
+                assert_eq!(wire::input(&bytes), None);
+                assert!(decode_input(&bytes).is_err());
+                let current = encode(&input).unwrap();
+                assert_eq!(current.len(), bytes.len() + 2);
+                assert_eq!(wire::input_v8(&current), None);
+                assert!(decode_input_v8(&current).is_err());
+            }
+        }
+        assert_eq!(registrations, 8);
+    }
+
     #[test]
     fn the_wire_reader_takes_nothing_the_serde_path_refuses() {
         // Every truncation and every one-byte change of every sample: the
@@ -439,6 +522,11 @@ mod tests {
                 if let Some(fast) = wire::input(&candidate) {
                     taken += 1;
                     assert_eq!(decode::<Input>(&candidate), Ok(fast), "{candidate:?}");
+                }
+                if let Some(fast) = wire::input_v8(&candidate) {
+                    taken += 1;
+                    let serde = decode::<crate::log::inputs_v8::InputV8>(&candidate);
+                    assert_eq!(serde.map(Input::from), Ok(fast), "{candidate:?}");
                 }
             }
         }
