@@ -112,11 +112,9 @@ struct Timed {
 impl Timed {
     fn new(host_selection: HostSelection, keep_alive_us: u64, counters: Rc<Counters>) -> Timed {
         Timed {
-            inner: Builtin {
-                host_selection,
-                keep_alive_us,
-                ..Builtin::default()
-            },
+            inner: Builtin::default()
+                .with_host_selection(host_selection)
+                .with_keep_alive_us(keep_alive_us),
             counters,
         }
     }

@@ -966,14 +966,13 @@ mod tests {
     #[test]
     fn the_rebuilt_integrals_equal_the_cores() {
         use crate::{Builtin, HybridHistogram, KeepAlivePolicy};
-        let hybrid = Builtin {
-            keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+        let hybrid = Builtin::default().with_keep_alive_policy(KeepAlivePolicy::HybridHistogram(
+            HybridHistogram {
                 bin_us: 1_000_000,
                 cv_threshold_hundredths: 0,
                 ..HybridHistogram::PAPER
-            }),
-            ..Builtin::default()
-        };
+            },
+        ));
         for policies in [Builtin::default(), hybrid] {
             rebuilt_integrals_equal_the_cores(policies);
         }

@@ -87,12 +87,10 @@ fn every_built_in_policy_passes() {
     use coldstart::{HostSelection, ImageEviction, KeepAlivePolicy};
     let options = HarnessOptions::default();
     for (index, host_selection) in HostSelection::ALL.into_iter().enumerate() {
-        let policy = Builtin {
-            host_selection,
-            keep_alive_policy: KeepAlivePolicy::ALL[index % 3],
-            image_eviction: ImageEviction::ALL[index % ImageEviction::ALL.len()],
-            ..Builtin::default()
-        };
+        let policy = Builtin::default()
+            .with_host_selection(host_selection)
+            .with_keep_alive_policy(KeepAlivePolicy::ALL[index % 3])
+            .with_image_eviction(ImageEviction::ALL[index % ImageEviction::ALL.len()]);
         assert_eq!(
             proptest_policy(&policy, &mut runner(25), &options),
             Ok(()),
@@ -111,19 +109,17 @@ fn the_hybrid_histogram_with_prewarming_passes() {
     use coldstart::{HostSelection, HybridHistogram, KeepAlivePolicy};
     let options = HarnessOptions::default();
     for (index, host_selection) in HostSelection::ALL.into_iter().enumerate() {
-        let policy = Builtin {
-            host_selection,
-            keep_alive_us: 200,
-            keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+        let policy = Builtin::default()
+            .with_host_selection(host_selection)
+            .with_keep_alive_us(200)
+            .with_keep_alive_policy(KeepAlivePolicy::HybridHistogram(HybridHistogram {
                 bin_us: 10,
                 bins: 100,
                 cv_threshold_hundredths: 100,
                 prewarm_percentile: [5, 50][index % 2],
                 fallback_keep_alive_us: 200,
                 ..HybridHistogram::PAPER
-            }),
-            ..Builtin::default()
-        };
+            }));
         assert_eq!(
             proptest_policy(&policy, &mut runner(25), &options),
             Ok(()),

@@ -79,10 +79,7 @@ impl Scale {
     }
 
     pub fn policies(&self) -> Builtin {
-        Builtin {
-            keep_alive_us: self.keep_alive_us,
-            ..Builtin::default()
-        }
+        Builtin::default().with_keep_alive_us(self.keep_alive_us)
     }
 
     /// Mean gap between arrivals for the offered load:

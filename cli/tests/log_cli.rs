@@ -161,16 +161,19 @@ fn missing_and_empty_files() {
 fn wrong_magic_and_unknown_versions() {
     let garbage = write("garbage.cslog", b"PK\x03\x04 this is a zip file");
     replay_fails(&garbage, "not a coldstart log");
+    // The version after this build's: refused by number, in both formats.
+    let next = coldstart::log::FORMAT_VERSION + 1;
+    let unsupported = format!("log format version {next} is not supported");
     let mut future = coldstart::log::MAGIC.to_vec();
-    future.extend_from_slice(&9u32.to_le_bytes());
+    future.extend_from_slice(&next.to_le_bytes());
     future.extend_from_slice(&[0; 32]);
     let future = write("future.cslog", &future);
-    replay_fails(&future, "log format version 9 is not supported");
+    replay_fails(&future, &unsupported);
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":9}\n",
+        format!("{{\"format\":\"coldstart-log\",\"format_version\":{next}}}\n").as_bytes(),
     );
-    replay_fails(&json, "log format version 9 is not supported");
+    replay_fails(&json, &unsupported);
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(

@@ -12,7 +12,12 @@ use crate::FunctionId;
 use serde::{Deserialize, Serialize};
 
 /// What an invocation used, as the billing policy sees it.
+///
+/// `#[non_exhaustive]` (it grows as the core reports more of what an
+/// invocation used): the core builds it; a test of a billing policy builds
+/// one with [`Usage::new`] and the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// The function invoked, so that a policy can price functions apart.
     pub function: FunctionId,
@@ -34,6 +39,77 @@ pub struct Usage {
     pub cold: bool,
 }
 
+impl Usage {
+    /// A warm invocation of `function` (with its `time_limit_us` and
+    /// `memory_bytes`) billed for `duration_us`, with no scratch space and
+    /// no payload either way.
+    pub fn new(
+        function: FunctionId,
+        time_limit_us: u64,
+        memory_bytes: u64,
+        duration_us: u64,
+    ) -> Usage {
+        Usage {
+            function,
+            time_limit_us,
+            memory_bytes,
+            scratch_bytes: 0,
+            duration_us,
+            ingress_bytes: 0,
+            egress_bytes: 0,
+            cold: false,
+        }
+    }
+
+    /// This function, in place of what there was.
+    pub fn with_function(mut self, function: FunctionId) -> Usage {
+        self.function = function;
+        self
+    }
+
+    /// This time limit (µs), in place of what there was.
+    pub fn with_time_limit_us(mut self, time_limit_us: u64) -> Usage {
+        self.time_limit_us = time_limit_us;
+        self
+    }
+
+    /// This memory (bytes), in place of what there was.
+    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> Usage {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
+    /// This scratch space (bytes), in place of what there was.
+    pub fn with_scratch_bytes(mut self, scratch_bytes: u64) -> Usage {
+        self.scratch_bytes = scratch_bytes;
+        self
+    }
+
+    /// This billed time before rounding (µs), in place of what there was.
+    pub fn with_duration_us(mut self, duration_us: u64) -> Usage {
+        self.duration_us = duration_us;
+        self
+    }
+
+    /// This request size (bytes), in place of what there was.
+    pub fn with_ingress_bytes(mut self, ingress_bytes: u64) -> Usage {
+        self.ingress_bytes = ingress_bytes;
+        self
+    }
+
+    /// This response size (bytes), in place of what there was.
+    pub fn with_egress_bytes(mut self, egress_bytes: u64) -> Usage {
+        self.egress_bytes = egress_bytes;
+        self
+    }
+
+    /// Whether it started cold, in place of what there was.
+    pub fn with_cold(mut self, cold: bool) -> Usage {
+        self.cold = cold;
+        self
+    }
+}
+
 /// A price sheet in Lambda's shape (spec R103, R104): a fee per request,
 /// memory and scratch by the GiB-second of billed duration, transfers by
 /// the GiB. [`LambdaPrices::default`] is AWS Lambda's x86 us-east-1 first
@@ -42,16 +118,9 @@ pub struct Usage {
 /// ```
 /// use coldstart_core::{FunctionId, LambdaPrices, Usage, GIB, MIB};
 ///
-/// let usage = Usage {
-///     function: FunctionId::from_bits(0),
-///     time_limit_us: 3_000_000,
-///     memory_bytes: GIB,
-///     scratch_bytes: 512 * MIB, // within the free allowance
-///     duration_us: 999_001,     // billed as 1 s
-///     ingress_bytes: 0,
-///     egress_bytes: 0,
-///     cold: false,
-/// };
+/// // 1 GiB for 999,001 µs (billed as 1 s), scratch within the free allowance.
+/// let usage = Usage::new(FunctionId::from_bits(0), 3_000_000, GIB, 999_001)
+///     .with_scratch_bytes(512 * MIB);
 /// // $0.0000166667 for the GiB-second, $0.0000002 for the request.
 /// assert_eq!(LambdaPrices::default().cost_picodollars(&usage), 16_666_700 + 200_000);
 ///

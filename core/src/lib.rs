@@ -93,7 +93,7 @@
 //! [`Outcome`] and [`Phase`] are exhaustive: whoever implements them must
 //! handle every one. Configuration structs that will grow are
 //! `#[non_exhaustive]` too — [`Config`], [`HostSpec`], [`MainStorageSpec`],
-//! [`Retry`], [`LambdaPrices`] — and are built with constructors (`new`,
+//! [`Retry`], [`LambdaPrices`], [`Builtin`], and [`Usage`] — and are built with constructors (`new`,
 //! `Default`) and `with_*` methods, one for every field, so that a field
 //! added later takes its default in code written against this version. A [`Provider`]'s serialized form (a snapshot) is for
 //! the same version of this crate; command logs, the stable format, are

@@ -485,8 +485,23 @@ impl KeepAlivePolicy {
 
 /// The built-in policies, chosen by configuration values, and the state the
 /// stateful ones keep. Serializable, so a snapshot carries both.
+///
+/// `#[non_exhaustive]` (it grows with each new kind of policy): start from
+/// [`Builtin::default`] and choose with the `with_*` methods, one for every
+/// choice.
+///
+/// ```
+/// use coldstart_core::{Builtin, HostSelection, ImageEviction};
+///
+/// let policies = Builtin::default()
+///     .with_host_selection(HostSelection::BestFit)
+///     .with_keep_alive_us(60_000_000)
+///     .with_image_eviction(ImageEviction::Lfu);
+/// assert_eq!(policies.keep_alive_us, 60_000_000);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Builtin {
     /// Which host a cold start goes to.
     pub host_selection: HostSelection,
@@ -572,6 +587,44 @@ impl Default for Builtin {
             image_eviction: ImageEviction::Lru,
             state: PolicyState::default(),
         }
+    }
+}
+
+impl Builtin {
+    /// This host-selection rule, in place of the one there was.
+    pub fn with_host_selection(mut self, host_selection: HostSelection) -> Builtin {
+        self.host_selection = host_selection;
+        self
+    }
+
+    /// This warm choice, in place of the one there was.
+    pub fn with_warm_choice(mut self, warm_choice: WarmChoice) -> Builtin {
+        self.warm_choice = warm_choice;
+        self
+    }
+
+    /// This keep-alive (µs), in place of the one there was.
+    pub fn with_keep_alive_us(mut self, keep_alive_us: u64) -> Builtin {
+        self.keep_alive_us = keep_alive_us;
+        self
+    }
+
+    /// This price sheet, in place of the one there was.
+    pub fn with_prices(mut self, prices: LambdaPrices) -> Builtin {
+        self.prices = prices;
+        self
+    }
+
+    /// This keep-alive policy, in place of the one there was.
+    pub fn with_keep_alive_policy(mut self, keep_alive_policy: KeepAlivePolicy) -> Builtin {
+        self.keep_alive_policy = keep_alive_policy;
+        self
+    }
+
+    /// This image eviction rule, in place of the one there was.
+    pub fn with_image_eviction(mut self, image_eviction: ImageEviction) -> Builtin {
+        self.image_eviction = image_eviction;
+        self
     }
 }
 

@@ -291,15 +291,14 @@ fn fault_bookkeeping_is_recounted() {
 fn prewarm_planned_provider() -> Provider {
     let mut config = one_host();
     config.cold_start_us = 100;
-    let policies = Builtin {
-        keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram {
+    let policies = Builtin::default().with_keep_alive_policy(KeepAlivePolicy::HybridHistogram(
+        HybridHistogram {
             bin_us: 10,
             bins: 10,
             cv_threshold_hundredths: 0,
             ..HybridHistogram::PAPER
-        }),
-        ..Builtin::default()
-    };
+        },
+    ));
     let mut p = Provider::new(config, policies).expect("valid");
     let mut at = |at_us: u64, command: Command| {
         p.apply(&Input { at_us, command }).expect("accepted");

@@ -124,20 +124,20 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
                         ..HybridHistogram::PAPER
                     })
                 };
-                let policies = Builtin {
-                    keep_alive_us,
-                    host_selection: [
-                        HostSelection::FirstFit,
-                        HostSelection::BestFit,
-                        HostSelection::ImageLocality,
-                    ][sel as usize % 3],
-                    keep_alive_policy: match sel / 3 {
+                let policies = Builtin::default()
+                    .with_keep_alive_us(keep_alive_us)
+                    .with_host_selection(
+                        [
+                            HostSelection::FirstFit,
+                            HostSelection::BestFit,
+                            HostSelection::ImageLocality,
+                        ][sel as usize % 3],
+                    )
+                    .with_keep_alive_policy(match sel / 3 {
                         0 => KeepAlivePolicy::Fixed,
                         1 => hybrid(5),
                         _ => hybrid(50),
-                    },
-                    ..Builtin::default()
-                };
+                    });
                 (config, policies)
             },
         )
@@ -382,10 +382,7 @@ fn host_index_answers_every_rule_as_a_scan() {
             } else {
                 Pressure::Queue { capacity: 20 }
             });
-        let builtin = Builtin {
-            host_selection: rule,
-            ..Builtin::default()
-        };
+        let builtin = Builtin::default().with_host_selection(rule);
         let mut indexed = Provider::new(config.clone(), builtin.clone()).expect("valid");
         let mut scanned = Provider::new(config, Scanning(builtin)).expect("valid");
         let mut now_us = 0u64;

@@ -88,13 +88,7 @@ impl World<Builtin> {
     }
 
     fn keep_alive(config: Config, keep_alive_us: u64) -> World<Builtin> {
-        World::with(
-            config,
-            Builtin {
-                keep_alive_us,
-                ..Builtin::default()
-            },
-        )
+        World::with(config, Builtin::default().with_keep_alive_us(keep_alive_us))
     }
 }
 
@@ -2031,10 +2025,7 @@ fn reap_of_a_record_retention_reaps_in_the_same_step() {
 fn workload() -> (Config, Builtin, Vec<Input>) {
     let mut cfg = config(2, host_spec(300, 2, 150), 110);
     cfg.pressure = Pressure::Queue { capacity: 1 };
-    let policies = Builtin {
-        keep_alive_us: 500,
-        ..Builtin::default()
-    };
+    let policies = Builtin::default().with_keep_alive_us(500);
     let mut inputs = Vec::new();
     for size_bytes in [40, 60, 50] {
         inputs.push(Input {
@@ -2558,10 +2549,7 @@ fn heterogeneous_hosts_and_image_locality() {
             host_spec(100, 4, 1_000),
             host_spec(1_000, 4, 1_000).with_copy_bytes_per_s(3_000_000),
         ];
-        let policies = Builtin {
-            host_selection: selection,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_host_selection(selection);
         let mut w = World::with(cfg, policies);
         let image = w.image(50);
         let big = w.function(image, 200, 0, 10_000);
@@ -3371,10 +3359,7 @@ fn round_robin_and_least_loaded_spread_what_first_fit_piles_up() {
         (HostSelection::RoundRobin, [H0, H1, H0]),
         (HostSelection::LeastLoaded, [H0, H1, H0]),
     ] {
-        let policies = Builtin {
-            host_selection: selection,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_host_selection(selection);
         let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policies);
         let image = w.image(50);
         let f = w.function(image, 100, 0, 10_000);
@@ -3409,10 +3394,7 @@ fn round_robin_and_least_loaded_spread_what_first_fit_piles_up() {
 #[test]
 fn room_first_takes_an_empty_host_before_evicting_a_warm_container() {
     for selection in [HostSelection::RoomFirst, HostSelection::FirstFit] {
-        let policies = Builtin {
-            host_selection: selection,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_host_selection(selection);
         let mut w = World::with(config(2, host_spec(100, 1, 100), 1_000), policies);
         let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
         let fa = w.function(a_img, 100, 0, 100_000);
@@ -3516,11 +3498,9 @@ fn room_first_takes_an_empty_host_before_evicting_a_warm_container() {
 #[test]
 fn room_first_evicts_an_unused_image_rather_than_a_warm_container() {
     for selection in [HostSelection::RoomFirst, HostSelection::FirstFit] {
-        let policies = Builtin {
-            host_selection: selection,
-            keep_alive_us: 1_000,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default()
+            .with_host_selection(selection)
+            .with_keep_alive_us(1_000);
         let mut w = World::with(config(2, host_spec(100, 1, 50), 1_000), policies);
         let (a_img, b_img, c_img) = (w.image(40), w.image(40), w.image(40));
         let fa = w.function(a_img, 100, 0, 100_000);
@@ -3626,10 +3606,7 @@ fn room_first_counts_a_held_image_as_room_for_itself() {
 #[test]
 fn seeded_random_placement_replays_and_survives_a_snapshot() {
     let run = |seed: u64, cut: Option<usize>| -> Vec<HostId> {
-        let policies = Builtin {
-            host_selection: HostSelection::SeededRandom { seed },
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_host_selection(HostSelection::SeededRandom { seed });
         let mut w = World::with(config(4, host_spec(1_000, 8, 1_000), 1_000), policies);
         let image = w.image(10);
         let f = w.function(image, 10, 0, 10_000);
@@ -3704,10 +3681,7 @@ fn hybrid_histogram_learns_to_keep_a_periodic_function_warm() {
             ..HybridHistogram::PAPER
         }),
     ] {
-        let policies = Builtin {
-            keep_alive_policy: policy,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_keep_alive_policy(policy);
         let mut w = World::with(default_config(), policies);
         let image = w.image(10);
         let f = w.function(image, 100, 0, 10_000);
@@ -3751,10 +3725,8 @@ fn hybrid_histogram_learns_to_keep_a_periodic_function_warm() {
 #[test]
 fn hybrid_histogram_unloads_and_prewarms_a_periodic_function() {
     const MINUTE: u64 = 60_000_000;
-    let policies = Builtin {
-        keep_alive_policy: KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER),
-        ..Builtin::default()
-    };
+    let policies = Builtin::default()
+        .with_keep_alive_policy(KeepAlivePolicy::HybridHistogram(HybridHistogram::PAPER));
     let mut w = World::with(default_config(), policies);
     let image = w.image(10);
     let f = w.function(image, 100, 0, 10_000);
@@ -3871,10 +3843,7 @@ fn greedy_dual_evicts_the_rarely_used_container_where_lru_evicts_the_old_one() {
         KeepAlivePolicy::Fixed,
         KeepAlivePolicy::GreedyDual { cold_cost_us: COLD },
     ] {
-        let policies = Builtin {
-            keep_alive_policy: policy,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default().with_keep_alive_policy(policy);
         let mut w = World::with(config(1, host_spec(200, 4, 1_000), 1_000), policies);
         let image = w.image(10);
         let a = w.function(image, 100, 0, 10_000);
@@ -3902,11 +3871,9 @@ fn greedy_dual_evicts_the_rarely_used_container_where_lru_evicts_the_old_one() {
 #[test]
 fn image_eviction_rules_choose_different_victims() {
     for rule in ImageEviction::ALL {
-        let policies = Builtin {
-            image_eviction: rule,
-            keep_alive_us: 0,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default()
+            .with_image_eviction(rule)
+            .with_keep_alive_us(0);
         let mut w = World::with(config(1, host_spec(1_000, 4, 700), 1_000), policies);
         let x = w.image(300);
         let y = w.image(300);
@@ -3944,11 +3911,9 @@ fn image_eviction_rules_choose_different_victims() {
 #[test]
 fn kubelet_watermarks_collect_unused_images_past_the_high_mark() {
     for rule in [ImageEviction::Lru, ImageEviction::KUBELET] {
-        let policies = Builtin {
-            image_eviction: rule,
-            keep_alive_us: 0,
-            ..Builtin::default()
-        };
+        let policies = Builtin::default()
+            .with_image_eviction(rule)
+            .with_keep_alive_us(0);
         let mut w = World::with(config(1, host_spec(1_000, 4, 100), 100), policies);
         let (a, b, c) = (w.image(40), w.image(40), w.image(10));
         let fa = w.function(a, 100, 0, 100_000);
@@ -4017,10 +3982,8 @@ fn kubelet_watermarks_collect_unused_images_past_the_high_mark() {
 #[test]
 fn greedy_dual_clock_ages_out_a_once_popular_container() {
     const UNIT: u64 = 1 << 20;
-    let policies = Builtin {
-        keep_alive_policy: KeepAlivePolicy::GreedyDual { cold_cost_us: COLD },
-        ..Builtin::default()
-    };
+    let policies = Builtin::default()
+        .with_keep_alive_policy(KeepAlivePolicy::GreedyDual { cold_cost_us: COLD });
     let mut w = World::with(config(1, host_spec(200, 4, 1_000), 1_000), policies);
     let image = w.image(10);
     let fa = w.function(image, 80, 0, 10_000);
@@ -4066,11 +4029,9 @@ fn greedy_dual_clock_ages_out_a_once_popular_container() {
 /// takes X, not the newcomer before it.
 #[test]
 fn gdsf_clock_ages_out_a_once_popular_image() {
-    let policies = Builtin {
-        image_eviction: ImageEviction::Gdsf,
-        keep_alive_us: 0,
-        ..Builtin::default()
-    };
+    let policies = Builtin::default()
+        .with_image_eviction(ImageEviction::Gdsf)
+        .with_keep_alive_us(0);
     let mut w = World::with(config(1, host_spec(1_000, 4, 700), 10_000), policies);
     let x = w.image(250);
     let fx = w.function(x, 100, 0, 10_000);

@@ -204,15 +204,17 @@ impl Shape {
             ));
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
-        let policies = Builtin {
-            host_selection: host_selection(self.selection),
-            warm_choice: [
-                WarmChoice::NewestCreated,
-                WarmChoice::MostRecentlyUsed,
-                WarmChoice::LeastRecentlyUsed,
-            ][usize::from(self.warm_choice % 3)],
-            keep_alive_us,
-            keep_alive_policy: match (self.warm_choice / 3) % 3 {
+        let policies = Builtin::default()
+            .with_host_selection(host_selection(self.selection))
+            .with_warm_choice(
+                [
+                    WarmChoice::NewestCreated,
+                    WarmChoice::MostRecentlyUsed,
+                    WarmChoice::LeastRecentlyUsed,
+                ][usize::from(self.warm_choice % 3)],
+            )
+            .with_keep_alive_us(keep_alive_us)
+            .with_keep_alive_policy(match (self.warm_choice / 3) % 3 {
                 0 => KeepAlivePolicy::Fixed,
                 // Bins of 10 µs over 1 ms (an `Advance` moves at most that),
                 // so that these short runs fill the histogram; a CV
@@ -231,8 +233,8 @@ impl Shape {
                 _ => KeepAlivePolicy::GreedyDual {
                     cold_cost_us: config.cold_start_us,
                 },
-            },
-            image_eviction: match self.warm_choice / 9 % 4 {
+            })
+            .with_image_eviction(match self.warm_choice / 9 % 4 {
                 0 => ImageEviction::Lru,
                 1 => ImageEviction::Lfu,
                 2 => ImageEviction::Gdsf,
@@ -245,9 +247,7 @@ impl Shape {
                         low_percent: high_percent * u32::from(self.warm_choice % 9) / 9,
                     }
                 }
-            },
-            ..Builtin::default()
-        };
+            });
         (config, policies)
     }
 }

@@ -1757,20 +1757,21 @@ impl<P: Policies> Model<P> {
         let timed_out = code_duration(&invocation.code) > f.time_limit_us;
         let success = !timed_out && matches!(invocation.code.outcome, Outcome::Success { .. });
         // 2.
-        let usage = Usage {
-            function: invocation.function,
-            time_limit_us: f.time_limit_us,
-            memory_bytes: f.memory_bytes,
-            scratch_bytes: f.scratch_bytes,
-            duration_us: if cold {
-                self.w.cold_cost(invocation.function)
-            } else {
-                0
-            } + (now - code_start_us),
-            ingress_bytes: invocation.ingress_bytes,
-            egress_bytes: if success { invocation.egress_bytes } else { 0 },
-            cold,
-        };
+        let duration_us = if cold {
+            self.w.cold_cost(invocation.function)
+        } else {
+            0
+        } + (now - code_start_us);
+        let usage = Usage::new(
+            invocation.function,
+            f.time_limit_us,
+            f.memory_bytes,
+            duration_us,
+        )
+        .with_scratch_bytes(f.scratch_bytes)
+        .with_ingress_bytes(invocation.ingress_bytes)
+        .with_egress_bytes(if success { invocation.egress_bytes } else { 0 })
+        .with_cold(cold);
         let cost = self.policies.bill(&usage);
         // 3.
         let (outcome, kind) = if timed_out {

@@ -144,13 +144,11 @@ struct BuiltinV3 {
 
 impl From<BuiltinV3> for Builtin {
     fn from(v3: BuiltinV3) -> Builtin {
-        Builtin {
-            host_selection: v3.host_selection,
-            warm_choice: v3.warm_choice,
-            keep_alive_us: v3.keep_alive_us,
-            prices: v3.prices,
-            ..Builtin::default()
-        }
+        Builtin::default()
+            .with_host_selection(v3.host_selection)
+            .with_warm_choice(v3.warm_choice)
+            .with_keep_alive_us(v3.keep_alive_us)
+            .with_prices(v3.prices)
     }
 }
 
@@ -348,15 +346,16 @@ impl LogHeaderV5 {
         Ok(LogHeader {
             coldstart_version: self.coldstart_version,
             config: self.config,
-            policies: PolicySpec::Builtin(Builtin {
-                host_selection: p.host_selection,
-                warm_choice: p.warm_choice,
-                keep_alive_us: p.keep_alive_us,
-                prices: p.prices,
-                keep_alive_policy: p.keep_alive_policy.into(),
-                image_eviction: p.image_eviction,
-                state: crate::PolicyState::default(),
-            }),
+            // The state checked empty above: a fresh one.
+            policies: PolicySpec::Builtin(
+                Builtin::default()
+                    .with_host_selection(p.host_selection)
+                    .with_warm_choice(p.warm_choice)
+                    .with_keep_alive_us(p.keep_alive_us)
+                    .with_prices(p.prices)
+                    .with_keep_alive_policy(p.keep_alive_policy.into())
+                    .with_image_eviction(p.image_eviction),
+            ),
         })
     }
 }
@@ -2039,10 +2038,7 @@ mod tests {
     /// first, today's default, came after), so that a header written as an
     /// old version names what its run used.
     fn old_default() -> Builtin {
-        Builtin {
-            host_selection: crate::HostSelection::FirstFit,
-            ..Builtin::default()
-        }
+        Builtin::default().with_host_selection(crate::HostSelection::FirstFit)
     }
 
     /// A log of 200 default-scenario invocations under `policies`, with
@@ -2093,16 +2089,15 @@ mod tests {
     /// that the default workload's idle times spread over bins and the
     /// histogram is used: with a pre-warm percentile, it pre-warms.
     fn fine_hybrid(prewarm_percentile: u32) -> Builtin {
-        Builtin {
-            keep_alive_policy: crate::KeepAlivePolicy::HybridHistogram(crate::HybridHistogram {
+        old_default().with_keep_alive_policy(crate::KeepAlivePolicy::HybridHistogram(
+            crate::HybridHistogram {
                 bin_us: 1_000,
                 bins: 2_000,
                 prewarm_percentile,
                 cv_threshold_hundredths: 0,
                 ..crate::HybridHistogram::PAPER
-            }),
-            ..old_default()
-        }
+            },
+        ))
     }
 
     /// `fine_hybrid` as versions 4 and 5 wrote it.

@@ -97,13 +97,11 @@ impl PolicyChoice {
                 crate::policy::DEFAULT_KEEP_ALIVE_US,
             ),
         };
-        Builtin {
-            host_selection,
-            keep_alive_policy,
-            keep_alive_us,
-            image_eviction: self.image_eviction,
-            ..Builtin::default()
-        }
+        Builtin::default()
+            .with_host_selection(host_selection)
+            .with_keep_alive_policy(keep_alive_policy)
+            .with_keep_alive_us(keep_alive_us)
+            .with_image_eviction(self.image_eviction)
     }
 }
 
