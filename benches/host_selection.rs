@@ -26,8 +26,8 @@
 //! `host_selection/room-first/10000`.
 //!
 //! `HOST_SELECTION_PROBE=1` runs each rule at each size once, without
-//! criterion, and prints a table of µs per decision (and the share of
-//! decisions where no host had room); `HOST_SELECTION_PROBE=RULE[:HOSTS]`
+//! criterion, and prints a table of µs per decision, median and mean (and
+//! the share of decisions where no host had room); `HOST_SELECTION_PROBE=RULE[:HOSTS]`
 //! runs one rule (names as `--host-selection`: `room-first`, `best-fit`,
 //! `random:0`, …) and optionally one size. `HOST_SELECTION_DECISIONS` sets
 //! how many decisions are measured (default 20,000). Measured decisions go
@@ -55,7 +55,7 @@ use coldstart::{
 };
 use common::{Arrivals, Scale};
 use criterion::{criterion_group, BenchmarkId, Criterion};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,9 @@ struct Counters {
     /// (`first_host_with_room` is none): the probe's, outside the timed part.
     count_no_room: Cell<bool>,
     no_room: Cell<u64>,
+    /// In the probe: each measured decision's time, for the median (which a
+    /// preemption inside one decision does not move, unlike the mean).
+    each: RefCell<Vec<Duration>>,
 }
 
 /// Builtin, with the time spent in its host selection added up.
@@ -151,7 +154,11 @@ impl Policies for Timed {
         }
         let start = Instant::now();
         let host = measured_decision(&mut self.inner, view, request);
-        counters.spent.set(counters.spent.get() + start.elapsed());
+        let took = start.elapsed();
+        counters.spent.set(counters.spent.get() + took);
+        if counters.count_no_room.get() {
+            counters.each.borrow_mut().push(took);
+        }
         counters.decisions.set(counters.decisions.get() + 1);
         host
     }
@@ -304,17 +311,20 @@ fn probe(spec: &str) {
             run.counters.count_no_room.set(true);
             let (spent, inputs) = decide(&mut run, decisions);
             let us = spent.as_secs_f64() * 1e6 / decisions as f64;
+            let mut each = run.counters.each.take();
+            each.sort_unstable();
+            let median = each[each.len() / 2].as_secs_f64() * 1e6;
             let no_room = 100.0 * run.counters.no_room.get() as f64 / decisions as f64;
             let per_input = 100.0 * decisions as f64 / inputs as f64;
-            print!(" {us:.3} ({no_room:.0}% no room, {per_input:.0}% of inputs) |");
+            print!(" {median:.3} / {us:.3} ({no_room:.0}% no room, {per_input:.0}% of inputs) |");
             use std::io::Write;
             std::io::stdout().flush().ok();
         }
         println!();
     }
     println!(
-        "\nµs per decision (mean of {decisions}); in brackets: the decisions where no host \
-         had room, and decisions per invocation"
+        "\nµs per decision, median / mean of {decisions}; in brackets: the decisions where no \
+         host had room, and decisions per invocation"
     );
 }
 

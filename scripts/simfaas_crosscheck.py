@@ -32,6 +32,14 @@ takes SimFaaS's runs from such a file and reruns coldstart only.
 `--cold-service shifted` replaces SimFaaS's exponential cold service by
 coldstart's shape, a constant 0.253 s plus the Exp(1.991 s) run, to measure
 what that difference does (run both and compare the SimFaaS columns).
+
+`--concurrency N` runs SimFaaS's `ParServerlessSimulator` instead (N
+requests at once per instance) against coldstart with
+`workload.functions[0].concurrency = N`; `--rate R` changes the arrival
+rate of both (default 0.9/s). SimFaaS's parallel instance draws its cold
+start as an initialization before the warm service, so there its cold
+service is the constant 0.253 s then Exp(1.991 s), coldstart's own shape,
+and `--cold-service` does not apply.
 """
 
 import argparse
@@ -45,7 +53,8 @@ import time
 import numpy as np
 from scipy import stats
 from simfaas.ServerlessSimulator import ServerlessSimulator
-from simfaas.SimProcess import ExpSimProcess, SimProcess
+from simfaas.ParServerlessSimulator import ParServerlessSimulator
+from simfaas.SimProcess import ConstSimProcess, ExpSimProcess, SimProcess
 
 ARRIVAL_RATE_PER_S = 0.9
 WARM_MEAN_S = 1.991
@@ -77,30 +86,41 @@ class ShiftedExp(SimProcess):
         return self.constant + np.random.exponential(self.mean)
 
 
-def run_simfaas(seed, max_time_s, cold_service):
+def run_simfaas(seed, max_time_s, cold_service, rate_per_s, concurrency):
     np.random.seed(seed)
-    if cold_service == "exp":
-        cold = ExpSimProcess(rate=1 / COLD_MEAN_S)
-    else:
-        cold = ShiftedExp(COLD_OVERHEAD_S, WARM_MEAN_S)
-    sim = ServerlessSimulator(
-        arrival_process=ExpSimProcess(rate=ARRIVAL_RATE_PER_S),
+    common = dict(
+        arrival_process=ExpSimProcess(rate=rate_per_s),
         warm_service_process=ExpSimProcess(rate=1 / WARM_MEAN_S),
-        cold_service_process=cold,
         expiration_threshold=EXPIRATION_S,
         max_time=max_time_s,
     )
+    if concurrency is not None:
+        # A parallel instance's cold process is its initialization only;
+        # the request then runs its warm service.
+        sim = ParServerlessSimulator(
+            concurrency, cold_service_process=ConstSimProcess(rate=1 / COLD_OVERHEAD_S), **common
+        )
+    else:
+        if cold_service == "exp":
+            cold = ExpSimProcess(rate=1 / COLD_MEAN_S)
+        else:
+            cold = ShiftedExp(COLD_OVERHEAD_S, WARM_MEAN_S)
+        sim = ServerlessSimulator(cold_service_process=cold, **common)
     sim.generate_trace()
     result = sim.get_result_dict()
     result["utilization"] = result["inst_running_count_avg"] / result["inst_count_avg"]
     return {key: float(value) for key, value in result.items()}
 
 
-def run_coldstart(binary, scenario, seed, invocations):
+def run_coldstart(binary, scenario, seed, invocations, rate_per_s, concurrency):
     command = [
         binary, "simulate", scenario, "--seed", str(seed),
-        "--set", f"workload.invocations={invocations}", "--json",
+        "--set", f"workload.invocations={invocations}",
+        "--set", f"workload.interarrival_mean={round(1e6 / rate_per_s)}us",
+        "--json",
     ]
+    if concurrency is not None:
+        command += ["--set", f"workload.functions[0].concurrency={concurrency}"]
     output = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(output.stdout)
 
@@ -142,7 +162,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=10, help="runs per simulator (default 10)")
     parser.add_argument("--first-seed", type=int, default=1, help="seeds are FIRST.. FIRST+N-1 (default 1)")
     parser.add_argument("--max-time-s", type=float, default=1e6,
-                        help="SimFaaS's simulated time; coldstart gets round(0.9 x this) arrivals (default 1e6)")
+                        help="SimFaaS's simulated time; coldstart gets round(rate x this) arrivals (default 1e6)")
+    parser.add_argument("--rate", type=float, default=ARRIVAL_RATE_PER_S,
+                        help="arrivals per second, for both (default 0.9)")
+    parser.add_argument("--concurrency", type=int,
+                        help="requests at once per instance: SimFaaS's ParServerlessSimulator "
+                             "against coldstart's per-container concurrency")
     parser.add_argument("--cold-service", choices=["exp", "shifted"], default="exp",
                         help="SimFaaS's cold service: exp = Exp(2.244 s) (SimFaaS's own), "
                              "shifted = 0.253 s + Exp(1.991 s) (coldstart's shape)")
@@ -157,25 +182,32 @@ def main():
         parser.error("--seeds must be at least 2 for a confidence interval")
 
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    invocations = round(ARRIVAL_RATE_PER_S * args.max_time_s)
+    if args.concurrency is not None and args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    if args.rate <= 0:
+        parser.error("--rate must be positive")
+    invocations = round(args.rate * args.max_time_s)
     simfaas_runs, coldstart_runs = [], []
     reused = None
     if args.reuse_simfaas:
         with open(args.reuse_simfaas) as saved:
             saved = json.load(saved)
-        settings = (saved.get("max_time_s"), saved.get("cold_service"))
-        if saved["seeds"] != seeds or settings != (args.max_time_s, args.cold_service):
+        settings = (saved.get("max_time_s"), saved.get("cold_service"),
+                    saved.get("rate", ARRIVAL_RATE_PER_S), saved.get("concurrency"))
+        wanted = (args.max_time_s, args.cold_service, args.rate, args.concurrency)
+        if saved["seeds"] != seeds or settings != wanted:
             parser.error(f"{args.reuse_simfaas} holds seeds {saved['seeds']}, settings {settings}")
         reused = saved["simfaas"]
     for index, seed in enumerate(seeds):
         started = time.monotonic()
         if reused is None:
-            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service))
+            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service, args.rate, args.concurrency))
         else:
             simfaas_runs.append(reused[index])
         simfaas_s = time.monotonic() - started
         started = time.monotonic()
-        coldstart_runs.append(run_coldstart(args.coldstart, args.scenario, seed, invocations))
+        coldstart_runs.append(run_coldstart(args.coldstart, args.scenario, seed, invocations, args.rate,
+                                            args.concurrency))
         coldstart_s = time.monotonic() - started
         print(f"seed {seed}: SimFaaS {simfaas_s:.1f} s, coldstart {coldstart_s:.1f} s",
               file=sys.stderr, flush=True)
@@ -184,10 +216,13 @@ def main():
         with open(args.json_out, "w") as out:
             json.dump({"seeds": seeds, "max_time_s": args.max_time_s,
                        "cold_service": args.cold_service,
+                       "rate": args.rate, "concurrency": args.concurrency,
                        "simfaas": simfaas_runs, "coldstart": coldstart_runs}, out)
 
-    print(f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per simulator); SimFaaS {args.max_time_s:g} s "
-          f"with {args.cold_service} cold service; coldstart {invocations} arrivals")
+    shape = (f"ParServerlessSimulator, concurrency {args.concurrency}" if args.concurrency is not None
+             else f"{args.cold_service} cold service")
+    print(f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per simulator); {args.rate:g} arrivals/s; "
+          f"SimFaaS {args.max_time_s:g} s with {shape}; coldstart {invocations} arrivals")
     print("mean ± 95% CI (Student's t); difference coldstart − SimFaaS ± 95% CI (Welch)")
     print()
     print("| metric | SimFaaS | coldstart | difference | agree |")

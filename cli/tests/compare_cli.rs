@@ -612,7 +612,7 @@ fn a_job_names_its_own_problems() {
             "coldstart: {}: scenario: workload.colour: unknown field `colour`, expected one of \
              `invocations`, `interarrival_mean`, `failure_per_phase_ppm`, `long_run_ppm`, \
              `popularity`, `arrivals`, `rate_profile`, `images`, `function_defaults`, \
-             `functions`, `trace`\n",
+             `functions`, `trace`, `cold_start_model`\n",
             edited.display()
         )
     );

@@ -23,7 +23,7 @@ use crate::workload::azure2019::{Azure2019Inputs, Azure2019Spec};
 use crate::workload::trace::{TraceInputs, TraceSpec, REORDER_WINDOW_ROWS_DEFAULT};
 use crate::workload::{
     zipf_weights, Arrivals, ColdStartModel, FunctionSpec, ImageSpec, Percentile, RateSegment,
-    RunDistribution, Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
+    RunDistribution, StartCosts, Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
 };
 use crate::{
     Builtin, Config, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure, WarmChoice,
@@ -1215,15 +1215,6 @@ fn resolve_workload(
                 "function_defaults.run_percentiles",
                 defaults.run_percentiles.is_some(),
             ),
-            (
-                "function_defaults.cold_start",
-                defaults.cold_start.is_some(),
-            ),
-            (
-                "function_defaults.warm_start",
-                defaults.warm_start.is_some(),
-            ),
-            ("cold_start_model", section.cold_start_model.is_some()),
         ];
         if let Some((key, _)) = unused.iter().find(|(_, given)| *given) {
             return Err(ScenarioError::Key {
@@ -1278,6 +1269,14 @@ fn resolve_workload(
             })
         };
         let image_size_bytes = trace.image_size.map_or(TRACE_IMAGE_BYTES_DEFAULT, |b| b.0);
+        // Every imported function gets function_defaults' start costs, and
+        // the cold-start model's draw where it has no cold start of its own.
+        let start_costs = StartCosts::new(
+            defaults.cold_start.map(|d| d.0),
+            defaults.warm_start.map(|d| d.0),
+            section.cold_start_model.map(ColdStartModelName::model),
+            seed,
+        );
         if let TraceFormat::Azure2019 = format {
             return Ok(WorkloadSource::Azure2019(Azure2019Spec {
                 invocations_path: required("invocations_path", trace.invocations_path)?,
@@ -1289,6 +1288,7 @@ fn resolve_workload(
                 scratch_bytes: function.scratch_bytes,
                 time_limit_us: function.time_limit_us,
                 invocations_max: section.invocations,
+                start_costs,
             }));
         }
         return Ok(WorkloadSource::Trace(TraceSpec {
@@ -1301,6 +1301,7 @@ fn resolve_workload(
                 .reorder_window_rows
                 .unwrap_or(REORDER_WINDOW_ROWS_DEFAULT),
             invocations_max: section.invocations,
+            start_costs,
         }));
     }
     let default_spec = default_workload(seed, INVOCATIONS_DEFAULT);

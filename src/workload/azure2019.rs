@@ -137,6 +137,9 @@ pub struct Azure2019Spec {
     pub time_limit_us: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
+    /// The functions' start costs (default: the provider's); under the
+    /// cold-start model, by each app's memory.
+    pub start_costs: crate::workload::StartCosts,
 }
 
 impl Azure2019Spec {
@@ -162,7 +165,14 @@ impl Azure2019Spec {
             scratch_bytes: crate::workload::FUNCTION_SCRATCH_DEFAULT,
             time_limit_us: crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT,
             invocations_max: None,
+            start_costs: crate::workload::StartCosts::default(),
         }
+    }
+
+    /// These start costs for the functions, in place of what there was.
+    pub fn with_start_costs(mut self, start_costs: crate::workload::StartCosts) -> Azure2019Spec {
+        self.start_costs = start_costs;
+        self
     }
 
     /// This counts file, in place of what there was.
@@ -636,6 +646,7 @@ impl Azure2019Inputs {
             spec.image_size_bytes,
             spec.scratch_bytes,
             spec.time_limit_us,
+            spec.start_costs,
         );
         Ok(Azure2019Inputs {
             draws: Draws::new(spec.seed),
@@ -773,7 +784,54 @@ mod tests {
             scratch_bytes: 512 * MIB,
             time_limit_us: 60_000_000,
             invocations_max: None,
+            start_costs: crate::workload::StartCosts::default(),
         }
+    }
+
+    /// The start costs of each function the day registers.
+    fn start_costs(spec: Azure2019Spec) -> Vec<(u64, Option<u64>, Option<u64>)> {
+        Azure2019Inputs::open(spec)
+            .unwrap()
+            .filter_map(|input| match input.command {
+                Command::RegisterFunction(def) => {
+                    Some((def.memory_bytes, def.cold_start_us, def.warm_start_us))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Start costs (spec R41a): none by default; the given ones for every
+    /// function; under the cold-start model, drawn by each app's memory,
+    /// the same for the same seed, the invocations unmoved.
+    #[test]
+    fn functions_get_the_start_costs_asked_for() {
+        use crate::workload::{ColdStartModel, StartCosts};
+        let none = start_costs(fixture_spec(1));
+        assert!(none
+            .iter()
+            .all(|&(_, cold, warm)| cold.is_none() && warm.is_none()));
+        let given = fixture_spec(1).with_start_costs(StartCosts::new(Some(5), Some(6), None, 0));
+        assert!(start_costs(given)
+            .iter()
+            .all(|&(_, cold, warm)| (cold, warm) == (Some(5), Some(6))));
+        let modelled = |seed| {
+            fixture_spec(1).with_start_costs(StartCosts::new(
+                None,
+                None,
+                Some(ColdStartModel::Google),
+                seed,
+            ))
+        };
+        let drawn = start_costs(modelled(7));
+        assert_eq!(drawn.len(), none.len());
+        assert!(drawn
+            .iter()
+            .all(|&(_, cold, _)| cold.is_some_and(|us| us > 0)));
+        assert_eq!(drawn, start_costs(modelled(7)));
+        assert_ne!(drawn, start_costs(modelled(8)));
+        let open = |spec| invocations(Azure2019Inputs::open(spec).unwrap());
+        assert_eq!(open(modelled(7)), open(fixture_spec(1)));
     }
 
     /// `(at_us, function, run_us)` of each invocation.

@@ -12,5 +12,5 @@ mod start_costs;
 mod synthetic;
 pub mod trace;
 
-pub use start_costs::ColdStartModel;
+pub use start_costs::{ColdStartModel, StartCosts};
 pub use synthetic::*;

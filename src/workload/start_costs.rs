@@ -36,6 +36,40 @@ pub enum ColdStartModel {
     Azure,
 }
 
+/// The start costs an imported trace gives its functions (spec R41a): the
+/// same own costs for every function, and the cold-start model for those
+/// without one. `Default`: none (the provider's for all).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartCosts {
+    /// Every function's own cold-start cost (µs), if given.
+    pub cold_start_us: Option<u64>,
+    /// Every function's own warm-start cost (µs), if given.
+    pub warm_start_us: Option<u64>,
+    /// When on (and `cold_start_us` is not given), each function's cold
+    /// start is drawn from its memory size by this model.
+    pub cold_start_model: Option<ColdStartModel>,
+    /// Seeds the model's draws (one per function, in registration order).
+    pub seed: u64,
+}
+
+impl StartCosts {
+    /// These costs and model, the model's draws seeded by `seed`.
+    pub fn new(
+        cold_start_us: Option<u64>,
+        warm_start_us: Option<u64>,
+        cold_start_model: Option<ColdStartModel>,
+        seed: u64,
+    ) -> StartCosts {
+        StartCosts {
+            cold_start_us,
+            warm_start_us,
+            cold_start_model,
+            seed,
+        }
+    }
+}
+
 /// The smallest and largest memory sizes measured (MiB).
 const MEASURED_MIB: (u64, u64) = (128, 2_048);
 

@@ -801,7 +801,7 @@ pub fn zipf_weights(count: usize) -> Vec<u64> {
 
 /// Mixed into the seed of the cold-start model's draws, so that they are a
 /// stream apart from the invocations'.
-const START_COST_SEED_SALT: u64 = 0x5354_4152_5443_4f53; // "STARTCOS"
+pub(crate) const START_COST_SEED_SALT: u64 = 0x5354_4152_5443_4f53; // "STARTCOS"
 
 /// The random source of a workload: ChaCha8 and the distributions built on
 /// its raw `u64` output.

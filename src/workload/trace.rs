@@ -91,6 +91,8 @@ pub struct TraceSpec {
     pub reorder_window_rows: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
+    /// The functions' start costs (default: the provider's).
+    pub start_costs: crate::workload::StartCosts,
 }
 
 impl TraceSpec {
@@ -109,7 +111,14 @@ impl TraceSpec {
             time_limit_us: crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT,
             reorder_window_rows: REORDER_WINDOW_ROWS_DEFAULT,
             invocations_max: None,
+            start_costs: crate::workload::StartCosts::default(),
         }
+    }
+
+    /// These start costs for the functions, in place of what there was.
+    pub fn with_start_costs(mut self, start_costs: crate::workload::StartCosts) -> TraceSpec {
+        self.start_costs = start_costs;
+        self
     }
 
     /// This trace file, in place of what there was.
@@ -469,16 +478,29 @@ pub(crate) struct Registrations {
     image_size_bytes: u64,
     scratch_bytes: u64,
     time_limit_us: u64,
+    start_costs: crate::workload::StartCosts,
+    /// The cold-start model's draws, one per function while it is on.
+    start_cost_draws: crate::workload::synthetic::Draws,
 }
 
 impl Registrations {
-    pub fn new(apps: u64, image_size_bytes: u64, scratch_bytes: u64, time_limit_us: u64) -> Self {
+    pub fn new(
+        apps: u64,
+        image_size_bytes: u64,
+        scratch_bytes: u64,
+        time_limit_us: u64,
+        start_costs: crate::workload::StartCosts,
+    ) -> Self {
         Registrations {
             apps,
             issued: 0,
             image_size_bytes,
             scratch_bytes,
             time_limit_us,
+            start_costs,
+            start_cost_draws: crate::workload::synthetic::Draws::new(
+                start_costs.seed ^ crate::workload::synthetic::START_COST_SEED_SALT,
+            ),
         }
     }
 
@@ -491,14 +513,24 @@ impl Registrations {
             }
         } else {
             let (image, memory_bytes) = function((self.issued - self.apps) as usize)?;
-            Command::RegisterFunction(
-                FunctionDef::new(
-                    ImageId::from_bits(u64::from(image)),
-                    memory_bytes,
-                    self.time_limit_us,
-                )
-                .with_scratch_bytes(self.scratch_bytes),
+            let mut def = FunctionDef::new(
+                ImageId::from_bits(u64::from(image)),
+                memory_bytes,
+                self.time_limit_us,
             )
+            .with_scratch_bytes(self.scratch_bytes);
+            let costs = self.start_costs;
+            // One draw per function while the model is on, used or not.
+            let drawn = costs
+                .cold_start_model
+                .map(|model| model.cold_start_us(memory_bytes, self.start_cost_draws.next_u64()));
+            if let Some(cold_start_us) = costs.cold_start_us.or(drawn) {
+                def = def.with_cold_start_us(cold_start_us);
+            }
+            if let Some(warm_start_us) = costs.warm_start_us {
+                def = def.with_warm_start_us(warm_start_us);
+            }
+            Command::RegisterFunction(def)
         };
         self.issued += 1;
         Some(Input { at_us: 0, command })
@@ -531,6 +563,7 @@ impl TraceInputs {
             spec.image_size_bytes,
             spec.scratch_bytes,
             spec.time_limit_us,
+            spec.start_costs,
         );
         Ok(TraceInputs {
             spec,
@@ -714,6 +747,7 @@ mod tests {
             time_limit_us: 60_000_000,
             reorder_window_rows: window,
             invocations_max: None,
+            start_costs: crate::workload::StartCosts::default(),
         }
     }
 
