@@ -79,6 +79,18 @@ pub struct FunctionDef {
     /// The longest an invocation's code may run before it times out
     /// (µs), counted from its `ExecutionStarted` (spec R88).
     pub time_limit_us: u64,
+    /// The most invocations one of its containers runs at once (spec
+    /// R57a): 1, the default, is Lambda's one request per execution
+    /// environment; more lets an invocation join a container of the
+    /// function that has room (Cloud Run's, Knative's per-instance
+    /// concurrency). At most `limits::CONCURRENCY_MAX`. Absent from logs
+    /// and JSON written before it existed, where it reads as 1.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl FunctionDef {
@@ -90,7 +102,16 @@ impl FunctionDef {
             memory_bytes,
             scratch_bytes: 0,
             time_limit_us,
+            concurrency: 1,
         }
+    }
+
+    /// The same, with at most `concurrency` invocations per container at
+    /// once (spec R57a).
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: u32) -> Self {
+        self.concurrency = concurrency;
+        self
     }
 
     /// The same, with `scratch_bytes` of local disk per container.

@@ -136,8 +136,9 @@ pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
     Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection, HostView,
-    HybridHistogram, IdlePlan, ImageEviction, ImageFacts, KeepAlivePolicy, PlacementRequest,
-    Policies, PolicyState, WarmChoice,
+    HybridHistogram, IdlePlan, ImageEviction, ImageFacts, JoinFacts, KeepAlivePolicy,
+    PlacementRequest,
+    Policies, PolicyState, WarmChoice, default_join_priority,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};
