@@ -549,10 +549,10 @@ impl Core {
             |copy| std::mem::take(&mut copy.waiting),
         );
         for container in waiting {
-            let (state, joined) = self
-                .containers
-                .get(container)
-                .map_or_else(|| bug("a waiting container vanished"), |c| (c.state, c.joined.clone()));
+            let (state, joined) = self.containers.get(container).map_or_else(
+                || bug("a waiting container vanished"),
+                |c| (c.state, c.joined.clone()),
+            );
             let invocation = match state {
                 ContainerState::Preparing { invocation } => Some(invocation),
                 ContainerState::PrewarmPreparing { .. } => None,

@@ -252,7 +252,10 @@ fn check_joined(
             ) => container == id && host == c.host,
             _ => false,
         };
-        ensure!(linked, "{id} and its joined {joined} disagree on their state");
+        ensure!(
+            linked,
+            "{id} and its joined {joined} disagree on their state"
+        );
     }
     let room = !c.retiring && load < u64::from(f.concurrency);
     ensure!(

@@ -434,7 +434,11 @@ impl Core {
     /// priority the policy gives it now, if it has room for another
     /// invocation; takes it out otherwise (R57b). Nothing at concurrency 1:
     /// no container there ever has room, and no policy is asked.
-    pub(crate) fn refresh_joinable<P: Policies>(&mut self, policies: &mut P, container: ContainerId) {
+    pub(crate) fn refresh_joinable<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+    ) {
         let c = self
             .containers
             .get(container)

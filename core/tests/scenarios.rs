@@ -4415,7 +4415,13 @@ fn validate_agrees_with_apply() {
 impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
     /// Registers a function whose containers run up to `concurrency`
     /// invocations at once.
-    fn function_c(&mut self, image: ImageId, memory: u64, limit: u64, concurrency: u32) -> FunctionId {
+    fn function_c(
+        &mut self,
+        image: ImageId,
+        memory: u64,
+        limit: u64,
+        concurrency: u32,
+    ) -> FunctionId {
         let at = self.now();
         let def = FunctionDef::new(image, memory, limit).with_concurrency(concurrency);
         let events = self.step(at, Command::RegisterFunction(def));
@@ -4437,13 +4443,19 @@ fn concurrency_out_of_range_is_refused() {
     let image = w.image(50);
     let def = FunctionDef::new(image, 100, 10_000);
     assert_eq!(
-        w.refuse(0, Command::RegisterFunction(def.clone().with_concurrency(0))),
+        w.refuse(
+            0,
+            Command::RegisterFunction(def.clone().with_concurrency(0))
+        ),
         Refusal::Zero {
             field: "concurrency"
         }
     );
     assert_eq!(
-        w.refuse(0, Command::RegisterFunction(def.clone().with_concurrency(1_001))),
+        w.refuse(
+            0,
+            Command::RegisterFunction(def.clone().with_concurrency(1_001))
+        ),
         Refusal::TooLarge {
             field: "concurrency",
             value: 1_001,

@@ -203,6 +203,9 @@ pub enum Op {
         scratch_units: u8,
         /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
+        /// The most invocations per container, folded to 0..5 (0 is
+        /// refused; 1 is the default, spec R57a).
+        concurrency: u8,
     },
     /// Invokes a function with fake code.
     Invoke {
@@ -372,6 +375,7 @@ impl Resolver {
                 memory_units,
                 scratch_units,
                 time_limit_us,
+                concurrency,
             } => (
                 now_us,
                 Command::RegisterFunction(
@@ -380,7 +384,8 @@ impl Resolver {
                         self.scale.bytes(u64::from(memory_units % 10)),
                         self.scale.us(u64::from(time_limit_us % 400)),
                     )
-                    .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6))),
+                    .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6)))
+                    .with_concurrency(u32::from(concurrency % 5)),
                 ),
             ),
             Op::Invoke {
@@ -595,7 +600,7 @@ fn with_hybrid_histogram(warm_choice: u8) -> u8 {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
-        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400).prop_map(|(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, concurrency)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, concurrency }),
         10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
         4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
         3 => Just(Op::NextTimer),
@@ -616,7 +621,16 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     (
         shape(),
         prop::collection::vec(any::<u8>(), 2..5),
-        prop::collection::vec((any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400), 2..6),
+        prop::collection::vec(
+            (
+                any::<u8>(),
+                any::<u8>(),
+                any::<u8>(),
+                1u16..400,
+                any::<u8>(),
+            ),
+            2..6,
+        ),
         prop::collection::vec(op(), 1..max_ops),
     )
         .prop_map(|(shape, image_units, functions, tail)| {
@@ -625,8 +639,9 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
 }
 
 /// A function registration in a case's set-up: `(image, memory_units,
-/// scratch_units, time_limit_us)`, folded into range by `Case::with_setup`.
-pub type FunctionSetup = (u8, u8, u8, u16);
+/// scratch_units, time_limit_us, concurrency)`, folded into range by
+/// `Case::with_setup`.
+pub type FunctionSetup = (u8, u8, u8, u16, u8);
 
 impl Case {
     /// A case whose ops register an image per `image_units` entry and a
@@ -634,7 +649,8 @@ impl Case {
     /// proptest's `case` and the fuzzers' `arbitrary_case`, build their
     /// cases here, so they share one idea of a good start: images of 1 to 8
     /// units, functions of 1 to 4 memory units with a time limit of at
-    /// least 50 µs.
+    /// least 50 µs, half of them of concurrency 1 and half of 2 to 4 (spec
+    /// R57a).
     pub fn with_setup(
         shape: Shape,
         image_units: &[u8],
@@ -647,18 +663,21 @@ impl Case {
                 units: units % 8 + 1,
             })
             .collect();
-        ops.extend(
-            functions
-                .iter()
-                .map(
-                    |&(image, memory_units, scratch_units, time_limit_us)| Op::RegisterFunction {
-                        image,
-                        memory_units: memory_units % 4 + 1,
-                        scratch_units,
-                        time_limit_us: time_limit_us.max(50),
+        ops.extend(functions.iter().map(
+            |&(image, memory_units, scratch_units, time_limit_us, concurrency)| {
+                Op::RegisterFunction {
+                    image,
+                    memory_units: memory_units % 4 + 1,
+                    scratch_units,
+                    time_limit_us: time_limit_us.max(50),
+                    concurrency: if concurrency % 2 == 0 {
+                        1
+                    } else {
+                        concurrency / 2 % 3 + 2
                     },
-                ),
-        );
+                }
+            },
+        ));
         ops.extend(tail);
         Case { shape, ops }
     }

@@ -129,15 +129,18 @@ impl ReferenceStateMachine for ReferenceProvider {
                 .prop_map(|units| Op::RegisterImage { units })
                 .boxed()
         } else if resolver.functions.len() < FUNCTIONS_FIRST {
-            (any::<u8>(), 1u8..=4, any::<u8>(), 50u16..400)
-                .prop_map(|(image, memory_units, scratch_units, time_limit_us)| {
-                    Op::RegisterFunction {
-                        image,
-                        memory_units,
-                        scratch_units,
-                        time_limit_us,
-                    }
-                })
+            (any::<u8>(), 1u8..=4, any::<u8>(), 50u16..400, 1u8..=4)
+                .prop_map(
+                    |(image, memory_units, scratch_units, time_limit_us, concurrency)| {
+                        Op::RegisterFunction {
+                            image,
+                            memory_units,
+                            scratch_units,
+                            time_limit_us,
+                            concurrency,
+                        }
+                    },
+                )
                 .boxed()
         } else {
             op().boxed()
