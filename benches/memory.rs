@@ -29,23 +29,18 @@ fn resident_bytes() -> u64 {
 /// 2^20), RAM and disk to match; nothing is ever evicted or reaped by
 /// retention.
 fn provider(containers: u64, pressure: Pressure) -> Provider {
-    let config = Config {
-        pressure,
-        terminal_records_max: None,
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: GIB,
-                download_bytes_per_s: 1_000_000_000,
-            },
-            HostSpec {
-                ram_bytes: (containers + 1) * MIB,
-                slots: containers.max(1) as u32,
-                disk_bytes: (containers + 1) * 1_024 + GIB,
-                copy_bytes_per_s: 1_000_000_000,
-            },
-            1,
-        )
-    };
+    let config = Config::homogeneous(
+        MainStorageSpec::new(GIB, 1_000_000_000),
+        HostSpec::new(
+            (containers + 1) * MIB,
+            containers.max(1) as u32,
+            (containers + 1) * 1_024 + GIB,
+            1_000_000_000,
+        ),
+        1,
+    )
+    .with_pressure(pressure)
+    .with_terminal_records_max(None);
     let mut provider = Provider::new(config, Builtin::default()).expect("valid");
     for command in [
         Command::RegisterImage { size_bytes: MIB },

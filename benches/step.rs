@@ -15,23 +15,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn config(pressure: Pressure) -> Config {
-    Config {
-        pressure,
-        terminal_records_max: Some(10_000),
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: 4 * GIB,
-                download_bytes_per_s: 200_000_000,
-            },
-            HostSpec {
-                ram_bytes: 2 * GIB,
-                slots: 2,
-                disk_bytes: 40 * GIB,
-                copy_bytes_per_s: 1_000_000_000,
-            },
-            4,
-        )
-    }
+    Config::homogeneous(
+        MainStorageSpec::new(4 * GIB, 200_000_000),
+        HostSpec::new(2 * GIB, 2, 40 * GIB, 1_000_000_000),
+        4,
+    )
+    .with_pressure(pressure)
+    .with_terminal_records_max(Some(10_000))
 }
 
 fn at(at_us: u64, command: Command) -> Input {

@@ -13,10 +13,7 @@ use coldstart::{
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The default scenario's hardware (four hosts of 16 GiB), with a
     // smaller main storage disk.
-    let config = Config::default().with_main_storage(MainStorageSpec {
-        capacity_bytes: 2 * GIB,
-        download_bytes_per_s: 200_000_000,
-    });
+    let config = Config::default().with_main_storage(MainStorageSpec::new(2 * GIB, 200_000_000));
     let mut provider = Provider::new(config, Builtin::default())?;
 
     let image = provider

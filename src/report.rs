@@ -103,21 +103,9 @@ impl WindowTotals {
 impl SimfaasWindow {
     /// Counts one event; feed it every event of a run, in order.
     pub fn observe(&mut self, event: &Event) {
-        self.last_event_us = self.last_event_us.max(event.at_us);
-        // The counts are integrated only where they change or are read:
-        // between two such events they are constant, so integrating once
-        // at the second is exact, and most events are neither.
+        self.note_time(event.at_us);
         match event.kind {
-            EventKind::Accepted { .. }
-            | EventKind::ColdStart { .. }
-            | EventKind::Prewarmed { .. }
-            | EventKind::WarmStart { .. }
-            | EventKind::ContainerIdle { .. }
-            | EventKind::ContainerRemoved { .. } => self.integrate(),
-            _ => return,
-        }
-        match event.kind {
-            EventKind::Accepted { .. } => self.at_last_arrival = self.now,
+            EventKind::Accepted { .. } => self.note_arrival(event.at_us),
             // A pre-warmed container is live, and busy (not idle) until it
             // is ready, as the core counts it (spec R118).
             EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
@@ -126,14 +114,13 @@ impl SimfaasWindow {
                     self.containers.resize(index + 1, None);
                 }
                 self.containers[index] = Some((container, event.at_us, true));
-                self.live += 1;
-                self.busy += 1;
+                self.note_created(event.at_us);
             }
             EventKind::WarmStart { container, .. } => {
                 if let Some(entry) = self.entry(container) {
                     if !entry.2 {
                         entry.2 = true;
-                        self.busy += 1;
+                        self.note_busy(event.at_us, true);
                     }
                 }
             }
@@ -141,7 +128,7 @@ impl SimfaasWindow {
                 if let Some(entry) = self.entry(container) {
                     if entry.2 {
                         entry.2 = false;
-                        self.busy -= 1;
+                        self.note_busy(event.at_us, false);
                     }
                 }
             }
@@ -153,16 +140,77 @@ impl SimfaasWindow {
                 };
                 let (_, created_at_us, busy) = *entry;
                 self.containers[container_slot_of(container)] = None;
-                self.live -= 1;
-                if busy {
-                    self.busy -= 1;
-                }
-                if cause == RemovalCause::Expired {
-                    self.now.expired += 1;
-                    self.now.expired_lifespan_us_total += u128::from(event.at_us - created_at_us);
-                }
+                let expired = cause == RemovalCause::Expired;
+                self.note_removed(
+                    event.at_us,
+                    busy,
+                    expired.then(|| event.at_us - created_at_us),
+                );
             }
             _ => {}
+        }
+    }
+
+    // The counts are integrated only where they change or are read:
+    // between two such events they are constant, so integrating once at
+    // the second is exact, and most events are neither. These are also
+    // how the HTML report's collector feeds the window from its own
+    // container table (`html::Collector::with_latencies`), with no table
+    // here.
+
+    /// Every event's time, in order (the others note theirs too).
+    #[inline]
+    pub(crate) fn note_time(&mut self, at_us: u64) {
+        self.last_event_us = self.last_event_us.max(at_us);
+    }
+
+    /// An arrival (`Accepted`): the window ends here for now.
+    #[inline]
+    pub(crate) fn note_arrival(&mut self, at_us: u64) {
+        self.note_time(at_us);
+        self.integrate();
+        self.at_last_arrival = self.now;
+    }
+
+    /// A container created (`ColdStart`, `Prewarmed`): live and busy.
+    #[inline]
+    pub(crate) fn note_created(&mut self, at_us: u64) {
+        self.note_time(at_us);
+        self.integrate();
+        self.live += 1;
+        self.busy += 1;
+    }
+
+    /// A live container became busy (`true`) or idle.
+    #[inline]
+    pub(crate) fn note_busy(&mut self, at_us: u64, busy: bool) {
+        self.note_time(at_us);
+        self.integrate();
+        if busy {
+            self.busy += 1;
+        } else {
+            self.busy -= 1;
+        }
+    }
+
+    /// A live container removed, busy or not; `expired_lifespan_us` its
+    /// creation to now if its keep-alive removed it.
+    #[inline]
+    pub(crate) fn note_removed(
+        &mut self,
+        at_us: u64,
+        busy: bool,
+        expired_lifespan_us: Option<u64>,
+    ) {
+        self.note_time(at_us);
+        self.integrate();
+        self.live -= 1;
+        if busy {
+            self.busy -= 1;
+        }
+        if let Some(lifespan_us) = expired_lifespan_us {
+            self.now.expired += 1;
+            self.now.expired_lifespan_us_total += u128::from(lifespan_us);
         }
     }
 
@@ -246,6 +294,24 @@ impl Latencies {
             }
             _ => {}
         }
+    }
+
+    /// A start-delay sample, from a table kept elsewhere (the HTML
+    /// report's collector, `html::Collector::with_latencies`).
+    #[inline]
+    pub(crate) fn record_start_delay(&mut self, delay_us: u64) {
+        self.start_delays_us.record(delay_us);
+    }
+
+    /// An end-to-end sample, likewise.
+    #[inline]
+    pub(crate) fn record_end_to_end(&mut self, end_to_end_us: u64) {
+        self.end_to_end_us.record(end_to_end_us);
+    }
+
+    /// SimFaaS's window, to be fed from a table kept elsewhere.
+    pub(crate) fn simfaas_mut(&mut self) -> &mut SimfaasWindow {
+        &mut self.simfaas
     }
 
     fn accepted(&self, invocation: InvocationId) -> Option<u64> {

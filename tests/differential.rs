@@ -297,24 +297,14 @@ fn reap_of_a_record_retention_reaps_in_the_same_step_is_refused() {
         Code, Command, Config, EventKind, HostSpec, Input, InvocationId, MainStorageSpec,
     };
     use coldstart_model::Machine;
-    let config = Config {
-        terminal_records_max: Some(1),
-        cold_start_us: 5,
-        warm_start_us: 1,
-        ..Config::homogeneous(
-            MainStorageSpec {
-                capacity_bytes: 100,
-                download_bytes_per_s: 1_000_000,
-            },
-            HostSpec {
-                ram_bytes: 100,
-                slots: 4,
-                disk_bytes: 100,
-                copy_bytes_per_s: 1_000_000,
-            },
-            1,
-        )
-    };
+    let config = Config::homogeneous(
+        MainStorageSpec::new(100, 1_000_000),
+        HostSpec::new(100, 4, 100, 1_000_000),
+        1,
+    )
+    .with_terminal_records_max(Some(1))
+    .with_cold_start_us(5)
+    .with_warm_start_us(1);
     let mut core = Provider::new(config.clone(), Builtin::default()).expect("valid");
     let mut model = Model::new(config, Builtin::default()).expect("valid");
     let image = coldstart_core::ImageId::from_bits(0);

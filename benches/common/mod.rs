@@ -58,26 +58,24 @@ impl Scale {
     }
 
     pub fn config(&self) -> Config {
-        let host = HostSpec {
+        let host = HostSpec::new(
             // RAM for twice the slots: slots bind, as on Lambda-like hosts.
-            ram_bytes: 2 * u64::from(self.slots_per_host) * FUNCTION_MEMORY_BYTES,
-            slots: self.slots_per_host,
+            2 * u64::from(self.slots_per_host) * FUNCTION_MEMORY_BYTES,
+            self.slots_per_host,
             // Room for every image plus every slot's scratch: host caches
             // hold all the images.
-            disk_bytes: u64::from(self.images) * self.image_bytes
+            u64::from(self.images) * self.image_bytes
                 + u64::from(self.slots_per_host) * FUNCTION_SCRATCH_BYTES * 2,
-            copy_bytes_per_s: 10_000_000_000,
-        };
-        let main_storage = MainStorageSpec {
-            capacity_bytes: u64::from(self.main_storage_images) * self.image_bytes,
-            download_bytes_per_s: 1_000_000_000,
-        };
-        Config {
-            pressure: self.pressure,
+            10_000_000_000,
+        );
+        let main_storage = MainStorageSpec::new(
+            u64::from(self.main_storage_images) * self.image_bytes,
+            1_000_000_000,
+        );
+        Config::homogeneous(main_storage, host, self.hosts)
+            .with_pressure(self.pressure)
             // Retention reaps the oldest records: memory stays bounded.
-            terminal_records_max: Some(10_000),
-            ..Config::homogeneous(main_storage, host, self.hosts)
-        }
+            .with_terminal_records_max(Some(10_000))
     }
 
     pub fn policies(&self) -> Builtin {

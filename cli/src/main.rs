@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use coldstart::driver::{DriverOptions, RunReport};
+use coldstart::html::Collector;
 use coldstart::log::{self, LogFormat, LogReader, Until};
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::policy_names::{
@@ -799,9 +800,10 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
     };
     let mut progress = Progress::new(total, "invocations", args.output.quiet);
     let on_event = |event: &Event| {
-        latencies.observe(event);
-        if let Some(collector) = &mut collector {
-            collector.observe(event);
+        // With `--html` the collector keeps the latencies too.
+        match &mut collector {
+            Some(collector) => collector.observe(event),
+            None => latencies.observe(event),
         }
         if let coldstart::EventKind::Accepted { .. } = event.kind {
             progress.add(1);
@@ -832,6 +834,9 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
         }
     };
     progress.finish();
+    if let Some(kept) = collector.as_mut().and_then(Collector::take_latencies) {
+        latencies = kept;
+    }
     match result {
         Ok(simulation) => {
             if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
@@ -950,15 +955,19 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
     let mut progress = Progress::new(None, "events", args.output.quiet);
     let result = log::replay(reader, options, until, args.verify, |event| {
         progress.add(1);
-        latencies.observe(event);
-        if let Some(collector) = &mut collector {
-            collector.observe(event);
+        // With `--html` the collector keeps the latencies too.
+        match &mut collector {
+            Some(collector) => collector.observe(event),
+            None => latencies.observe(event),
         }
         if let Some(out) = &mut events_out {
             out.write(event);
         }
     });
     progress.finish();
+    if let Some(kept) = collector.as_mut().and_then(Collector::take_latencies) {
+        latencies = kept;
+    }
     if let (Some(path), Some(out)) = (&args.events, events_out) {
         let flushed = match out.error {
             Some(error) => Err(error),

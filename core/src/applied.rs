@@ -30,8 +30,8 @@ pub enum Created {
 /// ```
 /// use coldstart_core::{Builtin, Command, Config, HostSpec, Input, MainStorageSpec, Provider, GIB};
 ///
-/// let main = MainStorageSpec { capacity_bytes: 10 * GIB, download_bytes_per_s: 100 << 20 };
-/// let host = HostSpec { ram_bytes: 4 * GIB, slots: 8, disk_bytes: 10 * GIB, copy_bytes_per_s: 1 << 30 };
+/// let main = MainStorageSpec::new(10 * GIB, 100 << 20);
+/// let host = HostSpec::new(4 * GIB, 8, 10 * GIB, 1 << 30);
 /// let mut provider = Provider::new(Config::homogeneous(main, host, 2), Builtin::default()).unwrap();
 /// let applied = provider
 ///     .apply(&Input { at_us: 0, command: Command::RegisterImage { size_bytes: 1 << 20 } })
@@ -144,8 +144,9 @@ impl<'a> IntoIterator for &'a Applied {
 /// its command was judged (R29, R30). A refusal by the time checks
 /// (`TimeTooLate`, `TimeWentBackwards`) fires nothing, so its events are
 /// empty; any other refusal leaves the provider as `Advance` to the
-/// input's time would have.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// input's time would have. It serializes and deserializes (from any
+/// buffer: it owns its text), so a driver can log or send it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Refused {
     refusal: Refusal,

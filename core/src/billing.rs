@@ -54,9 +54,18 @@ pub struct Usage {
 /// };
 /// // $0.0000166667 for the GiB-second, $0.0000002 for the request.
 /// assert_eq!(LambdaPrices::default().cost_picodollars(&usage), 16_666_700 + 200_000);
+///
+/// // Another sheet: Lambda's figures with a 1 µs rounding and free egress.
+/// let sheet = LambdaPrices::default().with_rounding_us(1).with_egress_per_gib_picodollars(0);
+/// assert_eq!(sheet.billed_duration_us(999_001), 999_001);
 /// ```
+///
+/// `#[non_exhaustive]`: start from [`LambdaPrices::default`] and change
+/// figures with the `with_*` methods (one for every field), so that a
+/// price component added later keeps its default in code built this way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct LambdaPrices {
     /// The fee per invocation billed (picodollars); 200,000 ($0.20 per
     /// million requests) by default.
@@ -116,6 +125,60 @@ fn product(a: u64, b: u64, c: u64) -> u128 {
 }
 
 impl LambdaPrices {
+    /// With the fee per invocation billed (picodollars) in place of the figure there was.
+    pub fn with_per_request_picodollars(mut self, per_request_picodollars: u64) -> LambdaPrices {
+        self.per_request_picodollars = per_request_picodollars;
+        self
+    }
+
+    /// With memory's price per GiB-second of billed duration (picodollars) in place of the figure there was.
+    pub fn with_per_gib_second_picodollars(
+        mut self,
+        per_gib_second_picodollars: u64,
+    ) -> LambdaPrices {
+        self.per_gib_second_picodollars = per_gib_second_picodollars;
+        self
+    }
+
+    /// With the free scratch allowance (bytes) in place of the figure there was.
+    pub fn with_scratch_free_bytes(mut self, scratch_free_bytes: u64) -> LambdaPrices {
+        self.scratch_free_bytes = scratch_free_bytes;
+        self
+    }
+
+    /// With scratch's price above the allowance per GiB-second (picodollars) in place of the figure there was.
+    pub fn with_scratch_per_gib_second_picodollars(
+        mut self,
+        scratch_per_gib_second_picodollars: u64,
+    ) -> LambdaPrices {
+        self.scratch_per_gib_second_picodollars = scratch_per_gib_second_picodollars;
+        self
+    }
+
+    /// With the price of a GiB of request payload (picodollars) in place of the figure there was.
+    pub fn with_ingress_per_gib_picodollars(
+        mut self,
+        ingress_per_gib_picodollars: u64,
+    ) -> LambdaPrices {
+        self.ingress_per_gib_picodollars = ingress_per_gib_picodollars;
+        self
+    }
+
+    /// With the price of a GiB of response sent (picodollars) in place of the figure there was.
+    pub fn with_egress_per_gib_picodollars(
+        mut self,
+        egress_per_gib_picodollars: u64,
+    ) -> LambdaPrices {
+        self.egress_per_gib_picodollars = egress_per_gib_picodollars;
+        self
+    }
+
+    /// With the duration rounding (µs; 0 counts as 1) in place of the figure there was.
+    pub fn with_rounding_us(mut self, rounding_us: u64) -> LambdaPrices {
+        self.rounding_us = rounding_us;
+        self
+    }
+
     /// The billed duration: `duration_us` rounded up to `rounding_us`.
     pub fn billed_duration_us(&self, duration_us: u64) -> u64 {
         let rounding = self.rounding_us.max(1);

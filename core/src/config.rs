@@ -18,25 +18,33 @@ pub const GIB: u64 = 1 << 30;
 /// to keep, and how faults are retried.
 ///
 /// Start from [`Config::default`] (the default scenario's hardware) or
-/// [`Config::homogeneous`], and change parts with the `with_*` methods; or
-/// write the struct out, as every field is public. Every size is in bytes,
+/// [`Config::homogeneous`], and change parts with the `with_*` methods (one
+/// for every field). The struct is `#[non_exhaustive]`: a field added later
+/// gets a default and a `with_*` method, so code built this way keeps
+/// compiling; outside this crate it cannot be written out as a literal,
+/// but its public fields can be read and assigned. Every size is in bytes,
 /// every duration in µs, every bandwidth in bytes per second.
 ///
 /// ```
 /// use coldstart_core::{Config, ConfigError, HostSpec, MainStorageSpec, Pressure, GIB, MIB};
 ///
-/// let main = MainStorageSpec { capacity_bytes: 100 * GIB, download_bytes_per_s: 100 * MIB };
-/// let host = HostSpec { ram_bytes: 8 * GIB, slots: 16, disk_bytes: 50 * GIB, copy_bytes_per_s: GIB };
+/// let main = MainStorageSpec::new(100 * GIB, 100 * MIB);
+/// let host = HostSpec::new(8 * GIB, 16, 50 * GIB, GIB);
 /// let config = Config::homogeneous(main, host, 10)
 ///     .with_pressure(Pressure::Queue { capacity: 500 })
 ///     .with_terminal_records_max(Some(1_000));
 /// assert_eq!(config.validate(), Ok(()));
 ///
-/// let broken = config.with_hosts(HostSpec { slots: 0, ..host }, 2);
+/// let broken = config.with_hosts(host.with_slots(0), 2);
 /// assert_eq!(broken.validate(), Err(ConfigError::Zero { field: "hosts[0].slots".into() }));
+///
+/// // Hosts may differ: give the list.
+/// let mixed = Config::default().with_host_specs(vec![host, host.with_ram_bytes(32 * GIB)]);
+/// assert_eq!(mixed.hosts[1].ram_bytes, 32 * GIB);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Config {
     /// The provider's main storage disk, where every image is downloaded
     /// first and copied to hosts from.
@@ -82,18 +90,8 @@ pub struct Config {
 /// ```
 impl Default for Config {
     fn default() -> Config {
-        const MB: u64 = 1_000_000;
-        let main_storage = MainStorageSpec {
-            capacity_bytes: 4 * GIB,
-            download_bytes_per_s: 200 * MB,
-        };
-        let host = HostSpec {
-            ram_bytes: 16 * GIB,
-            slots: 8,
-            disk_bytes: 40 * GIB,
-            copy_bytes_per_s: 1_000 * MB,
-        };
-        Config::homogeneous(main_storage, host, 4).with_terminal_records_max(Some(10_000))
+        Config::homogeneous(MainStorageSpec::default(), HostSpec::default(), 4)
+            .with_terminal_records_max(Some(10_000))
     }
 }
 
@@ -106,12 +104,17 @@ impl Default for Config {
 /// ```
 /// use coldstart_core::Retry;
 ///
-/// let retry = Retry { attempts_max: 4, backoff_us: 500_000 };
+/// let retry = Retry::new(4, 500_000);
 /// assert_eq!(retry.backoff_after_us(1), 500_000);
 /// assert_eq!(retry.backoff_after_us(3), 2_000_000);
+/// assert_eq!(Retry::default().with_attempts_max(1), Retry::new(1, 1_000_000));
 /// ```
+///
+/// `#[non_exhaustive]`: build it with [`Retry::new`], [`Retry::default`]
+/// and the `with_*` methods.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Retry {
     /// Attempts in all, the first included: 1 (no retry) to
     /// [`ATTEMPTS_MAX`].
@@ -136,6 +139,29 @@ impl Default for Retry {
 }
 
 impl Retry {
+    /// At most `attempts_max` attempts in all (the first included), the
+    /// first retry `backoff_us` µs after the first failure. Checked by
+    /// [`Config::validate`], not here.
+    pub fn new(attempts_max: u32, backoff_us: u64) -> Retry {
+        Retry {
+            attempts_max,
+            backoff_us,
+        }
+    }
+
+    /// This many attempts in all, in place of the number there was.
+    pub fn with_attempts_max(mut self, attempts_max: u32) -> Retry {
+        self.attempts_max = attempts_max;
+        self
+    }
+
+    /// This backoff after the first failed attempt (µs), in place of the
+    /// one there was.
+    pub fn with_backoff_us(mut self, backoff_us: u64) -> Retry {
+        self.backoff_us = backoff_us;
+        self
+    }
+
     /// The wait (µs) between the failure of the attempt numbered `attempt`
     /// (the first is 1) and the start of the next: `backoff_us ×
     /// 2^(attempt−1)`, saturating, at most `limits::DURATION_MAX_US`.
@@ -149,8 +175,11 @@ impl Retry {
 
 /// The main storage disk (spec §13): an LRU cache of images, which every
 /// image is downloaded into before it is copied to a host.
+/// `#[non_exhaustive]`: build it with [`MainStorageSpec::new`] (or
+/// [`MainStorageSpec::default`]) and the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct MainStorageSpec {
     /// Its size (bytes): images downloading or present use it; every image
     /// registered must fit (spec R38). 1 to `limits::BYTES_MAX`.
@@ -163,9 +192,11 @@ pub struct MainStorageSpec {
 
 /// One compute host (spec §12): RAM, container slots, and a local disk that
 /// holds image copies (an LRU cache) and each live container's scratch.
-/// Hosts may differ.
+/// Hosts may differ. `#[non_exhaustive]`: build it with [`HostSpec::new`]
+/// (or [`HostSpec::default`]) and the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct HostSpec {
     /// Its RAM (bytes): every live container, idle or busy, holds its
     /// function's `memory_bytes`. 1 to `limits::BYTES_MAX`.
@@ -179,6 +210,84 @@ pub struct HostSpec {
     /// Copy bandwidth from main storage to this host's disk (bytes per
     /// second). 1 to `limits::BYTES_MAX`.
     pub copy_bytes_per_s: u64,
+}
+
+/// The default scenario's main storage: 4 GiB, downloading at 200 MB/s.
+impl Default for MainStorageSpec {
+    fn default() -> MainStorageSpec {
+        MainStorageSpec::new(4 * GIB, 200_000_000)
+    }
+}
+
+impl MainStorageSpec {
+    /// A main storage disk of `capacity_bytes`, downloading at
+    /// `download_bytes_per_s`. Checked by [`Config::validate`], not here.
+    pub fn new(capacity_bytes: u64, download_bytes_per_s: u64) -> MainStorageSpec {
+        MainStorageSpec {
+            capacity_bytes,
+            download_bytes_per_s,
+        }
+    }
+
+    /// This capacity (bytes), in place of the one there was.
+    pub fn with_capacity_bytes(mut self, capacity_bytes: u64) -> MainStorageSpec {
+        self.capacity_bytes = capacity_bytes;
+        self
+    }
+
+    /// This download bandwidth (bytes per second), in place of the one
+    /// there was.
+    pub fn with_download_bytes_per_s(mut self, download_bytes_per_s: u64) -> MainStorageSpec {
+        self.download_bytes_per_s = download_bytes_per_s;
+        self
+    }
+}
+
+/// The default scenario's host: 16 GiB of RAM, 8 slots, a 40 GiB disk,
+/// copying at 1 GB/s.
+impl Default for HostSpec {
+    fn default() -> HostSpec {
+        HostSpec::new(16 * GIB, 8, 40 * GIB, 1_000_000_000)
+    }
+}
+
+impl HostSpec {
+    /// A host of `ram_bytes` RAM, `slots` container slots and a disk of
+    /// `disk_bytes`, copying images from main storage at
+    /// `copy_bytes_per_s`. Checked by [`Config::validate`], not here.
+    pub fn new(ram_bytes: u64, slots: u32, disk_bytes: u64, copy_bytes_per_s: u64) -> HostSpec {
+        HostSpec {
+            ram_bytes,
+            slots,
+            disk_bytes,
+            copy_bytes_per_s,
+        }
+    }
+
+    /// This much RAM (bytes), in place of what there was.
+    pub fn with_ram_bytes(mut self, ram_bytes: u64) -> HostSpec {
+        self.ram_bytes = ram_bytes;
+        self
+    }
+
+    /// This many container slots, in place of the number there was.
+    pub fn with_slots(mut self, slots: u32) -> HostSpec {
+        self.slots = slots;
+        self
+    }
+
+    /// This disk size (bytes), in place of the one there was.
+    pub fn with_disk_bytes(mut self, disk_bytes: u64) -> HostSpec {
+        self.disk_bytes = disk_bytes;
+        self
+    }
+
+    /// This copy bandwidth (bytes per second), in place of the one there
+    /// was.
+    pub fn with_copy_bytes_per_s(mut self, copy_bytes_per_s: u64) -> HostSpec {
+        self.copy_bytes_per_s = copy_bytes_per_s;
+        self
+    }
 }
 
 /// What happens to an invocation that cannot start at once: no idle
@@ -280,6 +389,13 @@ impl Config {
         self
     }
 
+    /// These hosts, in order (`HostId(i)` is `hosts[i]`; they may differ),
+    /// in place of the hosts there were.
+    pub fn with_host_specs(mut self, hosts: Vec<HostSpec>) -> Config {
+        self.hosts = hosts;
+        self
+    }
+
     /// This cold-start overhead (µs), in place of the one there was.
     pub fn with_cold_start_us(mut self, cold_start_us: u64) -> Config {
         self.cold_start_us = cold_start_us;
@@ -316,9 +432,16 @@ impl Config {
     /// spec R16: cold starts of 250 ms, warm starts of 1 ms, rejection under
     /// pressure, every terminal record kept, and [`Retry::default`].
     pub fn homogeneous(main_storage: MainStorageSpec, host: HostSpec, count: u32) -> Config {
+        Config::new(main_storage, vec![host; count as usize])
+    }
+
+    /// These hosts, in order (`HostId(i)` is `hosts[i]`; they may differ),
+    /// behind `main_storage`, with the defaults of spec R16 as
+    /// [`Config::homogeneous`] gives them.
+    pub fn new(main_storage: MainStorageSpec, hosts: Vec<HostSpec>) -> Config {
         Config {
             main_storage,
-            hosts: vec![host; count as usize],
+            hosts,
             cold_start_us: 250_000,
             warm_start_us: 1_000,
             pressure: Pressure::Reject,

@@ -431,6 +431,45 @@ impl FitIndex {
     }
 }
 
+/// The lowest host in `start..below` that holds the request's image in a
+/// class `want` discounts, is not stale, and whose keys cover the RAM and
+/// the scratch alone. The holders and the tree's hosts that cover the
+/// scratch are walked in step (each jumps to the other's next candidate),
+/// so a walk where no host has room costs one tree search, not a visit of
+/// every holder: a host that holds the image on every host but has no RAM
+/// or slot anywhere is answered at the root.
+fn first_holder(
+    index: &FitIndex,
+    holders: &BTreeMap<u32, ImageClass>,
+    want: Want,
+    request: &PlacementRequest,
+    start: usize,
+    below: usize,
+    stale: &dyn Fn(usize) -> bool,
+) -> Option<usize> {
+    let scratch_only = Needed::scratch_only(request);
+    let mut from = start;
+    while from < below {
+        // The first fresh host at or after `from` with room for the scratch.
+        let candidate = index.first(want, scratch_only, from, stale)?;
+        if candidate >= below {
+            return None;
+        }
+        // The first holder at or after it.
+        let (&holder, &class) = holders.range(candidate as u32..).next()?;
+        let holder = holder as usize;
+        if holder == candidate && want.discounts(class) {
+            return Some(holder);
+        }
+        from = if holder == candidate {
+            holder + 1
+        } else {
+            holder
+        };
+    }
+    None
+}
+
 /// The pairwise least of two `(ram, disk)` pairs.
 fn min_pair(a: (u64, u64), b: (u64, u64)) -> (u64, u64) {
     (a.0.min(b.0), a.1.min(b.1))
@@ -640,18 +679,8 @@ impl Hosts {
         let mut found = index.first(want, Needed::with_image(request), start, &stale);
         // 2. Discounted holders below that, which need room for the scratch.
         if let Some(holders) = self.held.get(&request.image) {
-            let scratch_only = Needed::scratch_only(request);
-            let below = found.map_or(u32::MAX, |found| found as u32);
-            found = holders
-                .range(start.min(u32::MAX as usize) as u32..below)
-                .map(|(&host, &class)| (host as usize, class))
-                .find(|&(host, class)| {
-                    want.discounts(class)
-                        && !stale(host)
-                        && index.leaf(host).covers(want, scratch_only)
-                })
-                .map(|(host, _)| host)
-                .or(found);
+            let below = found.unwrap_or(self.hosts.len());
+            found = first_holder(index, holders, want, request, start, below, &stale).or(found);
         }
         // 3. A stale host's keys may be out of date: check those exactly.
         let stale_found = self
@@ -1284,6 +1313,46 @@ mod tests {
         }
         assert!(hosts.held.is_empty());
         assert_eq!(hosts.check_index(), Ok(()));
+    }
+
+    /// Holders of the image that have no room alternate with hosts that
+    /// have room for the scratch but not the image: the walk in step of
+    /// the holders and the tree (`first_holder`) skips both kinds to the
+    /// one host that holds the image and has room, from every start, and
+    /// answers none once the start is past it.
+    #[test]
+    fn holders_without_room_are_skipped_to_the_one_with_room() {
+        let count = 64;
+        let mut hosts = hosts(count);
+        for i in 0..count {
+            if i % 2 == 1 {
+                // Image 2 (200 bytes) held idle-pinned, every slot busy.
+                hosts[i].disk_used_bytes = 700;
+                set_copy(&mut hosts, i, 2, Some(ImageClass::IdlePinned));
+                if i != count - 1 {
+                    hosts[i].slots_used = 2;
+                    hosts[i].busy_count = 2;
+                }
+            } else {
+                // Room for 100 bytes of scratch, not for the image too.
+                hosts[i].disk_used_bytes = 900;
+            }
+        }
+        hosts.refresh();
+        let wanted = request_for(2, 10, 50);
+        for start in [0, 1, 2, 31, 62, 63] {
+            assert_eq!(hosts.first_fit_from(&wanted, Want::Room, start), Some(63));
+            assert_eq!(all_agree(&hosts, &wanted, start), Ok(()));
+        }
+        // For fit the idle-pinned copy's bytes are reclaimable, not
+        // discounted: the tree's first part finds host 63 alike.
+        assert_eq!(hosts.first_fit(&wanted, Want::Fit), Some(63));
+        hosts[63].slots_used = 2;
+        hosts[63].busy_count = 2;
+        hosts.refresh();
+        assert_eq!(hosts.first_fit(&wanted, Want::Room), None);
+        assert_eq!(hosts.first_fit(&wanted, Want::Fit), None);
+        assert_eq!(all_agree(&hosts, &wanted, 0), Ok(()));
     }
 
     #[test]

@@ -91,7 +91,11 @@
 //! reasons events carry, [`Refusal`], [`ClientError`], [`WaitError`],
 //! [`ConfigError`] — so a `match` on them needs a `_` arm. [`Command`],
 //! [`Outcome`] and [`Phase`] are exhaustive: whoever implements them must
-//! handle every one. A [`Provider`]'s serialized form (a snapshot) is for
+//! handle every one. Configuration structs that will grow are
+//! `#[non_exhaustive]` too — [`Config`], [`HostSpec`], [`MainStorageSpec`],
+//! [`Retry`], [`LambdaPrices`] — and are built with constructors (`new`,
+//! `Default`) and `with_*` methods, one for every field, so that a field
+//! added later takes its default in code written against this version. A [`Provider`]'s serialized form (a snapshot) is for
 //! the same version of this crate; command logs, the stable format, are
 //! versioned by the `coldstart` crate.
 

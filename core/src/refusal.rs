@@ -3,6 +3,7 @@
 
 use crate::ids::{FunctionId, HostId, ImageId, InvocationId};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Why an input was refused, with the values that broke the rule (spec
 /// R37–R47, R140). Returned inside [`Refused`](crate::Refused) by
@@ -14,7 +15,10 @@ use serde::{Deserialize, Serialize};
 /// time have fired, and leaves the provider as an `Advance` to that time
 /// would (spec R29, R30). Its `Display` is a sentence that says what was
 /// wrong and what to change. The enum is `#[non_exhaustive]`: new inputs
-/// bring new reasons.
+/// bring new reasons. Its text fields are `Cow<'static, str>`: the core
+/// fills them with static names, and a refusal deserialized from any
+/// buffer (a log, a finding, a message) owns its text, so `Refusal` is
+/// `DeserializeOwned`.
 ///
 /// ```
 /// use coldstart_core::{Builtin, Command, Config, Input, Provider, Refusal};
@@ -22,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// let mut provider = Provider::new(Config::default(), Builtin::default())?;
 /// let empty = Input { at_us: 0, command: Command::RegisterImage { size_bytes: 0 } };
 /// let refused = provider.apply(&empty).unwrap_err();
-/// assert_eq!(refused.refusal(), &Refusal::Zero { field: "size_bytes" });
+/// assert_eq!(refused.refusal(), &Refusal::Zero { field: "size_bytes".into() });
 /// assert_eq!(refused.refusal().to_string(), "size_bytes must be greater than zero");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -69,12 +73,12 @@ pub enum Refusal {
     /// A size or duration that must be positive is zero.
     Zero {
         /// The field's name in the command, e.g. `"size_bytes"`.
-        field: &'static str,
+        field: Cow<'static, str>,
     },
     /// A size or duration above its limit (see `limits`).
     TooLarge {
         /// The field's name in the command, e.g. `"code.run_us"`.
-        field: &'static str,
+        field: Cow<'static, str>,
         /// The value given.
         value: u64,
         /// The largest value allowed.
@@ -86,18 +90,18 @@ pub enum Refusal {
         /// The image's size (bytes).
         size_bytes: u64,
         /// Which disk is too small.
-        why: &'static str,
+        why: Cow<'static, str>,
     },
     /// No host could ever hold a container of this function (RAM, a slot,
     /// and disk for the image plus scratch, all on one host; spec R40).
     FunctionNeverFits {
         /// Which resource no host has enough of.
-        why: &'static str,
+        why: Cow<'static, str>,
     },
     /// An arena holds 2^32 − 1 entities already (spec R10).
     TooManyEntities {
         /// `"images"`, `"functions"` or `"invocations"`.
-        kind: &'static str,
+        kind: Cow<'static, str>,
     },
     /// A fault names a host the configuration does not have (spec R140).
     UnknownHost {
@@ -194,3 +198,79 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventKind};
+    use crate::Refused;
+
+    /// Every refusal that carries text, and one that does not.
+    fn with_text() -> Vec<Refusal> {
+        vec![
+            Refusal::Zero {
+                field: "size_bytes".into(),
+            },
+            Refusal::TooLarge {
+                field: "code.run_us".into(),
+                value: 7,
+                max: 6,
+            },
+            Refusal::ImageNeverFits {
+                size_bytes: 9,
+                why: "larger than main storage".into(),
+            },
+            Refusal::FunctionNeverFits {
+                why: Cow::Owned(String::from("no host has enough RAM")),
+            },
+            Refusal::TooManyEntities {
+                kind: "invocations".into(),
+            },
+            Refusal::HostAlreadyDown { host: HostId(3) },
+        ]
+    }
+
+    fn owned<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_json::from_str(text).expect("parses")
+    }
+
+    #[test]
+    fn refusals_round_trip_through_a_buffer_that_does_not_outlive_them() {
+        for refusal in with_text() {
+            // A buffer dropped before the value is compared: a field that
+            // borrowed from it (`&'static str` did not even compile here)
+            // could not outlive it.
+            let back: Refusal = {
+                let text = serde_json::to_string(&refusal).expect("serializes");
+                owned(&text)
+            };
+            assert_eq!(back, refusal);
+            assert_eq!(back.to_string(), refusal.to_string());
+        }
+        let back: Refusal = owned(r#"{"Zero":{"field":"memory_bytes"}}"#);
+        assert_eq!(
+            back,
+            Refusal::Zero {
+                field: "memory_bytes".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refused_round_trips_with_its_events() {
+        let events = vec![Event {
+            at_us: 5,
+            kind: EventKind::HostDown { host: HostId(0) },
+        }];
+        for refusal in with_text() {
+            let refused = Refused::new(refusal, events.clone());
+            let back: Refused = {
+                let text = serde_json::to_string(&refused).expect("serializes");
+                owned(&text)
+            };
+            assert_eq!(back, refused);
+            assert_eq!(back.events(), &events[..]);
+            assert_eq!(back.to_string(), refused.to_string());
+        }
+    }
+}

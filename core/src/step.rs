@@ -40,7 +40,7 @@ pub fn step<P: Policies>(
 fn check_duration(field: &'static str, value: u64) -> Result<(), Refusal> {
     if value > DURATION_MAX_US {
         return Err(Refusal::TooLarge {
-            field,
+            field: field.into(),
             value,
             max: DURATION_MAX_US,
         });
@@ -51,7 +51,7 @@ fn check_duration(field: &'static str, value: u64) -> Result<(), Refusal> {
 fn check_bytes(field: &'static str, value: u64) -> Result<(), Refusal> {
     if value > BYTES_MAX {
         return Err(Refusal::TooLarge {
-            field,
+            field: field.into(),
             value,
             max: BYTES_MAX,
         });
@@ -260,7 +260,7 @@ impl Core {
                 check_bytes("egress_bytes", egress_bytes)?;
                 if !core.invocations.has_room() {
                     return Err(Refusal::TooManyEntities {
-                        kind: "invocations",
+                        kind: "invocations".into(),
                     });
                 }
                 Ok(())
@@ -284,24 +284,26 @@ impl Core {
     fn validate_image(&self, size_bytes: u64) -> Result<(), Refusal> {
         if size_bytes == 0 {
             return Err(Refusal::Zero {
-                field: "size_bytes",
+                field: "size_bytes".into(),
             });
         }
         check_bytes("size_bytes", size_bytes)?;
         if size_bytes > self.config.main_storage.capacity_bytes {
             return Err(Refusal::ImageNeverFits {
                 size_bytes,
-                why: "larger than main storage",
+                why: "larger than main storage".into(),
             });
         }
         if !self.hosts.some_host_has(0, size_bytes) {
             return Err(Refusal::ImageNeverFits {
                 size_bytes,
-                why: "larger than every host's disk",
+                why: "larger than every host's disk".into(),
             });
         }
         if !self.images.has_room() {
-            return Err(Refusal::TooManyEntities { kind: "images" });
+            return Err(Refusal::TooManyEntities {
+                kind: "images".into(),
+            });
         }
         Ok(())
     }
@@ -319,12 +321,12 @@ impl Core {
         };
         if memory_bytes == 0 {
             return Err(Refusal::Zero {
-                field: "memory_bytes",
+                field: "memory_bytes".into(),
             });
         }
         if time_limit_us == 0 {
             return Err(Refusal::Zero {
-                field: "time_limit_us",
+                field: "time_limit_us".into(),
             });
         }
         if concurrency == 0 {
@@ -344,17 +346,19 @@ impl Core {
         }
         if !self.hosts.some_host_has(memory_bytes, 0) {
             return Err(Refusal::FunctionNeverFits {
-                why: "needs more RAM than any host has",
+                why: "needs more RAM than any host has".into(),
             });
         }
         let disk_needed = img.size_bytes + scratch_bytes;
         if !self.hosts.some_host_has(memory_bytes, disk_needed) {
             return Err(Refusal::FunctionNeverFits {
-                why: "no host has both the RAM and the disk for its image plus scratch",
+                why: "no host has both the RAM and the disk for its image plus scratch".into(),
             });
         }
         if !self.functions.has_room() {
-            return Err(Refusal::TooManyEntities { kind: "functions" });
+            return Err(Refusal::TooManyEntities {
+                kind: "functions".into(),
+            });
         }
         Ok(())
     }

@@ -8,20 +8,8 @@ use serde_json::Value;
 /// One host of 200 bytes of RAM, 2 slots and 1,000 bytes of disk, and main
 /// storage of 1,000 bytes; transfers at 1 byte/µs.
 fn one_host() -> Config {
-    let host = HostSpec {
-        ram_bytes: 200,
-        slots: 2,
-        disk_bytes: 1_000,
-        copy_bytes_per_s: 1_000_000,
-    };
-    Config::homogeneous(
-        MainStorageSpec {
-            capacity_bytes: 1_000,
-            download_bytes_per_s: 1_000_000,
-        },
-        host,
-        1,
-    )
+    let host = HostSpec::new(200, 2, 1_000, 1_000_000);
+    Config::homogeneous(MainStorageSpec::new(1_000, 1_000_000), host, 1)
 }
 
 /// A provider mid-run: one busy container, one idle, images on both tiers,
@@ -154,16 +142,8 @@ fn main_storage_and_timers_are_recounted() {
 /// `at_us`: preparing (its image on the way), starting (cold overhead) or
 /// running.
 fn one_invocation_at(at_us: u64) -> Provider {
-    let host = HostSpec {
-        ram_bytes: 100,
-        slots: 1,
-        disk_bytes: 1_000,
-        copy_bytes_per_s: 1_000_000,
-    };
-    let main = MainStorageSpec {
-        capacity_bytes: 1_000,
-        download_bytes_per_s: 1_000_000,
-    };
+    let host = HostSpec::new(100, 1, 1_000, 1_000_000);
+    let main = MainStorageSpec::new(1_000, 1_000_000);
     let mut p =
         Provider::new(Config::homogeneous(main, host, 2), Builtin::default()).expect("valid");
     let at = |p: &mut Provider, at_us: u64, command: Command| {

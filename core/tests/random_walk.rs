@@ -98,17 +98,9 @@ fn config() -> impl Strategy<Value = (Config, Builtin)> {
     )
         .prop_map(
             |(hosts, main_cap, ram, slots, disk, queue, cold, keep_alive_us, retain, sel)| {
-                let host = HostSpec {
-                    ram_bytes: ram,
-                    slots,
-                    disk_bytes: disk,
-                    copy_bytes_per_s: 1_000_000,
-                };
+                let host = HostSpec::new(ram, slots, disk, 1_000_000);
                 let mut config = Config::homogeneous(
-                    MainStorageSpec {
-                        capacity_bytes: main_cap,
-                        download_bytes_per_s: 500_000,
-                    },
+                    MainStorageSpec::new(main_cap, 500_000),
                     host,
                     hosts as u32,
                 );
@@ -373,40 +365,23 @@ fn host_index_answers_every_rule_as_a_scan() {
     });
     for (hosts_count, rule) in runs {
         let hosts = (0..hosts_count)
-            .map(|_| HostSpec {
-                ram_bytes: (1 + draw(8)) * 100,
-                slots: 1 + draw(3) as u32,
-                disk_bytes: (2 + draw(10)) * 100,
-                copy_bytes_per_s: 1_000_000,
+            .map(|_| {
+                HostSpec::new(
+                    (1 + draw(8)) * 100,
+                    1 + draw(3) as u32,
+                    (2 + draw(10)) * 100,
+                    1_000_000,
+                )
             })
             .collect();
-        let config = Config {
-            main_storage: MainStorageSpec {
-                capacity_bytes: 600,
-                download_bytes_per_s: 1_000_000,
-            },
-            hosts,
-            cold_start_us: 100,
-            warm_start_us: 10,
-            pressure: if hosts_count % 2 == 0 {
+        let config = Config::new(MainStorageSpec::new(600, 1_000_000), hosts)
+            .with_cold_start_us(100)
+            .with_warm_start_us(10)
+            .with_pressure(if hosts_count % 2 == 0 {
                 Pressure::Reject
             } else {
                 Pressure::Queue { capacity: 20 }
-            },
-            ..Config::homogeneous(
-                MainStorageSpec {
-                    capacity_bytes: 600,
-                    download_bytes_per_s: 1_000_000,
-                },
-                HostSpec {
-                    ram_bytes: 100,
-                    slots: 1,
-                    disk_bytes: 200,
-                    copy_bytes_per_s: 1_000_000,
-                },
-                1,
-            )
-        };
+            });
         let builtin = Builtin {
             host_selection: rule,
             ..Builtin::default()

@@ -21,25 +21,13 @@ const WARM: u64 = 10;
 const KEEP: u64 = 600_000_000;
 
 fn host_spec(ram_bytes: u64, slots: u32, disk_bytes: u64) -> HostSpec {
-    HostSpec {
-        ram_bytes,
-        slots,
-        disk_bytes,
-        copy_bytes_per_s: BW,
-    }
+    HostSpec::new(ram_bytes, slots, disk_bytes, BW)
 }
 
 /// `hosts` identical hosts and main storage of `main_bytes`, with the round
 /// bandwidths and overheads of this file.
 fn config(hosts: u32, host: HostSpec, main_bytes: u64) -> Config {
-    let mut config = Config::homogeneous(
-        MainStorageSpec {
-            capacity_bytes: main_bytes,
-            download_bytes_per_s: BW,
-        },
-        host,
-        hosts,
-    );
+    let mut config = Config::homogeneous(MainStorageSpec::new(main_bytes, BW), host, hosts);
     config.cold_start_us = COLD;
     config.warm_start_us = WARM;
     config
@@ -1712,7 +1700,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 0 }),
         Refusal::Zero {
-            field: "size_bytes"
+            field: "size_bytes".into()
         }
     );
     assert_eq!(
@@ -1723,7 +1711,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "size_bytes",
+            field: "size_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1731,19 +1719,19 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, register_function(image, 0, 0, 10)),
         Refusal::Zero {
-            field: "memory_bytes"
+            field: "memory_bytes".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, 0)),
         Refusal::Zero {
-            field: "time_limit_us"
+            field: "time_limit_us".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 0, DURATION_MAX_US + 1)),
         Refusal::TooLarge {
-            field: "time_limit_us",
+            field: "time_limit_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1751,7 +1739,7 @@ fn refused_inputs_change_nothing() {
     assert_eq!(
         w.refuse(5_000, invoke_cmd(f, success(DURATION_MAX_US + 1, 0))),
         Refusal::TooLarge {
-            field: "code.run_us",
+            field: "code.run_us".into(),
             value: DURATION_MAX_US + 1,
             max: DURATION_MAX_US
         }
@@ -1767,7 +1755,7 @@ fn refused_inputs_change_nothing() {
             }
         ),
         Refusal::TooLarge {
-            field: "egress_bytes",
+            field: "egress_bytes".into(),
             value: BYTES_MAX + 1,
             max: BYTES_MAX
         }
@@ -1777,26 +1765,26 @@ fn refused_inputs_change_nothing() {
         w.refuse(5_000, Command::RegisterImage { size_bytes: 2_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 2_001,
-            why: "larger than main storage"
+            why: "larger than main storage".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, Command::RegisterImage { size_bytes: 1_001 }),
         Refusal::ImageNeverFits {
             size_bytes: 1_001,
-            why: "larger than every host's disk"
+            why: "larger than every host's disk".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 1_001, 0, 10)),
         Refusal::FunctionNeverFits {
-            why: "needs more RAM than any host has"
+            why: "needs more RAM than any host has".into()
         }
     );
     assert_eq!(
         w.refuse(5_000, register_function(image, 100, 951, 10)),
         Refusal::FunctionNeverFits {
-            why: "no host has both the RAM and the disk for its image plus scratch"
+            why: "no host has both the RAM and the disk for its image plus scratch".into()
         }
     );
     // The same, at the limits, is accepted; the first refused input at
@@ -2480,10 +2468,7 @@ fn heterogeneous_hosts_and_image_locality() {
         let mut cfg = default_config();
         cfg.hosts = vec![
             host_spec(100, 4, 1_000),
-            HostSpec {
-                copy_bytes_per_s: 3_000_000,
-                ..host_spec(1_000, 4, 1_000)
-            },
+            host_spec(1_000, 4, 1_000).with_copy_bytes_per_s(3_000_000),
         ];
         let policies = Builtin {
             host_selection: selection,
@@ -2765,10 +2750,7 @@ fn values_at_the_limits_are_accepted() {
 /// attempts, the first retry 1,000 µs after a failure, the second 2,000 µs.
 fn fault_config(hosts: u32, slots: u32) -> Config {
     let mut config = config(hosts, host_spec(1_000, slots, 1_000), 1_000);
-    config.retry = Retry {
-        attempts_max: 3,
-        backoff_us: 1_000,
-    };
+    config.retry = Retry::new(3, 1_000);
     config
 }
 

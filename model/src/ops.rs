@@ -73,41 +73,41 @@ impl Shape {
             .hosts
             .iter()
             .take(4)
-            .map(|h| HostSpec {
-                ram_bytes: u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
-                slots: u32::from(h.slots % 4 + 1),
-                disk_bytes: u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
-                copy_bytes_per_s: BYTES_PER_S,
+            .map(|h| {
+                HostSpec::new(
+                    u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
+                    u32::from(h.slots % 4 + 1),
+                    u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
+                    BYTES_PER_S,
+                )
             })
             .collect();
         if hosts.is_empty() {
-            hosts.push(HostSpec {
-                ram_bytes: 8 * UNIT_BYTES,
-                slots: 2,
-                disk_bytes: 12 * UNIT_BYTES,
-                copy_bytes_per_s: BYTES_PER_S,
-            });
+            hosts.push(HostSpec::new(
+                8 * UNIT_BYTES,
+                2,
+                12 * UNIT_BYTES,
+                BYTES_PER_S,
+            ));
         }
-        let config = Config {
-            main_storage: MainStorageSpec {
-                capacity_bytes: u64::from(self.main_units % 24 + 1) * UNIT_BYTES,
-                download_bytes_per_s: BYTES_PER_S / 2,
-            },
-            hosts,
-            cold_start_us: u64::from(self.cold_start_us % 50),
-            warm_start_us: u64::from(self.warm_start_us % 10),
-            pressure: match self.queue_capacity {
+        let main_storage = MainStorageSpec::new(
+            u64::from(self.main_units % 24 + 1) * UNIT_BYTES,
+            BYTES_PER_S / 2,
+        );
+        let config = Config::new(main_storage, hosts)
+            .with_cold_start_us(u64::from(self.cold_start_us % 50))
+            .with_warm_start_us(u64::from(self.warm_start_us % 10))
+            .with_pressure(match self.queue_capacity {
                 Some(c) => Pressure::Queue {
                     capacity: u32::from(c % 6 + 1),
                 },
                 None => Pressure::Reject,
-            },
-            terminal_records_max: self.retain.map(|r| u64::from(r % 6)),
-            retry: Retry {
-                attempts_max: u32::from(self.retry_attempts % 4 + 1),
-                backoff_us: u64::from(self.retry_backoff_us % 100),
-            },
-        };
+            })
+            .with_terminal_records_max(self.retain.map(|r| u64::from(r % 6)))
+            .with_retry(Retry::new(
+                u32::from(self.retry_attempts % 4 + 1),
+                u64::from(self.retry_backoff_us % 100),
+            ));
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin {

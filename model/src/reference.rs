@@ -786,7 +786,11 @@ impl<P: Policies> Model<P> {
         }
         let too_large = |field: &'static str, value: u64, max: u64| {
             if value > max {
-                Err(Refusal::TooLarge { field, value, max })
+                Err(Refusal::TooLarge {
+                    field: field.into(),
+                    value,
+                    max,
+                })
             } else {
                 Ok(())
             }
@@ -796,24 +800,26 @@ impl<P: Policies> Model<P> {
                 // R38
                 if size_bytes == 0 {
                     return Err(Refusal::Zero {
-                        field: "size_bytes",
+                        field: "size_bytes".into(),
                     });
                 }
                 too_large("size_bytes", size_bytes, BYTES_MAX)?;
                 if size_bytes > w.config.main_storage.capacity_bytes {
                     return Err(Refusal::ImageNeverFits {
                         size_bytes,
-                        why: "larger than main storage",
+                        why: "larger than main storage".into(),
                     });
                 }
                 if w.config.hosts.iter().all(|h| h.disk_bytes < size_bytes) {
                     return Err(Refusal::ImageNeverFits {
                         size_bytes,
-                        why: "larger than every host's disk",
+                        why: "larger than every host's disk".into(),
                     });
                 }
                 if w.images.is_full() {
-                    return Err(Refusal::TooManyEntities { kind: "images" });
+                    return Err(Refusal::TooManyEntities {
+                        kind: "images".into(),
+                    });
                 }
             }
             Command::RegisterFunction(FunctionDef {
@@ -830,12 +836,12 @@ impl<P: Policies> Model<P> {
                 };
                 if memory_bytes == 0 {
                     return Err(Refusal::Zero {
-                        field: "memory_bytes",
+                        field: "memory_bytes".into(),
                     });
                 }
                 if time_limit_us == 0 {
                     return Err(Refusal::Zero {
-                        field: "time_limit_us",
+                        field: "time_limit_us".into(),
                     });
                 }
                 if concurrency == 0 {
@@ -853,18 +859,21 @@ impl<P: Policies> Model<P> {
                 )?;
                 if w.config.hosts.iter().all(|h| h.ram_bytes < memory_bytes) {
                     return Err(Refusal::FunctionNeverFits {
-                        why: "needs more RAM than any host has",
+                        why: "needs more RAM than any host has".into(),
                     });
                 }
                 if !w.config.hosts.iter().any(|h| {
                     h.ram_bytes >= memory_bytes && h.disk_bytes >= img.size_bytes + scratch_bytes
                 }) {
                     return Err(Refusal::FunctionNeverFits {
-                        why: "no host has both the RAM and the disk for its image plus scratch",
+                        why: "no host has both the RAM and the disk for its image plus scratch"
+                            .into(),
                     });
                 }
                 if w.functions.is_full() {
-                    return Err(Refusal::TooManyEntities { kind: "functions" });
+                    return Err(Refusal::TooManyEntities {
+                        kind: "functions".into(),
+                    });
                 }
             }
             Command::Invoke {
@@ -884,7 +893,7 @@ impl<P: Policies> Model<P> {
                 too_large("egress_bytes", egress_bytes, BYTES_MAX)?;
                 if w.invocations.is_full() {
                     return Err(Refusal::TooManyEntities {
-                        kind: "invocations",
+                        kind: "invocations".into(),
                     });
                 }
             }

@@ -85,12 +85,9 @@ fn fold_positive(value: u64, max: u64) -> u64 {
 pub fn fold_config(mut config: Config) -> Config {
     config.hosts.truncate(RAW_HOSTS_MAX);
     if config.hosts.is_empty() {
-        config.hosts.push(crate::HostSpec {
-            ram_bytes: 100,
-            slots: 2,
-            disk_bytes: 100,
-            copy_bytes_per_s: 1_000_000,
-        });
+        config
+            .hosts
+            .push(crate::HostSpec::new(100, 2, 100, 1_000_000));
     }
     let main = &mut config.main_storage;
     main.capacity_bytes = fold_positive(main.capacity_bytes, BYTES_MAX);

@@ -14,9 +14,10 @@
 
 use super::buckets::{Counter, Gauge, Timeline};
 use crate::input::{Command, Input};
-use crate::report::Histogram;
+use crate::report::{Histogram, Latencies};
 use crate::{
-    Config, ContainerId, Event, EventKind, FunctionId, HostId, ImageSource, InvocationId, Tier,
+    Config, ContainerId, Event, EventKind, FunctionId, HostId, ImageSource, InvocationId,
+    RemovalCause, Tier,
 };
 use coldstart_core::FunctionDef;
 use std::collections::{BTreeMap, VecDeque};
@@ -134,9 +135,14 @@ struct InvocationTrack {
     accepted_at_us: u64,
     function: u32,
     start_delay_us: Option<u64>,
-    host: Option<u32>,
+    /// The host row it started on ([`NO_ROW`] before its start): kept
+    /// here so that its end finds the row without a host look-up.
+    row: u32,
     queued: bool,
 }
+
+/// An invocation's row before it starts (no row has this index).
+const NO_ROW: u32 = u32::MAX;
 
 #[derive(Clone, Copy, Debug)]
 struct ContainerTrack {
@@ -144,6 +150,8 @@ struct ContainerTrack {
     function: u32,
     host: u32,
     busy: bool,
+    /// Its `ColdStart` or `Prewarmed`, for SimFaaS's lifespans.
+    created_at_us: u64,
 }
 
 /// The series: one per chart line.
@@ -275,6 +283,10 @@ pub struct Collector {
     start_delay_us: [Histogram<RUN_SUB_BITS>; 3],
     end_to_end_us: [Histogram<RUN_SUB_BITS>; 3],
     last_us: u64,
+    finished: bool,
+    /// The summary's latencies and SimFaaS window, kept from this
+    /// collector's tables ([`Collector::with_latencies`]).
+    latencies: Option<Box<Latencies>>,
 }
 
 /// An id's arena index: the low 32 bits of its bits (docs/spec.md R13).
@@ -337,7 +349,34 @@ impl Collector {
             start_delay_us: Default::default(),
             end_to_end_us: Default::default(),
             last_us: 0,
+            finished: false,
+            latencies: None,
         }
+    }
+
+    /// Also keeps the `--json` report's and the summary's
+    /// [`Latencies`] (their start-delay and end-to-end samples, and
+    /// SimFaaS's window), from this collector's own invocation and
+    /// container tables in the same pass over the events: what
+    /// `Latencies::observe` would give for the same events, without a
+    /// second table and a second dispatch per event. Call before the first
+    /// event; take them with [`Collector::take_latencies`]. (The same
+    /// figures for a run's event stream, where every start, idle and
+    /// removal follows the acceptance or creation it refers to; a test
+    /// checks both ways agree on runs with faults.)
+    pub fn with_latencies(mut self) -> Collector {
+        self.latencies = Some(Box::default());
+        self
+    }
+
+    /// The latencies kept since [`Collector::with_latencies`] (`None`
+    /// without it, or once taken). Call after the last event.
+    pub fn take_latencies(&mut self) -> Option<Latencies> {
+        let mut latencies = self.latencies.take()?;
+        if !self.finished {
+            latencies.simfaas_mut().note_time(self.last_us);
+        }
+        Some(*latencies)
     }
 
     /// Learns a function's RAM and scratch from its registration (inputs
@@ -456,17 +495,21 @@ impl Collector {
     }
 
     /// An invocation starts on `host` (cold or warm): it leaves the queue
-    /// if it was in it; returns its function. One look-up: this runs for
-    /// every start.
-    fn start(&mut self, at_us: u64, invocation: InvocationId, host: HostId) -> Option<u32> {
+    /// if it was in it; returns its function and its host's row. One
+    /// look-up of each: this runs for every start.
+    fn start(&mut self, at_us: u64, invocation: InvocationId, host: HostId) -> Option<(u32, u32)> {
+        let row = self
+            .hosts
+            .get(host.0 as usize)
+            .map_or(NO_ROW, |host| host.row as u32);
         let track = self.invocation(invocation)?;
-        track.host = Some(host.0);
+        track.row = row;
         let function = track.function;
         if track.queued {
             track.queued = false;
             self.series.queue.sub(&self.timeline, at_us, 1);
         }
-        Some(function)
+        Some((function, row))
     }
 
     fn dequeue(&mut self, at_us: u64, invocation: InvocationId) {
@@ -494,7 +537,11 @@ impl Collector {
             function,
             host,
             busy: true,
+            created_at_us: at_us,
         });
+        if let Some(latencies) = &mut self.latencies {
+            latencies.simfaas_mut().note_created(at_us);
+        }
         let timeline = self.timeline;
         self.series.live.add(&timeline, at_us, 1);
         self.series.busy.add(&timeline, at_us, 1);
@@ -550,10 +597,219 @@ impl Collector {
         Some(std::mem::replace(&mut copy.1, state))
     }
 
-    /// Feeds one event, in the run's order.
+    /// Feeds one event, in the run's order. A thin dispatch: each kind has
+    /// its own handler out of line, so the common ones (an invocation's
+    /// acceptance, start and end, a container going idle) run in a small
+    /// frame of their own and the rare ones cost them nothing.
     pub fn observe(&mut self, event: &Event) {
         let at_us = event.at_us;
         self.reach(at_us);
+        match event.kind {
+            EventKind::Accepted {
+                invocation,
+                function,
+            } => self.accepted(at_us, invocation, function),
+            EventKind::Queued { invocation, .. } => self.queued(at_us, invocation),
+            EventKind::ColdStart {
+                invocation,
+                container,
+                host,
+                image,
+            } => self.cold_start(at_us, invocation, container, host, image),
+            EventKind::WarmStart {
+                invocation,
+                container,
+                host,
+            } => self.warm_start(at_us, invocation, container, host),
+            EventKind::ExecutionStarted { invocation, .. } => {
+                self.execution_started(at_us, invocation)
+            }
+            EventKind::Completed {
+                invocation,
+                cost_picodollars,
+                ..
+            } => self.end(at_us, invocation, Outcome::Completed, cost_picodollars),
+            EventKind::Failed {
+                invocation,
+                cost_picodollars,
+                ..
+            } => self.end(at_us, invocation, Outcome::Failed, cost_picodollars),
+            EventKind::TimedOut {
+                invocation,
+                cost_picodollars,
+            } => self.end(at_us, invocation, Outcome::TimedOut, cost_picodollars),
+            EventKind::ContainerIdle { container, .. } => self.container_idle(at_us, container),
+            EventKind::ContainerRemoved {
+                container, cause, ..
+            } => self.container_removed(at_us, container, cause),
+            _ => self.observe_rare(at_us, event),
+        }
+    }
+
+    #[inline(never)]
+    fn accepted(&mut self, at_us: u64, invocation: InvocationId, function: FunctionId) {
+        let function = index_of(function.to_bits()) as u32;
+        *slot(&mut self.invocations, index_of(invocation.to_bits())) = Some(InvocationTrack {
+            id: invocation,
+            accepted_at_us: at_us,
+            function,
+            start_delay_us: None,
+            row: NO_ROW,
+            queued: false,
+        });
+        self.function_stats(function).invocations += 1;
+        if let Some(latencies) = &mut self.latencies {
+            latencies.simfaas_mut().note_arrival(at_us);
+        }
+    }
+
+    #[inline(never)]
+    fn queued(&mut self, at_us: u64, invocation: InvocationId) {
+        let timeline = self.timeline;
+        if let Some(track) = self.invocation(invocation) {
+            if !track.queued {
+                track.queued = true;
+                self.series.queue.add(&timeline, at_us, 1);
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn cold_start(
+        &mut self,
+        at_us: u64,
+        invocation: InvocationId,
+        container: ContainerId,
+        host: HostId,
+        image: ImageSource,
+    ) {
+        let Some((function, row)) = self.start(at_us, invocation, host) else {
+            return;
+        };
+        self.series.cold_starts.add(&self.timeline, at_us, 1);
+        self.function_stats(function).cold_starts += 1;
+        if let Some(stats) = self.host_rows.get_mut(row as usize) {
+            stats.cold_starts += 1;
+        }
+        self.place(at_us, container, function, host, image);
+    }
+
+    #[inline(never)]
+    fn warm_start(
+        &mut self,
+        at_us: u64,
+        invocation: InvocationId,
+        container: ContainerId,
+        host: HostId,
+    ) {
+        let timeline = self.timeline;
+        if let Some(track) = self.container(container) {
+            if !track.busy {
+                track.busy = true;
+                self.series.busy.add(&timeline, at_us, 1);
+                if let Some(latencies) = &mut self.latencies {
+                    latencies.simfaas_mut().note_busy(at_us, true);
+                }
+            }
+        }
+        let Some((function, row)) = self.start(at_us, invocation, host) else {
+            return;
+        };
+        self.series.warm_starts.add(&timeline, at_us, 1);
+        self.function_stats(function).warm_starts += 1;
+        if let Some(stats) = self.host_rows.get_mut(row as usize) {
+            stats.warm_starts += 1;
+        }
+    }
+
+    #[inline(never)]
+    fn execution_started(&mut self, at_us: u64, invocation: InvocationId) {
+        let Some(track) = self.invocation(invocation) else {
+            return;
+        };
+        let delay_us = at_us - track.accepted_at_us;
+        track.start_delay_us = Some(delay_us);
+        if let Some(latencies) = &mut self.latencies {
+            latencies.record_start_delay(delay_us);
+        }
+    }
+
+    #[inline(never)]
+    fn container_idle(&mut self, at_us: u64, container: ContainerId) {
+        let timeline = self.timeline;
+        if let Some(track) = self.container(container) {
+            if track.busy {
+                track.busy = false;
+                self.series.busy.sub(&timeline, at_us, 1);
+                if let Some(latencies) = &mut self.latencies {
+                    latencies.simfaas_mut().note_busy(at_us, false);
+                }
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn container_removed(&mut self, at_us: u64, container: ContainerId, cause: RemovalCause) {
+        let Some(track) = self.container(container).copied() else {
+            return;
+        };
+        if let Some(latencies) = &mut self.latencies {
+            let expired = cause == RemovalCause::Expired;
+            let lifespan_us = expired.then(|| at_us - track.created_at_us);
+            latencies
+                .simfaas_mut()
+                .note_removed(at_us, track.busy, lifespan_us);
+        }
+        self.containers[index_of(container.to_bits())] = None;
+        let timeline = self.timeline;
+        self.series.live.sub(&timeline, at_us, 1);
+        if track.busy {
+            self.series.busy.sub(&timeline, at_us, 1);
+        }
+        let (memory_bytes, scratch_bytes, _) = self.function_size(track.function);
+        self.host_use(at_us, track.host, memory_bytes, scratch_bytes, false);
+    }
+
+    #[inline(never)]
+    fn end(&mut self, at_us: u64, invocation: InvocationId, outcome: Outcome, cost: u64) {
+        let timeline = self.timeline;
+        let counter = match outcome {
+            Outcome::Completed => &mut self.series.completed,
+            Outcome::Failed => &mut self.series.failed,
+            Outcome::TimedOut => &mut self.series.timed_out,
+        };
+        counter.add(&timeline, at_us, 1);
+        self.series.cost_picodollars.add(&timeline, at_us, cost);
+        let Some(track) = self.take_invocation(invocation) else {
+            return;
+        };
+        let end_to_end_us = at_us - track.accepted_at_us;
+        if let Some(latencies) = &mut self.latencies {
+            latencies.record_end_to_end(end_to_end_us);
+        }
+        self.end_to_end_us[outcome.index()].record(end_to_end_us);
+        if let Some(delay_us) = track.start_delay_us {
+            self.start_delay_us[outcome.index()].record(delay_us);
+        }
+        if let Some(stats) = self.host_rows.get_mut(track.row as usize) {
+            stats.cost_picodollars += u128::from(cost);
+        }
+        let stats = self.function_stats(track.function);
+        stats.cost_picodollars += u128::from(cost);
+        stats.end_to_end_us.record(end_to_end_us);
+        match outcome {
+            Outcome::Completed => stats.completed += 1,
+            Outcome::Failed => stats.failed += 1,
+            Outcome::TimedOut => stats.timed_out += 1,
+        }
+    }
+
+    /// Registrations, pre-warms, rejections and platform failures, then
+    /// transfers, image copies and faults: none of them per invocation on
+    /// the common path.
+    #[inline(never)]
+    fn observe_rare(&mut self, at_us: u64, event: &Event) {
+        let timeline = self.timeline;
         match event.kind {
             EventKind::ImageRegistered { image, size_bytes } => {
                 let index = index_of(image.to_bits());
@@ -575,54 +831,6 @@ impl Collector {
                 stats.function = Some(function);
                 stats.memory_bytes = memory_bytes;
             }
-            _ => self.observe_invocations(at_us, event),
-        }
-    }
-
-    /// Invocations, containers and their starts and ends.
-    fn observe_invocations(&mut self, at_us: u64, event: &Event) {
-        let timeline = self.timeline;
-        match event.kind {
-            EventKind::Accepted {
-                invocation,
-                function,
-            } => {
-                let function = index_of(function.to_bits()) as u32;
-                *slot(&mut self.invocations, index_of(invocation.to_bits())) =
-                    Some(InvocationTrack {
-                        id: invocation,
-                        accepted_at_us: at_us,
-                        function,
-                        start_delay_us: None,
-                        host: None,
-                        queued: false,
-                    });
-                self.function_stats(function).invocations += 1;
-            }
-            EventKind::Queued { invocation, .. } => {
-                if let Some(track) = self.invocation(invocation) {
-                    if !track.queued {
-                        track.queued = true;
-                        self.series.queue.add(&timeline, at_us, 1);
-                    }
-                }
-            }
-            EventKind::ColdStart {
-                invocation,
-                container,
-                host,
-                image,
-            } => {
-                let Some(function) = self.start(at_us, invocation, host) else {
-                    return;
-                };
-                self.series.cold_starts.add(&timeline, at_us, 1);
-                self.function_stats(function).cold_starts += 1;
-                if let Some(track) = self.hosts.get(host.0 as usize) {
-                    self.host_rows[track.row].cold_starts += 1;
-                }
-                self.place(at_us, container, function, host, image);
-            }
             EventKind::Prewarmed {
                 function,
                 container,
@@ -632,45 +840,6 @@ impl Collector {
                 let function = index_of(function.to_bits()) as u32;
                 self.place(at_us, container, function, host, image);
             }
-            EventKind::WarmStart {
-                invocation,
-                container,
-                host,
-            } => {
-                if let Some(track) = self.container(container) {
-                    if !track.busy {
-                        track.busy = true;
-                        self.series.busy.add(&timeline, at_us, 1);
-                    }
-                }
-                let Some(function) = self.start(at_us, invocation, host) else {
-                    return;
-                };
-                self.series.warm_starts.add(&timeline, at_us, 1);
-                self.function_stats(function).warm_starts += 1;
-                if let Some(track) = self.hosts.get(host.0 as usize) {
-                    self.host_rows[track.row].warm_starts += 1;
-                }
-            }
-            EventKind::ExecutionStarted { invocation, .. } => {
-                if let Some(track) = self.invocation(invocation) {
-                    track.start_delay_us = Some(at_us - track.accepted_at_us);
-                }
-            }
-            EventKind::Completed {
-                invocation,
-                cost_picodollars,
-                ..
-            } => self.end(at_us, invocation, Outcome::Completed, cost_picodollars),
-            EventKind::Failed {
-                invocation,
-                cost_picodollars,
-                ..
-            } => self.end(at_us, invocation, Outcome::Failed, cost_picodollars),
-            EventKind::TimedOut {
-                invocation,
-                cost_picodollars,
-            } => self.end(at_us, invocation, Outcome::TimedOut, cost_picodollars),
             EventKind::Rejected { invocation, .. } => {
                 self.dequeue(at_us, invocation);
                 self.series.rejected.add(&timeline, at_us, 1);
@@ -684,61 +853,7 @@ impl Collector {
                     self.function_stats(track.function).platform_failed += 1;
                 }
             }
-            EventKind::ContainerIdle { container, .. } => {
-                if let Some(track) = self.container(container) {
-                    if track.busy {
-                        track.busy = false;
-                        self.series.busy.sub(&timeline, at_us, 1);
-                    }
-                }
-            }
-            EventKind::ContainerRemoved { container, .. } => {
-                let Some(track) = self.container(container).copied() else {
-                    return;
-                };
-                self.containers[index_of(container.to_bits())] = None;
-                self.series.live.sub(&timeline, at_us, 1);
-                if track.busy {
-                    self.series.busy.sub(&timeline, at_us, 1);
-                }
-                let (memory_bytes, scratch_bytes, _) = self.function_size(track.function);
-                self.host_use(at_us, track.host, memory_bytes, scratch_bytes, false);
-            }
             _ => self.observe_images(at_us, event),
-        }
-    }
-
-    fn end(&mut self, at_us: u64, invocation: InvocationId, outcome: Outcome, cost: u64) {
-        let timeline = self.timeline;
-        let counter = match outcome {
-            Outcome::Completed => &mut self.series.completed,
-            Outcome::Failed => &mut self.series.failed,
-            Outcome::TimedOut => &mut self.series.timed_out,
-        };
-        counter.add(&timeline, at_us, 1);
-        self.series.cost_picodollars.add(&timeline, at_us, cost);
-        let Some(track) = self.take_invocation(invocation) else {
-            return;
-        };
-        let end_to_end_us = at_us - track.accepted_at_us;
-        self.end_to_end_us[outcome.index()].record(end_to_end_us);
-        if let Some(delay_us) = track.start_delay_us {
-            self.start_delay_us[outcome.index()].record(delay_us);
-        }
-        if let Some(row) = track
-            .host
-            .and_then(|host| self.hosts.get(host as usize))
-            .map(|host| host.row)
-        {
-            self.host_rows[row].cost_picodollars += u128::from(cost);
-        }
-        let stats = self.function_stats(track.function);
-        stats.cost_picodollars += u128::from(cost);
-        stats.end_to_end_us.record(end_to_end_us);
-        match outcome {
-            Outcome::Completed => stats.completed += 1,
-            Outcome::Failed => stats.failed += 1,
-            Outcome::TimedOut => stats.timed_out += 1,
         }
     }
 
@@ -838,6 +953,11 @@ impl Collector {
     /// Integrates every gauge up to `end_us`, the run's end (its virtual
     /// time when the last timer fired). Call once, after the last event.
     pub fn finish(&mut self, end_us: u64) {
+        if let Some(latencies) = &mut self.latencies {
+            // The window's end is the last event's time, not the run's.
+            latencies.simfaas_mut().note_time(self.last_us);
+        }
+        self.finished = true;
         let end_us = end_us.max(self.last_us);
         self.reach(end_us);
         let timeline = self.timeline;

@@ -4,12 +4,15 @@
 use super::*;
 use crate::driver::{Driver, DriverOptions};
 use crate::input::{Command, Input};
+use crate::report::Latencies;
 use crate::scenario::{self, Scenario};
 use crate::workload::faults::{WithCrashes, WithScheduled};
 use crate::{HostId, Provider};
 
 /// Runs `scenario` step by step, checking the collector after each step;
-/// returns the finished collector and the provider.
+/// returns the finished collector and the provider. The collector keeps
+/// the summary's latencies too, and they must equal those of a
+/// `Latencies` fed the same events on its own.
 fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
     let mut inputs = scenario.inputs().expect("the scenario's inputs");
     let scheduled = WithScheduled::new(&mut inputs, scenario.faults.scheduled.clone());
@@ -28,11 +31,13 @@ fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
         ..DriverOptions::default()
     };
     let mut driver = Driver::new(provider, options);
-    let mut collector = Collector::new(&scenario.config);
-    let step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
+    let mut collector = Collector::new(&scenario.config).with_latencies();
+    let mut alone = Latencies::new();
+    let mut step = |driver: &mut Driver, collector: &mut Collector, input: &Input| {
         collector.observe_input(input);
         for event in driver.apply(input).expect("a valid input") {
             collector.observe(event);
+            alone.observe(event);
         }
         check_step(collector, driver.provider());
     };
@@ -47,6 +52,17 @@ fn run_checked(scenario: &Scenario) -> (Collector, Provider) {
         step(&mut driver, &mut collector, &advance);
     }
     collector.finish(driver.provider().now_us());
+    let kept = collector
+        .take_latencies()
+        .expect("kept since with_latencies");
+    assert_eq!(kept.percentiles(), alone.percentiles());
+    assert!(kept.percentiles()[1][0].is_some(), "end-to-end samples");
+    assert_eq!(kept.simfaas().whole_run(), alone.simfaas().whole_run());
+    assert_eq!(
+        kept.simfaas().at_last_arrival(),
+        alone.simfaas().at_last_arrival()
+    );
+    assert!(collector.take_latencies().is_none(), "taken once");
     (collector, driver.into_provider())
 }
 

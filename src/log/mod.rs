@@ -367,15 +367,13 @@ impl From<LogHeaderV2> for LogHeader {
         let c = v2.config;
         LogHeader {
             coldstart_version: v2.coldstart_version,
-            config: Config {
-                main_storage: c.main_storage,
-                hosts: c.hosts,
-                cold_start_us: c.cold_start_us,
-                warm_start_us: c.warm_start_us,
-                pressure: c.pressure,
-                terminal_records_max: c.terminal_records_max,
-                retry: crate::Retry::default(),
-            },
+            // Format 2 had no retry setting: the default's.
+            config: Config::new(c.main_storage, c.hosts)
+                .with_cold_start_us(c.cold_start_us)
+                .with_warm_start_us(c.warm_start_us)
+                .with_pressure(c.pressure)
+                .with_terminal_records_max(c.terminal_records_max)
+                .with_retry(crate::Retry::default()),
             policies: PolicySpec::Builtin(v2.policies.into()),
         }
     }

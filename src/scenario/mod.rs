@@ -847,24 +847,18 @@ fn resolve_provider(
                     crate::limits::HOSTS_MAX
                 )));
             }
-            let spec = HostSpec {
-                ram_bytes: kind.ram.0,
-                slots: kind.slots,
-                disk_bytes: kind.disk.0,
-                copy_bytes_per_s: kind.copy_bandwidth.0,
-            };
+            let spec = HostSpec::new(kind.ram.0, kind.slots, kind.disk.0, kind.copy_bandwidth.0);
             hosts.extend(std::iter::repeat_n(spec, count as usize));
         }
         config.hosts = hosts;
     }
     if let Some(main) = section.main_storage {
         let defaults = config.main_storage;
-        config.main_storage = MainStorageSpec {
-            capacity_bytes: main.capacity.map_or(defaults.capacity_bytes, |b| b.0),
-            download_bytes_per_s: main
-                .download_bandwidth
+        config.main_storage = MainStorageSpec::new(
+            main.capacity.map_or(defaults.capacity_bytes, |b| b.0),
+            main.download_bandwidth
                 .map_or(defaults.download_bytes_per_s, |b| b.0),
-        };
+        );
     }
     if let Some(cold) = section.cold_start {
         config.cold_start_us = cold.0;
@@ -949,25 +943,34 @@ fn resolve_provider(
     }
     if let Some(billing) = section.billing {
         let d = LambdaPrices::default();
-        policies.prices = LambdaPrices {
-            per_request_picodollars: billing
-                .per_request_picodollars
-                .unwrap_or(d.per_request_picodollars),
-            per_gib_second_picodollars: billing
-                .per_gib_second_picodollars
-                .unwrap_or(d.per_gib_second_picodollars),
-            scratch_free_bytes: billing.scratch_free.map_or(d.scratch_free_bytes, |b| b.0),
-            scratch_per_gib_second_picodollars: billing
-                .scratch_per_gib_second_picodollars
-                .unwrap_or(d.scratch_per_gib_second_picodollars),
-            ingress_per_gib_picodollars: billing
-                .ingress_per_gib_picodollars
-                .unwrap_or(d.ingress_per_gib_picodollars),
-            egress_per_gib_picodollars: billing
-                .egress_per_gib_picodollars
-                .unwrap_or(d.egress_per_gib_picodollars),
-            rounding_us: billing.rounding.map_or(d.rounding_us, |r| r.0),
-        };
+        policies.prices = d
+            .with_per_request_picodollars(
+                billing
+                    .per_request_picodollars
+                    .unwrap_or(d.per_request_picodollars),
+            )
+            .with_per_gib_second_picodollars(
+                billing
+                    .per_gib_second_picodollars
+                    .unwrap_or(d.per_gib_second_picodollars),
+            )
+            .with_scratch_free_bytes(billing.scratch_free.map_or(d.scratch_free_bytes, |b| b.0))
+            .with_scratch_per_gib_second_picodollars(
+                billing
+                    .scratch_per_gib_second_picodollars
+                    .unwrap_or(d.scratch_per_gib_second_picodollars),
+            )
+            .with_ingress_per_gib_picodollars(
+                billing
+                    .ingress_per_gib_picodollars
+                    .unwrap_or(d.ingress_per_gib_picodollars),
+            )
+            .with_egress_per_gib_picodollars(
+                billing
+                    .egress_per_gib_picodollars
+                    .unwrap_or(d.egress_per_gib_picodollars),
+            )
+            .with_rounding_us(billing.rounding.map_or(d.rounding_us, |r| r.0));
     }
     Ok((config, policies))
 }
