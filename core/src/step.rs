@@ -331,7 +331,7 @@ impl Core {
         }
         if concurrency == 0 {
             return Err(Refusal::Zero {
-                field: "concurrency",
+                field: "concurrency".into(),
             });
         }
         check_bytes("memory_bytes", memory_bytes)?;
@@ -339,7 +339,7 @@ impl Core {
         check_duration("time_limit_us", time_limit_us)?;
         if concurrency > CONCURRENCY_MAX {
             return Err(Refusal::TooLarge {
-                field: "concurrency",
+                field: "concurrency".into(),
                 value: u64::from(concurrency),
                 max: u64::from(CONCURRENCY_MAX),
             });

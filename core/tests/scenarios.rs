@@ -4430,7 +4430,7 @@ fn concurrency_out_of_range_is_refused() {
             Command::RegisterFunction(def.clone().with_concurrency(0))
         ),
         Refusal::Zero {
-            field: "concurrency"
+            field: "concurrency".into()
         }
     );
     assert_eq!(
@@ -4439,7 +4439,7 @@ fn concurrency_out_of_range_is_refused() {
             Command::RegisterFunction(def.clone().with_concurrency(1_001))
         ),
         Refusal::TooLarge {
-            field: "concurrency",
+            field: "concurrency".into(),
             value: 1_001,
             max: u64::from(limits::CONCURRENCY_MAX)
         }
@@ -4449,7 +4449,7 @@ fn concurrency_out_of_range_is_refused() {
     assert_eq!(
         w.refuse(0, Command::RegisterFunction(zero_memory)),
         Refusal::Zero {
-            field: "memory_bytes"
+            field: "memory_bytes".into()
         }
     );
     w.function_c(image, 100, 10_000, limits::CONCURRENCY_MAX);

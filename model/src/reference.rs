@@ -846,7 +846,7 @@ impl<P: Policies> Model<P> {
                 }
                 if concurrency == 0 {
                     return Err(Refusal::Zero {
-                        field: "concurrency",
+                        field: "concurrency".into(),
                     });
                 }
                 too_large("memory_bytes", memory_bytes, BYTES_MAX)?;

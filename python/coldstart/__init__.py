@@ -348,10 +348,20 @@ def register_image(at_us: int, size_bytes: int) -> Dict[str, Any]:
 
 
 def register_function(
-    at_us: int, image: int, memory_bytes: int, scratch_bytes: int, time_limit_us: int
+    at_us: int,
+    image: int,
+    memory_bytes: int,
+    scratch_bytes: int,
+    time_limit_us: int,
+    *,
+    concurrency: int = 1,
 ) -> Dict[str, Any]:
-    """Registers a function of ``image``; answered by ``FunctionRegistered``."""
-    return {
+    """Registers a function of ``image``; answered by ``FunctionRegistered``.
+
+    ``concurrency`` is the most invocations one of its containers runs at
+    once (1, the default, is Lambda's one per execution environment).
+    """
+    command = {
         "at_us": at_us,
         "command": "RegisterFunction",
         "image": image,
@@ -359,6 +369,9 @@ def register_function(
         "scratch_bytes": scratch_bytes,
         "time_limit_us": time_limit_us,
     }
+    if concurrency != 1:
+        command["concurrency"] = concurrency
+    return command
 
 
 def invoke(

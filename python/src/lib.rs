@@ -471,12 +471,21 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                 let memory_bytes = field(dict, pyo3::intern!(py, "memory_bytes"))?;
                 let scratch_bytes = field(dict, pyo3::intern!(py, "scratch_bytes"))?;
                 let time_limit_us = field(dict, pyo3::intern!(py, "time_limit_us"))?;
-                Command::RegisterFunction(
-                    FunctionDef::new(image, memory_bytes, time_limit_us)
-                        .with_scratch_bytes(scratch_bytes),
-                )
+                let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
+                    .with_scratch_bytes(scratch_bytes);
+                // The optional concurrency (spec R57a): an integer, or
+                // absent for 1.
+                let concurrency = pyo3::intern!(py, "concurrency");
+                if dict.contains(concurrency).ok()? {
+                    // One past u32 goes to the general path, which names it.
+                    def = def.with_concurrency(u32::try_from(field(dict, concurrency)?).ok()?);
+                }
+                Command::RegisterFunction(def)
             },
-            4,
+            4 + usize::from(
+                dict.contains(pyo3::intern!(py, "concurrency"))
+                    .unwrap_or(false),
+            ),
         ),
         _ => return None,
     };

@@ -48,8 +48,9 @@ pub enum DriveError {
     Refused {
         /// The refused input's step.
         step: u64,
-        /// The refused input.
-        input: Input,
+        /// The refused input (boxed: an input is large next to the other
+        /// errors, and every result of a step carries this type).
+        input: Box<Input>,
         /// Why the provider refused it.
         refusal: Refusal,
     },
@@ -244,7 +245,7 @@ impl<P: Policies> Driver<P> {
             Err(refusal) => {
                 let refused = DriveError::Refused {
                     step,
-                    input: input.clone(),
+                    input: Box::new(input.clone()),
                     refusal,
                 };
                 if self.events.is_empty() && self.provider.now_us() == before_us {

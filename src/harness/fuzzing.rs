@@ -194,14 +194,24 @@ pub fn log_decode_target(bytes: &[u8]) {
     }
 }
 
-/// The fast input reader takes only what the serde path takes, as the same
-/// value (`codec::decode_input`), here on the raw bytes as one payload.
+/// The fast input readers (this build's layout and formats 2 to 8's) take
+/// only what the serde path takes, as the same value
+/// (`codec::decode_input`, `decode_input_v8`), here on the raw bytes as one
+/// payload.
 fn check_wire_reader(bytes: &[u8]) {
     if let Some(fast) = crate::log::codec::wire::input(bytes) {
         assert_eq!(
             crate::log::codec::decode::<crate::Input>(bytes),
             Ok(fast),
             "the wire reader took bytes the serde path reads otherwise"
+        );
+    }
+    if let Some(fast) = crate::log::codec::wire::input_v8(bytes) {
+        let serde = crate::log::codec::decode::<crate::log::inputs_v8::InputV8>(bytes);
+        assert_eq!(
+            serde.map(crate::Input::from),
+            Ok(fast),
+            "the format 8 wire reader took bytes the frozen types read otherwise"
         );
     }
 }

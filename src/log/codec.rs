@@ -166,6 +166,17 @@ pub fn decode_input(bytes: &[u8]) -> Result<Input, CodecError> {
     }
 }
 
+/// Decodes one input of a log of format 8 or older (a function's definition
+/// without a concurrency: 1), as [`decode_input`] does the current
+/// layout: the wire reader first, the frozen serde types of `inputs_v8`
+/// otherwise.
+pub fn decode_input_v8(bytes: &[u8]) -> Result<Input, CodecError> {
+    match wire::input_v8(bytes) {
+        Some(input) => Ok(input),
+        None => decode::<super::inputs_v8::InputV8>(bytes).map(Input::from),
+    }
+}
+
 /// A reader of bincode's `config::standard()` layout for [`Input`], by hand.
 pub mod wire {
     use crate::{
@@ -177,9 +188,28 @@ pub mod wire {
     /// with nothing after it; `None` otherwise (the caller's serde path
     /// then decides).
     pub fn input(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::Current)
+    }
+
+    /// [`input`] for a log of format 8 or older: a function's definition
+    /// there has no concurrency (formats 2 to 8 share one input layout).
+    pub fn input_v8(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::V8)
+    }
+
+    /// Which version's layout of `Input` to read.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Layout {
+        /// Formats 2 to 8.
+        V8,
+        /// This build's.
+        Current,
+    }
+
+    fn input_in(bytes: &[u8], layout: Layout) -> Option<Input> {
         let mut reader = Reader { bytes };
         let at_us = reader.u64()?;
-        let command = reader.command()?;
+        let command = reader.command(layout)?;
         reader.bytes.is_empty().then_some(Input { at_us, command })
     }
 
@@ -226,7 +256,7 @@ pub mod wire {
             }
         }
 
-        fn command(&mut self) -> Option<Command> {
+        fn command(&mut self, layout: Layout) -> Option<Command> {
             Some(match self.u32()? {
                 0 => Command::RegisterImage {
                     size_bytes: self.u64()?,
@@ -237,10 +267,12 @@ pub mod wire {
                     let memory_bytes = self.u64()?;
                     let scratch_bytes = self.u64()?;
                     let time_limit_us = self.u64()?;
-                    Command::RegisterFunction(
-                        FunctionDef::new(image, memory_bytes, time_limit_us)
-                            .with_scratch_bytes(scratch_bytes),
-                    )
+                    let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
+                        .with_scratch_bytes(scratch_bytes);
+                    if layout == Layout::Current {
+                        def.concurrency = self.u32()?;
+                    }
+                    Command::RegisterFunction(def)
                 }
                 2 => Command::Invoke {
                     function: FunctionId::from_bits(self.u64()?),
@@ -376,6 +408,13 @@ mod tests {
                 Command::RegisterFunction(
                     FunctionDef::new(ImageId::from_bits(m), n, n).with_scratch_bytes(m),
                 ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
+                ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n).with_concurrency(1_000),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -420,6 +459,33 @@ mod tests {
         }
     }
 
+    /// The same for the layout of formats 2 to 8, from the frozen types.
+    #[test]
+    fn the_wire_reader_reads_format_8_inputs_as_the_frozen_types_do() {
+        use crate::log::inputs_v8::InputV8;
+        let mut registrations = 0;
+        for input in sample_inputs() {
+            let Ok(v8) = InputV8::try_from(&input) else {
+                continue;
+            };
+            let bytes = encode(&v8).unwrap();
+            assert_eq!(wire::input_v8(&bytes), Some(input.clone()), "{bytes:?}");
+            assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
+            if matches!(input.command, Command::RegisterFunction(_)) {
+                registrations += 1;
+                // Without its byte of concurrency 1, it is not this build's
+                // layout.
+                assert_eq!(wire::input(&bytes), None);
+                assert!(decode_input(&bytes).is_err());
+                let current = encode(&input).unwrap();
+                assert_eq!(current.len(), bytes.len() + 1);
+                assert_eq!(wire::input_v8(&current), None);
+                assert!(decode_input_v8(&current).is_err());
+            }
+        }
+        assert_eq!(registrations, 8);
+    }
+
     #[test]
     fn the_wire_reader_takes_nothing_the_serde_path_refuses() {
         // Every truncation and every one-byte change of every sample: the
@@ -444,6 +510,11 @@ mod tests {
                 if let Some(fast) = wire::input(&candidate) {
                     taken += 1;
                     assert_eq!(decode::<Input>(&candidate), Ok(fast), "{candidate:?}");
+                }
+                if let Some(fast) = wire::input_v8(&candidate) {
+                    taken += 1;
+                    let serde = decode::<crate::log::inputs_v8::InputV8>(&candidate);
+                    assert_eq!(serde.map(Input::from), Ok(fast), "{candidate:?}");
                 }
             }
         }

@@ -11,6 +11,7 @@
 //! [`replay_with`] one of the user's own.
 
 pub mod codec;
+pub(crate) mod inputs_v8;
 mod policy;
 
 pub use policy::{CustomPolicy, PolicyIdentity, PolicySpec};
@@ -28,7 +29,12 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 8 made the header's
+/// The format version this build writes. Version 9 gave a function's
+/// definition a concurrency (`FunctionDef::concurrency`, spec R57a), which
+/// changes how inputs encode: logs of versions 2 to 8 share one input
+/// layout, read through frozen copies of the input types, every function
+/// of concurrency 1 as it ran (a JSON Lines input without the field reads
+/// it as 1, in any version). Version 8 made the header's
 /// policies a [`PolicySpec`]: built-in, or a policy of the user's own by
 /// name and parameters; version 7 changed how inputs are judged against the
 /// timers due by their time (spec R29); version 6 added the hybrid
@@ -37,13 +43,13 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// version 4 added the policy library's fields to the header's `Builtin`
 /// (keep-alive policy, image eviction, policy state); version 3 added the
 /// retry setting to the configuration, and fault inputs (spec §27). This
-/// build still reads versions 2 to 7, through frozen copies of their header
+/// build still reads versions 2 to 8, through frozen copies of their header
 /// types (a version 6 or 7 header's policies are built-in): a version 4 or 5 hybrid histogram gets `prewarm_percentile: 0`
 /// (they never pre-warmed), version 2 and 3 policies get the newer fields'
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 
@@ -52,6 +58,9 @@ pub const FORMAT_VERSION_OLDEST: u32 = 2;
 const FORMAT_VERSION_SAME_HEADER: u32 = 6;
 /// The oldest format whose header holds a [`PolicySpec`].
 const FORMAT_VERSION_POLICY_SPEC: u32 = 8;
+/// The oldest format whose inputs give a function a concurrency (older
+/// ones are read and written through `inputs_v8`).
+const FORMAT_VERSION_CONCURRENCY: u32 = 9;
 
 /// The newest format recorded under the old input timing: an input judged
 /// before the timers due by its time ([`InputTiming::BeforeTimers`]).
@@ -727,6 +736,8 @@ pub struct LogWriter<W: Write> {
     out: W,
     format: LogFormat,
     buffer: Vec<u8>,
+    /// The format version it writes (its inputs' layout follows).
+    version: u32,
 }
 
 impl LogWriter<BufWriter<std::fs::File>> {
@@ -744,10 +755,12 @@ impl<W: Write> LogWriter<W> {
         Self::with_version(out, format, header, FORMAT_VERSION)
     }
 
-    /// [`LogWriter::new`] with a header of format `version` 6 to 8. Versions
+    /// [`LogWriter::new`] with a header of format `version` 6 to 9. Versions
     /// 6 and 7 have one layout, with built-in policies only (6 marks a log
     /// recorded under the input timing of format 6 and older, which replay
-    /// keeps: `log convert` writes it, and keeps 7 as 7).
+    /// keeps: `log convert` writes it, and keeps 7 as 7). Before 9, inputs
+    /// are written in version 8's layout, and a function of concurrency
+    /// above 1 cannot be written.
     fn with_version(
         out: W,
         format: LogFormat,
@@ -774,6 +787,7 @@ impl<W: Write> LogWriter<W> {
             out,
             format,
             buffer: Vec::new(),
+            version,
         };
         match (format, old_layout) {
             (LogFormat::Binary, old_layout) => {
@@ -825,6 +839,13 @@ impl<W: Write> LogWriter<W> {
 
     /// Writes one input. Inputs must come in the order they were applied.
     pub fn write_input(&mut self, input: &Input) -> Result<(), LogError> {
+        if self.version < FORMAT_VERSION_CONCURRENCY {
+            let v8 = inputs_v8::InputV8::try_from(input).map_err(LogError::Encode)?;
+            return match self.format {
+                LogFormat::Binary => self.record(TAG_INPUT, &v8),
+                LogFormat::JsonLines => self.line(&v8),
+            };
+        }
         match self.format {
             LogFormat::Binary => self.record(TAG_INPUT, input),
             LogFormat::JsonLines => self.line(input),
@@ -1151,7 +1172,12 @@ impl<R: BufRead> LogReader<R> {
                 match binary_record(&mut self.source, number)? {
                     None => None,
                     Some((TAG_INPUT, payload)) => Some(Record::Input(
-                        codec::decode_input(payload).map_err(|error| LogError::Corrupt {
+                        if self.version < FORMAT_VERSION_CONCURRENCY {
+                            codec::decode_input_v8(payload)
+                        } else {
+                            codec::decode_input(payload)
+                        }
+                        .map_err(|error| LogError::Corrupt {
                             what: format!("input {index}"),
                             problem: error.message,
                         })?,
@@ -1185,7 +1211,7 @@ impl<R: BufRead> LogReader<R> {
                 if read_json_line(reader, line, *line_number)? == 0 {
                     None
                 } else {
-                    Some(json_record(line, *line_number, index)?)
+                    Some(json_record(line, *line_number, index, self.version)?)
                 }
             }
         };
@@ -1262,7 +1288,7 @@ fn json_problem(error: &serde_json::Error) -> String {
     text
 }
 
-fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogError> {
+fn json_record(line: &str, line_number: u64, index: u64, version: u32) -> Result<Record, LogError> {
     let corrupt = |what: String, problem: String| LogError::Corrupt {
         what: format!("line {line_number} ({what})"),
         problem,
@@ -1279,7 +1305,12 @@ fn json_record(line: &str, line_number: u64, index: u64) -> Result<Record, LogEr
             .map_err(|error| corrupt("trailer".to_string(), json_problem(&error)))?;
         return Ok(Record::Trailer(json.trailer));
     }
-    serde_json::from_str(line)
+    let input = if version < FORMAT_VERSION_CONCURRENCY {
+        serde_json::from_str::<inputs_v8::InputV8>(line).map(Input::from)
+    } else {
+        serde_json::from_str(line)
+    };
+    input
         .map(Record::Input)
         .map_err(|error| corrupt(format!("input {index}"), json_problem(&error)))
 }
@@ -1868,7 +1899,7 @@ mod tests {
             config: ConfigV2Out,
             policies: BuiltinV3,
         }
-        let (config, trailer, v3) = recorded_default_log();
+        let (config, trailer, v8) = recorded_default_log();
         let header = codec::encode(&HeaderV2Out {
             coldstart_version: "0.1.0".to_string(),
             config: ConfigV2Out {
@@ -1887,7 +1918,7 @@ mod tests {
             },
         })
         .unwrap();
-        let v2 = with_old_header(&v3, 2, &header);
+        let v2 = with_old_header(&v8, 2, &header);
         let reader = LogReader::new(&v2[..]).unwrap();
         assert_eq!(reader.header().config, config);
         let replayed = replay_bytes(&v2, true).unwrap();
@@ -1898,7 +1929,7 @@ mod tests {
 
     #[test]
     fn a_version_4_log_replays_with_the_clocks_at_zero() {
-        let (config, trailer, current) = recorded_default_log();
+        let (config, trailer, v8) = recorded_default_log();
         let v4_header = |policies: BuiltinV4| {
             codec::encode(&LogHeaderV4 {
                 coldstart_version: "0.1.0".to_string(),
@@ -1921,7 +1952,7 @@ mod tests {
                 frequencies: Vec::new(),
             },
         };
-        let with_header = |header: &[u8]| with_old_header(&current, 4, header);
+        let with_header = |header: &[u8]| with_old_header(&v8, 4, header);
         let header = v4_header(policies());
         let v4 = with_header(&header);
         let reader = LogReader::new(&v4[..]).unwrap();
@@ -1962,8 +1993,33 @@ mod tests {
     }
 
     /// A log of 200 default-scenario invocations under `policies`, with
-    /// its configuration and trailer.
+    /// its configuration and trailer, written as format 8: the inputs in
+    /// the layout formats 2 to 8 share, so that relabelling its header as
+    /// an older version's gives the log that version wrote of the run.
     fn recorded_log(format: LogFormat, policies: Builtin) -> (Config, Trailer, Vec<u8>) {
+        let (config, trailer, current) = recorded_current_log(format, policies);
+        (config, trailer, rewritten_as(&current, 8))
+    }
+
+    /// `log` written again as format `version` (6 to the current one),
+    /// checks and trailer kept.
+    fn rewritten_as(log: &[u8], version: u32) -> Vec<u8> {
+        let mut reader = LogReader::new(log).unwrap();
+        let (format, header) = (reader.format(), reader.header().clone());
+        let mut writer = LogWriter::with_version(Vec::new(), format, &header, version).unwrap();
+        let mut trailer = None;
+        while let Some(record) = reader.next_record().unwrap() {
+            match record {
+                Record::Input(input) => writer.write_input(&input).unwrap(),
+                Record::Check(check) => writer.write_check(&check).unwrap(),
+                Record::Trailer(found) => trailer = Some(found),
+            }
+        }
+        writer.finish(trailer.as_ref()).unwrap()
+    }
+
+    /// [`recorded_log`] in the current format.
+    fn recorded_current_log(format: LogFormat, policies: Builtin) -> (Config, Trailer, Vec<u8>) {
         let config = default_config(Pressure::Reject);
         let mut recorder = Recorder::new(
             Vec::new(),
@@ -2016,7 +2072,7 @@ mod tests {
     /// off — which differs from one with pre-warming on.
     #[test]
     fn a_version_5_hybrid_log_replays_without_prewarming() {
-        let (config, trailer, v6) = recorded_log(LogFormat::Binary, fine_hybrid(0));
+        let (config, trailer, v8) = recorded_log(LogFormat::Binary, fine_hybrid(0));
         let (_, prewarming, _) = recorded_log(LogFormat::Binary, fine_hybrid(5));
         assert_ne!(
             prewarming.events_digest, trailer.events_digest,
@@ -2036,7 +2092,7 @@ mod tests {
             },
         })
         .unwrap();
-        let v5 = with_old_header(&v6, 5, &header);
+        let v5 = with_old_header(&v8, 5, &header);
         let reader = LogReader::new(&v5[..]).unwrap();
         assert_eq!(reader.header().policies.builtin(), Some(&fine_hybrid(0)));
         let replayed = replay_bytes(&v5, true).unwrap();
@@ -2066,7 +2122,7 @@ mod tests {
             },
         })
         .unwrap();
-        let v4 = with_old_header(&v6, 4, &header);
+        let v4 = with_old_header(&v8, 4, &header);
         assert_eq!(
             LogReader::new(&v4[..]).unwrap().header().policies.builtin(),
             Some(&fine_hybrid(0))
@@ -2084,6 +2140,10 @@ mod tests {
         let (first, rest) = text.split_once('\n').unwrap();
         let mut header: serde_json::Value = serde_json::from_str(first).unwrap();
         assert_eq!(header["format_version"], 8);
+        assert!(
+            !rest.contains("concurrency"),
+            "format 8 inputs have no concurrency"
+        );
         // Versions 7 and older hold the built-in policies themselves.
         header["policies"] = header["policies"]["builtin"].take();
         let hybrid = &mut header["policies"]["keep_alive_policy"]["HybridHistogram"];
@@ -2103,8 +2163,10 @@ mod tests {
         assert!(error.to_string().contains("prewarm_percentile"), "{error}");
     }
 
-    /// `log` (current version) with its header record replaced by `header`
-    /// and its version number by `version`: an older log of the same run.
+    /// `log` (a binary log of format 8, as [`recorded_log`] writes) with its
+    /// header record replaced by `header` and its version number by
+    /// `version`: an older log of the same run (formats 2 to 8 share the
+    /// inputs' layout).
     fn with_old_header(log: &[u8], version: u32, header: &[u8]) -> Vec<u8> {
         let header_len = u32::from_le_bytes([log[13], log[14], log[15], log[16]]) as usize;
         let rest = &log[12 + 1 + 4 + header_len + 4..];
@@ -2370,6 +2432,140 @@ mod tests {
 
     /// Versions 6 and 7 headers hold a `Builtin`; this build reads both
     /// forms, and writes them again for `log convert`.
+    /// A run of two functions, one of concurrency 3: its log, trailer and
+    /// that function's definition.
+    fn concurrency_run(format: LogFormat) -> (Vec<u8>, Trailer, FunctionDef) {
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            format,
+            default_config(Pressure::Reject),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        let registered = recorder
+            .apply(&command_at(
+                0,
+                Command::RegisterImage {
+                    size_bytes: 10 * crate::MIB,
+                },
+            ))
+            .unwrap()
+            .to_vec();
+        let crate::EventKind::ImageRegistered { image, .. } = registered[0].kind else {
+            panic!("not an image registration: {registered:?}");
+        };
+        let own = FunctionDef::new(image, 256 * crate::MIB, 60_000_000).with_concurrency(3);
+        let mut functions = Vec::new();
+        for def in [
+            own.clone(),
+            FunctionDef::new(image, 128 * crate::MIB, 60_000_000),
+        ] {
+            let events = recorder
+                .apply(&command_at(0, Command::RegisterFunction(def)))
+                .unwrap()
+                .to_vec();
+            let crate::EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+                panic!("not a function registration: {events:?}");
+            };
+            functions.push(function);
+        }
+        for (i, at_us) in [0, 1_000, 2_000].into_iter().enumerate() {
+            for &function in &functions {
+                recorder
+                    .apply(&invoke_at(at_us + i as u64, function, 1_000_000))
+                    .unwrap();
+            }
+        }
+        recorder
+            .apply(&command_at(100_000_000, Command::Advance))
+            .unwrap();
+        let (_, trailer, bytes) = recorder.finish().unwrap();
+        (bytes, trailer, own)
+    }
+
+    /// Format 9 holds a function's concurrency, in both forms; formats 8
+    /// and older cannot, and refuse to write one above 1; a format 9 input
+    /// of JSON Lines without the field reads it as 1.
+    #[test]
+    fn concurrency_is_logged_from_format_9() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let (bytes, trailer, own) = concurrency_run(format);
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.format_version(), 9);
+            let mut defs = Vec::new();
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(Input {
+                    command: Command::RegisterFunction(def),
+                    ..
+                }) = record
+                {
+                    defs.push(def);
+                }
+            }
+            assert_eq!(defs.len(), 2);
+            assert_eq!(defs[0], own);
+            assert_eq!(defs[1].concurrency, 1);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(replayed.checks_verified, trailer.steps);
+
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let header = reader.header().clone();
+            let mut v8 = LogWriter::with_version(Vec::new(), format, &header, 8).unwrap();
+            let mut refused = None;
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(input) = record {
+                    if let Err(error) = v8.write_input(&input) {
+                        refused = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("a version 8 writer took a concurrency of 3");
+            assert!(
+                refused.contains("cannot hold a function of concurrency 3"),
+                "{refused}"
+            );
+        }
+        // A JSON Lines input of format 9 without the fields.
+        let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
+        let Record::Input(input) = json_record(line, 2, 0, 9).unwrap() else {
+            panic!("not an input");
+        };
+        let Command::RegisterFunction(def) = input.command else {
+            panic!("not a registration: {input:?}");
+        };
+        assert_eq!(def.concurrency, 1);
+        assert_eq!(def.time_limit_us, 1);
+    }
+
+    /// The input layouts differ: a format 9 log's registration relabelled
+    /// as format 8 does not decode (its byte of concurrency is left
+    /// over), and the same run written as format 8 replays to the same
+    /// digest.
+    #[test]
+    fn format_8_inputs_have_their_own_layout() {
+        let (_, trailer, current) = recorded_current_log(LogFormat::Binary, old_default());
+        let mut relabelled = current.clone();
+        relabelled[MAGIC.len()..MAGIC.len() + 4].copy_from_slice(&8u32.to_le_bytes());
+        let mut reader = LogReader::new(&relabelled[..]).unwrap();
+        let error = loop {
+            match reader.next_record() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a format 9 log read as format 8"),
+                Err(error) => break error.to_string(),
+            }
+        };
+        assert!(error.contains("trailing bytes"), "{error}");
+        let v8 = rewritten_as(&current, 8);
+        assert_ne!(v8, current);
+        let reader = LogReader::new(&v8[..]).unwrap();
+        assert_eq!(reader.format_version(), 8);
+        let replayed = replay_bytes(&v8, true).unwrap();
+        assert_eq!(replayed.driver.digest(), trailer.events_digest);
+    }
+
     #[test]
     fn version_7_headers_hold_builtin_policies() {
         let (binary, trailer) = record(LogFormat::Binary);
