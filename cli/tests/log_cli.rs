@@ -162,15 +162,15 @@ fn wrong_magic_and_unknown_versions() {
     let garbage = write("garbage.cslog", b"PK\x03\x04 this is a zip file");
     replay_fails(&garbage, "not a coldstart log");
     let mut future = coldstart::log::MAGIC.to_vec();
-    future.extend_from_slice(&9u32.to_le_bytes());
+    future.extend_from_slice(&10u32.to_le_bytes());
     future.extend_from_slice(&[0; 32]);
     let future = write("future.cslog", &future);
-    replay_fails(&future, "log format version 9 is not supported");
+    replay_fails(&future, "log format version 10 is not supported");
     let json = write(
         "future.jsonl",
-        b"{\"format\":\"coldstart-log\",\"format_version\":9}\n",
+        b"{\"format\":\"coldstart-log\",\"format_version\":10}\n",
     );
-    replay_fails(&json, "log format version 9 is not supported");
+    replay_fails(&json, "log format version 10 is not supported");
     // Version 1 (before step checks, with another digest) is refused by
     // name rather than misread.
     let json = write(

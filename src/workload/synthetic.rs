@@ -89,6 +89,9 @@ pub struct FunctionSpec {
     pub scratch_bytes: u64,
     /// How long an invocation may run (µs) before it times out.
     pub time_limit_us: u64,
+    /// The most invocations one of its containers runs at once (spec
+    /// R57a; 1 is Lambda's one request per execution environment).
+    pub concurrency: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -820,7 +823,8 @@ impl Workload {
                     spec.memory_bytes,
                     spec.time_limit_us,
                 )
-                .with_scratch_bytes(spec.scratch_bytes),
+                .with_scratch_bytes(spec.scratch_bytes)
+                .with_concurrency(spec.concurrency),
             ),
         })
     }
@@ -936,6 +940,7 @@ mod tests {
             memory_bytes: 128 << 20,
             scratch_bytes: 512 << 20,
             time_limit_us: 3_000_000,
+            concurrency: 1,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
