@@ -18,11 +18,9 @@ fn options() -> SimulateOptions {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200_000);
-    SimulateOptions {
-        invocations,
-        check_invariants: false,
-        ..SimulateOptions::default()
-    }
+    SimulateOptions::default()
+        .with_invocations(invocations)
+        .with_check_invariants(false)
 }
 
 /// One run with its report: what `simulate --html` adds to a run.
@@ -36,15 +34,15 @@ fn run_with_report(options: SimulateOptions) -> usize {
     })
     .expect("the default scenario runs");
     collector.finish(simulation.report.end_us);
-    let info = RunInfo {
-        scenario: simulation.scenario.clone(),
-        source: "bench".to_string(),
-        seed: Some(options.seed),
-        digest: simulation.report.digest,
-        events: simulation.report.events,
-        steps: simulation.report.steps,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+    let info = RunInfo::new(
+        simulation.scenario.clone(),
+        "bench".to_string(),
+        simulation.report.digest,
+        simulation.report.events,
+        simulation.report.steps,
+    )
+    .with_seed(Some(options.seed))
+    .with_version(env!("CARGO_PKG_VERSION").to_string());
     render_run(&collector, &info, &simulation.metrics).len()
 }
 

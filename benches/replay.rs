@@ -16,10 +16,7 @@ use std::hint::black_box;
 
 /// Release-build options: no invariant check after each step.
 fn fast() -> DriverOptions {
-    DriverOptions {
-        check_invariants: false,
-        ..DriverOptions::default()
-    }
+    DriverOptions::default().with_check_invariants(false)
 }
 
 fn recorded_log(invocations: u64) -> (Vec<u8>, u64) {

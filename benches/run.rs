@@ -16,11 +16,9 @@ fn default_scenario(c: &mut Criterion) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let options = SimulateOptions {
-        invocations,
-        check_invariants: false,
-        ..SimulateOptions::default()
-    };
+    let options = SimulateOptions::default()
+        .with_invocations(invocations)
+        .with_check_invariants(false);
     let mut group = c.benchmark_group("run");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));

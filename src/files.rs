@@ -50,6 +50,7 @@ pub fn echo_up_to(text: &str, chars_max: usize) -> String {
 /// Why a file cannot be read. Its `Display` is one line, without the path
 /// (the caller names the file).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum FileProblem {
     /// Not a regular file: what it is instead.
     NotRegular(&'static str),
@@ -154,6 +155,7 @@ pub fn read_text(path: &Path, bytes_max: u64) -> Result<String, FileProblem> {
 
 /// Why a line cannot be read: longer than its limit, or an I/O error.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LineProblem {
     /// The line went on past `bytes_max` bytes without ending.
     TooLong {

@@ -18,7 +18,7 @@ use crate::scenario::policy_names::PolicyChoice;
 use crate::scenario::Scenario;
 use crate::workload::faults::{FaultOptions, WithCrashes, WithScheduled};
 use crate::workload::{
-    zipf_weights, Arrivals, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
+    zipf_weights, FunctionSpec, ImageSpec, RunDistribution, WorkloadError, WorkloadSpec,
 };
 use crate::MIB;
 use crate::{Builtin, Config, ConfigError, Event, Metrics, Pressure, Provider};
@@ -32,8 +32,21 @@ pub const QUEUE_CAPACITY_DEFAULT: u32 = 1_000;
 /// How long a crashed host stays down with `--faults`, by default (s).
 pub const REPAIR_S_DEFAULT: u64 = 300;
 
-/// How to run the default scenario ([`simulate`]).
+/// How to run the default scenario ([`simulate`]). `#[non_exhaustive]`:
+/// start from [`SimulateOptions::default`] and change it with the `with_*`
+/// methods, one for every field.
+///
+/// ```
+/// use coldstart::simulate::SimulateOptions;
+/// use coldstart::Pressure;
+///
+/// let options = SimulateOptions::default()
+///     .with_invocations(1_000)
+///     .with_pressure(Pressure::Queue { capacity: 100 });
+/// assert_eq!(options.invocations, 1_000);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SimulateOptions {
     /// The workload's seed.
     pub seed: u64,
@@ -60,6 +73,44 @@ impl Default for SimulateOptions {
             faults: None,
             policies: PolicyChoice::default(),
         }
+    }
+}
+
+impl SimulateOptions {
+    /// This workload seed, in place of what there was.
+    pub fn with_seed(mut self, seed: u64) -> SimulateOptions {
+        self.seed = seed;
+        self
+    }
+
+    /// This many invocations, in place of what there was.
+    pub fn with_invocations(mut self, invocations: u64) -> SimulateOptions {
+        self.invocations = invocations;
+        self
+    }
+
+    /// This pressure mode, in place of what there was.
+    pub fn with_pressure(mut self, pressure: Pressure) -> SimulateOptions {
+        self.pressure = pressure;
+        self
+    }
+
+    /// Whether to check the invariants after every step, in place of what there was.
+    pub fn with_check_invariants(mut self, check_invariants: bool) -> SimulateOptions {
+        self.check_invariants = check_invariants;
+        self
+    }
+
+    /// These seeded host crashes (`None`: none), in place of what there was.
+    pub fn with_faults(mut self, faults: Option<FaultOptions>) -> SimulateOptions {
+        self.faults = faults;
+        self
+    }
+
+    /// These built-in policies, in place of what there was.
+    pub fn with_policies(mut self, policies: PolicyChoice) -> SimulateOptions {
+        self.policies = policies;
+        self
     }
 }
 
@@ -126,22 +177,12 @@ fn default_functions() -> Vec<FunctionSpec> {
 /// The default workload: about 10 arrivals a second, 0.2% failures per
 /// phase, 0.5% runs past the time limit.
 pub fn default_workload(seed: u64, invocations: u64) -> WorkloadSpec {
-    WorkloadSpec {
-        seed,
-        images: default_images(),
-        functions: default_functions(),
-        invocations,
-        interarrival_mean_us: 100_000,
-        failure_per_phase_ppm: 2_000,
-        long_run_ppm: 5_000,
-        arrivals: Arrivals::Poisson,
-        rate_profile: Vec::new(),
-        run_tables: Vec::new(),
-    }
+    WorkloadSpec::new(seed, default_images(), default_functions()).with_invocations(invocations)
 }
 
 /// Why a simulation did not finish.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SimulateError {
     /// The configuration is invalid: what to fix is in the error.
     Config(ConfigError),
@@ -181,6 +222,7 @@ impl std::error::Error for SimulateError {
 
 /// A finished simulation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Simulation {
     /// The scenario's name: `default`, or the scenario file's path.
     pub scenario: String,

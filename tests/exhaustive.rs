@@ -21,6 +21,7 @@ fn setup() -> Vec<Op> {
             memory_units: 2,
             scratch_units: 1,
             time_limit_us: 100,
+            start_costs: 0,
             concurrency: 1,
         },
         Op::RegisterFunction {
@@ -28,6 +29,9 @@ fn setup() -> Vec<Op> {
             memory_units: 3,
             scratch_units: 0,
             time_limit_us: 60,
+            // Its own start costs (spec R41a): a cold start of 20 µs and a
+            // warm start of 8 µs.
+            start_costs: 3 + 20 * 4,
             concurrency: 1,
         },
     ]
@@ -64,49 +68,32 @@ fn shapes() -> Vec<Shape> {
         // One host (RAM 5 units, 2 slots, disk 8), main storage 6 units (the
         // two images, 3 + 4, never both fit), a queue of 1, keep-alive 30 µs,
         // retention of 1 record, first fit.
-        Shape {
-            hosts: vec![HostShape {
-                ram_units: 4,
-                slots: 1,
-                disk_units: 7,
-            }],
-            main_units: 5,
-            queue_capacity: Some(0),
-            cold_start_us: 5,
-            warm_start_us: 1,
-            keep_alive_us: 30,
-            retain: Some(1),
-            selection: 0,
-            warm_choice: 0,
-            retry_attempts: 1,
-            retry_backoff_us: 10,
-        },
+        Shape::default()
+            .with_hosts(vec![HostShape::new(4, 1, 7)])
+            .with_main_units(5)
+            .with_queue_capacity(Some(0))
+            .with_cold_start_us(5)
+            .with_warm_start_us(1)
+            .with_keep_alive_us(30)
+            .with_retain(Some(1))
+            .with_selection(0)
+            .with_warm_choice(0)
+            .with_retry_attempts(1)
+            .with_retry_backoff_us(10),
         // Two unequal hosts (RAM 3/6 units, 1/2 slots, disk 5/10), main
         // storage 12, reject mode, keep-alive 0, best fit, LRU warm choice.
-        Shape {
-            hosts: vec![
-                HostShape {
-                    ram_units: 2,
-                    slots: 0,
-                    disk_units: 4,
-                },
-                HostShape {
-                    ram_units: 5,
-                    slots: 1,
-                    disk_units: 9,
-                },
-            ],
-            main_units: 11,
-            queue_capacity: None,
-            cold_start_us: 5,
-            warm_start_us: 0,
-            keep_alive_us: 0,
-            retain: None,
-            selection: 1,
-            warm_choice: 2,
-            retry_attempts: 0,
-            retry_backoff_us: 0,
-        },
+        Shape::default()
+            .with_hosts(vec![HostShape::new(2, 0, 4), HostShape::new(5, 1, 9)])
+            .with_main_units(11)
+            .with_queue_capacity(None)
+            .with_cold_start_us(5)
+            .with_warm_start_us(0)
+            .with_keep_alive_us(0)
+            .with_retain(None)
+            .with_selection(1)
+            .with_warm_choice(2)
+            .with_retry_attempts(0)
+            .with_retry_backoff_us(0),
     ]
 }
 
@@ -267,15 +254,14 @@ fn every_short_fault_sequence_agrees_with_the_model() {
 /// the 30 µs fallback; a later end of fn0, one or more bins after, plans a
 /// pre-warm, which the drain at the end of each run places.
 fn prewarm_shape() -> Shape {
-    Shape {
-        queue_capacity: None,
+    shapes()[0]
+        .clone()
+        .with_queue_capacity(None)
         // Hybrid keep-alive, newest created reused first.
-        warm_choice: 3,
+        .with_warm_choice(3)
         // Pre-warm percentile 5 (`retry_attempts / 4 % 4 == 1`), one
         // attempt.
-        retry_attempts: 4,
-        ..shapes()[0].clone()
-    }
+        .with_retry_attempts(4)
 }
 
 /// What five ops reach under pre-warming: a warm start on the set-up's

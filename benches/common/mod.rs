@@ -11,7 +11,7 @@
 use coldstart::FunctionDef;
 use coldstart::{
     Builtin, Code, Command, Config, Events, FunctionId, HostSpec, ImageId, Input, MainStorageSpec,
-    Pressure, Provider, MIB,
+    Policies, Pressure, Provider, MIB,
 };
 
 /// The size of a scaling run. Every host is alike; every function runs
@@ -94,8 +94,12 @@ impl Scale {
 
     /// A provider with every image and function registered.
     pub fn provider(&self) -> Provider {
-        let mut provider =
-            Provider::new(self.config(), self.policies()).expect("a valid configuration");
+        self.provider_with(self.policies())
+    }
+
+    /// As `provider`, run by `policies`.
+    pub fn provider_with<P: Policies>(&self, policies: P) -> Provider<P> {
+        let mut provider = Provider::new(self.config(), policies).expect("a valid configuration");
         let mut out = Events::new();
         for _ in 0..self.images {
             let input = Input {

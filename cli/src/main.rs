@@ -207,11 +207,10 @@ impl PolicyArgs {
     /// those (a scenario's other policy settings stay).
     fn apply_to(&self, scenario: &mut Scenario) {
         let defaults = PolicyChoice::default();
-        let choice = PolicyChoice {
-            host_selection: self.host_selection.unwrap_or(defaults.host_selection),
-            keep_alive: self.keep_alive_policy.unwrap_or(defaults.keep_alive),
-            image_eviction: self.image_eviction.unwrap_or(defaults.image_eviction),
-        };
+        let choice = defaults
+            .with_host_selection(self.host_selection.unwrap_or(defaults.host_selection))
+            .with_keep_alive(self.keep_alive_policy.unwrap_or(defaults.keep_alive))
+            .with_image_eviction(self.image_eviction.unwrap_or(defaults.image_eviction));
         let named = choice.builtin(&scenario.config, scenario.seed);
         let policies = &mut scenario.policies;
         if self.host_selection.is_some() {
@@ -625,14 +624,11 @@ impl SimulateArgs {
     }
 
     fn options(&self) -> SimulateOptions {
-        SimulateOptions {
-            check_invariants: self.check || cfg!(debug_assertions),
-            faults: self.faults.map(|crashes_per_hour| FaultOptions {
-                crashes_per_hour,
-                repair_us: self.repair_s * 1_000_000,
-            }),
-            ..SimulateOptions::default()
-        }
+        SimulateOptions::default()
+            .with_check_invariants(self.check || cfg!(debug_assertions))
+            .with_faults(self.faults.map(|crashes_per_hour| {
+                FaultOptions::new(crashes_per_hour, self.repair_s * 1_000_000)
+            }))
     }
 
     /// The command that reruns this simulation, for error messages.
@@ -841,15 +837,15 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
         Ok(simulation) => {
             if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
                 collector.finish(simulation.report.end_us);
-                let info = coldstart::html::RunInfo {
-                    scenario: simulation.scenario.clone(),
-                    source: args.rerun_command(scenario.seed).replace(" --check", ""),
-                    seed: Some(scenario.seed),
-                    digest: simulation.report.digest,
-                    events: simulation.report.events,
-                    steps: simulation.report.steps,
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                };
+                let info = coldstart::html::RunInfo::new(
+                    simulation.scenario.clone(),
+                    args.rerun_command(scenario.seed).replace(" --check", ""),
+                    simulation.report.digest,
+                    simulation.report.events,
+                    simulation.report.steps,
+                )
+                .with_seed(Some(scenario.seed))
+                .with_version(env!("CARGO_PKG_VERSION").to_string());
                 let page = coldstart::html::render_run(collector, &info, &simulation.metrics);
                 if let Err(error) = std::fs::write(path, page) {
                     return file_error(path, error);
@@ -947,10 +943,8 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         (None, Some(t_us)) => Some(Until::TimeUs(t_us)),
         (None, None) => None,
     };
-    let options = DriverOptions {
-        check_invariants: args.check || cfg!(debug_assertions),
-        ..DriverOptions::default()
-    };
+    let options =
+        DriverOptions::default().with_check_invariants(args.check || cfg!(debug_assertions));
     let mut latencies = Latencies::new();
     let mut progress = Progress::new(None, "events", args.output.quiet);
     let result = log::replay(reader, options, until, args.verify, |event| {
@@ -1003,25 +997,18 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
             Err(error) => file_error(&args.log, format!("cannot print the state: {error}")),
         };
     }
-    let run = RunReport {
-        steps: driver.steps(),
-        drain_steps: 0,
-        events: driver.events_count(),
-        digest: driver.digest(),
-        end_us: driver.provider().now_us(),
-    };
+    let run = driver.report_so_far();
     let metrics = driver.provider().metrics();
     if let (Some(path), Some(collector)) = (&args.output.html, &mut collector) {
         collector.finish(run.end_us);
-        let info = coldstart::html::RunInfo {
-            scenario: args.log.display().to_string(),
-            source: format!("coldstart replay {}", args.log.display()),
-            seed: None,
-            digest: run.digest,
-            events: run.events,
-            steps: run.steps,
-            version: replayed.header.coldstart_version.clone(),
-        };
+        let info = coldstart::html::RunInfo::new(
+            args.log.display().to_string(),
+            format!("coldstart replay {}", args.log.display()),
+            run.digest,
+            run.events,
+            run.steps,
+        )
+        .with_version(replayed.header.coldstart_version.clone());
         let page = coldstart::html::render_run(collector, &info, metrics);
         if let Err(error) = std::fs::write(path, page) {
             return file_error(path, error);

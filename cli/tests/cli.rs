@@ -195,10 +195,7 @@ fn a_refused_input_names_its_step() {
 #[test]
 fn the_drain_is_bounded() {
     let provider = Provider::new(default_config(Pressure::Reject), Builtin::default()).unwrap();
-    let options = DriverOptions {
-        drain_steps_max: 3,
-        ..DriverOptions::default()
-    };
+    let options = DriverOptions::default().with_drain_steps_max(3);
     let mut driver = Driver::new(provider, options);
     let error = driver
         .run(default_workload(1, 10).inputs().unwrap())
@@ -214,12 +211,12 @@ fn the_drain_is_bounded() {
 #[test]
 fn the_default_scenario_exercises_every_path() {
     let run = |pressure| {
-        simulate(SimulateOptions {
-            invocations: 20_000,
-            pressure,
-            check_invariants: false,
-            ..SimulateOptions::default()
-        })
+        simulate(
+            SimulateOptions::default()
+                .with_invocations(20_000)
+                .with_pressure(pressure)
+                .with_check_invariants(false),
+        )
         .unwrap()
         .metrics
     };

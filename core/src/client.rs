@@ -38,8 +38,9 @@ pub enum InvocationState {
         /// Its container there.
         container: ContainerId,
     },
-    /// Its container is paying the start overhead (`Config::cold_start_us`
-    /// or `warm_start_us`).
+    /// Its container is paying the start overhead (its function's cold- or
+    /// warm-start cost: `FunctionDef::cold_start_us`, `warm_start_us`, or
+    /// the `Config`'s).
     Starting {
         /// The host its container is on.
         host: HostId,

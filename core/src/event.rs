@@ -85,7 +85,8 @@ pub enum EventKind {
         reason: RejectReason,
     },
     /// An idle container of the function takes the invocation (spec R57):
-    /// its `ExecutionStarted` follows `Config::warm_start_us` later.
+    /// its `ExecutionStarted` follows the function's warm-start overhead
+    /// later (`FunctionDef::warm_start_us`, or `Config::warm_start_us`).
     WarmStart {
         /// The invocation started.
         invocation: InvocationId,

@@ -764,21 +764,47 @@ impl Hosts {
 
     /// The lowest-numbered host holding the request's image (present or
     /// arriving) that fits: image locality's first choice. Exact whatever
-    /// is stale: the copies are filed at once, and each is checked by
-    /// `fits` itself.
+    /// is stale: the copies are filed at once, each candidate is checked by
+    /// `fits` itself, and stale holders are checked apart.
     pub fn first_fit_holding(&self, request: &PlacementRequest) -> Option<usize> {
         let fitting = |host: usize| self.hosts[host].fits(request);
-        if self.index.is_none() {
+        let Some(index) = &self.index else {
             return (0..self.hosts.len()).find(|&host| {
                 self.hosts[host].images.contains_key(&request.image) && fitting(host)
             });
+        };
+        let copies = self.orders.copies.get(&request.image)?;
+        let stale = |host: usize| self.stale[host];
+        // The copies walked in step with the tree's fresh hosts whose keys
+        // cover the RAM and the scratch (which `fits` implies of any
+        // holder): full holders cost no visit each.
+        let scratch_only = Needed::scratch_only(request);
+        let mut found = None;
+        let mut from = 0;
+        while let Some(candidate) = index.first(Want::Fit, scratch_only, from, &stale) {
+            let Some(&holder) = copies.range(candidate as u32..).next() else {
+                break;
+            };
+            let holder = holder as usize;
+            if holder == candidate && fitting(holder) {
+                found = Some(holder);
+                break;
+            }
+            from = if holder == candidate {
+                holder + 1
+            } else {
+                holder
+            };
         }
-        self.orders
-            .copies
-            .get(&request.image)?
+        // Stale holders, whose keys may be out of date, checked exactly.
+        let stale_found = self
+            .stale_list
             .iter()
             .map(|&host| host as usize)
-            .find(|&host| fitting(host))
+            .filter(|&host| found.is_none_or(|found| host < found))
+            .filter(|&host| copies.contains(&(host as u32)) && fitting(host))
+            .min();
+        stale_found.or(found)
     }
 
     /// Calls `emit(low, high)` on runs of hosts `low..high` that all fit
@@ -1347,11 +1373,14 @@ mod tests {
         // For fit the idle-pinned copy's bytes are reclaimable, not
         // discounted: the tree's first part finds host 63 alike.
         assert_eq!(hosts.first_fit(&wanted, Want::Fit), Some(63));
+        // Image locality walks the copies in step with the tree alike.
+        assert_eq!(hosts.first_fit_holding(&wanted), Some(63));
         hosts[63].slots_used = 2;
         hosts[63].busy_count = 2;
         hosts.refresh();
         assert_eq!(hosts.first_fit(&wanted, Want::Room), None);
         assert_eq!(hosts.first_fit(&wanted, Want::Fit), None);
+        assert_eq!(hosts.first_fit_holding(&wanted), None);
         assert_eq!(all_agree(&hosts, &wanted, 0), Ok(()));
     }
 

@@ -56,8 +56,11 @@ pub struct Input {
 ///     .apply(&Input { at_us: 0, command: Command::RegisterImage { size_bytes: 50 * MIB } })?
 ///     .image()
 ///     .unwrap();
-/// let def = FunctionDef::new(image, 128 * MIB, 3_000_000).with_scratch_bytes(10 * MIB);
+/// let def = FunctionDef::new(image, 128 * MIB, 3_000_000)
+///     .with_scratch_bytes(10 * MIB)
+///     .with_cold_start_us(400_000); // its own; warm starts use the Config's
 /// assert_eq!(def.scratch_bytes, 10 * MIB);
+/// assert_eq!((def.cold_start_us, def.warm_start_us), (Some(400_000), None));
 /// let function = provider
 ///     .apply(&Input { at_us: 0, command: Command::RegisterFunction(def) })?
 ///     .function();
@@ -79,6 +82,19 @@ pub struct FunctionDef {
     /// The longest an invocation's code may run before it times out
     /// (µs), counted from its `ExecutionStarted` (spec R88).
     pub time_limit_us: u64,
+    /// The function's own cold-start overhead (µs, at most
+    /// `limits::DURATION_MAX_US`): what its containers pay once their image
+    /// is on the host, before they are ready, and what a cold invocation is
+    /// billed for on top of its run (spec R41a). `None`: the configuration's
+    /// [`Config::cold_start_us`](crate::Config::cold_start_us).
+    #[serde(default)]
+    pub cold_start_us: Option<u64>,
+    /// The function's own warm-start overhead (µs, at most
+    /// `limits::DURATION_MAX_US`): what a warm start waits before its code
+    /// runs (spec R41a). `None`: the configuration's
+    /// [`Config::warm_start_us`](crate::Config::warm_start_us).
+    #[serde(default)]
+    pub warm_start_us: Option<u64>,
     /// The most invocations one of its containers runs at once (spec
     /// R57a): 1, the default, is Lambda's one request per execution
     /// environment; more lets an invocation join a container of the
@@ -102,8 +118,26 @@ impl FunctionDef {
             memory_bytes,
             scratch_bytes: 0,
             time_limit_us,
+            cold_start_us: None,
+            warm_start_us: None,
             concurrency: 1,
         }
+    }
+
+    /// The same, with a cold-start overhead of its own (µs) instead of the
+    /// configuration's.
+    #[must_use]
+    pub fn with_cold_start_us(mut self, cold_start_us: u64) -> Self {
+        self.cold_start_us = Some(cold_start_us);
+        self
+    }
+
+    /// The same, with a warm-start overhead of its own (µs) instead of the
+    /// configuration's.
+    #[must_use]
+    pub fn with_warm_start_us(mut self, warm_start_us: u64) -> Self {
+        self.warm_start_us = Some(warm_start_us);
+        self
     }
 
     /// The same, with at most `concurrency` invocations per container at
@@ -148,9 +182,9 @@ pub enum Command {
         size_bytes: u64,
     },
     /// Registers a function; answered by `FunctionRegistered` (spec R40,
-    /// R41). Refused if the image is unknown, a value is zero (scratch
-    /// may be) or above its limit, or no host could ever hold one of its
-    /// containers.
+    /// R41). Refused if the image is unknown, a value is zero (scratch and
+    /// start costs may be) or above its limit, or no host could ever hold
+    /// one of its containers.
     RegisterFunction(FunctionDef),
     /// Invokes `function`; the fake code's behaviour is given here (spec
     /// R42, R43). Answered by `Accepted`, then a warm or cold start, a

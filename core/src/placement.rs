@@ -308,7 +308,7 @@ impl Core {
         if self.containers.get(container).is_some_and(|c| c.uses == 0) {
             self.metrics.prewarm_warm_starts += 1;
         }
-        let due = self.now_us + self.config.warm_start_us;
+        let due = self.now_us + self.start_costs_of(container).1;
         self.schedule(due, Timer::ContainerReady { container });
         if let Some(c) = self.containers.get_mut(container) {
             c.state = ContainerState::Starting { invocation };
@@ -764,13 +764,17 @@ impl Core {
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("unknown container"));
+        let cold_start_us = self.functions.get(c.function).map_or_else(
+            || bug("a container of an unknown function"),
+            |f| f.cold_start_us,
+        );
         let invocation = match c.state {
             ContainerState::Preparing { invocation } | ContainerState::Starting { invocation } => {
                 invocation
             }
             ContainerState::PrewarmPreparing { keep_alive_us } => {
                 c.state = ContainerState::PrewarmStarting { keep_alive_us };
-                let due = self.now_us + self.config.cold_start_us;
+                let due = self.now_us + cold_start_us;
                 self.schedule(due, Timer::ContainerReady { container });
                 return;
             }
@@ -785,7 +789,19 @@ impl Core {
                 cold: true,
             };
         }
-        let due = self.now_us + self.config.cold_start_us;
+        let due = self.now_us + cold_start_us;
         self.schedule(due, Timer::ContainerReady { container });
+    }
+
+    /// The cold- and warm-start overheads of `container`'s function (its
+    /// own, or the configuration's: spec R41a).
+    fn start_costs_of(&self, container: ContainerId) -> (u64, u64) {
+        self.containers
+            .get(container)
+            .and_then(|c| self.functions.get(c.function))
+            .map_or_else(
+                || bug("a container of an unknown function"),
+                |f| (f.cold_start_us, f.warm_start_us),
+            )
     }
 }

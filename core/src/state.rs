@@ -92,6 +92,10 @@ pub(crate) struct Function {
     pub memory_bytes: u64,
     pub scratch_bytes: u64,
     pub time_limit_us: u64,
+    /// Its cold-start overhead: its own, or the configuration's (R41a).
+    pub cold_start_us: u64,
+    /// Its warm-start overhead: its own, or the configuration's (R41a).
+    pub warm_start_us: u64,
     /// The most invocations one container runs at once (R57a).
     pub concurrency: u32,
     /// Idle containers of this function by warm priority.

@@ -314,6 +314,8 @@ impl Core {
             memory_bytes,
             scratch_bytes,
             time_limit_us,
+            cold_start_us,
+            warm_start_us,
             concurrency,
         } = *def;
         let Some(img) = self.images.get(image) else {
@@ -337,6 +339,12 @@ impl Core {
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
+        if let Some(cold_start_us) = cold_start_us {
+            check_duration("cold_start_us", cold_start_us)?;
+        }
+        if let Some(warm_start_us) = warm_start_us {
+            check_duration("warm_start_us", warm_start_us)?;
+        }
         if concurrency > CONCURRENCY_MAX {
             return Err(Refusal::TooLarge {
                 field: "concurrency".into(),
@@ -422,6 +430,8 @@ impl Core {
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
+                cold_start_us,
+                warm_start_us,
                 concurrency,
             }) => {
                 let function = self
@@ -431,6 +441,8 @@ impl Core {
                         memory_bytes,
                         scratch_bytes,
                         time_limit_us,
+                        cold_start_us: cold_start_us.unwrap_or(self.config.cold_start_us),
+                        warm_start_us: warm_start_us.unwrap_or(self.config.warm_start_us),
                         concurrency,
                         idle: Default::default(),
                         joinable: Default::default(),
@@ -649,8 +661,7 @@ impl Core {
             time_limit_us: function.time_limit_us,
             memory_bytes: function.memory_bytes,
             scratch_bytes: function.scratch_bytes,
-            duration_us: (if cold { self.config.cold_start_us } else { 0 })
-                + (now_us - code_start_us),
+            duration_us: (if cold { function.cold_start_us } else { 0 }) + (now_us - code_start_us),
             ingress_bytes: inv.ingress_bytes,
             egress_bytes: if success { inv.egress_bytes } else { 0 },
             cold,

@@ -1274,6 +1274,94 @@ fn keep_alive_expires_at_the_exact_time() {
     assert_eq!(w.p.metrics().containers_expired, 1);
 }
 
+/// A function's own start costs (spec R41a): paid on its cold and warm
+/// starts and billed on its cold one, while a function beside it keeps the
+/// configuration's.
+#[test]
+fn a_function_pays_and_is_billed_its_own_start_costs() {
+    use coldstart_core::limits::DURATION_MAX_US;
+    let mut w = World::new(config(1, host_spec(4 * GIB, 4, 2 * GIB), 1_000));
+    let image = w.image(50);
+    let own = FunctionDef::new(image, 512 * MIB, 1_000_000)
+        .with_cold_start_us(1_500)
+        .with_warm_start_us(30);
+    let events = w.step(0, Command::RegisterFunction(own));
+    assert_eq!(
+        events,
+        vec![ev(
+            0,
+            EventKind::FunctionRegistered {
+                function: fun(0),
+                image
+            }
+        )]
+    );
+    let g = fun(0);
+    let f = w.function(image, 512 * MIB, 0, 1_000_000);
+    let (a, _) = w.invoke(0, g, success(500, 1));
+    let (b, _) = w.invoke(0, f, success(500, 2));
+    // The image is on the host at 100; f pays the configuration's 100 µs,
+    // g its own 1,500. Billed: f 100 + 500 µs → 1 ms: 200,000 + 8,334;
+    // g 1,500 + 500 µs → 2 ms: 200,000 + 16,667.
+    assert_eq!(
+        w.advance(10_000),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, b, ctr(1)),
+            completed(700, b, 2, 208_334),
+            idle(700, ctr(1), 700 + KEEP),
+            exec(1_600, a, ctr(0)),
+            completed(2_100, a, 1, 216_667),
+            idle(2_100, ctr(0), 2_100 + KEEP),
+        ]
+    );
+    // Warm: g waits its own 30 µs, f the configuration's 10; neither is
+    // billed for it (1 ms of code each).
+    let (c, events) = w.invoke(10_000, g, success(1_000, 3));
+    assert_eq!(
+        events,
+        vec![accepted(10_000, c, g), warm(10_000, c, ctr(0), H0)]
+    );
+    let (d, _) = w.invoke(10_000, f, success(1_000, 4));
+    assert_eq!(
+        w.advance(20_000),
+        vec![
+            exec(10_010, d, ctr(1)),
+            exec(10_030, c, ctr(0)),
+            completed(11_010, d, 4, 208_334),
+            idle(11_010, ctr(1), 11_010 + KEEP),
+            completed(11_030, c, 3, 208_334),
+            idle(11_030, ctr(0), 11_030 + KEEP),
+        ]
+    );
+    // Start costs are durations: at most DURATION_MAX_US, and 0 is allowed.
+    for (def, field) in [
+        (
+            FunctionDef::new(image, 100, 10).with_cold_start_us(DURATION_MAX_US + 1),
+            "cold_start_us",
+        ),
+        (
+            FunctionDef::new(image, 100, 10).with_warm_start_us(DURATION_MAX_US + 1),
+            "warm_start_us",
+        ),
+    ] {
+        assert_eq!(
+            w.refuse(30_000, Command::RegisterFunction(def)),
+            Refusal::TooLarge {
+                field: field.into(),
+                value: DURATION_MAX_US + 1,
+                max: DURATION_MAX_US
+            }
+        );
+    }
+    let edge = FunctionDef::new(image, 100, 10)
+        .with_cold_start_us(DURATION_MAX_US)
+        .with_warm_start_us(0);
+    assert_eq!(w.step(30_000, Command::RegisterFunction(edge)).len(), 1);
+}
+
 /// Billing to the picodollar with the default Lambda prices.
 #[test]
 fn billing_to_the_exact_picodollar() {

@@ -4,8 +4,8 @@
 
 use crate::machine::Machine;
 use crate::ops::{Case, Resolver};
-use coldstart_core::{Event, EventKind, Input};
-use std::collections::BTreeSet;
+use coldstart_core::{Command, Event, EventKind, FunctionId, Input, InvocationId};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where and how two implementations disagreed (or one broke an invariant).
 #[derive(Clone, Debug)]
@@ -36,8 +36,63 @@ pub struct Trace {
     pub events: Vec<Event>,
     /// How many inputs were refused.
     pub refusals: usize,
-    /// The names of the event kinds (and races) seen.
+    /// The names of the event kinds (and races) seen, and
+    /// `ColdStart/OwnCost`, `WarmStart/OwnCost` for a start of a function
+    /// with a cost of its own for it (spec R41a).
     pub kinds: BTreeSet<&'static str>,
+    /// What naming the starts that pay a function's own costs needs.
+    own_costs: OwnCosts,
+}
+
+/// The functions with start costs of their own (learned from their
+/// registrations) and each accepted invocation's function.
+#[derive(Clone, Debug, Default)]
+struct OwnCosts {
+    cold: BTreeSet<FunctionId>,
+    warm: BTreeSet<FunctionId>,
+    function_of: BTreeMap<InvocationId, FunctionId>,
+}
+
+impl OwnCosts {
+    /// Learns from one step's input and events; returns the names of the
+    /// starts among the events that paid a function's own cost.
+    fn learn(&mut self, input: &Input, events: &[Event]) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for e in events {
+            match e.kind {
+                EventKind::FunctionRegistered { function, .. } => {
+                    if let Command::RegisterFunction(def) = &input.command {
+                        if def.cold_start_us.is_some() {
+                            self.cold.insert(function);
+                        }
+                        if def.warm_start_us.is_some() {
+                            self.warm.insert(function);
+                        }
+                    }
+                }
+                EventKind::Accepted {
+                    invocation,
+                    function,
+                } => {
+                    self.function_of.insert(invocation, function);
+                }
+                EventKind::ColdStart { invocation, .. } if self.has(invocation, |o| &o.cold) => {
+                    names.push("ColdStart/OwnCost");
+                }
+                EventKind::WarmStart { invocation, .. } if self.has(invocation, |o| &o.warm) => {
+                    names.push("WarmStart/OwnCost");
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    fn has(&self, invocation: InvocationId, set: impl Fn(&Self) -> &BTreeSet<FunctionId>) -> bool {
+        self.function_of
+            .get(&invocation)
+            .is_some_and(|f| set(self).contains(f))
+    }
 }
 
 /// The name under which a refusal judged after timers that fired in the
@@ -294,6 +349,9 @@ fn step_both<A: Machine, B: Machine>(
     }
     for e in &ea {
         trace.kinds.insert(kind_name(&e.kind));
+    }
+    for name in trace.own_costs.learn(input, &ea) {
+        trace.kinds.insert(name);
     }
     // A join (spec R57b) is a `WarmStart` like any other: told apart by
     // the counters it moves.

@@ -15,8 +15,22 @@ use serde::{Deserialize, Serialize};
 
 /// A configuration, small enough to be tight: sizes are in "units" of 10
 /// bytes, bandwidths make one unit take 10 µs to move.
+///
+/// `#[non_exhaustive]`: build it from [`Shape::default`] with the `with_*`
+/// methods, one for every field, so a field added later folds its default.
+///
+/// ```
+/// use coldstart_model::ops::{HostShape, Shape};
+///
+/// let shape = Shape::default()
+///     .with_hosts(vec![HostShape::new(7, 1, 11)])
+///     .with_queue_capacity(Some(2));
+/// let (config, _policies) = shape.build();
+/// assert_eq!(config.hosts.len(), 1);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct Shape {
     /// The compute hosts: at most 4 are used (an empty list gives one host of
     /// 8 RAM units, 2 slots and 12 disk units).
@@ -50,8 +64,10 @@ pub struct Shape {
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
+/// `#[non_exhaustive]`: build it with [`HostShape::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
 pub struct HostShape {
     /// RAM in units, folded to 1..=16.
     pub ram_units: u8,
@@ -65,7 +81,85 @@ const UNIT_BYTES: u64 = 10;
 /// One unit per 10 µs.
 const BYTES_PER_S: u64 = 1_000_000;
 
+impl HostShape {
+    /// A host of `ram_units` RAM, `slots` slots and `disk_units` disk
+    /// (each folded into range by [`Shape::build`]).
+    pub fn new(ram_units: u8, slots: u8, disk_units: u8) -> HostShape {
+        HostShape {
+            ram_units,
+            slots,
+            disk_units,
+        }
+    }
+}
+
 impl Shape {
+    /// These hosts, in place of what there was.
+    pub fn with_hosts(mut self, hosts: Vec<HostShape>) -> Shape {
+        self.hosts = hosts;
+        self
+    }
+
+    /// This main storage capacity (units), in place of what there was.
+    pub fn with_main_units(mut self, main_units: u8) -> Shape {
+        self.main_units = main_units;
+        self
+    }
+
+    /// This pressure mode (`Some`: a queue), in place of what there was.
+    pub fn with_queue_capacity(mut self, queue_capacity: Option<u8>) -> Shape {
+        self.queue_capacity = queue_capacity;
+        self
+    }
+
+    /// This cold start (µs, folded), in place of what there was.
+    pub fn with_cold_start_us(mut self, cold_start_us: u8) -> Shape {
+        self.cold_start_us = cold_start_us;
+        self
+    }
+
+    /// This warm start (µs, folded), in place of what there was.
+    pub fn with_warm_start_us(mut self, warm_start_us: u8) -> Shape {
+        self.warm_start_us = warm_start_us;
+        self
+    }
+
+    /// This keep-alive (µs, folded), in place of what there was.
+    pub fn with_keep_alive_us(mut self, keep_alive_us: u16) -> Shape {
+        self.keep_alive_us = keep_alive_us;
+        self
+    }
+
+    /// This retention, in place of what there was.
+    pub fn with_retain(mut self, retain: Option<u8>) -> Shape {
+        self.retain = retain;
+        self
+    }
+
+    /// This host-selection code, in place of what there was.
+    pub fn with_selection(mut self, selection: u8) -> Shape {
+        self.selection = selection;
+        self
+    }
+
+    /// This warm-choice, keep-alive and eviction code, in place of what there was.
+    pub fn with_warm_choice(mut self, warm_choice: u8) -> Shape {
+        self.warm_choice = warm_choice;
+        self
+    }
+
+    /// This retry and pre-warm code, in place of what there was.
+    pub fn with_retry_attempts(mut self, retry_attempts: u8) -> Shape {
+        self.retry_attempts = retry_attempts;
+        self
+    }
+
+    /// This retry backoff (µs, folded), in place of what there was.
+    pub fn with_retry_backoff_us(mut self, retry_backoff_us: u8) -> Shape {
+        self.retry_backoff_us = retry_backoff_us;
+        self
+    }
+
     /// The configuration and policies this shape describes. Out-of-range
     /// values are folded into range, so every shape is valid.
     pub fn build(&self) -> (Config, Builtin) {
@@ -203,8 +297,15 @@ pub enum Op {
         scratch_units: u8,
         /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
+        /// Start costs of its own (spec R41a): `% 4` is 0 for none (the
+        /// configuration's), 1 for a cold-start cost, 2 for a warm-start
+        /// cost, 3 for both; `v = / 4` (0..64) gives them in duration units,
+        /// `v` for the cold start and `v % 12` for the warm start.
+        #[serde(default)]
+        start_costs: u8,
         /// The most invocations per container, folded to 0..5 (0 is
-        /// refused; 1 is the default, spec R57a).
+        /// refused; 1, the default, also for ops written before the field).
+        #[serde(default = "one")]
         concurrency: u8,
     },
     /// Invokes a function with fake code.
@@ -375,19 +476,25 @@ impl Resolver {
                 memory_units,
                 scratch_units,
                 time_limit_us,
+                start_costs,
                 concurrency,
-            } => (
-                now_us,
-                Command::RegisterFunction(
-                    FunctionDef::new(
-                        pick(&self.images, image),
-                        self.scale.bytes(u64::from(memory_units % 10)),
-                        self.scale.us(u64::from(time_limit_us % 400)),
-                    )
-                    .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6)))
-                    .with_concurrency(u32::from(concurrency % 5)),
-                ),
-            ),
+            } => {
+                let mut def = FunctionDef::new(
+                    pick(&self.images, image),
+                    self.scale.bytes(u64::from(memory_units % 10)),
+                    self.scale.us(u64::from(time_limit_us % 400)),
+                )
+                .with_scratch_bytes(self.scale.bytes(u64::from(scratch_units % 6)));
+                let v = u64::from(start_costs / 4);
+                if start_costs % 4 == 1 || start_costs % 4 == 3 {
+                    def = def.with_cold_start_us(self.scale.us(v));
+                }
+                if start_costs % 4 >= 2 {
+                    def = def.with_warm_start_us(self.scale.us(v % 12));
+                }
+                let def = def.with_concurrency(u32::from(concurrency % 5));
+                (now_us, Command::RegisterFunction(def))
+            }
             Op::Invoke {
                 function,
                 clone_us,
@@ -600,7 +707,7 @@ fn with_hybrid_histogram(warm_choice: u8) -> u8 {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
-        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, concurrency)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, concurrency }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>(), any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, start_costs, concurrency)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, start_costs, concurrency }),
         10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
         4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
         3 => Just(Op::NextTimer),
@@ -628,6 +735,7 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
                 any::<u8>(),
                 1u16..400,
                 any::<u8>(),
+                any::<u8>(),
             ),
             2..6,
         ),
@@ -639,9 +747,14 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
 }
 
 /// A function registration in a case's set-up: `(image, memory_units,
-/// scratch_units, time_limit_us, concurrency)`, folded into range by
-/// `Case::with_setup`.
-pub type FunctionSetup = (u8, u8, u8, u16, u8);
+/// scratch_units, time_limit_us, start_costs, concurrency)`, folded into
+/// range by `Case::with_setup` (`start_costs` as [`Op::RegisterFunction`]
+/// reads it; `concurrency`: 2 to 4 for multiples of 3, else 1).
+pub type FunctionSetup = (u8, u8, u8, u16, u8, u8);
+
+fn one() -> u8 {
+    1
+}
 
 impl Case {
     /// A case whose ops register an image per `image_units` entry and a
@@ -649,8 +762,8 @@ impl Case {
     /// proptest's `case` and the fuzzers' `arbitrary_case`, build their
     /// cases here, so they share one idea of a good start: images of 1 to 8
     /// units, functions of 1 to 4 memory units with a time limit of at
-    /// least 50 µs, half of them of concurrency 1 and half of 2 to 4 (spec
-    /// R57a).
+    /// least 50 µs, two in three of concurrency 1 and the others of 2 to 4
+    /// (spec R57a).
     pub fn with_setup(
         shape: Shape,
         image_units: &[u8],
@@ -664,16 +777,17 @@ impl Case {
             })
             .collect();
         ops.extend(functions.iter().map(
-            |&(image, memory_units, scratch_units, time_limit_us, concurrency)| {
+            |&(image, memory_units, scratch_units, time_limit_us, start_costs, concurrency)| {
                 Op::RegisterFunction {
                     image,
                     memory_units: memory_units % 4 + 1,
                     scratch_units,
                     time_limit_us: time_limit_us.max(50),
-                    concurrency: if concurrency % 2 == 0 {
+                    start_costs,
+                    concurrency: if concurrency % 3 != 0 {
                         1
                     } else {
-                        concurrency / 2 % 3 + 2
+                        concurrency / 3 % 3 + 2
                     },
                 }
             },

@@ -149,6 +149,10 @@ struct Function {
     memory_bytes: u64,
     scratch_bytes: u64,
     time_limit_us: u64,
+    /// R41a: its own cold-start overhead, if it has one.
+    cold_start_us: Option<u64>,
+    /// R41a: its own warm-start overhead, if it has one.
+    warm_start_us: Option<u64>,
     /// R57a: the most invocations one container holds at once.
     concurrency: u32,
     /// R154: the function's pending pre-warm, if it has one.
@@ -367,6 +371,16 @@ impl World {
     }
     fn function(&self, id: FunctionId) -> &Function {
         self.functions.get(id.to_bits()).expect("function")
+    }
+    /// R41a: what a cold start of `id`'s containers pays.
+    fn cold_cost(&self, id: FunctionId) -> u64 {
+        let own = self.function(id).cold_start_us;
+        own.unwrap_or(self.config.cold_start_us)
+    }
+    /// R41a: what a warm start of `id` pays.
+    fn warm_cost(&self, id: FunctionId) -> u64 {
+        let own = self.function(id).warm_start_us;
+        own.unwrap_or(self.config.warm_start_us)
     }
     fn function_mut(&mut self, id: FunctionId) -> &mut Function {
         self.functions.get_mut(id.to_bits()).expect("function")
@@ -827,6 +841,8 @@ impl<P: Policies> Model<P> {
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
+                cold_start_us,
+                warm_start_us,
                 concurrency,
                 ..
             }) => {
@@ -852,6 +868,8 @@ impl<P: Policies> Model<P> {
                 too_large("memory_bytes", memory_bytes, BYTES_MAX)?;
                 too_large("scratch_bytes", scratch_bytes, BYTES_MAX)?;
                 too_large("time_limit_us", time_limit_us, DURATION_MAX_US)?;
+                too_large("cold_start_us", cold_start_us.unwrap_or(0), DURATION_MAX_US)?;
+                too_large("warm_start_us", warm_start_us.unwrap_or(0), DURATION_MAX_US)?;
                 too_large(
                     "concurrency",
                     u64::from(concurrency),
@@ -995,6 +1013,8 @@ impl<P: Policies> Model<P> {
                 memory_bytes,
                 scratch_bytes,
                 time_limit_us,
+                cold_start_us,
+                warm_start_us,
                 concurrency,
                 ..
             }) => {
@@ -1004,6 +1024,8 @@ impl<P: Policies> Model<P> {
                     memory_bytes,
                     scratch_bytes,
                     time_limit_us,
+                    cold_start_us,
+                    warm_start_us,
                     concurrency,
                     prewarm: None,
                 });
@@ -1221,7 +1243,7 @@ impl<P: Policies> Model<P> {
         // 1. take it out of the idle state (sets are derived; cancel the timer)
         self.w.cancel(Timer::KeepAliveExpired { container: c });
         // 2.
-        let due = self.w.now + self.w.config.warm_start_us;
+        let due = self.w.now + self.w.warm_cost(self.w.ctr(c).function);
         self.w.schedule(due, Timer::ContainerReady { container: c });
         // 3.
         self.w.ctr_mut(c).state = CState::Starting(inv);
@@ -1665,7 +1687,7 @@ impl<P: Policies> Model<P> {
     fn begin_overhead(&mut self, c: ContainerId) {
         let ctr = self.w.ctr(c);
         let host = ctr.host;
-        let due = self.w.now + self.w.config.cold_start_us;
+        let due = self.w.now + self.w.cold_cost(ctr.function);
         let inv = match ctr.state {
             CState::Preparing(i) | CState::Starting(i) => i,
             CState::PrewarmPreparing { keep_alive_us } => {
@@ -1885,7 +1907,11 @@ impl<P: Policies> Model<P> {
             time_limit_us: f.time_limit_us,
             memory_bytes: f.memory_bytes,
             scratch_bytes: f.scratch_bytes,
-            duration_us: if cold { self.w.config.cold_start_us } else { 0 } + (now - code_start_us),
+            duration_us: if cold {
+                self.w.cold_cost(invocation.function)
+            } else {
+                0
+            } + (now - code_start_us),
             ingress_bytes: invocation.ingress_bytes,
             egress_bytes: if success { invocation.egress_bytes } else { 0 },
             cold,

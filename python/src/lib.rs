@@ -24,7 +24,7 @@ mod policy;
 mod recorder;
 mod topy;
 
-use coldstart::driver::{DriverOptions, RunReport};
+use coldstart::driver::DriverOptions;
 use coldstart::log::{self, LogReader, RunError};
 use coldstart::report::{self, Latencies};
 use coldstart::scenario::{self, Scenario, ScenarioError as ScenarioProblem};
@@ -388,6 +388,11 @@ pub(crate) fn input_of(object: &Bound<'_, PyAny>) -> PyResult<Input> {
         .map_err(|error| InputError::new_err(format!("not an input: {error}")))
 }
 
+/// Whether `dict` has the key `name`.
+fn def_has(dict: &Bound<'_, PyDict>, py: Python<'_>, name: &str) -> bool {
+    dict.contains(PyString::new(py, name)).unwrap_or(false)
+}
+
 /// The step API's hot path: the flat dicts the helpers make for the
 /// common commands, read field by field. None for anything else — or
 /// anything off (a missing, extra or mistyped field) — which the general
@@ -473,6 +478,17 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                 let time_limit_us = field(dict, pyo3::intern!(py, "time_limit_us"))?;
                 let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
                     .with_scratch_bytes(scratch_bytes);
+                // The optional start costs: an integer, or absent (a
+                // `None` value goes to the general path, which reads it
+                // as absent too).
+                let cold = pyo3::intern!(py, "cold_start_us");
+                if dict.contains(cold).ok()? {
+                    def = def.with_cold_start_us(field(dict, cold)?);
+                }
+                let warm = pyo3::intern!(py, "warm_start_us");
+                if dict.contains(warm).ok()? {
+                    def = def.with_warm_start_us(field(dict, warm)?);
+                }
                 // The optional concurrency (spec R57a): an integer, or
                 // absent for 1.
                 let concurrency = pyo3::intern!(py, "concurrency");
@@ -482,10 +498,9 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                 }
                 Command::RegisterFunction(def)
             },
-            4 + usize::from(
-                dict.contains(pyo3::intern!(py, "concurrency"))
-                    .unwrap_or(false),
-            ),
+            4 + usize::from(def_has(dict, py, "cold_start_us"))
+                + usize::from(def_has(dict, py, "warm_start_us"))
+                + usize::from(def_has(dict, py, "concurrency")),
         ),
         _ => return None,
     };
@@ -759,10 +774,7 @@ fn replay<'py>(
         None => None,
     };
     let failure = policy.as_ref().map(|policy| policy.failure().clone());
-    let options = DriverOptions {
-        check_invariants: check,
-        ..DriverOptions::default()
-    };
+    let options = DriverOptions::default().with_check_invariants(check);
     let result = py.detach(|| -> Result<Vec<(String, Value)>, String> {
         let reader = LogReader::open(&path).map_err(|error| error.to_string())?;
         let mut latencies = Latencies::new();
@@ -801,13 +813,7 @@ fn replay_fields<P: coldstart::Policies>(
     latencies: &mut Latencies,
 ) -> Vec<(String, Value)> {
     let driver = &replayed.driver;
-    let run = RunReport {
-        steps: driver.steps(),
-        drain_steps: 0,
-        events: driver.events_count(),
-        digest: driver.digest(),
-        end_us: driver.provider().now_us(),
-    };
+    let run = driver.report_so_far();
     report::fields(
         driver.provider().metrics(),
         &run,

@@ -96,6 +96,7 @@ impl PyRecorder {
             RunError::Drive(other) => SimulationError::new_err(other.to_string()),
             RunError::Log(error) => LogError::new_err(format!("{}: {error}", self.path.display())),
             RunError::Mismatch(message) => LogError::new_err(message),
+            other => SimulationError::new_err(other.to_string()),
         }
     }
 
@@ -159,10 +160,7 @@ impl PyRecorder {
             |problem: String| LogError::new_err(format!("{}: {problem}", path.display()));
         let format = LogFormat::from_path(&path).map_err(|error| file_error(error.to_string()))?;
         let file = File::create(&path).map_err(|error| file_error(error.to_string()))?;
-        let options = DriverOptions {
-            check_invariants: check,
-            ..DriverOptions::default()
-        };
+        let options = DriverOptions::default().with_check_invariants(check);
         let inner = Recorder::new(
             BufWriter::new(file),
             format,

@@ -18,8 +18,17 @@ pub use crate::driver::diff::{first_divergence, Divergence};
 pub use crate::driver::digest::EventDigest;
 
 /// How a [`Driver`] runs: whether it checks the invariants after every step,
-/// and how long the final drain may take.
+/// and how long the final drain may take. `#[non_exhaustive]`: start from
+/// [`DriverOptions::default`] and change it with the `with_*` methods.
+///
+/// ```
+/// use coldstart::driver::DriverOptions;
+///
+/// let options = DriverOptions::default().with_check_invariants(true).with_drain_steps_max(10);
+/// assert!(options.check_invariants);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DriverOptions {
     /// Call `check_invariants` after every step.
     pub check_invariants: bool,
@@ -37,10 +46,25 @@ impl Default for DriverOptions {
     }
 }
 
+impl DriverOptions {
+    /// Whether to check the invariants after every step, in place of what there was.
+    pub fn with_check_invariants(mut self, check_invariants: bool) -> DriverOptions {
+        self.check_invariants = check_invariants;
+        self
+    }
+
+    /// This bound on the final drain's `Advance` steps, in place of what there was.
+    pub fn with_drain_steps_max(mut self, drain_steps_max: u64) -> DriverOptions {
+        self.drain_steps_max = drain_steps_max;
+        self
+    }
+}
+
 /// Why a run stopped. `step` is the 0-based index of the input among all
 /// the inputs the driver applied (the stream first, then the drain's
 /// `Advance`s), so for a stream input it is its index in the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DriveError {
     /// An input of the stream was refused. A scenario's own inputs should
     /// never be: this is a bug in whatever produced the stream (or a log
@@ -100,19 +124,22 @@ impl std::fmt::Display for DriveError {
                 "step {step} (at {} µs) was refused: {refusal}",
                 input.at_us
             ),
-            DriveError::Invariant { step, violation } => {
-                write!(f, "after step {step}: {violation}")
-            }
-            DriveError::Encoding { step, message } => {
-                write!(f, "step {step}: an event could not be encoded: {message}")
-            }
+            DriveError::Invariant { step, violation } => write!(
+                f,
+                "after step {step}: {violation} (a bug in the core: please report it with the log that reproduces it)"
+            ),
+            DriveError::Encoding { step, message } => write!(
+                f,
+                "step {step}: an event could not be encoded: {message} (a bug: please report it)"
+            ),
             DriveError::Wait { step, error } => write!(f, "step {step} (a wait): {error}"),
             DriveError::Undrained {
                 drain_steps,
                 next_timer_us,
             } => write!(
                 f,
-                "timers still pending after {drain_steps} advance steps (next due at {next_timer_us} µs)"
+                "timers still pending after {drain_steps} advance steps (next due at {next_timer_us} µs): \
+                 a policy that keeps setting timers, or a bound too low for the run (DriverOptions::drain_steps_max)"
             ),
         }
     }
@@ -143,6 +170,7 @@ pub(crate) enum ToLog {
 
 /// What a finished run did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunReport {
     /// Inputs applied: the stream's plus the drain's `Advance`s.
     pub steps: u64,
@@ -376,6 +404,13 @@ impl<P: Policies> Driver<P> {
         }
         let drain_steps = self.drain_with(on_event)?;
         Ok(self.report(drain_steps))
+    }
+
+    /// The run so far, as a report with no drain counted (`drain_steps`
+    /// 0): the steps applied, the events and their digest, the current
+    /// time. What a run stopped early (a replay `--until` a time) reports.
+    pub fn report_so_far(&self) -> RunReport {
+        self.report(0)
     }
 
     fn report(&self, drain_steps: u64) -> RunReport {

@@ -105,20 +105,59 @@ impl std::fmt::Display for Fixed {
         }
         let scale = 10_u64.pow(decimals);
         let scaled = (value * scale as f64).round() as i64;
-        if scaled < 0 {
-            f.write_str("-")?;
+        let mut digits = Digits::new();
+        digits.push_fixed(scaled, decimals);
+        f.write_str(digits.as_str())
+    }
+}
+
+/// A number's text written backwards into a buffer on the stack, with no
+/// formatting machinery: the report writes tens of thousands of numbers,
+/// and `write!` of each was most of its rendering time.
+struct Digits {
+    buffer: [u8; 48],
+    start: usize,
+}
+
+impl Digits {
+    fn new() -> Digits {
+        Digits {
+            buffer: [0; 48],
+            start: 48,
         }
-        let magnitude = scaled.unsigned_abs();
-        write!(f, "{}", magnitude / scale)?;
+    }
+
+    fn push_byte(&mut self, byte: u8) {
+        self.start -= 1;
+        self.buffer[self.start] = byte;
+    }
+
+    /// `scaled / 10^decimals`, with exactly `decimals` decimals (at most
+    /// 19 of them, and 20 digits before the point: 48 bytes suffice).
+    fn push_fixed(&mut self, scaled: i64, decimals: u32) {
+        let mut magnitude = scaled.unsigned_abs();
+        for _ in 0..decimals {
+            self.push_byte(b'0' + (magnitude % 10) as u8);
+            magnitude /= 10;
+        }
         if decimals > 0 {
-            write!(
-                f,
-                ".{:0width$}",
-                magnitude % scale,
-                width = decimals as usize
-            )?;
+            self.push_byte(b'.');
         }
-        Ok(())
+        loop {
+            self.push_byte(b'0' + (magnitude % 10) as u8);
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if scaled < 0 {
+            self.push_byte(b'-');
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, '.' and '-' were written.
+        std::str::from_utf8(&self.buffer[self.start..]).unwrap_or("")
     }
 }
 
@@ -133,11 +172,13 @@ pub fn px(value: f64) -> Px {
 impl std::fmt::Display for Px {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let tenths = (self.0 * 10.0).round() as i64;
+        let mut digits = Digits::new();
         if tenths % 10 == 0 {
-            write!(f, "{}", tenths / 10)
+            digits.push_fixed(tenths / 10, 0);
         } else {
-            Fixed(tenths as f64 / 10.0, 1).fmt(f)
+            digits.push_fixed(tenths, 1);
         }
+        f.write_str(digits.as_str())
     }
 }
 
@@ -313,6 +354,15 @@ mod tests {
         assert_eq!(Fixed(0.05, 3).to_string(), "0.050");
         assert_eq!(Fixed(-12.5, 0).to_string(), "-13");
         assert_eq!(Fixed(f64::NAN, 2).to_string(), "–");
+        assert_eq!(Fixed(-0.04, 1).to_string(), "0.0");
+        assert_eq!(Fixed(-0.06, 1).to_string(), "-0.1");
+        assert_eq!(Fixed(1_234.567_8, 2).to_string(), "1234.57");
+        assert_eq!(Fixed(0.0, 0).to_string(), "0");
+        assert_eq!(Fixed(1e30, 0).to_string(), "9223372036854775807");
+        assert_eq!(Fixed(-1e30, 3).to_string(), "-9223372036854775.808");
+        assert_eq!(px(640.0).to_string(), "640");
+        assert_eq!(px(-12.0).to_string(), "-12");
+        assert_eq!(px(0.05).to_string(), "0.1");
         assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
     }
 }

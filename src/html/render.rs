@@ -1,17 +1,20 @@
 //! The run's report: header, time-series charts, heat maps, CDFs and the
 //! per-function and per-host tables, as one HTML string.
 
-use super::buckets::{Gauge, Timeline};
-use super::collector::{Collector, FunctionStats, Outcome, Series, RUN_SUB_BITS};
+use super::buckets::{Gauge, Timeline, BUCKETS};
+use super::collector::{Collector, FunctionStats, Outcome, RUN_SUB_BITS};
 use super::page::{
     document, escape, nice_ceiling, px, short_number, sortable_table, stroke, Fixed,
 };
 use crate::report::Histogram;
 use crate::Metrics;
 use std::fmt::Write;
+use std::ops::Range;
 
-/// What identifies the run, for the report's header.
+/// What identifies the run, for the report's header. `#[non_exhaustive]`:
+/// build it with [`RunInfo::new`] and the `with_*` methods.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunInfo {
     /// The scenario's name (its file, or `default`), or the log replayed.
     pub scenario: String,
@@ -28,6 +31,41 @@ pub struct RunInfo {
     /// The coldstart version that made the run (a log's writer, for a
     /// replay); the report's own is printed beside it.
     pub version: String,
+}
+
+impl RunInfo {
+    /// The run of `scenario`, made by `source`, whose `steps` inputs gave
+    /// `events` events of digest `digest`; no seed, and this crate's
+    /// version as the maker's.
+    pub fn new(
+        scenario: impl Into<String>,
+        source: impl Into<String>,
+        digest: u64,
+        events: u64,
+        steps: u64,
+    ) -> RunInfo {
+        RunInfo {
+            scenario: scenario.into(),
+            source: source.into(),
+            seed: None,
+            digest,
+            events,
+            steps,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// This workload seed (`None`: the run has none), in place of what there was.
+    pub fn with_seed(mut self, seed: Option<u64>) -> RunInfo {
+        self.seed = seed;
+        self
+    }
+
+    /// This maker's version, in place of what there was.
+    pub fn with_version(mut self, version: String) -> RunInfo {
+        self.version = version;
+        self
+    }
 }
 
 /// The most rows of the per-function table: the functions with the most
@@ -54,7 +92,7 @@ fn time_unit(end_us: u64) -> (f64, &'static str) {
     }
 }
 
-/// One line of a chart: its name and a value per interval (`None`: no
+/// One line of a chart: its name and a value per column (`None`: no
 /// value there, a gap).
 struct Line {
     name: String,
@@ -70,10 +108,26 @@ impl Line {
     }
 }
 
-/// A fault marker: the interval and what happened in it.
+/// A fault marker: the column and what happened in it.
 struct Fault {
-    bucket: usize,
+    column: usize,
     text: String,
+}
+
+/// Columns drawn per chart and per heat-map row, whatever the run's
+/// length: a run longer than [`BUCKETS`] µs uses between half and all of
+/// its intervals, and each column groups one or two of them (exact:
+/// counts and time integrals add), so the page has the same number of
+/// points, hover cells and markers for 10^5 invocations as for 10^8.
+pub const COLUMNS: usize = BUCKETS / 2;
+
+/// The intervals each column groups: `COLUMNS` (or fewer, for a run
+/// shorter than that many µs) consecutive ranges covering `0..used`.
+fn columns(used: usize) -> Vec<Range<usize>> {
+    let count = COLUMNS.min(used).max(1);
+    (0..count)
+        .map(|j| j * used / count..(j + 1) * used / count)
+        .collect()
 }
 
 /// A chart over the run's time.
@@ -91,7 +145,7 @@ struct TimeChart<'a> {
 struct Axis {
     timeline: Timeline,
     end_us: u64,
-    used: usize,
+    columns: Vec<Range<usize>>,
     faults: Vec<Fault>,
 }
 
@@ -101,18 +155,84 @@ impl Axis {
         LEFT_PX + plot * t_us / self.end_us.max(1) as f64
     }
 
-    /// An interval's midpoint, clipped to the run.
-    fn mid_us(&self, bucket: usize) -> f64 {
-        let start = self.timeline.start_us(bucket).min(self.end_us);
-        let end = self.timeline.start_us(bucket + 1).min(self.end_us);
-        (start + end) as f64 / 2.0
+    /// A column's start, clipped to the run.
+    fn start_us(&self, column: usize) -> u64 {
+        self.timeline
+            .start_us(self.columns[column].start)
+            .min(self.end_us)
     }
 
-    fn span_text(&self, bucket: usize) -> String {
+    /// A column's end, clipped to the run.
+    fn end_of_us(&self, column: usize) -> u64 {
+        self.timeline
+            .start_us(self.columns[column].end)
+            .min(self.end_us)
+    }
+
+    /// A column's midpoint, clipped to the run.
+    fn mid_us(&self, column: usize) -> f64 {
+        (self.start_us(column) + self.end_of_us(column)) as f64 / 2.0
+    }
+
+    fn span_text(&self, column: usize) -> String {
         let (divisor, unit) = time_unit(self.end_us);
-        let start = self.timeline.start_us(bucket).min(self.end_us) as f64 / divisor;
-        let end = self.timeline.start_us(bucket + 1).min(self.end_us) as f64 / divisor;
+        let start = self.start_us(column) as f64 / divisor;
+        let end = self.end_of_us(column) as f64 / divisor;
         format!("{}–{} {unit}", Fixed(start, 2), Fixed(end, 2))
+    }
+
+    /// A gauge's time average over each column (its value now for a
+    /// column of no time, at the run's very end).
+    fn averages(&self, gauge: &Gauge) -> Vec<f64> {
+        (0..self.columns.len())
+            .map(|column| {
+                let span_us = self.end_of_us(column) - self.start_us(column);
+                if span_us == 0 {
+                    gauge.value() as f64
+                } else {
+                    let integral: u128 =
+                        gauge.integrals()[self.columns[column].clone()].iter().sum();
+                    integral as f64 / span_us as f64
+                }
+            })
+            .collect()
+    }
+
+    /// A gauge's maximum within each column.
+    fn maxima(&self, gauge: &Gauge) -> Vec<f64> {
+        self.columns
+            .iter()
+            .map(|range| {
+                gauge.maxima()[range.clone()]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0) as f64
+            })
+            .collect()
+    }
+
+    /// Per-interval counts summed per column.
+    fn sums(&self, counts: &[u64]) -> Vec<u64> {
+        self.columns
+            .iter()
+            .map(|range| counts[range.clone()].iter().sum())
+            .collect()
+    }
+
+    /// Counts per column as a rate per unit of the time axis: a column
+    /// groups one or two intervals, so a rate, not a count, compares
+    /// columns. Over the columns' full width (the last interval's too).
+    fn rates(&self, counts: &[u64]) -> Vec<f64> {
+        let (unit_us, _) = time_unit(self.end_us);
+        self.columns
+            .iter()
+            .zip(self.sums(counts))
+            .map(|(range, sum)| {
+                let width_us = self.timeline.width_us() as f64 * range.len().max(1) as f64;
+                sum as f64 * unit_us / width_us
+            })
+            .collect()
     }
 
     /// The x axis: ticks at nice steps, and the label with its unit.
@@ -150,18 +270,18 @@ impl Axis {
         );
     }
 
-    /// Fault markers: a dashed vertical line per interval with a fault,
+    /// Fault markers: a dashed vertical line per column with a fault,
     /// a ▼ over it, and the faults in its tooltip.
     fn draw_faults(&self, svg: &mut String, top: f64, bottom: f64) {
         for fault in &self.faults {
-            let x = px(self.x(self.mid_us(fault.bucket)));
+            let x = px(self.x(self.mid_us(fault.column)));
             let _ = write!(
                 svg,
                 "<g class=\"fault-mark\" data-tip=\"{tip}\"><title>{tip}</title><line class=\"fault\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" fill=\"#b00020\">▼</text></g>",
                 px(top + 8.0),
                 px(bottom),
                 px(top + 8.0),
-                tip = escape(&format!("{}: {}", self.span_text(fault.bucket), fault.text)),
+                tip = escape(&format!("{}: {}", self.span_text(fault.column), fault.text)),
             );
         }
     }
@@ -268,10 +388,10 @@ impl TimeChart<'_> {
         y_axis(&mut svg, y_max, self.y_label, self.format);
         axis.draw_x(&mut svg, bottom);
         for (i, line) in self.lines.iter().enumerate() {
-            let points = line.values.iter().enumerate().map(|(bucket, value)| {
+            let points = line.values.iter().enumerate().map(|(column, value)| {
                 value.map(|v| {
                     (
-                        axis.x(axis.mid_us(bucket)),
+                        axis.x(axis.mid_us(column)),
                         bottom - plot * (v / y_max).clamp(0.0, 1.0),
                     )
                 })
@@ -285,13 +405,13 @@ impl TimeChart<'_> {
             );
         }
         axis.draw_faults(&mut svg, TOP_PX, bottom);
-        // One transparent column per interval carries its values.
-        for bucket in 0..axis.used {
-            let x0 = axis.x(axis.timeline.start_us(bucket).min(axis.end_us) as f64);
-            let x1 = axis.x(axis.timeline.start_us(bucket + 1).min(axis.end_us) as f64);
-            let mut tip = axis.span_text(bucket);
+        // One transparent rectangle per column carries its values.
+        for column in 0..axis.columns.len() {
+            let x0 = axis.x(axis.start_us(column) as f64);
+            let x1 = axis.x(axis.end_of_us(column) as f64);
+            let mut tip = axis.span_text(column);
             for line in &self.lines {
-                let value = line.values[bucket].map_or("–".to_string(), |v| (self.format)(v));
+                let value = line.values[column].map_or("–".to_string(), |v| (self.format)(v));
                 let _ = write!(tip, " · {} {value}", line.name);
             }
             let _ = write!(
@@ -317,28 +437,37 @@ impl TimeChart<'_> {
     }
 }
 
-/// Idle containers' time average per interval: (live − busy) integrals
-/// over each interval's span.
-fn idle_averages(collector: &Collector) -> Vec<f64> {
+/// The sum of the rows' time averages per column: all hosts' RAM (or
+/// disk).
+fn total_averages(axis: &Axis, rows: &[Gauge]) -> Vec<f64> {
+    let mut totals = vec![0.0; axis.columns.len()];
+    for row in rows {
+        for (total, average) in totals.iter_mut().zip(axis.averages(row)) {
+            *total += average;
+        }
+    }
+    totals
+}
+
+/// Idle containers' time average per column: (live − busy) integrals
+/// over each column's span.
+fn idle_averages(collector: &Collector, axis: &Axis) -> Vec<f64> {
     let s = collector.series();
-    let (timeline, end_us, used) = (collector.timeline(), collector.end_us(), collector.used());
-    let live = s.live.averages(timeline, end_us, used);
-    let busy = s.busy.averages(timeline, end_us, used);
+    let live = axis.averages(&s.live);
+    let busy = axis.averages(&s.busy);
     live.iter()
         .zip(&busy)
         .map(|(l, b)| (l - b).max(0.0))
         .collect()
 }
 
-fn counts(values: &[u64], used: usize) -> Vec<f64> {
-    values[..used].iter().map(|&v| v as f64).collect()
-}
-
-fn ratio_line(name: &str, parts: &[u64], wholes: &[&[u64]], used: usize) -> Line {
-    let values = (0..used)
-        .map(|b| {
-            let whole: u64 = wholes.iter().map(|w| w[b]).sum();
-            (whole > 0).then(|| parts[b] as f64 / whole as f64)
+fn ratio_line(name: &str, parts: &[u64], wholes: &[&[u64]], axis: &Axis) -> Line {
+    let parts = axis.sums(parts);
+    let wholes: Vec<Vec<u64>> = wholes.iter().map(|w| axis.sums(w)).collect();
+    let values = (0..axis.columns.len())
+        .map(|c| {
+            let whole: u64 = wholes.iter().map(|w| w[c]).sum();
+            (whole > 0).then(|| parts[c] as f64 / whole as f64)
         })
         .collect();
     Line {
@@ -376,7 +505,7 @@ fn ms(us: u64) -> String {
     format!("{} ms", Fixed(us as f64 / 1_000.0, 3))
 }
 
-/// The heat map of one gauge per host row: the time average per interval,
+/// The heat map of one gauge per host row: the time average per column,
 /// as a share of the row's capacity, in 10 grey levels (lightness, so it
 /// reads in grey too); the exact value of a cell in its tooltip.
 fn heat_map(
@@ -398,17 +527,17 @@ fn heat_map(
     let mut paths: Vec<String> = vec![String::new(); LEVELS];
     let mut tips = String::new();
     for (r, (name, gauge, capacity)) in rows.iter().enumerate() {
-        let averages = gauge.averages(&axis.timeline, axis.end_us, axis.used);
+        let averages = axis.averages(gauge);
         let y = TOP_PX + row_px * r as f64;
-        for (bucket, average) in averages.iter().enumerate() {
+        for (column, average) in averages.iter().enumerate() {
             let share = if *capacity == 0 {
                 0.0
             } else {
                 average / *capacity as f64
             };
             let level = ((share * LEVELS as f64) as usize).min(LEVELS - 1);
-            let x0 = axis.x(axis.timeline.start_us(bucket).min(axis.end_us) as f64);
-            let x1 = axis.x(axis.timeline.start_us(bucket + 1).min(axis.end_us) as f64);
+            let x0 = axis.x(axis.start_us(column) as f64);
+            let x1 = axis.x(axis.end_of_us(column) as f64);
             if share > 0.0 {
                 let _ = write!(
                     paths[level],
@@ -420,20 +549,20 @@ fn heat_map(
                     px(x1 - x0)
                 );
             }
-            if bucket % 4 == 0 {
-                // A hover cell per 4 intervals keeps the file small.
-                let last = (bucket + 4).min(axis.used);
-                let x_end = axis.x(axis.timeline.start_us(last).min(axis.end_us) as f64);
+            if column % 4 == 0 {
+                // A hover cell per 4 columns keeps the file small.
+                let last = (column + 4).min(axis.columns.len());
+                let x_end = axis.x(axis.end_of_us(last - 1) as f64);
                 let mean_share = if *capacity == 0 {
                     0.0
                 } else {
-                    averages[bucket..last].iter().sum::<f64>()
-                        / (last - bucket) as f64
+                    averages[column..last].iter().sum::<f64>()
+                        / (last - column) as f64
                         / *capacity as f64
                 };
                 let tip = format!(
                     "{name}, {}–: {} of {} on average",
-                    axis.span_text(bucket).split('–').next().unwrap_or(""),
+                    axis.span_text(column).split('–').next().unwrap_or(""),
                     percent(mean_share),
                     gib(*capacity as f64)
                 );
@@ -851,25 +980,25 @@ fn host_row_name(first: u32, hosts: u32) -> String {
     }
 }
 
-/// The fault markers: intervals with a `HostDown`, `HostUp` or
-/// `MainStorageLost`, each with what happened.
-fn faults(collector: &Collector, used: usize) -> Vec<Fault> {
+/// The fault markers: columns with a `HostDown`, `HostUp` or
+/// `MainStorageLost`, each with what happened (at most one per column).
+fn faults(collector: &Collector, columns: &[Range<usize>]) -> Vec<Fault> {
     let series = collector.series();
-    (0..used)
-        .filter_map(|bucket| {
+    (0..columns.len())
+        .filter_map(|column| {
             let mut parts = Vec::new();
             for (counter, what) in [
                 (&series.host_downs, "host crash"),
                 (&series.host_ups, "host back up"),
                 (&series.main_storage_losses, "main storage lost"),
             ] {
-                let n = counter.counts()[bucket];
+                let n: u64 = counter.counts()[columns[column].clone()].iter().sum();
                 if n > 0 {
                     parts.push(format!("{n} × {what}"));
                 }
             }
             (!parts.is_empty()).then(|| Fault {
-                bucket,
+                column,
                 text: parts.join(", "),
             })
         })
@@ -895,14 +1024,16 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
     let used = collector.used();
     let end_us = collector.end_us();
     let timeline = *collector.timeline();
+    let columns = columns(used);
     let axis = Axis {
         timeline,
         end_us,
-        used,
-        faults: faults(collector, used),
+        faults: faults(collector, &columns),
+        columns,
     };
     let s = collector.series();
-    let averages = |gauge: &Gauge| gauge.averages(&timeline, end_us, used);
+    let averages = |gauge: &Gauge| axis.averages(gauge);
+    let rates = |counts: &[u64]| axis.rates(counts);
     let m = metrics;
     let started = m.cold_starts + m.warm_starts;
     let mut body = format!("<h1>coldstart report: {}</h1>\n", escape(&info.scenario));
@@ -953,13 +1084,19 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         ("host crashes", m.hosts_down.to_string()),
         (
             "interval",
-            format!("{} of {:.3} s", used, timeline.width_us() as f64 / 1e6),
+            format!(
+                "{:.3} s, {used} in use, drawn as {} column{}",
+                timeline.width_us() as f64 / 1e6,
+                axis.columns.len(),
+                if axis.columns.len() == 1 { "" } else { "s" }
+            ),
         ),
     ]);
     body += "<p class=\"note\">Every chart is over virtual time, cut into the intervals above \
-             (their number is fixed, their width doubles as a run grows); gauges are time \
-             averages within an interval, counts are per interval. ▼ and a dashed line mark \
-             faults.</p>\n";
+             (their number is fixed, their width doubles as a run grows) and drawn as a fixed \
+             number of columns of one or two intervals each; gauges are time averages within a \
+             column, counts are rates over it. ▼ and a dashed line mark faults.</p>\n";
+    let per_unit = format!("invocations per {unit}");
 
     body += "<h2>Containers and queue</h2>\n<div class=\"charts\">\n";
     body += &TimeChart {
@@ -971,11 +1108,11 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         lines: vec![
             Line::new("live", averages(&s.live)),
             Line::new("busy", averages(&s.busy)),
-            Line::new("idle", idle_averages(collector)),
+            Line::new("idle", idle_averages(collector, &axis)),
         ],
     }
     .render(&axis, "");
-    let queue_max: Vec<f64> = s.queue.maxima()[..used].iter().map(|&v| v as f64).collect();
+    let queue_max = axis.maxima(&s.queue);
     body += &TimeChart {
         id: "queue",
         title: "Queue length",
@@ -997,27 +1134,27 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
     );
     body += &TimeChart {
         id: "starts",
-        title: "Starts and rejections per interval",
-        y_label: "invocations per interval",
+        title: "Starts and rejections (rate)",
+        y_label: &per_unit,
         format: &plain,
         y_max: None,
         lines: vec![
-            Line::new("cold starts", counts(s.cold_starts.counts(), used)),
-            Line::new("warm starts", counts(s.warm_starts.counts(), used)),
-            Line::new("rejected", counts(s.rejected.counts(), used)),
+            Line::new("cold starts", rates(s.cold_starts.counts())),
+            Line::new("warm starts", rates(s.warm_starts.counts())),
+            Line::new("rejected", rates(s.rejected.counts())),
         ],
     }
     .render(&axis, "");
     body += &TimeChart {
         id: "ends",
-        title: "Ends per interval",
-        y_label: "invocations per interval",
+        title: "Ends (rate)",
+        y_label: &per_unit,
         format: &plain,
         y_max: None,
         lines: vec![
-            Line::new("completed", counts(s.completed.counts(), used)),
-            Line::new("failed", counts(s.failed.counts(), used)),
-            Line::new("timed out", counts(s.timed_out.counts(), used)),
+            Line::new("completed", rates(s.completed.counts())),
+            Line::new("failed", rates(s.failed.counts())),
+            Line::new("timed out", rates(s.timed_out.counts())),
         ],
     }
     .render(&axis, "");
@@ -1051,8 +1188,8 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         format: &percent,
         y_max: Some(1.0),
         lines: vec![
-            ratio_line("host disk", s.host_cache[0].counts(), &host_all, used),
-            ratio_line("main storage", s.main_cache[0].counts(), &main_all, used),
+            ratio_line("host disk", s.host_cache[0].counts(), &host_all, &axis),
+            ratio_line("main storage", s.main_cache[0].counts(), &main_all, &axis),
         ],
     }
     .render(
@@ -1078,17 +1215,11 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         lines: vec![
             Line::new(
                 "RAM",
-                share_of(
-                    Series::total_averages(&s.ram_rows, &timeline, end_us, used),
-                    ram_total,
-                ),
+                share_of(total_averages(&axis, &s.ram_rows), ram_total),
             ),
             Line::new(
                 "disk",
-                share_of(
-                    Series::total_averages(&s.disk_rows, &timeline, end_us, used),
-                    disk_total,
-                ),
+                share_of(total_averages(&axis, &s.disk_rows), disk_total),
             ),
         ],
     }
@@ -1102,9 +1233,10 @@ pub fn render_run(collector: &Collector, info: &RunInfo, metrics: &Metrics) -> S
         ),
     );
     let mut accumulated = 0_u128;
-    let cost: Vec<f64> = s.cost_picodollars.counts()[..used]
-        .iter()
-        .map(|&c| {
+    let cost: Vec<f64> = axis
+        .sums(s.cost_picodollars.counts())
+        .into_iter()
+        .map(|c| {
             accumulated += u128::from(c);
             accumulated as f64
         })

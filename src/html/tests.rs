@@ -209,3 +209,45 @@ fn a_longer_run_keeps_the_same_number_of_intervals() {
         assert_eq!(collector.series().live.integrals().len(), buckets::BUCKETS);
     }
 }
+
+/// The page's size, for a run of the default scenario with these
+/// settings (its 4 hosts and 12 functions).
+fn page_bytes(sets: &[&str]) -> usize {
+    let (collector, provider) = run_checked(&default_with(sets));
+    let info = RunInfo {
+        scenario: "default".to_string(),
+        source: "test".to_string(),
+        seed: Some(11),
+        digest: 0,
+        events: 0,
+        steps: 0,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let page = render_run(&collector, &info, provider.metrics());
+    assert_eq!(
+        page.matches("class=\"hit\"").count(),
+        8 * render::COLUMNS + 2 * (4 * render::COLUMNS / 4),
+        "a hover cell per column of each time chart, per 4 columns of each heat-map row"
+    );
+    page.len()
+}
+
+#[test]
+fn the_page_size_does_not_follow_the_run_s_length() {
+    // 40 times the invocations (and the virtual time): the same columns,
+    // so within 5% of one size (numbers of more digits, more heat-map cells
+    // not empty, fewer gaps in the ratio lines); with faults (a marker in a column of every
+    // chart per crash or repair) a little more, and all under the bound
+    // docs/guide.md gives for this many hosts and functions.
+    let short = page_bytes(&["workload.invocations=300"]);
+    let long = page_bytes(&["workload.invocations=12000"]);
+    let faults = page_bytes(&[
+        "workload.invocations=12000",
+        "faults.crashes_per_hour=20",
+        "faults.repair=\"2min\"",
+    ]);
+    assert!(short.abs_diff(long) * 20 < short, "{short} B and {long} B");
+    for size in [short, long, faults] {
+        assert!(size < 250_000, "{short} B, {long} B, {faults} B");
+    }
+}

@@ -167,13 +167,22 @@ pub fn decode_input(bytes: &[u8]) -> Result<Input, CodecError> {
 }
 
 /// Decodes one input of a log of format 8 or older (a function's definition
-/// without a concurrency: 1), as [`decode_input`] does the current
+/// without start costs of its own), as [`decode_input`] does the current
 /// layout: the wire reader first, the frozen serde types of `inputs_v8`
 /// otherwise.
 pub fn decode_input_v8(bytes: &[u8]) -> Result<Input, CodecError> {
     match wire::input_v8(bytes) {
         Some(input) => Ok(input),
         None => decode::<super::inputs_v8::InputV8>(bytes).map(Input::from),
+    }
+}
+
+/// Decodes one input of a log of format 9 (start costs, no concurrency),
+/// as [`decode_input_v8`] does for formats 2 to 8, through `inputs_v9`.
+pub fn decode_input_v9(bytes: &[u8]) -> Result<Input, CodecError> {
+    match wire::input_v9(bytes) {
+        Some(input) => Ok(input),
+        None => decode::<super::inputs_v9::InputV9>(bytes).map(Input::from),
     }
 }
 
@@ -192,9 +201,15 @@ pub mod wire {
     }
 
     /// [`input`] for a log of format 8 or older: a function's definition
-    /// there has no concurrency (formats 2 to 8 share one input layout).
+    /// there has no start costs (formats 2 to 8 share one input layout).
     pub fn input_v8(bytes: &[u8]) -> Option<Input> {
         input_in(bytes, Layout::V8)
+    }
+
+    /// [`input`] for a log of format 9: a function's definition there has
+    /// start costs but no concurrency.
+    pub fn input_v9(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::V9)
     }
 
     /// Which version's layout of `Input` to read.
@@ -202,6 +217,8 @@ pub mod wire {
     enum Layout {
         /// Formats 2 to 8.
         V8,
+        /// Format 9.
+        V9,
         /// This build's.
         Current,
     }
@@ -256,6 +273,16 @@ pub mod wire {
             }
         }
 
+        /// An `Option<u64>`: a `0` byte for `None`, a `1` byte and the value
+        /// for `Some`.
+        fn option_u64(&mut self) -> Option<Option<u64>> {
+            match self.take::<1>()? {
+                [0] => Some(None),
+                [1] => Some(Some(self.u64()?)),
+                _ => None,
+            }
+        }
+
         fn command(&mut self, layout: Layout) -> Option<Command> {
             Some(match self.u32()? {
                 0 => Command::RegisterImage {
@@ -269,6 +296,10 @@ pub mod wire {
                     let time_limit_us = self.u64()?;
                     let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
                         .with_scratch_bytes(scratch_bytes);
+                    if layout != Layout::V8 {
+                        def.cold_start_us = self.option_u64()?;
+                        def.warm_start_us = self.option_u64()?;
+                    }
                     if layout == Layout::Current {
                         def.concurrency = self.u32()?;
                     }
@@ -410,10 +441,15 @@ mod tests {
                 ),
                 Command::RegisterFunction(
                     FunctionDef::new(ImageId::from_bits(n), m, n)
-                        .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
+                        .with_cold_start_us(n)
+                        .with_warm_start_us(m),
                 ),
                 Command::RegisterFunction(
-                    FunctionDef::new(ImageId::from_bits(n), m, n).with_concurrency(1_000),
+                    FunctionDef::new(ImageId::from_bits(n), m, n).with_warm_start_us(n),
+                ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
                 ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
@@ -473,12 +509,12 @@ mod tests {
             assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
-                // Without its byte of concurrency 1, it is not this build's
-                // layout.
+                // Without its two bytes of absent costs and its byte of
+                // concurrency 1, it is not this build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 1);
+                assert_eq!(current.len(), bytes.len() + 3);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }

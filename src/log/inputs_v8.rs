@@ -1,10 +1,11 @@
 //! Inputs as log formats 2 to 8 wrote them: a function's definition without
-//! a concurrency (format 9 added `FunctionDef::concurrency`, spec R57a).
-//! Frozen copies of the input types, so that such logs decode byte for byte
-//! (bincode is not self-describing: an added field changes every later
-//! byte) and replay as they ran, every function of concurrency 1; and so
-//! that a log can still be written in those versions' layout (`log
-//! convert`), as long as every function has concurrency 1.
+//! start costs of its own (format 9 added `FunctionDef::cold_start_us` and
+//! `warm_start_us`). Frozen copies of the input types, so that such logs
+//! decode byte for byte (bincode is not self-describing: an added field
+//! changes every later byte) and replay as they ran, every function on the
+//! configuration's start costs; and so that a log can still be written in
+//! those versions' layout (`log convert`), as long as no function has costs
+//! of its own.
 
 use crate::input::{Code, Command, FunctionDef, Input};
 use crate::{FunctionId, HostId, ImageId, InvocationId};
@@ -62,7 +63,8 @@ pub(crate) struct FunctionDefV8 {
 }
 
 impl From<InputV8> for Input {
-    /// As it ran: a function of a version 8 log has concurrency 1.
+    /// As it ran: a function of a version 8 log has no start costs of its
+    /// own, and concurrency 1.
     fn from(v8: InputV8) -> Input {
         let command = match v8.command {
             CommandV8::RegisterImage { size_bytes } => Command::RegisterImage { size_bytes },
@@ -107,9 +109,15 @@ impl TryFrom<&Input> for InputV8 {
             Command::RegisterFunction(ref def) => {
                 if def.concurrency != 1 {
                     return Err(format!(
-                        "a log of format 8 or older cannot hold a function of concurrency {} (only 1)",
+                        "a log of format 9 or older cannot hold a function of concurrency {} (only 1)",
                         def.concurrency
                     ));
+                }
+                if def.cold_start_us.is_some() || def.warm_start_us.is_some() {
+                    return Err(
+                        "a log of format 8 or older cannot hold a function with start costs of its own"
+                            .to_string(),
+                    );
                 }
                 CommandV8::RegisterFunction(FunctionDefV8 {
                     image: def.image,

@@ -12,6 +12,7 @@
 
 pub mod codec;
 pub(crate) mod inputs_v8;
+pub(crate) mod inputs_v9;
 mod policy;
 
 pub use policy::{CustomPolicy, PolicyIdentity, PolicySpec};
@@ -29,12 +30,17 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 9 gave a function's
-/// definition a concurrency (`FunctionDef::concurrency`, spec R57a), which
-/// changes how inputs encode: logs of versions 2 to 8 share one input
-/// layout, read through frozen copies of the input types, every function
-/// of concurrency 1 as it ran (a JSON Lines input without the field reads
-/// it as 1, in any version). Version 8 made the header's
+/// The format version this build writes. Version 10 gave a function's
+/// definition a concurrency (`FunctionDef::concurrency`, spec R57a): logs
+/// of version 9 are read and written through frozen copies of their input
+/// types, every function of concurrency 1 as it ran (a JSON Lines input
+/// without the field reads it as 1). Version 9 gave a function's
+/// definition start costs of its own (`FunctionDef::cold_start_us`,
+/// `warm_start_us`; spec R41a), which changes how inputs encode: logs of
+/// versions 2 to 8 share one input layout, read through frozen copies of
+/// the input types, every function on the configuration's start costs as
+/// it ran (a JSON Lines input without the fields reads them as absent, in
+/// any version). Version 8 made the header's
 /// policies a [`PolicySpec`]: built-in, or a policy of the user's own by
 /// name and parameters; version 7 changed how inputs are judged against the
 /// timers due by their time (spec R29); version 6 added the hybrid
@@ -49,7 +55,7 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 
@@ -58,9 +64,12 @@ pub const FORMAT_VERSION_OLDEST: u32 = 2;
 const FORMAT_VERSION_SAME_HEADER: u32 = 6;
 /// The oldest format whose header holds a [`PolicySpec`].
 const FORMAT_VERSION_POLICY_SPEC: u32 = 8;
-/// The oldest format whose inputs give a function a concurrency (older
-/// ones are read and written through `inputs_v8`).
-const FORMAT_VERSION_CONCURRENCY: u32 = 9;
+/// The oldest format whose inputs give a function start costs of its own
+/// (older ones are read and written through `inputs_v8`).
+const FORMAT_VERSION_START_COSTS: u32 = 9;
+/// The oldest format whose inputs give a function a concurrency (version 9
+/// is read and written through `inputs_v9`).
+const FORMAT_VERSION_CONCURRENCY: u32 = 10;
 
 /// The newest format recorded under the old input timing: an input judged
 /// before the timers due by its time ([`InputTiming::BeforeTimers`]).
@@ -755,12 +764,12 @@ impl<W: Write> LogWriter<W> {
         Self::with_version(out, format, header, FORMAT_VERSION)
     }
 
-    /// [`LogWriter::new`] with a header of format `version` 6 to 9. Versions
+    /// [`LogWriter::new`] with a header of format `version` 6 to 10. Versions
     /// 6 and 7 have one layout, with built-in policies only (6 marks a log
     /// recorded under the input timing of format 6 and older, which replay
     /// keeps: `log convert` writes it, and keeps 7 as 7). Before 9, inputs
-    /// are written in version 8's layout, and a function of concurrency
-    /// above 1 cannot be written.
+    /// are written in version 8's layout, and a function with start costs
+    /// of its own cannot be written.
     fn with_version(
         out: W,
         format: LogFormat,
@@ -839,11 +848,18 @@ impl<W: Write> LogWriter<W> {
 
     /// Writes one input. Inputs must come in the order they were applied.
     pub fn write_input(&mut self, input: &Input) -> Result<(), LogError> {
-        if self.version < FORMAT_VERSION_CONCURRENCY {
+        if self.version < FORMAT_VERSION_START_COSTS {
             let v8 = inputs_v8::InputV8::try_from(input).map_err(LogError::Encode)?;
             return match self.format {
                 LogFormat::Binary => self.record(TAG_INPUT, &v8),
                 LogFormat::JsonLines => self.line(&v8),
+            };
+        }
+        if self.version < FORMAT_VERSION_CONCURRENCY {
+            let v9 = inputs_v9::InputV9::try_from(input).map_err(LogError::Encode)?;
+            return match self.format {
+                LogFormat::Binary => self.record(TAG_INPUT, &v9),
+                LogFormat::JsonLines => self.line(&v9),
             };
         }
         match self.format {
@@ -1172,8 +1188,10 @@ impl<R: BufRead> LogReader<R> {
                 match binary_record(&mut self.source, number)? {
                     None => None,
                     Some((TAG_INPUT, payload)) => Some(Record::Input(
-                        if self.version < FORMAT_VERSION_CONCURRENCY {
+                        if self.version < FORMAT_VERSION_START_COSTS {
                             codec::decode_input_v8(payload)
+                        } else if self.version < FORMAT_VERSION_CONCURRENCY {
+                            codec::decode_input_v9(payload)
                         } else {
                             codec::decode_input(payload)
                         }
@@ -1305,8 +1323,10 @@ fn json_record(line: &str, line_number: u64, index: u64, version: u32) -> Result
             .map_err(|error| corrupt("trailer".to_string(), json_problem(&error)))?;
         return Ok(Record::Trailer(json.trailer));
     }
-    let input = if version < FORMAT_VERSION_CONCURRENCY {
+    let input = if version < FORMAT_VERSION_START_COSTS {
         serde_json::from_str::<inputs_v8::InputV8>(line).map(Input::from)
+    } else if version < FORMAT_VERSION_CONCURRENCY {
+        serde_json::from_str::<inputs_v9::InputV9>(line).map(Input::from)
     } else {
         serde_json::from_str(line)
     };
@@ -1417,6 +1437,7 @@ fn binary_record<R: BufRead>(
 
 /// Why recording or replaying stopped.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RunError {
     /// The log could not be read or written.
     Log(LogError),
@@ -1437,7 +1458,15 @@ impl std::fmt::Display for RunError {
     }
 }
 
-impl std::error::Error for RunError {}
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RunError::Log(error) => Some(error),
+            RunError::Drive(error) => Some(error),
+            RunError::Mismatch(_) => None,
+        }
+    }
+}
 
 impl From<LogError> for RunError {
     fn from(error: LogError) -> Self {
@@ -1879,6 +1908,49 @@ mod tests {
         (bytes, trailer)
     }
 
+    /// A run that stops names its cause as the error's source, and a
+    /// driver reports the run so far as `run` would, without the drain.
+    #[test]
+    fn run_errors_chain_to_their_cause_and_a_driver_reports_so_far() {
+        use std::error::Error;
+        let provider = Provider::new(default_config(Pressure::Reject), Builtin::default()).unwrap();
+        let mut driver = Driver::new(provider, DriverOptions::default().with_drain_steps_max(0));
+        let inputs: Vec<Input> = default_workload(3, 10).inputs().unwrap().collect();
+        let error = RunError::from(driver.run(inputs).unwrap_err());
+        let RunError::Drive(drive) = &error else {
+            panic!("not a drive error: {error}");
+        };
+        assert!(matches!(
+            drive,
+            DriveError::Undrained { drain_steps: 0, .. }
+        ));
+        let source = error.source().expect("a cause").to_string();
+        assert_eq!(source, drive.to_string());
+        assert!(
+            source.contains("DriverOptions::drain_steps_max"),
+            "{source}"
+        );
+        let so_far = driver.report_so_far();
+        assert_eq!(
+            (
+                so_far.steps,
+                so_far.drain_steps,
+                so_far.events,
+                so_far.digest,
+                so_far.end_us
+            ),
+            (
+                driver.steps(),
+                0,
+                driver.events_count(),
+                driver.digest(),
+                driver.provider().now_us()
+            )
+        );
+        assert!(so_far.steps > 0);
+        assert!(RunError::Mismatch("differs".into()).source().is_none());
+    }
+
     /// A version 2 log (its configuration without `retry`) still replays
     /// and verifies: the same log as version 3 wrote it, with the version
     /// and the header record rewritten as version 2 had them.
@@ -2141,8 +2213,8 @@ mod tests {
         let mut header: serde_json::Value = serde_json::from_str(first).unwrap();
         assert_eq!(header["format_version"], 8);
         assert!(
-            !rest.contains("concurrency"),
-            "format 8 inputs have no concurrency"
+            !rest.contains("cold_start_us"),
+            "format 8 inputs have no start costs"
         );
         // Versions 7 and older hold the built-in policies themselves.
         header["policies"] = header["policies"]["builtin"].take();
@@ -2432,6 +2504,116 @@ mod tests {
 
     /// Versions 6 and 7 headers hold a `Builtin`; this build reads both
     /// forms, and writes them again for `log convert`.
+    /// A run of two functions, one with start costs of its own: its log,
+    /// trailer and the definition with costs.
+    fn start_costs_run(format: LogFormat) -> (Vec<u8>, Trailer, FunctionDef) {
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            format,
+            default_config(Pressure::Reject),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        let registered = recorder
+            .apply(&command_at(
+                0,
+                Command::RegisterImage {
+                    size_bytes: 10 * crate::MIB,
+                },
+            ))
+            .unwrap()
+            .to_vec();
+        let crate::EventKind::ImageRegistered { image, .. } = registered[0].kind else {
+            panic!("not an image registration: {registered:?}");
+        };
+        let own = FunctionDef::new(image, 256 * crate::MIB, 60_000_000)
+            .with_cold_start_us(700_000)
+            .with_warm_start_us(3_000);
+        let mut functions = Vec::new();
+        for def in [
+            own.clone(),
+            FunctionDef::new(image, 128 * crate::MIB, 60_000_000),
+        ] {
+            let events = recorder
+                .apply(&command_at(0, Command::RegisterFunction(def)))
+                .unwrap()
+                .to_vec();
+            let crate::EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+                panic!("not a function registration: {events:?}");
+            };
+            functions.push(function);
+        }
+        for (i, at_us) in [0, 5_000_000, 10_000_000].into_iter().enumerate() {
+            for &function in &functions {
+                recorder
+                    .apply(&invoke_at(at_us + i as u64, function, 1_000_000))
+                    .unwrap();
+            }
+        }
+        recorder
+            .apply(&command_at(100_000_000, Command::Advance))
+            .unwrap();
+        let (_, trailer, bytes) = recorder.finish().unwrap();
+        (bytes, trailer, own)
+    }
+
+    /// Format 9 holds a function's own start costs, in both forms; formats
+    /// 8 and older cannot, and refuse to write them; a format 9 input of
+    /// JSON Lines without the fields reads them as absent.
+    #[test]
+    fn start_costs_are_logged_from_format_9() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let (bytes, trailer, own) = start_costs_run(format);
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.format_version(), FORMAT_VERSION);
+            let mut defs = Vec::new();
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(Input {
+                    command: Command::RegisterFunction(def),
+                    ..
+                }) = record
+                {
+                    defs.push(def);
+                }
+            }
+            assert_eq!(defs.len(), 2);
+            assert_eq!(defs[0], own);
+            assert_eq!((defs[1].cold_start_us, defs[1].warm_start_us), (None, None));
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(replayed.checks_verified, trailer.steps);
+
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let header = reader.header().clone();
+            let mut v8 = LogWriter::with_version(Vec::new(), format, &header, 8).unwrap();
+            let mut refused = None;
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(input) = record {
+                    if let Err(error) = v8.write_input(&input) {
+                        refused = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("a version 8 writer took start costs");
+            assert!(
+                refused.contains("cannot hold a function with start costs of its own"),
+                "{refused}"
+            );
+        }
+        // A JSON Lines input of format 9 without the fields.
+        let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
+        let Record::Input(input) = json_record(line, 2, 0, 9).unwrap() else {
+            panic!("not an input");
+        };
+        let Command::RegisterFunction(def) = input.command else {
+            panic!("not a registration: {input:?}");
+        };
+        assert_eq!((def.cold_start_us, def.warm_start_us), (None, None));
+        assert_eq!(def.time_limit_us, 1);
+    }
+
     /// A run of two functions, one of concurrency 3: its log, trailer and
     /// that function's definition.
     fn concurrency_run(format: LogFormat) -> (Vec<u8>, Trailer, FunctionDef) {
@@ -2484,15 +2666,15 @@ mod tests {
         (bytes, trailer, own)
     }
 
-    /// Format 9 holds a function's concurrency, in both forms; formats 8
-    /// and older cannot, and refuse to write one above 1; a format 9 input
+    /// Format 10 holds a function's concurrency, in both forms; formats 9
+    /// and older cannot, and refuse to write one above 1; a format 10 input
     /// of JSON Lines without the field reads it as 1.
     #[test]
-    fn concurrency_is_logged_from_format_9() {
+    fn concurrency_is_logged_from_format_10() {
         for format in [LogFormat::Binary, LogFormat::JsonLines] {
             let (bytes, trailer, own) = concurrency_run(format);
             let mut reader = LogReader::new(&bytes[..]).unwrap();
-            assert_eq!(reader.format_version(), 9);
+            assert_eq!(reader.format_version(), 10);
             let mut defs = Vec::new();
             while let Some(record) = reader.next_record().unwrap() {
                 if let Record::Input(Input {
@@ -2512,17 +2694,17 @@ mod tests {
 
             let mut reader = LogReader::new(&bytes[..]).unwrap();
             let header = reader.header().clone();
-            let mut v8 = LogWriter::with_version(Vec::new(), format, &header, 8).unwrap();
+            let mut v9 = LogWriter::with_version(Vec::new(), format, &header, 9).unwrap();
             let mut refused = None;
             while let Some(record) = reader.next_record().unwrap() {
                 if let Record::Input(input) = record {
-                    if let Err(error) = v8.write_input(&input) {
+                    if let Err(error) = v9.write_input(&input) {
                         refused = Some(error.to_string());
                         break;
                     }
                 }
             }
-            let refused = refused.expect("a version 8 writer took a concurrency of 3");
+            let refused = refused.expect("a version 9 writer took a concurrency of 3");
             assert!(
                 refused.contains("cannot hold a function of concurrency 3"),
                 "{refused}"
@@ -2530,7 +2712,7 @@ mod tests {
         }
         // A JSON Lines input of format 9 without the fields.
         let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
-        let Record::Input(input) = json_record(line, 2, 0, 9).unwrap() else {
+        let Record::Input(input) = json_record(line, 2, 0, 10).unwrap() else {
             panic!("not an input");
         };
         let Command::RegisterFunction(def) = input.command else {
@@ -2541,7 +2723,7 @@ mod tests {
     }
 
     /// The input layouts differ: a format 9 log's registration relabelled
-    /// as format 8 does not decode (its byte of concurrency is left
+    /// as format 8 does not decode (two bytes of absent costs are left
     /// over), and the same run written as format 8 replays to the same
     /// digest.
     #[test]

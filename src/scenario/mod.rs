@@ -26,7 +26,7 @@ use crate::workload::{
     Workload, WorkloadSpec, MULTIPLIER_PPM_MAX, SIGMA_MILLI_MAX,
 };
 use crate::{
-    Builtin, Config, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure, WarmChoice, MIB,
+    Builtin, Config, HostSpec, Input, LambdaPrices, MainStorageSpec, Pressure, WarmChoice,
 };
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -89,6 +89,7 @@ impl WorkloadSource {
 
 /// Why a scenario could not be loaded. Its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// The file could not be read.
     Read(String),
@@ -388,17 +389,12 @@ enum TraceFormat {
 // Defaults a function falls back on when neither it nor `function_defaults`
 // gives a value (the default scenario's shared values, where it has them).
 
-const FUNCTION_MEMORY_DEFAULT: u64 = 256 * MIB;
-const FUNCTION_SCRATCH_DEFAULT: u64 = 512 * MIB;
-/// Azure Functions' longest time limit on the consumption plan.
-const FUNCTION_TIME_LIMIT_US_DEFAULT: u64 = 600_000_000;
-const CLONE_MEAN_US_DEFAULT: u64 = 50_000;
-const BUILD_MEAN_US_DEFAULT: u64 = 150_000;
-const RUN_MEAN_US_DEFAULT: u64 = 1_000_000;
-const INGRESS_MEAN_BYTES_DEFAULT: u64 = 4 * 1_024;
-const EGRESS_MEAN_BYTES_DEFAULT: u64 = 16 * 1_024;
-/// The image each trace app gets, unless `trace.image_size` says.
-const TRACE_IMAGE_BYTES_DEFAULT: u64 = 250 * MIB;
+use crate::workload::trace::TRACE_IMAGE_BYTES_DEFAULT;
+use crate::workload::{
+    BUILD_MEAN_US_DEFAULT, CLONE_MEAN_US_DEFAULT, EGRESS_MEAN_BYTES_DEFAULT,
+    FUNCTION_MEMORY_DEFAULT, FUNCTION_SCRATCH_DEFAULT, FUNCTION_TIME_LIMIT_US_DEFAULT,
+    INGRESS_MEAN_BYTES_DEFAULT, RUN_MEAN_US_DEFAULT,
+};
 
 // ---------------------------------------------------------------------------
 // Loading.

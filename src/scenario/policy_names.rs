@@ -24,7 +24,10 @@ pub enum KeepAliveName {
 }
 
 /// The policies of one run, as chosen on the command line.
+/// `#[non_exhaustive]`: start from [`PolicyChoice::default`] and change it
+/// with the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PolicyChoice {
     /// The host-selection rule.
     pub host_selection: HostSelectionName,
@@ -57,6 +60,24 @@ impl Default for PolicyChoice {
 }
 
 impl PolicyChoice {
+    /// This host-selection rule, in place of the one there was.
+    pub fn with_host_selection(mut self, host_selection: HostSelectionName) -> PolicyChoice {
+        self.host_selection = host_selection;
+        self
+    }
+
+    /// This keep-alive policy, in place of the one there was.
+    pub fn with_keep_alive(mut self, keep_alive: KeepAliveName) -> PolicyChoice {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// This image eviction rule, in place of the one there was.
+    pub fn with_image_eviction(mut self, image_eviction: ImageEviction) -> PolicyChoice {
+        self.image_eviction = image_eviction;
+        self
+    }
+
     /// The policies for a run on `config` with workload seed `seed`.
     pub fn builtin(&self, config: &Config, seed: u64) -> Builtin {
         let host_selection = match self.host_selection {

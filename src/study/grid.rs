@@ -184,6 +184,7 @@ pub struct Grid {
 
 /// Why a grid cannot be built. Its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GridError {
     /// A flag's argument: the flag as given, and the problem.
     Flag {

@@ -113,7 +113,10 @@ AverageAllocatedMb_pct99,AverageAllocatedMb_pct100";
 const DURATION_PERCENTILES_PPM: [u32; 7] = [0, 10_000, 250_000, 500_000, 750_000, 990_000, PPM];
 
 /// What the importer needs besides the files' contents.
+/// `#[non_exhaustive]`: build it with [`Azure2019Spec::new`] and the
+/// `with_*` methods, one for every field.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Azure2019Spec {
     /// The counts file: invocations per function per minute.
     pub invocations_path: PathBuf,
@@ -134,6 +137,87 @@ pub struct Azure2019Spec {
     pub time_limit_us: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
+}
+
+impl Azure2019Spec {
+    /// The counts and durations files, duration draws seeded by `seed`,
+    /// with a scenario's defaults for the rest: no memory file,
+    /// [`crate::workload::trace::TRACE_IMAGE_BYTES_DEFAULT`] images,
+    /// functions of [`crate::workload::FUNCTION_MEMORY_DEFAULT`],
+    /// [`crate::workload::FUNCTION_SCRATCH_DEFAULT`] and
+    /// [`crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT`], every
+    /// invocation issued.
+    pub fn new(
+        invocations_path: impl Into<PathBuf>,
+        durations_path: impl Into<PathBuf>,
+        seed: u64,
+    ) -> Azure2019Spec {
+        Azure2019Spec {
+            invocations_path: invocations_path.into(),
+            durations_path: durations_path.into(),
+            memory_path: None,
+            seed,
+            image_size_bytes: crate::workload::trace::TRACE_IMAGE_BYTES_DEFAULT,
+            memory_bytes_default: crate::workload::FUNCTION_MEMORY_DEFAULT,
+            scratch_bytes: crate::workload::FUNCTION_SCRATCH_DEFAULT,
+            time_limit_us: crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT,
+            invocations_max: None,
+        }
+    }
+
+    /// This counts file, in place of what there was.
+    pub fn with_invocations_path(mut self, invocations_path: PathBuf) -> Azure2019Spec {
+        self.invocations_path = invocations_path;
+        self
+    }
+
+    /// This durations file, in place of what there was.
+    pub fn with_durations_path(mut self, durations_path: PathBuf) -> Azure2019Spec {
+        self.durations_path = durations_path;
+        self
+    }
+
+    /// This memory file (`None`: every app takes `memory_bytes_default`), in place of what there was.
+    pub fn with_memory_path(mut self, memory_path: Option<PathBuf>) -> Azure2019Spec {
+        self.memory_path = memory_path;
+        self
+    }
+
+    /// This seed for the duration draws, in place of what there was.
+    pub fn with_seed(mut self, seed: u64) -> Azure2019Spec {
+        self.seed = seed;
+        self
+    }
+
+    /// This image size for every app (bytes), in place of what there was.
+    pub fn with_image_size_bytes(mut self, image_size_bytes: u64) -> Azure2019Spec {
+        self.image_size_bytes = image_size_bytes;
+        self
+    }
+
+    /// This memory for apps without a memory row (bytes), in place of what there was.
+    pub fn with_memory_bytes_default(mut self, memory_bytes_default: u64) -> Azure2019Spec {
+        self.memory_bytes_default = memory_bytes_default;
+        self
+    }
+
+    /// This scratch disk for every function (bytes), in place of what there was.
+    pub fn with_scratch_bytes(mut self, scratch_bytes: u64) -> Azure2019Spec {
+        self.scratch_bytes = scratch_bytes;
+        self
+    }
+
+    /// This time limit for every function (µs), in place of what there was.
+    pub fn with_time_limit_us(mut self, time_limit_us: u64) -> Azure2019Spec {
+        self.time_limit_us = time_limit_us;
+        self
+    }
+
+    /// This cap on invocations (`None`: all), in place of what there was.
+    pub fn with_invocations_max(mut self, invocations_max: Option<u64>) -> Azure2019Spec {
+        self.invocations_max = invocations_max;
+        self
+    }
 }
 
 /// `HashOwner,HashApp,HashFunction,Trigger,1,…,M`: returns M.

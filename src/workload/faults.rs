@@ -26,13 +26,38 @@ const SEED_SALT: u64 = 0xfa17_5eed_c0de_0001;
 
 /// Seeded host crashes: how often, and how long a crashed host stays
 /// down. The fault config of `simulate --faults` and a scenario's
-/// `[faults]` rate keys.
+/// `[faults]` rate keys. `#[non_exhaustive]`: build it with
+/// [`FaultOptions::new`] and the `with_*` methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FaultOptions {
     /// Mean host crashes per hour of virtual time (0: none).
     pub crashes_per_hour: u64,
     /// How long a crashed host stays down (µs).
     pub repair_us: u64,
+}
+
+impl FaultOptions {
+    /// `crashes_per_hour` crashes an hour on average, each host down for
+    /// `repair_us`.
+    pub fn new(crashes_per_hour: u64, repair_us: u64) -> FaultOptions {
+        FaultOptions {
+            crashes_per_hour,
+            repair_us,
+        }
+    }
+
+    /// This crash rate (mean crashes per hour), in place of what there was.
+    pub fn with_crashes_per_hour(mut self, crashes_per_hour: u64) -> FaultOptions {
+        self.crashes_per_hour = crashes_per_hour;
+        self
+    }
+
+    /// This repair time (µs), in place of what there was.
+    pub fn with_repair_us(mut self, repair_us: u64) -> FaultOptions {
+        self.repair_us = repair_us;
+        self
+    }
 }
 
 /// The hosts that are up, for picking the `k`-th of them in host order:

@@ -34,7 +34,7 @@
 //! Feed a workload to a fresh provider only.
 
 use crate::input::{Code, Command, Input, Outcome, Phase};
-use crate::{FunctionId, ImageId};
+use crate::{FunctionId, ImageId, MIB};
 use coldstart_core::FunctionDef;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,15 +71,61 @@ fn past_u64(value: u128) -> String {
 /// The most images or functions a workload may register.
 pub const ENTITIES_MAX: usize = 1 << 16;
 
-/// An image to register.
+/// An image to register. `#[non_exhaustive]`: build it with
+/// [`ImageSpec::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImageSpec {
     /// The image's size.
     pub size_bytes: u64,
 }
 
+impl ImageSpec {
+    /// An image of `size_bytes`.
+    pub fn new(size_bytes: u64) -> ImageSpec {
+        ImageSpec { size_bytes }
+    }
+}
+
+// Defaults a function falls back on when neither it nor a scenario's
+// `function_defaults` gives a value (the default scenario's shared values,
+// where it has them); `FunctionSpec::default()` holds them all.
+
+/// A function's memory unless given: 256 MiB.
+pub const FUNCTION_MEMORY_DEFAULT: u64 = 256 * MIB;
+/// A function's scratch disk unless given: 512 MiB.
+pub const FUNCTION_SCRATCH_DEFAULT: u64 = 512 * MIB;
+/// A function's time limit unless given (µs): Azure Functions' longest on
+/// the consumption plan, 10 minutes.
+pub const FUNCTION_TIME_LIMIT_US_DEFAULT: u64 = 600_000_000;
+/// The clone phase's mean unless given (µs).
+pub const CLONE_MEAN_US_DEFAULT: u64 = 50_000;
+/// The build phase's mean unless given (µs).
+pub const BUILD_MEAN_US_DEFAULT: u64 = 150_000;
+/// The run phase's mean unless given (µs).
+pub const RUN_MEAN_US_DEFAULT: u64 = 1_000_000;
+/// The mean request size unless given (bytes).
+pub const INGRESS_MEAN_BYTES_DEFAULT: u64 = 4 * 1_024;
+/// The mean response size unless given (bytes).
+pub const EGRESS_MEAN_BYTES_DEFAULT: u64 = 16 * 1_024;
+
 /// A function to register, and how its invocations behave.
+///
+/// `#[non_exhaustive]`: build it with [`FunctionSpec::new`] (or
+/// [`FunctionSpec::default`]) and the `with_*` methods, one for every
+/// field.
+///
+/// ```
+/// use coldstart::workload::{FunctionSpec, RunDistribution};
+///
+/// let function = FunctionSpec::new(0, 512 << 20, 30_000_000)
+///     .with_run_mean_us(200_000)
+///     .with_run_distribution(RunDistribution::Constant);
+/// assert_eq!(function.weight, 1);
+/// assert_eq!(function.scratch_bytes, 512 << 20);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FunctionSpec {
     /// Index into [`WorkloadSpec::images`].
     pub image_index: u32,
@@ -110,8 +156,112 @@ pub struct FunctionSpec {
     pub egress_mean_bytes: u64,
 }
 
+/// The defaults of a scenario's function: image 0, [`FUNCTION_MEMORY_DEFAULT`],
+/// [`FUNCTION_SCRATCH_DEFAULT`], [`FUNCTION_TIME_LIMIT_US_DEFAULT`],
+/// concurrency 1, weight 1, the phase means `*_MEAN_US_DEFAULT` with an exponential run, and
+/// the `*_MEAN_BYTES_DEFAULT` payloads.
+impl Default for FunctionSpec {
+    fn default() -> FunctionSpec {
+        FunctionSpec {
+            image_index: 0,
+            memory_bytes: FUNCTION_MEMORY_DEFAULT,
+            scratch_bytes: FUNCTION_SCRATCH_DEFAULT,
+            time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
+            concurrency: 1,
+            weight: 1,
+            clone_mean_us: CLONE_MEAN_US_DEFAULT,
+            build_mean_us: BUILD_MEAN_US_DEFAULT,
+            run_mean_us: RUN_MEAN_US_DEFAULT,
+            run_distribution: RunDistribution::Exponential,
+            ingress_mean_bytes: INGRESS_MEAN_BYTES_DEFAULT,
+            egress_mean_bytes: EGRESS_MEAN_BYTES_DEFAULT,
+        }
+    }
+}
+
+impl FunctionSpec {
+    /// A function of image `image_index` with `memory_bytes` and a time
+    /// limit of `time_limit_us`; every other field as
+    /// [`FunctionSpec::default`].
+    pub fn new(image_index: u32, memory_bytes: u64, time_limit_us: u64) -> FunctionSpec {
+        FunctionSpec {
+            image_index,
+            memory_bytes,
+            time_limit_us,
+            ..FunctionSpec::default()
+        }
+    }
+
+    /// This image index (into `WorkloadSpec::images`), in place of what there was.
+    pub fn with_image_index(mut self, image_index: u32) -> FunctionSpec {
+        self.image_index = image_index;
+        self
+    }
+
+    /// This memory (bytes), in place of what there was.
+    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> FunctionSpec {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
+    /// This scratch disk (bytes), in place of what there was.
+    pub fn with_scratch_bytes(mut self, scratch_bytes: u64) -> FunctionSpec {
+        self.scratch_bytes = scratch_bytes;
+        self
+    }
+
+    /// This time limit (µs), in place of what there was.
+    pub fn with_time_limit_us(mut self, time_limit_us: u64) -> FunctionSpec {
+        self.time_limit_us = time_limit_us;
+        self
+    }
+
+    /// This relative popularity, in place of what there was.
+    pub fn with_weight(mut self, weight: u64) -> FunctionSpec {
+        self.weight = weight;
+        self
+    }
+
+    /// This clone phase mean (µs), in place of what there was.
+    pub fn with_clone_mean_us(mut self, clone_mean_us: u64) -> FunctionSpec {
+        self.clone_mean_us = clone_mean_us;
+        self
+    }
+
+    /// This build phase mean (µs), in place of what there was.
+    pub fn with_build_mean_us(mut self, build_mean_us: u64) -> FunctionSpec {
+        self.build_mean_us = build_mean_us;
+        self
+    }
+
+    /// This run phase parameter (µs), in place of what there was.
+    pub fn with_run_mean_us(mut self, run_mean_us: u64) -> FunctionSpec {
+        self.run_mean_us = run_mean_us;
+        self
+    }
+
+    /// This run phase distribution, in place of what there was.
+    pub fn with_run_distribution(mut self, run_distribution: RunDistribution) -> FunctionSpec {
+        self.run_distribution = run_distribution;
+        self
+    }
+
+    /// This mean request size (bytes), in place of what there was.
+    pub fn with_ingress_mean_bytes(mut self, ingress_mean_bytes: u64) -> FunctionSpec {
+        self.ingress_mean_bytes = ingress_mean_bytes;
+        self
+    }
+
+    /// This mean response size (bytes), in place of what there was.
+    pub fn with_egress_mean_bytes(mut self, egress_mean_bytes: u64) -> FunctionSpec {
+        self.egress_mean_bytes = egress_mean_bytes;
+        self
+    }
+}
+
 /// How a function's run phase lasts (clone and build are exponential).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum RunDistribution {
     /// Exponential with mean `run_mean_us`.
     #[default]
@@ -146,6 +296,7 @@ pub struct Percentile {
 
 /// How arrivals are spaced in base time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Arrivals {
     /// Exponential gaps: a Poisson process (under the rate profile).
     #[default]
@@ -178,7 +329,20 @@ pub const SIGMA_MILLI_MAX: u32 = 4_000;
 pub const SAMPLE_MAX: u64 = 37 * MEAN_MAX;
 
 /// Everything a workload is generated from.
+///
+/// `#[non_exhaustive]`: build it with [`WorkloadSpec::new`] and the
+/// `with_*` methods, one for every field.
+///
+/// ```
+/// use coldstart::workload::{FunctionSpec, ImageSpec, WorkloadSpec};
+///
+/// let spec = WorkloadSpec::new(7, vec![ImageSpec::new(100 << 20)], vec![FunctionSpec::default()])
+///     .with_invocations(1_000)
+///     .with_failure_per_phase_ppm(0);
+/// assert_eq!(spec.validate(), Ok(()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkloadSpec {
     /// Seeds every draw: the same spec and seed give the same inputs.
     pub seed: u64,
@@ -207,6 +371,7 @@ pub struct WorkloadSpec {
 /// Why a [`WorkloadSpec`] cannot make a workload. Each names the field to
 /// fix; its `Display` is one line.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WorkloadError {
     /// `functions` is empty: there is nothing to invoke.
     NoFunctions,
@@ -270,7 +435,10 @@ pub enum WorkloadError {
 impl std::fmt::Display for WorkloadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            WorkloadError::NoFunctions => write!(f, "the workload has no functions to invoke"),
+            WorkloadError::NoFunctions => write!(
+                f,
+                "the workload has no functions to invoke: give it at least one"
+            ),
             WorkloadError::TooMany { what, count } => {
                 write!(f, "{count} {what} is more than the limit of {ENTITIES_MAX}")
             }
@@ -279,10 +447,17 @@ impl std::fmt::Display for WorkloadError {
                 image_index,
             } => write!(
                 f,
-                "function {function_index} names image {image_index}, which is not in the workload"
+                "function {function_index} names image {image_index}, which is not in the workload: \
+                 add the image, or name one of the workload's images (from 0)"
             ),
-            WorkloadError::ZeroWeights => write!(f, "the function weights sum to zero"),
-            WorkloadError::WeightsOverflow => write!(f, "the function weights overflow a u64"),
+            WorkloadError::ZeroWeights => write!(
+                f,
+                "the function weights sum to zero: give at least one function a positive weight"
+            ),
+            WorkloadError::WeightsOverflow => write!(
+                f,
+                "the function weights overflow a u64: scale them down (only their ratios count)"
+            ),
             WorkloadError::ZeroInterarrival => {
                 write!(f, "interarrival_mean_us must be greater than zero")
             }
@@ -337,6 +512,86 @@ fn check_function(index: usize, spec: &FunctionSpec, images: usize) -> Result<()
 }
 
 impl WorkloadSpec {
+    /// A workload of `functions` over `images`, seeded by `seed`, with the
+    /// default scenario's other values: 200,000 invocations
+    /// ([`crate::simulate::INVOCATIONS_DEFAULT`]) 100 ms apart on average,
+    /// Poisson arrivals at a constant rate, 0.2% failures per phase, 0.5%
+    /// runs past the time limit, no percentile tables.
+    pub fn new(seed: u64, images: Vec<ImageSpec>, functions: Vec<FunctionSpec>) -> WorkloadSpec {
+        WorkloadSpec {
+            seed,
+            images,
+            functions,
+            invocations: crate::simulate::INVOCATIONS_DEFAULT,
+            interarrival_mean_us: 100_000,
+            failure_per_phase_ppm: 2_000,
+            long_run_ppm: 5_000,
+            arrivals: Arrivals::Poisson,
+            rate_profile: Vec::new(),
+            run_tables: Vec::new(),
+        }
+    }
+
+    /// This seed, in place of what there was.
+    pub fn with_seed(mut self, seed: u64) -> WorkloadSpec {
+        self.seed = seed;
+        self
+    }
+
+    /// These images, in order, in place of what there was.
+    pub fn with_images(mut self, images: Vec<ImageSpec>) -> WorkloadSpec {
+        self.images = images;
+        self
+    }
+
+    /// These functions, in order, in place of what there was.
+    pub fn with_functions(mut self, functions: Vec<FunctionSpec>) -> WorkloadSpec {
+        self.functions = functions;
+        self
+    }
+
+    /// This many invocations, in place of what there was.
+    pub fn with_invocations(mut self, invocations: u64) -> WorkloadSpec {
+        self.invocations = invocations;
+        self
+    }
+
+    /// This mean gap between arrivals (µs), in place of what there was.
+    pub fn with_interarrival_mean_us(mut self, interarrival_mean_us: u64) -> WorkloadSpec {
+        self.interarrival_mean_us = interarrival_mean_us;
+        self
+    }
+
+    /// This failure probability per phase (ppm), in place of what there was.
+    pub fn with_failure_per_phase_ppm(mut self, failure_per_phase_ppm: u32) -> WorkloadSpec {
+        self.failure_per_phase_ppm = failure_per_phase_ppm;
+        self
+    }
+
+    /// This probability of a run past the time limit (ppm), in place of what there was.
+    pub fn with_long_run_ppm(mut self, long_run_ppm: u32) -> WorkloadSpec {
+        self.long_run_ppm = long_run_ppm;
+        self
+    }
+
+    /// This spacing of arrivals, in place of what there was.
+    pub fn with_arrivals(mut self, arrivals: Arrivals) -> WorkloadSpec {
+        self.arrivals = arrivals;
+        self
+    }
+
+    /// This cyclic rate profile (empty: constant), in place of what there was.
+    pub fn with_rate_profile(mut self, rate_profile: Vec<RateSegment>) -> WorkloadSpec {
+        self.rate_profile = rate_profile;
+        self
+    }
+
+    /// These percentile tables, in place of what there was.
+    pub fn with_run_tables(mut self, run_tables: Vec<Vec<Percentile>>) -> WorkloadSpec {
+        self.run_tables = run_tables;
+        self
+    }
+
     /// Checks what the generator itself needs. Sizes the provider would
     /// refuse (an image larger than main storage, say) are left to the
     /// provider, which names the refusal.

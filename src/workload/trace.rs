@@ -68,8 +68,13 @@ pub const REORDER_WINDOW_ROWS_DEFAULT: u64 = 1_000_000;
 /// real trace, and small enough that every time fits the core's limits.
 pub const SECONDS_MAX: f64 = 1e9;
 
-/// What the importer needs besides the file.
+/// The image each trace app gets unless given: 250 MiB.
+pub const TRACE_IMAGE_BYTES_DEFAULT: u64 = 250 * crate::MIB;
+
+/// What the importer needs besides the file. `#[non_exhaustive]`: build it
+/// with [`TraceSpec::new`] and the `with_*` methods, one for every field.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TraceSpec {
     /// The trace file.
     pub path: PathBuf,
@@ -86,6 +91,68 @@ pub struct TraceSpec {
     pub reorder_window_rows: u64,
     /// Issue at most this many invocations (the earliest), if given.
     pub invocations_max: Option<u64>,
+}
+
+impl TraceSpec {
+    /// The trace at `path`, with a scenario's defaults for the rest:
+    /// [`TRACE_IMAGE_BYTES_DEFAULT`] images, functions of
+    /// [`crate::workload::FUNCTION_MEMORY_DEFAULT`],
+    /// [`crate::workload::FUNCTION_SCRATCH_DEFAULT`] and
+    /// [`crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT`], a window of
+    /// [`REORDER_WINDOW_ROWS_DEFAULT`] rows, every row issued.
+    pub fn new(path: impl Into<PathBuf>) -> TraceSpec {
+        TraceSpec {
+            path: path.into(),
+            image_size_bytes: TRACE_IMAGE_BYTES_DEFAULT,
+            memory_bytes: crate::workload::FUNCTION_MEMORY_DEFAULT,
+            scratch_bytes: crate::workload::FUNCTION_SCRATCH_DEFAULT,
+            time_limit_us: crate::workload::FUNCTION_TIME_LIMIT_US_DEFAULT,
+            reorder_window_rows: REORDER_WINDOW_ROWS_DEFAULT,
+            invocations_max: None,
+        }
+    }
+
+    /// This trace file, in place of what there was.
+    pub fn with_path(mut self, path: PathBuf) -> TraceSpec {
+        self.path = path;
+        self
+    }
+
+    /// This image size for every app (bytes), in place of what there was.
+    pub fn with_image_size_bytes(mut self, image_size_bytes: u64) -> TraceSpec {
+        self.image_size_bytes = image_size_bytes;
+        self
+    }
+
+    /// This memory for every function (bytes), in place of what there was.
+    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> TraceSpec {
+        self.memory_bytes = memory_bytes;
+        self
+    }
+
+    /// This scratch disk for every function (bytes), in place of what there was.
+    pub fn with_scratch_bytes(mut self, scratch_bytes: u64) -> TraceSpec {
+        self.scratch_bytes = scratch_bytes;
+        self
+    }
+
+    /// This time limit for every function (µs), in place of what there was.
+    pub fn with_time_limit_us(mut self, time_limit_us: u64) -> TraceSpec {
+        self.time_limit_us = time_limit_us;
+        self
+    }
+
+    /// This reorder window (rows), in place of what there was.
+    pub fn with_reorder_window_rows(mut self, reorder_window_rows: u64) -> TraceSpec {
+        self.reorder_window_rows = reorder_window_rows;
+        self
+    }
+
+    /// This cap on invocations (`None`: every row), in place of what there was.
+    pub fn with_invocations_max(mut self, invocations_max: Option<u64>) -> TraceSpec {
+        self.invocations_max = invocations_max;
+        self
+    }
 }
 
 /// Why a trace cannot be read: the file, the line and the reason, which
