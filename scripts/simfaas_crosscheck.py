@@ -39,7 +39,9 @@ requests at once per instance) against coldstart with
 rate of both (default 0.9/s). SimFaaS's parallel instance draws its cold
 start as an initialization before the warm service, so there its cold
 service is the constant 0.253 s then Exp(1.991 s), coldstart's own shape,
-and `--cold-service` does not apply.
+and `--cold-service` does not apply. `--simfaas-join coldstart` gives
+SimFaaS coldstart's default choice of instance (a subclass of
+ParServerlessSimulator), to tell the rule's effect from the models'.
 """
 
 import argparse
@@ -86,7 +88,23 @@ class ShiftedExp(SimProcess):
         return self.constant + np.random.exponential(self.mean)
 
 
-def run_simfaas(seed, max_time_s, cold_service, rate_per_s, concurrency):
+class ColdstartJoin(ParServerlessSimulator):
+    """ParServerlessSimulator with coldstart's default choice of instance
+    (Policies::join_priority and join_before_waking, spec R57b): an
+    instance running requests with room first, the newest; else the newest
+    idle one; else the newest still starting. SimFaaS's own rule takes the
+    newest instance with room, whatever its state."""
+
+    def schedule_warm_instance(self, t):
+        ready = [s for s in self.servers if s.is_ready()]
+        for state in ("WARM", "IDLE", "COLD"):
+            group = [s for s in ready if s.state == state]
+            if group:
+                return max(group, key=lambda s: s.creation_time)
+        raise Exception("no instance with room")
+
+
+def run_simfaas(seed, max_time_s, cold_service, rate_per_s, concurrency, join="simfaas"):
     np.random.seed(seed)
     common = dict(
         arrival_process=ExpSimProcess(rate=rate_per_s),
@@ -97,7 +115,8 @@ def run_simfaas(seed, max_time_s, cold_service, rate_per_s, concurrency):
     if concurrency is not None:
         # A parallel instance's cold process is its initialization only;
         # the request then runs its warm service.
-        sim = ParServerlessSimulator(
+        simulator = ColdstartJoin if join == "coldstart" else ParServerlessSimulator
+        sim = simulator(
             concurrency, cold_service_process=ConstSimProcess(rate=1 / COLD_OVERHEAD_S), **common
         )
     else:
@@ -168,6 +187,10 @@ def main():
     parser.add_argument("--concurrency", type=int,
                         help="requests at once per instance: SimFaaS's ParServerlessSimulator "
                              "against coldstart's per-container concurrency")
+    parser.add_argument("--simfaas-join", choices=["simfaas", "coldstart"], default="simfaas",
+                        help="with --concurrency, SimFaaS's instance choice: simfaas = the newest "
+                             "with room (its own), coldstart = coldstart's default (running "
+                             "before idle before starting, newest first)")
     parser.add_argument("--cold-service", choices=["exp", "shifted"], default="exp",
                         help="SimFaaS's cold service: exp = Exp(2.244 s) (SimFaaS's own), "
                              "shifted = 0.253 s + Exp(1.991 s) (coldstart's shape)")
@@ -193,15 +216,18 @@ def main():
         with open(args.reuse_simfaas) as saved:
             saved = json.load(saved)
         settings = (saved.get("max_time_s"), saved.get("cold_service"),
-                    saved.get("rate", ARRIVAL_RATE_PER_S), saved.get("concurrency"))
-        wanted = (args.max_time_s, args.cold_service, args.rate, args.concurrency)
+                    saved.get("rate", ARRIVAL_RATE_PER_S), saved.get("concurrency"),
+                    saved.get("simfaas_join", "simfaas"))
+        wanted = (args.max_time_s, args.cold_service, args.rate, args.concurrency,
+                  args.simfaas_join)
         if saved["seeds"] != seeds or settings != wanted:
             parser.error(f"{args.reuse_simfaas} holds seeds {saved['seeds']}, settings {settings}")
         reused = saved["simfaas"]
     for index, seed in enumerate(seeds):
         started = time.monotonic()
         if reused is None:
-            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service, args.rate, args.concurrency))
+            simfaas_runs.append(run_simfaas(seed, args.max_time_s, args.cold_service, args.rate,
+                                             args.concurrency, args.simfaas_join))
         else:
             simfaas_runs.append(reused[index])
         simfaas_s = time.monotonic() - started
@@ -217,9 +243,10 @@ def main():
             json.dump({"seeds": seeds, "max_time_s": args.max_time_s,
                        "cold_service": args.cold_service,
                        "rate": args.rate, "concurrency": args.concurrency,
+                       "simfaas_join": args.simfaas_join,
                        "simfaas": simfaas_runs, "coldstart": coldstart_runs}, out)
 
-    shape = (f"ParServerlessSimulator, concurrency {args.concurrency}" if args.concurrency is not None
+    shape = (f"ParServerlessSimulator, concurrency {args.concurrency}, {args.simfaas_join}'s join rule" if args.concurrency is not None
              else f"{args.cold_service} cold service")
     print(f"seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} per simulator); {args.rate:g} arrivals/s; "
           f"SimFaaS {args.max_time_s:g} s with {shape}; coldstart {invocations} arrivals")

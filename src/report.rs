@@ -631,6 +631,10 @@ pub fn fields(
         ("prewarms", Value::from(m.prewarms)),
         ("prewarms_skipped", Value::from(m.prewarms_skipped)),
         ("prewarm_warm_starts", Value::from(m.prewarm_warm_starts)),
+        // Per-container concurrency (spec R57b): warm starts that joined a
+        // running container, or one still starting (0 at concurrency 1).
+        ("joins_running", Value::from(m.joins_running)),
+        ("joins_starting", Value::from(m.joins_starting)),
     ]);
     fields
 }

@@ -161,6 +161,7 @@ fn default_functions() -> Vec<FunctionSpec> {
                 memory_bytes: memory_mib * MIB,
                 scratch_bytes: scratch_mib * MIB,
                 time_limit_us: limit_s * 1_000_000,
+                concurrency: 1,
                 weight,
                 clone_mean_us: 50_000,
                 build_mean_us: 150_000,

@@ -22,6 +22,7 @@ fn setup() -> Vec<Op> {
             scratch_units: 1,
             time_limit_us: 100,
             start_costs: 0,
+            concurrency: 1,
         },
         Op::RegisterFunction {
             image: 1,
@@ -31,6 +32,7 @@ fn setup() -> Vec<Op> {
             // Its own start costs (spec R41a): a cold start of 20 µs and a
             // warm start of 8 µs.
             start_costs: 3 + 20 * 4,
+            concurrency: 1,
         },
     ]
 }
@@ -289,4 +291,31 @@ fn every_short_prewarming_sequence_agrees_with_the_model() {
     );
     // 1 shape × (6 + 6² + … + 6⁵).
     assert_eq!(checked, 9_330);
+}
+
+/// Per-container concurrency (spec R57a, R57b): the set-up with fn0 of
+/// concurrency 2, the first alphabet, both shapes. Its invocations join a
+/// container still starting and one running, fail in a shared container
+/// (R89a), and are queued or rejected beside a container with room for
+/// another function's.
+#[test]
+fn every_short_sequence_with_a_concurrency_2_function_agrees_with_the_model() {
+    let mut ops = setup();
+    if let Op::RegisterFunction { concurrency, .. } = &mut ops[2] {
+        *concurrency = 2;
+    }
+    let checked = check_every_sequence_on(
+        shapes(),
+        &ops,
+        &alphabet(),
+        DEPTH,
+        &[
+            "Join/Running",
+            "Join/Starting",
+            "WarmStart",
+            "ContainerRemoved/Discarded",
+        ],
+    );
+    // 2 shapes × (6 + 6² + … + 6⁵).
+    assert_eq!(checked, 18_660);
 }

@@ -162,7 +162,9 @@ fn the_prewarm_percentile_is_an_axis_and_its_counters_are_reported() {
              prewarms_planned_mean,prewarms_planned_ci95,\
              prewarms_mean,prewarms_ci95,\
              prewarms_skipped_mean,prewarms_skipped_ci95,\
-             prewarm_warm_starts_mean,prewarm_warm_starts_ci95"
+             prewarm_warm_starts_mean,prewarm_warm_starts_ci95,\
+             joins_running_mean,joins_running_ci95,\
+             joins_starting_mean,joins_starting_ci95"
         ),
         "{header}"
     );

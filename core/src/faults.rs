@@ -94,17 +94,29 @@ impl Core {
                 ContainerState::Preparing { invocation }
                 | ContainerState::Starting { invocation }
                 | ContainerState::Busy { invocation } => {
+                    // Its oldest invocation, then the others in the order
+                    // they joined (R141, R57b).
+                    let joined = self
+                        .containers
+                        .get(container)
+                        .map_or_else(Vec::new, |c| c.joined.clone());
                     match state {
                         ContainerState::Starting { .. } => {
                             self.cancel_timer(Timer::ContainerReady { container });
                         }
                         ContainerState::Busy { .. } => {
-                            self.cancel_timer(Timer::InvocationEnd { invocation });
+                            for &running in std::iter::once(&invocation).chain(&joined) {
+                                self.cancel_timer(Timer::InvocationEnd {
+                                    invocation: running,
+                                });
+                            }
                         }
                         _ => {}
                     }
                     self.remove_busy(policies, container, RemovalCause::HostLost, out);
-                    self.interrupt(invocation, out);
+                    for lost in std::iter::once(invocation).chain(joined) {
+                        self.interrupt(lost, out);
+                    }
                 }
                 // A pre-warming container has no invocation to retry.
                 ContainerState::PrewarmPreparing { .. } => {
@@ -542,14 +554,19 @@ impl Core {
             |copy| std::mem::take(&mut copy.waiting),
         );
         for container in waiting {
-            let invocation = match self.containers.get(container).map(|c| c.state) {
-                Some(ContainerState::Preparing { invocation }) => Some(invocation),
-                Some(ContainerState::PrewarmPreparing { .. }) => None,
+            let (state, joined) = self.containers.get(container).map_or_else(
+                || bug("a waiting container vanished"),
+                |c| (c.state, c.joined.clone()),
+            );
+            let invocation = match state {
+                ContainerState::Preparing { invocation } => Some(invocation),
+                ContainerState::PrewarmPreparing { .. } => None,
                 _ => bug("a waiting container is not preparing"),
             };
             self.remove_busy(policies, container, RemovalCause::Discarded, out);
-            if let Some(invocation) = invocation {
-                self.platform_fail(invocation, PlatformError::TransferFailed, out);
+            // Its oldest invocation, then those that joined it (R149, R57b).
+            for failed in invocation.into_iter().chain(joined) {
+                self.platform_fail(failed, PlatformError::TransferFailed, out);
             }
         }
         self.drop_arriving_copy(host, image);

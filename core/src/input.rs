@@ -95,6 +95,18 @@ pub struct FunctionDef {
     /// [`Config::warm_start_us`](crate::Config::warm_start_us).
     #[serde(default)]
     pub warm_start_us: Option<u64>,
+    /// The most invocations one of its containers runs at once (spec
+    /// R57a): 1, the default, is Lambda's one request per execution
+    /// environment; more lets an invocation join a container of the
+    /// function that has room (Cloud Run's, Knative's per-instance
+    /// concurrency). At most `limits::CONCURRENCY_MAX`. Absent from logs
+    /// and JSON written before it existed, where it reads as 1.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl FunctionDef {
@@ -108,6 +120,7 @@ impl FunctionDef {
             time_limit_us,
             cold_start_us: None,
             warm_start_us: None,
+            concurrency: 1,
         }
     }
 
@@ -124,6 +137,14 @@ impl FunctionDef {
     #[must_use]
     pub fn with_warm_start_us(mut self, warm_start_us: u64) -> Self {
         self.warm_start_us = Some(warm_start_us);
+        self
+    }
+
+    /// The same, with at most `concurrency` invocations per container at
+    /// once (spec R57a).
+    #[must_use]
+    pub fn with_concurrency(mut self, concurrency: u32) -> Self {
+        self.concurrency = concurrency;
         self
     }
 

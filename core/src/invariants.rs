@@ -143,6 +143,7 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                     _ => false,
                 });
                 ensure!(linked, "{id} and {invocation} disagree on their state");
+                check_joined(core, id, c)?;
                 check_image_wait(id, c.state, copy)?;
             }
             ContainerState::PrewarmPreparing { .. } | ContainerState::PrewarmStarting { .. } => {
@@ -154,8 +155,18 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                     "pre-warming {id} has run {} invocations",
                     c.uses
                 );
+                ensure!(
+                    c.joined.is_empty() && c.join_key.is_none() && !c.retiring,
+                    "pre-warming {id} holds invocations or is joinable"
+                );
                 check_image_wait(id, c.state, copy)?;
             }
+        }
+        if let ContainerState::Idle { .. } = c.state {
+            ensure!(
+                c.joined.is_empty() && c.join_key.is_none() && !c.retiring,
+                "idle {id} holds invocations, is joinable or retiring"
+            );
         }
     }
     check_lifecycle_timers(core)?;
@@ -176,7 +187,19 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
         m.containers_now,
         busy_now + idle_now
     );
-    for (_, f) in core.functions.iter() {
+    for (fid, f) in core.functions.iter() {
+        ensure!(
+            f.concurrency > 1 || f.joinable.first().is_none(),
+            "{fid} has concurrency 1 and joinable containers"
+        );
+        for &(priority, seq, c) in &f.joinable {
+            ensure!(
+                core.containers
+                    .get(c)
+                    .is_some_and(|c| c.function == fid && c.join_key == Some((priority, seq))),
+                "{fid}'s joinable set holds {c} at a key it does not have"
+            );
+        }
         for &(_, _, c) in &f.idle {
             ensure!(
                 core.containers
@@ -187,6 +210,69 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
         }
     }
     Ok(tallies)
+}
+
+/// A non-idle container's invocations after its oldest (R57b): never more
+/// than its function's concurrency in all; each names the container and
+/// is in a state that agrees with it (waiting for a starting container,
+/// running in a running one); the container is in its function's
+/// joinable set exactly when it has room and is not retiring.
+fn check_joined(
+    core: &Core,
+    id: crate::ids::ContainerId,
+    c: &crate::state::Container,
+) -> Result<(), Violation> {
+    let Some(f) = core.functions.get(c.function) else {
+        return Err(Violation(format!("{id} runs unknown {}", c.function)));
+    };
+    let load = 1 + c.joined.len() as u64;
+    ensure!(
+        load <= u64::from(f.concurrency),
+        "{id} runs {load} invocations, over its function's concurrency {}",
+        f.concurrency
+    );
+    for &joined in &c.joined {
+        let state = core.invocations.get(joined).map(|inv| inv.state);
+        let linked = match (c.state, state) {
+            (
+                ContainerState::Preparing { .. } | ContainerState::Starting { .. },
+                Some(InvState::Starting {
+                    container,
+                    host,
+                    cold: false,
+                }),
+            )
+            | (
+                ContainerState::Busy { .. },
+                Some(InvState::Running {
+                    container,
+                    host,
+                    cold: false,
+                    ..
+                }),
+            ) => container == id && host == c.host,
+            _ => false,
+        };
+        ensure!(
+            linked,
+            "{id} and its joined {joined} disagree on their state"
+        );
+    }
+    let room = !c.retiring && load < u64::from(f.concurrency);
+    ensure!(
+        c.join_key.is_some() == room,
+        "{id} is {}joinable with {load} of {} invocations{}",
+        if c.join_key.is_some() { "" } else { "not " },
+        f.concurrency,
+        if c.retiring { ", retiring" } else { "" }
+    );
+    if let Some(key) = c.join_key {
+        ensure!(
+            f.joinable.contains(&(key.0, key.1, id)),
+            "joinable {id} missing from its function's joinable set"
+        );
+    }
+    Ok(())
 }
 
 /// A preparing container waits for its arriving image; any other has it.
@@ -616,8 +702,8 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
             InvState::Preparing { container, .. } | InvState::Starting { container, .. } => {
                 in_flight += 1;
                 ensure!(
-                    core.containers.contains(container),
-                    "{id} names a missing container"
+                    core.containers.get(container).is_some_and(|c| holds(c, id)),
+                    "{id} names a container that does not hold it"
                 );
             }
             InvState::Running {
@@ -627,8 +713,8 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
             } => {
                 in_flight += 1;
                 ensure!(
-                    core.containers.contains(container),
-                    "{id} names a missing container"
+                    core.containers.get(container).is_some_and(|c| holds(c, id)),
+                    "{id} names a container that does not hold it"
                 );
                 let limit = core
                     .functions
@@ -697,4 +783,16 @@ fn check_invocations(core: &Core) -> Result<(), Violation> {
         "starts do not match started invocations (every start ends, is retried or fails on the platform)"
     );
     Ok(())
+}
+
+/// Whether the container holds the invocation: its state names it, or it
+/// joined.
+fn holds(c: &crate::state::Container, invocation: crate::ids::InvocationId) -> bool {
+    let named = match c.state {
+        ContainerState::Preparing { invocation: i }
+        | ContainerState::Starting { invocation: i }
+        | ContainerState::Busy { invocation: i } => i == invocation,
+        _ => false,
+    };
+    named || c.joined.contains(&invocation)
 }

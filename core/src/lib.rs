@@ -142,9 +142,9 @@ pub use input::{Code, Command, FunctionDef, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
-    Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection, HostView,
-    HybridHistogram, IdlePlan, ImageEviction, ImageFacts, KeepAlivePolicy, PlacementRequest,
-    Policies, PolicyState, WarmChoice,
+    default_join_priority, Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection,
+    HostView, HybridHistogram, IdlePlan, ImageEviction, ImageFacts, JoinFacts, KeepAlivePolicy,
+    PlacementRequest, Policies, PolicyState, WarmChoice,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};

@@ -18,3 +18,6 @@ pub const BYTES_MAX: u64 = 1 << 50;
 pub const HOSTS_MAX: u32 = 1 << 20;
 /// The most function slots a host may have.
 pub const SLOTS_MAX: u32 = 1 << 20;
+/// The most invocations a function may let one container run at once
+/// (`FunctionDef::concurrency`; Cloud Run's maximum is 1000).
+pub const CONCURRENCY_MAX: u32 = 1000;

@@ -157,6 +157,14 @@ pub struct Metrics {
     /// (also counted in `warm_starts`, spec R57): the pre-warms that paid
     /// off.
     pub prewarm_warm_starts: u64,
+    /// Warm starts that joined a running container of a function with
+    /// concurrency above 1 (also counted in `warm_starts`, spec R57b).
+    #[serde(default)]
+    pub joins_running: u64,
+    /// Warm starts that joined a container still preparing or starting
+    /// (also counted in `warm_starts`, spec R57b).
+    #[serde(default)]
+    pub joins_starting: u64,
 
     /// Invocations waiting in the queue now. Every accepted invocation
     /// counts here from `Accepted` until it starts or is rejected, within

@@ -4,7 +4,7 @@
 use crate::event::{DecisionError, EventKind, Events, ImageSource, PrewarmSkip};
 use crate::hosts::Want;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
-use crate::policy::{HostFacts, HostView, PlacementRequest, Policies};
+use crate::policy::{ContainerFacts, HostFacts, HostView, JoinFacts, PlacementRequest, Policies};
 use crate::state::{
     bug, Container, ContainerState, Core, HostImage, ImageClass, InvState, MainState, Timer,
 };
@@ -167,13 +167,30 @@ impl Core {
             .invocations
             .get(invocation)
             .map_or_else(|| bug("unknown invocation"), |i| i.function);
-        let warm = self
-            .functions
-            .get(function)
-            .and_then(|f| f.idle.first().copied());
-        if let Some((_, _, container)) = warm {
-            self.warm_start(policies, invocation, container, out);
-            return true;
+        let (warm, join) = self.functions.get(function).map_or_else(
+            || bug("unknown function"),
+            |f| (f.idle.first().copied(), f.joinable.first().copied()),
+        );
+        match (warm, join) {
+            (Some((_, _, idle)), Some((_, _, busy))) => {
+                let join = self.join_facts(busy);
+                let idle_facts = self.idle_facts(idle);
+                if policies.join_before_waking(&join, &idle_facts) {
+                    self.join(policies, invocation, busy, out);
+                } else {
+                    self.warm_start(policies, invocation, idle, out);
+                }
+                return true;
+            }
+            (Some((_, _, idle)), None) => {
+                self.warm_start(policies, invocation, idle, out);
+                return true;
+            }
+            (None, Some((_, _, busy))) => {
+                self.join(policies, invocation, busy, out);
+                return true;
+            }
+            (None, None) => {}
         }
         // No room for another container id (2^32 - 1 live containers): as if
         // no host had room.
@@ -319,6 +336,155 @@ impl Core {
                 host,
             },
         );
+        self.refresh_joinable(policies, container);
+    }
+
+    /// R57b: the invocation joins a non-idle container of its function
+    /// with room. A warm start: on a running container its code starts at
+    /// once; on a starting one it starts when the container is ready.
+    fn join<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        invocation: InvocationId,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("joining unknown container"));
+        c.joined.push(invocation);
+        let (host, ready) = (c.host, matches!(c.state, ContainerState::Busy { .. }));
+        self.metrics.warm_starts += 1;
+        if ready {
+            self.metrics.joins_running += 1;
+            self.mark_started(
+                invocation,
+                InvState::Running {
+                    container,
+                    host,
+                    cold: false,
+                    code_start_us: now_us,
+                },
+            );
+            self.emit(
+                out,
+                EventKind::WarmStart {
+                    invocation,
+                    container,
+                    host,
+                },
+            );
+            self.begin_code(invocation, container, out);
+        } else {
+            self.metrics.joins_starting += 1;
+            self.mark_started(
+                invocation,
+                InvState::Starting {
+                    container,
+                    host,
+                    cold: false,
+                },
+            );
+            self.emit(
+                out,
+                EventKind::WarmStart {
+                    invocation,
+                    container,
+                    host,
+                },
+            );
+        }
+        self.refresh_joinable(policies, container);
+    }
+
+    /// The facts a join policy is given about a non-idle container.
+    fn join_facts(&self, container: ContainerId) -> JoinFacts {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        let concurrency = self
+            .functions
+            .get(c.function)
+            .map_or_else(|| bug("unknown function"), |f| f.concurrency);
+        JoinFacts {
+            container,
+            function: c.function,
+            host: c.host,
+            created_at_us: c.created_at_us,
+            created_seq: c.created_seq,
+            ready: matches!(c.state, ContainerState::Busy { .. }),
+            invocations: 1 + c.joined.len() as u32,
+            concurrency,
+        }
+    }
+
+    /// The facts a policy is given about an idle container.
+    fn idle_facts(&self, container: ContainerId) -> ContainerFacts {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        crate::step::container_facts(container, c)
+    }
+
+    /// Puts the container in its function's `joinable` set, at the
+    /// priority the policy gives it now, if it has room for another
+    /// invocation; takes it out otherwise (R57b). Nothing at concurrency 1:
+    /// no container there ever has room, and no policy is asked.
+    pub(crate) fn refresh_joinable<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        container: ContainerId,
+    ) {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        let function = c.function;
+        let f = self
+            .functions
+            .get(function)
+            .unwrap_or_else(|| bug("unknown function"));
+        if f.concurrency <= 1 {
+            return;
+        }
+        let active = matches!(
+            c.state,
+            ContainerState::Preparing { .. }
+                | ContainerState::Starting { .. }
+                | ContainerState::Busy { .. }
+        );
+        let room = active && !c.retiring && 1 + (c.joined.len() as u64) < u64::from(f.concurrency);
+        self.leave_joinable(container);
+        if !room {
+            return;
+        }
+        let facts = self.join_facts(container);
+        let key = (policies.join_priority(&facts), facts.created_seq);
+        if let Some(f) = self.functions.get_mut(function) {
+            f.joinable.insert((key.0, key.1, container));
+        }
+        if let Some(c) = self.containers.get_mut(container) {
+            c.join_key = Some(key);
+        }
+    }
+
+    /// Takes the container out of its function's `joinable` set, if it is
+    /// there.
+    pub(crate) fn leave_joinable(&mut self, container: ContainerId) {
+        let Some(c) = self.containers.get_mut(container) else {
+            return;
+        };
+        let Some(key) = c.join_key.take() else {
+            return;
+        };
+        let function = c.function;
+        if let Some(f) = self.functions.get_mut(function) {
+            f.joinable.remove(&(key.0, key.1, container));
+        }
     }
 
     /// Takes an idle container out of the idle sets and cancels its
@@ -460,6 +626,7 @@ impl Core {
             },
         );
         self.fetch_image(policies, container, host, request.image, source, out);
+        self.refresh_joinable(policies, container);
     }
 
     /// Creates a container for `request` on `host` in state `initial`
@@ -510,6 +677,9 @@ impl Core {
                 last_used_us: now_us,
                 uses: 0,
                 state: initial,
+                joined: Vec::new(),
+                retiring: false,
+                join_key: None,
             })
             .unwrap_or_else(|_| bug("container arena full"));
         let h = &mut self.hosts[host.index()];

@@ -204,6 +204,30 @@ pub struct ContainerFacts {
     pub uses: u64,
 }
 
+/// Facts about a non-idle container with room for another invocation (its
+/// function's concurrency is above 1), as a join policy sees it (spec
+/// R57b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JoinFacts {
+    /// The container.
+    pub container: ContainerId,
+    /// The function it runs.
+    pub function: FunctionId,
+    /// The host it lives on.
+    pub host: HostId,
+    /// When it was placed (its `ColdStart`, µs).
+    pub created_at_us: u64,
+    /// The provider sequence number drawn when it was created.
+    pub created_seq: u64,
+    /// Whether it is running code (`false`: still preparing or paying a
+    /// start overhead, so a joiner waits until it is ready).
+    pub ready: bool,
+    /// The invocations it holds now (at least 1).
+    pub invocations: u32,
+    /// Its function's concurrency: the most it may hold.
+    pub concurrency: u32,
+}
+
 /// Facts about an image copy that has just become evictable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ImageFacts {
@@ -290,6 +314,28 @@ pub trait Policies: Clone {
         u64::MAX - container.created_seq
     }
 
+    /// Priority of a non-idle container with room, for an invocation of
+    /// its function to join (spec R57b): lowest is joined first; ties go
+    /// to the older container. Asked when the container gains room or its
+    /// state changes. Default: running containers before starting ones,
+    /// the newest created first (a joiner of a running container starts
+    /// at once; one of a starting container waits).
+    fn join_priority(&mut self, container: &JoinFacts) -> u64 {
+        default_join_priority(container)
+    }
+
+    /// Whether an invocation joins `join` (the best container with room,
+    /// by `join_priority`) rather than waking `idle` (the best idle
+    /// container, by `warm_priority`), when its function has both (spec
+    /// R57b). Default: join if `join` is running code (no overhead, and
+    /// the idle container stays free for a burst); otherwise wake the idle
+    /// one (its warm overhead is shorter than what is left of a cold
+    /// start).
+    fn join_before_waking(&mut self, join: &JoinFacts, idle: &ContainerFacts) -> bool {
+        let _ = idle;
+        join.ready
+    }
+
     /// Priority of an idle container for eviction: lowest goes first.
     /// Default: least recently used.
     fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
@@ -340,6 +386,18 @@ pub trait Policies: Clone {
     /// public x86 prices.
     fn bill(&self, usage: &Usage) -> u64 {
         LambdaPrices::default().cost_picodollars(usage)
+    }
+}
+
+/// The default join priority (spec R57b): running containers (below
+/// 2^63) before starting ones, and among each the newest created first.
+pub fn default_join_priority(container: &JoinFacts) -> u64 {
+    const STARTING: u64 = 1 << 63;
+    let newest_first = (STARTING - 1).saturating_sub(container.created_seq);
+    if container.ready {
+        newest_first
+    } else {
+        STARTING | newest_first
     }
 }
 

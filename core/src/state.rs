@@ -99,8 +99,13 @@ pub(crate) struct Function {
     pub cold_start_us: u64,
     /// Its warm-start overhead: its own, or the configuration's (R41a).
     pub warm_start_us: u64,
+    /// The most invocations one container runs at once (R57a).
+    pub concurrency: u32,
     /// Idle containers of this function by warm priority.
     pub idle: OrderedSet<(u64, u64, ContainerId)>,
+    /// Its non-idle containers with room for another invocation, by
+    /// `(join_priority, created_seq)` (R57b); empty at concurrency 1.
+    pub joinable: OrderedSet<(u64, u64, ContainerId)>,
     /// Its planned pre-warm, if one is pending (R155).
     pub prewarm: Option<PendingPrewarm>,
 }
@@ -223,15 +228,24 @@ pub(crate) struct Container {
     pub last_used_us: u64,
     pub uses: u64,
     pub state: ContainerState,
+    /// Its invocations after the one its state names, in the order they
+    /// joined (R57b); empty at concurrency 1.
+    pub joined: Vec<InvocationId>,
+    /// An invocation of it failed or timed out while others ran: it takes
+    /// no more, and is discarded when the last leaves (R89a).
+    pub retiring: bool,
+    /// Its key in its function's `joinable` set, while it is there.
+    pub join_key: Option<OrderKey>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ContainerState {
-    /// Waiting for its image to reach the host's disk.
+    /// Waiting for its image to reach the host's disk. `invocation` is
+    /// its oldest invocation (the others are in `Container::joined`).
     Preparing { invocation: InvocationId },
     /// Paying the start overhead (cold or warm).
     Starting { invocation: InvocationId },
-    /// Running the invocation's code.
+    /// Running its invocations' code.
     Busy { invocation: InvocationId },
     /// Pre-warmed, with no invocation: waiting for its image to reach the
     /// host's disk (R156).

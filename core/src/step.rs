@@ -7,7 +7,7 @@ use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
 use crate::input::{Command, FunctionDef, Input, Outcome};
-use crate::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use crate::limits::{BYTES_MAX, CONCURRENCY_MAX, DURATION_MAX_US, TIME_MAX_US};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
 use crate::state::{
@@ -316,6 +316,7 @@ impl Core {
             time_limit_us,
             cold_start_us,
             warm_start_us,
+            concurrency,
         } = *def;
         let Some(img) = self.images.get(image) else {
             return Err(Refusal::UnknownImage { image });
@@ -330,6 +331,11 @@ impl Core {
                 field: "time_limit_us".into(),
             });
         }
+        if concurrency == 0 {
+            return Err(Refusal::Zero {
+                field: "concurrency".into(),
+            });
+        }
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
@@ -338,6 +344,13 @@ impl Core {
         }
         if let Some(warm_start_us) = warm_start_us {
             check_duration("warm_start_us", warm_start_us)?;
+        }
+        if concurrency > CONCURRENCY_MAX {
+            return Err(Refusal::TooLarge {
+                field: "concurrency".into(),
+                value: u64::from(concurrency),
+                max: u64::from(CONCURRENCY_MAX),
+            });
         }
         if !self.hosts.some_host_has(memory_bytes, 0) {
             return Err(Refusal::FunctionNeverFits {
@@ -419,6 +432,7 @@ impl Core {
                 time_limit_us,
                 cold_start_us,
                 warm_start_us,
+                concurrency,
             }) => {
                 let function = self
                     .functions
@@ -429,7 +443,9 @@ impl Core {
                         time_limit_us,
                         cold_start_us: cold_start_us.unwrap_or(self.config.cold_start_us),
                         warm_start_us: warm_start_us.unwrap_or(self.config.warm_start_us),
+                        concurrency,
                         idle: Default::default(),
+                        joinable: Default::default(),
                         prewarm: None,
                     })
                     .unwrap_or_else(|_| bug("validated function insert failed"));
@@ -564,19 +580,41 @@ impl Core {
         };
         c.state = ContainerState::Busy { invocation };
         let host = c.host;
+        // Its oldest invocation first, then those that joined while it
+        // started, in the order they joined (R86, R57b).
+        let joined = c.joined.clone();
+        for invocation in std::iter::once(invocation).chain(joined) {
+            let inv = self
+                .invocations
+                .get_mut(invocation)
+                .unwrap_or_else(|| bug("unknown invocation"));
+            let InvState::Starting { cold, .. } = inv.state else {
+                bug("ready container whose invocation is not starting");
+            };
+            inv.state = InvState::Running {
+                container,
+                host,
+                cold,
+                code_start_us: now_us,
+            };
+            self.begin_code(invocation, container, out);
+        }
+        self.refresh_joinable(policies, container);
+    }
+
+    /// A running invocation's code starts now: its end timer is scheduled
+    /// and `ExecutionStarted` emitted (R86).
+    pub(crate) fn begin_code(
+        &mut self,
+        invocation: InvocationId,
+        container: ContainerId,
+        out: &mut Events,
+    ) {
+        let now_us = self.now_us;
         let inv = self
             .invocations
-            .get_mut(invocation)
+            .get(invocation)
             .unwrap_or_else(|| bug("unknown invocation"));
-        let InvState::Starting { cold, .. } = inv.state else {
-            bug("ready container whose invocation is not starting");
-        };
-        inv.state = InvState::Running {
-            container,
-            host,
-            cold,
-            code_start_us: now_us,
-        };
         let limit_us = self
             .functions
             .get(inv.function)
@@ -678,13 +716,63 @@ impl Core {
             });
         }
         self.emit(out, kind);
-        if success {
-            self.make_idle(policies, container, out);
+        if self.leave_container(container, invocation, success) {
+            self.refresh_joinable(policies, container);
         } else {
-            self.discard(policies, container, out);
+            self.leave_joinable(container);
+            let retiring = self.containers.get(container).is_some_and(|c| c.retiring);
+            if success && !retiring {
+                self.make_idle(policies, container, out);
+            } else {
+                self.discard(policies, container, out);
+            }
         }
         self.record_ended(invocation, out);
         self.drain_queue(policies, out);
+    }
+
+    /// The ended invocation leaves its container; returns whether others
+    /// still run there (R89a). If so the container stays busy: a success
+    /// counts as a use, a failure or time-out retires it (no more joins; it
+    /// is discarded when its last invocation leaves). If not, it is the
+    /// caller's to idle or discard.
+    fn leave_container(
+        &mut self,
+        container: ContainerId,
+        invocation: InvocationId,
+        success: bool,
+    ) -> bool {
+        let now_us = self.now_us;
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        if c.joined.is_empty() {
+            return false;
+        }
+        match c.state {
+            ContainerState::Busy { invocation: oldest } if oldest == invocation => {
+                c.state = ContainerState::Busy {
+                    invocation: c.joined.remove(0),
+                };
+            }
+            ContainerState::Busy { .. } => {
+                let at = c
+                    .joined
+                    .iter()
+                    .position(|&i| i == invocation)
+                    .unwrap_or_else(|| bug("an ending invocation is not in its container"));
+                c.joined.remove(at);
+            }
+            _ => bug("an invocation ended in a container that is not busy"),
+        }
+        if success {
+            c.last_used_us = now_us;
+            c.uses += 1;
+        } else {
+            c.retiring = true;
+        }
+        true
     }
 
     /// A container that completed its invocation: the policy keeps it warm,
@@ -842,6 +930,7 @@ impl Core {
         cause: RemovalCause,
         out: &mut Events,
     ) {
+        self.leave_joinable(container);
         let c = self
             .containers
             .remove(container)
@@ -977,7 +1066,7 @@ impl Core {
 }
 
 /// The facts a policy is given about a container going idle.
-fn container_facts(container: ContainerId, c: &Container) -> ContainerFacts {
+pub(crate) fn container_facts(container: ContainerId, c: &Container) -> ContainerFacts {
     ContainerFacts {
         container,
         function: c.function,

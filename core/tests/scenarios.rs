@@ -4747,3 +4747,170 @@ fn a_host_that_goes_down_mid_share_takes_its_copies_and_leaves_other_links_alone
         vec![copy_started(1_250, a, H0), copy_finished(1_350, a, H0)]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Per-container concurrency (R57a, R57b, R89a)
+// ---------------------------------------------------------------------------
+
+impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
+    /// Registers a function whose containers run up to `concurrency`
+    /// invocations at once.
+    fn function_c(
+        &mut self,
+        image: ImageId,
+        memory: u64,
+        limit: u64,
+        concurrency: u32,
+    ) -> FunctionId {
+        let at = self.now();
+        let def = FunctionDef::new(image, memory, limit).with_concurrency(concurrency);
+        let events = self.step(at, Command::RegisterFunction(def));
+        let [Event {
+            kind: EventKind::FunctionRegistered { function, .. },
+            ..
+        }] = events[..]
+        else {
+            panic!("unexpected events {events:#?}");
+        };
+        function
+    }
+}
+
+/// A concurrency of 0 or above the limit is refused, in R40's order.
+#[test]
+fn concurrency_out_of_range_is_refused() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let def = FunctionDef::new(image, 100, 10_000);
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::RegisterFunction(def.clone().with_concurrency(0))
+        ),
+        Refusal::Zero {
+            field: "concurrency".into()
+        }
+    );
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::RegisterFunction(def.clone().with_concurrency(1_001))
+        ),
+        Refusal::TooLarge {
+            field: "concurrency".into(),
+            value: 1_001,
+            max: u64::from(limits::CONCURRENCY_MAX)
+        }
+    );
+    // A zero memory is named before the concurrency.
+    let zero_memory = FunctionDef::new(image, 0, 10_000).with_concurrency(0);
+    assert_eq!(
+        w.refuse(0, Command::RegisterFunction(zero_memory)),
+        Refusal::Zero {
+            field: "memory_bytes".into()
+        }
+    );
+    w.function_c(image, 100, 10_000, limits::CONCURRENCY_MAX);
+}
+
+/// Concurrency 2: the second invocation joins the first's container while
+/// it starts (a warm start, run when the container is ready); the third
+/// finds it full and starts cold. Later a fourth joins the running
+/// container rather than waking the idle one (R57b's defaults), starting
+/// its code at once; the container goes idle when its last invocation
+/// leaves, and its keep-alive counts from then.
+#[test]
+fn invocations_join_a_starting_then_a_running_container() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function_c(image, 100, 10_000, 2);
+    let (a, _) = w.invoke(0, f, success(500, 1));
+    let (b, events) = w.invoke(10, f, success(100, 2));
+    assert_eq!(events, vec![accepted(10, b, f), warm(10, b, ctr(0), H0)]);
+    let (c, events) = w.invoke(20, f, success(100, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(20, c, f),
+            cold(20, c, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(350),
+        vec![
+            download_finished(50, image),
+            copy_started(50, image, H0),
+            copy_finished(100, image, H0),
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(0)),
+            exec(200, c, ctr(1)),
+            completed(300, b, 2, SMALL_COST),
+            completed(300, c, 3, SMALL_COST),
+            idle(300, ctr(1), 300 + KEEP),
+        ]
+    );
+    // ctr#0 still runs a (one of two): d joins it, not the idle ctr#1.
+    let (d, events) = w.invoke(400, f, success(100, 4));
+    assert_eq!(
+        events,
+        vec![
+            accepted(400, d, f),
+            warm(400, d, ctr(0), H0),
+            exec(400, d, ctr(0)),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        vec![
+            completed(500, d, 4, SMALL_COST),
+            completed(700, a, 1, SMALL_COST),
+            idle(700, ctr(0), 700 + KEEP),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!((m.cold_starts, m.warm_starts), (2, 2));
+    assert_eq!((m.joins_starting, m.joins_running), (1, 1));
+    assert_eq!(m.containers_created, 2);
+}
+
+/// A failed invocation retires its container (R89a): the co-runner
+/// finishes, no invocation joins meanwhile, and the container is discarded
+/// when the last leaves.
+#[test]
+fn a_failure_retires_a_shared_container_after_its_last_invocation() {
+    let mut w = World::new(default_config());
+    let image = w.image(50);
+    let f = w.function_c(image, 100, 10_000, 3);
+    let (a, _) = w.invoke(0, f, success(500, 1));
+    let (b, _) = w.invoke(0, f, failure(0, 0, 100, Phase::Run));
+    let events = w.advance(350);
+    // b fails at 300; its container stays, for a.
+    assert_eq!(
+        events[events.len() - 3..],
+        [
+            exec(200, a, ctr(0)),
+            exec(200, b, ctr(0)),
+            failed(300, b, Phase::Run, SMALL_COST),
+        ]
+    );
+    let (c, events) = w.invoke(400, f, success(100, 3));
+    assert_eq!(
+        events,
+        vec![
+            accepted(400, c, f),
+            cold(400, c, ctr(1), H0, ImageSource::HostDisk),
+        ]
+    );
+    let events = w.advance(1_000);
+    assert_eq!(
+        events,
+        vec![
+            exec(500, c, ctr(1)),
+            completed(600, c, 3, SMALL_COST),
+            idle(600, ctr(1), 600 + KEEP),
+            completed(700, a, 1, SMALL_COST),
+            removed(700, ctr(0), H0, RemovalCause::Discarded),
+        ]
+    );
+    assert_eq!(w.p.metrics().containers_discarded, 1);
+}

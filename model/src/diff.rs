@@ -306,6 +306,11 @@ fn compare<A: Machine, B: Machine>(a: &A, b: &B, resolver: &Resolver) -> Result<
     Ok(())
 }
 
+/// The joins so far: of a running container, of a starting one.
+fn joins(m: &coldstart_core::Metrics) -> (u64, u64) {
+    (m.joins_running, m.joins_starting)
+}
+
 fn step_both<A: Machine, B: Machine>(
     a: &mut A,
     b: &mut B,
@@ -313,6 +318,7 @@ fn step_both<A: Machine, B: Machine>(
     trace: &mut Trace,
 ) -> Result<Vec<Event>, String> {
     let before_us = a.now_us();
+    let joins_before = joins(&a.metrics());
     let ((ea, ra), (eb, rb)) = (a.apply(input), b.apply(input));
     if ea != eb {
         return Err(format!("events differ:\n  {ea:#?}\nvs\n  {eb:#?}"));
@@ -346,6 +352,15 @@ fn step_both<A: Machine, B: Machine>(
     }
     for name in trace.own_costs.learn(input, &ea) {
         trace.kinds.insert(name);
+    }
+    // A join (spec R57b) is a `WarmStart` like any other: told apart by
+    // the counters it moves.
+    let joins_after = joins(&a.metrics());
+    if joins_after.0 > joins_before.0 {
+        trace.kinds.insert("Join/Running");
+    }
+    if joins_after.1 > joins_before.1 {
+        trace.kinds.insert("Join/Starting");
     }
     trace.events.extend_from_slice(&ea);
     Ok(ea)

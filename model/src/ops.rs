@@ -318,6 +318,10 @@ pub enum Op {
         /// `v` for the cold start and `v % 12` for the warm start.
         #[serde(default)]
         start_costs: u8,
+        /// The most invocations per container, folded to 0..5 (0 is
+        /// refused; 1, the default, also for ops written before the field).
+        #[serde(default = "one")]
+        concurrency: u8,
     },
     /// Invokes a function with fake code.
     Invoke {
@@ -488,6 +492,7 @@ impl Resolver {
                 scratch_units,
                 time_limit_us,
                 start_costs,
+                concurrency,
             } => {
                 let mut def = FunctionDef::new(
                     pick(&self.images, image),
@@ -502,6 +507,7 @@ impl Resolver {
                 if start_costs % 4 >= 2 {
                     def = def.with_warm_start_us(self.scale.us(v % 12));
                 }
+                let def = def.with_concurrency(u32::from(concurrency % 5));
                 (now_us, Command::RegisterFunction(def))
             }
             Op::Invoke {
@@ -720,7 +726,7 @@ fn with_hybrid_histogram(warm_choice: u8) -> u8 {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => any::<u8>().prop_map(|units| Op::RegisterImage { units }),
-        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, start_costs)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, start_costs }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), 1u16..400, any::<u8>(), any::<u8>()).prop_map(|(image, memory_units, scratch_units, time_limit_us, start_costs, concurrency)| Op::RegisterFunction { image, memory_units, scratch_units, time_limit_us, start_costs, concurrency }),
         10 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<u16>(), any::<u8>(), any::<u8>()).prop_map(|(function, clone_us, build_us, run_us, ending, egress_bytes)| Op::Invoke { function, clone_us, build_us, run_us, ending, egress_bytes }),
         4 => any::<u16>().prop_map(|dt_us| Op::Advance { dt_us }),
         3 => Just(Op::NextTimer),
@@ -748,6 +754,7 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
                 any::<u8>(),
                 1u16..400,
                 any::<u8>(),
+                any::<u8>(),
             ),
             2..6,
         ),
@@ -759,9 +766,14 @@ pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
 }
 
 /// A function registration in a case's set-up: `(image, memory_units,
-/// scratch_units, time_limit_us, start_costs)`, folded into range by
-/// `Case::with_setup` (`start_costs` as [`Op::RegisterFunction`] reads it).
-pub type FunctionSetup = (u8, u8, u8, u16, u8);
+/// scratch_units, time_limit_us, start_costs, concurrency)`, folded into
+/// range by `Case::with_setup` (`start_costs` as [`Op::RegisterFunction`]
+/// reads it; `concurrency`: 2 to 4 for multiples of 3, else 1).
+pub type FunctionSetup = (u8, u8, u8, u16, u8, u8);
+
+fn one() -> u8 {
+    1
+}
 
 impl Case {
     /// A case whose ops register an image per `image_units` entry and a
@@ -769,7 +781,8 @@ impl Case {
     /// proptest's `case` and the fuzzers' `arbitrary_case`, build their
     /// cases here, so they share one idea of a good start: images of 1 to 8
     /// units, functions of 1 to 4 memory units with a time limit of at
-    /// least 50 µs.
+    /// least 50 µs, two in three of concurrency 1 and the others of 2 to 4
+    /// (spec R57a).
     pub fn with_setup(
         shape: Shape,
         image_units: &[u8],
@@ -783,13 +796,18 @@ impl Case {
             })
             .collect();
         ops.extend(functions.iter().map(
-            |&(image, memory_units, scratch_units, time_limit_us, start_costs)| {
+            |&(image, memory_units, scratch_units, time_limit_us, start_costs, concurrency)| {
                 Op::RegisterFunction {
                     image,
                     memory_units: memory_units % 4 + 1,
                     scratch_units,
                     time_limit_us: time_limit_us.max(50),
                     start_costs,
+                    concurrency: if concurrency % 3 != 0 {
+                        1
+                    } else {
+                        concurrency / 3 % 3 + 2
+                    },
                 }
             },
         ));

@@ -20,9 +20,9 @@ use coldstart_core::{Bandwidth, FunctionDef};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
-    HostView, ImageFacts, ImageId, ImageSource, Input, InvocationId, InvocationState, Metrics,
-    Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, PrewarmSkip, Refusal,
-    RejectReason, RemovalCause, Tier, Usage,
+    HostView, ImageFacts, ImageId, ImageSource, Input, InvocationId, InvocationState, JoinFacts,
+    Metrics, Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, PrewarmSkip,
+    Refusal, RejectReason, RemovalCause, Tier, Usage,
 };
 
 // ---------------------------------------------------------------------------
@@ -153,6 +153,8 @@ struct Function {
     cold_start_us: Option<u64>,
     /// R41a: its own warm-start overhead, if it has one.
     warm_start_us: Option<u64>,
+    /// R57a: the most invocations one container holds at once.
+    concurrency: u32,
     /// R154: the function's pending pre-warm, if it has one.
     prewarm: Option<PendingPrewarm>,
 }
@@ -234,6 +236,15 @@ struct Container {
     last_used_us: u64,
     uses: u64,
     state: CState,
+    /// R57b: the invocations it holds besides the one its state names, in
+    /// join order.
+    joined: Vec<InvocationId>,
+    /// R89a: a held invocation failed; no more join, discarded when the
+    /// last leaves.
+    retiring: bool,
+    /// R57b: its `(join_priority, created_seq)` while it is in its
+    /// function's join set (the set is these keys).
+    join_key: Option<Key>,
 }
 
 impl Container {
@@ -940,6 +951,7 @@ impl<P: Policies> Model<P> {
                 time_limit_us,
                 cold_start_us,
                 warm_start_us,
+                concurrency,
                 ..
             }) => {
                 // R40
@@ -956,11 +968,21 @@ impl<P: Policies> Model<P> {
                         field: "time_limit_us".into(),
                     });
                 }
+                if concurrency == 0 {
+                    return Err(Refusal::Zero {
+                        field: "concurrency".into(),
+                    });
+                }
                 too_large("memory_bytes", memory_bytes, BYTES_MAX)?;
                 too_large("scratch_bytes", scratch_bytes, BYTES_MAX)?;
                 too_large("time_limit_us", time_limit_us, DURATION_MAX_US)?;
                 too_large("cold_start_us", cold_start_us.unwrap_or(0), DURATION_MAX_US)?;
                 too_large("warm_start_us", warm_start_us.unwrap_or(0), DURATION_MAX_US)?;
+                too_large(
+                    "concurrency",
+                    u64::from(concurrency),
+                    u64::from(coldstart_core::limits::CONCURRENCY_MAX),
+                )?;
                 if w.config.hosts.iter().all(|h| h.ram_bytes < memory_bytes) {
                     return Err(Refusal::FunctionNeverFits {
                         why: "needs more RAM than any host has".into(),
@@ -1101,6 +1123,7 @@ impl<P: Policies> Model<P> {
                 time_limit_us,
                 cold_start_us,
                 warm_start_us,
+                concurrency,
                 ..
             }) => {
                 // R41
@@ -1111,6 +1134,7 @@ impl<P: Policies> Model<P> {
                     time_limit_us,
                     cold_start_us,
                     warm_start_us,
+                    concurrency,
                     prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
@@ -1265,9 +1289,35 @@ impl<P: Policies> Model<P> {
                 _ => None,
             })
             .min_by_key(|&(key, _)| key);
-        if let Some((_, c)) = warm {
-            self.warm_start(inv, c, ev);
-            return true;
+        // ... and the function's container with room with the lowest join
+        // key (R57b; none at concurrency 1).
+        let join = self
+            .w
+            .containers()
+            .filter_map(|(id, c)| match c.join_key {
+                Some(key) if c.function == function => Some((key, id)),
+                _ => None,
+            })
+            .min_by_key(|&(key, _)| key);
+        match (warm, join) {
+            (Some((_, i)), Some((_, j))) => {
+                let (join_facts, idle_facts) = (self.join_facts(j), self.facts(i));
+                if self.policies.join_before_waking(&join_facts, &idle_facts) {
+                    self.join(inv, j, ev);
+                } else {
+                    self.warm_start(inv, i, ev);
+                }
+                return true;
+            }
+            (Some((_, i)), None) => {
+                self.warm_start(inv, i, ev);
+                return true;
+            }
+            (None, Some((_, j))) => {
+                self.join(inv, j, ev);
+                return true;
+            }
+            (None, None) => {}
         }
         // 2. arena room
         if self.w.containers.is_full() {
@@ -1335,6 +1385,102 @@ impl<P: Policies> Model<P> {
                 host,
             },
         );
+        // 7.
+        self.refresh_join(c);
+    }
+
+    /// R57b: the facts a join policy is given.
+    fn join_facts(&self, c: ContainerId) -> JoinFacts {
+        let ctr = self.w.ctr(c);
+        JoinFacts {
+            container: c,
+            function: ctr.function,
+            host: ctr.host,
+            created_at_us: ctr.created_at_us,
+            created_seq: ctr.created_seq,
+            ready: matches!(ctr.state, CState::Busy(_)),
+            invocations: 1 + ctr.joined.len() as u32,
+            concurrency: self.w.function(ctr.function).concurrency,
+        }
+    }
+
+    /// R57b `REFRESH_JOIN(c)`.
+    fn refresh_join(&mut self, c: ContainerId) {
+        let ctr = self.w.ctr(c);
+        let concurrency = self.w.function(ctr.function).concurrency;
+        if concurrency == 1 {
+            return;
+        }
+        let held = matches!(
+            ctr.state,
+            CState::Preparing(_) | CState::Starting(_) | CState::Busy(_)
+        );
+        let room = held && !ctr.retiring && 1 + ctr.joined.len() < concurrency as usize;
+        let created_seq = ctr.created_seq;
+        self.w.ctr_mut(c).join_key = None;
+        if room {
+            let facts = self.join_facts(c);
+            let priority = self.policies.join_priority(&facts);
+            self.w.ctr_mut(c).join_key = Some((priority, created_seq));
+        }
+    }
+
+    /// R57b `JOIN(inv, c)`.
+    fn join(&mut self, inv: InvocationId, c: ContainerId, ev: &mut Vec<Event>) {
+        // 1.
+        self.w.ctr_mut(c).joined.push(inv);
+        self.w.metrics.warm_starts += 1;
+        let host = self.w.ctr(c).host;
+        let now = self.w.now;
+        let running = matches!(self.w.ctr(c).state, CState::Busy(_));
+        // 2. and 3.: MARK_STARTED (R58)
+        self.w.inv_mut(inv).state = if running {
+            self.w.metrics.joins_running += 1;
+            InvState::Running {
+                container: c,
+                host,
+                cold: false,
+                code_start_us: now,
+            }
+        } else {
+            self.w.metrics.joins_starting += 1;
+            InvState::Starting {
+                container: c,
+                host,
+                cold: false,
+            }
+        };
+        self.cancel_prewarm(self.w.inv(inv).function);
+        self.w.emit(
+            ev,
+            EventKind::WarmStart {
+                invocation: inv,
+                container: c,
+                host,
+            },
+        );
+        if running {
+            self.begin_code(inv, c, ev);
+        }
+        // 4.
+        self.refresh_join(c);
+    }
+
+    /// R86 `BEGIN_CODE(inv)`: the end timer, and `ExecutionStarted`.
+    fn begin_code(&mut self, inv: InvocationId, c: ContainerId, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let invocation = self.w.inv(inv);
+        let limit = self.w.function(invocation.function).time_limit_us;
+        let run = code_duration(&invocation.code).min(limit);
+        self.w
+            .schedule(now + run, Timer::InvocationEnd { invocation: inv });
+        self.w.emit(
+            ev,
+            EventKind::ExecutionStarted {
+                invocation: inv,
+                container: c,
+            },
+        );
     }
 
     // --- §11: cold start and making room ---
@@ -1388,6 +1534,8 @@ impl<P: Policies> Model<P> {
             ImageSource::HostDisk | ImageSource::HostCopyInFlight => {}
         }
         self.fetch_image(c, host, request.image, source, ev);
+        // 11.
+        self.refresh_join(c);
     }
 
     /// R60 steps 1–7 (R156.3's `PLACE`): a new container for the request on
@@ -1434,6 +1582,9 @@ impl<P: Policies> Model<P> {
             last_used_us: now,
             uses: 0,
             state: initial,
+            joined: Vec::new(),
+            retiring: false,
+            join_key: None,
         });
         let c = ContainerId::from_bits(key);
         self.w.start_pin = None;
@@ -1819,32 +1970,26 @@ impl<P: Policies> Model<P> {
         };
         self.w.ctr_mut(c).state = CState::Busy(inv);
         let now = self.w.now;
-        let invocation = self.w.inv(inv);
-        let InvState::Starting {
-            container,
-            host,
-            cold,
-        } = invocation.state
-        else {
-            panic!("ready invocation not starting");
-        };
-        let limit = self.w.function(invocation.function).time_limit_us;
-        let run = code_duration(&invocation.code).min(limit);
-        self.w.inv_mut(inv).state = InvState::Running {
-            container,
-            host,
-            cold,
-            code_start_us: now,
-        };
-        self.w
-            .schedule(now + run, Timer::InvocationEnd { invocation: inv });
-        self.w.emit(
-            ev,
-            EventKind::ExecutionStarted {
-                invocation: inv,
-                container: c,
-            },
-        );
+        let mut held = vec![inv];
+        held.extend(self.w.ctr(c).joined.iter().copied());
+        for inv in held {
+            let InvState::Starting {
+                container,
+                host,
+                cold,
+            } = self.w.inv(inv).state
+            else {
+                panic!("ready invocation not starting");
+            };
+            self.w.inv_mut(inv).state = InvState::Running {
+                container,
+                host,
+                cold,
+                code_start_us: now,
+            };
+            self.begin_code(inv, c, ev);
+        }
+        self.refresh_join(c);
     }
 
     /// R89.
@@ -1938,11 +2083,31 @@ impl<P: Policies> Model<P> {
         });
         // 6.
         self.w.emit(ev, kind);
-        // 7.
-        if success {
-            self.make_idle(container, ev);
+        // 7. LEAVE (R89a)
+        let ctr = self.w.ctr_mut(container);
+        if ctr.joined.is_empty() {
+            ctr.join_key = None;
+            if success && !ctr.retiring {
+                self.make_idle(container, ev);
+            } else {
+                self.discard(container, ev);
+            }
         } else {
-            self.discard(container, ev);
+            match ctr.state {
+                CState::Busy(named) if named == inv => {
+                    let next = ctr.joined.remove(0);
+                    ctr.state = CState::Busy(next);
+                }
+                CState::Busy(_) => ctr.joined.retain(|&i| i != inv),
+                other => panic!("an invocation ended in a {other:?} container"),
+            }
+            if success {
+                ctr.last_used_us = now;
+                ctr.uses += 1;
+            } else {
+                ctr.retiring = true;
+            }
+            self.refresh_join(container);
         }
         // 8.
         self.record_ended(inv, ev);
@@ -2110,6 +2275,23 @@ impl<P: Policies> Model<P> {
             if w.copy(c.host, c.image).is_none() {
                 return Err("container without its image copy".into());
             }
+            // R130: a container never holds more than its function's
+            // concurrency, and every invocation it holds names it.
+            let concurrency = w.function(c.function).concurrency as usize;
+            if 1 + c.joined.len() > concurrency {
+                return Err(format!("{id}: holds more than concurrency {concurrency}"));
+            }
+            for &j in &c.joined {
+                let named = match w.inv(j).state {
+                    InvState::Starting { container, .. } | InvState::Running { container, .. } => {
+                        container == id
+                    }
+                    _ => false,
+                };
+                if !named {
+                    return Err(format!("{id}: joined {j} does not name it"));
+                }
+            }
             match c.state {
                 CState::Idle { expiry, .. } => {
                     let timer = Timer::KeepAliveExpired { container: id };
@@ -2234,19 +2416,24 @@ impl<P: Policies> Model<P> {
         for c in victims {
             match self.w.ctr(c).state {
                 CState::Idle { .. } => self.remove_idle(c, RemovalCause::HostLost, ev),
-                CState::Preparing(inv) => {
+                CState::Preparing(inv) | CState::Starting(inv) | CState::Busy(inv) => {
+                    let mut held = vec![inv];
+                    held.extend(self.w.ctr(c).joined.iter().copied());
+                    match self.w.ctr(c).state {
+                        CState::Starting(_) => {
+                            self.w.cancel(Timer::ContainerReady { container: c })
+                        }
+                        CState::Busy(_) => {
+                            for &i in &held {
+                                self.w.cancel(Timer::InvocationEnd { invocation: i });
+                            }
+                        }
+                        _ => {}
+                    }
                     self.remove_busy(c, RemovalCause::HostLost, ev);
-                    self.interrupt(inv, ev);
-                }
-                CState::Starting(inv) => {
-                    self.w.cancel(Timer::ContainerReady { container: c });
-                    self.remove_busy(c, RemovalCause::HostLost, ev);
-                    self.interrupt(inv, ev);
-                }
-                CState::Busy(inv) => {
-                    self.w.cancel(Timer::InvocationEnd { invocation: inv });
-                    self.remove_busy(c, RemovalCause::HostLost, ev);
-                    self.interrupt(inv, ev);
+                    for i in held {
+                        self.interrupt(i, ev);
+                    }
                 }
                 // no invocation to interrupt; the function's pending
                 // pre-warm, if any, stays
@@ -2566,8 +2753,12 @@ impl<P: Policies> Model<P> {
         for c in waiting {
             match self.w.ctr(c).state {
                 CState::Preparing(inv) => {
+                    let mut held = vec![inv];
+                    held.extend(self.w.ctr(c).joined.iter().copied());
                     self.remove_busy(c, RemovalCause::Discarded, ev);
-                    self.platform_fail(inv, PlatformError::TransferFailed, ev);
+                    for i in held {
+                        self.platform_fail(i, PlatformError::TransferFailed, ev);
+                    }
                 }
                 // a pre-warm has no invocation to fail
                 CState::PrewarmPreparing { .. } => {

@@ -129,15 +129,30 @@ impl ReferenceStateMachine for ReferenceProvider {
                 .prop_map(|units| Op::RegisterImage { units })
                 .boxed()
         } else if resolver.functions.len() < FUNCTIONS_FIRST {
-            (any::<u8>(), 1u8..=4, any::<u8>(), 50u16..400, any::<u8>())
+            (
+                any::<u8>(),
+                1u8..=4,
+                any::<u8>(),
+                50u16..400,
+                any::<u8>(),
+                1u8..=4,
+            )
                 .prop_map(
-                    |(image, memory_units, scratch_units, time_limit_us, start_costs)| {
+                    |(
+                        image,
+                        memory_units,
+                        scratch_units,
+                        time_limit_us,
+                        start_costs,
+                        concurrency,
+                    )| {
                         Op::RegisterFunction {
                             image,
                             memory_units,
                             scratch_units,
                             time_limit_us,
                             start_costs,
+                            concurrency,
                         }
                     },
                 )

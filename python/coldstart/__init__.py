@@ -356,11 +356,14 @@ def register_function(
     *,
     cold_start_us: Optional[int] = None,
     warm_start_us: Optional[int] = None,
+    concurrency: int = 1,
 ) -> Dict[str, Any]:
     """Registers a function of ``image``; answered by ``FunctionRegistered``.
 
     ``cold_start_us`` and ``warm_start_us`` give the function start costs of
     its own (µs); left out (``None``), it has the configuration's.
+    ``concurrency`` is the most invocations one of its containers runs at
+    once (1, the default, is Lambda's one per execution environment).
     """
     command = {
         "at_us": at_us,
@@ -374,6 +377,8 @@ def register_function(
         command["cold_start_us"] = cold_start_us
     if warm_start_us is not None:
         command["warm_start_us"] = warm_start_us
+    if concurrency != 1:
+        command["concurrency"] = concurrency
     return command
 
 

@@ -489,10 +489,18 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                 if dict.contains(warm).ok()? {
                     def = def.with_warm_start_us(field(dict, warm)?);
                 }
+                // The optional concurrency (spec R57a): an integer, or
+                // absent for 1.
+                let concurrency = pyo3::intern!(py, "concurrency");
+                if dict.contains(concurrency).ok()? {
+                    // One past u32 goes to the general path, which names it.
+                    def = def.with_concurrency(u32::try_from(field(dict, concurrency)?).ok()?);
+                }
                 Command::RegisterFunction(def)
             },
             4 + usize::from(def_has(dict, py, "cold_start_us"))
-                + usize::from(def_has(dict, py, "warm_start_us")),
+                + usize::from(def_has(dict, py, "warm_start_us"))
+                + usize::from(def_has(dict, py, "concurrency")),
         ),
         _ => return None,
     };

@@ -315,3 +315,23 @@ def test_queue_mode():
     assert provider.queue() == ids[1:]
     assert provider.get_state(ids[1]) == {"state": "Queued", "since_us": 0}
     assert [e["output"] for e in provider.wait_for_all(ids)] == [0, 1, 2]
+
+
+def test_a_function_of_concurrency_2_shares_its_container():
+    """Spec R57b: the second invocation joins the first's container while it starts."""
+    provider = cs.Provider(TOUR)
+    (event,) = provider.apply(cs.register_image(0, 200 * MIB))
+    (event,) = provider.apply(
+        cs.register_function(0, event["image"], 512 * MIB, 0, 3_000_000, concurrency=2)
+    )
+    function = event["function"]
+    provider.apply(cs.invoke(0, function, cs.success(50_000, 1)))
+    events = provider.apply(cs.invoke(10, function, cs.success(50_000, 2)))
+    assert events == [
+        {"at_us": 10, "kind": "Accepted", "function": 0, "invocation": 1},
+        {"at_us": 10, "kind": "WarmStart", "container": 0, "host": 0, "invocation": 1},
+    ]
+    assert provider.metrics()["joins_starting"] == 1
+    with pytest.raises(cs.Refused) as error:
+        provider.apply(cs.register_function(20, 0, 512 * MIB, 0, 3_000_000, concurrency=0))
+    assert "concurrency" in str(error.value)

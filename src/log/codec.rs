@@ -177,6 +177,15 @@ pub fn decode_input_v8(bytes: &[u8]) -> Result<Input, CodecError> {
     }
 }
 
+/// Decodes one input of a log of format 9 (start costs, no concurrency),
+/// as [`decode_input_v8`] does for formats 2 to 8, through `inputs_v9`.
+pub fn decode_input_v9(bytes: &[u8]) -> Result<Input, CodecError> {
+    match wire::input_v9(bytes) {
+        Some(input) => Ok(input),
+        None => decode::<super::inputs_v9::InputV9>(bytes).map(Input::from),
+    }
+}
+
 /// A reader of bincode's `config::standard()` layout for [`Input`], by hand.
 pub mod wire {
     use crate::{
@@ -197,11 +206,19 @@ pub mod wire {
         input_in(bytes, Layout::V8)
     }
 
+    /// [`input`] for a log of format 9: a function's definition there has
+    /// start costs but no concurrency.
+    pub fn input_v9(bytes: &[u8]) -> Option<Input> {
+        input_in(bytes, Layout::V9)
+    }
+
     /// Which version's layout of `Input` to read.
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Layout {
         /// Formats 2 to 8.
         V8,
+        /// Format 9.
+        V9,
         /// This build's.
         Current,
     }
@@ -279,9 +296,12 @@ pub mod wire {
                     let time_limit_us = self.u64()?;
                     let mut def = FunctionDef::new(image, memory_bytes, time_limit_us)
                         .with_scratch_bytes(scratch_bytes);
-                    if layout == Layout::Current {
+                    if layout != Layout::V8 {
                         def.cold_start_us = self.option_u64()?;
                         def.warm_start_us = self.option_u64()?;
+                    }
+                    if layout == Layout::Current {
+                        def.concurrency = self.u32()?;
                     }
                     Command::RegisterFunction(def)
                 }
@@ -427,6 +447,10 @@ mod tests {
                 Command::RegisterFunction(
                     FunctionDef::new(ImageId::from_bits(n), m, n).with_warm_start_us(n),
                 ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -485,12 +509,12 @@ mod tests {
             assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
-                // Without its two bytes of absent costs, it is not this
-                // build's layout.
+                // Without its two bytes of absent costs and its byte of
+                // concurrency 1, it is not this build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 2);
+                assert_eq!(current.len(), bytes.len() + 3);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }

@@ -64,7 +64,7 @@ pub(crate) struct FunctionDefV8 {
 
 impl From<InputV8> for Input {
     /// As it ran: a function of a version 8 log has no start costs of its
-    /// own.
+    /// own, and concurrency 1.
     fn from(v8: InputV8) -> Input {
         let command = match v8.command {
             CommandV8::RegisterImage { size_bytes } => Command::RegisterImage { size_bytes },
@@ -107,6 +107,12 @@ impl TryFrom<&Input> for InputV8 {
         let command = match input.command {
             Command::RegisterImage { size_bytes } => CommandV8::RegisterImage { size_bytes },
             Command::RegisterFunction(ref def) => {
+                if def.concurrency != 1 {
+                    return Err(format!(
+                        "a log of format 10 or older cannot hold a function of concurrency {} (only 1)",
+                        def.concurrency
+                    ));
+                }
                 if def.cold_start_us.is_some() || def.warm_start_us.is_some() {
                     return Err(
                         "a log of format 8 or older cannot hold a function with start costs of its own"

@@ -12,6 +12,7 @@
 
 pub mod codec;
 pub(crate) mod inputs_v8;
+pub(crate) mod inputs_v9;
 mod policy;
 
 pub use policy::{CustomPolicy, PolicyIdentity, PolicySpec};
@@ -29,7 +30,11 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 10 added the
+/// The format version this build writes. Version 11 gave a function's
+/// definition a concurrency (`FunctionDef::concurrency`, spec R57a): logs
+/// of versions 9 and 10 are read and written through frozen copies of
+/// their input types, every function of concurrency 1 as it ran (a JSON
+/// Lines input without the field reads it as 1). Version 10 added the
 /// configuration's bandwidth setting (`Config::bandwidth`, spec R85) to
 /// the header; older headers are read through a frozen copy of the
 /// configuration without it, as `Bandwidth::Dedicated`. Version 9 gave a function's
@@ -47,13 +52,13 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// version 4 added the policy library's fields to the header's `Builtin`
 /// (keep-alive policy, image eviction, policy state); version 3 added the
 /// retry setting to the configuration, and fault inputs (spec §27). This
-/// build still reads versions 2 to 9, through frozen copies of their header
+/// build still reads versions 2 to 10, through frozen copies of their header
 /// types (a version 6 or 7 header's policies are built-in): a version 4 or 5 hybrid histogram gets `prewarm_percentile: 0`
 /// (they never pre-warmed), version 2 and 3 policies get the newer fields'
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 
@@ -69,6 +74,9 @@ const FORMAT_VERSION_START_COSTS: u32 = 9;
 /// bandwidth (`Config::bandwidth`, spec R85); older ones read as
 /// `Bandwidth::Dedicated`, which is how they ran.
 const FORMAT_VERSION_BANDWIDTH: u32 = 10;
+/// The oldest format whose inputs give a function a concurrency (versions
+/// 9 and 10 are read and written through `inputs_v9`).
+const FORMAT_VERSION_CONCURRENCY: u32 = 11;
 
 /// The newest format recorded under the old input timing: an input judged
 /// before the timers due by its time ([`InputTiming::BeforeTimers`]).
@@ -828,8 +836,9 @@ impl<W: Write> LogWriter<W> {
         Self::with_version(out, format, header, FORMAT_VERSION)
     }
 
-    /// [`LogWriter::new`] with a header of format `version` 6 to 10. Before
-    /// 10 the configuration cannot share bandwidth. Versions
+    /// [`LogWriter::new`] with a header of format `version` 6 to 11. Before
+    /// 10 the configuration cannot share bandwidth; before 11 a function
+    /// cannot have a concurrency above 1. Versions
     /// 6 and 7 have one layout, with built-in policies only (6 marks a log
     /// recorded under the input timing of format 6 and older, which replay
     /// keeps: `log convert` writes it, and keeps 7 as 7). Before 9, inputs
@@ -944,6 +953,13 @@ impl<W: Write> LogWriter<W> {
             return match self.format {
                 LogFormat::Binary => self.record(TAG_INPUT, &v8),
                 LogFormat::JsonLines => self.line(&v8),
+            };
+        }
+        if self.version < FORMAT_VERSION_CONCURRENCY {
+            let v9 = inputs_v9::InputV9::try_from(input).map_err(LogError::Encode)?;
+            return match self.format {
+                LogFormat::Binary => self.record(TAG_INPUT, &v9),
+                LogFormat::JsonLines => self.line(&v9),
             };
         }
         match self.format {
@@ -1285,6 +1301,8 @@ impl<R: BufRead> LogReader<R> {
                     Some((TAG_INPUT, payload)) => Some(Record::Input(
                         if self.version < FORMAT_VERSION_START_COSTS {
                             codec::decode_input_v8(payload)
+                        } else if self.version < FORMAT_VERSION_CONCURRENCY {
+                            codec::decode_input_v9(payload)
                         } else {
                             codec::decode_input(payload)
                         }
@@ -1418,6 +1436,8 @@ fn json_record(line: &str, line_number: u64, index: u64, version: u32) -> Result
     }
     let input = if version < FORMAT_VERSION_START_COSTS {
         serde_json::from_str::<inputs_v8::InputV8>(line).map(Input::from)
+    } else if version < FORMAT_VERSION_CONCURRENCY {
+        serde_json::from_str::<inputs_v9::InputV9>(line).map(Input::from)
     } else {
         serde_json::from_str(line)
     };
@@ -2689,7 +2709,7 @@ mod tests {
                 "{refused}"
             );
         }
-        // A JSON Lines input of format 9 without the fields.
+        // A JSON Lines input of format 10 without the field.
         let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
         let Record::Input(input) = json_record(line, 2, 0, 9).unwrap() else {
             panic!("not an input");
@@ -2698,6 +2718,114 @@ mod tests {
             panic!("not a registration: {input:?}");
         };
         assert_eq!((def.cold_start_us, def.warm_start_us), (None, None));
+        assert_eq!(def.time_limit_us, 1);
+    }
+
+    /// A run of two functions, one of concurrency 3: its log, trailer and
+    /// that function's definition.
+    fn concurrency_run(format: LogFormat) -> (Vec<u8>, Trailer, FunctionDef) {
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            format,
+            default_config(Pressure::Reject),
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        let registered = recorder
+            .apply(&command_at(
+                0,
+                Command::RegisterImage {
+                    size_bytes: 10 * crate::MIB,
+                },
+            ))
+            .unwrap()
+            .to_vec();
+        let crate::EventKind::ImageRegistered { image, .. } = registered[0].kind else {
+            panic!("not an image registration: {registered:?}");
+        };
+        let own = FunctionDef::new(image, 256 * crate::MIB, 60_000_000).with_concurrency(3);
+        let mut functions = Vec::new();
+        for def in [
+            own.clone(),
+            FunctionDef::new(image, 128 * crate::MIB, 60_000_000),
+        ] {
+            let events = recorder
+                .apply(&command_at(0, Command::RegisterFunction(def)))
+                .unwrap()
+                .to_vec();
+            let crate::EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+                panic!("not a function registration: {events:?}");
+            };
+            functions.push(function);
+        }
+        for (i, at_us) in [0, 1_000, 2_000].into_iter().enumerate() {
+            for &function in &functions {
+                recorder
+                    .apply(&invoke_at(at_us + i as u64, function, 1_000_000))
+                    .unwrap();
+            }
+        }
+        recorder
+            .apply(&command_at(100_000_000, Command::Advance))
+            .unwrap();
+        let (_, trailer, bytes) = recorder.finish().unwrap();
+        (bytes, trailer, own)
+    }
+
+    /// Format 11 holds a function's concurrency, in both forms; formats 10
+    /// and older cannot, and refuse to write one above 1; a format 10 input
+    /// of JSON Lines without the field reads it as 1.
+    #[test]
+    fn concurrency_is_logged_from_format_11() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let (bytes, trailer, own) = concurrency_run(format);
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.format_version(), 11);
+            let mut defs = Vec::new();
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(Input {
+                    command: Command::RegisterFunction(def),
+                    ..
+                }) = record
+                {
+                    defs.push(def);
+                }
+            }
+            assert_eq!(defs.len(), 2);
+            assert_eq!(defs[0], own);
+            assert_eq!(defs[1].concurrency, 1);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(replayed.checks_verified, trailer.steps);
+
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let header = reader.header().clone();
+            let mut v10 = LogWriter::with_version(Vec::new(), format, &header, 10).unwrap();
+            let mut refused = None;
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(input) = record {
+                    if let Err(error) = v10.write_input(&input) {
+                        refused = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("a version 10 writer took a concurrency of 3");
+            assert!(
+                refused.contains("cannot hold a function of concurrency 3"),
+                "{refused}"
+            );
+        }
+        // A JSON Lines input of format 10 without the field.
+        let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
+        let Record::Input(input) = json_record(line, 2, 0, 10).unwrap() else {
+            panic!("not an input");
+        };
+        let Command::RegisterFunction(def) = input.command else {
+            panic!("not a registration: {input:?}");
+        };
+        assert_eq!(def.concurrency, 1);
         assert_eq!(def.time_limit_us, 1);
     }
 

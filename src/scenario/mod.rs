@@ -360,6 +360,7 @@ struct FunctionEntry {
     memory: Option<Bytes>,
     scratch: Option<Bytes>,
     time_limit: Option<DurationUs>,
+    concurrency: Option<u32>,
     clone_mean: Option<DurationUs>,
     build_mean: Option<DurationUs>,
     run_mean: Option<DurationUs>,
@@ -1131,6 +1132,7 @@ fn resolve_function(
             FUNCTION_TIME_LIMIT_US_DEFAULT,
             us,
         ),
+        concurrency: entry.concurrency.or(defaults.concurrency).unwrap_or(1),
         weight: entry.weight.or(defaults.weight).unwrap_or(weight_fallback),
         clone_mean_us: pick(
             entry.clone_mean,
@@ -1185,6 +1187,10 @@ fn resolve_workload(
             ("functions", section.functions.is_some()),
             ("function_defaults.image", defaults.image.is_some()),
             ("function_defaults.weight", defaults.weight.is_some()),
+            (
+                "function_defaults.concurrency",
+                defaults.concurrency.is_some(),
+            ),
             (
                 "function_defaults.clone_mean",
                 defaults.clone_mean.is_some(),
@@ -1643,6 +1649,71 @@ mod tests {
             scenario.policies.prices.per_gib_second_picodollars,
             LambdaPrices::default().per_gib_second_picodollars
         );
+    }
+
+    /// A busy function (about 100 invocations in flight) of concurrency
+    /// 10, set by `function_defaults` or by `--set`, needs about a tenth of
+    /// the containers it needs at concurrency 1 (spec R57a), and runs the
+    /// same invocations.
+    #[test]
+    fn concurrency_10_needs_about_a_tenth_of_the_containers() {
+        let text = r#"
+            [[provider.hosts]]
+            count = 4
+            ram = "64GiB"
+            slots = 256
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+
+            [workload]
+            invocations = 4000
+            interarrival_mean = "1ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "100MiB" }]
+            function_defaults = { memory = "128MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "100ms", run_distribution = "constant" }
+            functions = [{}]
+            "#;
+        let run = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            crate::simulate::simulate_scenario_with(
+                &scenario,
+                // Invariants off: about 8,000 steps a run, three runs (the
+                // differential and exhaustive suites check them on joins).
+                crate::simulate::SimulateOptions {
+                    check_invariants: false,
+                    ..Default::default()
+                },
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |_| {},
+            )
+            .unwrap()
+            .metrics
+        };
+        let one = run(&[]);
+        let ten = run(&["workload.function_defaults.concurrency=10"]);
+        let by_key = run(&["workload.functions[0].concurrency=10"]);
+        assert_eq!(ten, by_key);
+        eprintln!(
+            "containers created: {} at concurrency 1, {} at 10; busy container time {} vs {} µs",
+            one.containers_created,
+            ten.containers_created,
+            one.busy_container_us,
+            ten.busy_container_us
+        );
+        assert_eq!(one.completed, 4_000);
+        assert_eq!(ten.completed, 4_000);
+        assert_eq!((one.joins_running, one.joins_starting), (0, 0));
+        assert!(ten.joins_running + ten.joins_starting > 3_000, "{ten:?}");
+        // Container time (the average number of live containers, times the
+        // run's length) and containers created, each about a tenth.
+        for (at_1, at_10) in [
+            (one.containers_created as f64, ten.containers_created as f64),
+            (one.busy_container_us as f64, ten.busy_container_us as f64),
+        ] {
+            let ratio = at_10 / at_1;
+            assert!((0.07..=0.16).contains(&ratio), "{at_10} / {at_1} = {ratio}");
+        }
     }
 
     #[test]

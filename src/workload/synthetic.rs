@@ -136,6 +136,9 @@ pub struct FunctionSpec {
     pub scratch_bytes: u64,
     /// How long an invocation may run (µs) before it times out.
     pub time_limit_us: u64,
+    /// The most invocations one of its containers runs at once (spec
+    /// R57a; 1 is Lambda's one request per execution environment).
+    pub concurrency: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -161,8 +164,8 @@ pub struct FunctionSpec {
 }
 
 /// The defaults of a scenario's function: image 0, [`FUNCTION_MEMORY_DEFAULT`],
-/// [`FUNCTION_SCRATCH_DEFAULT`], [`FUNCTION_TIME_LIMIT_US_DEFAULT`], weight
-/// 1, the phase means `*_MEAN_US_DEFAULT` with an exponential run, and
+/// [`FUNCTION_SCRATCH_DEFAULT`], [`FUNCTION_TIME_LIMIT_US_DEFAULT`],
+/// concurrency 1, weight 1, the phase means `*_MEAN_US_DEFAULT` with an exponential run, and
 /// the `*_MEAN_BYTES_DEFAULT` payloads.
 impl Default for FunctionSpec {
     fn default() -> FunctionSpec {
@@ -171,6 +174,7 @@ impl Default for FunctionSpec {
             memory_bytes: FUNCTION_MEMORY_DEFAULT,
             scratch_bytes: FUNCTION_SCRATCH_DEFAULT,
             time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
+            concurrency: 1,
             weight: 1,
             clone_mean_us: CLONE_MEAN_US_DEFAULT,
             build_mean_us: BUILD_MEAN_US_DEFAULT,
@@ -1118,7 +1122,8 @@ impl Workload {
             spec.memory_bytes,
             spec.time_limit_us,
         )
-        .with_scratch_bytes(spec.scratch_bytes);
+        .with_scratch_bytes(spec.scratch_bytes)
+        .with_concurrency(spec.concurrency);
         // One draw per function while the model is on, used or not.
         let drawn = self
             .spec
@@ -1247,6 +1252,7 @@ mod tests {
             memory_bytes: 128 << 20,
             scratch_bytes: 512 << 20,
             time_limit_us: 3_000_000,
+            concurrency: 1,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
