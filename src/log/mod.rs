@@ -2857,11 +2857,11 @@ mod tests {
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
     }
 
-    /// Format 10 holds the bandwidth setting: a run with shared links
-    /// round-trips and replays to its digest in both encodings; the same
-    /// header cannot be written as format 9; a format 9 header (the default
-    /// run rewritten) reads as dedicated bandwidth, and format 10's encoding
-    /// of the dedicated default differs from 9's by the setting alone.
+    /// Format 10 and later hold the bandwidth setting: a run with shared
+    /// links round-trips and replays to its digest in both encodings; the
+    /// same header cannot be written as format 9; a format 9 header (the
+    /// default run rewritten) reads as dedicated bandwidth, and rewriting
+    /// it in the current format gives back the current log's bytes.
     #[test]
     fn format_10_headers_hold_the_bandwidth_setting() {
         for format in [LogFormat::Binary, LogFormat::JsonLines] {
@@ -2880,7 +2880,7 @@ mod tests {
                 .unwrap();
             let (_, trailer, bytes) = recorder.finish().unwrap();
             let reader = LogReader::new(&bytes[..]).unwrap();
-            assert_eq!(reader.format_version(), 10);
+            assert_eq!(reader.format_version(), FORMAT_VERSION);
             assert_eq!(reader.header().config, config);
             let replayed = replay_bytes(&bytes, true).unwrap();
             assert_eq!(replayed.driver.digest(), trailer.events_digest);
@@ -2899,7 +2899,7 @@ mod tests {
             assert_eq!(reader.header().config, config);
             let replayed = replay_bytes(&v9, true).unwrap();
             assert_eq!(replayed.driver.digest(), trailer.events_digest);
-            assert_eq!(rewritten_as(&v9, 10), current);
+            assert_eq!(rewritten_as(&v9, FORMAT_VERSION), current);
         }
     }
 
