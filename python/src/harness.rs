@@ -29,7 +29,10 @@ pub(crate) struct PyFinding {
     finding: Finding,
 }
 
-/// An input in the flat form `Provider.apply` takes and the helpers make.
+/// An input in the flat form `Provider.apply` takes and the helpers make:
+/// a function's optional fields at their defaults (no start costs of its
+/// own, concurrency 1) are left out, as the helpers leave them out, so the
+/// inputs a user gave come back equal.
 fn input_dict<'py>(py: Python<'py>, input: &Input) -> PyResult<Bound<'py, PyAny>> {
     let Value::Object(map) = json(input)? else {
         return Err(crate::Error::new_err("an input is not an object"));
@@ -40,6 +43,16 @@ fn input_dict<'py>(py: Python<'py>, input: &Input) -> PyResult<Bound<'py, PyAny>
             flatten_into(&mut out, "command", value);
         } else {
             out.insert(key, value);
+        }
+    }
+    if out.get("command").and_then(Value::as_str) == Some("RegisterFunction") {
+        for optional in ["cold_start_us", "warm_start_us"] {
+            if out.get(optional) == Some(&Value::Null) {
+                out.remove(optional);
+            }
+        }
+        if out.get("concurrency").and_then(Value::as_u64) == Some(1) {
+            out.remove("concurrency");
         }
     }
     ordered(py, &Value::Object(out), &["at_us", "command"])
