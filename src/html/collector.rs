@@ -210,22 +210,6 @@ impl Series {
             .collect()
     }
 
-    /// The sum of the rows' time averages: all hosts' RAM (or disk).
-    pub fn total_averages(
-        rows: &[Gauge],
-        timeline: &Timeline,
-        end_us: u64,
-        used: usize,
-    ) -> Vec<f64> {
-        let mut totals = vec![0.0; used];
-        for row in rows {
-            for (total, average) in totals.iter_mut().zip(row.averages(timeline, end_us, used)) {
-                *total += average;
-            }
-        }
-        totals
-    }
-
     fn gauges(&mut self) -> impl Iterator<Item = &mut Gauge> {
         [
             &mut self.live,

@@ -431,7 +431,7 @@ impl TimeChart<'_> {
             self.id,
             self.title,
             &svg,
-            "Point at the chart for the values of an interval.",
+            "Point at the chart for the values of a column (one or two intervals).",
             note,
         )
     }
