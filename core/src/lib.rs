@@ -89,11 +89,18 @@
 //!
 //! Enums that will grow are `#[non_exhaustive]` — [`EventKind`] and the
 //! reasons events carry, [`Refusal`], [`ClientError`], [`WaitError`],
-//! [`ConfigError`] — so a `match` on them needs a `_` arm. [`Command`],
-//! [`Outcome`] and [`Phase`] are exhaustive: whoever implements them must
-//! handle every one. Configuration structs that will grow are
-//! `#[non_exhaustive]` too — [`Config`], [`HostSpec`], [`MainStorageSpec`],
-//! [`Retry`], [`LambdaPrices`], [`Builtin`], and [`Usage`] — and are built with constructors (`new`,
+//! [`ConfigError`], [`Bandwidth`] — so a `match` on them needs a `_` arm. The enums a
+//! system checked against coldstart must *implement* stay exhaustive on
+//! purpose: [`Command`], [`Outcome`] and [`Phase`] (what an input asks),
+//! [`Pressure`] and the built-in policy choices
+//! ([`HostSelection`], [`WarmChoice`], [`KeepAlivePolicy`],
+//! [`ImageEviction`]). A new variant should break the build of the other
+//! side (the reference model, an oracle's adapter) rather than fall into a
+//! catch-all arm that silently does something else. For the same reason
+//! [`Input`] and [`Code`] are plain structs, written out in full.
+//! Configuration structs that will grow are
+//! `#[non_exhaustive]` — [`Config`], [`HostSpec`], [`MainStorageSpec`],
+//! [`Retry`], [`LambdaPrices`], [`Builtin`], [`Usage`] and [`FunctionDef`] — and are built with constructors (`new`,
 //! `Default`) and `with_*` methods, one for every field, so that a field
 //! added later takes its default in code written against this version. A [`Provider`]'s serialized form (a snapshot) is for
 //! the same version of this crate; command logs, the stable format, are
