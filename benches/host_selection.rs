@@ -167,6 +167,14 @@ impl Policies for Timed {
         self.inner.warm_priority(container)
     }
 
+    fn join_priority(&mut self, container: &coldstart::JoinFacts) -> u64 {
+        self.inner.join_priority(container)
+    }
+
+    fn join_before_waking(&mut self, join: &coldstart::JoinFacts, idle: &ContainerFacts) -> bool {
+        self.inner.join_before_waking(join, idle)
+    }
+
     fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
         self.inner.idle_eviction_priority(container)
     }

@@ -18,7 +18,8 @@ which ``coldstart replay LOG --verify`` runs again.
 
 A policy written in Python is any object with ``select_host(view,
 request)`` and, optionally, the other hooks of core's ``Policies`` trait
-(``warm_priority``, ``idle_eviction_priority``, ``idle_plan``,
+(``warm_priority``, ``join_priority``, ``join_before_waking``,
+``idle_eviction_priority``, ``idle_plan``,
 ``keep_alive_us``, ``image_priority``, ``evicted``,
 ``collection_target_bytes``, ``bill``): give it as ``Provider(config,
 policy=obj)`` or ``Recorder(path, config, policy=obj)``, replay its logs
@@ -47,6 +48,7 @@ from ._native import (
     Finding,
     HarnessError,
     HostFacts,
+    JoinFacts,
     HostView,
     ImageFacts,
     InputError,
@@ -84,6 +86,7 @@ __all__ = [
     "Finding",
     "HarnessError",
     "HostFacts",
+    "JoinFacts",
     "HostView",
     "ImageFacts",
     "InputError",

@@ -227,6 +227,18 @@ class ContainerFacts:
     last_used_us: int
     uses: int
 
+class JoinFacts:
+    """A container with room that an invocation of its function may join."""
+    container: int
+    function: int
+    host: int
+    created_at_us: int
+    created_seq: int
+    ready: bool
+    """True when it is running code; False while it is still starting."""
+    invocations: int
+    concurrency: int
+
 class ImageFacts:
     image: int
     tier: str

@@ -17,7 +17,8 @@ use crate::PolicyError;
 use coldstart::log::{CustomPolicy, PolicyIdentity, PolicySpec};
 use coldstart::{
     Builtin, ContainerFacts, DiskFacts, Eviction, FunctionId, HostFacts, HostId, HostView,
-    IdlePlan, ImageFacts, ImageId, InvocationId, PlacementRequest, Policies, Tier, Usage,
+    IdlePlan, ImageFacts, ImageId, InvocationId, JoinFacts, PlacementRequest, Policies, Tier,
+    Usage,
 };
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -46,6 +47,8 @@ impl Policies for TraitDefaults {}
 struct Hooks {
     select_host: bool,
     warm_priority: bool,
+    join_priority: bool,
+    join_before_waking: bool,
     idle_eviction_priority: bool,
     idle_plan: bool,
     keep_alive_us: bool,
@@ -65,6 +68,8 @@ impl Hooks {
         Hooks {
             select_host: has("select_host"),
             warm_priority: has("warm_priority"),
+            join_priority: has("join_priority"),
+            join_before_waking: has("join_before_waking"),
             idle_eviction_priority: has("idle_eviction_priority"),
             idle_plan: has("idle_plan"),
             keep_alive_us: has("keep_alive_us"),
@@ -219,6 +224,11 @@ fn read_u64(answer: &Bound<'_, PyAny>) -> Option<u64> {
         return None;
     }
     answer.extract::<u64>().ok()
+}
+
+/// A bool (`True` or `False`, not any truthy value).
+fn read_bool(answer: &Bound<'_, PyAny>) -> Option<bool> {
+    answer.cast::<PyBool>().ok().map(|value| value.is_true())
 }
 
 fn read_optional_u64(answer: &Bound<'_, PyAny>) -> Option<Option<u64>> {
@@ -572,6 +582,37 @@ impl From<&ContainerFacts> for PyContainerFacts {
     }
 }
 
+facts_class!(
+    /// A container with room that an invocation of its function may join
+    /// (spec R57b): `ready` when it is running code, `invocations` what it
+    /// holds now, `concurrency` the most it may hold.
+    PyJoinFacts, "JoinFacts" {
+        container: u64,
+        function: u64,
+        host: u32,
+        created_at_us: u64,
+        created_seq: u64,
+        ready: bool,
+        invocations: u32,
+        concurrency: u32,
+    }
+);
+
+impl From<&JoinFacts> for PyJoinFacts {
+    fn from(facts: &JoinFacts) -> Self {
+        PyJoinFacts {
+            container: facts.container.to_bits(),
+            function: facts.function.to_bits(),
+            host: facts.host.0,
+            created_at_us: facts.created_at_us,
+            created_seq: facts.created_seq,
+            ready: facts.ready,
+            invocations: facts.invocations,
+            concurrency: facts.concurrency,
+        }
+    }
+}
+
 /// A tier as `(name, host)`: `("MainStorage", None)` or `("Host", 3)`.
 fn tier_parts(tier: Tier) -> (String, Option<u32>) {
     match tier {
@@ -782,6 +823,40 @@ impl Policies for PythonPolicy {
         )
     }
 
+    fn join_priority(&mut self, container: &JoinFacts) -> u64 {
+        if !self.hooks.join_priority {
+            return TraitDefaults.join_priority(container);
+        }
+        self.call(
+            "join_priority",
+            |py| one(py, PyJoinFacts::from(container)),
+            read_u64,
+            PRIORITY,
+            || TraitDefaults.join_priority(container),
+        )
+    }
+
+    fn join_before_waking(&mut self, join: &JoinFacts, idle: &ContainerFacts) -> bool {
+        if !self.hooks.join_before_waking {
+            return TraitDefaults.join_before_waking(join, idle);
+        }
+        self.call(
+            "join_before_waking",
+            |py| {
+                PyTuple::new(
+                    py,
+                    [
+                        Bound::new(py, PyJoinFacts::from(join))?.into_any(),
+                        Bound::new(py, PyContainerFacts::from(idle))?.into_any(),
+                    ],
+                )
+            },
+            read_bool,
+            "True or False",
+            || TraitDefaults.join_before_waking(join, idle),
+        )
+    }
+
     fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
         if !self.hooks.idle_eviction_priority {
             return TraitDefaults.idle_eviction_priority(container);
@@ -940,6 +1015,14 @@ impl Policies for Policy {
         delegate!(self, policy => policy.warm_priority(container))
     }
 
+    fn join_priority(&mut self, container: &JoinFacts) -> u64 {
+        delegate!(self, policy => policy.join_priority(container))
+    }
+
+    fn join_before_waking(&mut self, join: &JoinFacts, idle: &ContainerFacts) -> bool {
+        delegate!(self, policy => policy.join_before_waking(join, idle))
+    }
+
     fn idle_eviction_priority(&mut self, container: &ContainerFacts) -> u64 {
         delegate!(self, policy => policy.idle_eviction_priority(container))
     }
@@ -981,6 +1064,7 @@ pub(crate) fn add_classes(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyPlacementRequest>()?;
     module.add_class::<PyHostFacts>()?;
     module.add_class::<PyContainerFacts>()?;
+    module.add_class::<PyJoinFacts>()?;
     module.add_class::<PyImageFacts>()?;
     module.add_class::<PyDiskFacts>()?;
     module.add_class::<PyEviction>()?;

@@ -386,3 +386,78 @@ def test_a_recorder_whose_policy_fails_stops_and_still_finishes(tmp_path):
     # hook's place): a policy that answers so replays it.
     first_fit = Named(FirstFitOnly(), "test_policy.Answers", json.dumps({"host": "x"}, sort_keys=True))
     assert cs.replay(log, verify=True, policy=first_fit)["cold_starts"] == 1
+
+
+class SimfaasJoin:
+    """SimFaaS's instance choice: the newest container with room, running,
+    starting or idle (join_before_waking compares creation order)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def select_host(self, view, request):
+        return view.first_fitting_host(request)
+
+    def join_priority(self, join):
+        self.asked.append(("join_priority", join.ready, join.invocations, join.concurrency))
+        return 2**64 - 1 - join.created_seq
+
+    def join_before_waking(self, join, idle):
+        self.asked.append(("join_before_waking", join.container, idle.container))
+        return join.created_seq > idle.created_seq
+
+
+def concurrent_workload(provider):
+    """One function of concurrency 2. A (30 s) and B (1 ms) share the
+    first container, C (1 ms) finds it full and starts a second; at 5 s
+    the first runs A with room for one more and the second is idle, so
+    D's start asks join_before_waking. Returns the events and D's id."""
+    image = provider.apply(cs.register_image(0, MIB))[0]["image"]
+    function = provider.apply(
+        cs.register_function(0, image, 64 * MIB, 0, 60_000_000, concurrency=2)
+    )[0]["function"]
+    events = []
+    for run_us in (30_000_000, 1_000, 1_000):
+        events += provider.apply(cs.invoke(0, function, cs.success(run_us, 1)))
+    step = provider.apply(cs.invoke(5_000_000, function, cs.success(1_000, 1)))
+    d = next(e["invocation"] for e in step if e["kind"] == "Accepted")
+    events += step
+    events += provider.apply(cs.advance(100_000_000))
+    return events, d
+
+
+def containers(events):
+    """Container ids in the order they were created."""
+    return [e["container"] for e in events if e["kind"] == "ColdStart"]
+
+
+def test_python_policies_answer_the_join_hooks():
+    default, d = concurrent_workload(cs.Provider(TOUR, policy=FirstFitOnly()))
+    first, second = containers(default)
+    warm = [e for e in default if e["kind"] == "WarmStart"]
+    # B joined the first container while it started; by default D joins
+    # the first (running code, with room) rather than wake the idle second.
+    assert [e["container"] for e in warm] == [first, first]
+    assert warm[1]["invocation"] == d
+
+    policy = SimfaasJoin()
+    own, d = concurrent_workload(cs.Provider(TOUR, policy=policy))
+    first, second = containers(own)
+    warm = [e for e in own if e["kind"] == "WarmStart"]
+    # SimFaaS's rule: the newest with room, here the idle second container.
+    assert [e["container"] for e in warm] == [first, second]
+    assert warm[1]["invocation"] == d
+    assert ("join_before_waking", first, second) in policy.asked
+    assert any(call[0] == "join_priority" and not call[1] for call in policy.asked)
+    for events in (default, own):
+        assert sum(e["kind"] == "Completed" for e in events) == 4
+
+
+def test_a_join_hook_that_answers_a_non_bool_fails_the_policy():
+    class Bad(SimfaasJoin):
+        def join_before_waking(self, join, idle):
+            return 1
+
+    with pytest.raises(cs.PolicyError) as error:
+        concurrent_workload(cs.Provider(TOUR, policy=Bad()))
+    assert "join_before_waking returned 1, not True or False" in str(error.value), str(error.value)

@@ -380,6 +380,14 @@ impl Policies for ChaosPolicy {
         self.next_word()
     }
 
+    fn join_priority(&mut self, _container: &crate::JoinFacts) -> u64 {
+        self.next_word()
+    }
+
+    fn join_before_waking(&mut self, _join: &crate::JoinFacts, _idle: &ContainerFacts) -> bool {
+        self.next_word() % 2 == 1
+    }
+
     fn idle_eviction_priority(&mut self, _container: &ContainerFacts) -> u64 {
         self.next_word()
     }
