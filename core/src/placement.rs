@@ -357,44 +357,33 @@ impl Core {
         c.joined.push(invocation);
         let (host, ready) = (c.host, matches!(c.state, ContainerState::Busy { .. }));
         self.metrics.warm_starts += 1;
-        if ready {
+        let state = if ready {
             self.metrics.joins_running += 1;
-            self.mark_started(
-                invocation,
-                InvState::Running {
-                    container,
-                    host,
-                    cold: false,
-                    code_start_us: now_us,
-                },
-            );
-            self.emit(
-                out,
-                EventKind::WarmStart {
-                    invocation,
-                    container,
-                    host,
-                },
-            );
-            self.begin_code(invocation, container, out);
+            InvState::Running {
+                container,
+                host,
+                cold: false,
+                code_start_us: now_us,
+            }
         } else {
             self.metrics.joins_starting += 1;
-            self.mark_started(
+            InvState::Starting {
+                container,
+                host,
+                cold: false,
+            }
+        };
+        self.mark_started(invocation, state);
+        self.emit(
+            out,
+            EventKind::WarmStart {
                 invocation,
-                InvState::Starting {
-                    container,
-                    host,
-                    cold: false,
-                },
-            );
-            self.emit(
-                out,
-                EventKind::WarmStart {
-                    invocation,
-                    container,
-                    host,
-                },
-            );
+                container,
+                host,
+            },
+        );
+        if ready {
+            self.begin_code(invocation, container, out);
         }
         self.refresh_joinable(policies, container);
     }
