@@ -837,12 +837,7 @@ mod tests {
         /// Hosts given as `(ram_used_bytes, slots_used, fits, has_image)`,
         /// each with 100 bytes of RAM and 2 slots.
         fn new(hosts: &[(u64, u32, bool, bool)]) -> FakeView {
-            let spec = HostSpec {
-                ram_bytes: 100,
-                slots: 2,
-                disk_bytes: 1_000,
-                copy_bytes_per_s: 1,
-            };
+            let spec = HostSpec::new(100, 2, 1_000, 1);
             let hosts = hosts
                 .iter()
                 .map(|&(ram_used_bytes, slots_used, fits, has_image)| {

@@ -302,6 +302,7 @@ pub mod wire {
                     }
                     if layout == Layout::Current {
                         def.concurrency = self.u32()?;
+                        def.cpu_millis = self.u32()?;
                     }
                     Command::RegisterFunction(def)
                 }
@@ -451,6 +452,10 @@ mod tests {
                     FunctionDef::new(ImageId::from_bits(n), m, n)
                         .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
                 ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(m), n, m)
+                        .with_cpu_millis(u32::try_from(m).unwrap_or(u32::MAX)),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -509,12 +514,13 @@ mod tests {
             assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
-                // Without its two bytes of absent costs and its byte of
-                // concurrency 1, it is not this build's layout.
+                // Without its two bytes of absent costs, its byte of
+                // concurrency 1 and its three of a CPU demand of 1,000, it
+                // is not this build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 3);
+                assert_eq!(current.len(), bytes.len() + 6);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }

@@ -107,6 +107,12 @@ impl TryFrom<&Input> for InputV8 {
         let command = match input.command {
             Command::RegisterImage { size_bytes } => CommandV8::RegisterImage { size_bytes },
             Command::RegisterFunction(ref def) => {
+                if def.cpu_millis != coldstart_core::input::DEFAULT_CPU_MILLIS {
+                    return Err(format!(
+                        "a log of format 11 or older cannot hold a function's CPU demand of {} millicores (only 1,000)",
+                        def.cpu_millis
+                    ));
+                }
                 if def.concurrency != 1 {
                     return Err(format!(
                         "a log of format 10 or older cannot hold a function of concurrency {} (only 1)",
