@@ -165,7 +165,12 @@ pub(super) struct BuiltinV11 {
 
 impl BuiltinV11 {
     /// The policies as this build reads them.
-    pub(super) fn read_as(self, _version: u32) -> Result<Builtin, String> {
+    pub(super) fn read_as(self, version: u32) -> Result<Builtin, String> {
+        if self.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(format!(
+                "a version {version} header names the least-cpu-loaded host selection, which format 12 added"
+            ));
+        }
         let mut builtin = Builtin::default()
             .with_host_selection(self.host_selection)
             .with_warm_choice(self.warm_choice)
@@ -179,6 +184,11 @@ impl BuiltinV11 {
 
     /// `builtin` in a header of format `version` (6 to 11).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
+        if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"
+            )));
+        }
         Ok(BuiltinV11 {
             host_selection: builtin.host_selection,
             warm_choice: builtin.warm_choice,
