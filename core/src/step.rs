@@ -2,7 +2,7 @@
 //! each timer does.
 
 use crate::applied::{Applied, InputTiming, Refused};
-use crate::billing::Usage;
+use crate::billing::{ContainerUsage, Usage};
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
@@ -890,6 +890,7 @@ impl Core {
                 expiry,
                 warm_key,
                 evict_key,
+                since_us: now_us,
             };
         }
         if let Some(f) = self.functions.get_mut(function) {
@@ -958,6 +959,7 @@ impl Core {
                 cause,
             },
         );
+        self.bill_container(policies, container, &c, out);
     }
 
     /// Evicts an idle container to make room.
@@ -1012,6 +1014,39 @@ impl Core {
                 container,
                 host: c.host,
                 cause,
+            },
+        );
+        self.bill_container(policies, container, &c, out);
+    }
+
+    /// A container just removed is billed for its instance time, if the
+    /// policy bills containers (R104b): `ContainerBilled` follows its
+    /// `ContainerRemoved`.
+    fn bill_container<P: Policies>(
+        &mut self,
+        policies: &P,
+        container: ContainerId,
+        c: &Container,
+        out: &mut Events,
+    ) {
+        let instance_us = c.started_at_us.map_or(0, |at_us| self.now_us - at_us);
+        let usage = ContainerUsage::new(
+            container,
+            c.function,
+            c.memory_bytes,
+            instance_us,
+            instance_us - c.idle_us,
+        );
+        let Some(cost_picodollars) = policies.bill_container(&usage) else {
+            return;
+        };
+        self.metrics.cost_picodollars += u128::from(cost_picodollars);
+        self.emit(
+            out,
+            EventKind::ContainerBilled {
+                container,
+                function: c.function,
+                cost_picodollars,
             },
         );
     }
