@@ -356,6 +356,17 @@ pub enum EventKind {
         /// Why.
         reason: PrewarmSkip,
     },
+    /// The container just removed (`ContainerRemoved` just before) was
+    /// billed for its time as an instance, by a policy that bills
+    /// containers (Cloud Run's models, spec R104b); never under Lambda's.
+    ContainerBilled {
+        /// The container billed.
+        container: ContainerId,
+        /// Its function.
+        function: FunctionId,
+        /// What the billing policy charged, in picodollars (spec R104b).
+        cost_picodollars: u64,
+    },
 }
 
 /// Why a due pre-warm placed no container (spec R156).

@@ -96,6 +96,7 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 expiry,
                 warm_key,
                 evict_key,
+                ..
             } => {
                 idle_now += 1;
                 t.idle += 1;

@@ -111,7 +111,8 @@ pub struct Metrics {
     /// `PrewarmSkip::Refused`.
     pub decisions_refused: u64,
     /// The total billed, in picodollars: the sum of the costs of every
-    /// `Completed`, `Failed` and `TimedOut` event (spec R89).
+    /// `Completed`, `Failed`, `TimedOut` and `ContainerBilled` event (spec
+    /// R89, R104b).
     pub cost_picodollars: u128,
 
     /// Hosts that went down: one per `HostDown` event (spec R141).

@@ -503,10 +503,12 @@ impl Core {
             expiry,
             warm_key,
             evict_key,
+            since_us,
         } = c.state
         else {
             bug("an idle-only operation on a container that is not idle");
         };
+        let idle_spell_us = self.now_us - since_us;
         let (host, function) = (c.host, c.function);
         let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
         // An expiring container's timer has already fired; otherwise it is
@@ -521,6 +523,9 @@ impl Core {
         h.idle_ram_bytes -= memory;
         h.idle_scratch_bytes -= scratch;
         self.metrics.idle_containers_now -= 1;
+        if let Some(c) = self.containers.get_mut(container) {
+            c.idle_us += idle_spell_us;
+        }
     }
 
     /// The invocation has a container now; a pre-warm planned for its
@@ -670,6 +675,8 @@ impl Core {
                 joined: Vec::new(),
                 retiring: false,
                 join_key: None,
+                started_at_us: None,
+                idle_us: 0,
             })
             .unwrap_or_else(|_| bug("container arena full"));
         let h = &mut self.hosts[host.index()];
@@ -750,10 +757,12 @@ impl Core {
 
     /// The container's image is on its host: the cold-start overhead begins.
     pub(crate) fn begin_cold_overhead(&mut self, container: ContainerId) {
+        let now_us = self.now_us;
         let c = self
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("unknown container"));
+        c.started_at_us = Some(now_us);
         let cold_start_us = self.functions.get(c.function).map_or_else(
             || bug("a container of an unknown function"),
             |f| f.cold_start_us,

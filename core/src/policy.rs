@@ -8,7 +8,7 @@
 //! provider's sequence number drawn when the candidate entered the set. Any
 //! `u64` is a valid priority, and each choice costs O(log n).
 
-use crate::billing::{LambdaPrices, Usage};
+use crate::billing::{Billing, ContainerUsage, LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
@@ -391,6 +391,15 @@ pub trait Policies: Clone {
     fn bill(&self, usage: &Usage) -> u64 {
         LambdaPrices::default().cost_picodollars(usage)
     }
+
+    /// The cost of a container instance's time, in picodollars, asked when
+    /// the container is removed (R104b), or `None` if containers are not
+    /// billed; `Some` emits a `ContainerBilled` event. Default: `None`
+    /// (Lambda bills invocations only).
+    fn bill_container(&self, usage: &ContainerUsage) -> Option<u64> {
+        let _ = usage;
+        None
+    }
 }
 
 /// The default join priority (spec R57b): running containers (below
@@ -578,7 +587,7 @@ pub struct Builtin {
     /// How long an idle container stays warm (µs) under the fixed
     /// keep-alive, and the bound under greedy-dual.
     pub keep_alive_us: u64,
-    /// The price sheet invocations are billed by.
+    /// The price sheet invocations are billed by under `Billing::Lambda`.
     pub prices: LambdaPrices,
     /// How long idle containers stay, and which is evicted first.
     #[serde(default)]
@@ -590,6 +599,10 @@ pub struct Builtin {
     /// (`PolicyState::default()`) and evolves only through policy calls.
     #[serde(default)]
     pub state: PolicyState,
+    /// Which price model bills (spec R104b): Lambda's per invocation (by
+    /// `prices`, the default) or Cloud Run's per container instance.
+    #[serde(default)]
+    pub billing: Billing,
 }
 
 /// The state of the built-in policies: explicit, serialized with the
@@ -654,6 +667,7 @@ impl Default for Builtin {
             keep_alive_policy: KeepAlivePolicy::Fixed,
             image_eviction: ImageEviction::Lru,
             state: PolicyState::default(),
+            billing: Billing::Lambda,
         }
     }
 }
@@ -680,6 +694,12 @@ impl Builtin {
     /// This price sheet, in place of the one there was.
     pub fn with_prices(mut self, prices: LambdaPrices) -> Builtin {
         self.prices = prices;
+        self
+    }
+
+    /// This billing model, in place of the one there was.
+    pub fn with_billing(mut self, billing: Billing) -> Builtin {
+        self.billing = billing;
         self
     }
 
@@ -828,7 +848,12 @@ impl Policies for Builtin {
     }
 
     fn bill(&self, usage: &Usage) -> u64 {
-        self.prices.cost_picodollars(usage)
+        self.billing
+            .invocation_cost_picodollars(&self.prices, usage)
+    }
+
+    fn bill_container(&self, usage: &ContainerUsage) -> Option<u64> {
+        self.billing.container_cost_picodollars(usage)
     }
 }
 

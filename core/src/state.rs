@@ -247,6 +247,11 @@ pub(crate) struct Container {
     pub retiring: bool,
     /// Its key in its function's `joinable` set, while it is there.
     pub join_key: Option<OrderKey>,
+    /// When its cold-start overhead began (R104b): its life as a billed
+    /// instance starts there; `None` while its image is on its way.
+    pub started_at_us: Option<u64>,
+    /// How long it has been idle, over its past idle spells (µs; R104b).
+    pub idle_us: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,6 +274,8 @@ pub(crate) enum ContainerState {
         expiry: TimerKey,
         warm_key: OrderKey,
         evict_key: OrderKey,
+        /// When it went idle.
+        since_us: u64,
     },
 }
 

@@ -2,7 +2,7 @@
 //! each timer does.
 
 use crate::applied::{Applied, InputTiming, Refused};
-use crate::billing::Usage;
+use crate::billing::{ContainerUsage, Usage};
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
@@ -917,6 +917,7 @@ impl Core {
                 expiry,
                 warm_key,
                 evict_key,
+                since_us: now_us,
             };
         }
         if let Some(f) = self.functions.get_mut(function) {
@@ -985,6 +986,7 @@ impl Core {
                 cause,
             },
         );
+        self.bill_container(policies, container, &c, out);
     }
 
     /// Evicts an idle container to make room.
@@ -1039,6 +1041,39 @@ impl Core {
                 container,
                 host: c.host,
                 cause,
+            },
+        );
+        self.bill_container(policies, container, &c, out);
+    }
+
+    /// A container just removed is billed for its instance time, if the
+    /// policy bills containers (R104b): `ContainerBilled` follows its
+    /// `ContainerRemoved`.
+    fn bill_container<P: Policies>(
+        &mut self,
+        policies: &P,
+        container: ContainerId,
+        c: &Container,
+        out: &mut Events,
+    ) {
+        let instance_us = c.started_at_us.map_or(0, |at_us| self.now_us - at_us);
+        let usage = ContainerUsage::new(
+            container,
+            c.function,
+            c.memory_bytes,
+            instance_us,
+            instance_us - c.idle_us,
+        );
+        let Some(cost_picodollars) = policies.bill_container(&usage) else {
+            return;
+        };
+        self.metrics.cost_picodollars += u128::from(cost_picodollars);
+        self.emit(
+            out,
+            EventKind::ContainerBilled {
+                container,
+                function: c.function,
+                cost_picodollars,
             },
         );
     }

@@ -332,6 +332,10 @@ impl Policies for Scanning {
     fn bill(&self, usage: &Usage) -> u64 {
         self.0.bill(usage)
     }
+
+    fn bill_container(&self, usage: &coldstart_core::ContainerUsage) -> Option<u64> {
+        self.0.bill_container(usage)
+    }
 }
 
 /// The host index answers every built-in host selection exactly as a scan

@@ -5225,3 +5225,189 @@ fn a_cpu_demand_out_of_range_is_refused() {
         }
     );
 }
+
+// ---------------------------------------------------------------------------
+// Billing by container instance: Cloud Run's models (R104a–R104d)
+// ---------------------------------------------------------------------------
+
+fn billed(at: u64, c: ContainerId, function: FunctionId, cost: u64) -> Event {
+    ev(
+        at,
+        EventKind::ContainerBilled {
+            container: c,
+            function,
+            cost_picodollars: cost,
+        },
+    )
+}
+
+/// One container of a function of 512 MiB (1 vCPU, R104c) at concurrency
+/// 2, kept alive 1,000 µs, told under `billing`; returns the events from
+/// t = 0 on and the metrics' total cost.
+///
+/// The image (50 bytes) is downloaded 0–50 and copied 50–100; the cold
+/// overhead runs 100–200, so the instance starts at 100. `a` (t = 0, runs
+/// 500) and `b` (t = 10, joins while it starts, runs 100) run 200–700 and
+/// 200–300: overlapping, they count once. Idle 700–1,000; `c` wakes it at
+/// 1,000 (warm overhead 10, runs 90, ends at 1,100); idle again until its
+/// keep-alive runs out at 2,100, when it is removed and billed.
+/// Instance time: 2,100 − 100 = 2,000 µs; idle 300 + 1,000 = 1,300; active
+/// 700 (100–700 and 1,000–1,100).
+fn one_shared_container_under(billing: Billing) -> (Vec<Event>, u128, [EndOutcome; 3]) {
+    let host = host_spec(4 * GIB, 4, 1_000);
+    let policies = Builtin::default()
+        .with_keep_alive_us(1_000)
+        .with_billing(billing);
+    let mut w = World::with(config(1, host, 1_000), policies);
+    let image = w.image(50);
+    let f = w.function_c(image, 512 * MIB, 10_000, 2);
+    let mut events = Vec::new();
+    let (a, e) = w.invoke(0, f, success(500, 1));
+    events.extend(e);
+    let (b, e) = w.invoke(10, f, success(100, 2));
+    events.extend(e);
+    let (c, e) = w.invoke(1_000, f, success(90, 3));
+    events.extend(e);
+    events.extend(w.advance(3_000));
+    let ending = |i| match w.state(i) {
+        InvocationState::Ended(ending) => ending.outcome,
+        other => panic!("{other:?}"),
+    };
+    let endings = [ending(a), ending(b), ending(c)];
+    (events, w.p.metrics().cost_picodollars, endings)
+}
+
+/// The story's events but the bill: the same under every model, with
+/// `cost` on each invocation and `tail` after the removal.
+fn shared_container_story(cost: u64, tail: Vec<Event>) -> Vec<Event> {
+    let (f, image) = (fun(0), img(0));
+    let (a, b, c) = (inv(0), inv(1), inv(2));
+    let mut events = vec![
+        accepted(0, a, f),
+        cold(0, a, ctr(0), H0, ImageSource::Registry),
+        download_started(0, image),
+        accepted(10, b, f),
+        warm(10, b, ctr(0), H0),
+        // c's Invoke at 1,000 fires the timers due before it first.
+        download_finished(50, image),
+        copy_started(50, image, H0),
+        copy_finished(100, image, H0),
+        exec(200, a, ctr(0)),
+        exec(200, b, ctr(0)),
+        completed(300, b, 2, cost),
+        completed(700, a, 1, cost),
+        idle(700, ctr(0), 1_700),
+        accepted(1_000, c, f),
+        warm(1_000, c, ctr(0), H0),
+        exec(1_010, c, ctr(0)),
+        completed(1_100, c, 3, cost),
+        idle(1_100, ctr(0), 2_100),
+        removed(2_100, ctr(0), H0, RemovalCause::Expired),
+    ];
+    events.extend(tail);
+    events
+}
+
+/// Instance-based billing bills the instance's whole life (2,000 µs,
+/// billed as 100 ms): CPU 1 vCPU × 0.1 s × $0.000018 = 1,800,000 pd,
+/// memory 0.5 GiB × 0.1 s × $0.000002 = 100,000 pd; no request fee, so
+/// the invocations cost 0 (no transfers either).
+#[test]
+fn cloud_run_instance_billing_bills_the_instance_life_once_at_removal() {
+    let (events, total, _) = one_shared_container_under(Billing::cloud_run_instance());
+    let bill = 1_800_000 + 100_000;
+    assert_eq!(
+        events,
+        shared_container_story(0, vec![billed(2_100, ctr(0), fun(0), bill)])
+    );
+    assert_eq!(total, u128::from(bill));
+}
+
+/// Request-based billing bills only the 700 µs the instance was starting
+/// or busy (also billed as 100 ms): CPU 0.1 s × $0.000024 = 2,400,000 pd,
+/// memory 0.5 × 0.1 × $0.0000025 = 125,000 pd; each invocation pays the
+/// request fee, $0.40 per million = 400,000 pd.
+#[test]
+fn cloud_run_request_billing_bills_active_time_and_a_fee_per_request() {
+    let (events, total, _) = one_shared_container_under(Billing::cloud_run_request());
+    let bill = 2_400_000 + 125_000;
+    assert_eq!(
+        events,
+        shared_container_story(400_000, vec![billed(2_100, ctr(0), fun(0), bill)])
+    );
+    assert_eq!(total, u128::from(bill + 3 * 400_000));
+}
+
+/// With a rounding of 1 µs the bills tell the two times apart exactly:
+/// instance-based, 2,000 µs: CPU 18 pd/µs × 2,000 = 36,000, memory
+/// 1 pd/µs × 2,000 = 2,000; request-based, 700 µs (the overlap of a and b
+/// counted once; the idle 1,300 µs left out): CPU 24 × 700 = 16,800,
+/// memory 1.25 × 700 = 875.
+#[test]
+fn cloud_run_bills_count_overlapping_invocations_once_and_idle_time_only_per_instance() {
+    let instance = Billing::CloudRunInstance(CloudRunPrices::instance_based().with_rounding_us(1));
+    let (events, _, _) = one_shared_container_under(instance);
+    assert_eq!(events.last(), Some(&billed(2_100, ctr(0), fun(0), 38_000)));
+    let request = Billing::CloudRunRequest(CloudRunPrices::request_based().with_rounding_us(1));
+    let (events, _, _) = one_shared_container_under(request);
+    assert_eq!(events.last(), Some(&billed(2_100, ctr(0), fun(0), 17_675)));
+}
+
+/// Lambda's billing (the default) bills no container: the same story has
+/// no `ContainerBilled`, and each invocation its own duration (R103).
+#[test]
+fn lambda_billing_bills_no_container() {
+    let (events, total, endings) = one_shared_container_under(Billing::Lambda);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ContainerBilled { .. })));
+    // a: cold, 100 µs of overhead + 500 µs, billed as 1 ms of 0.5 GiB:
+    // 16,666,700 / 2 / 1,000 = 8,333.35 → 8,334, plus 200,000. b (a
+    // join: a warm start, whose overhead is not billed) 100 µs and c 90
+    // µs, each billed 1 ms too.
+    let costs: Vec<u64> = endings
+        .iter()
+        .map(|outcome| match outcome {
+            EndOutcome::Completed {
+                cost_picodollars, ..
+            } => *cost_picodollars,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(costs, vec![208_334; 3]);
+    assert_eq!(total, 3 * 208_334);
+}
+
+/// A container removed before its image reached its host never started:
+/// under Cloud Run it is billed for no time (R104b), here 0 pd; the
+/// invocation it held is retried elsewhere.
+#[test]
+fn a_container_lost_before_it_started_is_billed_nothing() {
+    let policies = Builtin::default().with_billing(Billing::cloud_run_instance());
+    let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policies);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(100, 1));
+    // The copy to host#0 runs 50–100: the host goes down at 60.
+    let events = w.step(60, Command::HostDown { host: H0 });
+    let bills: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ContainerBilled { .. }))
+        .collect();
+    assert_eq!(bills, vec![&billed(60, ctr(0), f, 0)]);
+    let at = events
+        .iter()
+        .position(|e| {
+            e.kind
+                == EventKind::ContainerBilled {
+                    container: ctr(0),
+                    function: f,
+                    cost_picodollars: 0,
+                }
+        })
+        .expect("billed");
+    assert_eq!(
+        events[at - 1],
+        removed(60, ctr(0), H0, RemovalCause::HostLost)
+    );
+}

@@ -6,9 +6,9 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Bandwidth, Builtin, Code, Command, Config, Cpu, Event, EventKind, FunctionId, HostId,
-    HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId,
-    KeepAlivePolicy, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
+    Bandwidth, Billing, Builtin, CloudRunPrices, Code, Command, Config, Cpu, Event, EventKind,
+    FunctionId, HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input,
+    InvocationId, KeepAlivePolicy, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -71,6 +71,12 @@ pub struct Shape {
     /// at 0.7 to 1.5 times nominal speed (from `disk_units / 24`).
     #[serde(default)]
     pub cpu_shared: bool,
+    /// `% 3`: the billing model (Lambda's; Cloud Run's instance-based;
+    /// request-based, spec R104b); `/ 3 % 2`: Cloud Run's rounding (1 µs,
+    /// so that a bill tells every µs of a container's time apart, or 7 µs).
+    /// Absent in older cases: 0, Lambda's.
+    #[serde(default)]
+    pub billing: u8,
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
@@ -167,6 +173,12 @@ impl Shape {
     /// This retry backoff (µs, folded), in place of what there was.
     pub fn with_retry_backoff_us(mut self, retry_backoff_us: u8) -> Shape {
         self.retry_backoff_us = retry_backoff_us;
+        self
+    }
+
+    /// This billing code, in place of what there was.
+    pub fn with_billing(mut self, billing: u8) -> Shape {
+        self.billing = billing;
         self
     }
 
@@ -290,6 +302,16 @@ impl Shape {
                     }
                 }
             });
+        let rounding_us = [1, 7][usize::from(self.billing / 3 % 2)];
+        let policies = policies.with_billing(match self.billing % 3 {
+            0 => Billing::Lambda,
+            1 => Billing::CloudRunInstance(
+                CloudRunPrices::instance_based().with_rounding_us(rounding_us),
+            ),
+            _ => Billing::CloudRunRequest(
+                CloudRunPrices::request_based().with_rounding_us(rounding_us),
+            ),
+        });
         (config, policies)
     }
 }
@@ -747,8 +769,12 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 // `retry_attempts` no other setting reads, so the cases
                 // drawn are the same as before links could be shared.
                 bandwidth_shared: retry_attempts / 16 % 2 == 1,
-                // Half share CPU, from the next unread bit.
-                cpu_shared: retry_attempts / 32 % 2 == 1,
+                // Half share CPU: from the top bit of `retry_backoff_us`
+                // (the backoff reads only `% 100` of it).
+                cpu_shared: retry_backoff_us >= 128,
+                // From the bits of `retry_attempts` still unread, for the
+                // same reason: each model in about a third of the cases.
+                billing: retry_attempts / 32,
             },
         )
 }

@@ -16,6 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use coldstart_core::ContainerUsage;
 use coldstart_core::{Bandwidth, Cpu, FunctionDef};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
@@ -247,6 +248,13 @@ struct Container {
     /// R57b: its `(join_priority, created_seq)` while it is in its
     /// function's join set (the set is these keys).
     join_key: Option<Key>,
+    /// R104b: when its cold-start overhead began (None: not yet).
+    started_at_us: Option<u64>,
+    /// R104b: its time not idle, up to `active_since_us`.
+    active_us: u64,
+    /// R104b: since when it has been active without a break (None while
+    /// idle or before it started).
+    active_since_us: Option<u64>,
 }
 
 impl Container {
@@ -1486,6 +1494,9 @@ impl<P: Policies> Model<P> {
         self.w.schedule(due, Timer::ContainerReady { container: c });
         // 3.
         self.w.ctr_mut(c).state = CState::Starting(inv);
+        // R104b: an idle spell ends.
+        let now = self.w.now;
+        self.w.ctr_mut(c).active_since_us = Some(now);
         // 4. the copy: pins change (derived), LRU facts refreshed
         let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
         let now = self.w.now;
@@ -1717,6 +1728,9 @@ impl<P: Policies> Model<P> {
             joined: Vec::new(),
             retiring: false,
             join_key: None,
+            started_at_us: None,
+            active_us: 0,
+            active_since_us: None,
         });
         let c = ContainerId::from_bits(key);
         self.w.start_pin = None;
@@ -1925,6 +1939,11 @@ impl<P: Policies> Model<P> {
 
     /// R64.
     fn begin_overhead(&mut self, c: ContainerId) {
+        // R104b: its life as an instance starts with its overhead.
+        let now = self.w.now;
+        let started = self.w.ctr_mut(c);
+        started.started_at_us = Some(now);
+        started.active_since_us = Some(now);
         let ctr = self.w.ctr(c);
         let host = ctr.host;
         let due = self.w.now + self.w.cold_cost(ctr.function);
@@ -2301,11 +2320,15 @@ impl<P: Policies> Model<P> {
             .schedule(expires_at_us, Timer::KeepAliveExpired { container: c });
         let warm_key = (warm_priority, self.w.draw());
         let evict_key = (evict_priority, self.w.draw());
-        self.w.ctr_mut(c).state = CState::Idle {
+        let ctr = self.w.ctr_mut(c);
+        ctr.state = CState::Idle {
             expiry,
             warm_key,
             evict_key,
         };
+        // R104b: an active spell ends.
+        let since = ctr.active_since_us.take().expect("idle before it started");
+        ctr.active_us += now - since;
         let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
         self.set_pins(host, image);
         self.w.emit(
@@ -2330,6 +2353,7 @@ impl<P: Policies> Model<P> {
                 cause: RemovalCause::Discarded,
             },
         );
+        self.bill_container(c, &ctr, ev);
     }
 
     /// R95.
@@ -2352,6 +2376,28 @@ impl<P: Policies> Model<P> {
                 cause,
             },
         );
+        self.bill_container(c, &ctr, ev);
+    }
+
+    /// R104b: a container just removed is billed for its time, if the
+    /// policy bills containers: `ContainerBilled` right after its
+    /// `ContainerRemoved`.
+    fn bill_container(&mut self, c: ContainerId, ctr: &Container, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let instance_us = ctr.started_at_us.map_or(0, |at| now - at);
+        let active_us = ctr.active_us + ctr.active_since_us.map_or(0, |since| now - since);
+        let usage = ContainerUsage::new(c, ctr.function, ctr.memory_bytes, instance_us, active_us);
+        if let Some(cost) = self.policies.bill_container(&usage) {
+            self.w.metrics.cost_picodollars += u128::from(cost);
+            self.w.emit(
+                ev,
+                EventKind::ContainerBilled {
+                    container: c,
+                    function: ctr.function,
+                    cost_picodollars: cost,
+                },
+            );
+        }
     }
 
     // --- §17: retention ---
@@ -2568,6 +2614,7 @@ impl<P: Policies> Model<P> {
                 cause,
             },
         );
+        self.bill_container(c, &ctr, ev);
     }
 
     /// R141.

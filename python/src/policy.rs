@@ -30,6 +30,9 @@ use std::sync::{Arc, Mutex};
 /// The policies of a provider made from Python: the built-in library (a
 /// scenario's `[provider.policy]`) or an object of the user's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// One per provider, stepped on every hook call: a box would add an
+// indirection to each call for no saving.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Policy {
     Builtin(Builtin),
     Python(PythonPolicy),
@@ -1055,6 +1058,10 @@ impl Policies for Policy {
 
     fn bill(&self, usage: &Usage) -> u64 {
         delegate!(self, policy => policy.bill(usage))
+    }
+
+    fn bill_container(&self, usage: &coldstart::ContainerUsage) -> Option<u64> {
+        delegate!(self, policy => policy.bill_container(usage))
     }
 }
 

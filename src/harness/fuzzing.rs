@@ -437,6 +437,14 @@ impl Policies for ChaosPolicy {
         // word by the usage instead (still any u64).
         self.script[(usage.duration_us % self.script.len() as u64) as usize]
     }
+
+    fn bill_container(&self, usage: &crate::ContainerUsage) -> Option<u64> {
+        // Likewise by the usage: an odd word bills the container (any
+        // u64), an even one does not.
+        let at = (usage.instance_us ^ usage.active_us) % self.script.len() as u64;
+        let word = self.script[at as usize];
+        (word % 2 == 1).then_some(word)
+    }
 }
 
 /// Words in a chaos script: a few, so cycling revisits them in new states.

@@ -6,9 +6,10 @@
 //! in `log/mod.rs` are built from these, not from the live types, and each
 //! `of` refuses in words what an old header cannot hold.
 //!
-//! Format 12 added nothing to them yet: each conversion is total. A field
-//! added to a live type gets a default when an old header is read
-//! ([`From`]) and a check in `of` (it must be that default).
+//! Format 12 added `Builtin::billing` (spec R104b): an old header reads as
+//! Lambda's billing, which is how it ran, and `BuiltinV11::of` refuses any
+//! other. A field added to a live type gets a default when an old header
+//! is read ([`From`]) and a check in `of` (it must be that default).
 
 use super::policy::{CustomPolicy, PolicySpec};
 use super::LogError;
@@ -182,11 +183,17 @@ impl BuiltinV11 {
         Ok(builtin)
     }
 
-    /// `builtin` in a header of format `version` (6 to 11).
+    /// `builtin` in a header of format `version` (6 to 11), which bills
+    /// by Lambda's prices only (format 12 added `Builtin::billing`).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
         if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"
+            )));
+        }
+        if builtin.billing != crate::Billing::Lambda {
+            return Err(LogError::Encode(format!(
+                "a version {version} log cannot hold Cloud Run's billing (format 12 added it)"
             )));
         }
         Ok(BuiltinV11 {

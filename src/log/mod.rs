@@ -3036,6 +3036,39 @@ mod tests {
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
     }
 
+    /// Format 12 holds the billing model (spec R104b): a run under Cloud
+    /// Run's request-based billing round-trips and replays to its digest in
+    /// both encodings; the same header cannot be
+    /// written as format 11 or older; a format 11 header reads as Lambda's.
+    #[test]
+    fn format_12_headers_hold_the_billing_model() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let policies = old_default().with_billing(crate::Billing::cloud_run_request());
+            let (_, trailer, bytes) = recorded_current_log(format, policies.clone());
+            let reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.header().policies, PolicySpec::Builtin(policies));
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert!(replayed.driver.provider().metrics().cost_picodollars > 0);
+            for version in [11, 8, 6] {
+                let error = LogWriter::with_version(Vec::new(), format, reader.header(), version)
+                    .err()
+                    .expect("an old header took Cloud Run's billing")
+                    .to_string();
+                assert!(error.contains("cannot hold Cloud Run's billing"), "{error}");
+            }
+            let (_, trailer, current) = recorded_current_log(format, old_default());
+            let v11 = rewritten_as(&current, 11);
+            let reader = LogReader::new(&v11[..]).unwrap();
+            let builtin = reader.header().policies.builtin().unwrap().clone();
+            assert_eq!(builtin.billing, crate::Billing::Lambda);
+            assert_eq!(
+                replay_bytes(&v11, true).unwrap().driver.digest(),
+                trailer.events_digest
+            );
+        }
+    }
+
     /// Format 10 and later hold the bandwidth setting: a run with shared
     /// links round-trips and replays to its digest in both encodings; the
     /// same header cannot be written as format 9; a format 9 header (the
