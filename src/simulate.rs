@@ -162,6 +162,7 @@ fn default_functions() -> Vec<FunctionSpec> {
                 scratch_bytes: scratch_mib * MIB,
                 time_limit_us: limit_s * 1_000_000,
                 concurrency: 1,
+                cpu_millis: 1_000,
                 weight,
                 clone_mean_us: 50_000,
                 build_mean_us: 150_000,

@@ -97,6 +97,11 @@ pub fn fold_config(mut config: Config) -> Config {
         host.slots = fold_positive(u64::from(host.slots), u64::from(SLOTS_MAX)) as u32;
         host.disk_bytes = fold_positive(host.disk_bytes, BYTES_MAX);
         host.copy_bytes_per_s = fold_positive(host.copy_bytes_per_s, BYTES_MAX);
+        host.cores_millis = fold_positive(host.cores_millis, crate::limits::CORES_MILLIS_MAX);
+        host.speed_permille = fold_positive(
+            u64::from(host.speed_permille),
+            u64::from(crate::limits::SPEED_PERMILLE_MAX),
+        ) as u32;
     }
     config.cold_start_us %= DURATION_MAX_US + 1;
     config.warm_start_us %= DURATION_MAX_US + 1;

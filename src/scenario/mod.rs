@@ -181,6 +181,8 @@ struct ProviderSection {
     retry: Option<RetrySection>,
     /// How a link's concurrent transfers share it (spec R85).
     bandwidth: Option<BandwidthMode>,
+    /// How a host's running invocations share its cores (spec R85f).
+    cpu: Option<CpuMode>,
     policy: Option<PolicySection>,
     billing: Option<BillingSection>,
 }
@@ -194,6 +196,10 @@ struct HostKind {
     slots: u32,
     disk: Bytes,
     copy_bandwidth: BytesPerS,
+    /// Its CPU in millicores (spec R85f; default 8,000).
+    cores_millis: Option<u64>,
+    /// Its speed against nominal, per-mille (default 1,000).
+    speed_permille: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +216,16 @@ struct MainStorageSection {
 enum BandwidthMode {
     Dedicated,
     FairShare,
+}
+
+/// `cpu`: `"dedicated"` (the default: every run at full speed) or
+/// `"processor-sharing"` (also `"processor_sharing"`; spec R85f–R85k).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum CpuMode {
+    Dedicated,
+    #[serde(alias = "processor_sharing")]
+    ProcessorSharing,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -390,6 +406,8 @@ struct FunctionEntry {
     scratch: Option<Bytes>,
     time_limit: Option<DurationUs>,
     concurrency: Option<u32>,
+    /// The CPU each running invocation demands, millicores (spec R85f).
+    cpu_millis: Option<u32>,
     clone_mean: Option<DurationUs>,
     build_mean: Option<DurationUs>,
     run_mean: Option<DurationUs>,
@@ -907,7 +925,14 @@ fn resolve_provider(
                     crate::limits::HOSTS_MAX
                 )));
             }
-            let spec = HostSpec::new(kind.ram.0, kind.slots, kind.disk.0, kind.copy_bandwidth.0);
+            let mut spec =
+                HostSpec::new(kind.ram.0, kind.slots, kind.disk.0, kind.copy_bandwidth.0);
+            if let Some(cores_millis) = kind.cores_millis {
+                spec = spec.with_cores_millis(cores_millis);
+            }
+            if let Some(speed_permille) = kind.speed_permille {
+                spec = spec.with_speed_permille(speed_permille);
+            }
             hosts.extend(std::iter::repeat_n(spec, count as usize));
         }
         config.hosts = hosts;
@@ -945,6 +970,10 @@ fn resolve_provider(
     config.bandwidth = match section.bandwidth.unwrap_or(BandwidthMode::Dedicated) {
         BandwidthMode::Dedicated => coldstart_core::Bandwidth::Dedicated,
         BandwidthMode::FairShare => coldstart_core::Bandwidth::FairShare,
+    };
+    config.cpu = match section.cpu.unwrap_or(CpuMode::Dedicated) {
+        CpuMode::Dedicated => coldstart_core::Cpu::Dedicated,
+        CpuMode::ProcessorSharing => coldstart_core::Cpu::ProcessorSharing,
     };
     let mut policies = Builtin::default();
     if let Some(policy) = section.policy {
@@ -1208,6 +1237,10 @@ fn resolve_function(
             us,
         ),
         concurrency: entry.concurrency.or(defaults.concurrency).unwrap_or(1),
+        cpu_millis: entry
+            .cpu_millis
+            .or(defaults.cpu_millis)
+            .unwrap_or(coldstart_core::input::DEFAULT_CPU_MILLIS),
         weight: entry.weight.or(defaults.weight).unwrap_or(weight_fallback),
         clone_mean_us: pick(
             entry.clone_mean,
@@ -1315,6 +1348,7 @@ fn resolve_workload(
             memory_bytes: defaults.memory.map_or(function.memory_bytes, |b| b.0),
             scratch_bytes: defaults.scratch.map_or(function.scratch_bytes, |b| b.0),
             time_limit_us: defaults.time_limit.map_or(function.time_limit_us, |d| d.0),
+            cpu_millis: defaults.cpu_millis.unwrap_or(function.cpu_millis),
             ..function
         };
         // Each format's own keys; another format's are refused.
@@ -1421,6 +1455,7 @@ fn resolve_workload(
             .functions
             .iter()
             .map(|&function| FunctionSpec {
+                cpu_millis: defaults.cpu_millis.unwrap_or(function.cpu_millis),
                 cold_start_us: defaults.cold_start.map(|d| d.0),
                 warm_start_us: defaults.warm_start.map(|d| d.0),
                 ..function
@@ -2094,6 +2129,95 @@ mod tests {
             coldstart_core::Bandwidth::FairShare
         );
         assert!(config("bandwidth = \"shared\"", &[]).is_err());
+    }
+
+    /// `provider.cpu` selects how hosts' cores are shared (spec R85f):
+    /// dedicated when absent, processor sharing when asked (either
+    /// spelling, in the file or by `--set`), an unknown mode refused; hosts
+    /// take `cores_millis` and `speed_permille`, functions `cpu_millis`
+    /// (or `function_defaults.cpu_millis`). A run of two-core functions on
+    /// one 2-core host (load 0.64) stretches under sharing: its busy
+    /// container time rises, its invocations all complete.
+    #[test]
+    fn cpu_is_dedicated_unless_processor_sharing_is_asked_for() {
+        let base = "[[provider.hosts]]\ncount = 1\nram = \"8GiB\"\nslots = 4\ndisk = \"20GB\"\ncopy_bandwidth = \"1GB/s\"\ncores_millis = 2000\nspeed_permille = 1500";
+        let config = |extra: &str, set: &[&str]| {
+            load_text(&format!("[provider]\n{extra}\n{base}"), set).map(|s| s.config)
+        };
+        let dedicated = config("", &[]).unwrap();
+        assert_eq!(dedicated.cpu, coldstart_core::Cpu::Dedicated);
+        assert_eq!(
+            (
+                dedicated.hosts[0].cores_millis,
+                dedicated.hosts[0].speed_permille
+            ),
+            (2_000, 1_500)
+        );
+        for (extra, set) in [
+            ("cpu = \"processor-sharing\"", &[][..]),
+            ("cpu = \"processor_sharing\"", &[][..]),
+            ("", &["provider.cpu=processor-sharing"][..]),
+        ] {
+            assert_eq!(
+                config(extra, set).unwrap().cpu,
+                coldstart_core::Cpu::ProcessorSharing
+            );
+        }
+        assert!(config("cpu = \"shared\"", &[]).is_err());
+
+        let text = r#"
+            [provider]
+            cpu = "dedicated"
+            [[provider.hosts]]
+            count = 1
+            ram = "64GiB"
+            slots = 64
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+            cores_millis = 2000
+
+            [workload]
+            invocations = 400
+            interarrival_mean = "50ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "10MiB" }]
+            function_defaults = { memory = "128MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "30ms", run_distribution = "constant", time_limit = "60s" }
+            functions = [{ cpu_millis = 2000 }]
+            "#;
+        let scenario = load_text(text, &[]).unwrap();
+        let WorkloadSource::Synthetic(spec) = &scenario.workload else {
+            panic!("not synthetic");
+        };
+        assert_eq!(spec.functions[0].cpu_millis, 2_000);
+        let by_default = load_text(text, &["workload.function_defaults.cpu_millis=500"]).unwrap();
+        let WorkloadSource::Synthetic(spec) = &by_default.workload else {
+            panic!("not synthetic");
+        };
+        assert_eq!(
+            spec.functions[0].cpu_millis, 2_000,
+            "the function's own wins"
+        );
+        let run = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            crate::simulate::simulate_scenario_with(
+                &scenario,
+                crate::simulate::SimulateOptions::default(),
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |_| {},
+            )
+            .unwrap()
+            .metrics
+        };
+        let alone = run(&[]);
+        let shared = run(&["provider.cpu=processor-sharing"]);
+        assert_eq!((alone.completed, shared.completed), (400, 400));
+        assert!(
+            shared.busy_container_us > alone.busy_container_us,
+            "sharing did not stretch the runs: {} vs {} µs",
+            shared.busy_container_us,
+            alone.busy_container_us
+        );
     }
 
     #[test]

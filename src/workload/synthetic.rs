@@ -139,6 +139,9 @@ pub struct FunctionSpec {
     /// The most invocations one of its containers runs at once (spec
     /// R57a; 1 is Lambda's one request per execution environment).
     pub concurrency: u32,
+    /// The CPU each running invocation demands, in millicores (spec R85f;
+    /// 1,000, one core, by default).
+    pub cpu_millis: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -175,6 +178,7 @@ impl Default for FunctionSpec {
             scratch_bytes: FUNCTION_SCRATCH_DEFAULT,
             time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
             concurrency: 1,
+            cpu_millis: coldstart_core::input::DEFAULT_CPU_MILLIS,
             weight: 1,
             clone_mean_us: CLONE_MEAN_US_DEFAULT,
             build_mean_us: BUILD_MEAN_US_DEFAULT,
@@ -1145,7 +1149,8 @@ impl Workload {
             spec.time_limit_us,
         )
         .with_scratch_bytes(spec.scratch_bytes)
-        .with_concurrency(spec.concurrency);
+        .with_concurrency(spec.concurrency)
+        .with_cpu_millis(spec.cpu_millis);
         // One draw per function while the model is on, used or not.
         let drawn = self
             .spec
@@ -1275,6 +1280,7 @@ mod tests {
             scratch_bytes: 512 << 20,
             time_limit_us: 3_000_000,
             concurrency: 1,
+            cpu_millis: 1_000,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
