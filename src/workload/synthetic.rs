@@ -860,15 +860,18 @@ pub(crate) fn exponential_from(draw: u64, mean: u64) -> u64 {
 /// 0, saturating at `u64::MAX`), without the library call `f64::round` is
 /// on x86-64 without SSE4.1: the generator rounds six samples per
 /// invocation. Exact because `x - trunc(x)` is exact in IEEE-754 for
-/// `0 ≤ x < 2^64`, and is 0 from 2^52 up, where every float is whole.
+/// `0 ≤ x < 2^63`, and is 0 from 2^52 up, where every float is whole;
+/// anything else goes to `f64::round`.
 #[inline]
 pub(crate) fn round_to_u64(x: f64) -> u64 {
-    let whole = x as u64;
-    if x - whole as f64 >= 0.5 {
-        whole.saturating_add(1)
-    } else {
-        whole
+    // Below 2^63 (every sample of a valid workload) through `i64`, whose
+    // conversions are single instructions on x86-64; `u64`'s are not.
+    if (0.0..9_223_372_036_854_775_808.0).contains(&x) {
+        let whole = x as i64;
+        let up = x - whole as f64 >= 0.5;
+        return whole as u64 + u64::from(up);
     }
+    x.round() as u64
 }
 
 /// Natural logarithm of a positive, normal `x`, computed with basic IEEE-754
@@ -1456,6 +1459,8 @@ mod tests {
             4_503_599_627_370_495.5,      // 2^52 - 0.5
             4_503_599_627_370_496.0,      // 2^52
             9_007_199_254_740_993.0,      // above 2^53
+            9_223_372_036_854_774_784.0,  // the largest float below 2^63
+            9_223_372_036_854_775_808.0,  // 2^63
             18_446_744_073_709_549_568.0, // the largest float below 2^64
             18_446_744_073_709_551_616.0, // 2^64
             f64::MAX,
