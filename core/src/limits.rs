@@ -21,3 +21,6 @@ pub const SLOTS_MAX: u32 = 1 << 20;
 /// The most invocations a function may let one container run at once
 /// (`FunctionDef::concurrency`; Cloud Run's maximum is 1000).
 pub const CONCURRENCY_MAX: u32 = 1000;
+/// The most containers a function may keep warm at all times
+/// (`FunctionDef::min_scale`, spec R159).
+pub const MIN_SCALE_MAX: u32 = 1000;

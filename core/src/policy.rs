@@ -387,6 +387,14 @@ pub trait Policies: Clone {
     fn bill(&self, usage: &Usage) -> u64 {
         LambdaPrices::default().cost_picodollars(usage)
     }
+
+    /// What holding floor containers for `floor_byte_us` (memory bytes ×
+    /// µs, `Metrics::floor_byte_us`) costs, in picodollars (spec R164);
+    /// asked by `Provider::provisioned_cost_picodollars`, never by a step.
+    /// Default: AWS Lambda's provisioned-concurrency price.
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        LambdaPrices::default().provisioned_cost_picodollars(floor_byte_us)
+    }
 }
 
 /// The default join priority (spec R57b): running containers (below
@@ -818,6 +826,10 @@ impl Policies for Builtin {
 
     fn bill(&self, usage: &Usage) -> u64 {
         self.prices.cost_picodollars(usage)
+    }
+
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        self.prices.provisioned_cost_picodollars(floor_byte_us)
     }
 }
 
