@@ -108,7 +108,9 @@ impl SimfaasWindow {
             EventKind::Accepted { .. } => self.note_arrival(event.at_us),
             // A pre-warmed container is live, and busy (not idle) until it
             // is ready, as the core counts it (spec R118).
-            EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
+            EventKind::ColdStart { container, .. }
+            | EventKind::Prewarmed { container, .. }
+            | EventKind::FloorPlaced { container, .. } => {
                 let index = container_slot_of(container);
                 if index >= self.containers.len() {
                     self.containers.resize(index + 1, None);
@@ -124,7 +126,9 @@ impl SimfaasWindow {
                     }
                 }
             }
-            EventKind::ContainerIdle { container, .. } => {
+            // A Reserved floor container is idle, as the core counts it.
+            EventKind::ContainerIdle { container, .. }
+            | EventKind::ContainerReserved { container } => {
                 if let Some(entry) = self.entry(container) {
                     if entry.2 {
                         entry.2 = false;
@@ -550,6 +554,18 @@ pub fn fields(
             "cost_picodollars",
             Value::from(u64::try_from(m.cost_picodollars).unwrap_or(u64::MAX)),
         ),
+        // The warm floors' provisioned time (spec R164), apart from the
+        // invocations' bills above.
+        (
+            "provisioned_cost",
+            Value::from(run.provisioned_cost_picodollars as f64 / PICODOLLARS_PER_DOLLAR),
+        ),
+        (
+            "provisioned_cost_picodollars",
+            Value::from(u64::try_from(run.provisioned_cost_picodollars).unwrap_or(u64::MAX)),
+        ),
+        ("floors_placed", Value::from(m.floors_placed)),
+        ("floor_warm_starts", Value::from(m.floor_warm_starts)),
         ("events", Value::from(run.events)),
         ("events_digest", Value::from(format!("{:016x}", run.digest))),
         ("steps", Value::from(run.steps)),
@@ -662,7 +678,7 @@ pub enum ValueKind {
 pub fn kind_of(key: &str) -> ValueKind {
     match key {
         "events_digest" => ValueKind::Digest,
-        "cost" => ValueKind::Number,
+        "cost" | "provisioned_cost" => ValueKind::Number,
         "cold_start_ratio" | "simfaas_cold_start_prob" => ValueKind::Ratio,
         key if key.ends_with("_ratio") => ValueKind::Ratio,
         "avg_containers"
@@ -767,6 +783,7 @@ pub fn keys() -> Vec<&'static str> {
         events: 0,
         digest: 0,
         end_us: 0,
+        provisioned_cost_picodollars: 0,
     };
     fields(&Metrics::default(), &run, 0, &mut Latencies::new())
         .into_iter()

@@ -320,8 +320,10 @@ pub mod wire {
                     if matches!(layout, Layout::V11 | Layout::Current) {
                         def.concurrency = self.u32()?;
                     }
-                    // Format 12's fields of a function, read here for
-                    // `Layout::Current` (none yet).
+                    // Format 12's fields of a function.
+                    if layout == Layout::Current {
+                        def.min_scale = self.u32()?;
+                    }
                     Command::RegisterFunction(def)
                 }
                 2 => Command::Invoke {
@@ -470,6 +472,10 @@ mod tests {
                     FunctionDef::new(ImageId::from_bits(n), m, n)
                         .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
                 ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_min_scale(u32::try_from(m).unwrap_or(u32::MAX)),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -528,17 +534,18 @@ mod tests {
             assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
-                // Without its two bytes of absent costs and its byte of
-                // concurrency 1, it is not this build's layout.
+                // Without its two bytes of absent costs, its byte of
+                // concurrency 1 and its byte of min_scale 0, it is not this
+                // build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 3);
+                assert_eq!(current.len(), bytes.len() + 4);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }
         }
-        assert_eq!(registrations, 8);
+        assert_eq!(registrations, 9);
     }
 
     /// The same for format 11's layout: every sample that layout can hold
@@ -558,9 +565,9 @@ mod tests {
                 registrations += 1;
             }
         }
-        // Every sample registration (none uses a field format 12 added);
-        // a sample that does is refused above and counts out.
-        assert_eq!(registrations, 32);
+        // Every sample registration but those with a warm floor (format
+        // 12's field), which are refused above and count out.
+        assert_eq!(registrations, 33);
     }
 
     #[test]

@@ -139,6 +139,12 @@ impl OldDef for FunctionDefV11 {
     /// Refuses what format 12 added to a function (none of it may differ
     /// from its default).
     fn of(def: &FunctionDef) -> Result<FunctionDefV11, String> {
+        if def.min_scale != 0 {
+            return Err(format!(
+                "a version 11 log cannot hold a function with a warm floor (min_scale {}; only 0)",
+                def.min_scale
+            ));
+        }
         Ok(FunctionDefV11 {
             image: def.image,
             memory_bytes: def.memory_bytes,

@@ -139,6 +139,9 @@ pub struct FunctionSpec {
     /// The most invocations one of its containers runs at once (spec
     /// R57a; 1 is Lambda's one request per execution environment).
     pub concurrency: u32,
+    /// How many of its containers are kept warm at all times (spec R159;
+    /// 0: none, as before).
+    pub min_scale: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -175,6 +178,7 @@ impl Default for FunctionSpec {
             scratch_bytes: FUNCTION_SCRATCH_DEFAULT,
             time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
             concurrency: 1,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: CLONE_MEAN_US_DEFAULT,
             build_mean_us: BUILD_MEAN_US_DEFAULT,
@@ -1123,7 +1127,8 @@ impl Workload {
             spec.time_limit_us,
         )
         .with_scratch_bytes(spec.scratch_bytes)
-        .with_concurrency(spec.concurrency);
+        .with_concurrency(spec.concurrency)
+        .with_min_scale(spec.min_scale);
         // One draw per function while the model is on, used or not.
         let drawn = self
             .spec
@@ -1253,6 +1258,7 @@ mod tests {
             scratch_bytes: 512 << 20,
             time_limit_us: 3_000_000,
             concurrency: 1,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
