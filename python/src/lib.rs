@@ -496,11 +496,18 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                     // One past u32 goes to the general path, which names it.
                     def = def.with_concurrency(u32::try_from(field(dict, concurrency)?).ok()?);
                 }
+                // The optional warm floor (spec R159): an integer, or
+                // absent for 0.
+                let min_scale = pyo3::intern!(py, "min_scale");
+                if dict.contains(min_scale).ok()? {
+                    def = def.with_min_scale(u32::try_from(field(dict, min_scale)?).ok()?);
+                }
                 Command::RegisterFunction(def)
             },
             4 + usize::from(def_has(dict, py, "cold_start_us"))
                 + usize::from(def_has(dict, py, "warm_start_us"))
-                + usize::from(def_has(dict, py, "concurrency")),
+                + usize::from(def_has(dict, py, "concurrency"))
+                + usize::from(def_has(dict, py, "min_scale")),
         ),
         _ => return None,
     };
