@@ -31,7 +31,15 @@ impl From<HostSpecV11> for HostSpec {
 }
 
 impl HostSpecV11 {
-    pub(super) fn of(host: &HostSpec, _version: u32) -> Result<HostSpecV11, LogError> {
+    pub(super) fn of(host: &HostSpec, version: u32) -> Result<HostSpecV11, LogError> {
+        if host.cores_millis != coldstart_core::config::DEFAULT_CORES_MILLIS
+            || host.speed_permille != coldstart_core::config::DEFAULT_SPEED_PERMILLE
+        {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold a host of {} millicores at speed {} per-mille (only 8,000 at 1,000; format 12 added them)",
+                host.cores_millis, host.speed_permille
+            )));
+        }
         Ok(HostSpecV11 {
             ram_bytes: host.ram_bytes,
             slots: host.slots,
@@ -81,6 +89,11 @@ impl From<ConfigV11> for Config {
 impl ConfigV11 {
     /// `config` in a header of format `version` (10 or 11).
     pub(super) fn of(config: &Config, version: u32) -> Result<ConfigV11, LogError> {
+        if config.cpu != crate::Cpu::Dedicated {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold shared CPU (format 12 added it)"
+            )));
+        }
         Ok(ConfigV11 {
             main_storage: config.main_storage,
             hosts: HostSpecV11::all_of(config, version)?,
@@ -161,7 +174,12 @@ pub(super) struct BuiltinV11 {
 
 impl BuiltinV11 {
     /// The policies as this build reads them.
-    pub(super) fn read_as(self, _version: u32) -> Result<Builtin, String> {
+    pub(super) fn read_as(self, version: u32) -> Result<Builtin, String> {
+        if self.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(format!(
+                "a version {version} header names the least-cpu-loaded host selection, which format 12 added"
+            ));
+        }
         let mut builtin = Builtin::default()
             .with_host_selection(self.host_selection)
             .with_warm_choice(self.warm_choice)
@@ -175,6 +193,11 @@ impl BuiltinV11 {
 
     /// `builtin` in a header of format `version` (6 to 11).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
+        if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"
+            )));
+        }
         Ok(BuiltinV11 {
             host_selection: builtin.host_selection,
             warm_choice: builtin.warm_choice,
