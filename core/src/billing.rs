@@ -43,6 +43,10 @@ pub struct Usage {
     pub egress_bytes: u64,
     /// Whether it started cold.
     pub cold: bool,
+    /// Whether it ran on a floor container (provisioned concurrency, spec
+    /// R164): `LambdaPrices` bills its duration at the provisioned rate.
+    #[serde(default)]
+    pub provisioned: bool,
 }
 
 impl Usage {
@@ -64,6 +68,7 @@ impl Usage {
             ingress_bytes: 0,
             egress_bytes: 0,
             cold: false,
+            provisioned: false,
         }
     }
 
@@ -114,6 +119,12 @@ impl Usage {
         self.cold = cold;
         self
     }
+
+    /// Whether it ran on a floor container, in place of what there was.
+    pub fn with_provisioned(mut self, provisioned: bool) -> Usage {
+        self.provisioned = provisioned;
+        self
+    }
 }
 
 /// A price sheet in Lambda's shape (spec R103, R104): a fee per request,
@@ -162,6 +173,24 @@ pub struct LambdaPrices {
     /// Duration is rounded up to a multiple of this (µs; 1 ms on Lambda; 0
     /// counts as 1).
     pub rounding_us: u64,
+    /// The price of a floor container's memory per GiB-second it is held
+    /// (picodollars, spec R164); 4,166,700 by default ($0.0000041667 per
+    /// GB-second of provisioned concurrency).
+    #[serde(default = "provisioned_default")]
+    pub provisioned_per_gib_second_picodollars: u64,
+    /// Memory's price per GiB-second of billed duration for an invocation
+    /// on a floor container, in place of `per_gib_second_picodollars`
+    /// (picodollars); 9,722,200 by default ($0.0000097222 per GB-second).
+    #[serde(default = "provisioned_duration_default")]
+    pub provisioned_duration_per_gib_second_picodollars: u64,
+}
+
+fn provisioned_default() -> u64 {
+    LambdaPrices::default().provisioned_per_gib_second_picodollars
+}
+
+fn provisioned_duration_default() -> u64 {
+    LambdaPrices::default().provisioned_duration_per_gib_second_picodollars
 }
 
 impl Default for LambdaPrices {
@@ -175,6 +204,8 @@ impl Default for LambdaPrices {
             ingress_per_gib_picodollars: 0,
             egress_per_gib_picodollars: 90_000_000_000,
             rounding_us: 1_000,
+            provisioned_per_gib_second_picodollars: 4_166_700,
+            provisioned_duration_per_gib_second_picodollars: 9_722_200,
         }
     }
 }
@@ -254,6 +285,46 @@ impl LambdaPrices {
         self
     }
 
+    /// With the provisioned-concurrency price per GiB-second held
+    /// (picodollars) in place of the figure there was.
+    pub fn with_provisioned_per_gib_second_picodollars(
+        mut self,
+        provisioned_per_gib_second_picodollars: u64,
+    ) -> LambdaPrices {
+        self.provisioned_per_gib_second_picodollars = provisioned_per_gib_second_picodollars;
+        self
+    }
+
+    /// With the duration price per GiB-second of an invocation on a floor
+    /// container (picodollars) in place of the figure there was.
+    pub fn with_provisioned_duration_per_gib_second_picodollars(
+        mut self,
+        provisioned_duration_per_gib_second_picodollars: u64,
+    ) -> LambdaPrices {
+        self.provisioned_duration_per_gib_second_picodollars =
+            provisioned_duration_per_gib_second_picodollars;
+        self
+    }
+
+    /// What holding floor containers for `floor_byte_us` (memory bytes ×
+    /// µs, `Metrics::floor_byte_us`) costs, in picodollars (spec R164):
+    /// `ceil(floor_byte_us × provisioned_per_gib_second_picodollars /
+    /// (GiB × 10^6))`, saturating at `u128::MAX`. One rounding for the
+    /// whole integral, so it is exact.
+    ///
+    /// ```
+    /// use coldstart_core::{LambdaPrices, GIB};
+    ///
+    /// // 1 GiB held for one hour: $0.0000041667 × 3,600 = $0.01500012.
+    /// let byte_us = u128::from(GIB) * 3_600_000_000;
+    /// assert_eq!(LambdaPrices::default().provisioned_cost_picodollars(byte_us), 15_000_120_000);
+    /// ```
+    pub fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        floor_byte_us
+            .saturating_mul(u128::from(self.provisioned_per_gib_second_picodollars))
+            .div_ceil(GIB * US_PER_S)
+    }
+
     /// The billed duration: `duration_us` rounded up to `rounding_us`.
     pub fn billed_duration_us(&self, duration_us: u64) -> u64 {
         let rounding = self.rounding_us.max(1);
@@ -263,15 +334,18 @@ impl LambdaPrices {
     /// What `usage` costs, in picodollars (spec R103): the request fee,
     /// plus memory and scratch over the billed duration, plus ingress and
     /// egress. Each component is rounded up to a whole picodollar, then
-    /// summed; the sum saturates at `u64::MAX`. `usage.cold` is ignored.
+    /// summed; the sum saturates at `u64::MAX`. `usage.cold` is ignored;
+    /// `usage.provisioned` prices memory at
+    /// `provisioned_duration_per_gib_second_picodollars` (spec R164).
     pub fn cost_picodollars(&self, usage: &Usage) -> u64 {
         let billed_us = self.billed_duration_us(usage.duration_us);
+        let memory_price = if usage.provisioned {
+            self.provisioned_duration_per_gib_second_picodollars
+        } else {
+            self.per_gib_second_picodollars
+        };
         let memory = ceil_div(
-            product(
-                usage.memory_bytes,
-                billed_us,
-                self.per_gib_second_picodollars,
-            ),
+            product(usage.memory_bytes, billed_us, memory_price),
             GIB * US_PER_S,
         );
         let scratch_billed = usage.scratch_bytes.saturating_sub(self.scratch_free_bytes);
@@ -634,8 +708,11 @@ mod tests {
             ingress_bytes: 0,
             egress_bytes: 0,
             cold: false,
+            provisioned: false,
         };
         assert_eq!(prices.cost_picodollars(&usage), 16_666_700 + 200_000);
+        let provisioned = usage.with_provisioned(true);
+        assert_eq!(prices.cost_picodollars(&provisioned), 9_722_200 + 200_000);
     }
 
     #[test]
@@ -648,6 +725,8 @@ mod tests {
             ingress_per_gib_picodollars: u64::MAX,
             egress_per_gib_picodollars: u64::MAX,
             rounding_us: u64::MAX,
+            provisioned_per_gib_second_picodollars: u64::MAX,
+            provisioned_duration_per_gib_second_picodollars: u64::MAX,
         };
         let usage = Usage {
             function: FunctionId::from_bits(0),
@@ -658,8 +737,31 @@ mod tests {
             ingress_bytes: u64::MAX,
             egress_bytes: u64::MAX,
             cold: true,
+            provisioned: false,
         };
         assert_eq!(prices.cost_picodollars(&usage), u64::MAX);
+        assert_eq!(
+            prices.provisioned_cost_picodollars(u128::MAX),
+            u128::MAX / (GIB * US_PER_S) + 1
+        );
+    }
+
+    #[test]
+    fn the_floor_is_billed_once_over_its_whole_integral() {
+        let prices = LambdaPrices::default();
+        // 128 MiB for 1 µs: 4,166,700 / 8 / 10^6 = 0.52 pd, rounded up once.
+        assert_eq!(prices.provisioned_cost_picodollars(128 << 20), 1);
+        assert_eq!(prices.provisioned_cost_picodollars(0), 0);
+        // 1 GiB-second exactly is the list price.
+        assert_eq!(
+            prices.provisioned_cost_picodollars(GIB * US_PER_S),
+            4_166_700
+        );
+        // Two GiB-seconds and one byte-µs: one rounding, not two.
+        assert_eq!(
+            prices.provisioned_cost_picodollars(2 * GIB * US_PER_S + 1),
+            2 * 4_166_700 + 1
+        );
     }
 
     #[test]
@@ -705,6 +807,7 @@ mod tests {
             ingress_bytes: 1 << 30,
             egress_bytes: 1 << 29,
             cold: true,
+            provisioned: false,
         };
         // memory: 1/8 GiB × 2 s × 16,666,700 = 4,166,675
         // scratch: 1 GiB × 2 s × 30,900 = 61,800

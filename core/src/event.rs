@@ -367,6 +367,36 @@ pub enum EventKind {
         /// What the billing policy charged, in picodollars (spec R104b).
         cost_picodollars: u64,
     },
+    /// A container is placed to hold the function's warm floor (spec R162),
+    /// with no invocation: it goes `Reserved` once ready. Any evictions
+    /// made for room come just before it.
+    FloorPlaced {
+        /// The function whose floor it holds.
+        function: FunctionId,
+        /// The new container's id.
+        container: ContainerId,
+        /// The host the policy chose.
+        host: HostId,
+        /// Where its image was found.
+        image: ImageSource,
+    },
+    /// The function's floor could not be brought up to its target now
+    /// (spec R161); it is tried again at the next `DRAIN` or `HostDown`.
+    FloorShort {
+        /// The function.
+        function: FunctionId,
+        /// How many floor containers it still lacks.
+        missing: u32,
+        /// Why the next placement failed (`QueueWaiting`, `NoHost` or
+        /// `Refused`).
+        reason: PrewarmSkip,
+    },
+    /// A floor container is idle and held (spec R163): it never expires and
+    /// is never evicted; the function's invocations take it first.
+    ContainerReserved {
+        /// The floor container.
+        container: ContainerId,
+    },
 }
 
 /// Why a due pre-warm placed no container (spec R156).

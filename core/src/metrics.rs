@@ -166,6 +166,15 @@ pub struct Metrics {
     /// (also counted in `warm_starts`, spec R57b).
     #[serde(default)]
     pub joins_starting: u64,
+    /// Floor containers placed (`FloorPlaced`, spec R162).
+    #[serde(default)]
+    pub floors_placed: u64,
+    /// Floor top-ups that stopped short (`FloorShort`, spec R161).
+    #[serde(default)]
+    pub floor_shorts: u64,
+    /// Warm starts (joins included) on a floor container (spec R163).
+    #[serde(default)]
+    pub floor_warm_starts: u64,
 
     /// Invocations waiting in the queue now. Every accepted invocation
     /// counts here from `Accepted` until it starts or is rejected, within
@@ -181,6 +190,16 @@ pub struct Metrics {
     pub busy_containers_now: u64,
     /// Idle (warm) containers.
     pub idle_containers_now: u64,
+    /// Idle floor containers now (`Reserved`, spec R163); counted in
+    /// `idle_containers_now` too.
+    #[serde(default)]
+    pub reserved_containers_now: u64,
+    /// Live floor containers now, in any state (spec R160).
+    #[serde(default)]
+    pub floor_containers_now: u64,
+    /// The memory of the live floor containers now (bytes, spec R164).
+    #[serde(default)]
+    pub floor_memory_bytes_now: u64,
     /// Invocations waiting for their retry to be due (between `Retrying`
     /// and its `at_us`).
     pub retrying_now: u64,
@@ -199,6 +218,10 @@ pub struct Metrics {
     /// divided by `queued_total`, the mean time each stay in the queue has
     /// lasted so far.
     pub queued_us: u128,
+    /// `floor_memory_bytes_now` integrated over time (bytes × µs): what the
+    /// floor's provisioned time is billed by (spec R164).
+    #[serde(default)]
+    pub floor_byte_us: u128,
 }
 
 /// The totals are methods, not fields, on purpose: each is a sum of fields

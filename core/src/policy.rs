@@ -400,6 +400,14 @@ pub trait Policies: Clone {
         let _ = usage;
         None
     }
+
+    /// What holding floor containers for `floor_byte_us` (memory bytes ×
+    /// µs, `Metrics::floor_byte_us`) costs, in picodollars (spec R164);
+    /// asked by `Provider::provisioned_cost_picodollars`, never by a step.
+    /// Default: AWS Lambda's provisioned-concurrency price.
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        LambdaPrices::default().provisioned_cost_picodollars(floor_byte_us)
+    }
 }
 
 /// The default join priority (spec R57b): running containers (below
@@ -854,6 +862,10 @@ impl Policies for Builtin {
 
     fn bill_container(&self, usage: &ContainerUsage) -> Option<u64> {
         self.billing.container_cost_picodollars(usage)
+    }
+
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        self.prices.provisioned_cost_picodollars(floor_byte_us)
     }
 }
 

@@ -4916,6 +4916,226 @@ fn a_failure_retires_a_shared_container_after_its_last_invocation() {
 }
 
 // ---------------------------------------------------------------------------
+// Minimum scale: the warm floor (spec §30)
+// ---------------------------------------------------------------------------
+
+fn floor_placed(at: u64, f: FunctionId, c: ContainerId, host: HostId, image: ImageSource) -> Event {
+    ev(
+        at,
+        EventKind::FloorPlaced {
+            function: f,
+            container: c,
+            host,
+            image,
+        },
+    )
+}
+
+fn floor_short(at: u64, function: FunctionId, missing: u32, reason: PrewarmSkip) -> Event {
+    ev(
+        at,
+        EventKind::FloorShort {
+            function,
+            missing,
+            reason,
+        },
+    )
+}
+
+fn reserved(at: u64, container: ContainerId) -> Event {
+    ev(at, EventKind::ContainerReserved { container })
+}
+
+impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
+    /// Registers a function of 100 bytes of RAM, no scratch and a 10 ms
+    /// limit with a floor of `min_scale`; returns it and the events.
+    fn floor_function(&mut self, image: ImageId, min_scale: u32) -> (FunctionId, Vec<Event>) {
+        let at = self.now();
+        let def = FunctionDef::new(image, 100, 10_000).with_min_scale(min_scale);
+        let events = self.step(at, Command::RegisterFunction(def));
+        let EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+            panic!("unexpected events {events:#?}");
+        };
+        (function, events)
+    }
+}
+
+/// R161–R163: registration places the floor (two containers on host 0, the
+/// first fetching the image, the second joining its copy); once ready they
+/// are Reserved. An invocation takes the newest warm, at the provisioned
+/// price, and gives it back Reserved (no keep-alive). A crash of host 0
+/// takes both; the same step places the floor again on host 1.
+#[test]
+fn a_min_scale_floor_is_placed_held_and_replaced() {
+    let mut w = World::new(config(2, host_spec(1_000, 4, 1_000), 1_000));
+    let image = w.image(10);
+    let (f, events) = w.floor_function(image, 2);
+    assert_eq!(
+        events,
+        [
+            ev(0, EventKind::FunctionRegistered { function: f, image }),
+            floor_placed(0, f, ctr(0), H0, ImageSource::Registry),
+            ev(0, EventKind::DownloadStarted { image }),
+            floor_placed(0, f, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(150),
+        [
+            ev(10, EventKind::DownloadFinished { image }),
+            ev(10, EventKind::CopyStarted { image, host: H0 }),
+            ev(20, EventKind::CopyFinished { image, host: H0 }),
+            reserved(120, ctr(0)),
+            reserved(120, ctr(1)),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.floors_placed,
+            m.floor_containers_now,
+            m.reserved_containers_now,
+            m.idle_containers_now,
+            m.busy_containers_now,
+            m.cold_starts,
+            m.prewarms
+        ),
+        (2, 2, 2, 2, 0, 0, 0)
+    );
+    // Two containers of 100 bytes for 150 µs.
+    assert_eq!(m.floor_byte_us, 2 * 100 * 150);
+    let (i0, events) = w.invoke(200, f, success(50, 7));
+    assert_eq!(events, [accepted(200, i0, f), warm(200, i0, ctr(1), H0)]);
+    // 100 bytes for 1 ms at the provisioned duration price rounds up to
+    // 1 pd, plus the request.
+    assert_eq!(
+        w.advance(300),
+        [
+            exec(210, i0, ctr(1)),
+            completed(260, i0, 7, 200_001),
+            reserved(260, ctr(1)),
+        ]
+    );
+    assert_eq!(w.p.metrics().floor_warm_starts, 1);
+    assert_eq!(w.p.metrics().prewarm_warm_starts, 0);
+    assert_eq!(
+        w.step(400, Command::HostDown { host: H0 }),
+        [
+            ev(400, EventKind::HostDown { host: H0 }),
+            removed(400, ctr(0), H0, RemovalCause::HostLost),
+            removed(400, ctr(1), H0, RemovalCause::HostLost),
+            floor_placed(400, f, ctr_g(1, 1), H1, ImageSource::MainStorage),
+            ev(400, EventKind::CopyStarted { image, host: H1 }),
+            floor_placed(400, f, ctr_g(0, 1), H1, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        [
+            ev(410, EventKind::CopyFinished { image, host: H1 }),
+            reserved(510, ctr_g(1, 1)),
+            reserved(510, ctr_g(0, 1)),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (m.floors_placed, m.containers_lost, m.floor_shorts),
+        (4, 2, 0)
+    );
+    // The floor's time: 2 × 100 bytes from 0 to 400, and again from 400
+    // to 1,000.
+    assert_eq!(m.floor_byte_us, 2 * 100 * 1_000);
+    assert_eq!(
+        w.p.provisioned_cost_picodollars(),
+        (2 * 100 * 1_000 * 4_166_700u128).div_ceil((1 << 30) * 1_000_000)
+    );
+    // A floor never expires: nothing is pending.
+    assert_eq!(w.p.next_timer_us(), None);
+}
+
+/// R161: a floor that finds no room is short (`FloorShort`, `NoHost`) and
+/// is placed at the next `DRAIN` that frees room — here the end of another
+/// function's invocation, whose idle container is evicted for it. A floor
+/// container is never evicted for another function's cold start: that
+/// invocation is rejected instead.
+#[test]
+fn a_short_floor_is_placed_when_room_frees_and_is_never_evicted() {
+    let mut w = World::new(config(1, host_spec(1_000, 1, 1_000), 1_000));
+    let image = w.image(10);
+    let g = w.function(image, 100, 0, 10_000);
+    let (i0, _) = w.invoke(0, g, success(100, 0));
+    let (f, events) = w.floor_function(image, 1);
+    assert_eq!(
+        events,
+        [
+            ev(0, EventKind::FunctionRegistered { function: f, image }),
+            floor_short(0, f, 1, PrewarmSkip::NoHost),
+        ]
+    );
+    w.p.check_floor_held().unwrap();
+    assert_eq!(
+        w.advance(300)[3..],
+        [
+            exec(120, i0, ctr(0)),
+            completed(220, i0, 0, SMALL_COST),
+            idle(220, ctr(0), 220 + KEEP),
+            removed(220, ctr(0), H0, RemovalCause::Evicted),
+            floor_placed(220, f, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(w.advance(320), [reserved(320, ctr_g(0, 1))]);
+    let (i1, events) = w.invoke(400, g, success(100, 1));
+    assert_eq!(
+        events,
+        [
+            accepted(400, i1, g),
+            rejected(400, i1, RejectReason::ResourceUnavailable)
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (m.floor_shorts, m.floors_placed, m.containers_evicted),
+        (1, 1, 1)
+    );
+}
+
+/// R163.5: an invocation that fails on a floor container discards it; the
+/// same step's `DRAIN` places a new one. A queued invocation has the room
+/// first: with one slot and the queue waiting, the floor waits
+/// (`QueueWaiting` at registration) until the queue is empty.
+#[test]
+fn a_failed_floor_container_is_replaced_and_the_queue_goes_first() {
+    let mut config = config(1, host_spec(1_000, 1, 1_000), 1_000);
+    config.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::new(config);
+    let image = w.image(10);
+    let (f, _) = w.floor_function(image, 1);
+    w.advance(200);
+    let (i0, events) = w.invoke(200, f, failure(0, 0, 30, Phase::Run));
+    assert_eq!(events, [accepted(200, i0, f), warm(200, i0, ctr(0), H0)]);
+    assert_eq!(
+        w.advance(300),
+        [
+            exec(210, i0, ctr(0)),
+            failed(240, i0, Phase::Run, 200_001),
+            removed(240, ctr(0), H0, RemovalCause::Discarded),
+            floor_placed(240, f, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    // The floor holds the only slot for good: g's invocation waits, and a
+    // floor registered now finds the queue waiting.
+    let g = w.function(image, 100, 0, 10_000);
+    let (i1, events) = w.invoke(300, g, success(10, 1));
+    assert_eq!(events, [accepted(300, i1, g), queued(300, i1, 1)]);
+    let (h, events) = w.floor_function(image, 1);
+    assert_eq!(
+        events[1..],
+        [floor_short(300, h, 1, PrewarmSkip::QueueWaiting)]
+    );
+    w.p.check_floor_held().unwrap();
+}
+
+// ---------------------------------------------------------------------------
 // Shared CPU (R85f–R85k)
 // ---------------------------------------------------------------------------
 

@@ -628,7 +628,8 @@ impl Collector {
                 invocation,
                 cost_picodollars,
             } => self.end(at_us, invocation, Outcome::TimedOut, cost_picodollars),
-            EventKind::ContainerIdle { container, .. } => self.container_idle(at_us, container),
+            EventKind::ContainerIdle { container, .. }
+            | EventKind::ContainerReserved { container } => self.container_idle(at_us, container),
             EventKind::ContainerRemoved {
                 container, cause, ..
             } => self.container_removed(at_us, container, cause),
@@ -847,6 +848,12 @@ impl Collector {
                 stats.memory_bytes = memory_bytes;
             }
             EventKind::Prewarmed {
+                function,
+                container,
+                host,
+                image,
+            }
+            | EventKind::FloorPlaced {
                 function,
                 container,
                 host,

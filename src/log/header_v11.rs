@@ -134,7 +134,16 @@ impl From<LambdaPricesV11> for LambdaPrices {
 }
 
 impl LambdaPricesV11 {
-    pub(super) fn of(prices: &LambdaPrices, _version: u32) -> Result<LambdaPricesV11, LogError> {
+    pub(super) fn of(prices: &LambdaPrices, version: u32) -> Result<LambdaPricesV11, LogError> {
+        let d = LambdaPrices::default();
+        if prices.provisioned_per_gib_second_picodollars != d.provisioned_per_gib_second_picodollars
+            || prices.provisioned_duration_per_gib_second_picodollars
+                != d.provisioned_duration_per_gib_second_picodollars
+        {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold provisioned-concurrency prices of its own (format 12 added them)"
+            )));
+        }
         Ok(LambdaPricesV11 {
             per_request_picodollars: prices.per_request_picodollars,
             per_gib_second_picodollars: prices.per_gib_second_picodollars,

@@ -408,6 +408,7 @@ struct FunctionEntry {
     concurrency: Option<u32>,
     /// The CPU each running invocation demands, millicores (spec R85f).
     cpu_millis: Option<u32>,
+    min_scale: Option<u32>,
     clone_mean: Option<DurationUs>,
     build_mean: Option<DurationUs>,
     run_mean: Option<DurationUs>,
@@ -1241,6 +1242,7 @@ fn resolve_function(
             .cpu_millis
             .or(defaults.cpu_millis)
             .unwrap_or(coldstart_core::input::DEFAULT_CPU_MILLIS),
+        min_scale: entry.min_scale.or(defaults.min_scale).unwrap_or(0),
         weight: entry.weight.or(defaults.weight).unwrap_or(weight_fallback),
         clone_mean_us: pick(
             entry.clone_mean,
@@ -1299,6 +1301,7 @@ fn resolve_workload(
                 "function_defaults.concurrency",
                 defaults.concurrency.is_some(),
             ),
+            ("function_defaults.min_scale", defaults.min_scale.is_some()),
             (
                 "function_defaults.clone_mean",
                 defaults.clone_mean.is_some(),
@@ -1867,6 +1870,88 @@ mod tests {
         // Lambda's (fewer billed init phases).
         assert!(request_10 < 0.6 * request_1, "{request_10} vs {request_1}");
         assert!(lambda_10 > 0.8 * lambda_1, "{lambda_10} vs {lambda_1}");
+    }
+
+    /// A function with a warm floor (spec §30) at steady load shows no
+    /// cold start once its floor is ready: about 100 invocations in flight,
+    /// a floor of 200 set by `--set` (through `function_defaults` or the
+    /// function's own key); every cold start comes before the last
+    /// `ContainerReserved` of the floor's first placement, and the floor's
+    /// provisioned time is in the report's cost. Without the floor the same
+    /// run keeps cold-starting as the load's peaks grow.
+    #[test]
+    fn a_min_scale_function_shows_no_cold_start_after_warm_up() {
+        let text = r#"
+            [[provider.hosts]]
+            count = 4
+            ram = "64GiB"
+            slots = 256
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+
+            [workload]
+            invocations = 4000
+            interarrival_mean = "1ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "100MiB" }]
+            function_defaults = { memory = "128MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "100ms", run_distribution = "constant" }
+            functions = [{}]
+            "#;
+        // Cold starts, and when the floor's 200th container went Reserved.
+        let run = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            let (mut colds, mut reserved) = (Vec::new(), Vec::new());
+            let simulation = crate::simulate::simulate_scenario_with(
+                &scenario,
+                crate::simulate::SimulateOptions {
+                    check_invariants: false,
+                    ..Default::default()
+                },
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |event| match event.kind {
+                    crate::EventKind::ColdStart { .. } => colds.push(event.at_us),
+                    crate::EventKind::ContainerReserved { .. } => reserved.push(event.at_us),
+                    _ => {}
+                },
+            )
+            .unwrap();
+            (simulation, colds, reserved)
+        };
+        let (plain, plain_colds, _) = run(&[]);
+        let (floor, colds, reserved) = run(&["workload.function_defaults.min_scale=200"]);
+        let (by_key, _, _) = run(&["workload.functions[0].min_scale=200"]);
+        assert_eq!(floor.metrics, by_key.metrics);
+        let warm_up_us = reserved[199];
+        eprintln!(
+            "floor ready at {warm_up_us} µs; cold starts {} with the floor (last at {:?}), {} without (last at {:?})",
+            colds.len(),
+            colds.last(),
+            plain_colds.len(),
+            plain_colds.last()
+        );
+        // While the image is on its way every arrival starts cold, and a
+        // few find no slot beside the floor's 200 and are rejected.
+        assert_eq!(floor.metrics.completed + floor.metrics.rejected(), 4_000);
+        assert_eq!(floor.metrics.floors_placed, 200);
+        assert!(colds.iter().all(|&at_us| at_us < warm_up_us), "{colds:?}");
+        assert!(plain_colds.iter().any(|&at_us| at_us > warm_up_us));
+        assert!(
+            floor.metrics.floor_warm_starts > 3_000,
+            "{:?}",
+            floor.metrics
+        );
+        // 200 × 128 MiB held from registration to the end, at the
+        // provisioned price (one rounding).
+        let byte_us = 200 * (128u128 << 20) * u128::from(floor.report.end_us);
+        assert_eq!(floor.metrics.floor_byte_us, byte_us);
+        assert_eq!(
+            floor.report.provisioned_cost_picodollars,
+            crate::LambdaPrices::default().provisioned_cost_picodollars(byte_us)
+        );
+        assert_eq!(plain.report.provisioned_cost_picodollars, 0);
+        // Invocations on the floor pay the lower duration price.
+        assert!(floor.metrics.cost_picodollars < plain.metrics.cost_picodollars);
     }
 
     /// A busy function (about 100 invocations in flight) of concurrency

@@ -142,6 +142,9 @@ pub struct FunctionSpec {
     /// The CPU each running invocation demands, in millicores (spec R85f;
     /// 1,000, one core, by default).
     pub cpu_millis: u32,
+    /// How many of its containers are kept warm at all times (spec R159;
+    /// 0: none, as before).
+    pub min_scale: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -179,6 +182,7 @@ impl Default for FunctionSpec {
             time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
             concurrency: 1,
             cpu_millis: coldstart_core::input::DEFAULT_CPU_MILLIS,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: CLONE_MEAN_US_DEFAULT,
             build_mean_us: BUILD_MEAN_US_DEFAULT,
@@ -1153,7 +1157,8 @@ impl Workload {
         )
         .with_scratch_bytes(spec.scratch_bytes)
         .with_concurrency(spec.concurrency)
-        .with_cpu_millis(spec.cpu_millis);
+        .with_cpu_millis(spec.cpu_millis)
+        .with_min_scale(spec.min_scale);
         // One draw per function while the model is on, used or not.
         let drawn = self
             .spec
@@ -1284,6 +1289,7 @@ mod tests {
             time_limit_us: 3_000_000,
             concurrency: 1,
             cpu_millis: 1_000,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
