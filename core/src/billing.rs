@@ -696,6 +696,54 @@ impl Billing {
 mod tests {
     use super::*;
 
+    /// Each builder sets its own figure and only it: a builder that kept
+    /// the default (or set another field) would bill a custom sheet wrong.
+    #[test]
+    fn every_price_builder_sets_its_own_figure() {
+        let lambda = LambdaPrices::default()
+            .with_per_request_picodollars(1)
+            .with_per_gib_second_picodollars(2)
+            .with_scratch_free_bytes(3)
+            .with_scratch_per_gib_second_picodollars(4)
+            .with_ingress_per_gib_picodollars(5)
+            .with_egress_per_gib_picodollars(6)
+            .with_rounding_us(7)
+            .with_provisioned_per_gib_second_picodollars(8)
+            .with_provisioned_duration_per_gib_second_picodollars(9);
+        assert_eq!(
+            [
+                lambda.per_request_picodollars,
+                lambda.per_gib_second_picodollars,
+                lambda.scratch_free_bytes,
+                lambda.scratch_per_gib_second_picodollars,
+                lambda.ingress_per_gib_picodollars,
+                lambda.egress_per_gib_picodollars,
+                lambda.rounding_us,
+                lambda.provisioned_per_gib_second_picodollars,
+                lambda.provisioned_duration_per_gib_second_picodollars,
+            ],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        );
+        let cloud_run = CloudRunPrices::instance_based()
+            .with_per_vcpu_second_picodollars(1)
+            .with_per_gib_second_picodollars(2)
+            .with_per_request_picodollars(3)
+            .with_ingress_per_gib_picodollars(4)
+            .with_egress_per_gib_picodollars(5)
+            .with_rounding_us(6);
+        assert_eq!(
+            [
+                cloud_run.per_vcpu_second_picodollars,
+                cloud_run.per_gib_second_picodollars,
+                cloud_run.per_request_picodollars,
+                cloud_run.ingress_per_gib_picodollars,
+                cloud_run.egress_per_gib_picodollars,
+                cloud_run.rounding_us,
+            ],
+            [1, 2, 3, 4, 5, 6]
+        );
+    }
+
     #[test]
     fn one_gib_for_one_second_costs_the_list_price_plus_a_request() {
         let prices = LambdaPrices::default();

@@ -516,3 +516,19 @@ impl core::fmt::Display for DecisionError {
 }
 
 impl std::error::Error for DecisionError {}
+
+#[cfg(test)]
+mod tests {
+    use super::DecisionError;
+
+    /// The reasons read as the findings and log lines quote them.
+    #[test]
+    fn decision_errors_read_in_words() {
+        assert_eq!(DecisionError::UnknownHost.to_string(), "no such host");
+        assert_eq!(
+            DecisionError::NoRoom.to_string(),
+            "the host cannot make room, even by evicting"
+        );
+        assert_eq!(DecisionError::HostDown.to_string(), "the host is down");
+    }
+}

@@ -5631,3 +5631,30 @@ fn a_container_lost_before_it_started_is_billed_nothing() {
         removed(60, ctr(0), H0, RemovalCause::HostLost)
     );
 }
+
+/// An applied step's events are its timers' events then its own, in that
+/// order (R29): `events()` is the two slices end to end, and `into_vec`
+/// gives the same. A later invocation fires the first one's end on the way.
+#[test]
+fn an_applied_steps_events_are_its_timers_then_its_own() {
+    let mut w = World::new(default_config());
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    w.invoke(0, f, success(200, 0));
+    let applied =
+        w.p.apply(&Input {
+            at_us: 50_000,
+            command: Command::Invoke {
+                function: f,
+                code: success(200, 1),
+                ingress_bytes: 0,
+                egress_bytes: 0,
+            },
+        })
+        .expect("accepted");
+    assert!(!applied.timer_events().is_empty());
+    assert!(!applied.own_events().is_empty());
+    let joined = [applied.timer_events(), applied.own_events()].concat();
+    assert_eq!(applied.events(), &joined[..]);
+    assert_eq!(applied.into_vec(), joined);
+}
