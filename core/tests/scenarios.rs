@@ -5658,3 +5658,39 @@ fn an_applied_steps_events_are_its_timers_then_its_own() {
     assert_eq!(applied.events(), &joined[..]);
     assert_eq!(applied.into_vec(), joined);
 }
+
+/// A policy that records what the view says of each host's being up, and
+/// declines.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct SeesUp(Vec<Vec<bool>>);
+
+impl Policies for SeesUp {
+    fn select_host(&mut self, view: &dyn HostView, _request: &PlacementRequest) -> Option<HostId> {
+        self.0.push(
+            (0..view.host_count() + 1)
+                .map(|h| view.is_up(HostId(h)))
+                .collect(),
+        );
+        None
+    }
+}
+
+/// The view a policy is given says which hosts are down (R141), and a host
+/// it does not have is not up: a policy can avoid them before the core
+/// refuses its decision.
+#[test]
+fn the_host_view_tells_a_policy_which_hosts_are_down() {
+    let mut w = World::with(
+        config(2, host_spec(1_000, 4, 1_000), 1_000),
+        SeesUp::default(),
+    );
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(10, 1));
+    w.step(10, Command::HostDown { host: H0 });
+    w.invoke(20, f, success(10, 2));
+    assert_eq!(
+        w.p.policies().0,
+        vec![vec![true, true, false], vec![false, true, false]]
+    );
+}
