@@ -1453,11 +1453,15 @@ fn resolve_workload(
             }
             functions
         }
-        // The default functions, with `function_defaults`' start costs.
+        // The default functions, with `function_defaults`' start costs,
+        // concurrency, floor and CPU demand (keys the default functions do
+        // not set themselves; their sizes and means are their own).
         None => default_spec
             .functions
             .iter()
             .map(|&function| FunctionSpec {
+                concurrency: defaults.concurrency.unwrap_or(function.concurrency),
+                min_scale: defaults.min_scale.unwrap_or(function.min_scale),
                 cpu_millis: defaults.cpu_millis.unwrap_or(function.cpu_millis),
                 cold_start_us: defaults.cold_start.map(|d| d.0),
                 warm_start_us: defaults.warm_start.map(|d| d.0),
@@ -1952,6 +1956,44 @@ mod tests {
         assert_eq!(plain.report.provisioned_cost_picodollars, 0);
         // Invocations on the floor pay the lower duration price.
         assert!(floor.metrics.cost_picodollars < plain.metrics.cost_picodollars);
+    }
+
+    /// Without a `functions` list the default functions run, and
+    /// `function_defaults` gives them the keys they do not set themselves:
+    /// concurrency, floor, CPU demand (a `--set` on the built-in default
+    /// scenario was silently ignored before).
+    #[test]
+    fn function_defaults_apply_to_the_default_functions() {
+        let scenario = load_text(
+            "",
+            &[
+                "workload.function_defaults.concurrency=4",
+                "workload.function_defaults.min_scale=1",
+                "workload.function_defaults.cpu_millis=500",
+            ],
+        )
+        .unwrap();
+        let WorkloadSource::Synthetic(spec) = &scenario.workload else {
+            panic!("not the synthetic workload");
+        };
+        assert_eq!(spec.functions.len(), 12);
+        for function in &spec.functions {
+            assert_eq!(
+                (
+                    function.concurrency,
+                    function.min_scale,
+                    function.cpu_millis
+                ),
+                (4, 1, 500)
+            );
+        }
+        let WorkloadSource::Synthetic(plain) = &load_text("", &[]).unwrap().workload else {
+            panic!("not the synthetic workload");
+        };
+        assert!(plain
+            .functions
+            .iter()
+            .all(|f| (f.concurrency, f.min_scale, f.cpu_millis) == (1, 0, 1_000)));
     }
 
     /// A busy function (about 100 invocations in flight) of concurrency
