@@ -57,6 +57,11 @@ fn input_dict<'py>(py: Python<'py>, input: &Input) -> PyResult<Bound<'py, PyAny>
         if out.get("min_scale").and_then(Value::as_u64) == Some(0) {
             out.remove("min_scale");
         }
+        if out.get("cpu_millis").and_then(Value::as_u64)
+            == Some(u64::from(coldstart::input::DEFAULT_CPU_MILLIS))
+        {
+            out.remove("cpu_millis");
+        }
     }
     ordered(py, &Value::Object(out), &["at_us", "command"])
 }
