@@ -77,6 +77,14 @@ pub struct Config {
     /// start and end on the link).
     #[serde(default)]
     pub bandwidth: Bandwidth,
+    /// The autoscaler's reconcile period (µs, spec R159): `Some(t)` fires
+    /// a `Reconcile` timer at every multiple of `t` while the provider has
+    /// a live container or an unended invocation, and asks the policy's
+    /// `desired_containers` for every function; `None` (the default) has
+    /// no such timer. Knative's autoscaler ticks every 2 s. 1 to
+    /// `limits::DURATION_MAX_US`.
+    #[serde(default)]
+    pub autoscale_tick_us: Option<u64>,
 }
 
 /// How the transfers on one link — main storage's download feed, or one
@@ -466,6 +474,13 @@ impl Config {
         self
     }
 
+    /// This autoscaler reconcile period (µs; `None`: no autoscaler timer,
+    /// spec R159), in place of the one there was.
+    pub fn with_autoscale_tick_us(mut self, autoscale_tick_us: Option<u64>) -> Config {
+        self.autoscale_tick_us = autoscale_tick_us;
+        self
+    }
+
     /// `count` hosts like `host` behind `main_storage`, with the defaults of
     /// spec R16: cold starts of 250 ms, warm starts of 1 ms, rejection under
     /// pressure, every terminal record kept, and [`Retry::default`].
@@ -486,6 +501,7 @@ impl Config {
             terminal_records_max: None,
             retry: Retry::default(),
             bandwidth: Bandwidth::Dedicated,
+            autoscale_tick_us: None,
         }
     }
 
@@ -563,6 +579,9 @@ impl Config {
                 field: "retry.backoff_us".into(),
                 max: DURATION_MAX_US,
             });
+        }
+        if let Some(tick_us) = self.autoscale_tick_us {
+            check_range(|| "autoscale_tick_us".into(), tick_us, DURATION_MAX_US)?;
         }
         Ok(())
     }

@@ -48,6 +48,9 @@ pub(crate) struct Core {
     /// The shared links' transfers (R85a); empty with dedicated bandwidth.
     #[serde(default)]
     pub links: crate::links::Links,
+    /// The autoscaler's reconcile timer (R159).
+    #[serde(default)]
+    pub reconcile: crate::autoscale::Reconcile,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +111,17 @@ pub(crate) struct Function {
     pub joinable: OrderedSet<(u64, u64, ContainerId)>,
     /// Its planned pre-warm, if one is pending (R155).
     pub prewarm: Option<PendingPrewarm>,
+    /// Its live containers, in any state (R160).
+    #[serde(default)]
+    pub containers: u32,
+    /// Of those, the ones not yet ready once (R160).
+    #[serde(default)]
+    pub unready: u32,
+    /// Its observed concurrency (R158a): its unended invocations, when that
+    /// count last changed, and its integral (invocation·µs) since the last
+    /// reconcile tick up to then.
+    #[serde(default)]
+    pub demand: crate::autoscale::Demand,
 }
 
 /// A pre-warm planned for a function: its `Prewarm` timer, and how long the
@@ -236,6 +250,10 @@ pub(crate) struct Container {
     pub retiring: bool,
     /// Its key in its function's `joinable` set, while it is there.
     pub join_key: Option<OrderKey>,
+    /// Whether it has been ready once (its first `ContainerReady` fired):
+    /// counted in its function's ready containers from then (R160).
+    #[serde(default)]
+    pub started: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,6 +399,8 @@ pub(crate) enum Timer {
     Prewarm {
         function: FunctionId,
     },
+    /// The autoscaler's reconcile tick (R159).
+    Reconcile,
 }
 
 impl Core {
@@ -403,6 +423,7 @@ impl Core {
             metrics: Metrics::default(),
             timing: Default::default(),
             links,
+            reconcile: Default::default(),
         }
     }
 

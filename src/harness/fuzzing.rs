@@ -429,6 +429,26 @@ impl Policies for ChaosPolicy {
         // word by the usage instead (still any u64).
         self.script[(usage.duration_us % self.script.len() as u64) as usize]
     }
+
+    fn desired_containers(&mut self, facts: &crate::ScaleFacts) -> Option<crate::ScaleDecision> {
+        // No opinion for a word divisible by 3; otherwise a count near the
+        // live containers (down to 0, up by a few), or now and then any
+        // u32, and any keep-alive (past the clamp included).
+        let word = self.next_word();
+        if word.is_multiple_of(3) {
+            return None;
+        }
+        let containers = if word % 17 == 1 {
+            (word >> 8) as u32
+        } else {
+            let delta = ((word >> 2) % 7) as i64 - 3;
+            (i64::from(facts.containers) + delta).clamp(0, i64::from(u32::MAX)) as u32
+        };
+        Some(crate::ScaleDecision {
+            containers,
+            keep_alive_us: self.next_word(),
+        })
+    }
 }
 
 /// Words in a chaos script: a few, so cycling revisits them in new states.
