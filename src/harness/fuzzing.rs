@@ -206,8 +206,16 @@ fn check_wire_reader(bytes: &[u8]) {
             "the wire reader took bytes the serde path reads otherwise"
         );
     }
+    if let Some(fast) = crate::log::codec::wire::input_v11(bytes) {
+        let serde = crate::log::codec::decode::<crate::log::inputs_old::InputV11>(bytes);
+        assert_eq!(
+            serde.map(crate::Input::from),
+            Ok(fast),
+            "the format 11 wire reader took bytes the frozen types read otherwise"
+        );
+    }
     if let Some(fast) = crate::log::codec::wire::input_v9(bytes) {
-        let serde = crate::log::codec::decode::<crate::log::inputs_v9::InputV9>(bytes);
+        let serde = crate::log::codec::decode::<crate::log::inputs_old::InputV9>(bytes);
         assert_eq!(
             serde.map(crate::Input::from),
             Ok(fast),
@@ -215,7 +223,7 @@ fn check_wire_reader(bytes: &[u8]) {
         );
     }
     if let Some(fast) = crate::log::codec::wire::input_v8(bytes) {
-        let serde = crate::log::codec::decode::<crate::log::inputs_v8::InputV8>(bytes);
+        let serde = crate::log::codec::decode::<crate::log::inputs_old::InputV8>(bytes);
         assert_eq!(
             serde.map(crate::Input::from),
             Ok(fast),

@@ -11,8 +11,8 @@
 //! [`replay_with`] one of the user's own.
 
 pub mod codec;
-pub(crate) mod inputs_v8;
-pub(crate) mod inputs_v9;
+mod header_v11;
+pub(crate) mod inputs_old;
 mod policy;
 
 pub use policy::{CustomPolicy, PolicyIdentity, PolicySpec};
@@ -21,6 +21,7 @@ use crate::driver::digest::{self, fingerprint};
 use crate::driver::{DriveError, Driver, DriverOptions, ToLog};
 use crate::input::{Command, Input};
 use crate::{Builtin, Config, ConfigError, Event, InputTiming, Provider};
+use header_v11::{BuiltinV11, ConfigV11, HostSpecV11, LambdaPricesV11, PolicySpecV11};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -30,7 +31,11 @@ use std::path::Path;
 /// (catches 7-bit channels), the name, and CR LF (catches newline
 /// conversion).
 pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
-/// The format version this build writes. Version 11 gave a function's
+/// The format version this build writes. Version 12 is where the fields
+/// added since 11 to a function, a host, the configuration or the prices
+/// are written; version 11's header parts and inputs are read and written
+/// through frozen copies (`header_v11`, `inputs_old`), those fields at
+/// their defaults as the logs ran. Version 11 gave a function's
 /// definition a concurrency (`FunctionDef::concurrency`, spec R57a): logs
 /// of versions 9 and 10 are read and written through frozen copies of
 /// their input types, every function of concurrency 1 as it ran (a JSON
@@ -52,13 +57,13 @@ pub const MAGIC: [u8; 8] = *b"\x89CSLOG\r\n";
 /// version 4 added the policy library's fields to the header's `Builtin`
 /// (keep-alive policy, image eviction, policy state); version 3 added the
 /// retry setting to the configuration, and fault inputs (spec §27). This
-/// build still reads versions 2 to 10, through frozen copies of their header
+/// build still reads versions 2 to 11, through frozen copies of their header
 /// types (a version 6 or 7 header's policies are built-in): a version 4 or 5 hybrid histogram gets `prewarm_percentile: 0`
 /// (they never pre-warmed), version 2 and 3 policies get the newer fields'
 /// defaults (fixed keep-alive, LRU, empty state), which is what they ran
 /// with, and a version 2 configuration gets the default retry setting (its
 /// logs hold no faults).
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 /// The oldest format version this build reads.
 pub const FORMAT_VERSION_OLDEST: u32 = 2;
 
@@ -68,15 +73,21 @@ const FORMAT_VERSION_SAME_HEADER: u32 = 6;
 /// The oldest format whose header holds a [`PolicySpec`].
 const FORMAT_VERSION_POLICY_SPEC: u32 = 8;
 /// The oldest format whose inputs give a function start costs of its own
-/// (older ones are read and written through `inputs_v8`).
+/// (older ones are read and written through `inputs_old::InputV8`).
 const FORMAT_VERSION_START_COSTS: u32 = 9;
 /// The oldest format whose header's configuration says how links share
 /// bandwidth (`Config::bandwidth`, spec R85); older ones read as
 /// `Bandwidth::Dedicated`, which is how they ran.
 const FORMAT_VERSION_BANDWIDTH: u32 = 10;
 /// The oldest format whose inputs give a function a concurrency (versions
-/// 9 and 10 are read and written through `inputs_v9`).
+/// 9 and 10 are read and written through `inputs_old::InputV9`).
 const FORMAT_VERSION_CONCURRENCY: u32 = 11;
+/// The oldest format whose header and inputs have this build's layout of
+/// every type they hold: format 12 added, to a function, a host, the
+/// configuration or the prices, the fields `header_v11` and
+/// `inputs_old::FunctionDefV11` list (older versions are read and written
+/// through those frozen copies).
+const FORMAT_VERSION_CURRENT_LAYOUT: u32 = 12;
 
 /// The newest format recorded under the old input timing: an input judged
 /// before the timers due by its time ([`InputTiming::BeforeTimers`]).
@@ -115,16 +126,16 @@ pub struct LogHeader {
 struct LogHeaderV7 {
     coldstart_version: String,
     config: ConfigV9,
-    policies: Builtin,
+    policies: BuiltinV11,
 }
 
-impl From<LogHeaderV7> for LogHeader {
-    fn from(v7: LogHeaderV7) -> LogHeader {
-        LogHeader {
-            coldstart_version: v7.coldstart_version,
-            config: v7.config.into(),
-            policies: PolicySpec::Builtin(v7.policies),
-        }
+impl LogHeaderV7 {
+    fn read_as(self, version: u32) -> Result<LogHeader, String> {
+        Ok(LogHeader {
+            coldstart_version: self.coldstart_version,
+            config: self.config.into(),
+            policies: PolicySpec::Builtin(self.policies.read_as(version)?),
+        })
     }
 }
 
@@ -154,7 +165,7 @@ struct BuiltinV3 {
     host_selection: crate::HostSelection,
     warm_choice: crate::WarmChoice,
     keep_alive_us: u64,
-    prices: crate::LambdaPrices,
+    prices: LambdaPricesV11,
 }
 
 impl From<BuiltinV3> for Builtin {
@@ -163,7 +174,7 @@ impl From<BuiltinV3> for Builtin {
             .with_host_selection(v3.host_selection)
             .with_warm_choice(v3.warm_choice)
             .with_keep_alive_us(v3.keep_alive_us)
-            .with_prices(v3.prices)
+            .with_prices(v3.prices.into())
     }
 }
 
@@ -193,7 +204,7 @@ struct BuiltinV4 {
     host_selection: crate::HostSelection,
     warm_choice: crate::WarmChoice,
     keep_alive_us: u64,
-    prices: crate::LambdaPrices,
+    prices: LambdaPricesV11,
     keep_alive_policy: KeepAlivePolicyV5,
     image_eviction: crate::ImageEviction,
     state: PolicyStateV4,
@@ -268,7 +279,7 @@ struct BuiltinV5 {
     host_selection: crate::HostSelection,
     warm_choice: crate::WarmChoice,
     keep_alive_us: u64,
-    prices: crate::LambdaPrices,
+    prices: LambdaPricesV11,
     #[serde(default)]
     keep_alive_policy: KeepAlivePolicyV5,
     #[serde(default)]
@@ -367,7 +378,7 @@ impl LogHeaderV5 {
                     .with_host_selection(p.host_selection)
                     .with_warm_choice(p.warm_choice)
                     .with_keep_alive_us(p.keep_alive_us)
-                    .with_prices(p.prices)
+                    .with_prices(p.prices.into())
                     .with_keep_alive_policy(p.keep_alive_policy.into())
                     .with_image_eviction(p.image_eviction),
             ),
@@ -382,7 +393,7 @@ impl LogHeaderV5 {
 #[derive(Serialize, Deserialize)]
 struct ConfigV9 {
     main_storage: crate::MainStorageSpec,
-    hosts: Vec<crate::HostSpec>,
+    hosts: Vec<HostSpecV11>,
     cold_start_us: u64,
     warm_start_us: u64,
     pressure: crate::Pressure,
@@ -393,7 +404,7 @@ struct ConfigV9 {
 
 impl From<ConfigV9> for Config {
     fn from(c: ConfigV9) -> Config {
-        Config::new(c.main_storage, c.hosts)
+        Config::new(c.main_storage, hosts_of(c.hosts))
             .with_cold_start_us(c.cold_start_us)
             .with_warm_start_us(c.warm_start_us)
             .with_pressure(c.pressure)
@@ -406,6 +417,8 @@ impl ConfigV9 {
     /// `config` in a header of format `version` (before 10), which cannot
     /// say that links are shared.
     fn of(config: &Config, version: u32) -> Result<ConfigV9, LogError> {
+        // What format 12 added is refused first.
+        ConfigV11::of(config, version)?;
         if config.bandwidth != crate::Bandwidth::Dedicated {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold shared bandwidth (format {FORMAT_VERSION_BANDWIDTH} added it)"
@@ -413,7 +426,7 @@ impl ConfigV9 {
         }
         Ok(ConfigV9 {
             main_storage: config.main_storage,
-            hosts: config.hosts.clone(),
+            hosts: HostSpecV11::all_of(config, version)?,
             cold_start_us: config.cold_start_us,
             warm_start_us: config.warm_start_us,
             pressure: config.pressure,
@@ -423,21 +436,32 @@ impl ConfigV9 {
     }
 }
 
-/// A version 8 or 9 header: its configuration has no bandwidth setting.
-#[derive(Serialize, Deserialize)]
-struct LogHeaderV9 {
-    coldstart_version: String,
-    config: ConfigV9,
-    policies: PolicySpec,
+/// The hosts of an old configuration, as this build's.
+fn hosts_of(hosts: Vec<HostSpecV11>) -> Vec<crate::HostSpec> {
+    hosts.into_iter().map(crate::HostSpec::from).collect()
 }
 
-impl From<LogHeaderV9> for LogHeader {
-    fn from(v9: LogHeaderV9) -> LogHeader {
-        LogHeader {
-            coldstart_version: v9.coldstart_version,
-            config: v9.config.into(),
-            policies: v9.policies,
-        }
+/// A header of versions 8 to 11 (its parts as `C` and `P`); also how one
+/// is written.
+#[derive(Serialize, Deserialize)]
+struct OldHeader<C, P> {
+    coldstart_version: String,
+    config: C,
+    policies: P,
+}
+
+/// A version 8 or 9 header: its configuration has no bandwidth setting.
+type LogHeaderV9 = OldHeader<ConfigV9, PolicySpecV11>;
+/// A version 10 or 11 header: format 12 changed the types it holds.
+type LogHeaderV11 = OldHeader<ConfigV11, PolicySpecV11>;
+
+impl<C: Into<Config>> OldHeader<C, PolicySpecV11> {
+    fn read_as(self, version: u32) -> Result<LogHeader, String> {
+        Ok(LogHeader {
+            coldstart_version: self.coldstart_version,
+            config: self.config.into(),
+            policies: self.policies.read_as(version)?,
+        })
     }
 }
 
@@ -445,7 +469,7 @@ impl From<LogHeaderV9> for LogHeader {
 #[derive(Serialize, Deserialize)]
 struct ConfigV2 {
     main_storage: crate::MainStorageSpec,
-    hosts: Vec<crate::HostSpec>,
+    hosts: Vec<HostSpecV11>,
     cold_start_us: u64,
     warm_start_us: u64,
     pressure: crate::Pressure,
@@ -458,7 +482,7 @@ impl From<LogHeaderV2> for LogHeader {
         LogHeader {
             coldstart_version: v2.coldstart_version,
             // Format 2 had no retry setting: the default's.
-            config: Config::new(c.main_storage, c.hosts)
+            config: Config::new(c.main_storage, hosts_of(c.hosts))
                 .with_cold_start_us(c.cold_start_us)
                 .with_warm_start_us(c.warm_start_us)
                 .with_pressure(c.pressure)
@@ -851,70 +875,67 @@ impl<W: Write> LogWriter<W> {
         version: u32,
     ) -> Result<Self, LogError> {
         debug_assert!((FORMAT_VERSION_SAME_HEADER..=FORMAT_VERSION).contains(&version));
-        let old_config = if version < FORMAT_VERSION_BANDWIDTH {
-            Some(ConfigV9::of(&header.config, version)?)
-        } else {
-            None
-        };
-        let old_layout = if version < FORMAT_VERSION_POLICY_SPEC {
-            let builtin = header.policies.builtin().ok_or_else(|| {
-                LogError::Encode(format!(
-                    "a version {version} header holds only built-in policies, not \"{}\"",
-                    shorten(header.policies.name())
-                ))
-            })?;
-            Some(LogHeaderV7 {
-                coldstart_version: header.coldstart_version.clone(),
-                config: ConfigV9::of(&header.config, version)?,
-                policies: builtin.clone(),
-            })
-        } else {
-            None
-        };
         let mut writer = LogWriter {
             out,
             format,
             buffer: Vec::new(),
             version,
         };
-        match (format, old_layout, old_config) {
-            (LogFormat::Binary, old_layout, old_config) => {
-                writer.out.write_all(&MAGIC)?;
-                writer.out.write_all(&version.to_le_bytes())?;
-                match (old_layout, old_config) {
-                    (Some(v7), _) => writer.record(TAG_HEADER, &v7)?,
-                    (None, Some(config)) => writer.record(
-                        TAG_HEADER,
-                        &LogHeaderV9 {
-                            coldstart_version: header.coldstart_version.clone(),
-                            config,
-                            policies: header.policies.clone(),
-                        },
-                    )?,
-                    (None, None) => writer.record(TAG_HEADER, header)?,
-                }
-            }
-            (LogFormat::JsonLines, Some(v7), _) => {
-                writer.line(&JsonHeader::of(header, version, v7.config, v7.policies))?;
-            }
-            (LogFormat::JsonLines, None, Some(config)) => {
-                writer.line(&JsonHeader::of(
-                    header,
-                    version,
-                    config,
-                    header.policies.clone(),
-                ))?;
-            }
-            (LogFormat::JsonLines, None, None) => {
-                writer.line(&JsonHeader::of(
-                    header,
-                    version,
-                    header.config.clone(),
-                    header.policies.clone(),
-                ))?;
-            }
+        if format == LogFormat::Binary {
+            writer.out.write_all(&MAGIC)?;
+            writer.out.write_all(&version.to_le_bytes())?;
+        }
+        if version < FORMAT_VERSION_POLICY_SPEC {
+            let builtin = header.policies.builtin().ok_or_else(|| {
+                LogError::Encode(format!(
+                    "a version {version} header holds only built-in policies, not \"{}\"",
+                    shorten(header.policies.name())
+                ))
+            })?;
+            writer.header(
+                header,
+                ConfigV9::of(&header.config, version)?,
+                BuiltinV11::of(builtin, version)?,
+            )?;
+        } else if version < FORMAT_VERSION_BANDWIDTH {
+            writer.header(
+                header,
+                ConfigV9::of(&header.config, version)?,
+                PolicySpecV11::of(&header.policies, version)?,
+            )?;
+        } else if version < FORMAT_VERSION_CURRENT_LAYOUT {
+            writer.header(
+                header,
+                ConfigV11::of(&header.config, version)?,
+                PolicySpecV11::of(&header.policies, version)?,
+            )?;
+        } else {
+            writer.header(header, header.config.clone(), header.policies.clone())?;
         }
         Ok(writer)
+    }
+
+    /// Writes the header, its configuration as `config` and its policies
+    /// as `policies` (this build's types, or an older version's).
+    fn header<C: Serialize, P: Serialize>(
+        &mut self,
+        header: &LogHeader,
+        config: C,
+        policies: P,
+    ) -> Result<(), LogError> {
+        match self.format {
+            LogFormat::Binary => self.record(
+                TAG_HEADER,
+                &OldHeader {
+                    coldstart_version: header.coldstart_version.clone(),
+                    config,
+                    policies,
+                },
+            ),
+            LogFormat::JsonLines => {
+                self.line(&JsonHeader::of(header, self.version, config, policies))
+            }
+        }
     }
 
     fn record<T: Serialize>(&mut self, tag: u8, value: &T) -> Result<(), LogError> {
@@ -949,19 +970,22 @@ impl<W: Write> LogWriter<W> {
     /// Writes one input. Inputs must come in the order they were applied.
     pub fn write_input(&mut self, input: &Input) -> Result<(), LogError> {
         if self.version < FORMAT_VERSION_START_COSTS {
-            let v8 = inputs_v8::InputV8::try_from(input).map_err(LogError::Encode)?;
-            return match self.format {
-                LogFormat::Binary => self.record(TAG_INPUT, &v8),
-                LogFormat::JsonLines => self.line(&v8),
-            };
+            let v8 = inputs_old::InputV8::try_from(input).map_err(LogError::Encode)?;
+            return self.input_as(&v8);
         }
         if self.version < FORMAT_VERSION_CONCURRENCY {
-            let v9 = inputs_v9::InputV9::try_from(input).map_err(LogError::Encode)?;
-            return match self.format {
-                LogFormat::Binary => self.record(TAG_INPUT, &v9),
-                LogFormat::JsonLines => self.line(&v9),
-            };
+            let v9 = inputs_old::InputV9::try_from(input).map_err(LogError::Encode)?;
+            return self.input_as(&v9);
         }
+        if self.version < FORMAT_VERSION_CURRENT_LAYOUT {
+            let v11 = inputs_old::InputV11::try_from(input).map_err(LogError::Encode)?;
+            return self.input_as(&v11);
+        }
+        self.input_as(input)
+    }
+
+    /// Writes one input, as this build's type or an older version's.
+    fn input_as<T: Serialize>(&mut self, input: &T) -> Result<(), LogError> {
         match self.format {
             LogFormat::Binary => self.record(TAG_INPUT, input),
             LogFormat::JsonLines => self.line(input),
@@ -1165,10 +1189,25 @@ impl<R: BufRead> LogReader<R> {
                         })?,
                     6 | 7 => codec::decode::<LogHeaderV7>(payload)
                         .map_err(corrupt)?
-                        .into(),
+                        .read_as(found)
+                        .map_err(|problem| LogError::Corrupt {
+                            what: "header".to_string(),
+                            problem,
+                        })?,
                     8 | 9 => codec::decode::<LogHeaderV9>(payload)
                         .map_err(corrupt)?
-                        .into(),
+                        .read_as(found)
+                        .map_err(|problem| LogError::Corrupt {
+                            what: "header".to_string(),
+                            problem,
+                        })?,
+                    10 | 11 => codec::decode::<LogHeaderV11>(payload)
+                        .map_err(corrupt)?
+                        .read_as(found)
+                        .map_err(|problem| LogError::Corrupt {
+                            what: "header".to_string(),
+                            problem,
+                        })?,
                     _ => codec::decode::<LogHeader>(payload).map_err(corrupt)?,
                 }
             }
@@ -1233,20 +1272,28 @@ impl<R: BufRead> LogReader<R> {
             .read_as(found)
             .map_err(corrupt)?
         } else if found < FORMAT_VERSION_POLICY_SPEC {
-            let json: JsonHeader<Builtin, ConfigV9> =
+            let json: JsonHeader<BuiltinV11, ConfigV9> =
                 serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
             LogHeader {
                 coldstart_version: json.coldstart_version,
                 config: json.config.into(),
-                policies: PolicySpec::Builtin(json.policies),
+                policies: PolicySpec::Builtin(json.policies.read_as(found).map_err(corrupt)?),
             }
         } else if found < FORMAT_VERSION_BANDWIDTH {
-            let json: JsonHeader<PolicySpec, ConfigV9> =
+            let json: JsonHeader<PolicySpecV11, ConfigV9> =
                 serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
             LogHeader {
                 coldstart_version: json.coldstart_version,
                 config: json.config.into(),
-                policies: json.policies,
+                policies: json.policies.read_as(found).map_err(corrupt)?,
+            }
+        } else if found < FORMAT_VERSION_CURRENT_LAYOUT {
+            let json: JsonHeader<PolicySpecV11, ConfigV11> =
+                serde_json::from_value(value).map_err(|error| corrupt(json_problem(&error)))?;
+            LogHeader {
+                coldstart_version: json.coldstart_version,
+                config: json.config.into(),
+                policies: json.policies.read_as(found).map_err(corrupt)?,
             }
         } else {
             let json: JsonHeader<PolicySpec> =
@@ -1303,6 +1350,8 @@ impl<R: BufRead> LogReader<R> {
                             codec::decode_input_v8(payload)
                         } else if self.version < FORMAT_VERSION_CONCURRENCY {
                             codec::decode_input_v9(payload)
+                        } else if self.version < FORMAT_VERSION_CURRENT_LAYOUT {
+                            codec::decode_input_v11(payload)
                         } else {
                             codec::decode_input(payload)
                         }
@@ -1435,9 +1484,11 @@ fn json_record(line: &str, line_number: u64, index: u64, version: u32) -> Result
         return Ok(Record::Trailer(json.trailer));
     }
     let input = if version < FORMAT_VERSION_START_COSTS {
-        serde_json::from_str::<inputs_v8::InputV8>(line).map(Input::from)
+        serde_json::from_str::<inputs_old::InputV8>(line).map(Input::from)
     } else if version < FORMAT_VERSION_CONCURRENCY {
-        serde_json::from_str::<inputs_v9::InputV9>(line).map(Input::from)
+        serde_json::from_str::<inputs_old::InputV9>(line).map(Input::from)
+    } else if version < FORMAT_VERSION_CURRENT_LAYOUT {
+        serde_json::from_str::<inputs_old::InputV11>(line).map(Input::from)
     } else {
         serde_json::from_str(line)
     };
@@ -2070,7 +2121,7 @@ mod tests {
         #[derive(Serialize)]
         struct ConfigV2Out {
             main_storage: crate::MainStorageSpec,
-            hosts: Vec<crate::HostSpec>,
+            hosts: Vec<HostSpecV11>,
             cold_start_us: u64,
             warm_start_us: u64,
             pressure: Pressure,
@@ -2087,7 +2138,7 @@ mod tests {
             coldstart_version: "0.1.0".to_string(),
             config: ConfigV2Out {
                 main_storage: config.main_storage,
-                hosts: config.hosts.clone(),
+                hosts: HostSpecV11::all_of(&config, 2).unwrap(),
                 cold_start_us: config.cold_start_us,
                 warm_start_us: config.warm_start_us,
                 pressure: config.pressure,
@@ -2097,7 +2148,7 @@ mod tests {
                 host_selection: crate::HostSelection::FirstFit,
                 warm_choice: crate::WarmChoice::NewestCreated,
                 keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
-                prices: crate::LambdaPrices::default(),
+                prices: LambdaPricesV11::default(),
             },
         })
         .unwrap();
@@ -2125,7 +2176,7 @@ mod tests {
             host_selection: crate::HostSelection::FirstFit,
             warm_choice: crate::WarmChoice::NewestCreated,
             keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
-            prices: crate::LambdaPrices::default(),
+            prices: LambdaPricesV11::default(),
             keep_alive_policy: KeepAlivePolicyV5::default(),
             image_eviction: crate::ImageEviction::default(),
             state: PolicyStateV4 {
@@ -2264,7 +2315,7 @@ mod tests {
                 host_selection: crate::HostSelection::FirstFit,
                 warm_choice: crate::WarmChoice::NewestCreated,
                 keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
-                prices: crate::LambdaPrices::default(),
+                prices: LambdaPricesV11::default(),
                 keep_alive_policy: fine_hybrid_v5(),
                 image_eviction: crate::ImageEviction::default(),
                 state: PolicyStateV5::default(),
@@ -2289,7 +2340,7 @@ mod tests {
                 host_selection: crate::HostSelection::FirstFit,
                 warm_choice: crate::WarmChoice::NewestCreated,
                 keep_alive_us: crate::policy::DEFAULT_KEEP_ALIVE_US,
-                prices: crate::LambdaPrices::default(),
+                prices: LambdaPricesV11::default(),
                 keep_alive_policy: fine_hybrid_v5(),
                 image_eviction: crate::ImageEviction::default(),
                 state: PolicyStateV4 {
@@ -2781,7 +2832,7 @@ mod tests {
         for format in [LogFormat::Binary, LogFormat::JsonLines] {
             let (bytes, trailer, own) = concurrency_run(format);
             let mut reader = LogReader::new(&bytes[..]).unwrap();
-            assert_eq!(reader.format_version(), 11);
+            assert_eq!(reader.format_version(), FORMAT_VERSION);
             let mut defs = Vec::new();
             while let Some(record) = reader.next_record().unwrap() {
                 if let Record::Input(Input {
@@ -2816,6 +2867,17 @@ mod tests {
                 refused.contains("cannot hold a function of concurrency 3"),
                 "{refused}"
             );
+            // Format 11 holds it too, through its frozen types: the same
+            // run written as 11 replays to the same digest, and written
+            // back in this build's format gives the same bytes.
+            let v11 = rewritten_as(&bytes, 11);
+            assert_ne!(v11, bytes);
+            let reader = LogReader::new(&v11[..]).unwrap();
+            assert_eq!(reader.format_version(), 11);
+            assert_eq!(reader.header(), &header);
+            let replayed = replay_bytes(&v11, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert_eq!(rewritten_as(&v11, FORMAT_VERSION), bytes);
         }
         // A JSON Lines input of format 10 without the field.
         let line = r#"{"at_us":0,"command":{"RegisterFunction":{"image":0,"memory_bytes":1,"scratch_bytes":0,"time_limit_us":1}}}"#;
