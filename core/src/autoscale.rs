@@ -79,7 +79,8 @@ impl Core {
 
     /// R160: the reconcile tick. Every function, in id order, is asked for
     /// its desired count, which is acted on at once (R161); then the next
-    /// tick is armed if anything is left to watch.
+    /// tick is armed if the policy answered for a function and any other
+    /// timer is pending.
     pub(crate) fn on_reconcile<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
         let now_us = self.now_us;
         let tick_us = self
@@ -90,6 +91,7 @@ impl Core {
         let interval_us = now_us - self.reconcile.last_tick_us;
         self.reconcile.last_tick_us = now_us;
         let functions: Vec<FunctionId> = self.functions.keys().collect();
+        let mut opinions = false;
         for function in functions {
             let f = self
                 .functions
@@ -109,11 +111,14 @@ impl Core {
                 idle_containers: f.idle.len() as u32,
             };
             if let Some(decision) = policies.desired_containers(&facts) {
+                opinions = true;
                 self.scale_to(policies, function, decision, out);
             }
         }
-        let m = &self.metrics;
-        if m.containers_now > 0 || m.queued_now + m.in_flight_now + m.retrying_now > 0 {
+        // R160.3: on while the policy has an opinion and anything else is
+        // scheduled (a provider with nothing pending but this tick cannot
+        // change without an input).
+        if opinions && self.timers.len() > 0 {
             self.arm_reconcile();
         }
     }

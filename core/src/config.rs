@@ -78,8 +78,9 @@ pub struct Config {
     #[serde(default)]
     pub bandwidth: Bandwidth,
     /// The autoscaler's reconcile period (µs, spec R159): `Some(t)` fires
-    /// a `Reconcile` timer at every multiple of `t` while the provider has
-    /// a live container or an unended invocation, and asks the policy's
+    /// a `Reconcile` timer at every multiple of `t` from the first
+    /// invocation or container on, while the policy answers and any other
+    /// timer is pending, and asks the policy's
     /// `desired_containers` for every function; `None` (the default) has
     /// no such timer. Knative's autoscaler ticks every 2 s. 1 to
     /// `limits::DURATION_MAX_US`.

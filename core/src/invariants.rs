@@ -373,14 +373,6 @@ fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
         "{reconciles} reconcile timers, armed: {}",
         core.reconcile.armed
     );
-    // R159: the timer runs while anything is live (the tick that finds
-    // nothing lets it go; the next container or invocation arms it).
-    let m = &core.metrics;
-    let active = m.containers_now > 0 || m.queued_now + m.in_flight_now + m.retrying_now > 0;
-    ensure!(
-        !active || core.config.autoscale_tick_us.is_none() || core.reconcile.armed,
-        "the autoscaler has something to watch and no reconcile timer"
-    );
     for (id, f) in core.functions.iter() {
         let planned = f.prewarm.map(|p| p.timer);
         ensure!(

@@ -12,8 +12,8 @@ use crate::billing::{LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
-pub use crate::policies::autoscale::Kpa;
-use crate::policies::autoscale::{self, KpaWindow};
+use crate::policies::autoscale;
+pub use crate::policies::autoscale::{Kpa, KpaState};
 use crate::policies::hosts;
 pub use crate::policies::images::ImageEviction;
 pub use crate::policies::keep_alive::HybridHistogram;
@@ -310,8 +310,8 @@ pub struct ScaleFacts {
     /// The reconcile period (`Config::autoscale_tick_us`).
     pub tick_us: u64,
     /// The time since the previous tick (µs): `tick_us`, or a multiple of
-    /// it after a spell with nothing to watch and no timer (R159); from 0
-    /// for the first tick.
+    /// it after a spell with no other timer pending (R160.3); from 0 for
+    /// the first tick.
     pub interval_us: u64,
     /// The integral over that interval of the function's unended
     /// invocations (accepted, not yet ended: queued, starting, running or
@@ -653,6 +653,12 @@ pub struct Builtin {
     /// The autoscaler, if any (with `Config::autoscale_tick_us`).
     #[serde(default)]
     pub autoscaler: Autoscaler,
+    /// What the autoscaler has observed (the KPA windows, per function);
+    /// starts empty and evolves only through `desired_containers`. Kept
+    /// apart from `state`, whose layout command logs of formats 6 to 11
+    /// hold.
+    #[serde(default)]
+    pub autoscale_state: KpaState,
     /// What the stateful policies have learned; starts empty
     /// (`PolicyState::default()`) and evolves only through policy calls.
     #[serde(default)]
@@ -681,22 +687,12 @@ pub struct PolicyState {
     /// image evicted there; absent = 0.
     #[serde(default)]
     image_clocks: BTreeMap<u64, u64>,
-    /// `Autoscaler::Kpa`: each function's windows, by `to_bits()`.
-    #[serde(default)]
-    kpa_windows: BTreeMap<u64, KpaWindow>,
 }
 
 impl PolicyState {
     /// `GreedyDual`: the host's clock (0 until a container is evicted there).
     pub fn container_clock(&self, host: HostId) -> u64 {
         self.container_clocks.get(&host.0).copied().unwrap_or(0)
-    }
-
-    /// `Autoscaler::Kpa`: whether the function is in panic mode.
-    pub fn kpa_in_panic(&self, function: FunctionId) -> bool {
-        self.kpa_windows
-            .get(&function.to_bits())
-            .is_some_and(KpaWindow::in_panic)
     }
 
     /// `Gdsf`: the disk's clock (0 until an image is evicted there).
@@ -731,6 +727,7 @@ impl Default for Builtin {
             keep_alive_policy: KeepAlivePolicy::Fixed,
             image_eviction: ImageEviction::Lru,
             autoscaler: Autoscaler::Off,
+            autoscale_state: KpaState::default(),
             state: PolicyState::default(),
         }
     }
@@ -918,11 +915,7 @@ impl Policies for Builtin {
         match self.autoscaler {
             Autoscaler::Off => None,
             Autoscaler::Kpa(params) => {
-                let window = self
-                    .state
-                    .kpa_windows
-                    .entry(facts.function.to_bits())
-                    .or_default();
+                let window = self.autoscale_state.window_mut(facts.function);
                 Some(autoscale::kpa_decide(
                     &params,
                     window,

@@ -4982,7 +4982,7 @@ fn the_kpa_rule_panics_on_a_burst_then_scales_down_to_zero() {
             prewarmed(1_000, f, ctr(4), H0, ImageSource::HostDisk),
         ]
     );
-    assert!(w.p.policies().state.kpa_in_panic(f));
+    assert!(w.p.policies().autoscale_state.in_panic(f));
     // Ready at 1,520 and 2,500; the calls end at 3,820. Ticks 2,000 to
     // 11,000 want 5, as many as there are: no event.
     let [c0, c1, c2] = [0, 1, 2].map(ctr);
@@ -5003,7 +5003,7 @@ fn the_kpa_rule_panics_on_a_burst_then_scales_down_to_zero() {
             idle(3_820, c2, 3_820 + KEEP),
         ]
     );
-    assert!(w.p.policies().state.kpa_in_panic(f));
+    assert!(w.p.policies().autoscale_state.in_panic(f));
     // Panic held last at 1,000: at 12,000 it ends. The stable window
     // (3,000 to 12,000) holds 5,460 invocation·µs: ⌈0.55 / 0.7⌉ = 1, but
     // one tick may only halve the 5 ready: 2. At 13,000, 1; at 14,000 the
@@ -5022,7 +5022,7 @@ fn the_kpa_rule_panics_on_a_burst_then_scales_down_to_zero() {
             scaled_down(17_000, ctr(4)),
         ]
     );
-    assert!(!w.p.policies().state.kpa_in_panic(f));
+    assert!(!w.p.policies().autoscale_state.in_panic(f));
     assert_eq!(w.p.next_timer_us(), None, "nothing to watch: no tick");
     let m = w.p.metrics();
     assert_eq!(

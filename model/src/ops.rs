@@ -6,9 +6,9 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Bandwidth, Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId, HostSelection,
-    HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId, KeepAlivePolicy,
-    MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
+    Autoscaler, Bandwidth, Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId,
+    HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId,
+    KeepAlivePolicy, Kpa, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,6 +65,10 @@ pub struct Shape {
     /// R85a) rather than dedicated to each (absent in older cases: false).
     #[serde(default)]
     pub bandwidth_shared: bool,
+    /// An autoscaler (spec §30): a reconcile tick every 50 µs and the
+    /// KPA-like rule on this small clock (absent in older cases: none).
+    #[serde(default)]
+    pub autoscaled: bool,
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
@@ -170,6 +174,12 @@ impl Shape {
         self
     }
 
+    /// With the autoscaler (true) or without.
+    pub fn with_autoscaled(mut self, autoscaled: bool) -> Shape {
+        self.autoscaled = autoscaled;
+        self
+    }
+
     /// The configuration and policies this shape describes. Out-of-range
     /// values are folded into range, so every shape is valid.
     pub fn build(&self) -> (Config, Builtin) {
@@ -216,7 +226,8 @@ impl Shape {
                 Bandwidth::FairShare
             } else {
                 Bandwidth::Dedicated
-            });
+            })
+            .with_autoscale_tick_us(self.autoscaled.then_some(AUTOSCALE_TICK_US));
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin::default()
@@ -263,9 +274,28 @@ impl Shape {
                     }
                 }
             });
+        let policies = if self.autoscaled {
+            policies.with_autoscaler(Autoscaler::Kpa(AUTOSCALE_KPA))
+        } else {
+            policies
+        };
         (config, policies)
     }
 }
+
+/// The autoscaled shapes' reconcile period (µs): a few ticks per
+/// invocation at these speeds (a unit moves in 10 µs).
+pub const AUTOSCALE_TICK_US: u64 = 50;
+
+/// The autoscaled shapes' rule: Knative's, its windows scaled from 2 s
+/// ticks to 50 µs ones (a stable window of 30 ticks, a panic window of 3,
+/// a grace of 15).
+pub const AUTOSCALE_KPA: Kpa = Kpa {
+    stable_window_us: 1_500,
+    panic_window_us: 150,
+    scale_to_zero_grace_us: 750,
+    ..Kpa::KNATIVE
+};
 
 /// Every built-in host-selection rule: `selection % 10` picks the rule and
 /// `selection / 10` (0..=25) its parameter (a seed, a load threshold of 10%
@@ -710,6 +740,9 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 // `retry_attempts` no other setting reads, so the cases
                 // drawn are the same as before links could be shared.
                 bandwidth_shared: retry_attempts / 16 % 2 == 1,
+                // A quarter of the cases autoscale; from two more bits of
+                // `retry_attempts`, for the same reason.
+                autoscaled: retry_attempts / 32 % 4 == 1,
             },
         )
 }

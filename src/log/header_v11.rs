@@ -6,9 +6,10 @@
 //! in `log/mod.rs` are built from these, not from the live types, and each
 //! `of` refuses in words what an old header cannot hold.
 //!
-//! Format 12 added nothing to them yet: each conversion is total. A field
-//! added to a live type gets a default when an old header is read
-//! ([`From`]) and a check in `of` (it must be that default).
+//! A field added to a live type in format 12 gets a default when an old
+//! header is read ([`From`]) and a check in `of` (it must be that
+//! default): so far `Config::autoscale_tick_us` (`None`) and `Builtin`'s
+//! `autoscaler` (`Off`) with its `autoscale_state` (empty).
 
 use super::policy::{CustomPolicy, PolicySpec};
 use super::LogError;
@@ -81,6 +82,11 @@ impl From<ConfigV11> for Config {
 impl ConfigV11 {
     /// `config` in a header of format `version` (10 or 11).
     pub(super) fn of(config: &Config, version: u32) -> Result<ConfigV11, LogError> {
+        if config.autoscale_tick_us.is_some() {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold an autoscaler's reconcile period (format 12 added it)"
+            )));
+        }
         Ok(ConfigV11 {
             main_storage: config.main_storage,
             hosts: HostSpecV11::all_of(config, version)?,
@@ -166,6 +172,11 @@ impl BuiltinV11 {
 
     /// `builtin` in a header of format `version` (6 to 11).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
+        if builtin.autoscaler != crate::Autoscaler::Off || !builtin.autoscale_state.is_empty() {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold an autoscaler (format 12 added it)"
+            )));
+        }
         Ok(BuiltinV11 {
             host_selection: builtin.host_selection,
             warm_choice: builtin.warm_choice,

@@ -9,9 +9,10 @@
 //! sums over the stable and the panic windows: O(1) per tick, whatever the
 //! window (plus one step per tick skipped while the timer was off).
 
+use crate::ids::FunctionId;
 use crate::policy::{ScaleDecision, ScaleFacts};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The most ticks a window may span: bounds the ring kept per function
 /// whatever the parameters say (an hour of Knative's 1-second ticks).
@@ -70,6 +71,38 @@ impl Kpa {
 impl Default for Kpa {
     fn default() -> Self {
         Kpa::KNATIVE
+    }
+}
+
+/// The KPA-like rule's state: each function's window, by `to_bits()`.
+/// Starts empty (an arbitrary `Builtin` for fuzzing too).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KpaState {
+    windows: BTreeMap<u64, KpaWindow>,
+}
+
+impl KpaState {
+    /// Whether the function is in panic mode.
+    pub fn in_panic(&self, function: FunctionId) -> bool {
+        self.windows
+            .get(&function.to_bits())
+            .is_some_and(KpaWindow::in_panic)
+    }
+
+    /// Whether nothing has been observed yet.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    pub(crate) fn window_mut(&mut self, function: FunctionId) -> &mut KpaWindow {
+        self.windows.entry(function.to_bits()).or_default()
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for KpaState {
+    fn arbitrary(_: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(KpaState::default())
     }
 }
 
@@ -136,7 +169,8 @@ pub fn kpa_decide(
     let stable_ticks = ticks_of(params.stable_window_us);
     let panic_ticks = ticks_of(params.panic_window_us).min(stable_ticks);
     let (stable_n, panic_n) = (stable_ticks as usize, panic_ticks as usize);
-    // Ticks the timer was off: nothing was in flight then.
+    // Ticks the timer was off (R160.3): counted as zeros, the whole
+    // integral in the newest.
     let elapsed_ticks = (facts.interval_us / tick_us).max(1);
     let skipped = (elapsed_ticks - 1).min(stable_ticks);
     for _ in 0..skipped {
@@ -197,7 +231,6 @@ pub fn kpa_decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::FunctionId;
 
     fn facts(now_us: u64, demand_us: u128, containers: u32) -> ScaleFacts {
         ScaleFacts {
