@@ -108,6 +108,11 @@ pub fn fold_config(mut config: Config) -> Config {
     if let Pressure::Queue { capacity } = &mut config.pressure {
         *capacity = fold_positive(u64::from(*capacity), u64::from(u32::MAX)) as u32;
     }
+    // A raw configuration's durations reach 2^48 µs, which a reconcile
+    // tick would step through one period at a time, past any drain: the
+    // autoscaler is fuzzed through the shapes (50 µs ticks, keep-alives
+    // under 2 ms) and the chaos policy instead.
+    config.autoscale_tick_us = None;
     config
 }
 
@@ -439,9 +444,14 @@ impl Policies for ChaosPolicy {
     }
 
     fn desired_containers(&mut self, facts: &crate::ScaleFacts) -> Option<crate::ScaleDecision> {
-        // No opinion for a word divisible by 3; otherwise a count near the
-        // live containers (down to 0, up by a few), or now and then any
-        // u32, and any keep-alive (past the clamp included).
+        // No opinion for a word divisible by 3, or while the function has
+        // no unended invocation (so that a run's drain ends: the timer
+        // stops at a tick without an opinion, spec R160.3); otherwise a
+        // count near the live containers (down to 0, up by a few), or now
+        // and then any u32, and any keep-alive (past the clamp included).
+        if facts.demand == 0 {
+            return None;
+        }
         let word = self.next_word();
         if word.is_multiple_of(3) {
             return None;
