@@ -23,8 +23,9 @@ const PICODOLLARS_PER_DOLLAR: f64 = 1e12;
 
 /// Collects the report's figures that come from events rather than the
 /// core's metrics: latency samples, and SimFaaS's figures over its window.
-/// Memory: one entry per arena slot of an invocation in flight or a live
-/// container, and the two constant-size histograms.
+/// Memory: one entry per arena slot of an invocation or a container (up to
+/// the next power of two of the highest slot used), and the two
+/// constant-size histograms.
 #[derive(Clone, Debug, Default)]
 pub struct Latencies {
     /// By the invocation id's arena index: the full id and when it was
@@ -103,52 +104,61 @@ impl WindowTotals {
 impl SimfaasWindow {
     /// Counts one event; feed it every event of a run, in order.
     pub fn observe(&mut self, event: &Event) {
-        self.note_time(event.at_us);
+        let at_us = event.at_us;
+        self.note_time(at_us);
         match event.kind {
-            EventKind::Accepted { .. } => self.note_arrival(event.at_us),
-            // A pre-warmed container is live, and busy (not idle) until it
-            // is ready, as the core counts it (spec R118).
+            EventKind::Accepted { .. } => self.note_arrival(at_us),
             EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
-                let index = container_slot_of(container);
-                if index >= self.containers.len() {
-                    self.containers.resize(index + 1, None);
-                }
-                self.containers[index] = Some((container, event.at_us, true));
-                self.note_created(event.at_us);
+                self.container_created(container, at_us)
             }
-            EventKind::WarmStart { container, .. } => {
-                if let Some(entry) = self.entry(container) {
-                    if !entry.2 {
-                        entry.2 = true;
-                        self.note_busy(event.at_us, true);
-                    }
-                }
-            }
+            EventKind::WarmStart { container, .. } => self.container_busy(container, at_us, true),
             EventKind::ContainerIdle { container, .. } => {
-                if let Some(entry) = self.entry(container) {
-                    if entry.2 {
-                        entry.2 = false;
-                        self.note_busy(event.at_us, false);
-                    }
-                }
+                self.container_busy(container, at_us, false)
             }
             EventKind::ContainerRemoved {
                 container, cause, ..
-            } => {
-                let Some(entry) = self.entry(container) else {
-                    return;
-                };
-                let (_, created_at_us, busy) = *entry;
-                self.containers[container_slot_of(container)] = None;
-                let expired = cause == RemovalCause::Expired;
-                self.note_removed(
-                    event.at_us,
-                    busy,
-                    expired.then(|| event.at_us - created_at_us),
-                );
-            }
+            } => self.container_removed(container, cause, at_us),
             _ => {}
         }
+    }
+
+    // The per-kind handlers of the window's own container table, shared
+    // by `observe` and by `Latencies::observe`, which dispatches each
+    // event once for both (one `match` per event, not two).
+
+    /// `ColdStart` or `Prewarmed`: a pre-warmed container is live, and busy
+    /// (not idle) until it is ready, as the core counts it (spec R118).
+    #[inline]
+    fn container_created(&mut self, container: ContainerId, at_us: u64) {
+        let index = container_slot_of(container);
+        if index >= self.containers.len() {
+            grow_to(&mut self.containers, index);
+        }
+        self.containers[index] = Some((container, at_us, true));
+        self.note_created(at_us);
+    }
+
+    /// `WarmStart` (`busy`) or `ContainerIdle`.
+    #[inline]
+    fn container_busy(&mut self, container: ContainerId, at_us: u64, busy: bool) {
+        if let Some(entry) = self.entry(container) {
+            if entry.2 != busy {
+                entry.2 = busy;
+                self.note_busy(at_us, busy);
+            }
+        }
+    }
+
+    /// `ContainerRemoved`.
+    #[inline]
+    fn container_removed(&mut self, container: ContainerId, cause: RemovalCause, at_us: u64) {
+        let Some(entry) = self.entry(container) else {
+            return;
+        };
+        let (_, created_at_us, busy) = *entry;
+        self.containers[container_slot_of(container)] = None;
+        let expired = cause == RemovalCause::Expired;
+        self.note_removed(at_us, busy, expired.then(|| at_us - created_at_us));
     }
 
     // The counts are integrated only where they change or are read:
@@ -249,6 +259,17 @@ impl SimfaasWindow {
     }
 }
 
+/// Grows a table indexed by arena slot to hold `index`, to the next power
+/// of two (ended invocations' slots are reused only once reaped, so the
+/// table grows by one slot per arrival for the first
+/// `terminal_records_max` of them). Out of line: it runs only when a run
+/// reaches a new high-water mark.
+#[cold]
+#[inline(never)]
+fn grow_to<T: Clone>(table: &mut Vec<Option<T>>, index: usize) {
+    table.resize((index + 1).next_power_of_two(), None);
+}
+
 fn container_slot_of(container: ContainerId) -> usize {
     (container.to_bits() & u64::from(u32::MAX)) as usize
 }
@@ -265,33 +286,48 @@ impl Latencies {
     }
 
     /// Counts one event (latency samples and SimFaaS's window); feed it every
-    /// event of a run, in order.
+    /// event of a run, in order. One `match` serves both: this runs for
+    /// every event of every run and replay.
     pub fn observe(&mut self, event: &Event) {
-        self.simfaas.observe(event);
+        let at_us = event.at_us;
+        self.simfaas.note_time(at_us);
         match event.kind {
             EventKind::Accepted { invocation, .. } => {
+                self.simfaas.note_arrival(at_us);
                 let index = slot_of(invocation);
                 if index >= self.accepted_at_us.len() {
-                    self.accepted_at_us.resize(index + 1, None);
+                    grow_to(&mut self.accepted_at_us, index);
                 }
-                self.accepted_at_us[index] = Some((invocation, event.at_us));
+                self.accepted_at_us[index] = Some((invocation, at_us));
             }
             EventKind::ExecutionStarted { invocation, .. } => {
-                if let Some(at_us) = self.accepted(invocation) {
-                    self.start_delays_us.record(event.at_us - at_us);
+                if let Some(accepted_us) = self.accepted(invocation) {
+                    self.start_delays_us.record(at_us - accepted_us);
                 }
             }
             EventKind::Completed { invocation, .. }
             | EventKind::Failed { invocation, .. }
             | EventKind::TimedOut { invocation, .. } => {
-                if let Some(at_us) = self.take_accepted(invocation) {
-                    self.end_to_end_us.record(event.at_us - at_us);
+                if let Some(accepted_us) = self.take_accepted(invocation) {
+                    self.end_to_end_us.record(at_us - accepted_us);
                 }
             }
             EventKind::Rejected { invocation, .. }
             | EventKind::PlatformFailed { invocation, .. } => {
                 self.take_accepted(invocation);
             }
+            EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
+                self.simfaas.container_created(container, at_us)
+            }
+            EventKind::WarmStart { container, .. } => {
+                self.simfaas.container_busy(container, at_us, true)
+            }
+            EventKind::ContainerIdle { container, .. } => {
+                self.simfaas.container_busy(container, at_us, false)
+            }
+            EventKind::ContainerRemoved {
+                container, cause, ..
+            } => self.simfaas.container_removed(container, cause, at_us),
             _ => {}
         }
     }
@@ -374,6 +410,14 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
         (Self::SUB_BUCKETS + u64::from(octave) * Self::SUB_BUCKETS + mantissa) as usize
     }
 
+    /// Allocates counters up to `bucket`: out of line, as it runs only at
+    /// a new largest octave.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, bucket: usize) {
+        self.counts.resize(bucket + 1, 0);
+    }
+
     /// The smallest value that falls in `bucket`.
     pub fn lower_bound(bucket: usize) -> u64 {
         let bucket = bucket as u64;
@@ -391,7 +435,7 @@ impl<const SUB_BITS: u32> Histogram<SUB_BITS> {
     pub fn record(&mut self, value: u64) {
         let bucket = Self::bucket_of(value);
         if bucket >= self.counts.len() {
-            self.counts.resize(bucket + 1, 0);
+            self.grow(bucket);
         }
         self.counts[bucket] += 1;
         self.samples += 1;

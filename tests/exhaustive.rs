@@ -82,7 +82,8 @@ fn shapes() -> Vec<Shape> {
             .with_retry_backoff_us(10),
         // Two unequal hosts (RAM 3/6 units, 1/2 slots, disk 5/10), main
         // storage 12, reject mode, keep-alive 0, best fit, LRU warm choice,
-        // links shared among their transfers (spec R85a).
+        // links shared among their transfers (spec R85a), cores shared by
+        // their runs (one core each, R85f).
         Shape::default()
             .with_hosts(vec![HostShape::new(2, 0, 4), HostShape::new(5, 1, 9)])
             .with_main_units(11)
@@ -95,7 +96,8 @@ fn shapes() -> Vec<Shape> {
             .with_warm_choice(2)
             .with_retry_attempts(0)
             .with_retry_backoff_us(0)
-            .with_bandwidth_shared(true),
+            .with_bandwidth_shared(true)
+            .with_cpu_shared(true),
     ]
 }
 

@@ -308,7 +308,12 @@ impl<P> Provider<P> {
                 container,
                 cold,
                 started_us: code_start_us,
-                phase: inv.code.phase_at(self.core.now_us - code_start_us),
+                // R85k: under processor sharing, by the work done.
+                phase: inv.code.phase_at(
+                    self.core
+                        .run_done_us(invocation, host, inv.code.duration_us())
+                        .unwrap_or(self.core.now_us - code_start_us),
+                ),
             },
             InvState::Retrying { retry_at_us } => InvocationState::Retrying {
                 attempt: inv.attempt,

@@ -5,7 +5,9 @@
 //! [`Config::validate`] (which `Provider::new` calls), and never changes
 //! after (spec R18).
 
-use crate::limits::{BYTES_MAX, DURATION_MAX_US, HOSTS_MAX, SLOTS_MAX};
+use crate::limits::{
+    BYTES_MAX, CORES_MILLIS_MAX, DURATION_MAX_US, HOSTS_MAX, SLOTS_MAX, SPEED_PERMILLE_MAX,
+};
 use serde::{Deserialize, Serialize};
 
 /// Bytes in a mebibyte (2^20), for readable configurations.
@@ -86,6 +88,39 @@ pub struct Config {
     /// `limits::DURATION_MAX_US`.
     #[serde(default)]
     pub autoscale_tick_us: Option<u64>,
+    /// How the invocations running on one host share its cores (spec
+    /// R85f): [`Cpu::Dedicated`] (the default, every run at full speed
+    /// however many run) or [`Cpu::ProcessorSharing`] (runs stretch when
+    /// their demand exceeds the host's cores, re-timed at every start and
+    /// end on the host).
+    #[serde(default)]
+    pub cpu: Cpu,
+}
+
+/// How the invocations running on one host share its CPU (spec R85f).
+///
+/// ```
+/// use coldstart_core::{Config, Cpu};
+///
+/// let config = Config::default().with_cpu(Cpu::ProcessorSharing);
+/// assert_eq!(config.cpu, Cpu::ProcessorSharing);
+/// assert_eq!(Config::default().cpu, Cpu::Dedicated);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[non_exhaustive]
+pub enum Cpu {
+    /// Every invocation's code runs for `duration(code)` from its start
+    /// however many run on its host; hosts' cores and speed are not
+    /// consulted (spec R86–R88).
+    #[default]
+    Dedicated,
+    /// Processor sharing: while the CPU demand of the invocations running
+    /// on a host exceeds its cores, each progresses at `cores / demand` of
+    /// its speed, times the host's speed factor. Progress is charged and end
+    /// timers re-set whenever a run starts or ends on the host (spec
+    /// R85f–R85k).
+    ProcessorSharing,
 }
 
 /// How the transfers on one link — main storage's download feed, or one
@@ -251,6 +286,34 @@ pub struct HostSpec {
     /// Copy bandwidth from main storage to this host's disk (bytes per
     /// second). 1 to `limits::BYTES_MAX`.
     pub copy_bytes_per_s: u64,
+    /// Its CPU, in millicores (1,000 per core): under
+    /// [`Cpu::ProcessorSharing`] the running invocations' demand above this
+    /// stretches their runs (spec R85f); ignored under [`Cpu::Dedicated`].
+    /// 1 to `limits::CORES_MILLIS_MAX`; 8 cores (8,000) by default, and in
+    /// logs and JSON written before it existed.
+    #[serde(default = "default_cores_millis")]
+    pub cores_millis: u64,
+    /// How fast its cores run against the nominal speed that code
+    /// durations are given at, in per-mille (1,000: nominal; 2,000: twice as
+    /// fast): under [`Cpu::ProcessorSharing`] every run on the host
+    /// progresses this much faster or slower (spec R85f); ignored under
+    /// [`Cpu::Dedicated`]. 1 to `limits::SPEED_PERMILLE_MAX`; 1,000 by
+    /// default.
+    #[serde(default = "default_speed_permille")]
+    pub speed_permille: u32,
+}
+
+/// A host's cores when none are given: 8 (in millicores).
+pub const DEFAULT_CORES_MILLIS: u64 = 8_000;
+/// A host's speed factor when none is given: nominal (in per-mille).
+pub const DEFAULT_SPEED_PERMILLE: u32 = 1_000;
+
+fn default_cores_millis() -> u64 {
+    DEFAULT_CORES_MILLIS
+}
+
+fn default_speed_permille() -> u32 {
+    DEFAULT_SPEED_PERMILLE
 }
 
 /// The default scenario's main storage: 4 GiB, downloading at 200 MB/s.
@@ -285,7 +348,7 @@ impl MainStorageSpec {
 }
 
 /// The default scenario's host: 16 GiB of RAM, 8 slots, a 40 GiB disk,
-/// copying at 1 GB/s.
+/// copying at 1 GB/s, 8 cores at nominal speed.
 impl Default for HostSpec {
     fn default() -> HostSpec {
         HostSpec::new(16 * GIB, 8, 40 * GIB, 1_000_000_000)
@@ -295,14 +358,32 @@ impl Default for HostSpec {
 impl HostSpec {
     /// A host of `ram_bytes` RAM, `slots` container slots and a disk of
     /// `disk_bytes`, copying images from main storage at
-    /// `copy_bytes_per_s`. Checked by [`Config::validate`], not here.
+    /// `copy_bytes_per_s`, with [`DEFAULT_CORES_MILLIS`] cores at
+    /// [`DEFAULT_SPEED_PERMILLE`]. Checked by [`Config::validate`], not
+    /// here.
     pub fn new(ram_bytes: u64, slots: u32, disk_bytes: u64, copy_bytes_per_s: u64) -> HostSpec {
         HostSpec {
             ram_bytes,
             slots,
             disk_bytes,
             copy_bytes_per_s,
+            cores_millis: DEFAULT_CORES_MILLIS,
+            speed_permille: DEFAULT_SPEED_PERMILLE,
         }
+    }
+
+    /// This many millicores of CPU, in place of what there was (spec
+    /// R85f).
+    pub fn with_cores_millis(mut self, cores_millis: u64) -> HostSpec {
+        self.cores_millis = cores_millis;
+        self
+    }
+
+    /// This speed factor (per-mille of nominal), in place of the one there
+    /// was (spec R85f).
+    pub fn with_speed_permille(mut self, speed_permille: u32) -> HostSpec {
+        self.speed_permille = speed_permille;
+        self
     }
 
     /// This much RAM (bytes), in place of what there was.
@@ -482,6 +563,12 @@ impl Config {
         self
     }
 
+    /// How the invocations running on a host share its cores (spec R85f).
+    pub fn with_cpu(mut self, cpu: Cpu) -> Config {
+        self.cpu = cpu;
+        self
+    }
+
     /// `count` hosts like `host` behind `main_storage`, with the defaults of
     /// spec R16: cold starts of 250 ms, warm starts of 1 ms, rejection under
     /// pressure, every terminal record kept, and [`Retry::default`].
@@ -503,6 +590,7 @@ impl Config {
             retry: Retry::default(),
             bandwidth: Bandwidth::Dedicated,
             autoscale_tick_us: None,
+            cpu: Cpu::Dedicated,
         }
     }
 
@@ -554,6 +642,16 @@ impl Config {
                 host.copy_bytes_per_s,
                 BYTES_MAX,
             )?;
+            check_range(
+                || format!("hosts[{i}].cores_millis"),
+                host.cores_millis,
+                CORES_MILLIS_MAX,
+            )?;
+            check_range(
+                || format!("hosts[{i}].speed_permille"),
+                u64::from(host.speed_permille),
+                u64::from(SPEED_PERMILLE_MAX),
+            )?;
         }
         if self.cold_start_us > DURATION_MAX_US {
             return Err(ConfigError::TooLarge {
@@ -598,12 +696,7 @@ mod tests {
                 capacity_bytes: GIB,
                 download_bytes_per_s: MIB,
             },
-            HostSpec {
-                ram_bytes: GIB,
-                slots: 4,
-                disk_bytes: GIB,
-                copy_bytes_per_s: MIB,
-            },
+            HostSpec::new(GIB, 4, GIB, MIB),
             2,
         )
     }
@@ -665,6 +758,22 @@ mod tests {
         assert_eq!(
             error_of(|c| c.hosts[0].copy_bytes_per_s = 0),
             zero("hosts[0].copy_bytes_per_s")
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[1].cores_millis = 0),
+            zero("hosts[1].cores_millis")
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[0].cores_millis = CORES_MILLIS_MAX + 1),
+            large("hosts[0].cores_millis", CORES_MILLIS_MAX)
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[0].speed_permille = 0),
+            zero("hosts[0].speed_permille")
+        );
+        assert_eq!(
+            error_of(|c| c.hosts[1].speed_permille = SPEED_PERMILLE_MAX + 1),
+            large("hosts[1].speed_permille", u64::from(SPEED_PERMILLE_MAX))
         );
         assert_eq!(
             error_of(|c| c.cold_start_us = DURATION_MAX_US + 1),

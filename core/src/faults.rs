@@ -105,10 +105,9 @@ impl Core {
                             self.cancel_timer(Timer::ContainerReady { container });
                         }
                         ContainerState::Busy { .. } => {
+                            // R85j: the runs leave the host's CPU unre-timed.
                             for &running in std::iter::once(&invocation).chain(&joined) {
-                                self.cancel_timer(Timer::InvocationEnd {
-                                    invocation: running,
-                                });
+                                self.run_lost(running, host);
                             }
                         }
                         _ => {}

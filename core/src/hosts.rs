@@ -1202,12 +1202,7 @@ mod tests {
     }
 
     fn spec() -> HostSpec {
-        HostSpec {
-            ram_bytes: 1_000,
-            slots: 2,
-            disk_bytes: 1_000,
-            copy_bytes_per_s: 1,
-        }
+        HostSpec::new(1_000, 2, 1_000, 1)
     }
 
     fn hosts(count: usize) -> Hosts {
@@ -1749,7 +1744,7 @@ mod tests {
                 specs
                     .iter()
                     .map(|&(ram_bytes, disk_bytes)| {
-                        Host::new(HostSpec { ram_bytes, slots: 1, disk_bytes, copy_bytes_per_s: 1 })
+                        Host::new(HostSpec::new(ram_bytes, 1, disk_bytes, 1))
                     })
                     .collect(),
             );

@@ -103,10 +103,26 @@ pub struct FunctionDef {
     /// and JSON written before it existed, where it reads as 1.
     #[serde(default = "one")]
     pub concurrency: u32,
+    /// The CPU each of its running invocations demands, in millicores
+    /// (1,000 per core; the default is one core): under
+    /// [`Cpu::ProcessorSharing`](crate::Cpu::ProcessorSharing) the demand of
+    /// a host's running invocations against its cores sets how fast their
+    /// code progresses (spec R85f); ignored under `Cpu::Dedicated`. 1 to
+    /// `limits::CPU_MILLIS_MAX`. Absent from logs and JSON written before it
+    /// existed, where it reads as 1,000.
+    #[serde(default = "one_core")]
+    pub cpu_millis: u32,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// A function's CPU demand when none is given: one core, in millicores.
+pub const DEFAULT_CPU_MILLIS: u32 = 1_000;
+
+fn one_core() -> u32 {
+    DEFAULT_CPU_MILLIS
 }
 
 impl FunctionDef {
@@ -121,7 +137,16 @@ impl FunctionDef {
             cold_start_us: None,
             warm_start_us: None,
             concurrency: 1,
+            cpu_millis: DEFAULT_CPU_MILLIS,
         }
+    }
+
+    /// The same, with this CPU demand per running invocation (millicores;
+    /// spec R85f) in place of the one there was.
+    #[must_use]
+    pub fn with_cpu_millis(mut self, cpu_millis: u32) -> Self {
+        self.cpu_millis = cpu_millis;
+        self
     }
 
     /// The same, with a cold-start overhead of its own (µs) instead of the

@@ -52,6 +52,7 @@ impl<P> Provider<P> {
         core.hosts.check_index().map_err(Violation)?;
         check_main_storage(core)?;
         check_links(core)?;
+        check_cpus(core)?;
         check_invocations(core)?;
         Ok(())
     }
@@ -618,6 +619,94 @@ fn check_links(core: &Core) -> Result<(), Violation> {
     ensure!(
         timers == on_links,
         "{timers} transfer timers for {on_links} transfers on links"
+    );
+    Ok(())
+}
+
+/// Every host's CPU demand is the sum of its running invocations'
+/// `cpu_millis` (R85f). With processor sharing every run on a host is an
+/// invocation running there, with a pending end timer under the key it
+/// records, due no later than its time limit's end, with no more work left
+/// than its code's whole duration; and every running invocation is a run on
+/// its host. With dedicated CPU the hosts hold no runs.
+fn check_cpus(core: &Core) -> Result<(), Violation> {
+    let mut demand = vec![0u64; core.hosts.len()];
+    let mut running = 0usize;
+    for (id, inv) in core.invocations.iter() {
+        if let InvState::Running { host, .. } = inv.state {
+            running += 1;
+            let cpu = core.functions.get(inv.function).map_or(0, |f| f.cpu_millis);
+            demand[host.index()] += u64::from(cpu);
+            if core.config.cpu == crate::config::Cpu::ProcessorSharing {
+                let on_host = core
+                    .cpus
+                    .hosts
+                    .get(host.index())
+                    .is_some_and(|c| c.runs.iter().any(|r| r.invocation == id));
+                ensure!(on_host, "running {id} is not a run on its host");
+            }
+        }
+    }
+    for (i, &d) in demand.iter().enumerate() {
+        ensure!(
+            core.hosts[i].cpu_demand_millis == d,
+            "host {i} counts a CPU demand of {} for running invocations of {d}",
+            core.hosts[i].cpu_demand_millis
+        );
+    }
+    if core.config.cpu == crate::config::Cpu::Dedicated {
+        ensure!(core.cpus.hosts.is_empty(), "runs kept with dedicated CPU");
+        return Ok(());
+    }
+    ensure!(
+        core.cpus.hosts.len() == core.hosts.len(),
+        "{} host CPUs for {} hosts",
+        core.cpus.hosts.len(),
+        core.hosts.len()
+    );
+    let pending: BTreeMap<(u64, u64), Timer> = core.timers.sorted().into_iter().collect();
+    let mut runs = 0usize;
+    for (i, cpu) in core.cpus.hosts.iter().enumerate() {
+        ensure!(
+            cpu.since_us <= core.now_us,
+            "a host was re-timed in the future"
+        );
+        for r in &cpu.runs {
+            runs += 1;
+            let inv = core.invocations.get(r.invocation);
+            let on_this = inv.is_some_and(
+                |inv| matches!(inv.state, InvState::Running { host, .. } if host.index() == i),
+            );
+            ensure!(
+                on_this,
+                "{} is a run on host {i} but not running there",
+                r.invocation
+            );
+            let whole = inv.map_or(0, |inv| u128::from(inv.code.duration_us()) * 1_000);
+            ensure!(
+                r.left_units <= whole,
+                "{} has more work left than its code holds",
+                r.invocation
+            );
+            ensure!(
+                pending.get(&r.key)
+                    == Some(&Timer::InvocationEnd {
+                        invocation: r.invocation
+                    }),
+                "{} has no pending end timer at {:?}",
+                r.invocation,
+                r.key
+            );
+            ensure!(
+                r.key.0 <= r.deadline_us,
+                "{} ends after its time limit",
+                r.invocation
+            );
+        }
+    }
+    ensure!(
+        runs == running,
+        "{runs} runs on hosts for {running} running invocations"
     );
     Ok(())
 }

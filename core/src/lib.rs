@@ -89,7 +89,7 @@
 //!
 //! Enums that will grow are `#[non_exhaustive]` — [`EventKind`] and the
 //! reasons events carry, [`Refusal`], [`ClientError`], [`WaitError`],
-//! [`ConfigError`], [`Bandwidth`] — so a `match` on them needs a `_` arm. The enums a
+//! [`ConfigError`], [`Bandwidth`], [`Cpu`] — so a `match` on them needs a `_` arm. The enums a
 //! system checked against coldstart must *implement* stay exhaustive on
 //! purpose: [`Command`], [`Outcome`] and [`Phase`] (what an input asks),
 //! [`Pressure`] and the built-in policy choices
@@ -116,6 +116,7 @@ mod autoscale;
 pub mod billing;
 pub mod client;
 pub mod config;
+mod cpu;
 pub mod event;
 mod faults;
 mod hosts;
@@ -139,7 +140,7 @@ pub use applied::{Applied, Created, InputTiming, Refused};
 pub use billing::{LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
 pub use config::{
-    Bandwidth, Config, ConfigError, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB,
+    Bandwidth, Config, ConfigError, Cpu, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB,
 };
 pub use event::{
     DecisionError, Event, EventKind, Events, ImageSource, PlatformError, PrewarmSkip, RejectReason,

@@ -21,3 +21,12 @@ pub const SLOTS_MAX: u32 = 1 << 20;
 /// The most invocations a function may let one container run at once
 /// (`FunctionDef::concurrency`; Cloud Run's maximum is 1000).
 pub const CONCURRENCY_MAX: u32 = 1000;
+/// The most cores a host may have, in millicores (`HostSpec::cores_millis`):
+/// a thousand cores.
+pub const CORES_MILLIS_MAX: u64 = 1_000_000;
+/// The fastest a host's cores may run against the nominal speed, in
+/// per-mille (`HostSpec::speed_permille`): a hundred times.
+pub const SPEED_PERMILLE_MAX: u32 = 100_000;
+/// The most CPU a function's invocation may demand, in millicores
+/// (`FunctionDef::cpu_millis`): a thousand cores.
+pub const CPU_MILLIS_MAX: u32 = 1_000_000;

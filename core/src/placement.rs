@@ -27,6 +27,7 @@ impl HostView for Core {
             disk_used_bytes: h.disk_used_bytes,
             idle_containers: h.idle_count,
             busy_containers: h.busy_count,
+            cpu_demand_millis: h.cpu_demand_millis,
         })
     }
 

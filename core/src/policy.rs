@@ -54,6 +54,10 @@ pub struct HostFacts {
     pub idle_containers: u32,
     /// Live containers that are not idle (preparing, starting or running).
     pub busy_containers: u32,
+    /// The CPU demand of the invocations whose code runs on it, in
+    /// millicores (spec R85f): the cores in use, against
+    /// `spec.cores_millis`, whatever the CPU mode.
+    pub cpu_demand_millis: u64,
 }
 
 /// Read-only view of the provider for host selection. Implemented by the core
@@ -528,11 +532,16 @@ pub enum HostSelection {
     /// list so that the serialized index of every older rule stays.
     #[default]
     RoomFirst,
+    /// The fitting host with the least CPU demand per core (spec R85f),
+    /// ties by the least busy containers per slot: avoids contention under
+    /// `Cpu::ProcessorSharing`. After `RoomFirst` so that older indices
+    /// stay.
+    LeastCpuLoaded,
 }
 
 impl HostSelection {
     /// Every rule, with example parameters: for tests and listings.
-    pub const ALL: [HostSelection; 10] = [
+    pub const ALL: [HostSelection; 11] = [
         HostSelection::RoomFirst,
         HostSelection::FirstFit,
         HostSelection::BestFit,
@@ -547,6 +556,7 @@ impl HostSelection {
         HostSelection::BoundedConsistentHashing {
             epsilon_percent: 25,
         },
+        HostSelection::LeastCpuLoaded,
     ];
 }
 
@@ -819,6 +829,7 @@ impl Policies for Builtin {
             HostSelection::BoundedConsistentHashing { epsilon_percent } => {
                 hosts::bounded_consistent_hashing(view, request, epsilon_percent)
             }
+            HostSelection::LeastCpuLoaded => hosts::least_cpu_loaded(view, request),
         }
     }
 
@@ -943,12 +954,7 @@ mod tests {
         /// Hosts given as `(ram_used_bytes, slots_used, fits, has_image)`,
         /// each with 100 bytes of RAM and 2 slots.
         fn new(hosts: &[(u64, u32, bool, bool)]) -> FakeView {
-            let spec = HostSpec {
-                ram_bytes: 100,
-                slots: 2,
-                disk_bytes: 1_000,
-                copy_bytes_per_s: 1,
-            };
+            let spec = HostSpec::new(100, 2, 1_000, 1);
             let hosts = hosts
                 .iter()
                 .map(|&(ram_used_bytes, slots_used, fits, has_image)| {
@@ -959,6 +965,7 @@ mod tests {
                         disk_used_bytes: 0,
                         idle_containers: 0,
                         busy_containers: slots_used,
+                        cpu_demand_millis: 0,
                     };
                     (facts, fits, has_image)
                 })
@@ -1207,6 +1214,31 @@ mod tests {
         let mut view = loaded(&[1, 3]);
         view.hosts[1].0.spec.slots = 8;
         assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+    }
+
+    #[test]
+    fn least_cpu_loaded_takes_the_least_demand_per_core_then_the_least_loaded() {
+        let mut policy = selecting(HostSelection::LeastCpuLoaded);
+        // (demand, cores): 3,000 of 4,000 (0.75) beats 1,000 of 1,000 (1)
+        // and 2,000 of 2,000 (1), though it holds more busy containers.
+        let mut view = loaded(&[2, 0, 1]);
+        for (h, (demand, cores)) in [(3_000, 4_000), (1_000, 1_000), (2_000, 2_000)]
+            .into_iter()
+            .enumerate()
+        {
+            view.hosts[h].0.cpu_demand_millis = demand;
+            view.hosts[h].0.spec.cores_millis = cores;
+        }
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(0)));
+        // A host that does not fit is skipped.
+        view.hosts[0].1 = false;
+        assert_eq!(select(&mut policy, &view, 10), Some(HostId(1)));
+        // Equal CPU load (none running yet): the least busy per slot, then
+        // the lowest number.
+        assert_eq!(
+            select(&mut policy, &loaded(&[2, 1, 1]), 10),
+            Some(HostId(1))
+        );
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub(crate) struct Core {
     /// The autoscaler's reconcile timer (R159).
     #[serde(default)]
     pub reconcile: crate::autoscale::Reconcile,
+    /// The hosts' shared runs (R85f); empty with dedicated CPU.
+    #[serde(default)]
+    pub cpus: crate::cpu::Cpus,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +107,9 @@ pub(crate) struct Function {
     pub warm_start_us: u64,
     /// The most invocations one container runs at once (R57a).
     pub concurrency: u32,
+    /// The CPU each of its running invocations demands, in millicores
+    /// (R85f).
+    pub cpu_millis: u32,
     /// Idle containers of this function by warm priority.
     pub idle: OrderedSet<(u64, u64, ContainerId)>,
     /// Its non-idle containers with room for another invocation, by
@@ -153,6 +159,10 @@ pub(crate) struct Host {
     pub evictable_images: OrderedSet<(u64, u64, ImageId)>,
     /// Idle containers on this host by eviction priority.
     pub idle: OrderedSet<(u64, u64, ContainerId)>,
+    /// The CPU demand of the invocations running on it, in millicores
+    /// (R85f), whatever the CPU mode.
+    #[serde(default)]
+    pub cpu_demand_millis: u64,
 }
 
 impl Host {
@@ -172,6 +182,7 @@ impl Host {
             images: BTreeMap::new(),
             evictable_images: OrderedSet::default(),
             idle: OrderedSet::default(),
+            cpu_demand_millis: 0,
         }
     }
 
@@ -406,6 +417,7 @@ pub(crate) enum Timer {
 impl Core {
     pub fn new(config: Config) -> Core {
         let links = crate::links::Links::new(config.bandwidth, config.hosts.len());
+        let cpus = crate::cpu::Cpus::new(config.cpu, config.hosts.len());
         let hosts = Hosts::new(config.hosts.iter().map(|&spec| Host::new(spec)).collect());
         Core {
             config,
@@ -424,6 +436,7 @@ impl Core {
             timing: Default::default(),
             links,
             reconcile: Default::default(),
+            cpus,
         }
     }
 

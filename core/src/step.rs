@@ -7,7 +7,7 @@ use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
 use crate::input::{Command, FunctionDef, Input, Outcome};
-use crate::limits::{BYTES_MAX, CONCURRENCY_MAX, DURATION_MAX_US, TIME_MAX_US};
+use crate::limits::{BYTES_MAX, CONCURRENCY_MAX, CPU_MILLIS_MAX, DURATION_MAX_US, TIME_MAX_US};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
 use crate::state::{
@@ -317,6 +317,7 @@ impl Core {
             cold_start_us,
             warm_start_us,
             concurrency,
+            cpu_millis,
         } = *def;
         let Some(img) = self.images.get(image) else {
             return Err(Refusal::UnknownImage { image });
@@ -336,6 +337,11 @@ impl Core {
                 field: "concurrency".into(),
             });
         }
+        if cpu_millis == 0 {
+            return Err(Refusal::Zero {
+                field: "cpu_millis".into(),
+            });
+        }
         check_bytes("memory_bytes", memory_bytes)?;
         check_bytes("scratch_bytes", scratch_bytes)?;
         check_duration("time_limit_us", time_limit_us)?;
@@ -350,6 +356,13 @@ impl Core {
                 field: "concurrency".into(),
                 value: u64::from(concurrency),
                 max: u64::from(CONCURRENCY_MAX),
+            });
+        }
+        if cpu_millis > CPU_MILLIS_MAX {
+            return Err(Refusal::TooLarge {
+                field: "cpu_millis".into(),
+                value: u64::from(cpu_millis),
+                max: u64::from(CPU_MILLIS_MAX),
             });
         }
         if !self.hosts.some_host_has(memory_bytes, 0) {
@@ -434,6 +447,7 @@ impl Core {
                 cold_start_us,
                 warm_start_us,
                 concurrency,
+                cpu_millis,
             }) => {
                 let function = self
                     .functions
@@ -445,6 +459,7 @@ impl Core {
                         cold_start_us: cold_start_us.unwrap_or(self.config.cold_start_us),
                         warm_start_us: warm_start_us.unwrap_or(self.config.warm_start_us),
                         concurrency,
+                        cpu_millis,
                         idle: Default::default(),
                         joinable: Default::default(),
                         prewarm: None,
@@ -635,7 +650,6 @@ impl Core {
         container: ContainerId,
         out: &mut Events,
     ) {
-        let now_us = self.now_us;
         let inv = self
             .invocations
             .get(invocation)
@@ -644,8 +658,11 @@ impl Core {
             .functions
             .get(inv.function)
             .map_or_else(|| bug("unknown function"), |f| f.time_limit_us);
-        let run_us = inv.code.duration_us().min(limit_us);
-        self.schedule(now_us + run_us, Timer::InvocationEnd { invocation });
+        let InvState::Running { host, .. } = inv.state else {
+            bug("code begins for an invocation that is not running");
+        };
+        let duration_us = inv.code.duration_us();
+        self.start_run(invocation, host, duration_us, limit_us);
         self.emit(
             out,
             EventKind::ExecutionStarted {
@@ -668,18 +685,28 @@ impl Core {
             .unwrap_or_else(|| bug("end timer of unknown invocation"));
         let InvState::Running {
             container,
+            host,
             cold,
             code_start_us,
-            ..
         } = inv.state
         else {
             bug("end timer of an invocation that is not running");
         };
+        let limit_us = self
+            .functions
+            .get(inv.function)
+            .map_or_else(|| bug("unknown function"), |f| f.time_limit_us);
+        let duration_us = inv.code.duration_us();
+        // R85i: before anything else, the run leaves its host's CPU.
+        let timed_out = self.run_ended(invocation, host, duration_us, limit_us);
+        let inv = self
+            .invocations
+            .get(invocation)
+            .unwrap_or_else(|| bug("end timer of unknown invocation"));
         let function = self
             .functions
             .get(inv.function)
             .unwrap_or_else(|| bug("unknown function"));
-        let timed_out = inv.code.duration_us() > function.time_limit_us;
         let success = !timed_out && matches!(inv.code.outcome, Outcome::Success { .. });
         let usage = Usage {
             function: inv.function,

@@ -5059,3 +5059,314 @@ fn without_a_tick_the_autoscaler_is_never_asked() {
     };
     assert_eq!(run(small_kpa()), run(Builtin::default()));
 }
+
+// ---------------------------------------------------------------------------
+// Shared CPU (R85f–R85k)
+// ---------------------------------------------------------------------------
+
+/// The file's world with `cores_millis` of CPU on its one host, shared by
+/// processor sharing, and `slots` slots.
+fn cpu_config(cores_millis: u64, slots: u32) -> Config {
+    let host = host_spec(1_000, slots, 1_000).with_cores_millis(cores_millis);
+    config(1, host, 1_000).with_cpu(Cpu::ProcessorSharing)
+}
+
+/// Only the execution and end events (`ExecutionStarted`, `Completed`,
+/// `Failed`, `TimedOut`), in order.
+fn runs(events: &[Event]) -> Vec<Event> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::ExecutionStarted { .. }
+                    | EventKind::Completed { .. }
+                    | EventKind::Failed { .. }
+                    | EventKind::TimedOut { .. }
+            )
+        })
+        .copied()
+        .collect()
+}
+
+/// `n` invocations of `function` at time 0, each cold in its own container:
+/// one download and one copy of the 100-byte image (100 µs each), a cold
+/// start of 100 µs, so every code begins at 300.
+fn invoke_together(w: &mut World, function: FunctionId, codes: &[Code]) -> Vec<InvocationId> {
+    codes
+        .iter()
+        .map(|&code| w.invoke(0, function, code).0)
+        .collect()
+}
+
+/// The cost a run of `code_us` of code time is billed (cold, 100 MB-ish
+/// function of this file), read from a dedicated-CPU run of that length.
+fn cost_of(code_us: u64) -> u64 {
+    let mut w = World::new(default_config());
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    let (i, _) = w.invoke(0, f, success(code_us, 0));
+    let events = w.advance(100_000);
+    events
+        .iter()
+        .find_map(|e| match e.kind {
+            EventKind::Completed {
+                invocation,
+                cost_picodollars,
+                ..
+            } if invocation == i => Some(cost_picodollars),
+            _ => None,
+        })
+        .expect("completed")
+}
+
+/// The analytic check (R85k(3)): three runs of 200 µs begun together on one
+/// core each get a third of it and end together at three times the single
+/// time (600 µs, not 200), in the order they began; billed for the wall time
+/// they ran. With dedicated CPU (or enough cores) they end after 200.
+#[test]
+fn equal_runs_begun_together_on_one_core_end_together_at_n_times_the_single_time() {
+    for (config, run_us) in [
+        (cpu_config(1_000, 4), 600),
+        (cpu_config(3_000, 4), 200),
+        (
+            default_config()
+                .with_host_specs(vec![host_spec(1_000, 4, 1_000).with_cores_millis(1_000)]),
+            200,
+        ),
+    ] {
+        let mut w = World::new(config);
+        let image = w.image(100);
+        let f = w.function(image, 100, 10, 100_000);
+        let is = invoke_together(
+            &mut w,
+            f,
+            &[success(200, 0), success(200, 1), success(200, 2)],
+        );
+        let cost = cost_of(run_us);
+        assert_eq!(
+            runs(&w.advance(10_000)),
+            vec![
+                exec(300, is[0], ctr(0)),
+                exec(300, is[1], ctr(1)),
+                exec(300, is[2], ctr(2)),
+                completed(300 + run_us, is[0], 0, cost),
+                completed(300 + run_us, is[1], 1, cost),
+                completed(300 + run_us, is[2], 2, cost),
+            ]
+        );
+    }
+}
+
+/// A run begins while another is under way (R85h): on one core, a's 1,000
+/// µs begin at 300; b, invoked at 500, cold starts in a second container
+/// and begins at 600, when a has 700 left. Both then run at half speed: a
+/// ends at 2,000, when b has done 700 of its 1,000 and ends alone at 2,300.
+/// `get_state` reports b's phase by its work done, not its wall time.
+#[test]
+fn a_run_that_begins_while_another_is_half_done_slows_it_from_then_on() {
+    let mut w = World::new(cpu_config(1_000, 4));
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    let a = invoke_together(&mut w, f, &[success(1_000, 0)])[0];
+    let (b, events) = w.invoke(
+        500,
+        f,
+        Code {
+            clone_us: 100,
+            build_us: 100,
+            run_us: 800,
+            outcome: Outcome::Success { output: 1 },
+        },
+    );
+    assert_eq!(runs(&events), vec![exec(300, a, ctr(0))]);
+    // b cold starts in its own container (a's is busy): its image is on
+    // the host, so it begins at 600 after the 100 µs overhead.
+    assert_eq!(runs(&w.advance(600)), vec![exec(600, b, ctr(1))]);
+    // At 800 b has done 100 µs of work (200 µs at half speed): Build.
+    w.advance(800);
+    let InvocationState::Running { phase, .. } = w.state(b) else {
+        panic!("{:?}", w.state(b))
+    };
+    assert_eq!(phase, Phase::Build);
+    // a: 300 done alone by 600, 700 left at half speed → ends at 2,000;
+    // b: 700 done by then, 300 left alone → ends at 2,300.
+    assert_eq!(
+        runs(&w.advance(10_000)),
+        vec![
+            completed(2_000, a, 0, cost_of(1_700)),
+            completed(2_300, b, 1, cost_of(1_700)),
+        ]
+    );
+}
+
+/// A time-out under stretch (R85i): two runs of 1,000 µs begun at 300 with
+/// a limit of 1,500 on one core would each end at 2,300; both time out at
+/// their limit, 1,800, billed for it (alone each would complete at 1,300).
+#[test]
+fn a_run_stretched_past_its_time_limit_times_out_at_the_limit() {
+    let mut w = World::new(cpu_config(1_000, 4));
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 1_500);
+    let is = invoke_together(&mut w, f, &[success(1_000, 0), success(1_000, 1)]);
+    let events = runs(&w.advance(10_000));
+    let cost = match events[2].kind {
+        EventKind::TimedOut {
+            cost_picodollars, ..
+        } => cost_picodollars,
+        _ => panic!("{events:#?}"),
+    };
+    assert_eq!(cost, cost_of(1_500));
+    assert_eq!(
+        events,
+        vec![
+            exec(300, is[0], ctr(0)),
+            exec(300, is[1], ctr(1)),
+            timed_out(1_800, is[0], cost),
+            timed_out(1_800, is[1], cost),
+        ]
+    );
+}
+
+/// Demand weighs the share (R85f): on a 2-core host a 2-core run and a
+/// 1-core run of 600 µs each demand 3 cores: both progress at two thirds
+/// and end at 900 after their start. A host twice as fast halves a lone
+/// run.
+#[test]
+fn demands_above_the_cores_stretch_every_run_alike_and_speed_scales_them() {
+    let mut w = World::new(cpu_config(2_000, 4));
+    let image = w.image(100);
+    let big = {
+        let at = w.now();
+        let events = w.step(
+            at,
+            Command::RegisterFunction(FunctionDef::new(image, 100, 100_000).with_cpu_millis(2_000)),
+        );
+        let EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+            panic!("{events:#?}")
+        };
+        function
+    };
+    let small = w.function(image, 100, 10, 100_000);
+    let (a, _) = w.invoke(0, big, success(600, 0));
+    let (b, _) = w.invoke(0, small, success(600, 1));
+    let ends: Vec<(u64, InvocationId)> = runs(&w.advance(10_000))
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Completed { .. }))
+        .map(|e| match e.kind {
+            EventKind::Completed { invocation, .. } => (e.at_us, invocation),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(ends, vec![(1_200, a), (1_200, b)]);
+
+    let fast = host_spec(1_000, 4, 1_000).with_speed_permille(2_000);
+    let mut w = World::new(config(1, fast, 1_000).with_cpu(Cpu::ProcessorSharing));
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    let (i, _) = w.invoke(0, f, success(600, 0));
+    assert_eq!(
+        runs(&w.advance(10_000)),
+        vec![exec(300, i, ctr(0)), completed(600, i, 0, cost_of(300))]
+    );
+}
+
+/// Progress rounds down and completion up (R85g): two runs of 1 µs and one
+/// of 2 µs (1,000 and 2,000 units) on a host of 2 cores at speed 999:
+/// demand 3,000, so 666 units per µs each. The first two are due at 300 +
+/// ⌈1,000 × 3,000 / 1,998,000⌉ = 302; the charge there gives each
+/// ⌊2 × 1,998,000 / 3,000⌋ = 1,332, so the third has 668 left, which alone
+/// (999 per µs) takes one µs more: 303.
+#[test]
+fn shared_progress_rounds_down_and_completion_up() {
+    let host = host_spec(1_000, 4, 1_000)
+        .with_cores_millis(2_000)
+        .with_speed_permille(999);
+    let mut w = World::new(config(1, host, 1_000).with_cpu(Cpu::ProcessorSharing));
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    let is = invoke_together(&mut w, f, &[success(1, 0), success(1, 1), success(2, 2)]);
+    let ends: Vec<(u64, InvocationId)> = runs(&w.advance(10_000))
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Completed { invocation, .. } => Some((e.at_us, invocation)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, vec![(302, is[0]), (302, is[1]), (303, is[2])]);
+}
+
+/// A host that goes down mid-share (R85j) ends every run on it: both
+/// invocations are interrupted and retried, nothing is left on the host's
+/// CPU, and the retries, back on the host alone after it returns, share it
+/// afresh.
+#[test]
+fn a_host_that_goes_down_mid_share_ends_every_run_on_it() {
+    let mut config = cpu_config(1_000, 4);
+    config.retry = Retry::new(3, 1_000);
+    let mut w = World::new(config);
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    let is = invoke_together(&mut w, f, &[success(1_000, 0), success(1_000, 1)]);
+    assert_eq!(
+        runs(&w.advance(400)),
+        vec![exec(300, is[0], ctr(0)), exec(300, is[1], ctr(1))]
+    );
+    assert_eq!(
+        w.step(800, Command::HostDown { host: H0 }),
+        vec![
+            host_down(800, H0),
+            removed(800, ctr(0), H0, RemovalCause::HostLost),
+            retrying(800, is[0], 2, 1_800),
+            removed(800, ctr(1), H0, RemovalCause::HostLost),
+            retrying(800, is[1], 2, 1_800),
+        ]
+    );
+    w.step(
+        1_000,
+        Command::HostUp {
+            host: H0,
+            disk_kept: true,
+        },
+    );
+    // The retries cold start at 1,800 (image on disk: 100 µs), begin at
+    // 1,900 and share the core afresh: 2,000 µs later.
+    let ends: Vec<(u64, InvocationId)> = runs(&w.advance(10_000))
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Completed { invocation, .. } => Some((e.at_us, invocation)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends, vec![(3_900, is[0]), (3_900, is[1])]);
+}
+
+/// R40: a CPU demand of zero or above `CPU_MILLIS_MAX` is refused by name.
+#[test]
+fn a_cpu_demand_out_of_range_is_refused() {
+    let mut w = World::new(cpu_config(1_000, 4));
+    let image = w.image(100);
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::RegisterFunction(FunctionDef::new(image, 100, 1_000).with_cpu_millis(0))
+        ),
+        Refusal::Zero {
+            field: "cpu_millis".into()
+        }
+    );
+    assert_eq!(
+        w.refuse(
+            0,
+            Command::RegisterFunction(
+                FunctionDef::new(image, 100, 1_000)
+                    .with_cpu_millis(coldstart_core::limits::CPU_MILLIS_MAX + 1)
+            )
+        ),
+        Refusal::TooLarge {
+            field: "cpu_millis".into(),
+            value: u64::from(coldstart_core::limits::CPU_MILLIS_MAX) + 1,
+            max: u64::from(coldstart_core::limits::CPU_MILLIS_MAX),
+        }
+    );
+}

@@ -6,8 +6,8 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Autoscaler, Bandwidth, Builtin, Code, Command, Config, Event, EventKind, FunctionId, HostId,
-    HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId,
+    Autoscaler, Bandwidth, Builtin, Code, Command, Config, Cpu, Event, EventKind, FunctionId,
+    HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId,
     KeepAlivePolicy, Kpa, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
 };
 use proptest::prelude::*;
@@ -69,6 +69,12 @@ pub struct Shape {
     /// KPA-like rule on this small clock (absent in older cases: none).
     #[serde(default)]
     pub autoscaled: bool,
+    /// Hosts' cores shared by processor sharing (`Cpu::ProcessorSharing`,
+    /// spec R85f) rather than dedicated to each run (absent in older cases:
+    /// false). The hosts then have 0.7 to 2 cores (from `ram_units / 16`)
+    /// at 0.7 to 1.5 times nominal speed (from `disk_units / 24`).
+    #[serde(default)]
+    pub cpu_shared: bool,
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
@@ -180,6 +186,12 @@ impl Shape {
         self
     }
 
+    /// Hosts' cores shared by their runs (true) or dedicated to each.
+    pub fn with_cpu_shared(mut self, cpu_shared: bool) -> Shape {
+        self.cpu_shared = cpu_shared;
+        self
+    }
+
     /// The configuration and policies this shape describes. Out-of-range
     /// values are folded into range, so every shape is valid.
     pub fn build(&self) -> (Config, Builtin) {
@@ -188,12 +200,22 @@ impl Shape {
             .iter()
             .take(4)
             .map(|h| {
-                HostSpec::new(
+                let host = HostSpec::new(
                     u64::from(h.ram_units % 16 + 1) * UNIT_BYTES,
                     u32::from(h.slots % 4 + 1),
                     u64::from(h.disk_units % 24 + 1) * UNIT_BYTES,
                     BYTES_PER_S,
-                )
+                );
+                if self.cpu_shared {
+                    host.with_cores_millis(
+                        [1_000, 1_500, 2_000, 700][usize::from(h.ram_units / 16 % 4)],
+                    )
+                    .with_speed_permille(
+                        [1_000, 1_000, 1_500, 700][usize::from(h.disk_units / 24 % 4)],
+                    )
+                } else {
+                    host
+                }
             })
             .collect();
         if hosts.is_empty() {
@@ -227,7 +249,12 @@ impl Shape {
             } else {
                 Bandwidth::Dedicated
             })
-            .with_autoscale_tick_us(self.autoscaled.then_some(AUTOSCALE_TICK_US));
+            .with_autoscale_tick_us(self.autoscaled.then_some(AUTOSCALE_TICK_US))
+            .with_cpu(if self.cpu_shared {
+                Cpu::ProcessorSharing
+            } else {
+                Cpu::Dedicated
+            });
         let keep_alive_us = u64::from(self.keep_alive_us % 2_000);
         let prewarm_percentile = [0, 5, 50, 50][usize::from(self.retry_attempts / 4 % 4)];
         let policies = Builtin::default()
@@ -307,6 +334,8 @@ fn host_selection(selection: u8) -> HostSelection {
         1 => HostSelection::BestFit,
         2 => HostSelection::ImageLocality,
         3 => HostSelection::RoundRobin,
+        // An odd parameter: the CPU-aware twin (spec R108).
+        4 if parameter % 2 == 1 => HostSelection::LeastCpuLoaded,
         4 => HostSelection::LeastLoaded,
         5 => HostSelection::SeededRandom {
             seed: u64::from(parameter),
@@ -338,7 +367,8 @@ pub enum Op {
         image: u8,
         /// Memory in units, folded to 0..10 (0 is refused).
         memory_units: u8,
-        /// Scratch disk in units, folded to 0..6.
+        /// Scratch disk in units, folded to 0..6; `/ 6 % 6` picks the CPU
+        /// demand (1,000, 500, 1,000, 1,500, 2,500 or 1,000 millicores).
         scratch_units: u8,
         /// The time limit in duration units, folded to 0..400 (0 is refused).
         time_limit_us: u16,
@@ -537,7 +567,14 @@ impl Resolver {
                 if start_costs % 4 >= 2 {
                     def = def.with_warm_start_us(self.scale.us(v % 12));
                 }
-                let def = def.with_concurrency(u32::from(concurrency % 5));
+                // The CPU demand from scratch's unread bits (R85f): a core
+                // in half the functions, else half, one and a half or two
+                // and a half cores.
+                let cpu_millis =
+                    [1_000, 500, 1_000, 1_500, 2_500, 1_000][usize::from(scratch_units / 6 % 6)];
+                let def = def
+                    .with_concurrency(u32::from(concurrency % 5))
+                    .with_cpu_millis(cpu_millis);
                 (now_us, Command::RegisterFunction(def))
             }
             Op::Invoke {
@@ -740,9 +777,11 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 // `retry_attempts` no other setting reads, so the cases
                 // drawn are the same as before links could be shared.
                 bandwidth_shared: retry_attempts / 16 % 2 == 1,
-                // A quarter of the cases autoscale; from two more bits of
-                // `retry_attempts`, for the same reason.
-                autoscaled: retry_attempts / 32 % 4 == 1,
+                // A quarter of the cases autoscale; from the two highest
+                // bits of `retry_attempts`, for the same reason.
+                autoscaled: retry_attempts / 64 % 4 == 1,
+                // Half share CPU, from the next unread bit.
+                cpu_shared: retry_attempts / 32 % 2 == 1,
             },
         )
 }

@@ -16,7 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
-use coldstart_core::{Bandwidth, FunctionDef};
+use coldstart_core::{Bandwidth, Cpu, FunctionDef};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
@@ -155,6 +155,8 @@ struct Function {
     warm_start_us: Option<u64>,
     /// R57a: the most invocations one container holds at once.
     concurrency: u32,
+    /// R85f: the CPU each running invocation demands (millicores).
+    cpu_millis: u32,
     /// R154: the function's pending pre-warm, if it has one.
     prewarm: Option<PendingPrewarm>,
 }
@@ -358,6 +360,12 @@ struct World {
     demand: Vec<DemandRecord>,
     /// R159: when the last reconcile tick fired (0 before the first).
     last_tick_us: u64,
+    /// R85g, with processor sharing: every run on any host, in the order
+    /// its code began: `(invocation, host, left in nominal nanoseconds,
+    /// deadline)`. A host's runs are found by scanning this list.
+    runs: Vec<(InvocationId, HostId, u128, u64)>,
+    /// R85g: each host's last re-timing (µs).
+    cpu_since_us: Vec<u64>,
 }
 
 /// The reference model of a provider.
@@ -489,6 +497,105 @@ impl World {
         self.transfers.retain(|t| t.0 != timer);
         self.cancel(timer);
         self.retime(link, None);
+    }
+
+    fn shared_cpu(&self) -> bool {
+        self.config.cpu == Cpu::ProcessorSharing
+    }
+
+    /// R85f: a host's demand, from scratch: the sum of `cpu_millis` over
+    /// the invocations running on it.
+    fn cpu_demand(&self, host: HostId) -> u64 {
+        self.invocations
+            .iter()
+            .filter(|(_, i)| matches!(i.state, InvState::Running { host: h, .. } if h == host))
+            .map(|(_, i)| u64::from(self.function(i.function).cpu_millis))
+            .sum()
+    }
+
+    /// R85g: the demand of the runs listed on a host.
+    fn runs_demand(&self, host: HostId) -> u64 {
+        self.runs
+            .iter()
+            .filter(|r| r.1 == host)
+            .map(|r| u64::from(self.function(self.inv(r.0).function).cpu_millis))
+            .sum()
+    }
+
+    /// R85g: what a charge of `elapsed` µs gives each run on `host` at
+    /// demand `demand`.
+    fn cpu_progress(&self, host: HostId, elapsed: u64, demand: u64) -> u128 {
+        let spec = self.config.hosts[host.index()];
+        let pool = u128::from(elapsed)
+            * u128::from(spec.cores_millis.min(demand))
+            * u128::from(spec.speed_permille);
+        pool.checked_div(u128::from(demand)).unwrap_or(0)
+    }
+
+    /// R85g: `CHARGE(host)`.
+    fn charge_cpu(&mut self, host: HostId) {
+        let demand = self.runs_demand(host);
+        let each = self.cpu_progress(host, self.now - self.cpu_since_us[host.index()], demand);
+        for r in self.runs.iter_mut().filter(|r| r.1 == host) {
+            r.2 = r.2.saturating_sub(each);
+        }
+        self.cpu_since_us[host.index()] = self.now;
+    }
+
+    /// R85g: `RETIME(host)`, from scratch: every run on the host with work
+    /// left and a deadline after now (and `new`) gets a new timer, in start
+    /// order.
+    fn retime_cpu(&mut self, host: HostId, new: Option<InvocationId>) {
+        let demand = u128::from(self.runs_demand(host));
+        let spec = self.config.hosts[host.index()];
+        let rate = u128::from(spec.cores_millis).min(demand) * u128::from(spec.speed_permille);
+        let on_host: Vec<(InvocationId, u128, u64)> = self
+            .runs
+            .iter()
+            .filter(|r| r.1 == host)
+            .map(|r| (r.0, r.2, r.3))
+            .collect();
+        for (inv, left, deadline) in on_host {
+            if (left == 0 || deadline == self.now) && new != Some(inv) {
+                continue;
+            }
+            let timer = Timer::InvocationEnd { invocation: inv };
+            self.cancel(timer);
+            let due = (u128::from(self.now) + (left * demand).div_ceil(rate))
+                .min(u128::from(deadline)) as u64;
+            self.schedule(due, timer);
+        }
+    }
+
+    /// R86, R85h: a run begins on `host`.
+    fn start_run(&mut self, inv: InvocationId, host: HostId, duration: u64, limit: u64) {
+        if !self.shared_cpu() {
+            let due = self.now + duration.min(limit);
+            self.schedule(due, Timer::InvocationEnd { invocation: inv });
+            return;
+        }
+        self.charge_cpu(host);
+        self.runs
+            .push((inv, host, u128::from(duration) * 1_000, self.now + limit));
+        self.retime_cpu(host, Some(inv));
+    }
+
+    /// R85i: a run's end timer fired; whether it timed out.
+    fn run_ended(&mut self, inv: InvocationId, host: HostId, duration: u64, limit: u64) -> bool {
+        if !self.shared_cpu() {
+            return duration > limit;
+        }
+        self.charge_cpu(host);
+        let at = self.runs.iter().position(|r| r.0 == inv).expect("a run");
+        let (_, _, left, _) = self.runs.remove(at);
+        self.retime_cpu(host, None);
+        left > 0
+    }
+
+    /// R85j: a run lost with its host: no charge, no re-timing.
+    fn run_lost(&mut self, inv: InvocationId) {
+        self.runs.retain(|r| r.0 != inv);
+        self.cancel(Timer::InvocationEnd { invocation: inv });
     }
 
     /// R85b: `CHARGE(link)`.
@@ -847,8 +954,16 @@ impl World {
                 cold,
                 code_start_us,
             } => {
-                // R122
-                let e = self.now - code_start_us;
+                // R122, R85k(4)
+                let e = match self.runs.iter().find(|r| r.0 == id) {
+                    Some(&(_, h, left, _)) => {
+                        let elapsed = self.now - self.cpu_since_us[h.index()];
+                        let each = self.cpu_progress(h, elapsed, self.runs_demand(h));
+                        let whole = u128::from(code_duration(&inv.code)) * 1_000;
+                        ((whole - left.saturating_sub(each)) / 1_000) as u64
+                    }
+                    None => self.now - code_start_us,
+                };
                 let c = &inv.code;
                 let phase = if e < c.clone_us {
                     Phase::Clone
@@ -896,6 +1011,7 @@ impl HostView for World {
             disk_used_bytes: self.disk_used(host),
             idle_containers: idle as u32,
             busy_containers: (self.slots_used(host) - idle) as u32,
+            cpu_demand_millis: self.cpu_demand(host),
         })
     }
 
@@ -944,6 +1060,8 @@ impl<P: Policies> Model<P> {
                 link_since_us: vec![0; hosts + 1],
                 demand: Vec::new(),
                 last_tick_us: 0,
+                runs: Vec::new(),
+                cpu_since_us: vec![0; hosts],
             },
         })
     }
@@ -1016,6 +1134,7 @@ impl<P: Policies> Model<P> {
                 cold_start_us,
                 warm_start_us,
                 concurrency,
+                cpu_millis,
                 ..
             }) => {
                 // R40
@@ -1037,6 +1156,11 @@ impl<P: Policies> Model<P> {
                         field: "concurrency".into(),
                     });
                 }
+                if cpu_millis == 0 {
+                    return Err(Refusal::Zero {
+                        field: "cpu_millis".into(),
+                    });
+                }
                 too_large("memory_bytes", memory_bytes, BYTES_MAX)?;
                 too_large("scratch_bytes", scratch_bytes, BYTES_MAX)?;
                 too_large("time_limit_us", time_limit_us, DURATION_MAX_US)?;
@@ -1046,6 +1170,11 @@ impl<P: Policies> Model<P> {
                     "concurrency",
                     u64::from(concurrency),
                     u64::from(coldstart_core::limits::CONCURRENCY_MAX),
+                )?;
+                too_large(
+                    "cpu_millis",
+                    u64::from(cpu_millis),
+                    u64::from(coldstart_core::limits::CPU_MILLIS_MAX),
                 )?;
                 if w.config.hosts.iter().all(|h| h.ram_bytes < memory_bytes) {
                     return Err(Refusal::FunctionNeverFits {
@@ -1188,6 +1317,7 @@ impl<P: Policies> Model<P> {
                 cold_start_us,
                 warm_start_us,
                 concurrency,
+                cpu_millis,
                 ..
             }) => {
                 // R41
@@ -1199,6 +1329,7 @@ impl<P: Policies> Model<P> {
                     cold_start_us,
                     warm_start_us,
                     concurrency,
+                    cpu_millis,
                     prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
@@ -1541,12 +1672,13 @@ impl<P: Policies> Model<P> {
 
     /// R86 `BEGIN_CODE(inv)`: the end timer, and `ExecutionStarted`.
     fn begin_code(&mut self, inv: InvocationId, c: ContainerId, ev: &mut Vec<Event>) {
-        let now = self.w.now;
         let invocation = self.w.inv(inv);
         let limit = self.w.function(invocation.function).time_limit_us;
-        let run = code_duration(&invocation.code).min(limit);
-        self.w
-            .schedule(now + run, Timer::InvocationEnd { invocation: inv });
+        let duration = code_duration(&invocation.code);
+        let InvState::Running { host, .. } = invocation.state else {
+            panic!("code begins for an invocation not running");
+        };
+        self.w.start_run(inv, host, duration, limit);
         self.w.emit(
             ev,
             EventKind::ExecutionStarted {
@@ -2076,15 +2208,17 @@ impl<P: Policies> Model<P> {
         let f = self.w.function(invocation.function).clone();
         let InvState::Running {
             container,
+            host,
             cold,
             code_start_us,
-            ..
         } = invocation.state
         else {
             panic!("ending invocation not running");
         };
-        // 1.
-        let timed_out = code_duration(&invocation.code) > f.time_limit_us;
+        // R85i, then 1.
+        let timed_out =
+            self.w
+                .run_ended(inv, host, code_duration(&invocation.code), f.time_limit_us);
         let success = !timed_out && matches!(invocation.code.outcome, Outcome::Success { .. });
         // 2.
         let duration_us = if cold {
@@ -2333,6 +2467,37 @@ impl<P: Policies> Model<P> {
                 return Err(format!("timer due at {due} not after now {}", w.now));
             }
         }
+        // R85f–R85g: with processor sharing the runs are exactly the
+        // running invocations, each on its host with a pending end timer
+        // no later than its deadline; with dedicated CPU there are none.
+        let running: Vec<(InvocationId, HostId)> = w
+            .invocations
+            .iter()
+            .filter_map(|(key, i)| match i.state {
+                InvState::Running { host, .. } => Some((InvocationId::from_bits(key), host)),
+                _ => None,
+            })
+            .collect();
+        if w.shared_cpu() {
+            if running.len() != w.runs.len() {
+                return Err(format!(
+                    "{} runs for {} running",
+                    w.runs.len(),
+                    running.len()
+                ));
+            }
+            for &(inv, host, _, deadline) in &w.runs {
+                if !running.contains(&(inv, host)) {
+                    return Err(format!("{inv}: a run on {host} but not running there"));
+                }
+                let timer = Timer::InvocationEnd { invocation: inv };
+                if !w.timers.iter().any(|t| t.2 == timer && t.0 <= deadline) {
+                    return Err(format!("{inv}: no end timer by its deadline"));
+                }
+            }
+        } else if !w.runs.is_empty() {
+            return Err("runs kept with dedicated CPU".into());
+        }
         for (h, spec) in w.config.hosts.iter().enumerate() {
             let host = HostId(h as u32);
             if w.ram_used(host) > spec.ram_bytes {
@@ -2504,8 +2669,9 @@ impl<P: Policies> Model<P> {
                             self.w.cancel(Timer::ContainerReady { container: c })
                         }
                         CState::Busy(_) => {
+                            // R85j
                             for &i in &held {
-                                self.w.cancel(Timer::InvocationEnd { invocation: i });
+                                self.w.run_lost(i);
                             }
                         }
                         _ => {}

@@ -496,11 +496,18 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                     // One past u32 goes to the general path, which names it.
                     def = def.with_concurrency(u32::try_from(field(dict, concurrency)?).ok()?);
                 }
+                // The optional CPU demand (spec R85f): an integer of
+                // millicores, or absent for 1,000.
+                let cpu_millis = pyo3::intern!(py, "cpu_millis");
+                if dict.contains(cpu_millis).ok()? {
+                    def = def.with_cpu_millis(u32::try_from(field(dict, cpu_millis)?).ok()?);
+                }
                 Command::RegisterFunction(def)
             },
             4 + usize::from(def_has(dict, py, "cold_start_us"))
                 + usize::from(def_has(dict, py, "warm_start_us"))
-                + usize::from(def_has(dict, py, "concurrency")),
+                + usize::from(def_has(dict, py, "concurrency"))
+                + usize::from(def_has(dict, py, "cpu_millis")),
         ),
         _ => return None,
     };

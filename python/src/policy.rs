@@ -578,6 +578,9 @@ facts_class!(
         disk_used_bytes: u64,
         idle_containers: u32,
         busy_containers: u32,
+        cores_millis: u64,
+        speed_permille: u32,
+        cpu_demand_millis: u64,
     }
 );
 
@@ -593,6 +596,9 @@ impl From<HostFacts> for PyHostFacts {
             disk_used_bytes: facts.disk_used_bytes,
             idle_containers: facts.idle_containers,
             busy_containers: facts.busy_containers,
+            cores_millis: facts.spec.cores_millis,
+            speed_permille: facts.spec.speed_permille,
+            cpu_demand_millis: facts.cpu_demand_millis,
         }
     }
 }

@@ -320,8 +320,10 @@ pub mod wire {
                     if matches!(layout, Layout::V11 | Layout::Current) {
                         def.concurrency = self.u32()?;
                     }
-                    // Format 12's fields of a function, read here for
-                    // `Layout::Current` (none yet).
+                    // Format 12's fields of a function.
+                    if layout == Layout::Current {
+                        def.cpu_millis = self.u32()?;
+                    }
                     Command::RegisterFunction(def)
                 }
                 2 => Command::Invoke {
@@ -470,6 +472,10 @@ mod tests {
                     FunctionDef::new(ImageId::from_bits(n), m, n)
                         .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
                 ),
+                Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(m), n, m)
+                        .with_cpu_millis(u32::try_from(m).unwrap_or(u32::MAX)),
+                ),
                 Command::Invoke {
                     function: FunctionId::from_bits(n),
                     code: Code {
@@ -528,12 +534,13 @@ mod tests {
             assert_eq!(decode_input_v8(&bytes), Ok(input.clone()));
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
-                // Without its two bytes of absent costs and its byte of
-                // concurrency 1, it is not this build's layout.
+                // Without its two bytes of absent costs, its byte of
+                // concurrency 1 and its three of a CPU demand of 1,000, it
+                // is not this build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 3);
+                assert_eq!(current.len(), bytes.len() + 6);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }
@@ -558,8 +565,8 @@ mod tests {
                 registrations += 1;
             }
         }
-        // Every sample registration (none uses a field format 12 added);
-        // a sample that does is refused above and counts out.
+        // Every sample registration but those of a CPU demand other than
+        // 1,000 (format 12's field), which are refused above and count out.
         assert_eq!(registrations, 32);
     }
 

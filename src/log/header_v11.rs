@@ -32,7 +32,15 @@ impl From<HostSpecV11> for HostSpec {
 }
 
 impl HostSpecV11 {
-    pub(super) fn of(host: &HostSpec, _version: u32) -> Result<HostSpecV11, LogError> {
+    pub(super) fn of(host: &HostSpec, version: u32) -> Result<HostSpecV11, LogError> {
+        if host.cores_millis != coldstart_core::config::DEFAULT_CORES_MILLIS
+            || host.speed_permille != coldstart_core::config::DEFAULT_SPEED_PERMILLE
+        {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold a host of {} millicores at speed {} per-mille (only 8,000 at 1,000; format 12 added them)",
+                host.cores_millis, host.speed_permille
+            )));
+        }
         Ok(HostSpecV11 {
             ram_bytes: host.ram_bytes,
             slots: host.slots,
@@ -85,6 +93,11 @@ impl ConfigV11 {
         if config.autoscale_tick_us.is_some() {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold an autoscaler's reconcile period (format 12 added it)"
+            )));
+        }
+        if config.cpu != crate::Cpu::Dedicated {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold shared CPU (format 12 added it)"
             )));
         }
         Ok(ConfigV11 {
@@ -158,7 +171,12 @@ pub(super) struct BuiltinV11 {
 
 impl BuiltinV11 {
     /// The policies as this build reads them.
-    pub(super) fn read_as(self, _version: u32) -> Result<Builtin, String> {
+    pub(super) fn read_as(self, version: u32) -> Result<Builtin, String> {
+        if self.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(format!(
+                "a version {version} header names the least-cpu-loaded host selection, which format 12 added"
+            ));
+        }
         let mut builtin = Builtin::default()
             .with_host_selection(self.host_selection)
             .with_warm_choice(self.warm_choice)
@@ -175,6 +193,11 @@ impl BuiltinV11 {
         if builtin.autoscaler != crate::Autoscaler::Off || !builtin.autoscale_state.is_empty() {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold an autoscaler (format 12 added it)"
+            )));
+        }
+        if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"
             )));
         }
         Ok(BuiltinV11 {

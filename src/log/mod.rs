@@ -2891,6 +2891,123 @@ mod tests {
         assert_eq!(def.time_limit_us, 1);
     }
 
+    /// A run under `config` of one function defined by `def` (its image
+    /// registered first), invoked five times together: its log and trailer.
+    fn cpu_run(
+        format: LogFormat,
+        config: crate::Config,
+        def: impl Fn(crate::ImageId) -> FunctionDef,
+    ) -> (Vec<u8>, Trailer) {
+        let mut recorder = Recorder::new(
+            Vec::new(),
+            format,
+            config,
+            Builtin::default(),
+            DriverOptions::default(),
+        )
+        .unwrap();
+        let registered = recorder
+            .apply(&command_at(
+                0,
+                Command::RegisterImage {
+                    size_bytes: 10 * crate::MIB,
+                },
+            ))
+            .unwrap()
+            .to_vec();
+        let crate::EventKind::ImageRegistered { image, .. } = registered[0].kind else {
+            panic!("not an image registration: {registered:?}");
+        };
+        let events = recorder
+            .apply(&command_at(0, Command::RegisterFunction(def(image))))
+            .unwrap()
+            .to_vec();
+        let crate::EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+            panic!("not a function registration: {events:?}");
+        };
+        for _ in 0..5 {
+            recorder.apply(&invoke_at(0, function, 1_000_000)).unwrap();
+        }
+        recorder
+            .apply(&command_at(100_000_000, Command::Advance))
+            .unwrap();
+        let (_, trailer, bytes) = recorder.finish().unwrap();
+        (bytes, trailer)
+    }
+
+    /// Format 12 holds shared CPU (spec R85f) — the configuration's mode,
+    /// hosts' cores and speed, a function's demand — in both forms, and a
+    /// processor-sharing run replays to its digest; a version 11 header
+    /// refuses the mode and the hosts' figures, a version 11 input the
+    /// demand, each by name.
+    #[test]
+    fn shared_cpu_is_logged_from_format_12() {
+        let host = crate::HostSpec::default()
+            .with_cores_millis(2_000)
+            .with_speed_permille(1_500);
+        let shared = default_config(Pressure::Reject)
+            .with_hosts(host, 2)
+            .with_cpu(crate::Cpu::ProcessorSharing);
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let (bytes, trailer) = cpu_run(format, shared.clone(), |image| {
+                FunctionDef::new(image, 128 * crate::MIB, 60_000_000).with_cpu_millis(1_500)
+            });
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.header().config, shared);
+            let mut demands = Vec::new();
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(Input {
+                    command: Command::RegisterFunction(def),
+                    ..
+                }) = record
+                {
+                    demands.push(def.cpu_millis);
+                }
+            }
+            assert_eq!(demands, vec![1_500]);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            let header = LogReader::new(&bytes[..]).unwrap().header().clone();
+            let refused = LogWriter::with_version(Vec::new(), format, &header, 11)
+                .err()
+                .expect("a version 11 header took shared CPU")
+                .to_string();
+            assert!(refused.contains("cannot hold shared CPU"), "{refused}");
+            let mut cores_only = header.clone();
+            cores_only.config = cores_only.config.with_cpu(crate::Cpu::Dedicated);
+            let refused = LogWriter::with_version(Vec::new(), format, &cores_only, 11)
+                .err()
+                .expect("a version 11 header took a host's cores")
+                .to_string();
+            assert!(
+                refused.contains("2000 millicores at speed 1500"),
+                "{refused}"
+            );
+
+            // Dedicated CPU and default hosts, but a demand of 1,500.
+            let (bytes, _) = cpu_run(format, default_config(Pressure::Reject), |image| {
+                FunctionDef::new(image, 128 * crate::MIB, 60_000_000).with_cpu_millis(1_500)
+            });
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let header = reader.header().clone();
+            let mut v11 = LogWriter::with_version(Vec::new(), format, &header, 11).unwrap();
+            let mut refused = None;
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(input) = record {
+                    if let Err(error) = v11.write_input(&input) {
+                        refused = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("a version 11 writer took a CPU demand");
+            assert!(
+                refused.contains("CPU demand of 1500 millicores"),
+                "{refused}"
+            );
+        }
+    }
+
     /// The input layouts differ: a format 9 log's registration relabelled
     /// as format 8 does not decode (two bytes of absent costs are left
     /// over), and the same run written as format 8 replays to the same

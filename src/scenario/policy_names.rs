@@ -109,7 +109,7 @@ impl PolicyChoice {
 pub const HOST_SELECTION_NAMES: &str =
     "room-first, first-fit, best-fit, image-locality, round-robin, \
 least-loaded, random[:SEED], package-aware[:THRESHOLD_PERCENT] (80), home-invoker, \
-consistent-hashing[:EPSILON_PERCENT] (25)";
+consistent-hashing[:EPSILON_PERCENT] (25), least-cpu-loaded";
 /// Every keep-alive policy name, for help texts.
 pub const KEEP_ALIVE_NAMES: &str = "fixed[:SECONDS] (600), hybrid, greedy-dual";
 /// Every image eviction name, for help texts.
@@ -172,6 +172,7 @@ pub fn parse_host_selection(text: &str) -> Result<HostSelectionName, String> {
             load_threshold_percent: percent(parameter, 80, text)?,
         },
         ("home-invoker", None) => HostSelection::HomeInvoker,
+        ("least-cpu-loaded", None) => HostSelection::LeastCpuLoaded,
         ("consistent-hashing", _) => HostSelection::BoundedConsistentHashing {
             epsilon_percent: percent(parameter, 25, text)?,
         },
@@ -205,6 +206,7 @@ pub fn host_selection_name(rule: HostSelectionName) -> String {
             HostSelection::BoundedConsistentHashing { epsilon_percent } => {
                 format!("consistent-hashing:{epsilon_percent}")
             }
+            HostSelection::LeastCpuLoaded => "least-cpu-loaded".into(),
         },
     }
 }

@@ -847,8 +847,24 @@ pub(crate) fn unit_from(draw: u64) -> f64 {
 /// Inverse CDF of the exponential: `round(-mean · ln(u))`, `u` in `(0, 1]`.
 /// At most about `36.8 × mean` (for `u = 2^-53`).
 pub(crate) fn exponential_from(draw: u64, mean: u64) -> u64 {
-    let sample = -(mean as f64) * ln_portable(unit_from(draw));
-    sample.round() as u64
+    // `unit_from` is positive, normal and finite: no need for the checks.
+    let sample = -(mean as f64) * ln_of_normal(unit_from(draw));
+    round_to_u64(sample)
+}
+
+/// `x.round() as u64`, exactly (half away from zero, negatives and NaN to
+/// 0, saturating at `u64::MAX`), without the library call `f64::round` is
+/// on x86-64 without SSE4.1: the generator rounds six samples per
+/// invocation. Exact because `x - trunc(x)` is exact in IEEE-754 for
+/// `0 ≤ x < 2^64`, and is 0 from 2^52 up, where every float is whole.
+#[inline]
+pub(crate) fn round_to_u64(x: f64) -> u64 {
+    let whole = x as u64;
+    if x - whole as f64 >= 0.5 {
+        whole.saturating_add(1)
+    } else {
+        whole
+    }
 }
 
 /// Natural logarithm of a positive, normal `x`, computed with basic IEEE-754
@@ -858,6 +874,12 @@ pub(crate) fn ln_portable(x: f64) -> f64 {
     if !(x.is_finite() && x >= f64::MIN_POSITIVE) {
         return f64::NAN;
     }
+    ln_of_normal(x)
+}
+
+/// [`ln_portable`] of an `x` known to be positive, normal and finite.
+#[inline]
+fn ln_of_normal(x: f64) -> f64 {
     let bits = x.to_bits();
     let mut exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
     // The mantissa as a float in [1, 2), then moved to [√½, √2).
@@ -967,7 +989,7 @@ pub(crate) fn log_normal_from(draw: u64, median: u64, sigma_milli: u32) -> u64 {
     if sample.is_nan() || sample >= SAMPLE_MAX as f64 {
         return SAMPLE_MAX;
     }
-    sample.round() as u64
+    round_to_u64(sample)
 }
 
 /// A draw from a percentile table (checked by `check_table`): the draw's
@@ -1408,6 +1430,49 @@ mod tests {
         let sum: u64 = (0..n).map(|_| draws.exponential(1_000_000)).sum();
         let mean = sum / n;
         assert!((990_000..1_010_000).contains(&mean), "{mean}");
+    }
+
+    /// `round_to_u64` is `f64::round` then `as u64`, bit for bit, at the
+    /// edges (halves, the ends of exactness, saturation, NaN, negatives)
+    /// and on arbitrary floats.
+    #[test]
+    fn rounding_is_the_librarys() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.49999999999999994,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -0.7,
+            -1.5,
+            4_503_599_627_370_495.5,      // 2^52 - 0.5
+            4_503_599_627_370_496.0,      // 2^52
+            9_007_199_254_740_993.0,      // above 2^53
+            18_446_744_073_709_549_568.0, // the largest float below 2^64
+            18_446_744_073_709_551_616.0, // 2^64
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ];
+        for x in edges {
+            assert_eq!(round_to_u64(x), x.round() as u64, "{x}");
+        }
+        let mut draws = Draws::new(5);
+        for _ in 0..200_000 {
+            let bits = draws.next_u64();
+            // Arbitrary bit patterns, and samples of the generator's range.
+            for x in [
+                f64::from_bits(bits),
+                unit_from(bits) * 1e7,
+                unit_from(bits) * 3.0,
+            ] {
+                assert_eq!(round_to_u64(x), x.round() as u64, "{x:e}");
+            }
+        }
     }
 
     #[test]

@@ -59,6 +59,50 @@ pub fn least_loaded<V: HostView + ?Sized>(view: &V, request: &PlacementRequest) 
     best.map(|(host, _)| host)
 }
 
+/// `(cpu_demand_millis, cores_millis)`: the CPU load as a fraction (spec
+/// R85f); a host without facts counts as full.
+fn cpu_load<V: HostView + ?Sized>(view: &V, host: HostId) -> (u64, u64) {
+    match view.host(host) {
+        Some(facts) => (facts.cpu_demand_millis, facts.spec.cores_millis),
+        None => (1, 0),
+    }
+}
+
+/// Least CPU-loaded (spec R108): the fitting host with the least CPU
+/// demand per core, compared exactly (`demand_a × cores_b < demand_b ×
+/// cores_a`, in u128); ties by the least load per slot, then the lowest
+/// number — so a burst of placements before any code runs (every demand
+/// still 0) spreads as `LeastLoaded` would. A scan of every host: O(hosts)
+/// per placement (the host index does not order hosts by CPU load).
+pub fn least_cpu_loaded<V: HostView + ?Sized>(
+    view: &V,
+    request: &PlacementRequest,
+) -> Option<HostId> {
+    // (host, CPU load, load per slot), each load a fraction.
+    type Best = (HostId, (u64, u64), (u64, u64));
+    let mut best: Option<Best> = None;
+    for host in (0..view.host_count()).map(HostId) {
+        if !view.fits(host, request) {
+            continue;
+        }
+        let (cpu, load) = (cpu_load(view, host), load_per_slot(view, host));
+        let better = match best {
+            None => true,
+            Some((_, best_cpu, best_load)) => {
+                let (a, b) = (
+                    u128::from(cpu.0) * u128::from(best_cpu.1),
+                    u128::from(best_cpu.0) * u128::from(cpu.1),
+                );
+                a < b || (a == b && less_loaded(load, best_load))
+            }
+        };
+        if better {
+            best = Some((host, cpu, load));
+        }
+    }
+    best.map(|(host, _, _)| host)
+}
+
 /// Round robin: the first fitting host at or after the cursor, cyclically;
 /// the cursor then moves just past it. Unchanged when nothing fits.
 pub fn round_robin(
