@@ -209,6 +209,10 @@ impl Policies for Timed {
     fn bill(&self, usage: &Usage) -> u64 {
         self.inner.bill(usage)
     }
+
+    fn bill_container(&self, usage: &coldstart::ContainerUsage) -> Option<u64> {
+        self.inner.bill_container(usage)
+    }
 }
 
 /// A provider run by `rule` at `hosts` hosts, fed `warm_up` arrivals, the

@@ -108,11 +108,13 @@ impl SimfaasWindow {
         self.note_time(at_us);
         match event.kind {
             EventKind::Accepted { .. } => self.note_arrival(at_us),
-            EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
-                self.container_created(container, at_us)
-            }
+            EventKind::ColdStart { container, .. }
+            | EventKind::Prewarmed { container, .. }
+            | EventKind::FloorPlaced { container, .. } => self.container_created(container, at_us),
             EventKind::WarmStart { container, .. } => self.container_busy(container, at_us, true),
-            EventKind::ContainerIdle { container, .. } => {
+            // A Reserved floor container is idle, as the core counts it.
+            EventKind::ContainerIdle { container, .. }
+            | EventKind::ContainerReserved { container } => {
                 self.container_busy(container, at_us, false)
             }
             EventKind::ContainerRemoved {
@@ -316,13 +318,17 @@ impl Latencies {
             | EventKind::PlatformFailed { invocation, .. } => {
                 self.take_accepted(invocation);
             }
-            EventKind::ColdStart { container, .. } | EventKind::Prewarmed { container, .. } => {
+            EventKind::ColdStart { container, .. }
+            | EventKind::Prewarmed { container, .. }
+            | EventKind::FloorPlaced { container, .. } => {
                 self.simfaas.container_created(container, at_us)
             }
             EventKind::WarmStart { container, .. } => {
                 self.simfaas.container_busy(container, at_us, true)
             }
-            EventKind::ContainerIdle { container, .. } => {
+            // A Reserved floor container is idle, as the core counts it.
+            EventKind::ContainerIdle { container, .. }
+            | EventKind::ContainerReserved { container } => {
                 self.simfaas.container_busy(container, at_us, false)
             }
             EventKind::ContainerRemoved {
@@ -594,6 +600,18 @@ pub fn fields(
             "cost_picodollars",
             Value::from(u64::try_from(m.cost_picodollars).unwrap_or(u64::MAX)),
         ),
+        // The warm floors' provisioned time (spec R164), apart from the
+        // invocations' bills above.
+        (
+            "provisioned_cost",
+            Value::from(run.provisioned_cost_picodollars as f64 / PICODOLLARS_PER_DOLLAR),
+        ),
+        (
+            "provisioned_cost_picodollars",
+            Value::from(u64::try_from(run.provisioned_cost_picodollars).unwrap_or(u64::MAX)),
+        ),
+        ("floors_placed", Value::from(m.floors_placed)),
+        ("floor_warm_starts", Value::from(m.floor_warm_starts)),
         ("events", Value::from(run.events)),
         ("events_digest", Value::from(format!("{:016x}", run.digest))),
         ("steps", Value::from(run.steps)),
@@ -679,7 +697,7 @@ pub fn fields(
         // running container, or one still starting (0 at concurrency 1).
         ("joins_running", Value::from(m.joins_running)),
         ("joins_starting", Value::from(m.joins_starting)),
-        // The autoscaler (spec §30): ticks at which it acted, containers
+        // The autoscaler (spec §31): ticks at which it acted, containers
         // it pre-warmed (also in `prewarms`) and idle ones it removed.
         ("autoscale_decisions", Value::from(m.autoscale_decisions)),
         ("autoscale_prewarms", Value::from(m.autoscale_prewarms)),
@@ -714,7 +732,7 @@ pub enum ValueKind {
 pub fn kind_of(key: &str) -> ValueKind {
     match key {
         "events_digest" => ValueKind::Digest,
-        "cost" => ValueKind::Number,
+        "cost" | "provisioned_cost" => ValueKind::Number,
         "cold_start_ratio" | "simfaas_cold_start_prob" => ValueKind::Ratio,
         key if key.ends_with("_ratio") => ValueKind::Ratio,
         "avg_containers"
@@ -819,6 +837,7 @@ pub fn keys() -> Vec<&'static str> {
         events: 0,
         digest: 0,
         end_us: 0,
+        provisioned_cost_picodollars: 0,
     };
     fields(&Metrics::default(), &run, 0, &mut Latencies::new())
         .into_iter()

@@ -162,6 +162,8 @@ fn default_functions() -> Vec<FunctionSpec> {
                 scratch_bytes: scratch_mib * MIB,
                 time_limit_us: limit_s * 1_000_000,
                 concurrency: 1,
+                cpu_millis: 1_000,
+                min_scale: 0,
                 weight,
                 clone_mean_us: 50_000,
                 build_mean_us: 150_000,
@@ -348,6 +350,7 @@ fn run<W: std::io::Write>(
                 events: driver.events_count(),
                 digest: driver.digest(),
                 end_us: driver.provider().now_us(),
+                provisioned_cost_picodollars: driver.provider().provisioned_cost_picodollars(),
             };
             Ok((report, driver.provider().metrics().clone()))
         }

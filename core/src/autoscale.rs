@@ -1,4 +1,4 @@
-//! The autoscaler's side of the core (spec §30): each function's observed
+//! The autoscaler's side of the core (spec §31): each function's observed
 //! concurrency, kept exactly as an integral of its unended invocations
 //! over time (O(1) per change), the periodic reconcile timer, and acting on
 //! a policy's desired container count through the pre-warm and unload
@@ -13,7 +13,7 @@ use crate::policy::{Policies, ScaleDecision, ScaleFacts};
 use crate::state::{bug, ContainerState, Core, Timer};
 use serde::{Deserialize, Serialize};
 
-/// A function's observed concurrency (R158a).
+/// A function's observed concurrency (R166).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Demand {
     /// Its unended invocations now.
@@ -34,7 +34,7 @@ impl Demand {
     }
 }
 
-/// The reconcile timer's state (R159).
+/// The reconcile timer's state (R167).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Reconcile {
     /// Whether a `Reconcile` timer is pending.
@@ -44,7 +44,7 @@ pub(crate) struct Reconcile {
 }
 
 impl Core {
-    /// R158a: an invocation of `function` was accepted (`+1`) or ended.
+    /// R166: an invocation of `function` was accepted (`+1`) or ended.
     pub(crate) fn demand_changed(&mut self, function: FunctionId, accepted: bool) {
         let now_us = self.now_us;
         let f = self
@@ -63,7 +63,7 @@ impl Core {
         }
     }
 
-    /// R159: schedules the next tick, at the next multiple of the period
+    /// R167: schedules the next tick, at the next multiple of the period
     /// after now, if the configuration has a period and none is pending.
     pub(crate) fn arm_reconcile(&mut self) {
         let Some(tick_us) = self.config.autoscale_tick_us else {
@@ -77,8 +77,8 @@ impl Core {
         self.reconcile.armed = true;
     }
 
-    /// R160: the reconcile tick. Every function, in id order, is asked for
-    /// its desired count, which is acted on at once (R161); then the next
+    /// R168: the reconcile tick. Every function, in id order, is asked for
+    /// its desired count, which is acted on at once (R169); then the next
     /// tick is armed if the policy answered for a function and any other
     /// timer is pending.
     pub(crate) fn on_reconcile<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
@@ -115,7 +115,7 @@ impl Core {
                 self.scale_to(policies, function, decision, out);
             }
         }
-        // R160.3: on while the policy has an opinion and anything else is
+        // R168.3: on while the policy has an opinion and anything else is
         // scheduled (a provider with nothing pending but this tick cannot
         // change without an input).
         if opinions && self.timers.len() > 0 {
@@ -123,10 +123,10 @@ impl Core {
         }
     }
 
-    /// R161: acts on a desired count for `function`: pre-warms the
+    /// R169: acts on a desired count for `function`: pre-warms the
     /// difference when it has fewer live containers, unloads idle ones
     /// beyond it when it has more. The one place a desired count is acted
-    /// on (a floor such as a minimum scale belongs here).
+    /// on; the count is never below the function's `min_scale`.
     pub(crate) fn scale_to<P: Policies>(
         &mut self,
         policies: &mut P,
@@ -134,12 +134,13 @@ impl Core {
         decision: ScaleDecision,
         out: &mut Events,
     ) {
-        let containers = self
+        let f = self
             .functions
             .get(function)
-            .unwrap_or_else(|| bug("scaling unknown function"))
-            .containers;
-        let desired = decision.containers;
+            .unwrap_or_else(|| bug("scaling unknown function"));
+        // Never below the function's minimum scale (R169.1): the floor is
+        // held by `top_up` (R161), not by the autoscaler.
+        let (containers, desired) = (f.containers, decision.containers.max(f.min_scale));
         if desired == containers {
             return;
         }
@@ -162,7 +163,10 @@ impl Core {
         } else {
             let mut removed = false;
             for _ in desired..containers {
-                // The idle container a warm start would take last goes first.
+                // The idle container a warm start would take last goes
+                // first. Floor containers are never taken: idle, they are
+                // Reserved, in the function's `reserved` set and not in its
+                // `idle` set (R163.2).
                 let Some(&(_, _, container)) =
                     self.functions.get(function).and_then(|f| f.idle.last())
                 else {
@@ -178,7 +182,7 @@ impl Core {
         }
     }
 
-    /// R161.2: one pre-warm for the autoscaler, placed as a due pre-warm is
+    /// R169.2: one pre-warm for the autoscaler, placed as a due pre-warm is
     /// (R156 steps 2–5) unless invocations wait or no container id is
     /// free. Returns whether a container was placed.
     fn autoscale_prewarm<P: Policies>(

@@ -79,7 +79,7 @@ pub struct Config {
     /// start and end on the link).
     #[serde(default)]
     pub bandwidth: Bandwidth,
-    /// The autoscaler's reconcile period (µs, spec R159): `Some(t)` fires
+    /// The autoscaler's reconcile period (µs, spec R167): `Some(t)` fires
     /// a `Reconcile` timer at every multiple of `t` from the first
     /// invocation or container on, while the policy answers and any other
     /// timer is pending, and asks the policy's
@@ -557,7 +557,7 @@ impl Config {
     }
 
     /// This autoscaler reconcile period (µs; `None`: no autoscaler timer,
-    /// spec R159), in place of the one there was.
+    /// spec R167), in place of the one there was.
     pub fn with_autoscale_tick_us(mut self, autoscale_tick_us: Option<u64>) -> Config {
         self.autoscale_tick_us = autoscale_tick_us;
         self

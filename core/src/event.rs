@@ -349,7 +349,7 @@ pub enum EventKind {
         image: ImageSource,
     },
     /// At a reconcile tick the autoscaler wanted `desired` live containers
-    /// of the function, which had `containers` (spec R161): the difference
+    /// of the function, which had `containers` (spec R169): the difference
     /// is pre-warmed (`Prewarmed` or `PrewarmSkipped` follow), or idle
     /// containers beyond it are removed (`ContainerRemoved { cause:
     /// ScaledDown }` follow, as many as are idle). Emitted only when the
@@ -363,12 +363,53 @@ pub enum EventKind {
         desired: u32,
     },
     /// A pre-warm that was due now (planned, or for the autoscaler) did
-    /// not place a container (spec R156, R161).
+    /// not place a container (spec R156, R169).
     PrewarmSkipped {
         /// The function whose pre-warm was skipped.
         function: FunctionId,
         /// Why.
         reason: PrewarmSkip,
+    },
+    /// The container just removed (`ContainerRemoved` just before) was
+    /// billed for its time as an instance, by a policy that bills
+    /// containers (Cloud Run's models, spec R104b); never under Lambda's.
+    ContainerBilled {
+        /// The container billed.
+        container: ContainerId,
+        /// Its function.
+        function: FunctionId,
+        /// What the billing policy charged, in picodollars (spec R104b).
+        cost_picodollars: u64,
+    },
+    /// A container is placed to hold the function's warm floor (spec R162),
+    /// with no invocation: it goes `Reserved` once ready. Any evictions
+    /// made for room come just before it.
+    FloorPlaced {
+        /// The function whose floor it holds.
+        function: FunctionId,
+        /// The new container's id.
+        container: ContainerId,
+        /// The host the policy chose.
+        host: HostId,
+        /// Where its image was found.
+        image: ImageSource,
+    },
+    /// The function's floor could not be brought up to its target now
+    /// (spec R161); it is tried again at the next `DRAIN` or `HostDown`.
+    FloorShort {
+        /// The function.
+        function: FunctionId,
+        /// How many floor containers it still lacks.
+        missing: u32,
+        /// Why the next placement failed (`QueueWaiting`, `NoHost` or
+        /// `Refused`).
+        reason: PrewarmSkip,
+    },
+    /// A floor container is idle and held (spec R163): it never expires and
+    /// is never evicted; the function's invocations take it first.
+    ContainerReserved {
+        /// The floor container.
+        container: ContainerId,
     },
 }
 
@@ -462,7 +503,7 @@ pub enum RemovalCause {
     /// planned a pre-warm instead of keeping it (spec R155).
     Unloaded,
     /// Removed while idle because the autoscaler wanted fewer containers
-    /// of its function (spec R161).
+    /// of its function (spec R169).
     ScaledDown,
 }
 
@@ -492,3 +533,19 @@ impl core::fmt::Display for DecisionError {
 }
 
 impl std::error::Error for DecisionError {}
+
+#[cfg(test)]
+mod tests {
+    use super::DecisionError;
+
+    /// The reasons read as the findings and log lines quote them.
+    #[test]
+    fn decision_errors_read_in_words() {
+        assert_eq!(DecisionError::UnknownHost.to_string(), "no such host");
+        assert_eq!(
+            DecisionError::NoRoom.to_string(),
+            "the host cannot make room, even by evicting"
+        );
+        assert_eq!(DecisionError::HostDown.to_string(), "the host is down");
+    }
+}

@@ -125,6 +125,11 @@ impl Core {
                     self.cancel_timer(Timer::ContainerReady { container });
                     self.remove_busy(policies, container, RemovalCause::HostLost, out);
                 }
+                // An idle floor container: held as busy by its host (R163.5).
+                ContainerState::Reserved { .. } => {
+                    self.take_reserved(container);
+                    self.remove_busy(policies, container, RemovalCause::HostLost, out);
+                }
             }
         }
         let arriving: Vec<ImageId> = self.hosts[host.index()]
@@ -163,6 +168,8 @@ impl Core {
             self.drop_arriving_copy(host, image);
         }
         self.start_pending_downloads(policies, out);
+        // The floor containers lost here are placed again elsewhere (R161).
+        self.replenish(policies, out);
     }
 
     /// R142: the host comes back.

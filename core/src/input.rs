@@ -103,6 +103,15 @@ pub struct FunctionDef {
     /// and JSON written before it existed, where it reads as 1.
     #[serde(default = "one")]
     pub concurrency: u32,
+    /// How many of its containers are kept warm at all times (spec
+    /// R159–R165): Lambda's provisioned concurrency, Knative's `minScale`.
+    /// They are placed like pre-warms at registration (or as soon as room
+    /// allows), never expire and are never evicted, and are replaced when a
+    /// fault or a failure removes one. 0, the default, keeps none. At most
+    /// `limits::MIN_SCALE_MAX`. Absent from logs and JSON written before it
+    /// existed, where it reads as 0.
+    #[serde(default)]
+    pub min_scale: u32,
     /// The CPU each of its running invocations demands, in millicores
     /// (1,000 per core; the default is one core): under
     /// [`Cpu::ProcessorSharing`](crate::Cpu::ProcessorSharing) the demand of
@@ -137,6 +146,7 @@ impl FunctionDef {
             cold_start_us: None,
             warm_start_us: None,
             concurrency: 1,
+            min_scale: 0,
             cpu_millis: DEFAULT_CPU_MILLIS,
         }
     }
@@ -170,6 +180,14 @@ impl FunctionDef {
     #[must_use]
     pub fn with_concurrency(mut self, concurrency: u32) -> Self {
         self.concurrency = concurrency;
+        self
+    }
+
+    /// The same, keeping `min_scale` containers warm at all times (spec
+    /// R159).
+    #[must_use]
+    pub fn with_min_scale(mut self, min_scale: u32) -> Self {
+        self.min_scale = min_scale;
         self
     }
 

@@ -58,6 +58,39 @@ impl<P> Provider<P> {
     }
 }
 
+impl<P: crate::policy::Policies> Provider<P> {
+    /// Checks that every function's warm floor is held as far as the spec
+    /// says it must be (R161): a short function either waits behind a
+    /// non-empty queue, or fits on no host. It holds after every step for a
+    /// policy that places whenever a host fits (every built-in one); a
+    /// policy that declines although a host fits may leave a floor short,
+    /// which is not a bug in coldstart. O(short functions × hosts).
+    pub fn check_floor_held(&self) -> Result<(), Violation> {
+        let core = &self.core;
+        if !core.queue.is_empty() {
+            return Ok(());
+        }
+        for &function in &core.short {
+            let request = core.request_for(function, None);
+            let fitting = core.hosts.iter().position(|h| h.fits(&request));
+            ensure!(
+                fitting.is_none(),
+                "{function}'s floor is short with an empty queue, yet host#{} fits it",
+                fitting.unwrap_or(0)
+            );
+        }
+        Ok(())
+    }
+
+    /// What the warm floors held so far cost (picodollars, spec R164): the
+    /// policy's price of `Metrics::floor_byte_us`. Not part of
+    /// `Metrics::cost_picodollars`, which sums the invocations' bills.
+    pub fn provisioned_cost_picodollars(&self) -> u128 {
+        self.policies
+            .provisioned_cost_picodollars(self.core.metrics.floor_byte_us)
+    }
+}
+
 fn check_time(core: &Core) -> Result<(), Violation> {
     if let Some(((due, _), _)) = core.timers.next() {
         ensure!(
@@ -77,6 +110,8 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
     let mut tallies: Vec<HostTally> = core.hosts.iter().map(|_| HostTally::default()).collect();
     let timers: BTreeMap<TimerKey, Timer> = core.timers.sorted().into_iter().collect();
     let (mut busy_now, mut idle_now) = (0u64, 0u64);
+    let (mut reserved_now, mut floor_now, mut floor_bytes_now) = (0u64, 0u64, 0u64);
+    let mut floors: BTreeMap<crate::ids::FunctionId, u32> = BTreeMap::new();
     for (id, c) in core.containers.iter() {
         let Some(t) = tallies.get_mut(c.host.index()) else {
             return Err(Violation(format!("{id} is on unknown {}", c.host)));
@@ -96,6 +131,7 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 expiry,
                 warm_key,
                 evict_key,
+                ..
             } => {
                 idle_now += 1;
                 t.idle += 1;
@@ -162,6 +198,33 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 );
                 check_image_wait(id, c.state, copy)?;
             }
+            // An idle floor container: idle for the gauges, busy for its
+            // host (R160).
+            ContainerState::Reserved { warm_key } => {
+                idle_now += 1;
+                reserved_now += 1;
+                t.busy += 1;
+                *t.pins_busy.entry(c.image).or_default() += 1;
+                ensure!(c.floor, "reserved {id} is not a floor container");
+                ensure!(
+                    copy.is_some_and(|copy| !copy.arriving),
+                    "reserved {id}'s image is not on its host"
+                );
+                let f = core.functions.get(c.function);
+                ensure!(
+                    f.is_some_and(|f| f.reserved.contains(&(warm_key.0, warm_key.1, id))),
+                    "reserved {id} missing from its function's reserved set"
+                );
+                ensure!(
+                    c.joined.is_empty() && c.join_key.is_none() && !c.retiring,
+                    "reserved {id} holds invocations, is joinable or retiring"
+                );
+            }
+        }
+        if c.floor {
+            floor_now += 1;
+            floor_bytes_now += c.memory_bytes;
+            *floors.entry(c.function).or_default() += 1;
         }
         if let ContainerState::Idle { .. } = c.state {
             ensure!(
@@ -181,6 +244,15 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
         m.idle_containers_now == idle_now,
         "idle container gauge {} != {idle_now}",
         m.idle_containers_now
+    );
+    ensure!(
+        m.reserved_containers_now == reserved_now
+            && m.floor_containers_now == floor_now
+            && m.floor_memory_bytes_now == floor_bytes_now,
+        "floor gauges ({}, {}, {} bytes) != ({reserved_now}, {floor_now}, {floor_bytes_now} bytes)",
+        m.reserved_containers_now,
+        m.floor_containers_now,
+        m.floor_memory_bytes_now
     );
     ensure!(
         m.containers_now == busy_now + idle_now,
@@ -244,6 +316,27 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 "{fid}'s joinable set holds {c} at a key it does not have"
             );
         }
+        let floor = floors.get(&fid).copied().unwrap_or(0);
+        ensure!(
+            f.floor == floor && floor <= f.min_scale,
+            "{fid} counts {} floor containers, has {floor}, min_scale {}",
+            f.floor,
+            f.min_scale
+        );
+        ensure!(
+            core.short.contains(&fid) == (floor < f.min_scale),
+            "{fid} is short: {}, with {floor} of {} floor containers",
+            core.short.contains(&fid),
+            f.min_scale
+        );
+        for &(_, _, c) in &f.reserved {
+            ensure!(
+                core.containers.get(c).is_some_and(
+                    |c| c.function == fid && matches!(c.state, ContainerState::Reserved { .. })
+                ),
+                "{fid}'s reserved set holds {c}, not a reserved container of it"
+            );
+        }
         for &(_, _, c) in &f.idle {
             ensure!(
                 core.containers
@@ -252,6 +345,12 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
                 "function idle set holds non-idle {c}"
             );
         }
+    }
+    for &fid in &core.short {
+        ensure!(
+            core.functions.contains(fid),
+            "unknown {fid} is in the short set"
+        );
     }
     Ok(tallies)
 }

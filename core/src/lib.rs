@@ -137,7 +137,7 @@ mod storage;
 mod timers;
 
 pub use applied::{Applied, Created, InputTiming, Refused};
-pub use billing::{LambdaPrices, Usage};
+pub use billing::{Billing, CloudRunPrices, ContainerUsage, LambdaPrices, Usage};
 pub use client::{ClientError, Finished, InvocationState, WaitError};
 pub use config::{
     Bandwidth, Config, ConfigError, Cpu, HostSpec, MainStorageSpec, Pressure, Retry, GIB, MIB,

@@ -21,6 +21,9 @@ pub const SLOTS_MAX: u32 = 1 << 20;
 /// The most invocations a function may let one container run at once
 /// (`FunctionDef::concurrency`; Cloud Run's maximum is 1000).
 pub const CONCURRENCY_MAX: u32 = 1000;
+/// The most containers a function may keep warm at all times
+/// (`FunctionDef::min_scale`, spec R159).
+pub const MIN_SCALE_MAX: u32 = 1000;
 /// The most cores a host may have, in millicores (`HostSpec::cores_millis`):
 /// a thousand cores.
 pub const CORES_MILLIS_MAX: u64 = 1_000_000;

@@ -111,7 +111,8 @@ pub struct Metrics {
     /// `PrewarmSkip::Refused`.
     pub decisions_refused: u64,
     /// The total billed, in picodollars: the sum of the costs of every
-    /// `Completed`, `Failed` and `TimedOut` event (spec R89).
+    /// `Completed`, `Failed`, `TimedOut` and `ContainerBilled` event (spec
+    /// R89, R104b).
     pub cost_picodollars: u128,
 
     /// Hosts that went down: one per `HostDown` event (spec R141).
@@ -159,7 +160,7 @@ pub struct Metrics {
     pub prewarm_warm_starts: u64,
     /// Reconcile ticks at which the autoscaler's answer for a function
     /// differed from its live containers: one per `Scaled` event (spec
-    /// R161).
+    /// R169).
     #[serde(default)]
     pub autoscale_decisions: u64,
     /// Pre-warms placed for the autoscaler (also counted in `prewarms`).
@@ -177,6 +178,15 @@ pub struct Metrics {
     /// (also counted in `warm_starts`, spec R57b).
     #[serde(default)]
     pub joins_starting: u64,
+    /// Floor containers placed (`FloorPlaced`, spec R162).
+    #[serde(default)]
+    pub floors_placed: u64,
+    /// Floor top-ups that stopped short (`FloorShort`, spec R161).
+    #[serde(default)]
+    pub floor_shorts: u64,
+    /// Warm starts (joins included) on a floor container (spec R163).
+    #[serde(default)]
+    pub floor_warm_starts: u64,
 
     /// Invocations waiting in the queue now. Every accepted invocation
     /// counts here from `Accepted` until it starts or is rejected, within
@@ -192,6 +202,16 @@ pub struct Metrics {
     pub busy_containers_now: u64,
     /// Idle (warm) containers.
     pub idle_containers_now: u64,
+    /// Idle floor containers now (`Reserved`, spec R163); counted in
+    /// `idle_containers_now` too.
+    #[serde(default)]
+    pub reserved_containers_now: u64,
+    /// Live floor containers now, in any state (spec R160).
+    #[serde(default)]
+    pub floor_containers_now: u64,
+    /// The memory of the live floor containers now (bytes, spec R164).
+    #[serde(default)]
+    pub floor_memory_bytes_now: u64,
     /// Invocations waiting for their retry to be due (between `Retrying`
     /// and its `at_us`).
     pub retrying_now: u64,
@@ -210,6 +230,10 @@ pub struct Metrics {
     /// divided by `queued_total`, the mean time each stay in the queue has
     /// lasted so far.
     pub queued_us: u128,
+    /// `floor_memory_bytes_now` integrated over time (bytes × µs): what the
+    /// floor's provisioned time is billed by (spec R164).
+    #[serde(default)]
+    pub floor_byte_us: u128,
 }
 
 /// The totals are methods, not fields, on purpose: each is a sum of fields

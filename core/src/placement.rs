@@ -131,7 +131,7 @@ impl Core {
 
     /// The placement request for a container of `function`: for an
     /// invocation, or for a pre-warm (`None`).
-    fn request_for(
+    pub(crate) fn request_for(
         &self,
         function_id: FunctionId,
         invocation: Option<InvocationId>,
@@ -168,9 +168,13 @@ impl Core {
             .invocations
             .get(invocation)
             .map_or_else(|| bug("unknown invocation"), |i| i.function);
+        // Floor containers serve first (R163.3), then on-demand idle ones.
         let (warm, join) = self.functions.get(function).map_or_else(
             || bug("unknown function"),
-            |f| (f.idle.first().copied(), f.joinable.first().copied()),
+            |f| {
+                let idle = f.reserved.first().or(f.idle.first()).copied();
+                (idle, f.joinable.first().copied())
+            },
         );
         match (warm, join) {
             (Some((_, _, idle)), Some((_, _, busy))) => {
@@ -251,7 +255,7 @@ impl Core {
             .prewarm
             .take()
             .unwrap_or_else(|| bug("pre-warm timer without a planned pre-warm"));
-        let skip = if f.idle.first().is_some() {
+        let skip = if f.idle.first().is_some() || f.reserved.first().is_some() {
             Some(PrewarmSkip::AlreadyWarm)
         } else if !self.queue.is_empty() {
             Some(PrewarmSkip::QueueWaiting)
@@ -317,6 +321,109 @@ impl Core {
         self.emit(out, EventKind::PrewarmSkipped { function, reason });
     }
 
+    /// Brings `function` up to `target` warm containers of its floor
+    /// (R161): places floor containers until it has that many, or one
+    /// cannot be placed (`FloorShort`). The floor's own target is the
+    /// function's `min_scale`; a scaler may ask for more.
+    pub(crate) fn top_up<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        function: FunctionId,
+        target: u32,
+        out: &mut Events,
+    ) {
+        loop {
+            let floor = self
+                .functions
+                .get(function)
+                .map_or_else(|| bug("topping up unknown function"), |f| f.floor);
+            if floor >= target {
+                return;
+            }
+            if let Err(reason) = self.place_floor(policies, function, out) {
+                self.metrics.floor_shorts += 1;
+                self.emit(
+                    out,
+                    EventKind::FloorShort {
+                        function,
+                        missing: target - floor,
+                        reason,
+                    },
+                );
+                return;
+            }
+        }
+    }
+
+    /// R161's `REPLENISH`: with an empty queue, every short function is
+    /// topped up to its floor, in function order. Nothing with a non-empty
+    /// queue, or when no floor is short.
+    pub(crate) fn replenish<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
+        if self.short.is_empty() || !self.queue.is_empty() {
+            return;
+        }
+        let short: Vec<FunctionId> = self.short.iter().copied().collect();
+        for function in short {
+            let min_scale = self
+                .functions
+                .get(function)
+                .map_or_else(|| bug("short unknown function"), |f| f.min_scale);
+            self.top_up(policies, function, min_scale, out);
+        }
+    }
+
+    /// Places one floor container of `function` on the host the policy
+    /// picks (R162), or says why not.
+    fn place_floor<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        function: FunctionId,
+        out: &mut Events,
+    ) -> Result<(), PrewarmSkip> {
+        if !self.queue.is_empty() {
+            return Err(PrewarmSkip::QueueWaiting);
+        }
+        if !self.containers.has_room() {
+            return Err(PrewarmSkip::NoHost);
+        }
+        let request = self.request_for(function, None);
+        self.hosts.refresh();
+        let Some(host) = policies.select_host(&*self, &request) else {
+            return Err(PrewarmSkip::NoHost);
+        };
+        if let Some(reason) = self.check_decision(host, &request) {
+            self.metrics.decisions_refused += 1;
+            return Err(PrewarmSkip::Refused { host, reason });
+        }
+        let initial = ContainerState::PrewarmPreparing { keep_alive_us: 0 };
+        let (container, source) = self.place(policies, host, &request, initial, out);
+        if let Some(c) = self.containers.get_mut(container) {
+            c.floor = true;
+        }
+        let f = self
+            .functions
+            .get_mut(function)
+            .unwrap_or_else(|| bug("unknown function"));
+        f.floor += 1;
+        if f.floor >= f.min_scale {
+            self.short.remove(&function);
+        }
+        self.metrics.floor_containers_now += 1;
+        self.metrics.floor_memory_bytes_now += request.memory_bytes;
+        self.metrics.floors_placed += 1;
+        self.emit(
+            out,
+            EventKind::FloorPlaced {
+                function,
+                container,
+                host,
+                image: source,
+            },
+        );
+        self.fetch_image(policies, container, host, request.image, source, out);
+        Ok(())
+    }
+
     fn warm_start<P: Policies>(
         &mut self,
         policies: &mut P,
@@ -325,9 +432,20 @@ impl Core {
         out: &mut Events,
     ) {
         let now_us = self.now_us;
-        let (host, image) = self.take_idle(container);
-        // Only a pre-warmed container goes idle before its first use.
-        if self.containers.get(container).is_some_and(|c| c.uses == 0) {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("warm start on unknown container"));
+        let (floor, first_use) = (c.floor, c.uses == 0);
+        let (host, image) = if floor {
+            self.take_reserved(container)
+        } else {
+            self.take_idle(container)
+        };
+        if floor {
+            self.metrics.floor_warm_starts += 1;
+        } else if first_use {
+            // Only a pre-warmed container goes idle before its first use.
             self.metrics.prewarm_warm_starts += 1;
         }
         let due = self.now_us + self.start_costs_of(container).1;
@@ -336,8 +454,11 @@ impl Core {
             c.state = ContainerState::Starting { invocation };
         }
         self.update_host_image(policies, host, image, |copy| {
-            copy.pins_idle -= 1;
-            copy.pins_busy += 1;
+            if !floor {
+                // A floor container pins its copy as busy while reserved.
+                copy.pins_idle -= 1;
+                copy.pins_busy += 1;
+            }
             copy.last_used_us = now_us;
             copy.uses += 1;
         });
@@ -378,6 +499,9 @@ impl Core {
             .unwrap_or_else(|| bug("joining unknown container"));
         c.joined.push(invocation);
         let (host, ready) = (c.host, matches!(c.state, ContainerState::Busy { .. }));
+        if c.floor {
+            self.metrics.floor_warm_starts += 1;
+        }
         self.metrics.warm_starts += 1;
         let state = if ready {
             self.metrics.joins_running += 1;
@@ -512,6 +636,27 @@ impl Core {
         (host, image)
     }
 
+    /// Takes a Reserved floor container out of its function's reserved set
+    /// (R163.3); its host already counts it as busy. Returns its host and
+    /// image.
+    pub(crate) fn take_reserved(&mut self, container: ContainerId) -> (HostId, ImageId) {
+        let c = self
+            .containers
+            .get(container)
+            .unwrap_or_else(|| bug("unknown reserved container"));
+        let ContainerState::Reserved { warm_key } = c.state else {
+            bug("a reserved-only operation on a container that is not reserved");
+        };
+        let (host, image, function) = (c.host, c.image, c.function);
+        if let Some(f) = self.functions.get_mut(function) {
+            f.reserved.remove(&(warm_key.0, warm_key.1, container));
+        }
+        self.metrics.reserved_containers_now -= 1;
+        self.metrics.idle_containers_now -= 1;
+        self.metrics.busy_containers_now += 1;
+        (host, image)
+    }
+
     /// Takes an idle container out of its function's and its host's idle
     /// sets, cancels its keep-alive timer (if it has not fired) and removes
     /// it from the idle totals. Its state is left for the caller to set.
@@ -524,10 +669,12 @@ impl Core {
             expiry,
             warm_key,
             evict_key,
+            since_us,
         } = c.state
         else {
             bug("an idle-only operation on a container that is not idle");
         };
+        let idle_spell_us = self.now_us - since_us;
         let (host, function) = (c.host, c.function);
         let (memory, scratch) = (c.memory_bytes, c.scratch_bytes);
         // An expiring container's timer has already fired; otherwise it is
@@ -542,6 +689,9 @@ impl Core {
         h.idle_ram_bytes -= memory;
         h.idle_scratch_bytes -= scratch;
         self.metrics.idle_containers_now -= 1;
+        if let Some(c) = self.containers.get_mut(container) {
+            c.idle_us += idle_spell_us;
+        }
     }
 
     /// The invocation has a container now; a pre-warm planned for its
@@ -692,6 +842,9 @@ impl Core {
                 retiring: false,
                 join_key: None,
                 started: false,
+                started_at_us: None,
+                idle_us: 0,
+                floor: false,
             })
             .unwrap_or_else(|_| bug("container arena full"));
         let h = &mut self.hosts[host.index()];
@@ -777,10 +930,12 @@ impl Core {
 
     /// The container's image is on its host: the cold-start overhead begins.
     pub(crate) fn begin_cold_overhead(&mut self, container: ContainerId) {
+        let now_us = self.now_us;
         let c = self
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("unknown container"));
+        c.started_at_us = Some(now_us);
         let cold_start_us = self.functions.get(c.function).map_or_else(
             || bug("a container of an unknown function"),
             |f| f.cold_start_us,

@@ -8,7 +8,7 @@
 //! provider's sequence number drawn when the candidate entered the set. Any
 //! `u64` is a valid priority, and each choice costs O(log n).
 
-use crate::billing::{LambdaPrices, Usage};
+use crate::billing::{Billing, ContainerUsage, LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
@@ -304,7 +304,7 @@ pub struct DiskFacts {
 }
 
 /// What an autoscaler is told about one function at a reconcile tick (spec
-/// R160).
+/// R168).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScaleFacts {
     /// The function.
@@ -314,7 +314,7 @@ pub struct ScaleFacts {
     /// The reconcile period (`Config::autoscale_tick_us`).
     pub tick_us: u64,
     /// The time since the previous tick (µs): `tick_us`, or a multiple of
-    /// it after a spell with no other timer pending (R160.3); from 0 for
+    /// it after a spell with no other timer pending (R168.3); from 0 for
     /// the first tick.
     pub interval_us: u64,
     /// The integral over that interval of the function's unended
@@ -338,7 +338,7 @@ pub struct ScaleFacts {
     pub idle_containers: u32,
 }
 
-/// An autoscaler's answer for one function (spec R161).
+/// An autoscaler's answer for one function (spec R169).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScaleDecision {
     /// The live containers the function should have. More than it has:
@@ -441,7 +441,7 @@ pub trait Policies: Clone {
         LambdaPrices::default().cost_picodollars(usage)
     }
 
-    /// The autoscaler (spec R160, R161): asked at every reconcile tick
+    /// The autoscaler (spec R168, R169): asked at every reconcile tick
     /// (only with `Config::autoscale_tick_us` set), for every function in
     /// id order, how many live containers it should have; the core
     /// pre-warms or unloads toward the answer. Default: `None`, no
@@ -449,6 +449,22 @@ pub trait Policies: Clone {
     fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
         let _ = facts;
         None
+    }
+    /// The cost of a container instance's time, in picodollars, asked when
+    /// the container is removed (R104b), or `None` if containers are not
+    /// billed; `Some` emits a `ContainerBilled` event. Default: `None`
+    /// (Lambda bills invocations only).
+    fn bill_container(&self, usage: &ContainerUsage) -> Option<u64> {
+        let _ = usage;
+        None
+    }
+
+    /// What holding floor containers for `floor_byte_us` (memory bytes ×
+    /// µs, `Metrics::floor_byte_us`) costs, in picodollars (spec R164);
+    /// asked by `Provider::provisioned_cost_picodollars`, never by a step.
+    /// Default: AWS Lambda's provisioned-concurrency price.
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        LambdaPrices::default().provisioned_cost_picodollars(floor_byte_us)
     }
 }
 
@@ -610,7 +626,7 @@ impl KeepAlivePolicy {
     ];
 }
 
-/// The autoscaler built in (spec R162). Its answers are asked only when
+/// The autoscaler built in (spec R170). Its answers are asked only when
 /// the configuration has a reconcile period (`Config::autoscale_tick_us`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -652,7 +668,7 @@ pub struct Builtin {
     /// How long an idle container stays warm (µs) under the fixed
     /// keep-alive, and the bound under greedy-dual.
     pub keep_alive_us: u64,
-    /// The price sheet invocations are billed by.
+    /// The price sheet invocations are billed by under `Billing::Lambda`.
     pub prices: LambdaPrices,
     /// How long idle containers stay, and which is evicted first.
     #[serde(default)]
@@ -673,6 +689,10 @@ pub struct Builtin {
     /// (`PolicyState::default()`) and evolves only through policy calls.
     #[serde(default)]
     pub state: PolicyState,
+    /// Which price model bills (spec R104b): Lambda's per invocation (by
+    /// `prices`, the default) or Cloud Run's per container instance.
+    #[serde(default)]
+    pub billing: Billing,
 }
 
 /// The state of the built-in policies: explicit, serialized with the
@@ -739,6 +759,7 @@ impl Default for Builtin {
             autoscaler: Autoscaler::Off,
             autoscale_state: KpaState::default(),
             state: PolicyState::default(),
+            billing: Billing::Lambda,
         }
     }
 }
@@ -765,6 +786,12 @@ impl Builtin {
     /// This price sheet, in place of the one there was.
     pub fn with_prices(mut self, prices: LambdaPrices) -> Builtin {
         self.prices = prices;
+        self
+    }
+
+    /// This billing model, in place of the one there was.
+    pub fn with_billing(mut self, billing: Billing) -> Builtin {
+        self.billing = billing;
         self
     }
 
@@ -919,7 +946,16 @@ impl Policies for Builtin {
     }
 
     fn bill(&self, usage: &Usage) -> u64 {
-        self.prices.cost_picodollars(usage)
+        self.billing
+            .invocation_cost_picodollars(&self.prices, usage)
+    }
+
+    fn bill_container(&self, usage: &ContainerUsage) -> Option<u64> {
+        self.billing.container_cost_picodollars(usage)
+    }
+
+    fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
+        self.prices.provisioned_cost_picodollars(floor_byte_us)
     }
 
     fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {

@@ -37,6 +37,10 @@ pub(crate) struct Core {
     pub timers: Timers,
     /// Invocations waiting for room, oldest first (queue mode).
     pub queue: VecDeque<InvocationId>,
+    /// The functions whose floor is short (`floor < min_scale`, R160), in
+    /// function order.
+    #[serde(default)]
+    pub short: std::collections::BTreeSet<FunctionId>,
     /// Terminal invocations in the order they ended, kept only when
     /// `terminal_records_max` is set; may hold ids reaped since.
     pub ended_order: VecDeque<InvocationId>,
@@ -48,7 +52,7 @@ pub(crate) struct Core {
     /// The shared links' transfers (R85a); empty with dedicated bandwidth.
     #[serde(default)]
     pub links: crate::links::Links,
-    /// The autoscaler's reconcile timer (R159).
+    /// The autoscaler's reconcile timer (R167).
     #[serde(default)]
     pub reconcile: crate::autoscale::Reconcile,
     /// The hosts' shared runs (R85f); empty with dedicated CPU.
@@ -117,17 +121,26 @@ pub(crate) struct Function {
     pub joinable: OrderedSet<(u64, u64, ContainerId)>,
     /// Its planned pre-warm, if one is pending (R155).
     pub prewarm: Option<PendingPrewarm>,
-    /// Its live containers, in any state (R160).
+    /// Its live containers, in any state (R168).
     #[serde(default)]
     pub containers: u32,
-    /// Of those, the ones not yet ready once (R160).
+    /// Of those, the ones not yet ready once (R168).
     #[serde(default)]
     pub unready: u32,
-    /// Its observed concurrency (R158a): its unended invocations, when that
+    /// Its observed concurrency (R166): its unended invocations, when that
     /// count last changed, and its integral (invocation·µs) since the last
     /// reconcile tick up to then.
     #[serde(default)]
     pub demand: crate::autoscale::Demand,
+    /// How many containers it keeps warm at all times (R159).
+    #[serde(default)]
+    pub min_scale: u32,
+    /// Its live floor containers, in any state (R160).
+    #[serde(default)]
+    pub floor: u32,
+    /// Its idle floor containers (`Reserved`) by warm priority (R160).
+    #[serde(default)]
+    pub reserved: OrderedSet<(u64, u64, ContainerId)>,
 }
 
 /// A pre-warm planned for a function: its `Prewarm` timer, and how long the
@@ -262,9 +275,18 @@ pub(crate) struct Container {
     /// Its key in its function's `joinable` set, while it is there.
     pub join_key: Option<OrderKey>,
     /// Whether it has been ready once (its first `ContainerReady` fired):
-    /// counted in its function's ready containers from then (R160).
+    /// counted in its function's ready containers from then (R168).
     #[serde(default)]
     pub started: bool,
+    /// When its cold-start overhead began (R104b): its life as a billed
+    /// instance starts there; `None` while its image is on its way.
+    pub started_at_us: Option<u64>,
+    /// How long it has been idle, over its past idle spells (µs; R104b).
+    pub idle_us: u64,
+    /// Placed to hold its function's floor (R160): never expires, never
+    /// evicted; idle, it is `Reserved`.
+    #[serde(default)]
+    pub floor: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,11 +304,17 @@ pub(crate) enum ContainerState {
     /// Pre-warmed, with no invocation: paying the cold-start overhead, then
     /// idle for `keep_alive_us` (R157).
     PrewarmStarting { keep_alive_us: u64 },
+    /// A floor container, warm and unused (R160): idle for the warm path
+    /// and the gauges, held like a busy container by its host (never
+    /// evicted, no keep-alive).
+    Reserved { warm_key: OrderKey },
     /// Warm and unused.
     Idle {
         expiry: TimerKey,
         warm_key: OrderKey,
         evict_key: OrderKey,
+        /// When it went idle.
+        since_us: u64,
     },
 }
 
@@ -410,7 +438,7 @@ pub(crate) enum Timer {
     Prewarm {
         function: FunctionId,
     },
-    /// The autoscaler's reconcile tick (R159).
+    /// The autoscaler's reconcile tick (R167).
     Reconcile,
 }
 
@@ -431,6 +459,7 @@ impl Core {
             main: MainStorage::default(),
             timers: Timers::default(),
             queue: VecDeque::new(),
+            short: Default::default(),
             ended_order: VecDeque::new(),
             metrics: Metrics::default(),
             timing: Default::default(),
@@ -461,6 +490,7 @@ impl Core {
         m.busy_container_us += dt * u128::from(m.busy_containers_now);
         m.idle_container_us += dt * u128::from(m.idle_containers_now);
         m.queued_us += dt * u128::from(m.queued_now);
+        m.floor_byte_us += dt * u128::from(m.floor_memory_bytes_now);
         self.now_us = t_us;
     }
 }

@@ -2,12 +2,14 @@
 //! each timer does.
 
 use crate::applied::{Applied, InputTiming, Refused};
-use crate::billing::Usage;
+use crate::billing::{ContainerUsage, Usage};
 use crate::config::{Config, ConfigError, Pressure};
 use crate::event::{EventKind, Events, RejectReason, RemovalCause};
 use crate::ids::{ContainerId, FunctionId, HostId, InvocationId};
 use crate::input::{Command, FunctionDef, Input, Outcome};
-use crate::limits::{BYTES_MAX, CONCURRENCY_MAX, CPU_MILLIS_MAX, DURATION_MAX_US, TIME_MAX_US};
+use crate::limits::{
+    BYTES_MAX, CONCURRENCY_MAX, CPU_MILLIS_MAX, DURATION_MAX_US, MIN_SCALE_MAX, TIME_MAX_US,
+};
 use crate::policy::{Builtin, ContainerFacts, Policies};
 use crate::refusal::Refusal;
 use crate::state::{
@@ -317,6 +319,7 @@ impl Core {
             cold_start_us,
             warm_start_us,
             concurrency,
+            min_scale,
             cpu_millis,
         } = *def;
         let Some(img) = self.images.get(image) else {
@@ -356,6 +359,13 @@ impl Core {
                 field: "concurrency".into(),
                 value: u64::from(concurrency),
                 max: u64::from(CONCURRENCY_MAX),
+            });
+        }
+        if min_scale > MIN_SCALE_MAX {
+            return Err(Refusal::TooLarge {
+                field: "min_scale".into(),
+                value: u64::from(min_scale),
+                max: u64::from(MIN_SCALE_MAX),
             });
         }
         if cpu_millis > CPU_MILLIS_MAX {
@@ -447,6 +457,7 @@ impl Core {
                 cold_start_us,
                 warm_start_us,
                 concurrency,
+                min_scale,
                 cpu_millis,
             }) => {
                 let function = self
@@ -469,9 +480,16 @@ impl Core {
                             since_us: self.now_us,
                             ..Default::default()
                         },
+                        min_scale,
+                        floor: 0,
+                        reserved: Default::default(),
                     })
                     .unwrap_or_else(|_| bug("validated function insert failed"));
                 self.emit(out, EventKind::FunctionRegistered { function, image });
+                if min_scale > 0 {
+                    self.short.insert(function);
+                    self.top_up(policies, function, min_scale, out);
+                }
             }
             Command::Invoke {
                 function,
@@ -557,6 +575,7 @@ impl Core {
     }
 
     /// Starts queued invocations, oldest first, until the oldest cannot start.
+    /// Then, with the queue empty, short floors are topped up (R161).
     pub(crate) fn drain_queue<P: Policies>(&mut self, policies: &mut P, out: &mut Events) {
         while let Some(&head) = self.queue.front() {
             if !self.try_start(policies, head, out) {
@@ -564,6 +583,7 @@ impl Core {
             }
             self.queue.pop_front();
         }
+        self.replenish(policies, out);
     }
 
     fn reject(&mut self, invocation: InvocationId, reason: RejectReason, out: &mut Events) {
@@ -708,6 +728,7 @@ impl Core {
             .get(inv.function)
             .unwrap_or_else(|| bug("unknown function"));
         let success = !timed_out && matches!(inv.code.outcome, Outcome::Success { .. });
+        let provisioned = self.containers.get(container).is_some_and(|c| c.floor);
         let usage = Usage {
             function: inv.function,
             time_limit_us: function.time_limit_us,
@@ -717,6 +738,7 @@ impl Core {
             ingress_bytes: inv.ingress_bytes,
             egress_bytes: if success { inv.egress_bytes } else { 0 },
             cold,
+            provisioned,
         };
         let cost_picodollars = policies.bill(&usage);
         let (outcome, kind) = match (timed_out, inv.code.outcome) {
@@ -838,6 +860,12 @@ impl Core {
         out: &mut Events,
     ) {
         let facts = self.stamp_used(container, 1);
+        if self.containers.get(container).is_some_and(|c| c.floor) {
+            // Keep-alive and unloading do not apply to the floor (R163.4).
+            self.enter_reserved(policies, &facts, out);
+            self.plan_prewarm(facts.function, None, out);
+            return;
+        }
         let plan = policies.idle_plan(&facts);
         let keep_alive_us = plan.keep_alive_us.min(DURATION_MAX_US);
         match plan.prewarm_after_us {
@@ -863,7 +891,11 @@ impl Core {
         out: &mut Events,
     ) {
         let facts = self.stamp_used(container, 0);
-        self.enter_idle(policies, &facts, keep_alive_us, out);
+        if self.containers.get(container).is_some_and(|c| c.floor) {
+            self.enter_reserved(policies, &facts, out);
+        } else {
+            self.enter_idle(policies, &facts, keep_alive_us, out);
+        }
         self.drain_queue(policies, out);
     }
 
@@ -944,6 +976,7 @@ impl Core {
                 expiry,
                 warm_key,
                 evict_key,
+                since_us: now_us,
             };
         }
         if let Some(f) = self.functions.get_mut(function) {
@@ -970,6 +1003,31 @@ impl Core {
         );
     }
 
+    /// A floor container goes idle and held (R163.2): in its function's
+    /// reserved set, counted idle by the gauges, still busy for its host.
+    fn enter_reserved<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        facts: &ContainerFacts,
+        out: &mut Events,
+    ) {
+        let container = facts.container;
+        let warm_key = (policies.warm_priority(facts), self.next_seq());
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("unknown container"));
+        c.state = ContainerState::Reserved { warm_key };
+        let function = c.function;
+        if let Some(f) = self.functions.get_mut(function) {
+            f.reserved.insert((warm_key.0, warm_key.1, container));
+        }
+        self.metrics.busy_containers_now -= 1;
+        self.metrics.idle_containers_now += 1;
+        self.metrics.reserved_containers_now += 1;
+        self.emit(out, EventKind::ContainerReserved { container });
+    }
+
     /// Destroys a busy container whose invocation failed or timed out.
     fn discard<P: Policies>(&mut self, policies: &mut P, container: ContainerId, out: &mut Events) {
         self.remove_busy(policies, container, RemovalCause::Discarded, out);
@@ -989,8 +1047,19 @@ impl Core {
             .containers
             .remove(container)
             .unwrap_or_else(|| bug("removing unknown container"));
+        // A Reserved one has left its reserved set first (`take_reserved`).
         if let ContainerState::Idle { .. } = c.state {
             bug("removing an idle container as busy");
+        }
+        if c.floor {
+            // The floor is short now; the next `REPLENISH` replaces it
+            // (R163.5).
+            if let Some(f) = self.functions.get_mut(c.function) {
+                f.floor -= 1;
+            }
+            self.short.insert(c.function);
+            self.metrics.floor_containers_now -= 1;
+            self.metrics.floor_memory_bytes_now -= c.memory_bytes;
         }
         let host = c.host;
         self.container_gone(c.function, c.started);
@@ -1013,6 +1082,7 @@ impl Core {
                 cause,
             },
         );
+        self.bill_container(policies, container, &c, out);
     }
 
     /// Evicts an idle container to make room.
@@ -1058,7 +1128,7 @@ impl Core {
             RemovalCause::Expired => self.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.metrics.containers_lost += 1,
-            // Counted by the caller (R161.3).
+            // Counted by the caller (R169.3).
             RemovalCause::ScaledDown => {}
             RemovalCause::Discarded | RemovalCause::Unloaded => {
                 bug("idle containers are not discarded or unloaded")
@@ -1072,9 +1142,42 @@ impl Core {
                 cause,
             },
         );
+        self.bill_container(policies, container, &c, out);
     }
 
-    /// A container of `function` is ready for the first time (R160).
+    /// A container just removed is billed for its instance time, if the
+    /// policy bills containers (R104b): `ContainerBilled` follows its
+    /// `ContainerRemoved`.
+    fn bill_container<P: Policies>(
+        &mut self,
+        policies: &P,
+        container: ContainerId,
+        c: &Container,
+        out: &mut Events,
+    ) {
+        let instance_us = c.started_at_us.map_or(0, |at_us| self.now_us - at_us);
+        let usage = ContainerUsage::new(
+            container,
+            c.function,
+            c.memory_bytes,
+            instance_us,
+            instance_us - c.idle_us,
+        );
+        let Some(cost_picodollars) = policies.bill_container(&usage) else {
+            return;
+        };
+        self.metrics.cost_picodollars += u128::from(cost_picodollars);
+        self.emit(
+            out,
+            EventKind::ContainerBilled {
+                container,
+                function: c.function,
+                cost_picodollars,
+            },
+        );
+    }
+
+    /// A container of `function` is ready for the first time (R168).
     fn container_ready(&mut self, function: FunctionId) {
         let f = self
             .functions

@@ -18,7 +18,10 @@
 //!   strikes — which is what lets a cancelled key be forgotten once its
 //!   entry is dropped.)
 //! - the top of the heap is always live (cancelled entries are dropped as
-//!   soon as they reach it), so [`Timers::next`] needs no mutation.
+//!   soon as they reach it), so [`Timers::next`] needs no mutation. And
+//!   since every cancelled key is in the heap, none is below its top: the
+//!   top is cancelled exactly when it is the least cancelled key, which is
+//!   kept, so a pop checks the new top with one comparison, not a lookup.
 //!
 //! The cancelled set is a hash set queried by membership only: nothing ever
 //! iterates it, so its order cannot reach an event, and its hasher is a
@@ -45,9 +48,14 @@ struct Pending {
 impl Pending {
     fn new(key: TimerKey, timer: Timer) -> Pending {
         Pending {
-            rank: (u128::from(key.0) << 64) | u128::from(key.1),
+            rank: Pending::rank_of(key),
             timer,
         }
+    }
+
+    /// A key as one integer, ordered as the keys.
+    fn rank_of(key: TimerKey) -> u128 {
+        (u128::from(key.0) << 64) | u128::from(key.1)
     }
 
     fn key(&self) -> TimerKey {
@@ -107,11 +115,23 @@ type SeqSet = HashSet<u64, BuildHasherDefault<SeqHasher>>;
 /// The provider's pending timers. Equality, `Debug` and serialization see
 /// only live timers, in firing order, so two states that differ only in
 /// cancelled entries not yet dropped are the same state.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Pending>,
     /// The `seq` of every cancelled key still in the heap.
     cancelled: SeqSet,
+    /// The least rank among them; `u128::MAX` when there is none.
+    cancelled_least: u128,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            heap: BinaryHeap::new(),
+            cancelled: SeqSet::default(),
+            cancelled_least: u128::MAX,
+        }
+    }
 }
 
 impl Timers {
@@ -166,6 +186,7 @@ impl Timers {
         if !self.cancelled.insert(key.1) {
             return false;
         }
+        self.cancelled_least = self.cancelled_least.min(Pending::rank_of(key));
         if self.cancelled.len() > SWEEP_MIN_CANCELLED && self.cancelled.len() > self.len() {
             self.sweep();
         }
@@ -185,22 +206,66 @@ impl Timers {
         live
     }
 
-    /// Keeps the front live: drops cancelled entries that reached it.
+    /// Keeps the front live: drops cancelled entries that reached it. The
+    /// front is cancelled exactly when its rank is the least cancelled one
+    /// (every cancelled rank is in the heap, and none is below its front):
+    /// one comparison, no lookup in the set.
+    #[inline]
     fn drop_cancelled_front(&mut self) {
         while let Some(front) = self.heap.peek() {
-            if !self.cancelled.remove(&front.seq()) {
+            if front.rank != self.cancelled_least {
                 break;
             }
+            self.cancelled.remove(&front.seq());
             self.heap.pop();
+            self.cancelled_least = self.least_cancelled();
         }
+    }
+
+    /// The least cancelled rank, by a scan of the heap: rare, as most
+    /// cancelled entries are swept before they reach the front.
+    #[cold]
+    fn least_cancelled(&self) -> u128 {
+        if self.cancelled.is_empty() {
+            return u128::MAX;
+        }
+        self.heap
+            .iter()
+            .filter(|p| self.cancelled.contains(&p.seq()))
+            .map(|p| p.rank)
+            .min()
+            .unwrap_or(u128::MAX)
     }
 
     /// Drops every cancelled entry at once.
     fn sweep(&mut self) {
-        let Timers { heap, cancelled } = self;
+        let Timers {
+            heap, cancelled, ..
+        } = self;
         heap.retain(|p| !cancelled.contains(&p.seq()));
         // Cleared, not replaced: its allocation serves the next round.
         cancelled.clear();
+        self.cancelled_least = u128::MAX;
+    }
+}
+
+#[cfg(test)]
+impl Timers {
+    /// Whether the cancelled set holds only heap entries, its least rank
+    /// is kept right, and the top is live.
+    fn is_consistent(&self) -> bool {
+        let cancelled: Vec<u128> = self
+            .heap
+            .iter()
+            .filter(|p| self.cancelled.contains(&p.seq()))
+            .map(|p| p.rank)
+            .collect();
+        let least = cancelled.iter().copied().min().unwrap_or(u128::MAX);
+        let top_live = self
+            .heap
+            .peek()
+            .is_none_or(|top| !self.cancelled.contains(&top.seq()));
+        cancelled.len() == self.cancelled.len() && least == self.cancelled_least && top_live
     }
 }
 
@@ -293,6 +358,7 @@ mod tests {
                         now = until;
                     }
                 }
+                proptest::prop_assert!(timers.is_consistent());
                 proptest::prop_assert_eq!(timers.len(), reference.len());
                 proptest::prop_assert_eq!(timers.next(), reference.first_key_value().map(|(&k, &t)| (k, t)));
             }

@@ -15,6 +15,8 @@ enum Op {
         memory: u64,
         scratch: u64,
         limit_us: u64,
+        /// Its warm floor (spec §30): 0 mostly.
+        min_scale: u32,
     },
     Invoke {
         function: usize,
@@ -70,7 +72,7 @@ fn code() -> impl Strategy<Value = Code> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => (1u64..120).prop_map(|size| Op::Image { size }),
-        1 => (0usize..8, 1u64..90, 0u64..60, 1u64..300).prop_map(|(image, memory, scratch, limit_us)| Op::Function { image, memory, scratch, limit_us }),
+        1 => (0usize..8, 1u64..90, 0u64..60, 1u64..300, prop_oneof![3 => Just(0u32), 1 => 1u32..4]).prop_map(|(image, memory, scratch, limit_us, min_scale)| Op::Function { image, memory, scratch, limit_us, min_scale }),
         6 => (0usize..8, code(), 0u64..10).prop_map(|(function, code, egress)| Op::Invoke { function, code, egress }),
         3 => (0u64..400).prop_map(|dt_us| Op::Advance { dt_us }),
         1 => (0usize..40).prop_map(|invocation| Op::Reap { invocation }),
@@ -157,6 +159,7 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                 memory,
                 scratch,
                 limit_us,
+                min_scale,
             } => Command::RegisterFunction(
                 FunctionDef::new(
                     images
@@ -166,7 +169,8 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                     memory,
                     limit_us,
                 )
-                .with_scratch_bytes(scratch),
+                .with_scratch_bytes(scratch)
+                .with_min_scale(min_scale),
             ),
             Op::Invoke {
                 function,
@@ -234,7 +238,10 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
             }
             Err(_) => prop_assert_eq!(&provider, &before, "a refused input changed the state"),
         }
-        if let Err(v) = provider.check_invariants() {
+        if let Err(v) = provider
+            .check_invariants()
+            .and_then(|()| provider.check_floor_held())
+        {
             return Err(TestCaseError::fail(format!("{v} after {input:?}")));
         }
     }
@@ -249,7 +256,10 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
                 })
                 .expect("advance"),
         );
-        if let Err(v) = provider.check_invariants() {
+        if let Err(v) = provider
+            .check_invariants()
+            .and_then(|()| provider.check_floor_held())
+        {
             return Err(TestCaseError::fail(format!("{v} while draining")));
         }
         guard += 1;
@@ -259,10 +269,16 @@ fn run(config: &Config, policies: Builtin, ops: &[Op]) -> Result<Vec<Event>, Tes
     prop_assert_eq!(m.in_flight_now, 0);
     prop_assert_eq!(m.retrying_now, 0);
     prop_assert_eq!(m.busy_containers_now, 0);
+    // The warm floors stay, Reserved: they have no timer (spec §30).
+    prop_assert_eq!(m.reserved_containers_now, m.floor_containers_now);
     if m.queued_now > 0 {
         // Only a queue whose head can never be placed may remain, and then
         // nothing is running to free room.
-        prop_assert_eq!(m.containers_now, 0, "queue stuck while containers remain");
+        prop_assert_eq!(
+            m.containers_now,
+            m.floor_containers_now,
+            "queue stuck while containers remain"
+        );
     }
     Ok(all)
 }
@@ -331,6 +347,10 @@ impl Policies for Scanning {
     }
     fn bill(&self, usage: &Usage) -> u64 {
         self.0.bill(usage)
+    }
+
+    fn bill_container(&self, usage: &coldstart_core::ContainerUsage) -> Option<u64> {
+        self.0.bill_container(usage)
     }
 }
 
@@ -440,4 +460,59 @@ fn host_index_answers_every_rule_as_a_scan() {
             m.warm_starts
         );
     }
+}
+
+/// The random walk reaches the warm floor's paths (spec §30), so that its
+/// invariants and `check_floor_held` are checked on them: a floor placed
+/// at registration, one placed again by the `REPLENISH` that ends a
+/// `HostDown`, and a floor that was short and placed later.
+#[test]
+fn the_walk_covers_the_floor_paths() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let ops = prop::collection::vec(op(), 1..80);
+    let (mut at_registration, mut after_crash, mut later) = (0, 0, 0);
+    let cases = 600;
+    for _ in 0..cases {
+        let (config, policies) = config().new_tree(&mut runner).unwrap().current();
+        let ops = ops.new_tree(&mut runner).unwrap().current();
+        let events = run(&config, policies, &ops).unwrap();
+        let (mut registration, mut crash, mut placed_late) = (false, false, false);
+        let mut trigger = None;
+        let mut short = std::collections::BTreeSet::new();
+        for e in &events {
+            match e.kind {
+                EventKind::FunctionRegistered { .. } | EventKind::HostDown { .. } => {
+                    trigger = Some(e.kind)
+                }
+                EventKind::Accepted { .. }
+                | EventKind::Completed { .. }
+                | EventKind::Failed { .. }
+                | EventKind::TimedOut { .. }
+                | EventKind::HostUp { .. }
+                | EventKind::ContainerReserved { .. } => trigger = None,
+                EventKind::FloorShort { function, .. } => {
+                    short.insert(function);
+                }
+                EventKind::FloorPlaced { function, .. } => {
+                    match trigger {
+                        Some(EventKind::FunctionRegistered { .. }) => registration = true,
+                        Some(EventKind::HostDown { .. }) => crash = true,
+                        _ => {}
+                    }
+                    placed_late |= short.contains(&function);
+                }
+                _ => {}
+            }
+        }
+        at_registration += usize::from(registration);
+        after_crash += usize::from(crash);
+        later += usize::from(placed_late);
+    }
+    eprintln!(
+        "of {cases} walks: {at_registration} place a floor at registration, {after_crash} after a crash, {later} a short floor later"
+    );
+    assert!(at_registration >= cases / 10, "{at_registration}");
+    assert!(after_crash >= 3, "{after_crash}");
+    assert!(later >= cases / 100, "{later}");
 }

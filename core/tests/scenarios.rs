@@ -4916,7 +4916,227 @@ fn a_failure_retires_a_shared_container_after_its_last_invocation() {
 }
 
 // ---------------------------------------------------------------------------
-// The autoscaler (spec §30)
+// Minimum scale: the warm floor (spec §30)
+// ---------------------------------------------------------------------------
+
+fn floor_placed(at: u64, f: FunctionId, c: ContainerId, host: HostId, image: ImageSource) -> Event {
+    ev(
+        at,
+        EventKind::FloorPlaced {
+            function: f,
+            container: c,
+            host,
+            image,
+        },
+    )
+}
+
+fn floor_short(at: u64, function: FunctionId, missing: u32, reason: PrewarmSkip) -> Event {
+    ev(
+        at,
+        EventKind::FloorShort {
+            function,
+            missing,
+            reason,
+        },
+    )
+}
+
+fn reserved(at: u64, container: ContainerId) -> Event {
+    ev(at, EventKind::ContainerReserved { container })
+}
+
+impl<P: Policies + std::fmt::Debug + PartialEq> World<P> {
+    /// Registers a function of 100 bytes of RAM, no scratch and a 10 ms
+    /// limit with a floor of `min_scale`; returns it and the events.
+    fn floor_function(&mut self, image: ImageId, min_scale: u32) -> (FunctionId, Vec<Event>) {
+        let at = self.now();
+        let def = FunctionDef::new(image, 100, 10_000).with_min_scale(min_scale);
+        let events = self.step(at, Command::RegisterFunction(def));
+        let EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+            panic!("unexpected events {events:#?}");
+        };
+        (function, events)
+    }
+}
+
+/// R161–R163: registration places the floor (two containers on host 0, the
+/// first fetching the image, the second joining its copy); once ready they
+/// are Reserved. An invocation takes the newest warm, at the provisioned
+/// price, and gives it back Reserved (no keep-alive). A crash of host 0
+/// takes both; the same step places the floor again on host 1.
+#[test]
+fn a_min_scale_floor_is_placed_held_and_replaced() {
+    let mut w = World::new(config(2, host_spec(1_000, 4, 1_000), 1_000));
+    let image = w.image(10);
+    let (f, events) = w.floor_function(image, 2);
+    assert_eq!(
+        events,
+        [
+            ev(0, EventKind::FunctionRegistered { function: f, image }),
+            floor_placed(0, f, ctr(0), H0, ImageSource::Registry),
+            ev(0, EventKind::DownloadStarted { image }),
+            floor_placed(0, f, ctr(1), H0, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(150),
+        [
+            ev(10, EventKind::DownloadFinished { image }),
+            ev(10, EventKind::CopyStarted { image, host: H0 }),
+            ev(20, EventKind::CopyFinished { image, host: H0 }),
+            reserved(120, ctr(0)),
+            reserved(120, ctr(1)),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.floors_placed,
+            m.floor_containers_now,
+            m.reserved_containers_now,
+            m.idle_containers_now,
+            m.busy_containers_now,
+            m.cold_starts,
+            m.prewarms
+        ),
+        (2, 2, 2, 2, 0, 0, 0)
+    );
+    // Two containers of 100 bytes for 150 µs.
+    assert_eq!(m.floor_byte_us, 2 * 100 * 150);
+    let (i0, events) = w.invoke(200, f, success(50, 7));
+    assert_eq!(events, [accepted(200, i0, f), warm(200, i0, ctr(1), H0)]);
+    // 100 bytes for 1 ms at the provisioned duration price rounds up to
+    // 1 pd, plus the request.
+    assert_eq!(
+        w.advance(300),
+        [
+            exec(210, i0, ctr(1)),
+            completed(260, i0, 7, 200_001),
+            reserved(260, ctr(1)),
+        ]
+    );
+    assert_eq!(w.p.metrics().floor_warm_starts, 1);
+    assert_eq!(w.p.metrics().prewarm_warm_starts, 0);
+    assert_eq!(
+        w.step(400, Command::HostDown { host: H0 }),
+        [
+            ev(400, EventKind::HostDown { host: H0 }),
+            removed(400, ctr(0), H0, RemovalCause::HostLost),
+            removed(400, ctr(1), H0, RemovalCause::HostLost),
+            floor_placed(400, f, ctr_g(1, 1), H1, ImageSource::MainStorage),
+            ev(400, EventKind::CopyStarted { image, host: H1 }),
+            floor_placed(400, f, ctr_g(0, 1), H1, ImageSource::HostCopyInFlight),
+        ]
+    );
+    assert_eq!(
+        w.advance(1_000),
+        [
+            ev(410, EventKind::CopyFinished { image, host: H1 }),
+            reserved(510, ctr_g(1, 1)),
+            reserved(510, ctr_g(0, 1)),
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (m.floors_placed, m.containers_lost, m.floor_shorts),
+        (4, 2, 0)
+    );
+    // The floor's time: 2 × 100 bytes from 0 to 400, and again from 400
+    // to 1,000.
+    assert_eq!(m.floor_byte_us, 2 * 100 * 1_000);
+    assert_eq!(
+        w.p.provisioned_cost_picodollars(),
+        (2 * 100 * 1_000 * 4_166_700u128).div_ceil((1 << 30) * 1_000_000)
+    );
+    // A floor never expires: nothing is pending.
+    assert_eq!(w.p.next_timer_us(), None);
+}
+
+/// R161: a floor that finds no room is short (`FloorShort`, `NoHost`) and
+/// is placed at the next `DRAIN` that frees room — here the end of another
+/// function's invocation, whose idle container is evicted for it. A floor
+/// container is never evicted for another function's cold start: that
+/// invocation is rejected instead.
+#[test]
+fn a_short_floor_is_placed_when_room_frees_and_is_never_evicted() {
+    let mut w = World::new(config(1, host_spec(1_000, 1, 1_000), 1_000));
+    let image = w.image(10);
+    let g = w.function(image, 100, 0, 10_000);
+    let (i0, _) = w.invoke(0, g, success(100, 0));
+    let (f, events) = w.floor_function(image, 1);
+    assert_eq!(
+        events,
+        [
+            ev(0, EventKind::FunctionRegistered { function: f, image }),
+            floor_short(0, f, 1, PrewarmSkip::NoHost),
+        ]
+    );
+    w.p.check_floor_held().unwrap();
+    assert_eq!(
+        w.advance(300)[3..],
+        [
+            exec(120, i0, ctr(0)),
+            completed(220, i0, 0, SMALL_COST),
+            idle(220, ctr(0), 220 + KEEP),
+            removed(220, ctr(0), H0, RemovalCause::Evicted),
+            floor_placed(220, f, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert_eq!(w.advance(320), [reserved(320, ctr_g(0, 1))]);
+    let (i1, events) = w.invoke(400, g, success(100, 1));
+    assert_eq!(
+        events,
+        [
+            accepted(400, i1, g),
+            rejected(400, i1, RejectReason::ResourceUnavailable)
+        ]
+    );
+    let m = w.p.metrics();
+    assert_eq!(
+        (m.floor_shorts, m.floors_placed, m.containers_evicted),
+        (1, 1, 1)
+    );
+}
+
+/// R163.5: an invocation that fails on a floor container discards it; the
+/// same step's `DRAIN` places a new one. A queued invocation has the room
+/// first: with one slot and the queue waiting, the floor waits
+/// (`QueueWaiting` at registration) until the queue is empty.
+#[test]
+fn a_failed_floor_container_is_replaced_and_the_queue_goes_first() {
+    let mut config = config(1, host_spec(1_000, 1, 1_000), 1_000);
+    config.pressure = Pressure::Queue { capacity: 4 };
+    let mut w = World::new(config);
+    let image = w.image(10);
+    let (f, _) = w.floor_function(image, 1);
+    w.advance(200);
+    let (i0, events) = w.invoke(200, f, failure(0, 0, 30, Phase::Run));
+    assert_eq!(events, [accepted(200, i0, f), warm(200, i0, ctr(0), H0)]);
+    assert_eq!(
+        w.advance(300),
+        [
+            exec(210, i0, ctr(0)),
+            failed(240, i0, Phase::Run, 200_001),
+            removed(240, ctr(0), H0, RemovalCause::Discarded),
+            floor_placed(240, f, ctr_g(0, 1), H0, ImageSource::HostDisk),
+        ]
+    );
+    // The floor holds the only slot for good: g's invocation waits, and a
+    // floor registered now finds the queue waiting.
+    let g = w.function(image, 100, 0, 10_000);
+    let (i1, events) = w.invoke(300, g, success(10, 1));
+    assert_eq!(events, [accepted(300, i1, g), queued(300, i1, 1)]);
+    let (h, events) = w.floor_function(image, 1);
+    assert_eq!(
+        events[1..],
+        [floor_short(300, h, 1, PrewarmSkip::QueueWaiting)]
+    );
+    w.p.check_floor_held().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The autoscaler (spec §31)
 // ---------------------------------------------------------------------------
 
 fn scaled(at: u64, function: FunctionId, containers: u32, desired: u32) -> Event {
@@ -4942,7 +5162,7 @@ fn small_kpa() -> Builtin {
     }))
 }
 
-/// Example 6 of the spec. A burst of three calls on a function whose
+/// Example 7 of the spec. A burst of three calls on a function whose
 /// containers take 1.5 ms to start: at the first tick none is ready and
 /// three are in flight, ⌈3 / 0.7⌉ = 5 ≥ 2 × 1, so the rule panics and
 /// wants 5: two pre-warms. While it panics it never scales down, though
@@ -5039,6 +5259,62 @@ fn the_kpa_rule_panics_on_a_burst_then_scales_down_to_zero() {
     // A new call arms the timer at the next multiple of the period.
     w.invoke(20_500, f, success(10, 9));
     assert_eq!(w.p.next_timer_us(), Some(21_000));
+}
+
+/// R169 with a floor (R159): the desired count is never below
+/// `min_scale`, and the floor container (Reserved when idle) is never
+/// scaled down. A floor of one takes the first of a burst of three calls,
+/// two cold starts the others; the rule scales down to one — the floor —
+/// and no `Scaled` ever asks for fewer (after the grace the rule answers
+/// 0, which the floor raises to 1: no event).
+#[test]
+fn the_autoscaler_scales_down_to_the_floor_and_never_removes_it() {
+    let config = config(1, host_spec(1_000, 10, 1_000), 1_000).with_autoscale_tick_us(Some(1_000));
+    let mut w = World::with(config, small_kpa());
+    let image = w.image(10);
+    let (f, _) = w.floor_function(image, 1);
+    let mut events = w.advance(500);
+    assert_eq!(events.last(), Some(&reserved(120, ctr(0))));
+    for i in 0..3 {
+        events.extend(w.invoke(500, f, success(2_300, i)).1);
+    }
+    events.extend(w.advance(40_000));
+    let scaled: Vec<(u32, u32)> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Scaled {
+                containers,
+                desired,
+                ..
+            } => Some((containers, desired)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scaled.last().map(|&(_, d)| d), Some(1), "{scaled:?}");
+    assert!(scaled.iter().all(|&(_, d)| d >= 1), "{scaled:?}");
+    let scaled_down: Vec<ContainerId> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ContainerRemoved {
+                container,
+                cause: RemovalCause::ScaledDown,
+                ..
+            } => Some(container),
+            _ => None,
+        })
+        .collect();
+    assert!(!scaled_down.is_empty());
+    assert!(!scaled_down.contains(&ctr(0)), "{scaled_down:?}");
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.containers_now,
+            m.floor_containers_now,
+            m.reserved_containers_now
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(w.p.next_timer_us(), None, "the floor has no timer");
 }
 
 /// With no period configured, a policy's desired count is never asked:
@@ -5368,5 +5644,254 @@ fn a_cpu_demand_out_of_range_is_refused() {
             value: u64::from(coldstart_core::limits::CPU_MILLIS_MAX) + 1,
             max: u64::from(coldstart_core::limits::CPU_MILLIS_MAX),
         }
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Billing by container instance: Cloud Run's models (R104a–R104d)
+// ---------------------------------------------------------------------------
+
+fn billed(at: u64, c: ContainerId, function: FunctionId, cost: u64) -> Event {
+    ev(
+        at,
+        EventKind::ContainerBilled {
+            container: c,
+            function,
+            cost_picodollars: cost,
+        },
+    )
+}
+
+/// One container of a function of 512 MiB (1 vCPU, R104c) at concurrency
+/// 2, kept alive 1,000 µs, told under `billing`; returns the events from
+/// t = 0 on and the metrics' total cost.
+///
+/// The image (50 bytes) is downloaded 0–50 and copied 50–100; the cold
+/// overhead runs 100–200, so the instance starts at 100. `a` (t = 0, runs
+/// 500) and `b` (t = 10, joins while it starts, runs 100) run 200–700 and
+/// 200–300: overlapping, they count once. Idle 700–1,000; `c` wakes it at
+/// 1,000 (warm overhead 10, runs 90, ends at 1,100); idle again until its
+/// keep-alive runs out at 2,100, when it is removed and billed.
+/// Instance time: 2,100 − 100 = 2,000 µs; idle 300 + 1,000 = 1,300; active
+/// 700 (100–700 and 1,000–1,100).
+fn one_shared_container_under(billing: Billing) -> (Vec<Event>, u128, [EndOutcome; 3]) {
+    let host = host_spec(4 * GIB, 4, 1_000);
+    let policies = Builtin::default()
+        .with_keep_alive_us(1_000)
+        .with_billing(billing);
+    let mut w = World::with(config(1, host, 1_000), policies);
+    let image = w.image(50);
+    let f = w.function_c(image, 512 * MIB, 10_000, 2);
+    let mut events = Vec::new();
+    let (a, e) = w.invoke(0, f, success(500, 1));
+    events.extend(e);
+    let (b, e) = w.invoke(10, f, success(100, 2));
+    events.extend(e);
+    let (c, e) = w.invoke(1_000, f, success(90, 3));
+    events.extend(e);
+    events.extend(w.advance(3_000));
+    let ending = |i| match w.state(i) {
+        InvocationState::Ended(ending) => ending.outcome,
+        other => panic!("{other:?}"),
+    };
+    let endings = [ending(a), ending(b), ending(c)];
+    (events, w.p.metrics().cost_picodollars, endings)
+}
+
+/// The story's events but the bill: the same under every model, with
+/// `cost` on each invocation and `tail` after the removal.
+fn shared_container_story(cost: u64, tail: Vec<Event>) -> Vec<Event> {
+    let (f, image) = (fun(0), img(0));
+    let (a, b, c) = (inv(0), inv(1), inv(2));
+    let mut events = vec![
+        accepted(0, a, f),
+        cold(0, a, ctr(0), H0, ImageSource::Registry),
+        download_started(0, image),
+        accepted(10, b, f),
+        warm(10, b, ctr(0), H0),
+        // c's Invoke at 1,000 fires the timers due before it first.
+        download_finished(50, image),
+        copy_started(50, image, H0),
+        copy_finished(100, image, H0),
+        exec(200, a, ctr(0)),
+        exec(200, b, ctr(0)),
+        completed(300, b, 2, cost),
+        completed(700, a, 1, cost),
+        idle(700, ctr(0), 1_700),
+        accepted(1_000, c, f),
+        warm(1_000, c, ctr(0), H0),
+        exec(1_010, c, ctr(0)),
+        completed(1_100, c, 3, cost),
+        idle(1_100, ctr(0), 2_100),
+        removed(2_100, ctr(0), H0, RemovalCause::Expired),
+    ];
+    events.extend(tail);
+    events
+}
+
+/// Instance-based billing bills the instance's whole life (2,000 µs,
+/// billed as 100 ms): CPU 1 vCPU × 0.1 s × $0.000018 = 1,800,000 pd,
+/// memory 0.5 GiB × 0.1 s × $0.000002 = 100,000 pd; no request fee, so
+/// the invocations cost 0 (no transfers either).
+#[test]
+fn cloud_run_instance_billing_bills_the_instance_life_once_at_removal() {
+    let (events, total, _) = one_shared_container_under(Billing::cloud_run_instance());
+    let bill = 1_800_000 + 100_000;
+    assert_eq!(
+        events,
+        shared_container_story(0, vec![billed(2_100, ctr(0), fun(0), bill)])
+    );
+    assert_eq!(total, u128::from(bill));
+}
+
+/// Request-based billing bills only the 700 µs the instance was starting
+/// or busy (also billed as 100 ms): CPU 0.1 s × $0.000024 = 2,400,000 pd,
+/// memory 0.5 × 0.1 × $0.0000025 = 125,000 pd; each invocation pays the
+/// request fee, $0.40 per million = 400,000 pd.
+#[test]
+fn cloud_run_request_billing_bills_active_time_and_a_fee_per_request() {
+    let (events, total, _) = one_shared_container_under(Billing::cloud_run_request());
+    let bill = 2_400_000 + 125_000;
+    assert_eq!(
+        events,
+        shared_container_story(400_000, vec![billed(2_100, ctr(0), fun(0), bill)])
+    );
+    assert_eq!(total, u128::from(bill + 3 * 400_000));
+}
+
+/// With a rounding of 1 µs the bills tell the two times apart exactly:
+/// instance-based, 2,000 µs: CPU 18 pd/µs × 2,000 = 36,000, memory
+/// 1 pd/µs × 2,000 = 2,000; request-based, 700 µs (the overlap of a and b
+/// counted once; the idle 1,300 µs left out): CPU 24 × 700 = 16,800,
+/// memory 1.25 × 700 = 875.
+#[test]
+fn cloud_run_bills_count_overlapping_invocations_once_and_idle_time_only_per_instance() {
+    let instance = Billing::CloudRunInstance(CloudRunPrices::instance_based().with_rounding_us(1));
+    let (events, _, _) = one_shared_container_under(instance);
+    assert_eq!(events.last(), Some(&billed(2_100, ctr(0), fun(0), 38_000)));
+    let request = Billing::CloudRunRequest(CloudRunPrices::request_based().with_rounding_us(1));
+    let (events, _, _) = one_shared_container_under(request);
+    assert_eq!(events.last(), Some(&billed(2_100, ctr(0), fun(0), 17_675)));
+}
+
+/// Lambda's billing (the default) bills no container: the same story has
+/// no `ContainerBilled`, and each invocation its own duration (R103).
+#[test]
+fn lambda_billing_bills_no_container() {
+    let (events, total, endings) = one_shared_container_under(Billing::Lambda);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ContainerBilled { .. })));
+    // a: cold, 100 µs of overhead + 500 µs, billed as 1 ms of 0.5 GiB:
+    // 16,666,700 / 2 / 1,000 = 8,333.35 → 8,334, plus 200,000. b (a
+    // join: a warm start, whose overhead is not billed) 100 µs and c 90
+    // µs, each billed 1 ms too.
+    let costs: Vec<u64> = endings
+        .iter()
+        .map(|outcome| match outcome {
+            EndOutcome::Completed {
+                cost_picodollars, ..
+            } => *cost_picodollars,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(costs, vec![208_334; 3]);
+    assert_eq!(total, 3 * 208_334);
+}
+
+/// A container removed before its image reached its host never started:
+/// under Cloud Run it is billed for no time (R104b), here 0 pd; the
+/// invocation it held is retried elsewhere.
+#[test]
+fn a_container_lost_before_it_started_is_billed_nothing() {
+    let policies = Builtin::default().with_billing(Billing::cloud_run_instance());
+    let mut w = World::with(config(2, host_spec(1_000, 4, 1_000), 1_000), policies);
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(100, 1));
+    // The copy to host#0 runs 50–100: the host goes down at 60.
+    let events = w.step(60, Command::HostDown { host: H0 });
+    let bills: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ContainerBilled { .. }))
+        .collect();
+    assert_eq!(bills, vec![&billed(60, ctr(0), f, 0)]);
+    let at = events
+        .iter()
+        .position(|e| {
+            e.kind
+                == EventKind::ContainerBilled {
+                    container: ctr(0),
+                    function: f,
+                    cost_picodollars: 0,
+                }
+        })
+        .expect("billed");
+    assert_eq!(
+        events[at - 1],
+        removed(60, ctr(0), H0, RemovalCause::HostLost)
+    );
+}
+
+/// An applied step's events are its timers' events then its own, in that
+/// order (R29): `events()` is the two slices end to end, and `into_vec`
+/// gives the same. A later invocation fires the first one's end on the way.
+#[test]
+fn an_applied_steps_events_are_its_timers_then_its_own() {
+    let mut w = World::new(default_config());
+    let image = w.image(100);
+    let f = w.function(image, 100, 10, 100_000);
+    w.invoke(0, f, success(200, 0));
+    let applied =
+        w.p.apply(&Input {
+            at_us: 50_000,
+            command: Command::Invoke {
+                function: f,
+                code: success(200, 1),
+                ingress_bytes: 0,
+                egress_bytes: 0,
+            },
+        })
+        .expect("accepted");
+    assert!(!applied.timer_events().is_empty());
+    assert!(!applied.own_events().is_empty());
+    let joined = [applied.timer_events(), applied.own_events()].concat();
+    assert_eq!(applied.events(), &joined[..]);
+    assert_eq!(applied.into_vec(), joined);
+}
+
+/// A policy that records what the view says of each host's being up, and
+/// declines.
+#[derive(Clone, Debug, PartialEq, Default)]
+struct SeesUp(Vec<Vec<bool>>);
+
+impl Policies for SeesUp {
+    fn select_host(&mut self, view: &dyn HostView, _request: &PlacementRequest) -> Option<HostId> {
+        self.0.push(
+            (0..view.host_count() + 1)
+                .map(|h| view.is_up(HostId(h)))
+                .collect(),
+        );
+        None
+    }
+}
+
+/// The view a policy is given says which hosts are down (R141), and a host
+/// it does not have is not up: a policy can avoid them before the core
+/// refuses its decision.
+#[test]
+fn the_host_view_tells_a_policy_which_hosts_are_down() {
+    let mut w = World::with(
+        config(2, host_spec(1_000, 4, 1_000), 1_000),
+        SeesUp::default(),
+    );
+    let image = w.image(50);
+    let f = w.function(image, 100, 0, 10_000);
+    w.invoke(0, f, success(10, 1));
+    w.step(10, Command::HostDown { host: H0 });
+    w.invoke(20, f, success(10, 2));
+    assert_eq!(
+        w.p.policies().0,
+        vec![vec![true, true, false], vec![false, true, false]]
     );
 }

@@ -4,7 +4,7 @@
 
 use crate::machine::Machine;
 use crate::ops::{Case, Resolver};
-use coldstart_core::{Command, Event, EventKind, FunctionId, Input, InvocationId};
+use coldstart_core::{Command, ContainerId, Event, EventKind, FunctionId, Input, InvocationId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Where and how two implementations disagreed (or one broke an invariant).
@@ -42,6 +42,74 @@ pub struct Trace {
     pub kinds: BTreeSet<&'static str>,
     /// What naming the starts that pay a function's own costs needs.
     own_costs: OwnCosts,
+    /// What naming the kinds of container bills needs.
+    bills: Bills,
+}
+
+/// What each live container went through, for naming its bill (spec
+/// R104b): `ContainerBilled/AfterIdle` for a container that was idle at
+/// some time (request-based billing leaves that time out),
+/// `ContainerBilled/Shared` for one that held two invocations at once
+/// (which count once).
+#[derive(Clone, Debug, Default)]
+struct Bills {
+    /// The invocations each live container holds now, whether it has been
+    /// idle, and whether it has held two invocations at once.
+    containers: BTreeMap<ContainerId, (BTreeSet<InvocationId>, bool, bool)>,
+    /// The container each started invocation is in.
+    container_of: BTreeMap<InvocationId, ContainerId>,
+}
+
+impl Bills {
+    /// Learns from one step's events; returns the names of the bills among
+    /// them.
+    fn learn(&mut self, events: &[Event]) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for e in events {
+            match e.kind {
+                EventKind::ColdStart {
+                    invocation,
+                    container,
+                    ..
+                }
+                | EventKind::WarmStart {
+                    invocation,
+                    container,
+                    ..
+                } => {
+                    let entry = self.containers.entry(container).or_default();
+                    entry.0.insert(invocation);
+                    entry.2 |= entry.0.len() > 1;
+                    self.container_of.insert(invocation, container);
+                }
+                EventKind::Completed { invocation, .. }
+                | EventKind::Failed { invocation, .. }
+                | EventKind::TimedOut { invocation, .. }
+                | EventKind::Retrying { invocation, .. }
+                | EventKind::PlatformFailed { invocation, .. } => {
+                    if let Some(container) = self.container_of.remove(&invocation) {
+                        if let Some(entry) = self.containers.get_mut(&container) {
+                            entry.0.remove(&invocation);
+                        }
+                    }
+                }
+                EventKind::ContainerIdle { container, .. } => {
+                    self.containers.entry(container).or_default().1 = true;
+                }
+                EventKind::ContainerBilled { container, .. } => {
+                    let (_, idle, shared) = self.containers.remove(&container).unwrap_or_default();
+                    if idle {
+                        names.push("ContainerBilled/AfterIdle");
+                    }
+                    if shared {
+                        names.push("ContainerBilled/Shared");
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
+    }
 }
 
 /// The functions with start costs of their own (learned from their
@@ -281,6 +349,7 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
             reason: coldstart_core::PlatformError::TransferFailed,
             ..
         } => "PlatformFailed/TransferFailed",
+        EventKind::ContainerBilled { .. } => "ContainerBilled",
         _ => UNNAMED_KIND,
     }
 }
@@ -366,6 +435,9 @@ fn step_both<A: Machine, B: Machine>(
         trace.kinds.insert(kind_name(&e.kind));
     }
     for name in trace.own_costs.learn(input, &ea) {
+        trace.kinds.insert(name);
+    }
+    for name in trace.bills.learn(&ea) {
         trace.kinds.insert(name);
     }
     // A join (spec R57b) is a `WarmStart` like any other: told apart by

@@ -6,9 +6,10 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Autoscaler, Bandwidth, Builtin, Code, Command, Config, Cpu, Event, EventKind, FunctionId,
-    HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input, InvocationId,
-    KeepAlivePolicy, Kpa, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
+    Autoscaler, Bandwidth, Billing, Builtin, CloudRunPrices, Code, Command, Config, Cpu, Event,
+    EventKind, FunctionId, HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction,
+    ImageId, Input, InvocationId, KeepAlivePolicy, Kpa, MainStorageSpec, Outcome, Phase, Pressure,
+    Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,7 +66,7 @@ pub struct Shape {
     /// R85a) rather than dedicated to each (absent in older cases: false).
     #[serde(default)]
     pub bandwidth_shared: bool,
-    /// An autoscaler (spec §30): a reconcile tick every 50 µs and the
+    /// An autoscaler (spec §31): a reconcile tick every 50 µs and the
     /// KPA-like rule on this small clock (absent in older cases: none).
     #[serde(default)]
     pub autoscaled: bool,
@@ -75,6 +76,12 @@ pub struct Shape {
     /// at 0.7 to 1.5 times nominal speed (from `disk_units / 24`).
     #[serde(default)]
     pub cpu_shared: bool,
+    /// `% 3`: the billing model (Lambda's; Cloud Run's instance-based;
+    /// request-based, spec R104b); `/ 3 % 2`: Cloud Run's rounding (1 µs,
+    /// so that a bill tells every µs of a container's time apart, or 7 µs).
+    /// Absent in older cases: 0, Lambda's.
+    #[serde(default)]
+    pub billing: u8,
 }
 
 /// One compute host of a [`Shape`], in units of 10 bytes.
@@ -171,6 +178,12 @@ impl Shape {
     /// This retry backoff (µs, folded), in place of what there was.
     pub fn with_retry_backoff_us(mut self, retry_backoff_us: u8) -> Shape {
         self.retry_backoff_us = retry_backoff_us;
+        self
+    }
+
+    /// This billing code, in place of what there was.
+    pub fn with_billing(mut self, billing: u8) -> Shape {
+        self.billing = billing;
         self
     }
 
@@ -306,6 +319,16 @@ impl Shape {
         } else {
             policies
         };
+        let rounding_us = [1, 7][usize::from(self.billing / 3 % 2)];
+        let policies = policies.with_billing(match self.billing % 3 {
+            0 => Billing::Lambda,
+            1 => Billing::CloudRunInstance(
+                CloudRunPrices::instance_based().with_rounding_us(rounding_us),
+            ),
+            _ => Billing::CloudRunRequest(
+                CloudRunPrices::request_based().with_rounding_us(rounding_us),
+            ),
+        });
         (config, policies)
     }
 }
@@ -762,6 +785,11 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 warm_choice,
                 (retry_attempts, retry_backoff_us),
             )| Shape {
+                // A quarter of the cases autoscale: from bits 2-3 of the
+                // first host's `slots` (a host reads only `slots % 4`, and
+                // every shape has at least one host), so the cases drawn
+                // are otherwise the same (read before `hosts` moves).
+                autoscaled: hosts[0].slots / 4 % 4 == 1,
                 hosts,
                 main_units,
                 queue_capacity,
@@ -777,11 +805,12 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 // `retry_attempts` no other setting reads, so the cases
                 // drawn are the same as before links could be shared.
                 bandwidth_shared: retry_attempts / 16 % 2 == 1,
-                // A quarter of the cases autoscale; from the two highest
-                // bits of `retry_attempts`, for the same reason.
-                autoscaled: retry_attempts / 64 % 4 == 1,
-                // Half share CPU, from the next unread bit.
-                cpu_shared: retry_attempts / 32 % 2 == 1,
+                // Half share CPU: from the top bit of `retry_backoff_us`
+                // (the backoff reads only `% 100` of it).
+                cpu_shared: retry_backoff_us >= 128,
+                // From the bits of `retry_attempts` still unread, for the
+                // same reason: each model in about a third of the cases.
+                billing: retry_attempts / 32,
             },
         )
 }

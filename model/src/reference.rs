@@ -16,6 +16,7 @@
 
 use crate::machine::Machine;
 use coldstart_core::limits::{BYTES_MAX, DURATION_MAX_US, TIME_MAX_US};
+use coldstart_core::ContainerUsage;
 use coldstart_core::{Bandwidth, Cpu, FunctionDef};
 use coldstart_core::{
     ClientError, Code, Command, Config, ConfigError, ContainerFacts, ContainerId, DecisionError,
@@ -157,6 +158,9 @@ struct Function {
     concurrency: u32,
     /// R85f: the CPU each running invocation demands (millicores).
     cpu_millis: u32,
+    /// R159: its minimum scale. The model does not hold a floor yet; the
+    /// autoscaler's desired count is bounded below by it (R169).
+    min_scale: u32,
     /// R154: the function's pending pre-warm, if it has one.
     prewarm: Option<PendingPrewarm>,
 }
@@ -247,8 +251,15 @@ struct Container {
     /// R57b: its `(join_priority, created_seq)` while it is in its
     /// function's join set (the set is these keys).
     join_key: Option<Key>,
-    /// R160.2: its first `ContainerReady` has fired.
+    /// R168.2: its first `ContainerReady` has fired.
     started: bool,
+    /// R104b: when its cold-start overhead began (None: not yet).
+    started_at_us: Option<u64>,
+    /// R104b: its time not idle, up to `active_since_us`.
+    active_us: u64,
+    /// R104b: since when it has been active without a break (None while
+    /// idle or before it started).
+    active_since_us: Option<u64>,
 }
 
 impl Container {
@@ -311,11 +322,11 @@ enum Timer {
     Prewarm {
         function: FunctionId,
     },
-    /// R159.
+    /// R167.
     Reconcile,
 }
 
-/// R158a, naively: one record per accepted invocation, kept until it has
+/// R166, naively: one record per accepted invocation, kept until it has
 /// ended before the last tick: its function, when it was accepted and
 /// when it ended.
 #[derive(Clone, Copy, Debug)]
@@ -356,9 +367,9 @@ struct World {
     /// R85a: each link's last re-timing (µs): `[0]` the download feed,
     /// `[1 + i]` host i's copy link.
     link_since_us: Vec<u64>,
-    /// R158a: the invocations' spans, for the observed concurrency.
+    /// R166: the invocations' spans, for the observed concurrency.
     demand: Vec<DemandRecord>,
-    /// R159: when the last reconcile tick fired (0 before the first).
+    /// R167: when the last reconcile tick fired (0 before the first).
     last_tick_us: u64,
     /// R85g, with processor sharing: every run on any host, in the order
     /// its code began: `(invocation, host, left in nominal nanoseconds,
@@ -427,7 +438,7 @@ impl World {
         self.timers.retain(|t| t.2 != timer);
     }
 
-    /// R158a: the invocation has ended now.
+    /// R166: the invocation has ended now.
     fn demand_ended(&mut self, invocation: InvocationId) {
         let now = self.now;
         let record = self
@@ -438,7 +449,7 @@ impl World {
         record.ended_us = Some(now);
     }
 
-    /// R159: `ARM_RECONCILE`, with the timer list as the `armed` flag.
+    /// R167: `ARM_RECONCILE`, with the timer list as the `armed` flag.
     fn arm_reconcile(&mut self) {
         let Some(tick) = self.config.autoscale_tick_us else {
             return;
@@ -1318,6 +1329,7 @@ impl<P: Policies> Model<P> {
                 warm_start_us,
                 concurrency,
                 cpu_millis,
+                min_scale,
                 ..
             }) => {
                 // R41
@@ -1330,6 +1342,7 @@ impl<P: Policies> Model<P> {
                     warm_start_us,
                     concurrency,
                     cpu_millis,
+                    min_scale,
                     prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
@@ -1559,6 +1572,9 @@ impl<P: Policies> Model<P> {
         self.w.schedule(due, Timer::ContainerReady { container: c });
         // 3.
         self.w.ctr_mut(c).state = CState::Starting(inv);
+        // R104b: an idle spell ends.
+        let now = self.w.now;
+        self.w.ctr_mut(c).active_since_us = Some(now);
         // 4. the copy: pins change (derived), LRU facts refreshed
         let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
         let now = self.w.now;
@@ -1791,12 +1807,15 @@ impl<P: Policies> Model<P> {
             retiring: false,
             join_key: None,
             started: false,
+            started_at_us: None,
+            active_us: 0,
+            active_since_us: None,
         });
         let c = ContainerId::from_bits(key);
         self.w.start_pin = None;
         // 6.
         self.w.metrics.containers_created += 1;
-        // R159: a placement arms the reconcile timer.
+        // R167: a placement arms the reconcile timer.
         self.w.arm_reconcile();
         // 7. image source
         let source = match held {
@@ -2001,6 +2020,11 @@ impl<P: Policies> Model<P> {
 
     /// R64.
     fn begin_overhead(&mut self, c: ContainerId) {
+        // R104b: its life as an instance starts with its overhead.
+        let now = self.w.now;
+        let started = self.w.ctr_mut(c);
+        started.started_at_us = Some(now);
+        started.active_since_us = Some(now);
         let ctr = self.w.ctr(c);
         let host = ctr.host;
         let due = self.w.now + self.w.cold_cost(ctr.function);
@@ -2379,11 +2403,15 @@ impl<P: Policies> Model<P> {
             .schedule(expires_at_us, Timer::KeepAliveExpired { container: c });
         let warm_key = (warm_priority, self.w.draw());
         let evict_key = (evict_priority, self.w.draw());
-        self.w.ctr_mut(c).state = CState::Idle {
+        let ctr = self.w.ctr_mut(c);
+        ctr.state = CState::Idle {
             expiry,
             warm_key,
             evict_key,
         };
+        // R104b: an active spell ends.
+        let since = ctr.active_since_us.take().expect("idle before it started");
+        ctr.active_us += now - since;
         let (host, image) = (self.w.ctr(c).host, self.w.ctr(c).image);
         self.set_pins(host, image);
         self.w.emit(
@@ -2408,6 +2436,7 @@ impl<P: Policies> Model<P> {
                 cause: RemovalCause::Discarded,
             },
         );
+        self.bill_container(c, &ctr, ev);
     }
 
     /// R95.
@@ -2420,7 +2449,7 @@ impl<P: Policies> Model<P> {
             RemovalCause::Expired => self.w.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
-            // Counted by SCALE_TO (R161.3).
+            // Counted by SCALE_TO (R169.3).
             RemovalCause::ScaledDown => {}
             other => unreachable!("an idle container removed as {other:?}"),
         }
@@ -2432,6 +2461,28 @@ impl<P: Policies> Model<P> {
                 cause,
             },
         );
+        self.bill_container(c, &ctr, ev);
+    }
+
+    /// R104b: a container just removed is billed for its time, if the
+    /// policy bills containers: `ContainerBilled` right after its
+    /// `ContainerRemoved`.
+    fn bill_container(&mut self, c: ContainerId, ctr: &Container, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let instance_us = ctr.started_at_us.map_or(0, |at| now - at);
+        let active_us = ctr.active_us + ctr.active_since_us.map_or(0, |since| now - since);
+        let usage = ContainerUsage::new(c, ctr.function, ctr.memory_bytes, instance_us, active_us);
+        if let Some(cost) = self.policies.bill_container(&usage) {
+            self.w.metrics.cost_picodollars += u128::from(cost);
+            self.w.emit(
+                ev,
+                EventKind::ContainerBilled {
+                    container: c,
+                    function: ctr.function,
+                    cost_picodollars: cost,
+                },
+            );
+        }
     }
 
     // --- §17: retention ---
@@ -2648,6 +2699,7 @@ impl<P: Policies> Model<P> {
                 cause,
             },
         );
+        self.bill_container(c, &ctr, ev);
     }
 
     /// R141.
@@ -3113,7 +3165,7 @@ impl<P: Policies> Model<P> {
         true
     }
 
-    /// R160: a reconcile tick.
+    /// R168: a reconcile tick.
     fn on_reconcile(&mut self, ev: &mut Vec<Event>) {
         let now = self.w.now;
         let tick = self
@@ -3131,7 +3183,7 @@ impl<P: Policies> Model<P> {
             .collect();
         let mut opinions = false;
         for function in functions {
-            // R158a, from the spans: each one's overlap with the interval.
+            // R166, from the spans: each one's overlap with the interval.
             let mut demand_us = 0u128;
             let mut unended = 0u64;
             for record in self.w.demand.iter().filter(|r| r.function == function) {
@@ -3173,7 +3225,7 @@ impl<P: Policies> Model<P> {
         }
     }
 
-    /// R161: acts on a desired count.
+    /// R169: acts on a desired count.
     fn scale_to(&mut self, function: FunctionId, decision: ScaleDecision, ev: &mut Vec<Event>) {
         let count = |w: &World| {
             w.containers()
@@ -3181,7 +3233,8 @@ impl<P: Policies> Model<P> {
                 .count() as u32
         };
         let containers = count(&self.w);
-        let desired = decision.containers;
+        // Never below the function's minimum scale (R169.1).
+        let desired = decision.containers.max(self.w.function(function).min_scale);
         if desired == containers {
             return;
         }

@@ -360,6 +360,7 @@ def register_function(
     cold_start_us: Optional[int] = None,
     warm_start_us: Optional[int] = None,
     concurrency: int = 1,
+    min_scale: int = 0,
 ) -> Dict[str, Any]:
     """Registers a function of ``image``; answered by ``FunctionRegistered``.
 
@@ -367,6 +368,8 @@ def register_function(
     its own (µs); left out (``None``), it has the configuration's.
     ``concurrency`` is the most invocations one of its containers runs at
     once (1, the default, is Lambda's one per execution environment).
+    ``min_scale`` is how many of its containers are kept warm at all times
+    (provisioned concurrency, spec R159; 0, the default, keeps none).
     """
     command = {
         "at_us": at_us,
@@ -382,6 +385,8 @@ def register_function(
         command["warm_start_us"] = warm_start_us
     if concurrency != 1:
         command["concurrency"] = concurrency
+    if min_scale != 0:
+        command["min_scale"] = min_scale
     return command
 
 

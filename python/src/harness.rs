@@ -31,7 +31,7 @@ pub(crate) struct PyFinding {
 
 /// An input in the flat form `Provider.apply` takes and the helpers make:
 /// a function's optional fields at their defaults (no start costs of its
-/// own, concurrency 1) are left out, as the helpers leave them out, so the
+/// own, concurrency 1, no warm floor) are left out, as the helpers leave them out, so the
 /// inputs a user gave come back equal.
 fn input_dict<'py>(py: Python<'py>, input: &Input) -> PyResult<Bound<'py, PyAny>> {
     let Value::Object(map) = json(input)? else {
@@ -53,6 +53,9 @@ fn input_dict<'py>(py: Python<'py>, input: &Input) -> PyResult<Bound<'py, PyAny>
         }
         if out.get("concurrency").and_then(Value::as_u64) == Some(1) {
             out.remove("concurrency");
+        }
+        if out.get("min_scale").and_then(Value::as_u64) == Some(0) {
+            out.remove("min_scale");
         }
     }
     ordered(py, &Value::Object(out), &["at_us", "command"])

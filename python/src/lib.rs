@@ -496,6 +496,12 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
                     // One past u32 goes to the general path, which names it.
                     def = def.with_concurrency(u32::try_from(field(dict, concurrency)?).ok()?);
                 }
+                // The optional warm floor (spec R159): an integer, or
+                // absent for 0.
+                let min_scale = pyo3::intern!(py, "min_scale");
+                if dict.contains(min_scale).ok()? {
+                    def = def.with_min_scale(u32::try_from(field(dict, min_scale)?).ok()?);
+                }
                 // The optional CPU demand (spec R85f): an integer of
                 // millicores, or absent for 1,000.
                 let cpu_millis = pyo3::intern!(py, "cpu_millis");
@@ -507,6 +513,7 @@ fn fast_input(object: &Bound<'_, PyAny>) -> Option<Input> {
             4 + usize::from(def_has(dict, py, "cold_start_us"))
                 + usize::from(def_has(dict, py, "warm_start_us"))
                 + usize::from(def_has(dict, py, "concurrency"))
+                + usize::from(def_has(dict, py, "min_scale"))
                 + usize::from(def_has(dict, py, "cpu_millis")),
         ),
         _ => return None,

@@ -31,6 +31,9 @@ use std::sync::{Arc, Mutex};
 /// The policies of a provider made from Python: the built-in library (a
 /// scenario's `[provider.policy]`) or an object of the user's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// One per provider, stepped on every hook call: a box would add an
+// indirection to each call for no saving.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Policy {
     /// Boxed: the built-ins' parameters and state dwarf a Python policy's
     /// handle.
@@ -806,7 +809,7 @@ impl From<&Usage> for PyUsage {
 
 facts_class!(
     /// What an autoscaler is told about a function at a reconcile tick
-    /// (spec R160): `demand_us` is the integral of its unended invocations
+    /// (spec R168): `demand_us` is the integral of its unended invocations
     /// over the `interval_us` since the last tick (divided by it, the mean
     /// concurrency observed).
     PyScaleFacts, "ScaleFacts" {
@@ -1152,6 +1155,10 @@ impl Policies for Policy {
 
     fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
         delegate!(self, policy => policy.desired_containers(facts))
+    }
+
+    fn bill_container(&self, usage: &coldstart::ContainerUsage) -> Option<u64> {
+        delegate!(self, policy => policy.bill_container(usage))
     }
 }
 

@@ -335,3 +335,19 @@ def test_a_function_of_concurrency_2_shares_its_container():
     with pytest.raises(cs.Refused) as error:
         provider.apply(cs.register_function(20, 0, 512 * MIB, 0, 3_000_000, concurrency=0))
     assert "concurrency" in str(error.value)
+
+
+def test_a_min_scale_function_keeps_its_floor_warm():
+    """Spec R161-R163: the floor is placed at registration and served warm."""
+    provider = cs.Provider(TOUR)
+    (event,) = provider.apply(cs.register_image(0, 200 * MIB))
+    events = provider.apply(
+        cs.register_function(0, event["image"], 512 * MIB, 0, 3_000_000, min_scale=2)
+    )
+    assert [e["kind"] for e in events][:2] == ["FunctionRegistered", "FloorPlaced"]
+    function = events[0]["function"]
+    provider.apply(cs.advance(60_000_000))
+    assert provider.metrics()["reserved_containers_now"] == 2
+    events = provider.apply(cs.invoke(60_000_000, function, cs.success(50_000, 1)))
+    assert events[1]["kind"] == "WarmStart"
+    assert provider.metrics()["floor_warm_starts"] == 1

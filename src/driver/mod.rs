@@ -182,6 +182,9 @@ pub struct RunReport {
     pub digest: u64,
     /// Virtual time at the end (µs).
     pub end_us: u64,
+    /// What the warm floors held cost up to the end (picodollars, spec
+    /// R164): `Provider::provisioned_cost_picodollars`.
+    pub provisioned_cost_picodollars: u128,
 }
 
 /// A provider with a step counter, an event digest and, optionally, an
@@ -420,6 +423,7 @@ impl<P: Policies> Driver<P> {
             events: self.digest.count(),
             digest: self.digest.digest(),
             end_us: self.provider.now_us(),
+            provisioned_cost_picodollars: self.provider.provisioned_cost_picodollars(),
         }
     }
 }

@@ -97,6 +97,11 @@ pub fn fold_config(mut config: Config) -> Config {
         host.slots = fold_positive(u64::from(host.slots), u64::from(SLOTS_MAX)) as u32;
         host.disk_bytes = fold_positive(host.disk_bytes, BYTES_MAX);
         host.copy_bytes_per_s = fold_positive(host.copy_bytes_per_s, BYTES_MAX);
+        host.cores_millis = fold_positive(host.cores_millis, crate::limits::CORES_MILLIS_MAX);
+        host.speed_permille = fold_positive(
+            u64::from(host.speed_permille),
+            u64::from(crate::limits::SPEED_PERMILLE_MAX),
+        ) as u32;
     }
     config.cold_start_us %= DURATION_MAX_US + 1;
     config.warm_start_us %= DURATION_MAX_US + 1;
@@ -446,7 +451,7 @@ impl Policies for ChaosPolicy {
     fn desired_containers(&mut self, facts: &crate::ScaleFacts) -> Option<crate::ScaleDecision> {
         // No opinion for a word divisible by 3, or while the function has
         // no unended invocation (so that a run's drain ends: the timer
-        // stops at a tick without an opinion, spec R160.3); otherwise a
+        // stops at a tick without an opinion, spec R168.3); otherwise a
         // count near the live containers (down to 0, up by a few), or now
         // and then any u32, and any keep-alive (past the clamp included).
         if facts.demand == 0 {
@@ -466,6 +471,14 @@ impl Policies for ChaosPolicy {
             containers,
             keep_alive_us: self.next_word(),
         })
+    }
+
+    fn bill_container(&self, usage: &crate::ContainerUsage) -> Option<u64> {
+        // Likewise by the usage: an odd word bills the container (any
+        // u64), an even one does not.
+        let at = (usage.instance_us ^ usage.active_us) % self.script.len() as u64;
+        let word = self.script[at as usize];
+        (word % 2 == 1).then_some(word)
     }
 }
 

@@ -83,7 +83,8 @@ pub struct FunctionStats {
     pub timed_out: u64,
     /// Invocations rejected under RAM pressure.
     pub rejected: u64,
-    /// What its invocations were billed, in picodollars.
+    /// What its invocations and its containers (under Cloud Run's
+    /// billing, spec R104b) were billed, in picodollars.
     pub cost_picodollars: u128,
     /// End to end (`Accepted` → its end), every outcome.
     pub end_to_end_us: Histogram<FUNCTION_SUB_BITS>,
@@ -104,7 +105,8 @@ pub struct HostRowStats {
     pub cold_starts: u64,
     /// Warm starts on them.
     pub warm_starts: u64,
-    /// What the invocations they ran were billed, in picodollars.
+    /// What the invocations they ran and the containers they held (under
+    /// Cloud Run's billing) were billed, in picodollars.
     pub cost_picodollars: u128,
     /// How many times one of them went down.
     pub crashes: u64,
@@ -268,6 +270,9 @@ pub struct Collector {
     end_to_end_us: [Histogram<RUN_SUB_BITS>; 3],
     last_us: u64,
     finished: bool,
+    /// The container removed last and its host's row: a `ContainerBilled`
+    /// follows its `ContainerRemoved` at once (spec R104b).
+    removed_last: Option<(ContainerId, u32)>,
     /// The summary's latencies and SimFaaS window, kept from this
     /// collector's tables ([`Collector::with_latencies`]).
     latencies: Option<Box<Latencies>>,
@@ -334,6 +339,7 @@ impl Collector {
             end_to_end_us: Default::default(),
             last_us: 0,
             finished: false,
+            removed_last: None,
             latencies: None,
         }
     }
@@ -622,7 +628,8 @@ impl Collector {
                 invocation,
                 cost_picodollars,
             } => self.end(at_us, invocation, Outcome::TimedOut, cost_picodollars),
-            EventKind::ContainerIdle { container, .. } => self.container_idle(at_us, container),
+            EventKind::ContainerIdle { container, .. }
+            | EventKind::ContainerReserved { container } => self.container_idle(at_us, container),
             EventKind::ContainerRemoved {
                 container, cause, ..
             } => self.container_removed(at_us, container, cause),
@@ -745,6 +752,11 @@ impl Collector {
                 .note_removed(at_us, track.busy, lifespan_us);
         }
         self.containers[index_of(container.to_bits())] = None;
+        let row = self
+            .hosts
+            .get(track.host as usize)
+            .map_or(NO_ROW, |host| host.row as u32);
+        self.removed_last = Some((container, row));
         let timeline = self.timeline;
         self.series.live.sub(&timeline, at_us, 1);
         if track.busy {
@@ -795,6 +807,26 @@ impl Collector {
     fn observe_rare(&mut self, at_us: u64, event: &Event) {
         let timeline = self.timeline;
         match event.kind {
+            EventKind::ContainerBilled {
+                container,
+                function,
+                cost_picodollars,
+            } => {
+                // Cloud Run's billing (spec R104b): the container's time, in
+                // the cost series, its function's and its host's rows.
+                self.series
+                    .cost_picodollars
+                    .add(&timeline, at_us, cost_picodollars);
+                let function = index_of(function.to_bits()) as u32;
+                self.function_stats(function).cost_picodollars += u128::from(cost_picodollars);
+                if let Some((removed, row)) = self.removed_last {
+                    if removed == container {
+                        if let Some(stats) = self.host_rows.get_mut(row as usize) {
+                            stats.cost_picodollars += u128::from(cost_picodollars);
+                        }
+                    }
+                }
+            }
             EventKind::ImageRegistered { image, size_bytes } => {
                 let index = index_of(image.to_bits());
                 if index >= self.image_bytes.len() {
@@ -816,6 +848,12 @@ impl Collector {
                 stats.memory_bytes = memory_bytes;
             }
             EventKind::Prewarmed {
+                function,
+                container,
+                host,
+                image,
+            }
+            | EventKind::FloorPlaced {
                 function,
                 container,
                 host,

@@ -147,12 +147,27 @@ fn check_totals(collector: &Collector, provider: &Provider) {
         m.warm_starts
     );
     assert_eq!(rows.iter().map(|r| r.crashes).sum::<u64>(), m.hosts_down);
+    // Every picodollar billed is some function's and some host's, the
+    // containers' bills (spec R104b) included.
+    assert_eq!(
+        functions.iter().map(|f| f.cost_picodollars).sum::<u128>(),
+        m.cost_picodollars
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.cost_picodollars).sum::<u128>(),
+        m.cost_picodollars
+    );
     let ended: u64 = Outcome::ALL
         .iter()
         .map(|&o| collector.end_to_end_us(o).samples())
         .sum();
     assert_eq!(ended, m.completed + m.failed() + m.timed_out);
     assert!(collector.used() > buckets::BUCKETS / 2 && collector.used() <= buckets::BUCKETS);
+}
+
+fn with_file(path: &std::path::Path, sets: &[&str]) -> Scenario {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    scenario::load(path, &sets).unwrap()
 }
 
 fn default_with(sets: &[&str]) -> Scenario {
@@ -187,6 +202,33 @@ fn faults_and_queues_match_the_provider_at_every_step() {
     assert!(m.queued_total > 0);
     assert!(m.containers_lost > 0);
     assert!(m.downloads_failed + m.copies_failed > 0);
+}
+
+/// Cloud Run's billing by container instance (spec R104b), with joins and
+/// hosts going down: the cost series and the per-function and per-host
+/// costs add up to the provider's total, container bills included.
+#[test]
+fn container_bills_match_the_provider_at_every_step() {
+    for model in ["cloud-run-instance", "cloud-run-request"] {
+        // The example file, not the built-in default: the built-in
+        // default's functions do not take `function_defaults` keys.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/default.toml");
+        let scenario = with_file(
+            &path,
+            &[
+                "workload.invocations=6000",
+                "workload.interarrival_mean=\"20ms\"",
+                &format!("provider.billing.model=\"{model}\""),
+                "workload.function_defaults.concurrency=4",
+                "faults.crashes_per_hour=400",
+                "faults.repair=\"2min\"",
+            ],
+        );
+        let (collector, provider) = run_checked(&scenario);
+        check_totals(&collector, &provider);
+        let m = provider.metrics();
+        assert!(m.containers_lost > 0 && m.joins_running > 0, "{m:?}");
+    }
 }
 
 #[test]

@@ -322,6 +322,7 @@ pub mod wire {
                     }
                     // Format 12's fields of a function.
                     if layout == Layout::Current {
+                        def.min_scale = self.u32()?;
                         def.cpu_millis = self.u32()?;
                     }
                     Command::RegisterFunction(def)
@@ -473,6 +474,10 @@ mod tests {
                         .with_concurrency(u32::try_from(n).unwrap_or(u32::MAX)),
                 ),
                 Command::RegisterFunction(
+                    FunctionDef::new(ImageId::from_bits(n), m, n)
+                        .with_min_scale(u32::try_from(m).unwrap_or(u32::MAX)),
+                ),
+                Command::RegisterFunction(
                     FunctionDef::new(ImageId::from_bits(m), n, m)
                         .with_cpu_millis(u32::try_from(m).unwrap_or(u32::MAX)),
                 ),
@@ -535,17 +540,17 @@ mod tests {
             if matches!(input.command, Command::RegisterFunction(_)) {
                 registrations += 1;
                 // Without its two bytes of absent costs, its byte of
-                // concurrency 1 and its three of a CPU demand of 1,000, it
-                // is not this build's layout.
+                // concurrency 1, its byte of min_scale 0 and its three of a CPU
+                // demand of 1,000, it is not this build's layout.
                 assert_eq!(wire::input(&bytes), None);
                 assert!(decode_input(&bytes).is_err());
                 let current = encode(&input).unwrap();
-                assert_eq!(current.len(), bytes.len() + 6);
+                assert_eq!(current.len(), bytes.len() + 7);
                 assert_eq!(wire::input_v8(&current), None);
                 assert!(decode_input_v8(&current).is_err());
             }
         }
-        assert_eq!(registrations, 8);
+        assert_eq!(registrations, 9);
     }
 
     /// The same for format 11's layout: every sample that layout can hold
@@ -566,8 +571,9 @@ mod tests {
             }
         }
         // Every sample registration but those of a CPU demand other than
-        // 1,000 (format 12's field), which are refused above and count out.
-        assert_eq!(registrations, 32);
+        // 1,000 or with a warm floor (format 12's fields), which are refused
+        // above and count out.
+        assert_eq!(registrations, 33);
     }
 
     #[test]

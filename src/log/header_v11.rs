@@ -6,10 +6,12 @@
 //! in `log/mod.rs` are built from these, not from the live types, and each
 //! `of` refuses in words what an old header cannot hold.
 //!
-//! A field added to a live type in format 12 gets a default when an old
-//! header is read ([`From`]) and a check in `of` (it must be that
-//! default): so far `Config::autoscale_tick_us` (`None`) and `Builtin`'s
-//! `autoscaler` (`Off`) with its `autoscale_state` (empty).
+//! Format 12 added `Builtin::billing` (spec R104b): an old header reads as
+//! Lambda's billing, which is how it ran, and `BuiltinV11::of` refuses any
+//! other. A field added to a live type gets a default when an old header
+//! is read ([`From`]) and a check in `of` (it must be that default): so far
+//! also `Config::autoscale_tick_us` (`None`) and `Builtin`'s `autoscaler`
+//! (`Off`) with its `autoscale_state` (empty).
 
 use super::policy::{CustomPolicy, PolicySpec};
 use super::LogError;
@@ -139,7 +141,16 @@ impl From<LambdaPricesV11> for LambdaPrices {
 }
 
 impl LambdaPricesV11 {
-    pub(super) fn of(prices: &LambdaPrices, _version: u32) -> Result<LambdaPricesV11, LogError> {
+    pub(super) fn of(prices: &LambdaPrices, version: u32) -> Result<LambdaPricesV11, LogError> {
+        let d = LambdaPrices::default();
+        if prices.provisioned_per_gib_second_picodollars != d.provisioned_per_gib_second_picodollars
+            || prices.provisioned_duration_per_gib_second_picodollars
+                != d.provisioned_duration_per_gib_second_picodollars
+        {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold provisioned-concurrency prices of its own (format 12 added them)"
+            )));
+        }
         Ok(LambdaPricesV11 {
             per_request_picodollars: prices.per_request_picodollars,
             per_gib_second_picodollars: prices.per_gib_second_picodollars,
@@ -188,7 +199,8 @@ impl BuiltinV11 {
         Ok(builtin)
     }
 
-    /// `builtin` in a header of format `version` (6 to 11).
+    /// `builtin` in a header of format `version` (6 to 11), which bills
+    /// by Lambda's prices only (format 12 added `Builtin::billing`).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
         if builtin.autoscaler != crate::Autoscaler::Off || !builtin.autoscale_state.is_empty() {
             return Err(LogError::Encode(format!(
@@ -198,6 +210,11 @@ impl BuiltinV11 {
         if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"
+            )));
+        }
+        if builtin.billing != crate::Billing::Lambda {
+            return Err(LogError::Encode(format!(
+                "a version {version} log cannot hold Cloud Run's billing (format 12 added it)"
             )));
         }
         Ok(BuiltinV11 {

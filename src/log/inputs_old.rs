@@ -139,6 +139,12 @@ impl OldDef for FunctionDefV11 {
     /// Refuses what format 12 added to a function (none of it may differ
     /// from its default).
     fn of(def: &FunctionDef) -> Result<FunctionDefV11, String> {
+        if def.min_scale != 0 {
+            return Err(format!(
+                "a version 11 log cannot hold a function with a warm floor (min_scale {}; only 0)",
+                def.min_scale
+            ));
+        }
         if def.cpu_millis != coldstart_core::input::DEFAULT_CPU_MILLIS {
             return Err(format!(
                 "a version 11 log cannot hold a function's CPU demand of {} millicores (only 1,000; format 12 added it)",

@@ -3008,6 +3008,85 @@ mod tests {
         }
     }
 
+    /// Format 12 holds a function's warm floor, in both forms: a run with a
+    /// floor replays to its digest; a version 11 writer refuses it, naming
+    /// it.
+    #[test]
+    fn min_scale_is_logged_from_format_12() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let mut recorder = Recorder::new(
+                Vec::new(),
+                format,
+                default_config(Pressure::Reject),
+                Builtin::default(),
+                DriverOptions::default(),
+            )
+            .unwrap();
+            let registered = recorder
+                .apply(&command_at(
+                    0,
+                    Command::RegisterImage {
+                        size_bytes: 10 * crate::MIB,
+                    },
+                ))
+                .unwrap()
+                .to_vec();
+            let crate::EventKind::ImageRegistered { image, .. } = registered[0].kind else {
+                panic!("not an image registration: {registered:?}");
+            };
+            let own = FunctionDef::new(image, 256 * crate::MIB, 60_000_000).with_min_scale(2);
+            let events = recorder
+                .apply(&command_at(0, Command::RegisterFunction(own.clone())))
+                .unwrap()
+                .to_vec();
+            let crate::EventKind::FunctionRegistered { function, .. } = events[0].kind else {
+                panic!("not a function registration: {events:?}");
+            };
+            assert!(events
+                .iter()
+                .any(|e| matches!(e.kind, crate::EventKind::FloorPlaced { .. })));
+            recorder
+                .apply(&invoke_at(5_000_000, function, 1_000_000))
+                .unwrap();
+            recorder
+                .apply(&command_at(100_000_000, Command::Advance))
+                .unwrap();
+            let (_, trailer, bytes) = recorder.finish().unwrap();
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let mut defs = Vec::new();
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(Input {
+                    command: Command::RegisterFunction(def),
+                    ..
+                }) = record
+                {
+                    defs.push(def);
+                }
+            }
+            assert_eq!(defs, [own]);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+
+            let mut reader = LogReader::new(&bytes[..]).unwrap();
+            let header = reader.header().clone();
+            let mut v11 = LogWriter::with_version(Vec::new(), format, &header, 11).unwrap();
+            let mut refused = None;
+            while let Some(record) = reader.next_record().unwrap() {
+                if let Record::Input(input) = record {
+                    if let Err(error) = v11.write_input(&input) {
+                        refused = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            let refused = refused.expect("a version 11 writer took a warm floor");
+            assert!(
+                refused.contains("cannot hold a function with a warm floor (min_scale 2"),
+                "{refused}"
+            );
+        }
+    }
+
     /// The input layouts differ: a format 9 log's registration relabelled
     /// as format 8 does not decode (two bytes of absent costs are left
     /// over), and the same run written as format 8 replays to the same
@@ -3034,6 +3113,39 @@ mod tests {
         assert_eq!(reader.format_version(), 8);
         let replayed = replay_bytes(&v8, true).unwrap();
         assert_eq!(replayed.driver.digest(), trailer.events_digest);
+    }
+
+    /// Format 12 holds the billing model (spec R104b): a run under Cloud
+    /// Run's request-based billing round-trips and replays to its digest in
+    /// both encodings; the same header cannot be
+    /// written as format 11 or older; a format 11 header reads as Lambda's.
+    #[test]
+    fn format_12_headers_hold_the_billing_model() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let policies = old_default().with_billing(crate::Billing::cloud_run_request());
+            let (_, trailer, bytes) = recorded_current_log(format, policies.clone());
+            let reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.header().policies, PolicySpec::Builtin(policies));
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            assert!(replayed.driver.provider().metrics().cost_picodollars > 0);
+            for version in [11, 8, 6] {
+                let error = LogWriter::with_version(Vec::new(), format, reader.header(), version)
+                    .err()
+                    .expect("an old header took Cloud Run's billing")
+                    .to_string();
+                assert!(error.contains("cannot hold Cloud Run's billing"), "{error}");
+            }
+            let (_, trailer, current) = recorded_current_log(format, old_default());
+            let v11 = rewritten_as(&current, 11);
+            let reader = LogReader::new(&v11[..]).unwrap();
+            let builtin = reader.header().policies.builtin().unwrap().clone();
+            assert_eq!(builtin.billing, crate::Billing::Lambda);
+            assert_eq!(
+                replay_bytes(&v11, true).unwrap().driver.digest(),
+                trailer.events_digest
+            );
+        }
     }
 
     /// Format 10 and later hold the bandwidth setting: a run with shared

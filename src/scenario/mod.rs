@@ -181,6 +181,8 @@ struct ProviderSection {
     retry: Option<RetrySection>,
     /// How a link's concurrent transfers share it (spec R85).
     bandwidth: Option<BandwidthMode>,
+    /// How a host's running invocations share its cores (spec R85f).
+    cpu: Option<CpuMode>,
     policy: Option<PolicySection>,
     billing: Option<BillingSection>,
 }
@@ -194,6 +196,10 @@ struct HostKind {
     slots: u32,
     disk: Bytes,
     copy_bandwidth: BytesPerS,
+    /// Its CPU in millicores (spec R85f; default 8,000).
+    cores_millis: Option<u64>,
+    /// Its speed against nominal, per-mille (default 1,000).
+    speed_permille: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +216,16 @@ struct MainStorageSection {
 enum BandwidthMode {
     Dedicated,
     FairShare,
+}
+
+/// `cpu`: `"dedicated"` (the default: every run at full speed) or
+/// `"processor-sharing"` (also `"processor_sharing"`; spec R85f–R85k).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum CpuMode {
+    Dedicated,
+    #[serde(alias = "processor_sharing")]
+    ProcessorSharing,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -280,12 +296,34 @@ struct PolicySection {
     prewarm_percentile: Option<u32>,
     /// `lru`, `lfu` or `gdsf`, on both disks.
     image_eviction: Option<String>,
-    /// `kpa` (the Knative-like rule with Knative's defaults, spec R162) or
+    /// `kpa` (the Knative-like rule with Knative's defaults, spec R170) or
     /// `off` (the default).
     autoscaler: Option<String>,
     /// The autoscaler's reconcile period (default 2s, Knative's
     /// `tick-interval`, when an autoscaler is chosen).
     autoscale_tick: Option<DurationUs>,
+}
+
+/// `provider.billing.cloud_run`: Cloud Run's figures, over the chosen
+/// model's defaults (instance- or request-based).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloudRunSection {
+    per_vcpu_second_picodollars: Option<u64>,
+    per_gib_second_picodollars: Option<u64>,
+    per_request_picodollars: Option<u64>,
+    ingress_per_gib_picodollars: Option<u64>,
+    egress_per_gib_picodollars: Option<u64>,
+    rounding: Option<DurationUs>,
+}
+
+/// `provider.billing.model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum BillingModelName {
+    Lambda,
+    CloudRunInstance,
+    CloudRunRequest,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -296,9 +334,16 @@ enum WarmChoiceName {
     LeastRecentlyUsed,
 }
 
+/// `provider.billing`: the price model (spec R104b); Lambda's figures
+/// here, Cloud Run's in `provider.billing.cloud_run`, each absent one at
+/// its default (R104, R104d). Each model reads its own figures only, so a
+/// file may hold both and `--set`/`compare` switch the model alone.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BillingSection {
+    /// `lambda` (the default), `cloud-run-instance` or `cloud-run-request`.
+    model: Option<BillingModelName>,
+    cloud_run: Option<CloudRunSection>,
     per_request_picodollars: Option<u64>,
     per_gib_second_picodollars: Option<u64>,
     scratch_free: Option<Bytes>,
@@ -371,6 +416,9 @@ struct FunctionEntry {
     scratch: Option<Bytes>,
     time_limit: Option<DurationUs>,
     concurrency: Option<u32>,
+    /// The CPU each running invocation demands, millicores (spec R85f).
+    cpu_millis: Option<u32>,
+    min_scale: Option<u32>,
     clone_mean: Option<DurationUs>,
     build_mean: Option<DurationUs>,
     run_mean: Option<DurationUs>,
@@ -888,7 +936,14 @@ fn resolve_provider(
                     crate::limits::HOSTS_MAX
                 )));
             }
-            let spec = HostSpec::new(kind.ram.0, kind.slots, kind.disk.0, kind.copy_bandwidth.0);
+            let mut spec =
+                HostSpec::new(kind.ram.0, kind.slots, kind.disk.0, kind.copy_bandwidth.0);
+            if let Some(cores_millis) = kind.cores_millis {
+                spec = spec.with_cores_millis(cores_millis);
+            }
+            if let Some(speed_permille) = kind.speed_permille {
+                spec = spec.with_speed_permille(speed_permille);
+            }
             hosts.extend(std::iter::repeat_n(spec, count as usize));
         }
         config.hosts = hosts;
@@ -926,6 +981,10 @@ fn resolve_provider(
     config.bandwidth = match section.bandwidth.unwrap_or(BandwidthMode::Dedicated) {
         BandwidthMode::Dedicated => coldstart_core::Bandwidth::Dedicated,
         BandwidthMode::FairShare => coldstart_core::Bandwidth::FairShare,
+    };
+    config.cpu = match section.cpu.unwrap_or(CpuMode::Dedicated) {
+        CpuMode::Dedicated => coldstart_core::Cpu::Dedicated,
+        CpuMode::ProcessorSharing => coldstart_core::Cpu::ProcessorSharing,
     };
     let mut policies = Builtin::default();
     if let Some(policy) = section.policy {
@@ -1011,37 +1070,83 @@ fn resolve_provider(
         }
     }
     if let Some(billing) = section.billing {
-        let d = LambdaPrices::default();
-        policies.prices = d
-            .with_per_request_picodollars(
-                billing
-                    .per_request_picodollars
-                    .unwrap_or(d.per_request_picodollars),
-            )
-            .with_per_gib_second_picodollars(
-                billing
-                    .per_gib_second_picodollars
-                    .unwrap_or(d.per_gib_second_picodollars),
-            )
-            .with_scratch_free_bytes(billing.scratch_free.map_or(d.scratch_free_bytes, |b| b.0))
-            .with_scratch_per_gib_second_picodollars(
-                billing
-                    .scratch_per_gib_second_picodollars
-                    .unwrap_or(d.scratch_per_gib_second_picodollars),
-            )
-            .with_ingress_per_gib_picodollars(
-                billing
-                    .ingress_per_gib_picodollars
-                    .unwrap_or(d.ingress_per_gib_picodollars),
-            )
-            .with_egress_per_gib_picodollars(
-                billing
-                    .egress_per_gib_picodollars
-                    .unwrap_or(d.egress_per_gib_picodollars),
-            )
-            .with_rounding_us(billing.rounding.map_or(d.rounding_us, |r| r.0));
+        billing_of(&billing, &mut policies);
     }
     Ok((config, policies))
+}
+
+/// `provider.billing` into the policies: Lambda's sheet (`prices`, always)
+/// and the model (`billing`), a Cloud Run model with its figures given
+/// replacing that model's defaults.
+fn billing_of(billing: &BillingSection, policies: &mut Builtin) {
+    let d = LambdaPrices::default();
+    policies.prices = d
+        .with_per_request_picodollars(
+            billing
+                .per_request_picodollars
+                .unwrap_or(d.per_request_picodollars),
+        )
+        .with_per_gib_second_picodollars(
+            billing
+                .per_gib_second_picodollars
+                .unwrap_or(d.per_gib_second_picodollars),
+        )
+        .with_scratch_free_bytes(billing.scratch_free.map_or(d.scratch_free_bytes, |b| b.0))
+        .with_scratch_per_gib_second_picodollars(
+            billing
+                .scratch_per_gib_second_picodollars
+                .unwrap_or(d.scratch_per_gib_second_picodollars),
+        )
+        .with_ingress_per_gib_picodollars(
+            billing
+                .ingress_per_gib_picodollars
+                .unwrap_or(d.ingress_per_gib_picodollars),
+        )
+        .with_egress_per_gib_picodollars(
+            billing
+                .egress_per_gib_picodollars
+                .unwrap_or(d.egress_per_gib_picodollars),
+        )
+        .with_rounding_us(billing.rounding.map_or(d.rounding_us, |r| r.0));
+    let model = billing.model.unwrap_or(BillingModelName::Lambda);
+    let d = match model {
+        BillingModelName::Lambda => {
+            policies.billing = crate::Billing::Lambda;
+            return;
+        }
+        BillingModelName::CloudRunInstance => crate::CloudRunPrices::instance_based(),
+        BillingModelName::CloudRunRequest => crate::CloudRunPrices::request_based(),
+    };
+    let c = billing.cloud_run.as_ref();
+    let figure =
+        |get: fn(&CloudRunSection) -> Option<u64>, default: u64| c.and_then(get).unwrap_or(default);
+    let prices = d
+        .with_per_vcpu_second_picodollars(figure(
+            |c| c.per_vcpu_second_picodollars,
+            d.per_vcpu_second_picodollars,
+        ))
+        .with_per_gib_second_picodollars(figure(
+            |c| c.per_gib_second_picodollars,
+            d.per_gib_second_picodollars,
+        ))
+        .with_per_request_picodollars(figure(
+            |c| c.per_request_picodollars,
+            d.per_request_picodollars,
+        ))
+        .with_ingress_per_gib_picodollars(figure(
+            |c| c.ingress_per_gib_picodollars,
+            d.ingress_per_gib_picodollars,
+        ))
+        .with_egress_per_gib_picodollars(figure(
+            |c| c.egress_per_gib_picodollars,
+            d.egress_per_gib_picodollars,
+        ))
+        .with_rounding_us(figure(|c| c.rounding.map(|r| r.0), d.rounding_us));
+    policies.billing = if model == BillingModelName::CloudRunInstance {
+        crate::Billing::CloudRunInstance(prices)
+    } else {
+        crate::Billing::CloudRunRequest(prices)
+    };
 }
 
 /// A function's value: its own, else `function_defaults`', else `fallback`.
@@ -1167,6 +1272,11 @@ fn resolve_function(
             us,
         ),
         concurrency: entry.concurrency.or(defaults.concurrency).unwrap_or(1),
+        cpu_millis: entry
+            .cpu_millis
+            .or(defaults.cpu_millis)
+            .unwrap_or(coldstart_core::input::DEFAULT_CPU_MILLIS),
+        min_scale: entry.min_scale.or(defaults.min_scale).unwrap_or(0),
         weight: entry.weight.or(defaults.weight).unwrap_or(weight_fallback),
         clone_mean_us: pick(
             entry.clone_mean,
@@ -1225,6 +1335,7 @@ fn resolve_workload(
                 "function_defaults.concurrency",
                 defaults.concurrency.is_some(),
             ),
+            ("function_defaults.min_scale", defaults.min_scale.is_some()),
             (
                 "function_defaults.clone_mean",
                 defaults.clone_mean.is_some(),
@@ -1274,6 +1385,7 @@ fn resolve_workload(
             memory_bytes: defaults.memory.map_or(function.memory_bytes, |b| b.0),
             scratch_bytes: defaults.scratch.map_or(function.scratch_bytes, |b| b.0),
             time_limit_us: defaults.time_limit.map_or(function.time_limit_us, |d| d.0),
+            cpu_millis: defaults.cpu_millis.unwrap_or(function.cpu_millis),
             ..function
         };
         // Each format's own keys; another format's are refused.
@@ -1380,6 +1492,7 @@ fn resolve_workload(
             .functions
             .iter()
             .map(|&function| FunctionSpec {
+                cpu_millis: defaults.cpu_millis.unwrap_or(function.cpu_millis),
                 cold_start_us: defaults.cold_start.map(|d| d.0),
                 warm_start_us: defaults.warm_start.map(|d| d.0),
                 ..function
@@ -1685,6 +1798,196 @@ mod tests {
         );
     }
 
+    /// `provider.billing.model` chooses the price model (spec R104b);
+    /// `provider.billing.cloud_run.*` replace Cloud Run's defaults; each
+    /// model reads its own figures only.
+    #[test]
+    fn billing_keys_choose_the_model_and_its_figures() {
+        let policies = |sets: &[&str]| load_text("", sets).map(|s| s.policies);
+        assert_eq!(
+            policies(&["provider.billing.model=\"lambda\""]).unwrap(),
+            Builtin::default()
+        );
+        assert_eq!(
+            policies(&["provider.billing.model=\"cloud-run-instance\""])
+                .unwrap()
+                .billing,
+            crate::Billing::cloud_run_instance()
+        );
+        let request = policies(&[
+            "provider.billing.model=\"cloud-run-request\"",
+            "provider.billing.cloud_run.per_vcpu_second_picodollars=1",
+            "provider.billing.cloud_run.rounding=\"1ms\"",
+            "provider.billing.rounding=\"1s\"",
+        ])
+        .unwrap();
+        assert_eq!(
+            request.billing,
+            crate::Billing::CloudRunRequest(
+                crate::CloudRunPrices::request_based()
+                    .with_per_vcpu_second_picodollars(1)
+                    .with_rounding_us(1_000)
+            )
+        );
+        // Lambda's figures are kept, for a run that switches back.
+        assert_eq!(
+            request.prices,
+            LambdaPrices::default().with_rounding_us(1_000_000)
+        );
+        // The default example holds Lambda's figures: the model switches
+        // alone.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/default.toml");
+        let example = load(
+            &path,
+            &["provider.billing.model=\"cloud-run-instance\"".to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            example.policies.billing,
+            crate::Billing::cloud_run_instance()
+        );
+        let error = error_of("", &["provider.billing.cloud_run.scratch_free=\"1GiB\""]);
+        assert!(error.contains("scratch_free"), "{error}");
+        let error = error_of("", &["provider.billing.model=\"azure\""]);
+        assert!(error.contains("provider.billing.model"), "{error}");
+    }
+
+    /// Under Cloud Run's request-based billing a busy function costs less
+    /// at concurrency 10 than at 1: its overlapping invocations share the
+    /// billed instance time (spec R104b); under Lambda's, each invocation
+    /// pays for its own duration, and concurrency changes only how many
+    /// cold starts' init phases are billed.
+    #[test]
+    fn concurrency_lowers_the_cost_under_request_based_billing() {
+        let text = r#"
+            [provider]
+            pressure = "queue"
+            queue_capacity = 1000
+            [[provider.hosts]]
+            count = 2
+            ram = "64GiB"
+            slots = 256
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+
+            [workload]
+            invocations = 1000
+            interarrival_mean = "1ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "100MiB" }]
+            function_defaults = { memory = "512MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "100ms", run_distribution = "constant" }
+            functions = [{}]
+            "#;
+        let cost = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            let metrics = crate::simulate::simulate_scenario_with(
+                &scenario,
+                crate::simulate::SimulateOptions::default(),
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |_| {},
+            )
+            .unwrap()
+            .metrics;
+            assert_eq!(metrics.completed, 1_000);
+            eprintln!("{sets:?}: {} containers", metrics.containers_created);
+            metrics.cost_picodollars as f64
+        };
+        let request = "provider.billing.model=\"cloud-run-request\"";
+        let ten = "workload.function_defaults.concurrency=10";
+        let (request_1, request_10) = (cost(&[request]), cost(&[request, ten]));
+        let (lambda_1, lambda_10) = (cost(&[]), cost(&[ten]));
+        eprintln!("request-based {request_1} vs {request_10}; Lambda {lambda_1} vs {lambda_10}");
+        // When this was written: $0.0068 vs $0.0034 request-based (256 and 98
+        // containers: most are made while the first image downloads, so a
+        // tenth is not reached in a run this short); $0.0031 vs $0.0027 under
+        // Lambda's (fewer billed init phases).
+        assert!(request_10 < 0.6 * request_1, "{request_10} vs {request_1}");
+        assert!(lambda_10 > 0.8 * lambda_1, "{lambda_10} vs {lambda_1}");
+    }
+
+    /// A function with a warm floor (spec §30) at steady load shows no
+    /// cold start once its floor is ready: about 100 invocations in flight,
+    /// a floor of 200 set by `--set` (through `function_defaults` or the
+    /// function's own key); every cold start comes before the last
+    /// `ContainerReserved` of the floor's first placement, and the floor's
+    /// provisioned time is in the report's cost. Without the floor the same
+    /// run keeps cold-starting as the load's peaks grow.
+    #[test]
+    fn a_min_scale_function_shows_no_cold_start_after_warm_up() {
+        let text = r#"
+            [[provider.hosts]]
+            count = 4
+            ram = "64GiB"
+            slots = 256
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+
+            [workload]
+            invocations = 4000
+            interarrival_mean = "1ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "100MiB" }]
+            function_defaults = { memory = "128MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "100ms", run_distribution = "constant" }
+            functions = [{}]
+            "#;
+        // Cold starts, and when the floor's 200th container went Reserved.
+        let run = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            let (mut colds, mut reserved) = (Vec::new(), Vec::new());
+            let simulation = crate::simulate::simulate_scenario_with(
+                &scenario,
+                crate::simulate::SimulateOptions {
+                    check_invariants: false,
+                    ..Default::default()
+                },
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |event| match event.kind {
+                    crate::EventKind::ColdStart { .. } => colds.push(event.at_us),
+                    crate::EventKind::ContainerReserved { .. } => reserved.push(event.at_us),
+                    _ => {}
+                },
+            )
+            .unwrap();
+            (simulation, colds, reserved)
+        };
+        let (plain, plain_colds, _) = run(&[]);
+        let (floor, colds, reserved) = run(&["workload.function_defaults.min_scale=200"]);
+        let (by_key, _, _) = run(&["workload.functions[0].min_scale=200"]);
+        assert_eq!(floor.metrics, by_key.metrics);
+        let warm_up_us = reserved[199];
+        eprintln!(
+            "floor ready at {warm_up_us} µs; cold starts {} with the floor (last at {:?}), {} without (last at {:?})",
+            colds.len(),
+            colds.last(),
+            plain_colds.len(),
+            plain_colds.last()
+        );
+        // While the image is on its way every arrival starts cold, and a
+        // few find no slot beside the floor's 200 and are rejected.
+        assert_eq!(floor.metrics.completed + floor.metrics.rejected(), 4_000);
+        assert_eq!(floor.metrics.floors_placed, 200);
+        assert!(colds.iter().all(|&at_us| at_us < warm_up_us), "{colds:?}");
+        assert!(plain_colds.iter().any(|&at_us| at_us > warm_up_us));
+        assert!(
+            floor.metrics.floor_warm_starts > 3_000,
+            "{:?}",
+            floor.metrics
+        );
+        // 200 × 128 MiB held from registration to the end, at the
+        // provisioned price (one rounding).
+        let byte_us = 200 * (128u128 << 20) * u128::from(floor.report.end_us);
+        assert_eq!(floor.metrics.floor_byte_us, byte_us);
+        assert_eq!(
+            floor.report.provisioned_cost_picodollars,
+            crate::LambdaPrices::default().provisioned_cost_picodollars(byte_us)
+        );
+        assert_eq!(plain.report.provisioned_cost_picodollars, 0);
+        // Invocations on the floor pay the lower duration price.
+        assert!(floor.metrics.cost_picodollars < plain.metrics.cost_picodollars);
+    }
+
     /// A busy function (about 100 invocations in flight) of concurrency
     /// 10, set by `function_defaults` or by `--set`, needs about a tenth of
     /// the containers it needs at concurrency 1 (spec R57a), and runs the
@@ -1973,6 +2276,95 @@ mod tests {
             coldstart_core::Bandwidth::FairShare
         );
         assert!(config("bandwidth = \"shared\"", &[]).is_err());
+    }
+
+    /// `provider.cpu` selects how hosts' cores are shared (spec R85f):
+    /// dedicated when absent, processor sharing when asked (either
+    /// spelling, in the file or by `--set`), an unknown mode refused; hosts
+    /// take `cores_millis` and `speed_permille`, functions `cpu_millis`
+    /// (or `function_defaults.cpu_millis`). A run of two-core functions on
+    /// one 2-core host (load 0.64) stretches under sharing: its busy
+    /// container time rises, its invocations all complete.
+    #[test]
+    fn cpu_is_dedicated_unless_processor_sharing_is_asked_for() {
+        let base = "[[provider.hosts]]\ncount = 1\nram = \"8GiB\"\nslots = 4\ndisk = \"20GB\"\ncopy_bandwidth = \"1GB/s\"\ncores_millis = 2000\nspeed_permille = 1500";
+        let config = |extra: &str, set: &[&str]| {
+            load_text(&format!("[provider]\n{extra}\n{base}"), set).map(|s| s.config)
+        };
+        let dedicated = config("", &[]).unwrap();
+        assert_eq!(dedicated.cpu, coldstart_core::Cpu::Dedicated);
+        assert_eq!(
+            (
+                dedicated.hosts[0].cores_millis,
+                dedicated.hosts[0].speed_permille
+            ),
+            (2_000, 1_500)
+        );
+        for (extra, set) in [
+            ("cpu = \"processor-sharing\"", &[][..]),
+            ("cpu = \"processor_sharing\"", &[][..]),
+            ("", &["provider.cpu=processor-sharing"][..]),
+        ] {
+            assert_eq!(
+                config(extra, set).unwrap().cpu,
+                coldstart_core::Cpu::ProcessorSharing
+            );
+        }
+        assert!(config("cpu = \"shared\"", &[]).is_err());
+
+        let text = r#"
+            [provider]
+            cpu = "dedicated"
+            [[provider.hosts]]
+            count = 1
+            ram = "64GiB"
+            slots = 64
+            disk = "1TiB"
+            copy_bandwidth = "1GB/s"
+            cores_millis = 2000
+
+            [workload]
+            invocations = 400
+            interarrival_mean = "50ms"
+            failure_per_phase_ppm = 0
+            long_run_ppm = 0
+            images = [{ size = "10MiB" }]
+            function_defaults = { memory = "128MiB", clone_mean = "1ms", build_mean = "1ms", run_mean = "30ms", run_distribution = "constant", time_limit = "60s" }
+            functions = [{ cpu_millis = 2000 }]
+            "#;
+        let scenario = load_text(text, &[]).unwrap();
+        let WorkloadSource::Synthetic(spec) = &scenario.workload else {
+            panic!("not synthetic");
+        };
+        assert_eq!(spec.functions[0].cpu_millis, 2_000);
+        let by_default = load_text(text, &["workload.function_defaults.cpu_millis=500"]).unwrap();
+        let WorkloadSource::Synthetic(spec) = &by_default.workload else {
+            panic!("not synthetic");
+        };
+        assert_eq!(
+            spec.functions[0].cpu_millis, 2_000,
+            "the function's own wins"
+        );
+        let run = |sets: &[&str]| {
+            let scenario = load_text(text, sets).unwrap();
+            crate::simulate::simulate_scenario_with(
+                &scenario,
+                crate::simulate::SimulateOptions::default(),
+                None::<(std::io::Sink, crate::log::LogFormat)>,
+                |_| {},
+            )
+            .unwrap()
+            .metrics
+        };
+        let alone = run(&[]);
+        let shared = run(&["provider.cpu=processor-sharing"]);
+        assert_eq!((alone.completed, shared.completed), (400, 400));
+        assert!(
+            shared.busy_container_us > alone.busy_container_us,
+            "sharing did not stretch the runs: {} vs {} µs",
+            shared.busy_container_us,
+            alone.busy_container_us
+        );
     }
 
     #[test]

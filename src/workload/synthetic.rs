@@ -139,6 +139,12 @@ pub struct FunctionSpec {
     /// The most invocations one of its containers runs at once (spec
     /// R57a; 1 is Lambda's one request per execution environment).
     pub concurrency: u32,
+    /// The CPU each running invocation demands, in millicores (spec R85f;
+    /// 1,000, one core, by default).
+    pub cpu_millis: u32,
+    /// How many of its containers are kept warm at all times (spec R159;
+    /// 0: none, as before).
+    pub min_scale: u32,
     /// Relative popularity: the share of arrivals is `weight / Σ weights`.
     pub weight: u64,
     /// Means of the exponentially distributed phase durations; for the run
@@ -175,6 +181,8 @@ impl Default for FunctionSpec {
             scratch_bytes: FUNCTION_SCRATCH_DEFAULT,
             time_limit_us: FUNCTION_TIME_LIMIT_US_DEFAULT,
             concurrency: 1,
+            cpu_millis: coldstart_core::input::DEFAULT_CPU_MILLIS,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: CLONE_MEAN_US_DEFAULT,
             build_mean_us: BUILD_MEAN_US_DEFAULT,
@@ -856,15 +864,18 @@ pub(crate) fn exponential_from(draw: u64, mean: u64) -> u64 {
 /// 0, saturating at `u64::MAX`), without the library call `f64::round` is
 /// on x86-64 without SSE4.1: the generator rounds six samples per
 /// invocation. Exact because `x - trunc(x)` is exact in IEEE-754 for
-/// `0 ≤ x < 2^64`, and is 0 from 2^52 up, where every float is whole.
+/// `0 ≤ x < 2^63`, and is 0 from 2^52 up, where every float is whole;
+/// anything else goes to `f64::round`.
 #[inline]
 pub(crate) fn round_to_u64(x: f64) -> u64 {
-    let whole = x as u64;
-    if x - whole as f64 >= 0.5 {
-        whole.saturating_add(1)
-    } else {
-        whole
+    // Below 2^63 (every sample of a valid workload) through `i64`, whose
+    // conversions are single instructions on x86-64; `u64`'s are not.
+    if (0.0..9_223_372_036_854_775_808.0).contains(&x) {
+        let whole = x as i64;
+        let up = x - whole as f64 >= 0.5;
+        return whole as u64 + u64::from(up);
     }
+    x.round() as u64
 }
 
 /// Natural logarithm of a positive, normal `x`, computed with basic IEEE-754
@@ -1145,7 +1156,9 @@ impl Workload {
             spec.time_limit_us,
         )
         .with_scratch_bytes(spec.scratch_bytes)
-        .with_concurrency(spec.concurrency);
+        .with_concurrency(spec.concurrency)
+        .with_cpu_millis(spec.cpu_millis)
+        .with_min_scale(spec.min_scale);
         // One draw per function while the model is on, used or not.
         let drawn = self
             .spec
@@ -1275,6 +1288,8 @@ mod tests {
             scratch_bytes: 512 << 20,
             time_limit_us: 3_000_000,
             concurrency: 1,
+            cpu_millis: 1_000,
+            min_scale: 0,
             weight: 1,
             clone_mean_us: 10_000,
             build_mean_us: 100_000,
@@ -1450,6 +1465,8 @@ mod tests {
             4_503_599_627_370_495.5,      // 2^52 - 0.5
             4_503_599_627_370_496.0,      // 2^52
             9_007_199_254_740_993.0,      // above 2^53
+            9_223_372_036_854_774_784.0,  // the largest float below 2^63
+            9_223_372_036_854_775_808.0,  // 2^63
             18_446_744_073_709_549_568.0, // the largest float below 2^64
             18_446_744_073_709_551_616.0, // 2^64
             f64::MAX,

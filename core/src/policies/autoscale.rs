@@ -1,6 +1,6 @@
 //! The built-in autoscaler: a rule modelled on Knative's KPA (the Knative
 //! Pod Autoscaler), in integers. See `docs/policies.md` for its source, its
-//! defaults and where it differs from Knative's; spec R162 gives the rule.
+//! defaults and where it differs from Knative's; spec R170 gives the rule.
 //!
 //! The core hands the rule, at every reconcile tick, the integral of the
 //! function's unended invocations over the ticks since the previous one
@@ -156,7 +156,7 @@ fn div_ceil(a: u128, b: u128) -> u128 {
     a.div_ceil(b)
 }
 
-/// The KPA-like rule's answer (spec R162) for one tick, updating the
+/// The KPA-like rule's answer (spec R170) for one tick, updating the
 /// function's window.
 pub fn kpa_decide(
     params: &Kpa,
@@ -169,7 +169,7 @@ pub fn kpa_decide(
     let stable_ticks = ticks_of(params.stable_window_us);
     let panic_ticks = ticks_of(params.panic_window_us).min(stable_ticks);
     let (stable_n, panic_n) = (stable_ticks as usize, panic_ticks as usize);
-    // Ticks the timer was off (R160.3): counted as zeros, the whole
+    // Ticks the timer was off (R168.3): counted as zeros, the whole
     // integral in the newest.
     let elapsed_ticks = (facts.interval_us / tick_us).max(1);
     let skipped = (elapsed_ticks - 1).min(stable_ticks);
