@@ -199,6 +199,13 @@ impl Policies for Timed {
         self.inner.collection_target_bytes(disk)
     }
 
+    fn desired_containers(
+        &mut self,
+        facts: &coldstart::ScaleFacts,
+    ) -> Option<coldstart::ScaleDecision> {
+        self.inner.desired_containers(facts)
+    }
+
     fn bill(&self, usage: &Usage) -> u64 {
         self.inner.bill(usage)
     }

@@ -697,6 +697,14 @@ pub fn fields(
         // running container, or one still starting (0 at concurrency 1).
         ("joins_running", Value::from(m.joins_running)),
         ("joins_starting", Value::from(m.joins_starting)),
+        // The autoscaler (spec §31): ticks at which it acted, containers
+        // it pre-warmed (also in `prewarms`) and idle ones it removed.
+        ("autoscale_decisions", Value::from(m.autoscale_decisions)),
+        ("autoscale_prewarms", Value::from(m.autoscale_prewarms)),
+        (
+            "containers_scaled_down",
+            Value::from(m.containers_scaled_down),
+        ),
     ]);
     fields
 }

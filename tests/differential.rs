@@ -992,6 +992,112 @@ fn shared_link_faults_agree_with_the_model() {
     }
 }
 
+/// Built-in policies that remember whether the autoscaler was ever in
+/// panic mode after answering (spec R170.4); every hook forwarded.
+#[derive(Clone, Debug)]
+struct PanicSpy {
+    inner: Builtin,
+    panicked: bool,
+}
+
+impl coldstart_core::Policies for PanicSpy {
+    fn select_host(
+        &mut self,
+        view: &dyn coldstart_core::HostView,
+        request: &coldstart_core::PlacementRequest,
+    ) -> Option<coldstart_core::HostId> {
+        self.inner.select_host(view, request)
+    }
+    fn warm_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.warm_priority(c)
+    }
+    fn join_priority(&mut self, c: &coldstart_core::JoinFacts) -> u64 {
+        self.inner.join_priority(c)
+    }
+    fn join_before_waking(
+        &mut self,
+        join: &coldstart_core::JoinFacts,
+        idle: &coldstart_core::ContainerFacts,
+    ) -> bool {
+        self.inner.join_before_waking(join, idle)
+    }
+    fn idle_eviction_priority(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.idle_eviction_priority(c)
+    }
+    fn keep_alive_us(&mut self, c: &coldstart_core::ContainerFacts) -> u64 {
+        self.inner.keep_alive_us(c)
+    }
+    fn idle_plan(&mut self, c: &coldstart_core::ContainerFacts) -> coldstart_core::IdlePlan {
+        self.inner.idle_plan(c)
+    }
+    fn image_priority(&mut self, i: &coldstart_core::ImageFacts) -> u64 {
+        self.inner.image_priority(i)
+    }
+    fn evicted(&mut self, eviction: &coldstart_core::Eviction) {
+        self.inner.evicted(eviction)
+    }
+    fn collection_target_bytes(&mut self, disk: &coldstart_core::DiskFacts) -> Option<u64> {
+        self.inner.collection_target_bytes(disk)
+    }
+    fn bill(&self, usage: &coldstart_core::Usage) -> u64 {
+        self.inner.bill(usage)
+    }
+    fn desired_containers(
+        &mut self,
+        facts: &coldstart_core::ScaleFacts,
+    ) -> Option<coldstart_core::ScaleDecision> {
+        let answer = self.inner.desired_containers(facts);
+        self.panicked |= self.inner.autoscale_state.in_panic(facts.function);
+        answer
+    }
+}
+
+/// The autoscaler's paths (spec §31) in at least 2% of 400 generated
+/// cases, every one of them autoscaled: a scale-up (`Scaled/Up`, with its
+/// pre-warms), a scale-down (`Scaled/Down`, removing idle containers), and
+/// panic mode entered; and core agrees with the model on every one.
+#[test]
+fn the_generator_reaches_every_autoscaler_path() {
+    const RUNS: usize = 400;
+    let mut runner = TestRunner::deterministic();
+    let strategy = case(OPS_MAX);
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut panicked = 0;
+    for _ in 0..RUNS {
+        let mut case = strategy.new_tree(&mut runner).expect("a case").current();
+        case.shape = case.shape.clone().with_autoscaled(true);
+        let (config, inner) = case.shape.build();
+        assert!(config.autoscale_tick_us.is_some());
+        let policies = PanicSpy {
+            inner,
+            panicked: false,
+        };
+        let mut core = Provider::new(config.clone(), policies.clone()).expect("valid");
+        let mut model = Model::new(config, policies).expect("valid");
+        let trace = run_differential(&case, &mut core, &mut model)
+            .unwrap_or_else(|d| panic!("divergence on {case:?}: {d}"));
+        for kind in trace.kinds {
+            *counts.entry(kind).or_default() += 1;
+        }
+        panicked += usize::from(core.policies().panicked);
+    }
+    eprintln!("runs reaching each kind, of {RUNS}: {counts:#?}; panicked in {panicked}");
+    require(
+        &counts,
+        RUNS,
+        &[
+            "Scaled/Up",
+            "Scaled/Down",
+            "ContainerRemoved/ScaledDown",
+            "Prewarmed/HostDisk",
+        ],
+    );
+    assert!(
+        panicked * 50 >= RUNS,
+        "panic mode in {panicked} of {RUNS} runs"
+    );
+}
+
 /// Of the cases with shared CPU (spec R85f), the ones that reach each
 /// re-timing path: a run that begins on a host where another has run since
 /// an earlier µs (so the other has progress to charge), a time-out of a run

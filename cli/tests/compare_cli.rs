@@ -164,7 +164,10 @@ fn the_prewarm_percentile_is_an_axis_and_its_counters_are_reported() {
              prewarms_skipped_mean,prewarms_skipped_ci95,\
              prewarm_warm_starts_mean,prewarm_warm_starts_ci95,\
              joins_running_mean,joins_running_ci95,\
-             joins_starting_mean,joins_starting_ci95"
+             joins_starting_mean,joins_starting_ci95,\
+             autoscale_decisions_mean,autoscale_decisions_ci95,\
+             autoscale_prewarms_mean,autoscale_prewarms_ci95,\
+             containers_scaled_down_mean,containers_scaled_down_ci95"
         ),
         "{header}"
     );

@@ -204,7 +204,6 @@ impl<K: ArenaKey, T> Arena<K, T> {
     }
 
     /// The keys of the live entries, in slot order.
-    #[cfg(test)]
     pub(crate) fn keys(&self) -> impl Iterator<Item = K> + '_ {
         self.iter().map(|(key, _)| key)
     }

@@ -79,6 +79,15 @@ pub struct Config {
     /// start and end on the link).
     #[serde(default)]
     pub bandwidth: Bandwidth,
+    /// The autoscaler's reconcile period (µs, spec R167): `Some(t)` fires
+    /// a `Reconcile` timer at every multiple of `t` from the first
+    /// invocation or container on, while the policy answers and any other
+    /// timer is pending, and asks the policy's
+    /// `desired_containers` for every function; `None` (the default) has
+    /// no such timer. Knative's autoscaler ticks every 2 s. 1 to
+    /// `limits::DURATION_MAX_US`.
+    #[serde(default)]
+    pub autoscale_tick_us: Option<u64>,
     /// How the invocations running on one host share its cores (spec
     /// R85f): [`Cpu::Dedicated`] (the default, every run at full speed
     /// however many run) or [`Cpu::ProcessorSharing`] (runs stretch when
@@ -547,6 +556,13 @@ impl Config {
         self
     }
 
+    /// This autoscaler reconcile period (µs; `None`: no autoscaler timer,
+    /// spec R167), in place of the one there was.
+    pub fn with_autoscale_tick_us(mut self, autoscale_tick_us: Option<u64>) -> Config {
+        self.autoscale_tick_us = autoscale_tick_us;
+        self
+    }
+
     /// How the invocations running on a host share its cores (spec R85f).
     pub fn with_cpu(mut self, cpu: Cpu) -> Config {
         self.cpu = cpu;
@@ -573,6 +589,7 @@ impl Config {
             terminal_records_max: None,
             retry: Retry::default(),
             bandwidth: Bandwidth::Dedicated,
+            autoscale_tick_us: None,
             cpu: Cpu::Dedicated,
         }
     }
@@ -661,6 +678,9 @@ impl Config {
                 field: "retry.backoff_us".into(),
                 max: DURATION_MAX_US,
             });
+        }
+        if let Some(tick_us) = self.autoscale_tick_us {
+            check_range(|| "autoscale_tick_us".into(), tick_us, DURATION_MAX_US)?;
         }
         Ok(())
     }

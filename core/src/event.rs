@@ -348,8 +348,22 @@ pub enum EventKind {
         /// Where its image was found, as for a cold start.
         image: ImageSource,
     },
-    /// A planned pre-warm that was due now did not place a container (spec
-    /// R156).
+    /// At a reconcile tick the autoscaler wanted `desired` live containers
+    /// of the function, which had `containers` (spec R169): the difference
+    /// is pre-warmed (`Prewarmed` or `PrewarmSkipped` follow), or idle
+    /// containers beyond it are removed (`ContainerRemoved { cause:
+    /// ScaledDown }` follow, as many as are idle). Emitted only when the
+    /// two differ.
+    Scaled {
+        /// The function.
+        function: FunctionId,
+        /// Its live containers before acting.
+        containers: u32,
+        /// The autoscaler's answer.
+        desired: u32,
+    },
+    /// A pre-warm that was due now (planned, or for the autoscaler) did
+    /// not place a container (spec R156, R169).
     PrewarmSkipped {
         /// The function whose pre-warm was skipped.
         function: FunctionId,
@@ -488,6 +502,9 @@ pub enum RemovalCause {
     /// Removed right after its invocation completed, because the policy
     /// planned a pre-warm instead of keeping it (spec R155).
     Unloaded,
+    /// Removed while idle because the autoscaler wanted fewer containers
+    /// of its function (spec R169).
+    ScaledDown,
 }
 
 /// Why a host-selection decision was refused (spec R54.5). The core checks

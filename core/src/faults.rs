@@ -509,6 +509,8 @@ impl Core {
             at_us,
             outcome: EndOutcome::PlatformFailed { reason },
         });
+        let function = inv.function;
+        self.demand_changed(function, false);
         self.emit(out, EventKind::PlatformFailed { invocation, reason });
         self.record_ended(invocation, out);
     }

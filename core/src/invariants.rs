@@ -260,7 +260,50 @@ fn check_containers(core: &Core) -> Result<Vec<HostTally>, Violation> {
         m.containers_now,
         busy_now + idle_now
     );
+    let mut per_function: BTreeMap<crate::ids::FunctionId, (u32, u32)> = BTreeMap::new();
+    for (_, c) in core.containers.iter() {
+        let entry = per_function.entry(c.function).or_default();
+        entry.0 += 1;
+        entry.1 += u32::from(!c.started);
+        ensure!(
+            c.started
+                || matches!(
+                    c.state,
+                    ContainerState::Preparing { .. }
+                        | ContainerState::Starting { .. }
+                        | ContainerState::PrewarmPreparing { .. }
+                        | ContainerState::PrewarmStarting { .. }
+                ),
+            "a container never ready is {:?}",
+            c.state
+        );
+    }
+    let mut unended: BTreeMap<crate::ids::FunctionId, u64> = BTreeMap::new();
+    for (_, inv) in core.invocations.iter() {
+        if !matches!(inv.state, InvState::Ended(_)) {
+            *unended.entry(inv.function).or_default() += 1;
+        }
+    }
     for (fid, f) in core.functions.iter() {
+        let (live, unready) = per_function.get(&fid).copied().unwrap_or((0, 0));
+        ensure!(
+            (f.containers, f.unready) == (live, unready),
+            "{fid} counts {} containers, {} never ready; has {live}, {unready}",
+            f.containers,
+            f.unready
+        );
+        let waiting = unended.get(&fid).copied().unwrap_or(0);
+        ensure!(
+            f.demand.unended == waiting,
+            "{fid} counts {} unended invocations, has {waiting}",
+            f.demand.unended
+        );
+        ensure!(
+            f.demand.since_us <= core.now_us && f.demand.since_us >= core.reconcile.last_tick_us,
+            "{fid}'s demand was last caught up at {}, outside the last tick ({}) to now",
+            f.demand.since_us,
+            core.reconcile.last_tick_us
+        );
         ensure!(
             f.concurrency > 1 || f.joinable.first().is_none(),
             "{fid} has concurrency 1 and joinable containers"
@@ -401,8 +444,19 @@ fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
     let mut ready: BTreeMap<crate::ids::ContainerId, u32> = BTreeMap::new();
     let mut ends: BTreeMap<crate::ids::InvocationId, u32> = BTreeMap::new();
     let mut prewarms: BTreeMap<crate::ids::FunctionId, TimerKey> = BTreeMap::new();
+    let mut reconciles = 0u32;
     for (key, timer) in core.timers.sorted() {
         match timer {
+            Timer::Reconcile => {
+                reconciles += 1;
+                ensure!(
+                    core.config
+                        .autoscale_tick_us
+                        .is_some_and(|tick_us| key.0 % tick_us == 0 && key.0 > core.reconcile.last_tick_us),
+                    "a reconcile timer at {} is off the period's multiples or not after the last tick",
+                    key.0
+                );
+            }
             Timer::ContainerReady { container } => *ready.entry(container).or_default() += 1,
             Timer::InvocationEnd { invocation } => *ends.entry(invocation).or_default() += 1,
             Timer::Prewarm { function } => {
@@ -414,6 +468,11 @@ fn check_lifecycle_timers(core: &Core) -> Result<(), Violation> {
             _ => {}
         }
     }
+    ensure!(
+        reconciles == u32::from(core.reconcile.armed),
+        "{reconciles} reconcile timers, armed: {}",
+        core.reconcile.armed
+    );
     for (id, f) in core.functions.iter() {
         let planned = f.prewarm.map(|p| p.timer);
         ensure!(

@@ -112,6 +112,7 @@
 
 mod applied;
 mod arena;
+mod autoscale;
 pub mod billing;
 pub mod client;
 pub mod config;
@@ -150,9 +151,10 @@ pub use input::{Code, Command, FunctionDef, Input, Outcome, Phase};
 pub use invariants::Violation;
 pub use metrics::Metrics;
 pub use policy::{
-    default_join_priority, Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts, HostSelection,
-    HostView, HybridHistogram, IdlePlan, ImageEviction, ImageFacts, JoinFacts, KeepAlivePolicy,
-    PlacementRequest, Policies, PolicyState, WarmChoice,
+    default_join_priority, Autoscaler, Builtin, ContainerFacts, DiskFacts, Eviction, HostFacts,
+    HostSelection, HostView, HybridHistogram, IdlePlan, ImageEviction, ImageFacts, JoinFacts,
+    KeepAlivePolicy, Kpa, PlacementRequest, Policies, PolicyState, ScaleDecision, ScaleFacts,
+    WarmChoice,
 };
 pub use refusal::Refusal;
 pub use state::{EndOutcome, Ending};

@@ -158,6 +158,18 @@ pub struct Metrics {
     /// (also counted in `warm_starts`, spec R57): the pre-warms that paid
     /// off.
     pub prewarm_warm_starts: u64,
+    /// Reconcile ticks at which the autoscaler's answer for a function
+    /// differed from its live containers: one per `Scaled` event (spec
+    /// R169).
+    #[serde(default)]
+    pub autoscale_decisions: u64,
+    /// Pre-warms placed for the autoscaler (also counted in `prewarms`).
+    #[serde(default)]
+    pub autoscale_prewarms: u64,
+    /// Idle containers removed because the autoscaler wanted fewer
+    /// (`RemovalCause::ScaledDown`).
+    #[serde(default)]
+    pub containers_scaled_down: u64,
     /// Warm starts that joined a running container of a function with
     /// concurrency above 1 (also counted in `warm_starts`, spec R57b).
     #[serde(default)]

@@ -78,6 +78,14 @@ impl<T: Ord + Copy> OrderedSet<T> {
         }
     }
 
+    /// The largest entry.
+    pub fn last(&self) -> Option<&T> {
+        match self {
+            OrderedSet::Small(entries) => entries.last(),
+            OrderedSet::Large(entries) => entries.last(),
+        }
+    }
+
     /// Removes and returns the smallest entry.
     pub fn pop_first(&mut self) -> Option<T> {
         let first = *self.first()?;

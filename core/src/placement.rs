@@ -268,19 +268,34 @@ impl Core {
             self.skip_prewarm(function, reason, out);
             return;
         }
+        let initial = ContainerState::PrewarmPreparing {
+            keep_alive_us: pending.keep_alive_us,
+        };
+        self.place_prewarm(policies, function, initial, out);
+    }
+
+    /// R156 steps 2–5: places a container with no invocation for the
+    /// function on the host the policy picks, in state `initial` (a
+    /// `PrewarmPreparing`), or skips with the reason. Returns whether it
+    /// placed one.
+    pub(crate) fn place_prewarm<P: Policies>(
+        &mut self,
+        policies: &mut P,
+        function: FunctionId,
+        initial: ContainerState,
+        out: &mut Events,
+    ) -> bool {
         let request = self.request_for(function, None);
         self.hosts.refresh();
         let Some(host) = policies.select_host(&*self, &request) else {
             self.skip_prewarm(function, PrewarmSkip::NoHost, out);
-            return;
+            return false;
         };
         if let Some(reason) = self.check_decision(host, &request) {
             self.metrics.decisions_refused += 1;
             self.skip_prewarm(function, PrewarmSkip::Refused { host, reason }, out);
-            return;
+            return false;
         }
-        let keep_alive_us = pending.keep_alive_us;
-        let initial = ContainerState::PrewarmPreparing { keep_alive_us };
         let (container, source) = self.place(policies, host, &request, initial, out);
         self.metrics.prewarms += 1;
         self.emit(
@@ -293,9 +308,15 @@ impl Core {
             },
         );
         self.fetch_image(policies, container, host, request.image, source, out);
+        true
     }
 
-    fn skip_prewarm(&mut self, function: FunctionId, reason: PrewarmSkip, out: &mut Events) {
+    pub(crate) fn skip_prewarm(
+        &mut self,
+        function: FunctionId,
+        reason: PrewarmSkip,
+        out: &mut Events,
+    ) {
         self.metrics.prewarms_skipped += 1;
         self.emit(out, EventKind::PrewarmSkipped { function, reason });
     }
@@ -820,6 +841,7 @@ impl Core {
                 joined: Vec::new(),
                 retiring: false,
                 join_key: None,
+                started: false,
                 started_at_us: None,
                 idle_us: 0,
                 floor: false,
@@ -830,8 +852,13 @@ impl Core {
         h.slots_used += 1;
         h.disk_used_bytes += request.scratch_bytes;
         h.busy_count += 1;
+        if let Some(f) = self.functions.get_mut(request.function) {
+            f.containers += 1;
+            f.unready += 1;
+        }
         self.metrics.containers_created += 1;
         self.metrics.containers_now += 1;
+        self.arm_reconcile();
         self.metrics.busy_containers_now += 1;
 
         let source = match held {

@@ -12,6 +12,8 @@ use crate::billing::{Billing, ContainerUsage, LambdaPrices, Usage};
 use crate::config::HostSpec;
 use crate::event::Tier;
 use crate::ids::{ContainerId, FunctionId, HostId, ImageId, InvocationId};
+use crate::policies::autoscale;
+pub use crate::policies::autoscale::{Kpa, KpaState};
 use crate::policies::hosts;
 pub use crate::policies::images::ImageEviction;
 pub use crate::policies::keep_alive::HybridHistogram;
@@ -301,6 +303,53 @@ pub struct DiskFacts {
     pub used_bytes: u64,
 }
 
+/// What an autoscaler is told about one function at a reconcile tick (spec
+/// R168).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScaleFacts {
+    /// The function.
+    pub function: FunctionId,
+    /// The tick's time (µs): a multiple of `tick_us`.
+    pub now_us: u64,
+    /// The reconcile period (`Config::autoscale_tick_us`).
+    pub tick_us: u64,
+    /// The time since the previous tick (µs): `tick_us`, or a multiple of
+    /// it after a spell with no other timer pending (R168.3); from 0 for
+    /// the first tick.
+    pub interval_us: u64,
+    /// The integral over that interval of the function's unended
+    /// invocations (accepted, not yet ended: queued, starting, running or
+    /// waiting for a retry), in invocation·µs. Divided by `interval_us`,
+    /// the mean observed concurrency.
+    pub demand_us: u128,
+    /// The function's unended invocations now.
+    pub demand: u64,
+    /// The function's concurrency: the most invocations one container runs
+    /// at once (R57a).
+    pub concurrency: u32,
+    /// The function's live containers now, in any state (preparing,
+    /// starting, running, pre-warming or idle).
+    pub containers: u32,
+    /// Of those, the ones that have been ready (paid their start
+    /// overhead) at least once: idle ones, and those running or handed an
+    /// invocation since. Knative's "ready pods".
+    pub ready_containers: u32,
+    /// Of those, the idle ones.
+    pub idle_containers: u32,
+}
+
+/// An autoscaler's answer for one function (spec R169).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScaleDecision {
+    /// The live containers the function should have. More than it has:
+    /// the difference is pre-warmed; fewer: idle ones beyond it are
+    /// unloaded.
+    pub containers: u32,
+    /// How long a container pre-warmed for this answer stays idle once
+    /// ready, unless reused (clamped to `limits::DURATION_MAX_US`).
+    pub keep_alive_us: u64,
+}
+
 /// The provider's policies. Every method has a default, the built-in
 /// behaviour, so a custom policy overrides only what it changes.
 pub trait Policies: Clone {
@@ -392,6 +441,15 @@ pub trait Policies: Clone {
         LambdaPrices::default().cost_picodollars(usage)
     }
 
+    /// The autoscaler (spec R168, R169): asked at every reconcile tick
+    /// (only with `Config::autoscale_tick_us` set), for every function in
+    /// id order, how many live containers it should have; the core
+    /// pre-warms or unloads toward the answer. Default: `None`, no
+    /// opinion: nothing is done.
+    fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
+        let _ = facts;
+        None
+    }
     /// The cost of a container instance's time, in picodollars, asked when
     /// the container is removed (R104b), or `None` if containers are not
     /// billed; `Some` emits a `ContainerBilled` event. Default: `None`
@@ -568,6 +626,21 @@ impl KeepAlivePolicy {
     ];
 }
 
+/// The autoscaler built in (spec R170). Its answers are asked only when
+/// the configuration has a reconcile period (`Config::autoscale_tick_us`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Autoscaler {
+    /// No opinion: containers come with invocations and pre-warm plans,
+    /// and go with their keep-alive (the default).
+    #[default]
+    Off,
+    /// A rule modelled on Knative's KPA: a stable and a panic window over
+    /// the observed concurrency, a target utilization per container, and
+    /// a grace before scaling to zero.
+    Kpa(Kpa),
+}
+
 /// The built-in policies, chosen by configuration values, and the state the
 /// stateful ones keep. Serializable, so a snapshot carries both.
 ///
@@ -603,6 +676,15 @@ pub struct Builtin {
     /// Which cached image is evicted first, on both disks.
     #[serde(default)]
     pub image_eviction: ImageEviction,
+    /// The autoscaler, if any (with `Config::autoscale_tick_us`).
+    #[serde(default)]
+    pub autoscaler: Autoscaler,
+    /// What the autoscaler has observed (the KPA windows, per function);
+    /// starts empty and evolves only through `desired_containers`. Kept
+    /// apart from `state`, whose layout command logs of formats 6 to 11
+    /// hold.
+    #[serde(default)]
+    pub autoscale_state: KpaState,
     /// What the stateful policies have learned; starts empty
     /// (`PolicyState::default()`) and evolves only through policy calls.
     #[serde(default)]
@@ -674,6 +756,8 @@ impl Default for Builtin {
             prices: LambdaPrices::default(),
             keep_alive_policy: KeepAlivePolicy::Fixed,
             image_eviction: ImageEviction::Lru,
+            autoscaler: Autoscaler::Off,
+            autoscale_state: KpaState::default(),
             state: PolicyState::default(),
             billing: Billing::Lambda,
         }
@@ -720,6 +804,12 @@ impl Builtin {
     /// This image eviction rule, in place of the one there was.
     pub fn with_image_eviction(mut self, image_eviction: ImageEviction) -> Builtin {
         self.image_eviction = image_eviction;
+        self
+    }
+
+    /// This autoscaler, in place of the one there was.
+    pub fn with_autoscaler(mut self, autoscaler: Autoscaler) -> Builtin {
+        self.autoscaler = autoscaler;
         self
     }
 }
@@ -866,6 +956,21 @@ impl Policies for Builtin {
 
     fn provisioned_cost_picodollars(&self, floor_byte_us: u128) -> u128 {
         self.prices.provisioned_cost_picodollars(floor_byte_us)
+    }
+
+    fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
+        match self.autoscaler {
+            Autoscaler::Off => None,
+            Autoscaler::Kpa(params) => {
+                let window = self.autoscale_state.window_mut(facts.function);
+                Some(autoscale::kpa_decide(
+                    &params,
+                    window,
+                    facts,
+                    self.keep_alive_us,
+                ))
+            }
+        }
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) struct Core {
     /// The shared links' transfers (R85a); empty with dedicated bandwidth.
     #[serde(default)]
     pub links: crate::links::Links,
+    /// The autoscaler's reconcile timer (R167).
+    #[serde(default)]
+    pub reconcile: crate::autoscale::Reconcile,
     /// The hosts' shared runs (R85f); empty with dedicated CPU.
     #[serde(default)]
     pub cpus: crate::cpu::Cpus,
@@ -118,6 +121,17 @@ pub(crate) struct Function {
     pub joinable: OrderedSet<(u64, u64, ContainerId)>,
     /// Its planned pre-warm, if one is pending (R155).
     pub prewarm: Option<PendingPrewarm>,
+    /// Its live containers, in any state (R168).
+    #[serde(default)]
+    pub containers: u32,
+    /// Of those, the ones not yet ready once (R168).
+    #[serde(default)]
+    pub unready: u32,
+    /// Its observed concurrency (R166): its unended invocations, when that
+    /// count last changed, and its integral (invocation·µs) since the last
+    /// reconcile tick up to then.
+    #[serde(default)]
+    pub demand: crate::autoscale::Demand,
     /// How many containers it keeps warm at all times (R159).
     #[serde(default)]
     pub min_scale: u32,
@@ -260,6 +274,10 @@ pub(crate) struct Container {
     pub retiring: bool,
     /// Its key in its function's `joinable` set, while it is there.
     pub join_key: Option<OrderKey>,
+    /// Whether it has been ready once (its first `ContainerReady` fired):
+    /// counted in its function's ready containers from then (R168).
+    #[serde(default)]
+    pub started: bool,
     /// When its cold-start overhead began (R104b): its life as a billed
     /// instance starts there; `None` while its image is on its way.
     pub started_at_us: Option<u64>,
@@ -420,6 +438,8 @@ pub(crate) enum Timer {
     Prewarm {
         function: FunctionId,
     },
+    /// The autoscaler's reconcile tick (R167).
+    Reconcile,
 }
 
 impl Core {
@@ -444,6 +464,7 @@ impl Core {
             metrics: Metrics::default(),
             timing: Default::default(),
             links,
+            reconcile: Default::default(),
             cpus,
         }
     }

@@ -426,6 +426,7 @@ impl Core {
             Timer::DownloadRetry { image } => self.on_download_retry(image, out),
             Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, out),
             Timer::Prewarm { function } => self.on_prewarm(policies, function, out),
+            Timer::Reconcile => self.on_reconcile(policies, out),
         }
     }
 
@@ -473,6 +474,12 @@ impl Core {
                         idle: Default::default(),
                         joinable: Default::default(),
                         prewarm: None,
+                        containers: 0,
+                        unready: 0,
+                        demand: crate::autoscale::Demand {
+                            since_us: self.now_us,
+                            ..Default::default()
+                        },
                         min_scale,
                         floor: 0,
                         reserved: Default::default(),
@@ -507,6 +514,8 @@ impl Core {
                 self.metrics.accepted += 1;
                 // Counted as queued until it starts or is rejected.
                 self.metrics.queued_now += 1;
+                self.demand_changed(function, true);
+                self.arm_reconcile();
                 self.emit(
                     out,
                     EventKind::Accepted {
@@ -584,12 +593,18 @@ impl Core {
         }
         self.metrics.queued_now -= 1;
         let at_us = self.now_us;
-        if let Some(inv) = self.invocations.get_mut(invocation) {
-            inv.state = InvState::Ended(Ending {
-                at_us,
-                outcome: EndOutcome::Rejected { reason },
-            });
-        }
+        let function = self
+            .invocations
+            .get_mut(invocation)
+            .map(|inv| {
+                inv.state = InvState::Ended(Ending {
+                    at_us,
+                    outcome: EndOutcome::Rejected { reason },
+                });
+                inv.function
+            })
+            .unwrap_or_else(|| bug("rejecting unknown invocation"));
+        self.demand_changed(function, false);
         self.emit(out, EventKind::Rejected { invocation, reason });
         self.record_ended(invocation, out);
     }
@@ -605,7 +620,17 @@ impl Core {
             .containers
             .get_mut(container)
             .unwrap_or_else(|| bug("ready timer of unknown container"));
-        let invocation = match c.state {
+        let first_ready = !c.started;
+        c.started = true;
+        let (state, function) = (c.state, c.function);
+        if first_ready {
+            self.container_ready(function);
+        }
+        let c = self
+            .containers
+            .get_mut(container)
+            .unwrap_or_else(|| bug("ready timer of unknown container"));
+        let invocation = match state {
             ContainerState::Starting { invocation } => invocation,
             ContainerState::PrewarmStarting { keep_alive_us } => {
                 self.prewarm_ready(policies, container, keep_alive_us, out);
@@ -758,12 +783,14 @@ impl Core {
         };
         self.metrics.cost_picodollars += u128::from(cost_picodollars);
         self.metrics.in_flight_now -= 1;
+        let function = usage.function;
         if let Some(inv) = self.invocations.get_mut(invocation) {
             inv.state = InvState::Ended(Ending {
                 at_us: now_us,
                 outcome,
             });
         }
+        self.demand_changed(function, false);
         self.emit(out, kind);
         if self.leave_container(container, invocation, success) {
             self.refresh_joinable(policies, container);
@@ -1035,6 +1062,7 @@ impl Core {
             self.metrics.floor_memory_bytes_now -= c.memory_bytes;
         }
         let host = c.host;
+        self.container_gone(c.function, c.started);
         let h = &mut self.hosts[host.index()];
         h.busy_count -= 1;
         self.metrics.busy_containers_now -= 1;
@@ -1093,12 +1121,15 @@ impl Core {
             .containers
             .remove(container)
             .unwrap_or_else(|| bug("removing unknown container"));
+        self.container_gone(c.function, c.started);
         self.release(c.host, c.memory_bytes, c.scratch_bytes);
         self.update_host_image(policies, c.host, c.image, |copy| copy.pins_idle -= 1);
         match cause {
             RemovalCause::Expired => self.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.metrics.containers_lost += 1,
+            // Counted by the caller (R169.3).
+            RemovalCause::ScaledDown => {}
             RemovalCause::Discarded | RemovalCause::Unloaded => {
                 bug("idle containers are not discarded or unloaded")
             }
@@ -1144,6 +1175,34 @@ impl Core {
                 cost_picodollars,
             },
         );
+    }
+
+    /// A container of `function` is ready for the first time (R168).
+    fn container_ready(&mut self, function: FunctionId) {
+        let f = self
+            .functions
+            .get_mut(function)
+            .unwrap_or_else(|| bug("a container of an unknown function"));
+        f.unready = f
+            .unready
+            .checked_sub(1)
+            .unwrap_or_else(|| bug("more containers ready than were starting"));
+    }
+
+    /// A container of `function` was removed (`started`: it had been
+    /// ready): one live container fewer.
+    fn container_gone(&mut self, function: FunctionId, started: bool) {
+        if !started {
+            self.container_ready(function);
+        }
+        let f = self
+            .functions
+            .get_mut(function)
+            .unwrap_or_else(|| bug("a container of an unknown function"));
+        f.containers = f
+            .containers
+            .checked_sub(1)
+            .unwrap_or_else(|| bug("a function lost more containers than it had"));
     }
 
     /// Returns a removed container's RAM, slot and scratch to its host.

@@ -5136,6 +5136,207 @@ fn a_failed_floor_container_is_replaced_and_the_queue_goes_first() {
 }
 
 // ---------------------------------------------------------------------------
+// The autoscaler (spec §31)
+// ---------------------------------------------------------------------------
+
+fn scaled(at: u64, function: FunctionId, containers: u32, desired: u32) -> Event {
+    ev(
+        at,
+        EventKind::Scaled {
+            function,
+            containers,
+            desired,
+        },
+    )
+}
+
+/// Knative's rule on a small clock: ticks of 1 ms, a stable window of 10
+/// ticks, a panic window of 1, 30 ms of grace... scaled down to 3 ms;
+/// Knative's 70% target, 200% panic threshold and rates.
+fn small_kpa() -> Builtin {
+    Builtin::default().with_autoscaler(Autoscaler::Kpa(Kpa {
+        stable_window_us: 10_000,
+        panic_window_us: 1_000,
+        scale_to_zero_grace_us: 3_000,
+        ..Kpa::KNATIVE
+    }))
+}
+
+/// Example 7 of the spec. A burst of three calls on a function whose
+/// containers take 1.5 ms to start: at the first tick none is ready and
+/// three are in flight, ⌈3 / 0.7⌉ = 5 ≥ 2 × 1, so the rule panics and
+/// wants 5: two pre-warms. While it panics it never scales down, though
+/// the calls end at 3.82 ms; panic ends more than a stable window after
+/// it last held (12 ms), and the count falls by at most half a tick (5 →
+/// 2 → 1, the oldest idle container first), then to 0 after 3 ms of grace
+/// at 0; with nothing left the timer stops.
+#[test]
+fn the_kpa_rule_panics_on_a_burst_then_scales_down_to_zero() {
+    let config = config(1, host_spec(1_000, 10, 1_000), 1_000).with_autoscale_tick_us(Some(1_000));
+    let mut w = World::with(config, small_kpa());
+    let image = w.image(10);
+    let def = FunctionDef::new(image, 100, 100_000).with_cold_start_us(1_500);
+    let events = w.step(0, Command::RegisterFunction(def));
+    assert_eq!(
+        events,
+        [ev(
+            0,
+            EventKind::FunctionRegistered {
+                function: fun(0),
+                image
+            }
+        )]
+    );
+    let f = fun(0);
+    let calls: Vec<InvocationId> = (0..3)
+        .map(|i| w.invoke(0, f, success(2_300, i)).0)
+        .collect();
+    assert_eq!(w.p.next_timer_us(), Some(10));
+    let events = w.advance(1_000);
+    let tail = events.len() - 3;
+    assert_eq!(
+        events[tail..],
+        [
+            scaled(1_000, f, 3, 5),
+            prewarmed(1_000, f, ctr(3), H0, ImageSource::HostDisk),
+            prewarmed(1_000, f, ctr(4), H0, ImageSource::HostDisk),
+        ]
+    );
+    assert!(w.p.policies().autoscale_state.in_panic(f));
+    // Ready at 1,520 and 2,500; the calls end at 3,820. Ticks 2,000 to
+    // 11,000 want 5, as many as there are: no event.
+    let [c0, c1, c2] = [0, 1, 2].map(ctr);
+    let events = w.advance(11_999);
+    assert_eq!(
+        events,
+        [
+            exec(1_520, calls[0], c0),
+            exec(1_520, calls[1], c1),
+            exec(1_520, calls[2], c2),
+            idle(2_500, ctr(3), 2_500 + KEEP),
+            idle(2_500, ctr(4), 2_500 + KEEP),
+            completed(3_820, calls[0], 0, SMALL_COST),
+            idle(3_820, c0, 3_820 + KEEP),
+            completed(3_820, calls[1], 1, SMALL_COST),
+            idle(3_820, c1, 3_820 + KEEP),
+            completed(3_820, calls[2], 2, SMALL_COST),
+            idle(3_820, c2, 3_820 + KEEP),
+        ]
+    );
+    assert!(w.p.policies().autoscale_state.in_panic(f));
+    // Panic held last at 1,000: at 12,000 it ends. The stable window
+    // (3,000 to 12,000) holds 5,460 invocation·µs: ⌈0.55 / 0.7⌉ = 1, but
+    // one tick may only halve the 5 ready: 2. At 13,000, 1; at 14,000 the
+    // count is 0, kept at 1 for the grace, and 0 at 17,000.
+    let scaled_down = |at, c| removed(at, c, H0, RemovalCause::ScaledDown);
+    assert_eq!(
+        w.advance(20_000),
+        [
+            scaled(12_000, f, 5, 2),
+            scaled_down(12_000, c0),
+            scaled_down(12_000, c1),
+            scaled_down(12_000, c2),
+            scaled(13_000, f, 2, 1),
+            scaled_down(13_000, ctr(3)),
+            scaled(17_000, f, 1, 0),
+            scaled_down(17_000, ctr(4)),
+        ]
+    );
+    assert!(!w.p.policies().autoscale_state.in_panic(f));
+    assert_eq!(w.p.next_timer_us(), None, "nothing to watch: no tick");
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.autoscale_decisions,
+            m.autoscale_prewarms,
+            m.prewarms,
+            m.containers_scaled_down,
+            m.containers_created,
+            m.cold_starts
+        ),
+        (4, 2, 2, 5, 5, 3)
+    );
+    // A new call arms the timer at the next multiple of the period.
+    w.invoke(20_500, f, success(10, 9));
+    assert_eq!(w.p.next_timer_us(), Some(21_000));
+}
+
+/// R169 with a floor (R159): the desired count is never below
+/// `min_scale`, and the floor container (Reserved when idle) is never
+/// scaled down. A floor of one takes the first of a burst of three calls,
+/// two cold starts the others; the rule scales down to one — the floor —
+/// and no `Scaled` ever asks for fewer (after the grace the rule answers
+/// 0, which the floor raises to 1: no event).
+#[test]
+fn the_autoscaler_scales_down_to_the_floor_and_never_removes_it() {
+    let config = config(1, host_spec(1_000, 10, 1_000), 1_000).with_autoscale_tick_us(Some(1_000));
+    let mut w = World::with(config, small_kpa());
+    let image = w.image(10);
+    let (f, _) = w.floor_function(image, 1);
+    let mut events = w.advance(500);
+    assert_eq!(events.last(), Some(&reserved(120, ctr(0))));
+    for i in 0..3 {
+        events.extend(w.invoke(500, f, success(2_300, i)).1);
+    }
+    events.extend(w.advance(40_000));
+    let scaled: Vec<(u32, u32)> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Scaled {
+                containers,
+                desired,
+                ..
+            } => Some((containers, desired)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scaled.last().map(|&(_, d)| d), Some(1), "{scaled:?}");
+    assert!(scaled.iter().all(|&(_, d)| d >= 1), "{scaled:?}");
+    let scaled_down: Vec<ContainerId> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ContainerRemoved {
+                container,
+                cause: RemovalCause::ScaledDown,
+                ..
+            } => Some(container),
+            _ => None,
+        })
+        .collect();
+    assert!(!scaled_down.is_empty());
+    assert!(!scaled_down.contains(&ctr(0)), "{scaled_down:?}");
+    let m = w.p.metrics();
+    assert_eq!(
+        (
+            m.containers_now,
+            m.floor_containers_now,
+            m.reserved_containers_now
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(w.p.next_timer_us(), None, "the floor has no timer");
+}
+
+/// With no period configured, a policy's desired count is never asked:
+/// the same burst runs exactly as without an autoscaler, with no timer
+/// left at the end but keep-alives.
+#[test]
+fn without_a_tick_the_autoscaler_is_never_asked() {
+    let run = |policies: Builtin| {
+        let mut w = World::with(config(1, host_spec(1_000, 10, 1_000), 1_000), policies);
+        let image = w.image(10);
+        let f = w.function(image, 100, 0, 100_000);
+        let mut events = Vec::new();
+        for i in 0..3 {
+            events.extend(w.invoke(0, f, success(2_300, i)).1);
+        }
+        events.extend(w.advance(20_000));
+        (events, w.p.next_timer_us(), w.p.metrics().clone())
+    };
+    assert_eq!(run(small_kpa()), run(Builtin::default()));
+}
+
+// ---------------------------------------------------------------------------
 // Shared CPU (R85f–R85k)
 // ---------------------------------------------------------------------------
 

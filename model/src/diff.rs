@@ -280,6 +280,21 @@ pub fn kind_name(kind: &EventKind) -> &'static str {
             cause: RemovalCause::Unloaded,
             ..
         } => "ContainerRemoved/Unloaded",
+        EventKind::ContainerRemoved {
+            cause: RemovalCause::ScaledDown,
+            ..
+        } => "ContainerRemoved/ScaledDown",
+        EventKind::Scaled {
+            containers,
+            desired,
+            ..
+        } => {
+            if desired > containers {
+                "Scaled/Up"
+            } else {
+                "Scaled/Down"
+            }
+        }
         EventKind::PrewarmPlanned { .. } => "PrewarmPlanned",
         EventKind::Prewarmed { image, .. } => match image {
             ImageSource::HostDisk => "Prewarmed/HostDisk",

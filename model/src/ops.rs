@@ -6,9 +6,10 @@
 
 use coldstart_core::FunctionDef;
 use coldstart_core::{
-    Bandwidth, Billing, Builtin, CloudRunPrices, Code, Command, Config, Cpu, Event, EventKind,
-    FunctionId, HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction, ImageId, Input,
-    InvocationId, KeepAlivePolicy, MainStorageSpec, Outcome, Phase, Pressure, Retry, WarmChoice,
+    Autoscaler, Bandwidth, Billing, Builtin, CloudRunPrices, Code, Command, Config, Cpu, Event,
+    EventKind, FunctionId, HostId, HostSelection, HostSpec, HybridHistogram, ImageEviction,
+    ImageId, Input, InvocationId, KeepAlivePolicy, Kpa, MainStorageSpec, Outcome, Phase, Pressure,
+    Retry, WarmChoice,
 };
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,10 @@ pub struct Shape {
     /// R85a) rather than dedicated to each (absent in older cases: false).
     #[serde(default)]
     pub bandwidth_shared: bool,
+    /// An autoscaler (spec §31): a reconcile tick every 50 µs and the
+    /// KPA-like rule on this small clock (absent in older cases: none).
+    #[serde(default)]
+    pub autoscaled: bool,
     /// Hosts' cores shared by processor sharing (`Cpu::ProcessorSharing`,
     /// spec R85f) rather than dedicated to each run (absent in older cases:
     /// false). The hosts then have 0.7 to 2 cores (from `ram_units / 16`)
@@ -188,6 +193,12 @@ impl Shape {
         self
     }
 
+    /// With the autoscaler (true) or without.
+    pub fn with_autoscaled(mut self, autoscaled: bool) -> Shape {
+        self.autoscaled = autoscaled;
+        self
+    }
+
     /// Hosts' cores shared by their runs (true) or dedicated to each.
     pub fn with_cpu_shared(mut self, cpu_shared: bool) -> Shape {
         self.cpu_shared = cpu_shared;
@@ -251,6 +262,7 @@ impl Shape {
             } else {
                 Bandwidth::Dedicated
             })
+            .with_autoscale_tick_us(self.autoscaled.then_some(AUTOSCALE_TICK_US))
             .with_cpu(if self.cpu_shared {
                 Cpu::ProcessorSharing
             } else {
@@ -302,6 +314,11 @@ impl Shape {
                     }
                 }
             });
+        let policies = if self.autoscaled {
+            policies.with_autoscaler(Autoscaler::Kpa(AUTOSCALE_KPA))
+        } else {
+            policies
+        };
         let rounding_us = [1, 7][usize::from(self.billing / 3 % 2)];
         let policies = policies.with_billing(match self.billing % 3 {
             0 => Billing::Lambda,
@@ -315,6 +332,20 @@ impl Shape {
         (config, policies)
     }
 }
+
+/// The autoscaled shapes' reconcile period (µs): a few ticks per
+/// invocation at these speeds (a unit moves in 10 µs).
+pub const AUTOSCALE_TICK_US: u64 = 50;
+
+/// The autoscaled shapes' rule: Knative's, its windows scaled from 2 s
+/// ticks to 50 µs ones (a stable window of 30 ticks, a panic window of 3,
+/// a grace of 15).
+pub const AUTOSCALE_KPA: Kpa = Kpa {
+    stable_window_us: 1_500,
+    panic_window_us: 150,
+    scale_to_zero_grace_us: 750,
+    ..Kpa::KNATIVE
+};
 
 /// Every built-in host-selection rule: `selection % 10` picks the rule and
 /// `selection / 10` (0..=25) its parameter (a seed, a load threshold of 10%
@@ -754,6 +785,11 @@ pub fn shape() -> impl Strategy<Value = Shape> {
                 warm_choice,
                 (retry_attempts, retry_backoff_us),
             )| Shape {
+                // A quarter of the cases autoscale: from bits 2-3 of the
+                // first host's `slots` (a host reads only `slots % 4`, and
+                // every shape has at least one host), so the cases drawn
+                // are otherwise the same (read before `hosts` moves).
+                autoscaled: hosts[0].slots / 4 % 4 == 1,
                 hosts,
                 main_units,
                 queue_capacity,

@@ -23,7 +23,7 @@ use coldstart_core::{
     DiskFacts, EndOutcome, Ending, Event, EventKind, Eviction, FunctionId, HostFacts, HostId,
     HostView, ImageFacts, ImageId, ImageSource, Input, InvocationId, InvocationState, JoinFacts,
     Metrics, Outcome, Phase, PlacementRequest, PlatformError, Policies, Pressure, PrewarmSkip,
-    Refusal, RejectReason, RemovalCause, Tier, Usage,
+    Refusal, RejectReason, RemovalCause, ScaleDecision, ScaleFacts, Tier, Usage,
 };
 
 // ---------------------------------------------------------------------------
@@ -158,6 +158,9 @@ struct Function {
     concurrency: u32,
     /// R85f: the CPU each running invocation demands (millicores).
     cpu_millis: u32,
+    /// R159: its minimum scale. The model does not hold a floor yet; the
+    /// autoscaler's desired count is bounded below by it (R169).
+    min_scale: u32,
     /// R154: the function's pending pre-warm, if it has one.
     prewarm: Option<PendingPrewarm>,
 }
@@ -248,6 +251,8 @@ struct Container {
     /// R57b: its `(join_priority, created_seq)` while it is in its
     /// function's join set (the set is these keys).
     join_key: Option<Key>,
+    /// R168.2: its first `ContainerReady` has fired.
+    started: bool,
     /// R104b: when its cold-start overhead began (None: not yet).
     started_at_us: Option<u64>,
     /// R104b: its time not idle, up to `active_since_us`.
@@ -288,15 +293,48 @@ enum Class {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Timer {
-    DownloadDone { image: ImageId },
-    CopyDone { host: HostId, image: ImageId },
-    ContainerReady { container: ContainerId },
-    InvocationEnd { invocation: InvocationId },
-    KeepAliveExpired { container: ContainerId },
-    RetryDue { invocation: InvocationId },
-    DownloadRetry { image: ImageId },
-    CopyRetry { host: HostId, image: ImageId },
-    Prewarm { function: FunctionId },
+    DownloadDone {
+        image: ImageId,
+    },
+    CopyDone {
+        host: HostId,
+        image: ImageId,
+    },
+    ContainerReady {
+        container: ContainerId,
+    },
+    InvocationEnd {
+        invocation: InvocationId,
+    },
+    KeepAliveExpired {
+        container: ContainerId,
+    },
+    RetryDue {
+        invocation: InvocationId,
+    },
+    DownloadRetry {
+        image: ImageId,
+    },
+    CopyRetry {
+        host: HostId,
+        image: ImageId,
+    },
+    Prewarm {
+        function: FunctionId,
+    },
+    /// R167.
+    Reconcile,
+}
+
+/// R166, naively: one record per accepted invocation, kept until it has
+/// ended before the last tick: its function, when it was accepted and
+/// when it ended.
+#[derive(Clone, Copy, Debug)]
+struct DemandRecord {
+    invocation: InvocationId,
+    function: FunctionId,
+    accepted_us: u64,
+    ended_us: Option<u64>,
 }
 
 /// The whole state but the policies, so that policies (`&mut`) can be
@@ -329,6 +367,10 @@ struct World {
     /// R85a: each link's last re-timing (µs): `[0]` the download feed,
     /// `[1 + i]` host i's copy link.
     link_since_us: Vec<u64>,
+    /// R166: the invocations' spans, for the observed concurrency.
+    demand: Vec<DemandRecord>,
+    /// R167: when the last reconcile tick fired (0 before the first).
+    last_tick_us: u64,
     /// R85g, with processor sharing: every run on any host, in the order
     /// its code began: `(invocation, host, left in nominal nanoseconds,
     /// deadline)`. A host's runs are found by scanning this list.
@@ -394,6 +436,29 @@ impl World {
 
     fn cancel(&mut self, timer: Timer) {
         self.timers.retain(|t| t.2 != timer);
+    }
+
+    /// R166: the invocation has ended now.
+    fn demand_ended(&mut self, invocation: InvocationId) {
+        let now = self.now;
+        let record = self
+            .demand
+            .iter_mut()
+            .find(|r| r.invocation == invocation && r.ended_us.is_none())
+            .expect("an ending invocation without its demand record");
+        record.ended_us = Some(now);
+    }
+
+    /// R167: `ARM_RECONCILE`, with the timer list as the `armed` flag.
+    fn arm_reconcile(&mut self) {
+        let Some(tick) = self.config.autoscale_tick_us else {
+            return;
+        };
+        if self.has_timer(Timer::Reconcile) {
+            return;
+        }
+        let due = (self.now / tick + 1) * tick;
+        self.schedule(due, Timer::Reconcile);
     }
 
     fn shared_bandwidth(&self) -> bool {
@@ -1004,6 +1069,8 @@ impl<P: Policies> Model<P> {
                 start_pin: None,
                 transfers: Vec::new(),
                 link_since_us: vec![0; hosts + 1],
+                demand: Vec::new(),
+                last_tick_us: 0,
                 runs: Vec::new(),
                 cpu_since_us: vec![0; hosts],
             },
@@ -1262,6 +1329,7 @@ impl<P: Policies> Model<P> {
                 warm_start_us,
                 concurrency,
                 cpu_millis,
+                min_scale,
                 ..
             }) => {
                 // R41
@@ -1274,6 +1342,7 @@ impl<P: Policies> Model<P> {
                     warm_start_us,
                     concurrency,
                     cpu_millis,
+                    min_scale,
                     prewarm: None,
                 });
                 let function = FunctionId::from_bits(key);
@@ -1298,6 +1367,13 @@ impl<P: Policies> Model<P> {
                 });
                 let invocation = InvocationId::from_bits(key);
                 self.w.metrics.accepted += 1;
+                self.w.demand.push(DemandRecord {
+                    invocation,
+                    function,
+                    accepted_us: now,
+                    ended_us: None,
+                });
+                self.w.arm_reconcile();
                 self.w.emit(
                     ev,
                     EventKind::Accepted {
@@ -1345,6 +1421,7 @@ impl<P: Policies> Model<P> {
                 Timer::DownloadRetry { image } => self.on_download_retry(image, ev),
                 Timer::CopyRetry { host, image } => self.on_copy_retry(host, image, ev),
                 Timer::Prewarm { function } => self.on_prewarm(function, ev),
+                Timer::Reconcile => self.on_reconcile(ev),
             }
         }
     }
@@ -1394,6 +1471,7 @@ impl<P: Policies> Model<P> {
             at_us: now,
             outcome: EndOutcome::Rejected { reason },
         });
+        self.w.demand_ended(inv);
         self.w.emit(
             ev,
             EventKind::Rejected {
@@ -1728,6 +1806,7 @@ impl<P: Policies> Model<P> {
             joined: Vec::new(),
             retiring: false,
             join_key: None,
+            started: false,
             started_at_us: None,
             active_us: 0,
             active_since_us: None,
@@ -1736,6 +1815,8 @@ impl<P: Policies> Model<P> {
         self.w.start_pin = None;
         // 6.
         self.w.metrics.containers_created += 1;
+        // R167: a placement arms the reconcile timer.
+        self.w.arm_reconcile();
         // 7. image source
         let source = match held {
             Some(false) => ImageSource::HostDisk,
@@ -2111,6 +2192,7 @@ impl<P: Policies> Model<P> {
 
     /// R86.
     fn on_ready(&mut self, c: ContainerId, ev: &mut Vec<Event>) {
+        self.w.ctr_mut(c).started = true;
         let inv = match self.w.ctr(c).state {
             CState::Starting(inv) => inv,
             CState::PrewarmStarting { keep_alive_us } => {
@@ -2234,6 +2316,7 @@ impl<P: Policies> Model<P> {
             at_us: now,
             outcome,
         });
+        self.w.demand_ended(inv);
         // 6.
         self.w.emit(ev, kind);
         // 7. LEAVE (R89a)
@@ -2366,6 +2449,8 @@ impl<P: Policies> Model<P> {
             RemovalCause::Expired => self.w.metrics.containers_expired += 1,
             RemovalCause::Evicted => self.w.metrics.containers_evicted += 1,
             RemovalCause::HostLost => self.w.metrics.containers_lost += 1,
+            // Counted by SCALE_TO (R169.3).
+            RemovalCause::ScaledDown => {}
             other => unreachable!("an idle container removed as {other:?}"),
         }
         self.w.emit(
@@ -2940,6 +3025,7 @@ impl<P: Policies> Model<P> {
             at_us: now,
             outcome: EndOutcome::PlatformFailed { reason },
         });
+        self.w.demand_ended(inv);
         self.w.emit(
             ev,
             EventKind::PlatformFailed {
@@ -3039,19 +3125,29 @@ impl<P: Policies> Model<P> {
         if self.w.containers.is_full() {
             return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
         }
+        self.place_prewarm(function, pending.keep_alive_us, ev);
+    }
+
+    /// R156 steps 2–5; whether a container was placed.
+    fn place_prewarm(
+        &mut self,
+        function: FunctionId,
+        keep_alive_us: u64,
+        ev: &mut Vec<Event>,
+    ) -> bool {
         // 2.
         let request = self.w.request(function, None);
         let Some(host) = self.policies.select_host(&self.w, &request) else {
-            return self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
+            self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
+            return false;
         };
         if let Some(reason) = self.w.refusal(host, &request) {
             self.w.metrics.decisions_refused += 1;
-            return self.skip_prewarm(function, PrewarmSkip::Refused { host, reason }, ev);
+            self.skip_prewarm(function, PrewarmSkip::Refused { host, reason }, ev);
+            return false;
         }
         // 3.
-        let initial = CState::PrewarmPreparing {
-            keep_alive_us: pending.keep_alive_us,
-        };
+        let initial = CState::PrewarmPreparing { keep_alive_us };
         let (c, source) = self.place(host, &request, initial, ev);
         // 4.
         self.w.metrics.prewarms += 1;
@@ -3066,6 +3162,131 @@ impl<P: Policies> Model<P> {
         );
         // 5.
         self.fetch_image(c, host, request.image, source, ev);
+        true
+    }
+
+    /// R168: a reconcile tick.
+    fn on_reconcile(&mut self, ev: &mut Vec<Event>) {
+        let now = self.w.now;
+        let tick = self
+            .w
+            .config
+            .autoscale_tick_us
+            .expect("a reconcile tick without a period");
+        let since = self.w.last_tick_us;
+        self.w.last_tick_us = now;
+        let functions: Vec<FunctionId> = self
+            .w
+            .functions
+            .iter()
+            .map(|(key, _)| FunctionId::from_bits(key))
+            .collect();
+        let mut opinions = false;
+        for function in functions {
+            // R166, from the spans: each one's overlap with the interval.
+            let mut demand_us = 0u128;
+            let mut unended = 0u64;
+            for record in self.w.demand.iter().filter(|r| r.function == function) {
+                let end = record.ended_us.unwrap_or(now);
+                let start = record.accepted_us.max(since);
+                demand_us += u128::from(end.saturating_sub(start));
+                unended += u64::from(record.ended_us.is_none());
+            }
+            let mine: Vec<&Container> = self
+                .w
+                .containers()
+                .filter(|(_, c)| c.function == function)
+                .map(|(_, c)| c)
+                .collect();
+            let facts = ScaleFacts {
+                function,
+                now_us: now,
+                tick_us: tick,
+                interval_us: now - since,
+                demand_us,
+                demand: unended,
+                concurrency: self.w.function(function).concurrency,
+                containers: mine.len() as u32,
+                ready_containers: mine.iter().filter(|c| c.started).count() as u32,
+                idle_containers: mine.iter().filter(|c| c.is_idle()).count() as u32,
+            };
+            if let Some(decision) = self.policies.desired_containers(&facts) {
+                opinions = true;
+                self.scale_to(function, decision, ev);
+            }
+        }
+        // Spans that ended by now overlap no later interval.
+        self.w
+            .demand
+            .retain(|r| r.ended_us.is_none_or(|ended| ended > now));
+        // 3.
+        if opinions && !self.w.timers.is_empty() {
+            self.w.arm_reconcile();
+        }
+    }
+
+    /// R169: acts on a desired count.
+    fn scale_to(&mut self, function: FunctionId, decision: ScaleDecision, ev: &mut Vec<Event>) {
+        let count = |w: &World| {
+            w.containers()
+                .filter(|(_, c)| c.function == function)
+                .count() as u32
+        };
+        let containers = count(&self.w);
+        // Never below the function's minimum scale (R169.1).
+        let desired = decision.containers.max(self.w.function(function).min_scale);
+        if desired == containers {
+            return;
+        }
+        self.w.metrics.autoscale_decisions += 1;
+        self.w.emit(
+            ev,
+            EventKind::Scaled {
+                function,
+                containers,
+                desired,
+            },
+        );
+        if desired > containers {
+            let keep_alive_us = decision.keep_alive_us.min(DURATION_MAX_US);
+            for _ in containers..desired {
+                if !self.w.queue.is_empty() {
+                    self.skip_prewarm(function, PrewarmSkip::QueueWaiting, ev);
+                    break;
+                }
+                if self.w.containers.is_full() {
+                    self.skip_prewarm(function, PrewarmSkip::NoHost, ev);
+                    break;
+                }
+                if !self.place_prewarm(function, keep_alive_us, ev) {
+                    break;
+                }
+                self.w.metrics.autoscale_prewarms += 1;
+            }
+        } else {
+            let mut removed = false;
+            for _ in desired..containers {
+                // The idle container with the highest warm key.
+                let last = self
+                    .w
+                    .containers()
+                    .filter(|(_, c)| c.function == function)
+                    .filter_map(|(id, c)| match c.state {
+                        CState::Idle { warm_key, .. } => Some((warm_key, id)),
+                        _ => None,
+                    })
+                    .max();
+                let Some((_, c)) = last else {
+                    break;
+                };
+                self.w.metrics.containers_scaled_down += 1;
+                self.remove_idle(c, RemovalCause::ScaledDown, ev);
+                removed = true;
+            }
+            if removed {
+                self.drain(ev);
+            }
+        }
     }
 
     fn skip_prewarm(&mut self, function: FunctionId, reason: PrewarmSkip, ev: &mut Vec<Event>) {

@@ -15,10 +15,11 @@
 
 use crate::PolicyError;
 use coldstart::log::{CustomPolicy, PolicyIdentity, PolicySpec};
+use coldstart::policy::DEFAULT_KEEP_ALIVE_US;
 use coldstart::{
     Builtin, ContainerFacts, DiskFacts, Eviction, FunctionId, HostFacts, HostId, HostView,
-    IdlePlan, ImageFacts, ImageId, InvocationId, JoinFacts, PlacementRequest, Policies, Tier,
-    Usage,
+    IdlePlan, ImageFacts, ImageId, InvocationId, JoinFacts, PlacementRequest, Policies,
+    ScaleDecision, ScaleFacts, Tier, Usage,
 };
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
@@ -34,7 +35,9 @@ use std::sync::{Arc, Mutex};
 // indirection to each call for no saving.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Policy {
-    Builtin(Builtin),
+    /// Boxed: the built-ins' parameters and state dwarf a Python policy's
+    /// handle.
+    Builtin(Box<Builtin>),
     Python(PythonPolicy),
 }
 
@@ -59,6 +62,7 @@ struct Hooks {
     evicted: bool,
     collection_target_bytes: bool,
     bill: bool,
+    desired_containers: bool,
 }
 
 impl Hooks {
@@ -80,6 +84,7 @@ impl Hooks {
             evicted: has("evicted"),
             collection_target_bytes: has("collection_target_bytes"),
             bill: has("bill"),
+            desired_containers: has("desired_containers"),
         }
     }
 }
@@ -266,6 +271,45 @@ fn read_idle_plan(answer: &Bound<'_, PyAny>) -> Option<IdlePlan> {
         keep_alive_us: read_u64(&keep_alive)?,
         prewarm_after_us: read_optional_u64(&prewarm)?,
     })
+}
+
+/// An autoscaler's answer: None (no opinion), a count (pre-warms then
+/// idle for the default keep-alive, 10 minutes), `(containers,
+/// keep_alive_us)`, or a dict with those keys (`keep_alive_us` optional).
+fn read_scale_decision(answer: &Bound<'_, PyAny>) -> Option<Option<ScaleDecision>> {
+    if answer.is_none() {
+        return Some(None);
+    }
+    let count = |value: &Bound<'_, PyAny>| -> Option<u32> {
+        if value.cast::<PyBool>().is_ok() {
+            return None;
+        }
+        value.extract::<u32>().ok()
+    };
+    if let Some(containers) = count(answer) {
+        return Some(Some(ScaleDecision {
+            containers,
+            keep_alive_us: DEFAULT_KEEP_ALIVE_US,
+        }));
+    }
+    let (containers, keep_alive) = if let Ok(dict) = answer.cast::<PyDict>() {
+        let containers = dict.get_item("containers").ok()??;
+        let keep_alive = dict.get_item("keep_alive_us").ok()?;
+        (containers, keep_alive)
+    } else {
+        let (containers, keep_alive) = answer
+            .extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()
+            .ok()?;
+        (containers, Some(keep_alive))
+    };
+    let keep_alive_us = match keep_alive {
+        Some(value) => read_u64(&value)?,
+        None => DEFAULT_KEEP_ALIVE_US,
+    };
+    Some(Some(ScaleDecision {
+        containers: count(&containers)?,
+        keep_alive_us,
+    }))
 }
 
 impl Clone for PythonPolicy {
@@ -763,6 +807,42 @@ impl From<&Usage> for PyUsage {
     }
 }
 
+facts_class!(
+    /// What an autoscaler is told about a function at a reconcile tick
+    /// (spec R168): `demand_us` is the integral of its unended invocations
+    /// over the `interval_us` since the last tick (divided by it, the mean
+    /// concurrency observed).
+    PyScaleFacts, "ScaleFacts" {
+        function: u64,
+        now_us: u64,
+        tick_us: u64,
+        interval_us: u64,
+        demand_us: u128,
+        demand: u64,
+        concurrency: u32,
+        containers: u32,
+        ready_containers: u32,
+        idle_containers: u32,
+    }
+);
+
+impl From<&ScaleFacts> for PyScaleFacts {
+    fn from(facts: &ScaleFacts) -> Self {
+        PyScaleFacts {
+            function: facts.function.to_bits(),
+            now_us: facts.now_us,
+            tick_us: facts.tick_us,
+            interval_us: facts.interval_us,
+            demand_us: facts.demand_us,
+            demand: facts.demand,
+            concurrency: facts.concurrency,
+            containers: facts.containers,
+            ready_containers: facts.ready_containers,
+            idle_containers: facts.idle_containers,
+        }
+    }
+}
+
 /// `(value,)` for a hook's arguments.
 fn one<'py, T: pyo3::PyClass + Into<pyo3::PyClassInitializer<T>>>(
     py: Python<'py>,
@@ -960,6 +1040,19 @@ impl Policies for PythonPolicy {
             || TraitDefaults.bill(usage),
         )
     }
+
+    fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
+        if !self.hooks.desired_containers {
+            return TraitDefaults.desired_containers(facts);
+        }
+        self.call(
+            "desired_containers",
+            |py| one(py, PyScaleFacts::from(facts)),
+            read_scale_decision,
+            "a container count (an int from 0 to 2**32 - 1), (containers, keep_alive_us), a dict of them, or None",
+            || TraitDefaults.desired_containers(facts),
+        )
+    }
 }
 
 impl PolicyIdentity for PythonPolicy {
@@ -976,7 +1069,7 @@ impl Policy {
     pub(crate) fn of(policy: Option<&Bound<'_, PyAny>>, builtin: Builtin) -> PyResult<Policy> {
         match policy.filter(|policy| !policy.is_none()) {
             Some(object) => Ok(Policy::Python(PythonPolicy::new(object)?)),
-            None => Ok(Policy::Builtin(builtin)),
+            None => Ok(Policy::Builtin(Box::new(builtin))),
         }
     }
 
@@ -1060,6 +1153,10 @@ impl Policies for Policy {
         delegate!(self, policy => policy.bill(usage))
     }
 
+    fn desired_containers(&mut self, facts: &ScaleFacts) -> Option<ScaleDecision> {
+        delegate!(self, policy => policy.desired_containers(facts))
+    }
+
     fn bill_container(&self, usage: &coldstart::ContainerUsage) -> Option<u64> {
         delegate!(self, policy => policy.bill_container(usage))
     }
@@ -1082,5 +1179,6 @@ pub(crate) fn add_classes(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyDiskFacts>()?;
     module.add_class::<PyEviction>()?;
     module.add_class::<PyUsage>()?;
+    module.add_class::<PyScaleFacts>()?;
     Ok(())
 }

@@ -113,6 +113,11 @@ pub fn fold_config(mut config: Config) -> Config {
     if let Pressure::Queue { capacity } = &mut config.pressure {
         *capacity = fold_positive(u64::from(*capacity), u64::from(u32::MAX)) as u32;
     }
+    // A raw configuration's durations reach 2^48 µs, which a reconcile
+    // tick would step through one period at a time, past any drain: the
+    // autoscaler is fuzzed through the shapes (50 µs ticks, keep-alives
+    // under 2 ms) and the chaos policy instead.
+    config.autoscale_tick_us = None;
     config
 }
 
@@ -441,6 +446,31 @@ impl Policies for ChaosPolicy {
         // `bill` takes `&self`, so it cannot advance the script: it picks a
         // word by the usage instead (still any u64).
         self.script[(usage.duration_us % self.script.len() as u64) as usize]
+    }
+
+    fn desired_containers(&mut self, facts: &crate::ScaleFacts) -> Option<crate::ScaleDecision> {
+        // No opinion for a word divisible by 3, or while the function has
+        // no unended invocation (so that a run's drain ends: the timer
+        // stops at a tick without an opinion, spec R168.3); otherwise a
+        // count near the live containers (down to 0, up by a few), or now
+        // and then any u32, and any keep-alive (past the clamp included).
+        if facts.demand == 0 {
+            return None;
+        }
+        let word = self.next_word();
+        if word.is_multiple_of(3) {
+            return None;
+        }
+        let containers = if word % 17 == 1 {
+            (word >> 8) as u32
+        } else {
+            let delta = ((word >> 2) % 7) as i64 - 3;
+            (i64::from(facts.containers) + delta).clamp(0, i64::from(u32::MAX)) as u32
+        };
+        Some(crate::ScaleDecision {
+            containers,
+            keep_alive_us: self.next_word(),
+        })
     }
 
     fn bill_container(&self, usage: &crate::ContainerUsage) -> Option<u64> {

@@ -9,7 +9,9 @@
 //! Format 12 added `Builtin::billing` (spec R104b): an old header reads as
 //! Lambda's billing, which is how it ran, and `BuiltinV11::of` refuses any
 //! other. A field added to a live type gets a default when an old header
-//! is read ([`From`]) and a check in `of` (it must be that default).
+//! is read ([`From`]) and a check in `of` (it must be that default): so far
+//! also `Config::autoscale_tick_us` (`None`) and `Builtin`'s `autoscaler`
+//! (`Off`) with its `autoscale_state` (empty).
 
 use super::policy::{CustomPolicy, PolicySpec};
 use super::LogError;
@@ -90,6 +92,11 @@ impl From<ConfigV11> for Config {
 impl ConfigV11 {
     /// `config` in a header of format `version` (10 or 11).
     pub(super) fn of(config: &Config, version: u32) -> Result<ConfigV11, LogError> {
+        if config.autoscale_tick_us.is_some() {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold an autoscaler's reconcile period (format 12 added it)"
+            )));
+        }
         if config.cpu != crate::Cpu::Dedicated {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold shared CPU (format 12 added it)"
@@ -195,6 +202,11 @@ impl BuiltinV11 {
     /// `builtin` in a header of format `version` (6 to 11), which bills
     /// by Lambda's prices only (format 12 added `Builtin::billing`).
     pub(super) fn of(builtin: &Builtin, version: u32) -> Result<BuiltinV11, LogError> {
+        if builtin.autoscaler != crate::Autoscaler::Off || !builtin.autoscale_state.is_empty() {
+            return Err(LogError::Encode(format!(
+                "a version {version} header cannot hold an autoscaler (format 12 added it)"
+            )));
+        }
         if builtin.host_selection == crate::HostSelection::LeastCpuLoaded {
             return Err(LogError::Encode(format!(
                 "a version {version} header cannot hold the least-cpu-loaded host selection (format 12 added it)"

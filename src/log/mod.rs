@@ -3153,6 +3153,53 @@ mod tests {
     /// same header cannot be written as format 9; a format 9 header (the
     /// default run rewritten) reads as dedicated bandwidth, and rewriting
     /// it in the current format gives back the current log's bytes.
+    /// Format 12 holds the autoscaler (a reconcile period in the
+    /// configuration, the KPA rule in the policies): a run with it replays
+    /// to its digest, and the autoscaler acted in it; a version 11 header
+    /// refuses either part in words.
+    #[test]
+    fn format_12_headers_hold_the_autoscaler() {
+        for format in [LogFormat::Binary, LogFormat::JsonLines] {
+            let config = default_config(Pressure::Reject).with_autoscale_tick_us(Some(2_000_000));
+            let policies =
+                old_default().with_autoscaler(crate::Autoscaler::Kpa(crate::Kpa::KNATIVE));
+            let mut recorder = Recorder::new(
+                Vec::new(),
+                format,
+                config.clone(),
+                policies.clone(),
+                DriverOptions::default(),
+            )
+            .unwrap();
+            recorder
+                .run_with(default_workload(3, 200).inputs().unwrap(), |_| {})
+                .unwrap();
+            let (_, trailer, bytes) = recorder.finish().unwrap();
+            let reader = LogReader::new(&bytes[..]).unwrap();
+            assert_eq!(reader.format_version(), FORMAT_VERSION);
+            assert_eq!(reader.header().config, config);
+            let replayed = replay_bytes(&bytes, true).unwrap();
+            assert_eq!(replayed.driver.digest(), trailer.events_digest);
+            let m = replayed.driver.provider().metrics();
+            assert!(m.autoscale_decisions > 0, "the autoscaler never acted");
+            let error = LogWriter::with_version(Vec::new(), format, reader.header(), 11)
+                .err()
+                .expect("a version 11 header took a reconcile period")
+                .to_string();
+            assert!(
+                error.contains("cannot hold an autoscaler's reconcile period"),
+                "{error}"
+            );
+            let mut header = reader.header().clone();
+            header.config = header.config.with_autoscale_tick_us(None);
+            let error = LogWriter::with_version(Vec::new(), format, &header, 11)
+                .err()
+                .expect("a version 11 header took an autoscaler")
+                .to_string();
+            assert!(error.contains("cannot hold an autoscaler"), "{error}");
+        }
+    }
+
     #[test]
     fn format_10_headers_hold_the_bandwidth_setting() {
         for format in [LogFormat::Binary, LogFormat::JsonLines] {

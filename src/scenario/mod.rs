@@ -275,6 +275,10 @@ struct RetrySection {
     backoff: Option<DurationUs>,
 }
 
+/// Knative's `tick-interval`: the reconcile period when a scenario chooses
+/// an autoscaler and gives none.
+const AUTOSCALE_TICK_DEFAULT_US: u64 = 2_000_000;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicySection {
@@ -292,6 +296,12 @@ struct PolicySection {
     prewarm_percentile: Option<u32>,
     /// `lru`, `lfu` or `gdsf`, on both disks.
     image_eviction: Option<String>,
+    /// `kpa` (the Knative-like rule with Knative's defaults, spec R170) or
+    /// `off` (the default).
+    autoscaler: Option<String>,
+    /// The autoscaler's reconcile period (default 2s, Knative's
+    /// `tick-interval`, when an autoscaler is chosen).
+    autoscale_tick: Option<DurationUs>,
 }
 
 /// `provider.billing.cloud_run`: Cloud Run's figures, over the chosen
@@ -1022,6 +1032,30 @@ fn resolve_provider(
             if let crate::KeepAlivePolicy::HybridHistogram(params) = &mut policies.keep_alive_policy
             {
                 params.prewarm_percentile = percentile;
+            }
+        }
+        match policy.autoscaler.as_deref().map(named).as_deref() {
+            None | Some("off") => {
+                if policy.autoscale_tick.is_some() {
+                    return Err(key_error(
+                        "autoscale_tick",
+                        "a reconcile period needs an autoscaler (autoscaler = \"kpa\")".into(),
+                    ));
+                }
+            }
+            Some("kpa") => {
+                policies.autoscaler = crate::Autoscaler::Kpa(crate::Kpa::KNATIVE);
+                config.autoscale_tick_us = Some(
+                    policy
+                        .autoscale_tick
+                        .map_or(AUTOSCALE_TICK_DEFAULT_US, |t| t.0),
+                );
+            }
+            Some(other) => {
+                return Err(key_error(
+                    "autoscaler",
+                    format!("unknown autoscaler {other:?} (kpa or off)"),
+                ))
             }
         }
         if let Some(name) = policy.warm_choice {
@@ -2232,6 +2266,34 @@ mod tests {
             );
             assert!(!error.contains('\n'), "{error}");
         }
+    }
+
+    /// `provider.policy.autoscaler = "kpa"` chooses the KPA-like rule with
+    /// Knative's defaults and a 2 s tick (or `autoscale_tick`); without it
+    /// there is no tick, and a tick without an autoscaler is refused.
+    #[test]
+    fn the_autoscaler_is_chosen_by_name_with_its_tick() {
+        let base = "[[provider.hosts]]\ncount = 1\nram = \"8GiB\"\nslots = 4\ndisk = \"20GB\"\ncopy_bandwidth = \"1GB/s\"";
+        let load = |extra: &str| {
+            load_text(&format!("[provider.policy]\n{extra}\n{base}"), &[])
+                .map(|s| (s.config.autoscale_tick_us, s.policies.autoscaler))
+        };
+        let kpa = crate::Autoscaler::Kpa(crate::Kpa::KNATIVE);
+        assert_eq!(
+            load("autoscaler = \"kpa\"").unwrap(),
+            (Some(2_000_000), kpa)
+        );
+        assert_eq!(
+            load("autoscaler = \"kpa\"\nautoscale_tick = \"1s\"").unwrap(),
+            (Some(1_000_000), kpa)
+        );
+        assert_eq!(load("").unwrap(), (None, crate::Autoscaler::Off));
+        assert_eq!(
+            load("autoscaler = \"off\"").unwrap(),
+            (None, crate::Autoscaler::Off)
+        );
+        assert!(load("autoscaler = \"hpa\"").is_err());
+        assert!(load("autoscale_tick = \"1s\"").is_err());
     }
 
     /// `provider.bandwidth` selects how links are shared (spec R85):

@@ -7,6 +7,7 @@
 //! selection, draws from a counter kept in the policy's state, so a run
 //! replays identically and a snapshot carries the position of its stream.
 
+pub mod autoscale;
 pub mod hosts;
 pub mod images;
 pub mod keep_alive;
